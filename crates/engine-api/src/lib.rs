@@ -1,0 +1,2 @@
+//! Docker Engine API types (no I/O).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Cluster state on redb, encrypted at rest.
+#![warn(missing_docs)]
