@@ -1,2 +1,40 @@
-//! Swarm cluster PKI: root CA, node certificates, join tokens.
+//! The swarm cluster PKI, modelled on swarmkit's `ca/` package.
+//!
+//! * [`RootCa`]: the cluster's root of trust (ECDSA P-256, `CN=swarm-ca`), its digest and the
+//!   signer that issues node certificates.
+//! * [`issue_node_certificate`]: the node certificate policy (`O=<cluster>`, `OU=<role>`,
+//!   `CN=<node id>`), applied to a CSR whose key never left the node.
+//! * [`JoinToken`]: `SWMTKN-1-<root CA digest>-<secret>`.
+//! * [`NodeKey`]: a node's private key and CSR, made locally.
+//! * [`tls`]: rustls configurations for the mutually authenticated cluster port.
+//!
+//! Time comes from a [`Clock`] and randomness from a caller-supplied CSPRNG, so policy decisions
+//! can be tested deterministically.
 #![warn(missing_docs)]
+
+mod cert_info;
+mod clock;
+mod error;
+mod ids;
+mod issuer;
+mod join_token;
+mod key_store;
+mod node_key;
+mod policy;
+mod role;
+mod root_ca;
+pub mod tls;
+
+pub use cert_info::NodeCertInfo;
+pub use clock::{Clock, SystemClock};
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::FixedClock;
+pub use error::{Error, Result};
+pub use ids::{ClusterId, NodeId};
+pub use issuer::{issue_node_certificate, IssuedCertificate, NodeSubject};
+pub use join_token::{JoinToken, JoinTokenError};
+pub use key_store::write_private_file;
+pub use node_key::NodeKey;
+pub use policy::{CertExpiry, CERT_BACKDATE, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_CA_LIFETIME};
+pub use role::NodeRole;
+pub use root_ca::{RootCa, RootDigest, ROOT_CA_COMMON_NAME};

@@ -1,0 +1,126 @@
+//! rustls configurations for the cluster port.
+//!
+//! The cluster port is mutually authenticated: the server presents its manager certificate and
+//! verifies client certificates against the cluster root. Client certificates are *optional at
+//! the TLS layer* only so that a joining node, which has none yet, can reach the join call; the
+//! cluster server refuses every other call from a connection without a verified certificate.
+//! Only TLS 1.2 and 1.3 are enabled (rustls implements nothing older).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::root_ca::parse_pem_certificates;
+use crate::{Error, NodeKey, Result, RootCa};
+
+/// The DNS name every manager certificate carries; clients verify managers under this name, so
+/// a worker certificate can never impersonate a manager.
+pub const MANAGER_SERVER_NAME: &str = "swarm-manager";
+
+/// The crypto provider used for all cluster TLS (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn root_store(trust: &RootCa) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in trust.certs_der() {
+        roots.add(cert.clone()).map_err(|e| Error::Tls(e.to_string()))?;
+    }
+    Ok(roots)
+}
+
+/// The server side of the cluster port for a manager holding `cert_pem` (leaf first, then any
+/// intermediates) and `key`.
+pub fn server_config(trust: &RootCa, cert_pem: &str, key: &NodeKey) -> Result<ServerConfig> {
+    let provider = provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(trust)?), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(parse_pem_certificates(cert_pem)?, key.to_rustls())
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client of the cluster port that verifies the manager against `trust` and, when it has one,
+/// presents the node's own certificate.
+pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>) -> Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(root_store(trust)?);
+    let mut config = match identity {
+        Some((cert_pem, key)) => builder
+            .with_client_auth_cert(parse_pem_certificates(cert_pem)?, key.to_rustls())
+            .map_err(|e| Error::Tls(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client that does not authenticate the server, for exactly one purpose: fetching the
+/// manager's root CA certificate during a join. That certificate is public, nothing secret is
+/// sent on such a connection, and the joiner checks the fetched root against the digest in its
+/// join token before using it for anything. Handshake signatures are still verified.
+pub fn bootstrap_client_config() -> Result<ClientConfig> {
+    let provider = provider();
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(UnauthenticatedBootstrap(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[derive(Debug)]
+struct UnauthenticatedBootstrap(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for UnauthenticatedBootstrap {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
