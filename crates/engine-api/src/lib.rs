@@ -1,2 +1,15 @@
-//! Docker Engine API types (no I/O).
+//! The subset of the Docker Engine API that Palisade serves, as the docker CLI v28 uses it.
+//!
+//! * [`types`]: typed request and response bodies (field names exactly as the Engine API).
+//! * [`ApiError`]: every error the API returns, with the status code and message dockerd uses.
+//! * [`router`]: the HTTP routes, served over a unix socket, dispatching to a [`Backend`].
+//! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
+
+pub mod client;
+mod error;
+mod routes;
+pub mod types;
+
+pub use error::ApiError;
+pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};

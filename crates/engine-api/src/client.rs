@@ -1,0 +1,117 @@
+//! A minimal Engine-API client over a unix socket, for the `palisade` CLI verbs.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::routes::API_VERSION;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The daemon answered with an error.
+    #[error("Error response from daemon: {message}")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The daemon's message.
+        message: String,
+    },
+    /// The daemon could not be reached.
+    #[error("cannot connect to the Palisade daemon at unix://{path}: {source}")]
+    Connect {
+        /// Socket path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed.
+    #[error("request to the daemon failed: {0}")]
+    Http(String),
+    /// The daemon's answer could not be decoded.
+    #[error("unexpected response from the daemon: {0}")]
+    Decode(String),
+}
+
+/// A client of one daemon socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client for `unix:///path` or a bare path.
+    pub fn new(host: &str) -> Self {
+        Self { socket: PathBuf::from(host.strip_prefix("unix://").unwrap_or(host)) }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET path` decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        decode(&self.call(Method::GET, path, None).await?)
+    }
+
+    /// `POST path` with a JSON body, decoded as `T`.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?;
+        decode(&self.call(Method::POST, path, Some(body)).await?)
+    }
+
+    /// `POST path` with an optional JSON body, ignoring the response body.
+    pub async fn post_empty<B: Serialize>(&self, path: &str, body: Option<&B>) -> Result<(), ClientError> {
+        let body = body.map(serde_json::to_vec).transpose().map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, path, body).await.map(drop)
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, path, None).await.map(drop)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("/v{API_VERSION}{path}"))
+            .header("Host", "palisade")
+            .header("User-Agent", concat!("palisade/", env!("CARGO_PKG_VERSION")));
+        if body.is_some() {
+            request = request.header("Content-Type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let response = sender.send_request(request).await.map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| ClientError::Http(e.to_string()))?.to_bytes();
+        if status.is_client_error() || status.is_server_error() {
+            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ClientError::Api { status, message });
+        }
+        Ok(bytes)
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+}
