@@ -23,6 +23,8 @@ pub struct NodeCertInfo {
     pub not_before: OffsetDateTime,
     /// End of validity.
     pub not_after: OffsetDateTime,
+    /// DER SubjectPublicKeyInfo: which key the certificate is for.
+    pub subject_public_key_der: Vec<u8>,
 }
 
 impl NodeCertInfo {
@@ -54,6 +56,7 @@ impl NodeCertInfo {
             issuer_common_name,
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
+            subject_public_key_der: cert.tbs_certificate.subject_pki.raw.to_vec(),
         })
     }
 

@@ -24,3 +24,37 @@ pub struct ObjectVersion {
     /// Bumped on every change.
     pub index: u64,
 }
+
+/// Go encodes nil maps and slices as `null`; read those as empty.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docker_cli_init_body_parses() {
+        // Verbatim from docker CLI 28.2.2 `swarm init --advertise-addr 127.0.0.1`.
+        let body = r#"{"ListenAddr":"0.0.0.0:2377","AdvertiseAddr":"127.0.0.1","DataPathAddr":"","DataPathPort":0,
+ "ForceNewCluster":false,"Spec":{"Labels":null,"Orchestration":{},"Raft":{"ElectionTick":0,"HeartbeatTick":0},
+ "Dispatcher":{},"CAConfig":{},"TaskDefaults":{},"EncryptionConfig":{"AutoLockManagers":false}},
+ "AutoLockManagers":false,"Availability":"","DefaultAddrPool":[],"SubnetSize":24}"#;
+        let request: InitRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(request.advertise_addr, "127.0.0.1");
+        assert!(request.spec.labels.is_empty());
+        assert_eq!(request.spec.ca_config.node_cert_expiry, None);
+    }
+
+    #[test]
+    fn unknown_spec_fields_round_trip() {
+        let spec: SwarmSpec = serde_json::from_str(r#"{"Name":"default","Future":{"X":1}}"#).unwrap();
+        assert_eq!(serde_json::to_value(&spec).unwrap()["Future"]["X"], 1);
+    }
+}

@@ -38,7 +38,7 @@ pub struct NodeSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Labels.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// `manager` or `worker`.
     pub role: String,
@@ -92,10 +92,10 @@ pub struct EngineDescription {
     /// Engine version.
     pub engine_version: String,
     /// Engine labels.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// Plugins.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub plugins: Vec<PluginDescription>,
 }
 
@@ -135,14 +135,14 @@ pub struct ManagerStatus {
 }
 
 /// Query of `POST /nodes/{id}/update`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateNodeQuery {
     /// The node version the spec was read at.
     pub version: Option<u64>,
 }
 
 /// Query of `DELETE /nodes/{id}` and `POST /swarm/leave`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ForceQuery {
     /// `1`/`true` to force.
     #[serde(default)]

@@ -77,7 +77,7 @@ pub struct SwarmSpec {
     #[serde(default)]
     pub name: String,
     /// Labels.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub labels: BTreeMap<String, String>,
     /// Orchestration settings.
     #[serde(default)]
@@ -92,7 +92,7 @@ pub struct SwarmSpec {
     #[serde(default, rename = "CAConfig")]
     pub ca_config: CaConfig,
     /// Task defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub task_defaults: Map<String, Value>,
     /// Encryption settings.
     #[serde(default)]
@@ -149,7 +149,7 @@ pub struct CaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_cert_expiry: Option<i64>,
     /// External signing CAs.
-    #[serde(default, rename = "ExternalCAs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, rename = "ExternalCAs", deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub external_cas: Vec<ExternalCa>,
     /// Desired root CA certificate (PEM), for rotation.
     #[serde(default, rename = "SigningCACert", skip_serializing_if = "String::is_empty")]
@@ -172,7 +172,7 @@ pub struct ExternalCa {
     #[serde(rename = "URL")]
     pub url: String,
     /// Protocol options.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
     /// The root this CA chains to (PEM).
     #[serde(default, rename = "CACert")]
@@ -189,7 +189,7 @@ pub struct EncryptionConfig {
 }
 
 /// `POST /swarm/init`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InitRequest {
     /// Cluster listen address.
@@ -217,7 +217,7 @@ pub struct InitRequest {
     #[serde(default)]
     pub availability: String,
     /// Address pools.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub default_addr_pool: Vec<String>,
     /// Pool subnet size.
     #[serde(default)]
@@ -225,7 +225,7 @@ pub struct InitRequest {
 }
 
 /// `POST /swarm/join`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct JoinRequest {
     /// Cluster listen address.
@@ -238,7 +238,7 @@ pub struct JoinRequest {
     #[serde(default)]
     pub data_path_addr: String,
     /// Managers to contact.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::null_as_default")]
     pub remote_addrs: Vec<String>,
     /// The join token.
     #[serde(default)]
@@ -249,7 +249,7 @@ pub struct JoinRequest {
 }
 
 /// Query of `POST /swarm/update`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateSwarmQuery {
     /// The cluster version the spec was read at.

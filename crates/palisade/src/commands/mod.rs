@@ -2,11 +2,43 @@
 
 use std::process::ExitCode;
 
+mod daemon;
+mod duration;
+mod node;
 mod registry;
+mod swarm;
+mod up;
+
+/// Where a fresh install keeps its state.
+pub(crate) const DEFAULT_DATA_ROOT: &str = "/var/lib/palisade";
+
+/// The daemon socket: `-H unix:///path.sock`, `PALISADE_HOST`, or the default data root's.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct HostArg {
+    /// Daemon socket to connect to (unix:///path.sock).
+    #[arg(short = 'H', long = "host", env = "PALISADE_HOST", default_value = "unix:///var/lib/palisade/palisade.sock")]
+    pub(crate) host: String,
+}
+
+impl HostArg {
+    pub(crate) fn client(&self) -> palisade_engine_api::client::Client {
+        palisade_engine_api::client::Client::new(&self.host)
+    }
+}
 
 /// Every `palisade` subcommand.
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
+    /// Run a node daemon (Engine API on a unix socket, cluster port after init/join).
+    Daemon(daemon::DaemonArgs),
+    /// All-in-one: a daemon that initialises a one-node swarm if it has none.
+    Up(up::UpArgs),
+    /// Manage the swarm (init, join, join-token, leave, ca).
+    #[command(subcommand)]
+    Swarm(swarm::SwarmCommand),
+    /// Manage swarm nodes.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -14,6 +46,10 @@ pub(crate) enum Command {
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Daemon(args) => daemon::run(args).await,
+        Command::Up(args) => up::run(args).await,
+        Command::Swarm(cmd) => swarm::run(cmd).await,
+        Command::Node(cmd) => node::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
     }
 }

@@ -1,0 +1,461 @@
+//! The leader: owner of the cluster store, the CA signer and the join tokens.
+//!
+//! Every state change validates its input first and then commits in one store transaction, so
+//! a refused request changes nothing. Node liveness is kept in memory from heartbeats and never
+//! written: a node is ready while its heartbeats arrive within [`MISSED_HEARTBEATS`] periods.
+
+mod records;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use palisade_engine_api::types::{JoinTokens, Node, NodeDescription, NodeSpec, PeerNode, Swarm, SwarmSpec};
+use palisade_engine_api::ApiError;
+use palisade_pki::{
+    issue_node_certificate, CertExpiry, Clock, ClusterId, IssuedCertificate, JoinToken, NodeCertInfo, NodeId,
+    NodeRole, NodeSubject, RootCa,
+};
+use palisade_store::{ErasedRecord, Store, Table};
+use tokio::time::Instant;
+
+pub(crate) use records::{ClusterRecord, NodeRecord};
+use records::{Liveness, RemovedNode};
+
+use crate::error::{failed_precondition, internal, invalid_argument, invalid_join_token};
+use crate::identity::tls_info_of;
+use crate::rpc::{
+    ClusterSummary, ControlCall, ControlReply, HeartbeatRequest, HeartbeatResponse, JoinCertRequest, JoinCertResponse,
+    RenewResponse,
+};
+
+/// Default dispatcher heartbeat period (Docker's: 5 s).
+pub(crate) const DEFAULT_HEARTBEAT_PERIOD: Duration = Duration::from_secs(5);
+/// A node that misses this many heartbeat periods is down.
+pub(crate) const MISSED_HEARTBEATS: u32 = 3;
+const CLUSTER_KEY: &str = "cluster";
+
+/// What `swarm init` decided for the first node.
+pub(crate) struct InitParams {
+    pub(crate) cluster_id: ClusterId,
+    pub(crate) node_id: NodeId,
+    pub(crate) spec: SwarmSpec,
+    pub(crate) csr_pem: String,
+    pub(crate) description: NodeDescription,
+    pub(crate) advertise_addr: String,
+    pub(crate) listen_port: u16,
+    pub(crate) availability: String,
+}
+
+struct State {
+    cluster: ClusterRecord,
+    root: RootCa,
+    worker_token: JoinToken,
+    manager_token: JoinToken,
+}
+
+/// The leader's cluster state.
+pub(crate) struct Manager {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    self_id: NodeId,
+    state: Mutex<State>,
+    /// Last heartbeat per node. Nodes not in the map count from `started`.
+    heartbeats: Mutex<HashMap<NodeId, Instant>>,
+    started: Instant,
+}
+
+impl Manager {
+    /// Creates a new cluster: root CA, join tokens, the cluster record and the first node, whose
+    /// certificate is returned.
+    pub(crate) fn create(store: Store, clock: Arc<dyn Clock>, init: InitParams) -> Result<(Self, IssuedCertificate), ApiError> {
+        let mut rng = rand::rngs::OsRng;
+        let expiry = cert_expiry(&init.spec)?;
+        let root = RootCa::generate(clock.as_ref()).map_err(|e| internal("generate root CA", e))?;
+        let worker_token = JoinToken::generate(root.digest(), &mut rng);
+        let manager_token = JoinToken::generate(root.digest(), &mut rng);
+        let subject = NodeSubject { node_id: init.node_id.clone(), role: NodeRole::Manager, cluster_id: init.cluster_id.clone() };
+        let issued = issue_node_certificate(&root, &init.csr_pem, &subject, expiry, clock.as_ref(), &mut rng)
+            .map_err(|e| internal("issue node certificate", e))?;
+        let now = clock.now();
+        let key_pem = root.signing_key_pem().ok_or_else(|| internal("create cluster", "generated root has no key"))?;
+        let mut cluster = ClusterRecord {
+            id: init.cluster_id,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            last_index: 0,
+            spec: init.spec,
+            root_ca_cert_pem: root.certs_pem().to_owned(),
+            root_ca_key_pem: key_pem.to_string(),
+            worker_token: worker_token.expose(),
+            manager_token: manager_token.expose(),
+            removed: BTreeMap::new(),
+        };
+        cluster.version = cluster.next_index();
+        let node = NodeRecord {
+            id: init.node_id.clone(),
+            created_at: now,
+            updated_at: now,
+            version: cluster.next_index(),
+            role: NodeRole::Manager,
+            availability: init.availability,
+            labels: BTreeMap::new(),
+            name: String::new(),
+            description: init.description,
+            addr: init.advertise_addr,
+            listen_port: init.listen_port,
+            cert_not_after: issued.not_after,
+        };
+        store
+            .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), Some(&node))])
+            .map_err(|e| internal("save cluster", e))?;
+        let state = State { cluster, root, worker_token, manager_token };
+        Ok((Self::with_state(store, clock, init.node_id, state), issued))
+    }
+
+    /// Reopens the cluster this node leads.
+    pub(crate) fn open(store: Store, clock: Arc<dyn Clock>, self_id: NodeId) -> Result<Self, ApiError> {
+        let cluster: ClusterRecord = store
+            .get(Table::Cluster, CLUSTER_KEY)
+            .map_err(|e| internal("load cluster", e))?
+            .ok_or_else(|| internal("load cluster", "the cluster store is empty"))?;
+        let root = RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)).map_err(|e| internal("load root CA", e))?;
+        let token = |text: &str| text.parse::<JoinToken>().map_err(|e| internal("load join token", e));
+        let state = State { worker_token: token(&cluster.worker_token)?, manager_token: token(&cluster.manager_token)?, cluster, root };
+        Ok(Self::with_state(store, clock, self_id, state))
+    }
+
+    fn with_state(store: Store, clock: Arc<dyn Clock>, self_id: NodeId, state: State) -> Self {
+        Self { store, clock, self_id, state: Mutex::new(state), heartbeats: Mutex::new(HashMap::new()), started: Instant::now() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The trust bundle (public).
+    pub(crate) fn root_ca_pem(&self) -> String {
+        self.state().root.certs_pem().to_owned()
+    }
+
+    fn heartbeat_period(spec: &SwarmSpec) -> Duration {
+        match spec.dispatcher.heartbeat_period {
+            Some(ns) if ns > 0 => Duration::from_nanos(ns.unsigned_abs()),
+            _ => DEFAULT_HEARTBEAT_PERIOD,
+        }
+    }
+
+    fn liveness(&self, node: &NodeId, period: Duration) -> Liveness {
+        if *node == self.self_id {
+            return Liveness { ready: true, leader: true };
+        }
+        let heartbeats = self.heartbeats.lock().unwrap_or_else(|e| e.into_inner());
+        let last = heartbeats.get(node).copied().unwrap_or(self.started);
+        Liveness { ready: last.elapsed() <= period * MISSED_HEARTBEATS, leader: false }
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, ApiError> {
+        self.store.list(Table::Nodes).map_err(|e| internal("list nodes", e))
+    }
+
+    fn node(&self, id: &NodeId) -> Result<Option<NodeRecord>, ApiError> {
+        self.store.get(Table::Nodes, id.as_str()).map_err(|e| internal("load node", e))
+    }
+
+    /// Managers' cluster addresses, the leader's first.
+    fn manager_addrs(&self, nodes: &[NodeRecord]) -> Vec<String> {
+        let mut addrs: Vec<String> = nodes.iter().filter(|n| n.id == self.self_id).map(NodeRecord::manager_addr).collect();
+        addrs.extend(nodes.iter().filter(|n| n.id != self.self_id && n.role == NodeRole::Manager).map(NodeRecord::manager_addr));
+        addrs
+    }
+
+    /// Admits a node: checks the token in constant time, signs its CSR with the role the token
+    /// grants, records it.
+    pub(crate) fn join(&self, request: JoinCertRequest, peer_ip: String) -> Result<JoinCertResponse, ApiError> {
+        let presented: JoinToken = request.token.parse().map_err(|_| invalid_join_token())?;
+        let mut rng = rand::rngs::OsRng;
+        let mut state = self.state();
+        // Evaluate both comparisons before branching, so timing does not reveal which matched.
+        let (is_worker, is_manager) = (state.worker_token.matches(&presented), state.manager_token.matches(&presented));
+        let role = match (is_worker, is_manager) {
+            (true, _) => NodeRole::Worker,
+            (_, true) => NodeRole::Manager,
+            _ => return Err(invalid_join_token()),
+        };
+        let availability = match request.availability.as_str() {
+            "" => "active".to_owned(),
+            a @ ("active" | "pause" | "drain") => a.to_owned(),
+            other => return Err(invalid_argument(format!("invalid availability {other:?}"))),
+        };
+        let expiry = cert_expiry(&state.cluster.spec)?;
+        let node_id = NodeId::generate(&mut rng);
+        let subject = NodeSubject { node_id: node_id.clone(), role, cluster_id: state.cluster.id.clone() };
+        let issued = issue_node_certificate(&state.root, &request.csr_pem, &subject, expiry, self.clock.as_ref(), &mut rng)
+            .map_err(invalid_argument)?;
+        let now = self.clock.now();
+        let addr = if request.advertise_addr.is_empty() { peer_ip } else { request.advertise_addr };
+        let mut node = NodeRecord {
+            id: node_id.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            role,
+            availability,
+            labels: BTreeMap::new(),
+            name: String::new(),
+            description: request.description,
+            addr,
+            listen_port: request.listen_port,
+            cert_not_after: issued.not_after,
+        };
+        self.save_node(&mut state, &mut node)?;
+        let root_ca_pem = state.root.certs_pem().to_owned();
+        drop(state);
+        let addr = node.addr;
+        self.record_heartbeat(&node_id);
+        let managers = self.manager_addrs(&self.nodes()?);
+        tracing::info!(node = %node_id, %role, "node joined");
+        Ok(JoinCertResponse { node_id, cluster_id: subject.cluster_id, cert_pem: issued.cert_pem, root_ca_pem, managers, addr })
+    }
+
+    /// Refuses a certificate-bearing caller that is not a current member of this cluster.
+    pub(crate) fn authorize(&self, peer: &NodeCertInfo) -> Result<NodeRecord, ApiError> {
+        let state = self.state();
+        if peer.cluster_id != state.cluster.id {
+            return Err(ApiError::new(http::StatusCode::FORBIDDEN, "certificate is not from this cluster"));
+        }
+        if state.cluster.removed.contains_key(&peer.node_id) {
+            return Err(ApiError::new(http::StatusCode::FORBIDDEN, format!("node {} was removed from the swarm", peer.node_id)));
+        }
+        drop(state);
+        self.node(&peer.node_id)?
+            .ok_or_else(|| ApiError::new(http::StatusCode::FORBIDDEN, format!("node {} is not a member of this swarm", peer.node_id)))
+    }
+
+    /// Stores `node` with the next object index, together with the cluster record that hands
+    /// the index out, in one transaction; the cached cluster record follows only on success.
+    fn save_node(&self, state: &mut State, node: &mut NodeRecord) -> Result<(), ApiError> {
+        let mut cluster = state.cluster.clone();
+        node.version = cluster.next_index();
+        node.updated_at = self.clock.now();
+        self.store
+            .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), Some(&*node))])
+            .map_err(|e| internal("save node", e))?;
+        state.cluster = cluster;
+        Ok(())
+    }
+
+    fn record_heartbeat(&self, node: &NodeId) {
+        self.heartbeats.lock().unwrap_or_else(|e| e.into_inner()).insert(node.clone(), Instant::now());
+    }
+
+    /// A member's heartbeat: marks it alive, records what it reports, tells it its desired role.
+    pub(crate) fn heartbeat(&self, peer: &NodeCertInfo, request: HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
+        let node = self.authorize(peer)?;
+        self.record_heartbeat(&node.id);
+        if !same_description(&node.description, &request.description) {
+            let mut updated = node.clone();
+            updated.description = request.description;
+            self.save_node(&mut self.state(), &mut updated)?;
+        }
+        let period = Self::heartbeat_period(&self.state().cluster.spec);
+        Ok(HeartbeatResponse {
+            period_ns: i64::try_from(period.as_nanos()).unwrap_or(i64::MAX),
+            desired_role: node.role,
+            managers: self.manager_addrs(&self.nodes()?),
+        })
+    }
+
+    /// Issues a member a new certificate for a fresh key, with the role the cluster now wants.
+    pub(crate) fn renew(&self, peer: &NodeCertInfo, csr_pem: &str) -> Result<RenewResponse, ApiError> {
+        let mut node = self.authorize(peer)?;
+        let mut state = self.state();
+        let expiry = cert_expiry(&state.cluster.spec)?;
+        let subject = NodeSubject { node_id: node.id.clone(), role: node.role, cluster_id: state.cluster.id.clone() };
+        let issued = issue_node_certificate(&state.root, csr_pem, &subject, expiry, self.clock.as_ref(), &mut rand::rngs::OsRng)
+            .map_err(invalid_argument)?;
+        node.cert_not_after = node.cert_not_after.max(issued.not_after);
+        self.save_node(&mut state, &mut node)?;
+        tracing::info!(node = %node.id, role = %node.role, "certificate renewed");
+        Ok(RenewResponse { cert_pem: issued.cert_pem, root_ca_pem: state.root.certs_pem().to_owned() })
+    }
+
+    /// Runs a cluster-state call.
+    pub(crate) fn control(&self, call: ControlCall) -> Result<ControlReply, ApiError> {
+        match call {
+            ControlCall::Summary => self.summary().map(ControlReply::Summary),
+            ControlCall::SwarmInspect => self.swarm_inspect().map(|s| ControlReply::Swarm(Box::new(s))),
+            ControlCall::SwarmUpdate { spec, version, rotate_worker_token, rotate_manager_token } => {
+                self.swarm_update(*spec, version, rotate_worker_token, rotate_manager_token).map(|()| ControlReply::Done)
+            }
+            ControlCall::NodeList => self.node_list().map(ControlReply::Nodes),
+            ControlCall::NodeInspect { reference } => {
+                let node = self.resolve_node(&reference)?;
+                Ok(ControlReply::Node(Box::new(self.node_to_api(&node))))
+            }
+            ControlCall::NodeUpdate { reference, version, spec } => self.node_update(&reference, version, spec).map(|()| ControlReply::Done),
+            ControlCall::NodeRemove { reference, force } => self.node_remove(&reference, force).map(|()| ControlReply::Done),
+        }
+    }
+
+    fn node_to_api(&self, node: &NodeRecord) -> Node {
+        let period = Self::heartbeat_period(&self.state().cluster.spec);
+        node.to_api(self.liveness(&node.id, period))
+    }
+
+    fn summary(&self) -> Result<ClusterSummary, ApiError> {
+        let nodes = self.nodes()?;
+        let state = self.state();
+        let cluster = state.cluster.to_api(tls_info_of(&state.root));
+        drop(state);
+        let managers: Vec<&NodeRecord> = nodes.iter().filter(|n| n.role == NodeRole::Manager).collect();
+        let mut remote_managers: Vec<PeerNode> =
+            managers.iter().map(|n| PeerNode { node_id: n.id.to_string(), addr: n.manager_addr() }).collect();
+        remote_managers.sort_by(|a, b| a.addr.cmp(&b.addr));
+        Ok(ClusterSummary { cluster, nodes: nodes.len() as u64, managers: managers.len() as u64, remote_managers })
+    }
+
+    fn swarm_inspect(&self) -> Result<Swarm, ApiError> {
+        let state = self.state();
+        Ok(Swarm {
+            cluster: state.cluster.to_api(tls_info_of(&state.root)),
+            join_tokens: JoinTokens { worker: state.worker_token.expose(), manager: state.manager_token.expose() },
+        })
+    }
+
+    fn swarm_update(&self, mut spec: SwarmSpec, version: Option<u64>, rotate_worker: bool, rotate_manager: bool) -> Result<(), ApiError> {
+        let mut state = self.state();
+        let current = &state.cluster;
+        if version != Some(current.version) {
+            return Err(ApiError::internal("rpc error: code = Unknown desc = update out of sequence"));
+        }
+        cert_expiry(&spec)?;
+        let ca_change = !spec.ca_config.signing_ca_cert.is_empty()
+            || !spec.ca_config.signing_ca_key.is_empty()
+            || spec.ca_config.force_rotate != current.spec.ca_config.force_rotate
+            || spec.ca_config.external_cas != current.spec.ca_config.external_cas;
+        if ca_change {
+            return Err(invalid_argument("root CA rotation and external CAs are not supported by this version of Palisade"));
+        }
+        if spec.encryption_config.auto_lock_managers {
+            return Err(invalid_argument("autolock is not supported by this version of Palisade"));
+        }
+        if let Some(ns) = spec.dispatcher.heartbeat_period {
+            if ns < 1_000_000 {
+                return Err(invalid_argument("heartbeat period must be at least 1ms"));
+            }
+        }
+        spec.ca_config.signing_ca_cert.clear();
+        spec.ca_config.signing_ca_key.clear();
+        let mut rng = rand::rngs::OsRng;
+        let worker = if rotate_worker { JoinToken::generate(state.root.digest(), &mut rng) } else { state.worker_token.clone() };
+        let manager = if rotate_manager { JoinToken::generate(state.root.digest(), &mut rng) } else { state.manager_token.clone() };
+        let mut cluster = state.cluster.clone();
+        cluster.spec = spec;
+        cluster.version = cluster.next_index();
+        cluster.updated_at = self.clock.now();
+        cluster.worker_token = worker.expose();
+        cluster.manager_token = manager.expose();
+        self.store.put(Table::Cluster, CLUSTER_KEY, &cluster).map_err(|e| internal("save cluster", e))?;
+        state.cluster = cluster;
+        state.worker_token = worker;
+        state.manager_token = manager;
+        Ok(())
+    }
+
+    fn node_list(&self) -> Result<Vec<Node>, ApiError> {
+        Ok(self.nodes()?.iter().map(|n| self.node_to_api(n)).collect())
+    }
+
+    /// Resolves a node reference as dockerd does: exact ID, then name or hostname (must be
+    /// unique), then unique ID prefix.
+    fn resolve_node(&self, reference: &str) -> Result<NodeRecord, ApiError> {
+        let nodes = self.nodes()?;
+        if let Some(node) = nodes.iter().find(|n| n.id.as_str() == reference) {
+            return Ok(node.clone());
+        }
+        let by_name: Vec<&NodeRecord> =
+            nodes.iter().filter(|n| n.name == reference || n.description.hostname == reference).collect();
+        match by_name.as_slice() {
+            [one] => return Ok((*one).clone()),
+            [] => {}
+            many => return Err(ApiError::bad_request(format!("node {reference} is ambiguous ({} matches found)", many.len()))),
+        }
+        let by_prefix: Vec<&NodeRecord> = if reference.is_empty() { Vec::new() } else { nodes.iter().filter(|n| n.id.as_str().starts_with(reference)).collect() };
+        match by_prefix.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::node_not_found(reference)),
+            many => Err(ApiError::bad_request(format!("node {reference} is ambiguous ({} matches found)", many.len()))),
+        }
+    }
+
+    fn node_update(&self, reference: &str, version: u64, spec: NodeSpec) -> Result<(), ApiError> {
+        let mut node = self.resolve_node(reference)?;
+        if node.version != version {
+            return Err(ApiError::internal("rpc error: code = Unknown desc = update out of sequence"));
+        }
+        let role: NodeRole = spec.role.parse().map_err(invalid_argument)?;
+        if !matches!(spec.availability.as_str(), "active" | "pause" | "drain") {
+            return Err(invalid_argument(format!("invalid availability {:?}", spec.availability)));
+        }
+        if role == NodeRole::Worker && node.role == NodeRole::Manager {
+            let managers = self.nodes()?.iter().filter(|n| n.role == NodeRole::Manager).count();
+            if managers <= 1 {
+                return Err(failed_precondition("attempting to demote the last manager of the swarm"));
+            }
+            if node.id == self.self_id {
+                return Err(failed_precondition(format!(
+                    "node {} is the swarm leader; this version of Palisade cannot transfer leadership, so the leader cannot be demoted",
+                    node.id
+                )));
+            }
+        }
+        node.role = role;
+        node.availability = spec.availability;
+        node.labels = spec.labels;
+        node.name = spec.name;
+        self.save_node(&mut self.state(), &mut node)
+    }
+
+    fn node_remove(&self, reference: &str, force: bool) -> Result<(), ApiError> {
+        let node = self.resolve_node(reference)?;
+        if node.role == NodeRole::Manager {
+            return Err(failed_precondition(format!(
+                "node {} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal",
+                node.id
+            )));
+        }
+        let period = Self::heartbeat_period(&self.state().cluster.spec);
+        if !force && self.liveness(&node.id, period).ready {
+            return Err(failed_precondition(format!("node {} is not down and can't be removed", node.id)));
+        }
+        let mut state = self.state();
+        let mut cluster = state.cluster.clone();
+        let now = self.clock.now();
+        cluster.removed.retain(|_, tomb| tomb.until > now);
+        cluster.removed.insert(node.id.clone(), RemovedNode { until: node.cert_not_after });
+        cluster.next_index();
+        self.store
+            .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), None)])
+            .map_err(|e| internal("remove node", e))?;
+        state.cluster = cluster;
+        drop(state);
+        self.heartbeats.lock().unwrap_or_else(|e| e.into_inner()).remove(&node.id);
+        tracing::info!(node = %node.id, "node removed");
+        Ok(())
+    }
+}
+
+/// The node certificate lifetime a spec asks for, checked against policy.
+pub(crate) fn cert_expiry(spec: &SwarmSpec) -> Result<CertExpiry, ApiError> {
+    match spec.ca_config.node_cert_expiry {
+        None | Some(0) => Ok(CertExpiry::default()),
+        Some(ns) if ns < 0 => Err(invalid_argument("minimum certificate expiry time is: 1h0m0s")),
+        Some(ns) => CertExpiry::new(Duration::from_nanos(ns.unsigned_abs())).map_err(invalid_argument),
+    }
+}
+
+fn same_description(a: &NodeDescription, b: &NodeDescription) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}

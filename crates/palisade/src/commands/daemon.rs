@@ -1,0 +1,88 @@
+//! `palisade daemon`: one node.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::ServiceExt as _;
+use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
+
+use super::DEFAULT_DATA_ROOT;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct DaemonArgs {
+    /// Directory for this node's state.
+    #[arg(long, default_value = DEFAULT_DATA_ROOT)]
+    pub(crate) data_root: PathBuf,
+    /// Engine API socket (unix:///path.sock) [default: <data-root>/palisade.sock].
+    #[arg(short = 'H', long = "host")]
+    pub(crate) host: Option<String>,
+    /// Cluster port address used when `swarm init`/`join` name none.
+    #[arg(long)]
+    pub(crate) listen_addr: Option<SocketAddr>,
+    /// Address advertised to other nodes when `swarm init`/`join` name none.
+    #[arg(long)]
+    pub(crate) advertise_addr: Option<IpAddr>,
+}
+
+impl DaemonArgs {
+    /// Starts the node (resuming swarm membership) and returns it with its socket path.
+    pub(crate) async fn start(&self) -> anyhow::Result<(Arc<Daemon>, PathBuf)> {
+        let data_root = DataRoot::create(&self.data_root).with_context(|| format!("creating data root {}", self.data_root.display()))?;
+        let socket = match &self.host {
+            Some(host) => PathBuf::from(
+                host.strip_prefix("unix://").with_context(|| format!("--host {host}: only unix:// sockets are supported"))?,
+            ),
+            None => data_root.default_socket(),
+        };
+        let config = DaemonConfig {
+            data_root,
+            listen_addr: self.listen_addr,
+            advertise_addr: self.advertise_addr,
+            clock: Arc::new(palisade_pki::SystemClock),
+        };
+        let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        Ok((Arc::new(daemon), socket))
+    }
+}
+
+pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
+    let (daemon, socket) = args.start().await?;
+    serve(daemon, &socket).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the Engine API on `socket` (mode 0600) until SIGINT or SIGTERM.
+pub(crate) async fn serve(daemon: Arc<Daemon>, socket: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing stale socket {}", socket.display())),
+    }
+    let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!("Engine API listening on unix://{}", socket.display());
+    let app = palisade_engine_api::router(daemon);
+    axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = std::fs::remove_file(socket);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
