@@ -459,3 +459,86 @@ pub(crate) fn cert_expiry(spec: &SwarmSpec) -> Result<CertExpiry, ApiError> {
 fn same_description(a: &NodeDescription, b: &NodeDescription) -> bool {
     serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use palisade_pki::{NodeKey, SystemClock};
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+
+    use super::*;
+
+    fn manager(dir: &std::path::Path) -> Manager {
+        let store = Store::open(dir, &palisade_store::Kek::generate()).unwrap();
+        let mut rng = rand::rngs::OsRng;
+        let key = NodeKey::generate().unwrap();
+        let init = InitParams {
+            cluster_id: ClusterId::generate(&mut rng),
+            node_id: NodeId::generate(&mut rng),
+            spec: SwarmSpec::default(),
+            csr_pem: key.csr_pem().unwrap(),
+            description: NodeDescription::default(),
+            advertise_addr: "127.0.0.1".into(),
+            listen_port: 2377,
+            availability: "active".into(),
+        };
+        Manager::create(store, Arc::new(SystemClock), init).unwrap().0
+    }
+
+    fn join_request(token: String, csr_pem: String) -> JoinCertRequest {
+        JoinCertRequest { token, csr_pem, description: NodeDescription::default(), advertise_addr: String::new(), listen_port: 0, availability: String::new() }
+    }
+
+    #[test]
+    fn a_worker_token_never_yields_a_manager_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path());
+        // A CSR that asks for a manager identity with a chosen node ID.
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["swarm-manager".to_owned()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "attacker-cluster");
+        dn.push(DnType::OrganizationalUnitName, "swarm-manager");
+        dn.push(DnType::CommonName, "aaaaaaaaaaaaaaaaaaaaaaaaa");
+        params.distinguished_name = dn;
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let worker_token = manager.swarm_inspect().unwrap().join_tokens.worker;
+
+        let response = manager.join(join_request(worker_token, csr), "127.0.0.9".into()).unwrap();
+        let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
+        assert_eq!(cert.role, NodeRole::Worker);
+        assert_ne!(cert.node_id.as_str(), "aaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(cert.cluster_id, manager.state().cluster.id);
+    }
+
+    #[test]
+    fn certificates_of_removed_nodes_and_other_clusters_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path());
+        let key = NodeKey::generate().unwrap();
+        let token = manager.swarm_inspect().unwrap().join_tokens.worker;
+        let response = manager.join(join_request(token, key.csr_pem().unwrap()), "127.0.0.9".into()).unwrap();
+        let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
+        assert!(manager.authorize(&cert).is_ok());
+
+        let mut foreign = cert.clone();
+        foreign.cluster_id = ClusterId::generate(&mut rand::rngs::OsRng);
+        assert_eq!(manager.authorize(&foreign).unwrap_err().status, http::StatusCode::FORBIDDEN);
+
+        manager.node_remove(cert.node_id.as_str(), true).unwrap();
+        let err = manager.authorize(&cert).unwrap_err();
+        assert_eq!(err.status, http::StatusCode::FORBIDDEN);
+        assert!(err.message.contains("was removed"), "{}", err.message);
+        // A removed node cannot renew either.
+        assert!(manager.renew(&cert, &NodeKey::generate().unwrap().csr_pem().unwrap()).is_err());
+    }
+
+    #[test]
+    fn expiry_policy_comes_from_the_spec() {
+        let mut spec = SwarmSpec::default();
+        assert_eq!(cert_expiry(&spec).unwrap(), CertExpiry::default());
+        spec.ca_config.node_cert_expiry = Some(1_800_000_000_000);
+        assert!(cert_expiry(&spec).is_err());
+        spec.ca_config.node_cert_expiry = Some(-1);
+        assert!(cert_expiry(&spec).is_err());
+    }
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Extension, State};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -52,12 +53,17 @@ impl ClusterServer {
     /// Serves `manager`'s cluster calls on a bound listener.
     pub(crate) fn start(listener: TcpListener, tls: ServerConfig, manager: Arc<Manager>) -> Self {
         let tls = Arc::new(RwLock::new(Arc::new(tls)));
-        let routes = Router::new()
-            .route(ROOT_CA_PATH, get(root_ca))
-            .route(JOIN_PATH, post(join))
+        // Every route but the join calls sits behind the certificate check, which runs before
+        // anything of the request is read.
+        let members = Router::new()
             .route(HEARTBEAT_PATH, post(heartbeat))
             .route(RENEW_PATH, post(renew))
             .route(CONTROL_PATH, post(control))
+            .route_layer(middleware::from_fn(require_client_certificate));
+        let routes = Router::new()
+            .route(ROOT_CA_PATH, get(root_ca))
+            .route(JOIN_PATH, post(join))
+            .merge(members)
             .with_state(manager);
         let task = tokio::spawn(accept_loop(listener, tls.clone(), routes));
         tracing::info!("cluster port listening (mutual TLS)");
@@ -116,6 +122,15 @@ async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>,
             }
         });
     }
+}
+
+async fn require_client_certificate(
+    Extension(peer): Extension<Peer>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    peer.node()?;
+    Ok(next.run(request).await)
 }
 
 async fn root_ca(State(manager): State<Arc<Manager>>) -> Json<RootCaResponse> {

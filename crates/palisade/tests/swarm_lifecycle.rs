@@ -1,0 +1,134 @@
+//! The stock docker CLI drives a manager and a second daemon through the whole swarm lifecycle.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{node_row, node_rows, stderr, stdout, wait_for, Node};
+
+#[test]
+fn docker_cli_drives_init_join_promote_demote_rm_and_leave() {
+    let manager = Node::start();
+    let second = Node::start();
+
+    // init
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let out = manager.docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", &addr, "--dispatcher-heartbeat", "1s"]);
+    let manager_id = manager.node_id();
+    assert!(out.starts_with(&format!("Swarm initialized: current node ({manager_id}) is now a manager.")), "{out}");
+    let worker_token = manager.join_token("worker");
+    assert!(out.contains(&format!("docker swarm join --token {worker_token} {addr}")), "{out}");
+    assert_eq!(manager.info("{{.Swarm.ControlAvailable}}"), "true");
+    assert_eq!(manager.info("{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}"), "1s");
+
+    // join-token, plain and -q, for both roles
+    let manager_token = manager.join_token("manager");
+    assert_ne!(worker_token, manager_token);
+    for (role, token) in [("worker", &worker_token), ("manager", &manager_token)] {
+        let text = manager.docker_ok(&["swarm", "join-token", role]);
+        assert!(text.contains(&format!("To add a {role} to this swarm, run the following command:")), "{text}");
+        assert!(text.contains(&format!("docker swarm join --token {token} {addr}")), "{text}");
+    }
+
+    // join as worker
+    let out = second.join(&worker_token, &addr);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "This node joined a swarm as a worker.");
+    let worker_id = second.node_id();
+    assert_eq!(second.info("{{.Swarm.ControlAvailable}}"), "false");
+    assert!(second.docker_err(&["node", "ls"]).contains("Worker nodes can't be used to view or modify cluster state"));
+
+    // node ls: roles and status
+    let table = manager.docker_ok(&["node", "ls"]);
+    assert_eq!(node_rows(&table).len(), 2, "{table}");
+    let leader_row = node_row(&table, &manager_id);
+    assert_eq!(&leader_row[2..5], ["Ready", "Active", "Leader"], "{table}");
+    let worker_row = node_row(&table, &worker_id);
+    assert_eq!(&worker_row[2..4], ["Ready", "Active"], "{table}");
+    assert_eq!(worker_row.len(), 5, "a worker has no MANAGER STATUS: {table}");
+    assert!(table.contains(&format!("{manager_id} *")), "the current node is starred: {table}");
+
+    // node inspect: JSON and pretty
+    let json: serde_json::Value = serde_json::from_str(&manager.docker_ok(&["node", "inspect", &worker_id])).unwrap();
+    assert_eq!(json[0]["ID"], worker_id.as_str());
+    assert_eq!(json[0]["Spec"]["Role"], "worker");
+    assert_eq!(json[0]["Status"]["Addr"], "127.0.0.1");
+    let pretty = manager.docker_ok(&["node", "inspect", "--pretty", "self"]);
+    assert!(pretty.contains(&manager_id) && pretty.contains("Leader:\t\tYes"), "{pretty}");
+
+    // promote: the worker renews into a manager certificate and can read cluster state
+    assert!(manager.docker_ok(&["node", "promote", &worker_id]).contains("promoted to a manager"));
+    wait_for(Duration::from_secs(20), "promoted node to become a manager", || second.info("{{.Swarm.ControlAvailable}}") == "true");
+    assert!(second.read_node_file("node.crt").contains("BEGIN CERTIFICATE"));
+    let table = second.docker_ok(&["node", "ls"]);
+    assert_eq!(node_row(&table, &worker_id)[4], "Reachable", "{table}");
+    assert_eq!(node_row(&table, &manager_id)[4], "Leader", "{table}");
+
+    // demote: back to a worker
+    assert!(manager.docker_ok(&["node", "demote", &worker_id]).contains("demoted"));
+    wait_for(Duration::from_secs(20), "demoted node to become a worker", || second.info("{{.Swarm.ControlAvailable}}") == "false");
+
+    // node rm refuses a live node, then the worker leaves and is removed
+    let err = manager.docker_err(&["node", "rm", &worker_id]);
+    assert!(err.contains("is not down and can't be removed"), "{err}");
+    assert_eq!(second.docker_ok(&["swarm", "leave"]).trim(), "Node left the swarm.");
+    assert_eq!(second.info("{{.Swarm.LocalNodeState}}"), "inactive");
+    wait_for(Duration::from_secs(20), "left node to go down", || {
+        node_row(&manager.docker_ok(&["node", "ls"]), &worker_id)[2] == "Down"
+    });
+    assert_eq!(manager.docker_ok(&["node", "rm", &worker_id]).trim(), worker_id);
+    assert_eq!(node_rows(&manager.docker_ok(&["node", "ls"])).len(), 1);
+
+    // join again, as a manager this time
+    let out = second.join(&manager_token, &addr);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "This node joined a swarm as a manager.");
+    assert!(second.docker_ok(&["node", "ls"]).contains(&manager_id));
+
+    // the last manager cannot leave without --force; with it, the swarm is gone
+    let err = manager.docker_err(&["swarm", "leave"]);
+    assert!(err.contains("You are attempting to leave the swarm on a node that is participating as a manager"), "{err}");
+    manager.docker_ok(&["swarm", "leave", "--force"]);
+    assert_eq!(manager.info("{{.Swarm.LocalNodeState}}"), "inactive");
+    assert!(!manager.data_root().join("store").exists(), "leave --force erases the cluster store");
+}
+
+#[test]
+fn join_token_rotation_replaces_only_the_named_token_and_refuses_the_old_one() {
+    let manager = Node::start();
+    let joiner = Node::start();
+    let addr = manager.init(&[]);
+    let (old_worker, old_manager) = (manager.join_token("worker"), manager.join_token("manager"));
+
+    let out = manager.docker_ok(&["swarm", "join-token", "--rotate", "worker"]);
+    assert!(out.starts_with("Successfully rotated worker join token."), "{out}");
+    let new_worker = manager.join_token("worker");
+    assert_ne!(new_worker, old_worker);
+    assert_eq!(manager.join_token("manager"), old_manager, "rotating the worker token leaves the manager token alone");
+    // The root CA did not change, so the digest part is the same.
+    assert_eq!(new_worker.rsplit_once('-').unwrap().0, old_worker.rsplit_once('-').unwrap().0);
+
+    let err = stderr(&joiner.join(&old_worker, &addr));
+    assert!(err.contains("A valid join token is necessary to join this cluster"), "{err}");
+    assert_eq!(joiner.info("{{.Swarm.LocalNodeState}}"), "inactive", "a refused join leaves no state");
+    assert!(joiner.join(&new_worker, &addr).status.success());
+}
+
+#[test]
+fn palisade_cli_offers_the_same_verbs() {
+    let node = Node::start();
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let out = node.palisade(&["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", &addr]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = node.node_id();
+    assert!(stdout(&out).contains(&format!("current node ({id}) is now a manager")));
+    let ls = stdout(&node.palisade(&["node", "ls"]));
+    assert_eq!(&node_row(&ls, &id)[2..5], ["Ready", "Active", "Leader"], "{ls}");
+    let token = stdout(&node.palisade(&["swarm", "join-token", "-q", "worker"]));
+    assert_eq!(token.trim(), node.join_token("worker"));
+    let ca = stdout(&node.palisade(&["swarm", "ca"]));
+    assert_eq!(ca.trim(), node.docker_ok(&["swarm", "ca"]).trim());
+    let out = node.palisade(&["swarm", "leave"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Removing the last manager erases all current state"), "{}", stderr(&out));
+}
