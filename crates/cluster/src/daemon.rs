@@ -67,6 +67,9 @@ pub(crate) struct ActiveNode {
     /// Set when the cluster refused this node (removed).
     error: Mutex<Option<String>>,
     agent: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// When the current certificate (by serial) is due for renewal.
+    renew_at: Mutex<Option<(String, time::OffsetDateTime)>>,
 }
 
 impl ActiveNode {
@@ -104,7 +107,7 @@ impl ActiveNode {
     pub(crate) fn replace_identity(&self, identity: NodeIdentity) -> Result<(), ApiError> {
         identity.save(&self.data)?;
         if let Some(server) = &self.server {
-            server.replace_tls(tls::server_config(&identity.root, &identity.cert_pem, &identity.key).map_err(|e| internal("TLS", e))?);
+            server.replace_tls(tls::server_config(&identity.root, &identity.cert_pem, &identity.key, self.clock.clone()).map_err(|e| internal("TLS", e))?);
         }
         *self.identity.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(identity);
         Ok(())
@@ -112,6 +115,27 @@ impl ActiveNode {
 
     fn role(&self) -> NodeRole {
         self.identity().role()
+    }
+
+    pub(crate) fn manager(&self) -> Option<&Arc<Manager>> {
+        self.manager.as_ref()
+    }
+
+    /// Whether the current certificate has reached its (randomly drawn, once per certificate)
+    /// renewal time.
+    pub(crate) fn renewal_due(&self) -> bool {
+        let cert = self.identity().cert.clone();
+        let mut renew_at = self.renew_at.lock().unwrap_or_else(|e| e.into_inner());
+        let due = match &*renew_at {
+            Some((serial, at)) if *serial == cert.serial_hex => *at,
+            _ => {
+                let at = palisade_pki::renewal_time(&cert, &mut rand::rngs::OsRng);
+                tracing::debug!(serial = %cert.serial_hex, %at, "certificate renewal scheduled");
+                *renew_at = Some((cert.serial_hex.clone(), at));
+                at
+            }
+        };
+        self.clock.now() >= due
     }
 
     fn stop(&self) {
@@ -134,7 +158,7 @@ impl ActiveNode {
             return manager.control(call);
         }
         let identity = self.identity();
-        let client = ManagerClient::new(&self.leader_addr()?, &identity.root, Some((&identity.cert_pem, &identity.key))).await?;
+        let client = ManagerClient::new(&self.leader_addr()?, &identity.root, Some((&identity.cert_pem, &identity.key)), self.clock.clone()).await?;
         client.control(&call).await
     }
 }
@@ -201,15 +225,13 @@ async fn resume(config: &DaemonConfig, identity: NodeIdentity, membership: Membe
         let manager = Arc::new(Manager::open(store, config.clock.clone(), identity.cert.node_id.clone())?);
         let listen = membership.listen_addr.ok_or_else(|| internal("resume", "leader without a listen address"))?;
         let listener = TcpListener::bind(listen).await.map_err(|e| internal(&format!("listen on {listen}"), e))?;
-        let tls = tls::server_config(&identity.root, &identity.cert_pem, &identity.key).map_err(|e| internal("TLS", e))?;
+        let tls = tls::server_config(&identity.root, &identity.cert_pem, &identity.key, config.clock.clone()).map_err(|e| internal("TLS", e))?;
         (Some(manager.clone()), Some(ClusterServer::start(listener, tls, manager)))
     } else {
         (None, None)
     };
-    let node = new_active(data, identity, membership, manager, server);
-    if !node.membership().leader {
-        node.start_agent();
-    }
+    let node = new_active(data, identity, membership, manager, server, config.clock.clone());
+    node.start_agent();
     tracing::info!(node = %node.identity().cert.node_id, role = %node.role(), "resumed swarm membership");
     Ok(node)
 }
@@ -220,6 +242,7 @@ fn new_active(
     membership: Membership,
     manager: Option<Arc<Manager>>,
     server: Option<ClusterServer>,
+    clock: Arc<dyn Clock>,
 ) -> Arc<ActiveNode> {
     Arc::new(ActiveNode {
         data,
@@ -229,6 +252,8 @@ fn new_active(
         server,
         error: Mutex::new(None),
         agent: Mutex::new(None),
+        clock,
+        renew_at: Mutex::new(None),
     })
 }
 
@@ -395,10 +420,12 @@ impl Backend for Daemon {
                 return Err(e);
             }
         };
-        let tls = tls::server_config(&identity.root, &identity.cert_pem, &identity.key).map_err(|e| internal("TLS", e))?;
+        let tls = tls::server_config(&identity.root, &identity.cert_pem, &identity.key, self.config.clock.clone()).map_err(|e| internal("TLS", e))?;
         let server = ClusterServer::start(listener, tls, manager.clone());
         let node_id = identity.cert.node_id.to_string();
-        *active = Some(new_active(data, identity, membership, Some(manager), Some(server)));
+        let node = new_active(data, identity, membership, Some(manager), Some(server), self.config.clock.clone());
+        node.start_agent();
+        *active = Some(node);
         tracing::info!(node = %node_id, %listen, "swarm initialised");
         Ok(node_id)
     }
@@ -425,7 +452,7 @@ impl Backend for Daemon {
         // The key is made here and never leaves this node; only its CSR is sent.
         let key = NodeKey::generate().map_err(|e| internal("generate node key", e))?;
         let csr_pem = key.csr_pem().map_err(|e| internal("make CSR", e))?;
-        let client = ManagerClient::new(&remote, &root, None).await?;
+        let client = ManagerClient::new(&remote, &root, None, self.config.clock.clone()).await?;
         let response = client
             .join(&JoinCertRequest {
                 token: token.expose(),
@@ -457,7 +484,7 @@ impl Backend for Daemon {
             let _ = data.wipe_swarm_state();
             return Err(e);
         }
-        let node = new_active(data, identity, membership, None, None);
+        let node = new_active(data, identity, membership, None, None, self.config.clock.clone());
         node.start_agent();
         tracing::info!(node = %node.identity().cert.node_id, role = %node.role(), "joined swarm");
         *active = Some(node);

@@ -15,7 +15,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::root_ca::parse_pem_certificates;
-use crate::{Error, NodeKey, Result, RootCa};
+use crate::{Clock, Error, NodeKey, Result, RootCa};
 
 /// The DNS name every manager certificate carries; clients verify managers under this name, so
 /// a worker certificate can never impersonate a manager.
@@ -28,6 +28,18 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
+/// Lets rustls judge certificate validity by the injected [`Clock`], so expiry decisions in
+/// the TLS layer and in renewal policy agree (and tests can move time).
+#[derive(Debug)]
+struct ClockTime(Arc<dyn Clock>);
+
+impl rustls::time_provider::TimeProvider for ClockTime {
+    fn current_time(&self) -> Option<UnixTime> {
+        let seconds = u64::try_from(self.0.now().unix_timestamp()).ok()?;
+        Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)))
+    }
+}
+
 fn root_store(trust: &RootCa) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for cert in trust.certs_der() {
@@ -38,13 +50,13 @@ fn root_store(trust: &RootCa) -> Result<RootCertStore> {
 
 /// The server side of the cluster port for a manager holding `cert_pem` (leaf first, then any
 /// intermediates) and `key`.
-pub fn server_config(trust: &RootCa, cert_pem: &str, key: &NodeKey) -> Result<ServerConfig> {
+pub fn server_config(trust: &RootCa, cert_pem: &str, key: &NodeKey, clock: Arc<dyn Clock>) -> Result<ServerConfig> {
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(trust)?), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| Error::Tls(e.to_string()))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_details(provider, Arc::new(ClockTime(clock)))
         .with_protocol_versions(VERSIONS)
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
@@ -56,8 +68,8 @@ pub fn server_config(trust: &RootCa, cert_pem: &str, key: &NodeKey) -> Result<Se
 
 /// A client of the cluster port that verifies the manager against `trust` and, when it has one,
 /// presents the node's own certificate.
-pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>) -> Result<ClientConfig> {
-    let builder = ClientConfig::builder_with_provider(provider())
+pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: Arc<dyn Clock>) -> Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
         .with_protocol_versions(VERSIONS)
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_root_certificates(root_store(trust)?);

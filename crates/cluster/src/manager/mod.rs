@@ -139,6 +139,11 @@ impl Manager {
         self.state().root.certs_pem().to_owned()
     }
 
+    /// The dispatcher heartbeat period currently configured.
+    pub(crate) fn period(&self) -> Duration {
+        Self::heartbeat_period(&self.state().cluster.spec)
+    }
+
     fn heartbeat_period(spec: &SwarmSpec) -> Duration {
         match spec.dispatcher.heartbeat_period {
             Some(ns) if ns > 0 => Duration::from_nanos(ns.unsigned_abs()),

@@ -1,11 +1,12 @@
 //! The cluster port's client.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use palisade_engine_api::ApiError;
 use palisade_pki::tls::{bootstrap_client_config, client_config, MANAGER_SERVER_NAME};
-use palisade_pki::{NodeKey, RootCa};
+use palisade_pki::{Clock, NodeKey, RootCa};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -34,8 +35,8 @@ impl ManagerClient {
     }
 
     /// A client that verifies the manager against `trust` and presents `identity` if given.
-    pub(crate) async fn new(addr: &str, trust: &RootCa, identity: Option<(&str, &NodeKey)>) -> Result<Self, ApiError> {
-        let config = client_config(trust, identity).map_err(|e| internal("TLS", e))?;
+    pub(crate) async fn new(addr: &str, trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
+        let config = client_config(trust, identity, clock).map_err(|e| internal("TLS", e))?;
         Self::build(addr, config).await
     }
 
