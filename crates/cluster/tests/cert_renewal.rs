@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Certificates renew before they expire, and expired ones are refused — with an injected clock
 //! that drives both the renewal policy and TLS verification.
 

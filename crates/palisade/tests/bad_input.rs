@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Bad requests get dockerd's status and message and change nothing.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! The cluster port speaks mutual TLS ≥ 1.2 only; without a cluster certificate only the join
 //! calls are served. Probed with `openssl s_client`.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! A joining node authenticates the manager's root CA against its token before trusting it; the
 //! token, not the joiner, decides the role.
 

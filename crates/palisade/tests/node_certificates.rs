@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Node certificates are exactly what the docs describe, as openssl reads them.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Identity survives restarts; liveness follows heartbeats; removed nodes are refused.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! The stock docker CLI drives a manager and a second daemon through the whole swarm lifecycle.
 
 mod common;

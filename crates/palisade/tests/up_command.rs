@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! `palisade up`, the README's "run it" command: a one-node swarm on embedded defaults.
 
 mod common;
