@@ -26,7 +26,7 @@ pub struct NodeSubject {
 /// A freshly signed node certificate.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
-    /// The certificate as PEM.
+    /// The certificate as PEM, followed by any intermediates it needs to reach the trust bundle.
     pub cert_pem: String,
     /// The certificate as DER.
     pub cert_der: CertificateDer<'static>,
@@ -48,7 +48,7 @@ pub fn issue_node_certificate(
     clock: &dyn Clock,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<IssuedCertificate> {
-    let (issuer, issuer_key) = ca.signer()?;
+    let (issuer, issuer_key, intermediates_pem) = ca.signer()?;
     let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| Error::InvalidCsr(e.to_string()))?;
 
     let ou = subject.role.organizational_unit();
@@ -72,11 +72,11 @@ pub fn issue_node_certificate(
     let not_after = params.not_after;
 
     let cert = params.signed_by(&csr.public_key, issuer, issuer_key)?;
-    Ok(IssuedCertificate { cert_pem: cert.pem(), cert_der: cert.der().clone(), not_after })
+    Ok(IssuedCertificate { cert_pem: format!("{}{intermediates_pem}", cert.pem()), cert_der: cert.der().clone(), not_after })
 }
 
 /// A positive 127-bit serial number.
-fn random_serial(rng: &mut (impl RngCore + CryptoRng)) -> SerialNumber {
+pub(crate) fn random_serial(rng: &mut (impl RngCore + CryptoRng)) -> SerialNumber {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
     bytes[0] = (bytes[0] & 0x7f) | 0x40;

@@ -50,13 +50,30 @@ struct Signer {
     /// The issuer as rcgen needs it: only its subject and key identifier are used.
     issuer: rcgen::Certificate,
     key: KeyPair,
+    /// The signing certificate itself.
+    cert_der: CertificateDer<'static>,
+    /// Certificates appended to every issued one so that it chains to the trust bundle
+    /// (during a root rotation: the new root cross-signed by the old one).
+    intermediates_pem: String,
 }
 
 /// A cluster root CA: the trust bundle every node verifies peers against, and — on managers —
 /// the signer that issues node certificates.
 ///
+/// Outside a root rotation the signer is the (single) trust root. During a rotation from root
+/// A to root B (swarmkit's scheme):
+///
+/// | phase     | trust bundle | signer | appended to issued certificates |
+/// |-----------|--------------|--------|---------------------------------|
+/// | before    | A            | A      | —                               |
+/// | rotating  | A            | B      | B cross-signed by A             |
+/// | after     | B            | B      | —                               |
+///
+/// so that every certificate issued in any phase verifies against the trust bundle of the
+/// phase it is used in.
+///
 /// Invariants (enforced by the constructors): `certs_der` is non-empty and is exactly the
-/// content of `certs_pem`; when `signer` is present its key matches the first certificate.
+/// content of `certs_pem`; when `signer` is present its key matches `signer.cert_der`.
 pub struct RootCa {
     certs_pem: String,
     certs_der: Vec<CertificateDer<'static>>,
@@ -95,19 +112,46 @@ impl RootCa {
     /// certificate. A key that does not match the certificate is refused.
     pub fn from_pem(certs_pem: &str, key_pem: Option<&str>) -> Result<Self> {
         let certs_der = parse_pem_certificates(certs_pem)?;
-        let signer = match key_pem {
-            None => None,
-            Some(key_pem) => {
-                let key = KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidKey(e.to_string()))?;
-                let first = &certs_der[0];
-                if spki_of(first)? != key.public_key_der() {
-                    return Err(Error::InvalidKey("the private key does not match the CA certificate".into()));
-                }
-                let issuer = CertificateParams::from_ca_cert_der(first)?.self_signed(&key)?;
-                Some(Signer { issuer, key })
-            }
-        };
+        let signer = key_pem.map(|key_pem| Signer::new(certs_der[0].clone(), key_pem, String::new())).transpose()?;
         Ok(Self { certs_pem: certs_pem.to_owned(), certs_der, signer })
+    }
+
+    /// A root in rotation: trusted as `trust_pem`, signing with `signer_cert_pem`/`signer_key_pem`
+    /// and appending `intermediates_pem` (the cross-signed new root) to what it issues.
+    pub fn rotating(trust_pem: &str, signer_cert_pem: &str, signer_key_pem: &str, intermediates_pem: &str) -> Result<Self> {
+        let certs_der = parse_pem_certificates(trust_pem)?;
+        let signer_cert = parse_pem_certificates(signer_cert_pem)?.remove(0);
+        parse_pem_certificates(intermediates_pem)?;
+        let signer = Signer::new(signer_cert, signer_key_pem, intermediates_pem.to_owned())?;
+        Ok(Self { certs_pem: trust_pem.to_owned(), certs_der, signer: Some(signer) })
+    }
+
+    /// Signs `new_root_pem`'s subject and public key with this root's signer: the intermediate
+    /// that lets certificates from the new root verify against this one during a rotation.
+    pub fn cross_sign(&self, new_root_pem: &str, rng: &mut (impl rand::RngCore + rand::CryptoRng)) -> Result<String> {
+        let (issuer, key, _) = self.signer()?;
+        let new_root = parse_pem_certificates(new_root_pem)?.remove(0);
+        let mut params = CertificateParams::from_ca_cert_der(&new_root)?;
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(crate::issuer::random_serial(rng));
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(&spki_of(&new_root)?)?;
+        Ok(params.signed_by(&public_key, issuer, key)?.pem())
+    }
+
+    /// Checks that this bundle can serve as a cluster root at `now`: every certificate is a CA
+    /// and currently valid.
+    pub fn check_usable(&self, now: OffsetDateTime) -> Result<()> {
+        for der in &self.certs_der {
+            let (_, cert) = parse_x509(der)?;
+            if !cert.is_ca() {
+                return Err(Error::InvalidCertificate(format!("{} is not a CA certificate", cert.subject())));
+            }
+            let (from, until) = (cert.validity().not_before.to_datetime(), cert.validity().not_after.to_datetime());
+            if now < from || now > until {
+                return Err(Error::InvalidCertificate(format!("CA certificate {} is not valid now (valid {from} to {until})", cert.subject())));
+            }
+        }
+        Ok(())
     }
 
     /// The trust bundle as PEM.
@@ -130,16 +174,21 @@ impl RootCa {
         self.signer.as_ref().map(|s| Zeroizing::new(s.key.serialize_pem()))
     }
 
+    /// The certificate that signs node certificates: the signer's, else the first trust root.
+    fn issuing_cert(&self) -> &CertificateDer<'static> {
+        self.signer.as_ref().map_or(&self.certs_der[0], |s| &s.cert_der)
+    }
+
     /// The DER subject of the certificate that signs node certificates (Engine API
     /// `TLSInfo.CertIssuerSubject`).
     pub fn issuer_subject_der(&self) -> Result<Vec<u8>> {
-        let (_, cert) = parse_x509(&self.certs_der[0])?;
+        let (_, cert) = parse_x509(self.issuing_cert())?;
         Ok(cert.tbs_certificate.subject.as_raw().to_vec())
     }
 
     /// The DER SubjectPublicKeyInfo of that certificate (`TLSInfo.CertIssuerPublicKey`).
     pub fn issuer_public_key_der(&self) -> Result<Vec<u8>> {
-        spki_of(&self.certs_der[0])
+        spki_of(self.issuing_cert())
     }
 
     /// Expiry of the first root certificate.
@@ -148,8 +197,32 @@ impl RootCa {
         Ok(cert.validity().not_after.to_datetime())
     }
 
-    pub(crate) fn signer(&self) -> Result<(&rcgen::Certificate, &KeyPair)> {
-        self.signer.as_ref().map(|s| (&s.issuer, &s.key)).ok_or(Error::NoSigner)
+    pub(crate) fn signer(&self) -> Result<(&rcgen::Certificate, &KeyPair, &str)> {
+        self.signer.as_ref().map(|s| (&s.issuer, &s.key, s.intermediates_pem.as_str())).ok_or(Error::NoSigner)
+    }
+}
+
+/// A CA private key from PEM: PKCS#8 (`PRIVATE KEY`), or SEC1 (`EC PRIVATE KEY`, what
+/// `openssl ecparam -genkey` writes) for P-256, converted to PKCS#8.
+fn parse_private_key_pem(key_pem: &str) -> Result<KeyPair> {
+    if key_pem.contains("-----BEGIN EC PRIVATE KEY-----") {
+        use p256::pkcs8::EncodePrivateKey as _;
+        let key = p256::SecretKey::from_sec1_pem(key_pem)
+            .map_err(|_| Error::InvalidKey("only P-256 EC keys are supported in SEC1 form".into()))?;
+        let pkcs8 = key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).map_err(|e| Error::InvalidKey(e.to_string()))?;
+        return KeyPair::from_pem(&pkcs8).map_err(|e| Error::InvalidKey(e.to_string()));
+    }
+    KeyPair::from_pem(key_pem).map_err(|e| Error::InvalidKey(e.to_string()))
+}
+
+impl Signer {
+    fn new(cert_der: CertificateDer<'static>, key_pem: &str, intermediates_pem: String) -> Result<Self> {
+        let key = parse_private_key_pem(key_pem)?;
+        if spki_of(&cert_der)? != key.public_key_der() {
+            return Err(Error::InvalidKey("the private key does not match the CA certificate".into()));
+        }
+        let issuer = CertificateParams::from_ca_cert_der(&cert_der)?.self_signed(&key)?;
+        Ok(Self { issuer, key, cert_der, intermediates_pem })
     }
 }
 

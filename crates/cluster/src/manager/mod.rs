@@ -20,7 +20,7 @@ use palisade_store::{ErasedRecord, Store, Table};
 use tokio::time::Instant;
 
 pub(crate) use records::{ClusterRecord, NodeRecord};
-use records::{Liveness, RemovedNode};
+use records::{IssuerInfo, Liveness, RemovedNode, RootRotation};
 
 use crate::error::{failed_precondition, internal, invalid_argument, invalid_join_token};
 use crate::identity::tls_info_of;
@@ -77,6 +77,7 @@ impl Manager {
         let subject = NodeSubject { node_id: init.node_id.clone(), role: NodeRole::Manager, cluster_id: init.cluster_id.clone() };
         let issued = issue_node_certificate(&root, &init.csr_pem, &subject, expiry, clock.as_ref(), &mut rng)
             .map_err(|e| internal("issue node certificate", e))?;
+        let issuer = issuer_info(&root);
         let now = clock.now();
         let key_pem = root.signing_key_pem().ok_or_else(|| internal("create cluster", "generated root has no key"))?;
         let mut cluster = ClusterRecord {
@@ -91,6 +92,7 @@ impl Manager {
             worker_token: worker_token.expose(),
             manager_token: manager_token.expose(),
             removed: BTreeMap::new(),
+            rotation: None,
         };
         cluster.version = cluster.next_index();
         let node = NodeRecord {
@@ -106,6 +108,7 @@ impl Manager {
             addr: init.advertise_addr,
             listen_port: init.listen_port,
             cert_not_after: issued.not_after,
+            issuer,
         };
         store
             .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), Some(&node))])
@@ -120,7 +123,7 @@ impl Manager {
             .get(Table::Cluster, CLUSTER_KEY)
             .map_err(|e| internal("load cluster", e))?
             .ok_or_else(|| internal("load cluster", "the cluster store is empty"))?;
-        let root = RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)).map_err(|e| internal("load root CA", e))?;
+        let root = signing_root(&cluster)?;
         let token = |text: &str| text.parse::<JoinToken>().map_err(|e| internal("load join token", e));
         let state = State { worker_token: token(&cluster.worker_token)?, manager_token: token(&cluster.manager_token)?, cluster, root };
         Ok(Self::with_state(store, clock, self_id, state))
@@ -137,11 +140,6 @@ impl Manager {
     /// The trust bundle (public).
     pub(crate) fn root_ca_pem(&self) -> String {
         self.state().root.certs_pem().to_owned()
-    }
-
-    /// The dispatcher heartbeat period currently configured.
-    pub(crate) fn period(&self) -> Duration {
-        Self::heartbeat_period(&self.state().cluster.spec)
     }
 
     fn heartbeat_period(spec: &SwarmSpec) -> Duration {
@@ -213,6 +211,7 @@ impl Manager {
             addr,
             listen_port: request.listen_port,
             cert_not_after: issued.not_after,
+            issuer: issuer_info(&state.root),
         };
         self.save_node(&mut state, &mut node)?;
         let root_ca_pem = state.root.certs_pem().to_owned();
@@ -264,11 +263,19 @@ impl Manager {
             updated.description = request.description;
             self.save_node(&mut self.state(), &mut updated)?;
         }
-        let period = Self::heartbeat_period(&self.state().cluster.spec);
+        let state = self.state();
+        let period = Self::heartbeat_period(&state.cluster.spec);
+        // A node whose certificate came from another issuer than the current signer (a root
+        // rotation is under way) renews now.
+        let renew = node.issuer != issuer_info(&state.root);
+        let trust_root_pem = state.root.certs_pem().to_owned();
+        drop(state);
         Ok(HeartbeatResponse {
             period_ns: i64::try_from(period.as_nanos()).unwrap_or(i64::MAX),
             desired_role: node.role,
             managers: self.manager_addrs(&self.nodes()?),
+            renew,
+            trust_root_pem,
         })
     }
 
@@ -281,9 +288,12 @@ impl Manager {
         let issued = issue_node_certificate(&state.root, csr_pem, &subject, expiry, self.clock.as_ref(), &mut rand::rngs::OsRng)
             .map_err(invalid_argument)?;
         node.cert_not_after = node.cert_not_after.max(issued.not_after);
+        node.issuer = issuer_info(&state.root);
         self.save_node(&mut state, &mut node)?;
         tracing::info!(node = %node.id, role = %node.role, "certificate renewed");
-        Ok(RenewResponse { cert_pem: issued.cert_pem, root_ca_pem: state.root.certs_pem().to_owned() })
+        let response = RenewResponse { cert_pem: issued.cert_pem, root_ca_pem: state.root.certs_pem().to_owned() };
+        self.reconcile_rotation(&mut state)?;
+        Ok(response)
     }
 
     /// Runs a cluster-state call.
@@ -336,12 +346,8 @@ impl Manager {
             return Err(ApiError::internal("rpc error: code = Unknown desc = update out of sequence"));
         }
         cert_expiry(&spec)?;
-        let ca_change = !spec.ca_config.signing_ca_cert.is_empty()
-            || !spec.ca_config.signing_ca_key.is_empty()
-            || spec.ca_config.force_rotate != current.spec.ca_config.force_rotate
-            || spec.ca_config.external_cas != current.spec.ca_config.external_cas;
-        if ca_change {
-            return Err(invalid_argument("root CA rotation and external CAs are not supported by this version of Palisade"));
+        if spec.ca_config.external_cas != current.spec.ca_config.external_cas {
+            return Err(invalid_argument("external CAs are not supported by this version of Palisade"));
         }
         if spec.encryption_config.auto_lock_managers {
             return Err(invalid_argument("autolock is not supported by this version of Palisade"));
@@ -351,12 +357,24 @@ impl Manager {
                 return Err(invalid_argument("heartbeat period must be at least 1ms"));
             }
         }
+        let new_root = desired_root(current, &spec, self.clock.as_ref())?;
         spec.ca_config.signing_ca_cert.clear();
         spec.ca_config.signing_ca_key.clear();
         let mut rng = rand::rngs::OsRng;
         let worker = if rotate_worker { JoinToken::generate(state.root.digest(), &mut rng) } else { state.worker_token.clone() };
         let manager = if rotate_manager { JoinToken::generate(state.root.digest(), &mut rng) } else { state.manager_token.clone() };
         let mut cluster = state.cluster.clone();
+        let mut signer = None;
+        if let Some((cert_pem, key_pem)) = new_root {
+            // Cross-sign with the key of the root every node trusts now (not with an
+            // in-progress rotation's new key).
+            let trusted = RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)).map_err(|e| internal("load root CA", e))?;
+            let cross_signed_pem = trusted.cross_sign(&cert_pem, &mut rng).map_err(|e| internal("cross-sign new root", e))?;
+            let rotation = RootRotation { new_cert_pem: cert_pem, new_key_pem: key_pem.to_string(), cross_signed_pem };
+            cluster.rotation = Some(rotation);
+            signer = Some(signing_root(&cluster)?);
+            tracing::info!("root CA rotation started");
+        }
         cluster.spec = spec;
         cluster.version = cluster.next_index();
         cluster.updated_at = self.clock.now();
@@ -366,6 +384,38 @@ impl Manager {
         state.cluster = cluster;
         state.worker_token = worker;
         state.manager_token = manager;
+        if let Some(signer) = signer {
+            state.root = signer;
+            self.reconcile_rotation(&mut state)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a root rotation once every node holds a certificate from the new root: the new
+    /// root becomes the trust bundle and the only signer, and the join tokens commit to it
+    /// (same secrets, new digest — old tokens stop working).
+    fn reconcile_rotation(&self, state: &mut State) -> Result<(), ApiError> {
+        let Some(rotation) = state.cluster.rotation.clone() else { return Ok(()) };
+        let target = issuer_info(&state.root);
+        let nodes = self.nodes()?;
+        let pending = nodes.iter().filter(|n| n.issuer != target).count();
+        if pending > 0 {
+            tracing::info!(pending, total = nodes.len(), "root rotation waiting for nodes to renew");
+            return Ok(());
+        }
+        let root = RootCa::from_pem(&rotation.new_cert_pem, Some(&rotation.new_key_pem)).map_err(|e| internal("load new root", e))?;
+        let (worker, manager) = (state.worker_token.with_digest(root.digest()), state.manager_token.with_digest(root.digest()));
+        let mut cluster = state.cluster.clone();
+        cluster.root_ca_cert_pem = rotation.new_cert_pem;
+        cluster.root_ca_key_pem = rotation.new_key_pem;
+        cluster.rotation = None;
+        cluster.worker_token = worker.expose();
+        cluster.manager_token = manager.expose();
+        cluster.version = cluster.next_index();
+        cluster.updated_at = self.clock.now();
+        self.store.put(Table::Cluster, CLUSTER_KEY, &cluster).map_err(|e| internal("save cluster", e))?;
+        *state = State { cluster, root, worker_token: worker, manager_token: manager };
+        tracing::info!("root CA rotation complete");
         Ok(())
     }
 
@@ -445,11 +495,57 @@ impl Manager {
             .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), None)])
             .map_err(|e| internal("remove node", e))?;
         state.cluster = cluster;
+        self.reconcile_rotation(&mut state)?;
         drop(state);
         self.heartbeats.lock().unwrap_or_else(|e| e.into_inner()).remove(&node.id);
         tracing::info!(node = %node.id, "node removed");
         Ok(())
     }
+}
+
+/// The root a spec update asks to rotate to, validated: `Some((cert, key))` for a new root,
+/// `None` when the root stays. `--rotate` alone bumps `ForceRotate` (a generated root);
+/// `--ca-cert/--ca-key` set `SigningCACert/Key` (the operator's root).
+fn desired_root(current: &ClusterRecord, spec: &SwarmSpec, clock: &dyn Clock) -> Result<Option<(String, zeroize::Zeroizing<String>)>, ApiError> {
+    let ca = &spec.ca_config;
+    if !ca.signing_ca_cert.is_empty() {
+        if ca.signing_ca_key.is_empty() {
+            return Err(invalid_argument("rotating to a CA certificate without its key needs an external CA, which this version of Palisade does not support"));
+        }
+        let root = RootCa::from_pem(&ca.signing_ca_cert, Some(&ca.signing_ca_key))
+            .map_err(|e| invalid_argument(format!("invalid CA certificate or key: {e}")))?;
+        root.check_usable(clock.now()).map_err(|e| invalid_argument(format!("invalid CA certificate: {e}")))?;
+        if root.certs_pem().trim() == current.root_ca_cert_pem.trim() {
+            return Ok(None);
+        }
+        let key = root.signing_key_pem().ok_or_else(|| internal("load CA", "key vanished"))?;
+        return Ok(Some((ca.signing_ca_cert.clone(), key)));
+    }
+    if !ca.signing_ca_key.is_empty() {
+        return Err(invalid_argument("a CA key was given without its certificate"));
+    }
+    if ca.force_rotate != current.spec.ca_config.force_rotate {
+        let root = RootCa::generate(clock).map_err(|e| internal("generate root CA", e))?;
+        let key = root.signing_key_pem().ok_or_else(|| internal("generate root CA", "no key"))?;
+        return Ok(Some((root.certs_pem().to_owned(), key)));
+    }
+    Ok(None)
+}
+
+/// The signer for a cluster record: its root, or — during a rotation — the new root with the
+/// cross-signed intermediate, trusted as the old root.
+fn signing_root(cluster: &ClusterRecord) -> Result<RootCa, ApiError> {
+    let root = match &cluster.rotation {
+        None => RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)),
+        Some(r) => RootCa::rotating(&cluster.root_ca_cert_pem, &r.new_cert_pem, &r.new_key_pem, &r.cross_signed_pem),
+    };
+    root.map_err(|e| internal("load root CA", e))
+}
+
+/// Who issues certificates from `root` now.
+fn issuer_info(root: &RootCa) -> IssuerInfo {
+    let info = tls_info_of(root);
+    IssuerInfo { subject: info.cert_issuer_subject, public_key: info.cert_issuer_public_key }
 }
 
 /// The node certificate lifetime a spec asks for, checked against policy.

@@ -29,6 +29,19 @@ pub(crate) struct ClusterRecord {
     pub(crate) manager_token: String,
     /// Removed nodes, refused until their last certificate would have expired.
     pub(crate) removed: BTreeMap<NodeId, RemovedNode>,
+    /// A root CA rotation under way.
+    #[serde(default)]
+    pub(crate) rotation: Option<RootRotation>,
+}
+
+/// The root being rotated to (swarmkit's `RootRotation`). While it exists, certificates are
+/// issued by the new root with `cross_signed_pem` appended; it ends when every node holds one.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct RootRotation {
+    pub(crate) new_cert_pem: String,
+    pub(crate) new_key_pem: String,
+    /// The new root's subject and key, signed by the old root.
+    pub(crate) cross_signed_pem: String,
 }
 
 /// A tombstone for a removed node.
@@ -53,7 +66,7 @@ impl ClusterRecord {
             updated_at: api::timestamp(self.updated_at),
             spec: self.spec.clone(),
             tls_info,
-            root_rotation_in_progress: false,
+            root_rotation_in_progress: self.rotation.is_some(),
             data_path_port: 4789,
             default_addr_pool: vec!["10.0.0.0/8".to_owned()],
             subnet_size: 24,
@@ -84,6 +97,17 @@ pub(crate) struct NodeRecord {
     /// Expiry of the newest certificate issued to the node.
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) cert_not_after: OffsetDateTime,
+    /// Subject and public key (base64 DER) of the certificate that issued the node's newest
+    /// certificate: how the cluster knows which root each node has moved to.
+    #[serde(default)]
+    pub(crate) issuer: IssuerInfo,
+}
+
+/// `TLSInfo.CertIssuerSubject` / `CertIssuerPublicKey`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IssuerInfo {
+    pub(crate) subject: String,
+    pub(crate) public_key: String,
 }
 
 /// How a node looks right now (computed from heartbeats, never stored).
@@ -115,7 +139,14 @@ impl NodeRecord {
                 role: self.role.as_str().to_owned(),
                 availability: self.availability.clone(),
             },
-            description: self.description.clone(),
+            description: NodeDescription {
+                tls_info: api::TlsInfo {
+                    trust_root: self.description.tls_info.trust_root.clone(),
+                    cert_issuer_subject: self.issuer.subject.clone(),
+                    cert_issuer_public_key: self.issuer.public_key.clone(),
+                },
+                ..self.description.clone()
+            },
             status: NodeStatus {
                 state: if liveness.ready { "ready" } else { "down" }.to_owned(),
                 message: String::new(),

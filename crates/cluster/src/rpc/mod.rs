@@ -76,6 +76,10 @@ pub(crate) struct HeartbeatResponse {
     /// node renews its certificate.
     pub(crate) desired_role: NodeRole,
     pub(crate) managers: Vec<String>,
+    /// Renew now: the certificate is not from the current signer (root rotation).
+    pub(crate) renew: bool,
+    /// The trust bundle the node should hold.
+    pub(crate) trust_root_pem: String,
 }
 
 /// `POST /node/v1/certificate`: renewal with a fresh key.
