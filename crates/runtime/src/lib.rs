@@ -1,2 +1,9 @@
 //! Image store, safe layer unpacking, hardened OCI bundles, crun/runc executor.
 #![warn(missing_docs)]
+
+mod error;
+mod ids;
+pub mod unpack;
+
+pub use error::{Error, Result};
+pub use ids::{ContainerId, Digest, ImageRef};
