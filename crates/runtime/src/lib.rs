@@ -3,7 +3,9 @@
 
 mod error;
 mod ids;
+mod image;
 pub mod unpack;
 
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};
+pub use image::{Image, ImageStore, ImageSummary, RemovedImage};
