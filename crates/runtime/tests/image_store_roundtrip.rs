@@ -1,4 +1,5 @@
 //! The image store loads docker archives, OCI archives and OCI layouts, lists them, and
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! removes images together with the blobs nothing else uses.
 
 mod common;

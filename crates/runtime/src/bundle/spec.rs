@@ -41,7 +41,7 @@ pub const MASKED_PATHS: &[&str] = &[
 pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// Default `RLIMIT_NOFILE` (soft and hard), as docker containers get from dockerd's
-/// `LimitNOFILE`.
+/// `LimitNOFILE=infinity` (1048576). Lowered to this process's hard limit if that is less.
 pub const DEFAULT_NOFILE: u64 = 1_048_576;
 
 /// Docker's minimum `--memory`.
@@ -283,6 +283,7 @@ pub fn build_spec(
         return Err(invalid("workdir", format!("{cwd:?} must be absolute")));
     }
 
+    let nofile = DEFAULT_NOFILE.min(sys.raise_nofile_limit(DEFAULT_NOFILE));
     let caps = effective_capabilities(&opts.cap_add, &opts.cap_drop, sys.cap_last_cap())?;
     let oci_caps = to_oci(&caps)?;
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -307,8 +308,8 @@ pub fn build_spec(
         .capabilities(capabilities)
         .rlimits(vec![PosixRlimitBuilder::default()
             .typ(PosixRlimitType::RlimitNofile)
-            .hard(DEFAULT_NOFILE)
-            .soft(DEFAULT_NOFILE)
+            .hard(nofile)
+            .soft(nofile)
             .build()
             .map_err(Error::oci("rlimit"))?])
         .no_new_privileges(opts.no_new_privileges == NoNewPrivileges::Enforced);

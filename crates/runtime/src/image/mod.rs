@@ -10,4 +10,5 @@
 mod load;
 mod store;
 
+pub(crate) use store::{set_mode, write_atomic};
 pub use store::{Image, ImageStore, ImageSummary, RemovedImage};

@@ -30,6 +30,12 @@ impl Syscall for LinuxSyscall {
             .unwrap_or(40)
     }
 
+    fn raise_nofile_limit(&self, want: u64) -> u64 {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, want, want);
+        getrlimit(Resource::RLIMIT_NOFILE).map(|(_, hard)| hard).unwrap_or(1024)
+    }
+
     fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()> {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(options))

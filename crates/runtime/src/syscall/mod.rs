@@ -28,6 +28,9 @@ pub trait Syscall: Debug + Send + Sync {
     fn kernel_release(&self) -> String;
     /// Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`).
     fn cap_last_cap(&self) -> u32;
+    /// Raises this process's `RLIMIT_NOFILE` (soft and hard) to `want` where permitted and
+    /// returns the hard limit in force afterwards. Containers cannot be given more.
+    fn raise_nofile_limit(&self, want: u64) -> u64;
     /// Mounts a fresh tmpfs at `target` with `options` (`mode=0700,size=1m`...), never
     /// executable, setuid-honouring or device-honouring.
     fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()>;

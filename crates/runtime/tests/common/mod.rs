@@ -23,6 +23,8 @@ pub fn busybox_layer() -> Vec<u8> {
     let dir = |b: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mode(mode);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
@@ -55,6 +57,9 @@ pub fn busybox_layer() -> Vec<u8> {
     for a in APPLETS {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
         h.set_mode(0o777);
         h.set_size(0);
         b.append_link(&mut h, format!("bin/{a}"), "busybox").unwrap();
@@ -143,4 +148,59 @@ pub fn oci_archive(layout: &Path, out: &Path) -> PathBuf {
     b.append_dir_all(".", layout).unwrap();
     b.finish().unwrap();
     out.to_path_buf()
+}
+
+use palisade_runtime::{ContainerRuntime, OciRuntimeKind, RunOptions, RunOutput};
+
+/// Whether `bin` is on PATH; prints why a test is skipped when not.
+pub fn have(bin: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false);
+    if !found {
+        eprintln!("SKIPPED: {bin} is not installed (apt-get install {bin})");
+    }
+    found
+}
+
+/// A runtime rooted in a fresh temp dir (traversable, for user namespaces) with the busybox
+/// image loaded as `busybox:test`. `None` (test skipped) only if a binary is missing.
+pub fn runtime(kind: OciRuntimeKind) -> Option<(tempfile::TempDir, ContainerRuntime)> {
+    if !have(kind.binary()) || !Path::new(BUSYBOX).exists() {
+        if !Path::new(BUSYBOX).exists() {
+            eprintln!("SKIPPED: {BUSYBOX} missing (apt-get install busybox-static)");
+        }
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let rt = ContainerRuntime::open(&tmp.path().join("root"), kind).unwrap();
+    fs::set_permissions(tmp.path().join("root"), fs::Permissions::from_mode(0o711)).unwrap();
+    let archive = docker_archive(tmp.path(), "busybox:test");
+    rt.images().load(&archive, None).unwrap();
+    Some((tmp, rt))
+}
+
+/// Runs `sh -c script` in busybox with `opts`, 60 s at most.
+pub fn sh(rt: &ContainerRuntime, script: &str, mut opts: RunOptions) -> RunOutput {
+    opts.args = vec!["sh".into(), "-c".into(), script.into()];
+    rt.run("busybox:test", &opts, std::time::Duration::from_secs(60)).unwrap()
+}
+
+pub fn stdout(o: &RunOutput) -> String {
+    String::from_utf8_lossy(&o.logs.stdout).into_owned()
+}
+
+pub fn stderr(o: &RunOutput) -> String {
+    String::from_utf8_lossy(&o.logs.stderr).into_owned()
+}
+
+/// The value of a `Key:` line of /proc/self/status output.
+pub fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("{key} not in:\n{status}"))
 }
