@@ -103,9 +103,9 @@ fn options_change_the_spec() {
     let linux = spec.linux().clone().unwrap();
     assert!(linux.seccomp().is_none());
     let r = linux.resources().clone().unwrap();
-    assert_eq!(r.memory().clone().unwrap().limit(), Some(32 << 20));
+    assert_eq!(r.memory().unwrap().limit(), Some(32 << 20));
     assert_eq!(r.cpu().clone().unwrap().quota(), Some(50_000));
-    assert_eq!(r.pids().clone().unwrap().limit(), 20);
+    assert_eq!(r.pids().unwrap().limit(), 20);
     assert_eq!(linux.uid_mappings().clone().unwrap()[0].host_id(), 100_000);
     assert!(linux.namespaces().clone().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::User));
     assert_eq!(spec.root().clone().unwrap().readonly(), Some(true));
