@@ -139,6 +139,22 @@ pub struct UnpackStats {
     pub written: u64,
     /// Whiteouts applied.
     pub whiteouts: u64,
+    /// sha256 of the uncompressed tar stream (the layer's OCI `diff_id`).
+    pub diff_id: Option<crate::ids::Digest>,
+}
+
+/// Hashes everything read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 /// Unpacks a layer file (gzip-compressed or plain tar, detected from its first bytes).
@@ -158,7 +174,20 @@ pub fn unpack_layer_file(layer: &Path, rootfs: &Path, opts: &UnpackOptions) -> R
 ///
 /// On error, the rootfs may hold part of the layer but nothing has been written outside it.
 pub fn unpack_layer<R: Read>(layer: R, rootfs: &Path, opts: &UnpackOptions) -> Result<UnpackStats, UnpackError> {
-    let mut archive = tar::Archive::new(layer);
+    let mut archive = tar::Archive::new(HashingReader { inner: layer, hasher: sha2::Sha256::default() });
+    let mut stats = apply_entries(&mut archive, rootfs, opts)?;
+    // Hash whatever follows the end-of-archive marker too, so the digest covers the stream.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(io_err("<layer>"))?;
+    stats.diff_id = Some(crate::ids::Digest::from_hasher(rest.hasher));
+    Ok(stats)
+}
+
+fn apply_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    rootfs: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
     let mut stats = UnpackStats::default();
     let mut created: HashSet<PathBuf> = HashSet::new();
     let entries = archive.entries().map_err(io_err("<layer>"))?;

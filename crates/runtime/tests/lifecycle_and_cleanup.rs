@@ -83,3 +83,14 @@ fn unknown_image_is_an_error_and_creates_nothing() {
     assert!(matches!(rt.create("nope:latest", &RunOptions::default()), Err(Error::ImageNotFound(_))));
     assert!(rt.list().unwrap().is_empty());
 }
+
+#[test]
+fn layer_not_matching_its_diff_id_is_refused_at_create() {
+    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let layout = common::oci_layout_with_diff_id(tmp.path(), "example.com/liar:v1", Some(&lie));
+    rt.images().load(&layout, None).unwrap();
+    let err = rt.create("example.com/liar:v1", &RunOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(rt.list().unwrap().is_empty(), "a refused create leaves nothing behind");
+}

@@ -41,7 +41,9 @@ use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
 use crate::unpack::{unpack_layer_file, IdShift, UnpackOptions};
 
 const RECORD_FILE: &str = "container.json";
-const POLL: Duration = Duration::from_millis(20);
+/// Polling interval bounds while waiting for a container to exit (doubles up to the max).
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(50);
 
 /// Where a container is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,8 +336,20 @@ impl Container {
         } else {
             set_mode(&self.dir, 0o700)?;
         }
-        for layer in &img.layers {
-            unpack_layer_file(layer, &rootfs, &unpack)?;
+        let diff_ids = img.config.rootfs().diff_ids();
+        if diff_ids.len() != img.layers.len() {
+            return Err(Error::Unsupported(format!(
+                "image config lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                img.layers.len()
+            )));
+        }
+        for (layer, want) in img.layers.iter().zip(diff_ids) {
+            let stats = unpack_layer_file(layer, &rootfs, &unpack)?;
+            let got = stats.diff_id.map(|d| d.to_string()).unwrap_or_default();
+            if &got != want {
+                return Err(Error::DigestMismatch { expected: want.clone(), actual: got });
+            }
         }
         let spec = build_spec(&self.record.id, &img.config, &paths, opts, self.sys.as_ref())?;
         let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
@@ -413,6 +427,7 @@ impl Container {
             _ => return Err(self.invalid_state("wait")),
         };
         let deadline = timeout.map(|t| Instant::now() + t);
+        let mut poll = POLL_MIN;
         let exit = loop {
             match self.sys.wait_pid(pid, false) {
                 Ok(Some(e)) => break Some(e),
@@ -429,7 +444,8 @@ impl Container {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            sleep(POLL);
+            sleep(poll);
+            poll = (poll * 2).min(POLL_MAX);
         };
         let (code, signal) = match exit {
             Some(ProcessExit::Code(c)) => (c, None),

@@ -211,6 +211,7 @@ impl ImageStore {
     pub fn load(&self, path: &Path, name: Option<&ImageRef>) -> Result<Vec<ImageSummary>> {
         let md = fs::metadata(path).map_err(Error::io("stat", path))?;
         let st = if md.is_dir() { Staging::from_dir(self, path)? } else { Staging::from_tar(self, path)? };
+        let guard = self.lock()?;
         let loaded = if st.has("index.json") && st.has("oci-layout") {
             self.load_oci(&st, name)?
         } else if st.has("manifest.json") {
@@ -218,6 +219,7 @@ impl ImageStore {
         } else {
             return Err(st.malformed("neither an OCI layout (oci-layout, index.json) nor a docker archive (manifest.json)"));
         };
+        drop(guard);
         let mut out = Vec::new();
         let all = self.list()?;
         for m in loaded {

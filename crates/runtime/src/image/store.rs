@@ -124,7 +124,7 @@ impl ImageStore {
     /// Removes a reference; when an image loses its last reference (or is named by id) it is
     /// deleted and blobs no other image uses are removed.
     pub fn remove(&self, name: &str) -> Result<RemovedImage> {
-        let _g = self.lock.lock().map_err(|_| poisoned())?;
+        let _g = self.lock()?;
         let mut idx = self.read_index()?;
         let pos = find(&idx, name).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
         let mut out = RemovedImage::default();
@@ -146,10 +146,15 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Serialises index changes and garbage collection against loads, so a collection never
+    /// removes the blobs of a load in progress.
+    pub(crate) fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        self.lock.lock().map_err(|_| poisoned())
+    }
+
     /// Records `references` (moving them off other images) for a manifest whose blobs are
-    /// all present.
+    /// all present. The caller holds [`Self::lock`].
     pub(crate) fn commit_image(&self, manifest: &Digest, config: &Digest, references: &[ImageRef]) -> Result<()> {
-        let _g = self.lock.lock().map_err(|_| poisoned())?;
         let mut idx = self.read_index()?;
         for e in &mut idx.images {
             e.references.retain(|r| !references.contains(r));

@@ -274,6 +274,8 @@ fn gzip_layers_are_detected() {
     std::io::Write::write_all(&mut gz, &raw).unwrap();
     let path = s.outside.parent().unwrap().join("layer.tgz");
     fs::write(&path, gz.finish().unwrap()).unwrap();
-    unpack_layer_file(&path, &s.rootfs, &UnpackOptions::default()).unwrap();
+    let stats = unpack_layer_file(&path, &s.rootfs, &UnpackOptions::default()).unwrap();
     assert_eq!(fs::read(s.rootfs.join("hello")).unwrap(), b"world");
+    // The diff_id is the digest of the uncompressed stream.
+    assert_eq!(stats.diff_id, Some(crate::ids::Digest::of(&raw)));
 }

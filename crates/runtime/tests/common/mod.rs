@@ -106,6 +106,11 @@ pub fn docker_archive(dir: &Path, tag: &str) -> PathBuf {
 
 /// Writes an OCI image layout directory (gzip layer) whose index names the image `ref_name`.
 pub fn oci_layout(dir: &Path, ref_name: &str) -> PathBuf {
+    oci_layout_with_diff_id(dir, ref_name, None)
+}
+
+/// [`oci_layout`] with the config claiming `diff_id` (a lie, when given) for the layer.
+pub fn oci_layout_with_diff_id(dir: &Path, ref_name: &str, diff_id_override: Option<&str>) -> PathBuf {
     let root = dir.join("oci-layout");
     let blobs = root.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
@@ -114,7 +119,7 @@ pub fn oci_layout(dir: &Path, ref_name: &str) -> PathBuf {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &layer).unwrap();
     let gz = gz.finish().unwrap();
-    let config = image_config(&diff_id, &["sh"]);
+    let config = image_config(diff_id_override.unwrap_or(&diff_id), &["sh"]);
     let put = |data: &[u8]| {
         let d = sha(data);
         fs::write(blobs.join(&d[7..]), data).unwrap();
