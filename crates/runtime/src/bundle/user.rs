@@ -18,7 +18,8 @@ pub struct ResolvedUser {
     pub uid: u32,
     /// Primary group id.
     pub gid: u32,
-    /// Supplementary groups (from `/etc/group` membership).
+    /// Supplementary groups: `/etc/group` membership, or the primary group when there is none
+    /// (as docker).
     pub additional_gids: Vec<u32>,
     /// Home directory from `/etc/passwd`, if the user has an entry.
     pub home: Option<String>,
@@ -118,15 +119,20 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ResolvedUser> {
                 .ok_or_else(|| not_found(format!("no matching entries in group file for {g:?}")))?,
         },
     };
+    // As libcontainer's GetExecUser (what docker uses): the groups listing the user as a
+    // member, or else just the primary group.
     let mut additional_gids = Vec::new();
     if group.is_none() {
         if let Some(e) = entry {
             for g in grp.iter().filter(|g| g.members.iter().any(|m| m == &e.name)) {
-                if g.gid != gid && !additional_gids.contains(&g.gid) {
+                if !additional_gids.contains(&g.gid) {
                     additional_gids.push(g.gid);
                 }
             }
         }
+    }
+    if additional_gids.is_empty() {
+        additional_gids.push(gid);
     }
     Ok(ResolvedUser { uid, gid, additional_gids, home: entry.map(|e| e.home.clone()).filter(|h| !h.is_empty()) })
 }
