@@ -254,7 +254,9 @@ fn apply_entries<R: Read>(
                 apply_metadata(&target, entry.header(), &raw, opts)?;
             }
             (EntryType::Symlink, Some(link)) => {
-                check_symlink_target(parent_comps, &link, &raw)?;
+                // Depth of the link's real directory (after resolving symlinks on the way).
+                let depth = parent.strip_prefix(rootfs).map(|p| p.components().count()).unwrap_or(0);
+                check_symlink_target(depth, &link, &raw)?;
                 remove_any(&target, &raw)?;
                 std::os::unix::fs::symlink(&link, &target).map_err(io_err(&raw))?;
                 apply_owner(&target, entry.header(), &raw, opts)?;
@@ -373,17 +375,17 @@ pub(crate) fn resolve_in_root(root: &Path, comps: &[OsString], entry: &str) -> R
     Ok(out)
 }
 
-/// A new symlink at `<parent_comps>/name` pointing at `target` must not climb above the rootfs
-/// when its relative target is applied lexically to the link's directory. Absolute targets are
-/// interpreted inside the container's root and are allowed.
-fn check_symlink_target(parent_comps: &[OsString], target: &str, entry: &str) -> Result<(), UnpackError> {
+/// A new symlink in a directory `depth` levels below the rootfs, pointing at `target`, must not
+/// climb above the rootfs when its relative target is applied lexically to that directory.
+/// Absolute targets are interpreted inside the container's root and are allowed.
+fn check_symlink_target(depth: usize, target: &str, entry: &str) -> Result<(), UnpackError> {
     if target.is_empty() {
         return Err(UnpackError::SymlinkEscape { path: entry.to_owned(), target: target.to_owned() });
     }
     if target.starts_with('/') {
         return Ok(());
     }
-    let mut depth = parent_comps.len();
+    let mut depth = depth;
     for c in Path::new(target).components() {
         match c {
             Component::ParentDir => {

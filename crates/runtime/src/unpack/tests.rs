@@ -142,6 +142,18 @@ fn symlink_with_escaping_relative_target_is_refused() {
 }
 
 #[test]
+fn symlink_escape_is_judged_from_its_real_directory() {
+    let s = Scratch::new();
+    // d1 -> / so d1/d2 is really <rootfs>/d2: "../../x" from there climbs out.
+    let err = s
+        .unpack(Layer::new().symlink("d1", "/").dir("d2").symlink("d1/d2/x", "../../outside"))
+        .unwrap_err();
+    assert!(matches!(err, UnpackError::SymlinkEscape { .. }), "{err}");
+    assert!(fs::symlink_metadata(s.rootfs.join("d2/x")).is_err());
+    s.assert_outside_untouched();
+}
+
+#[test]
 fn write_through_absolute_symlink_stays_in_rootfs() {
     let s = Scratch::new();
     let target = s.outside.display().to_string();
