@@ -1,0 +1,554 @@
+//! Containers: create (image → rootfs → bundle), start, wait, stop, delete — over crun or runc.
+//!
+//! ```text
+//! <root>/containers/<id>/
+//!   config.json  rootfs/  hostname  hosts     the OCI bundle
+//!   secrets/                                   tmpfs mount point (SecretsTmpfs), never on disk
+//!   stdout.log  stderr.log  runtime.log        container output, runtime diagnostics
+//!   container.json                             our record (status, pid, exit)
+//! <root>/runtime/<crun|runc>/                  the OCI runtime's own state (--root)
+//! ```
+//!
+//! Lifecycle (`ContainerStatus`):
+//!
+//! | from    | operation          | to      |
+//! |---------|--------------------|---------|
+//! | —       | `create`           | Created |
+//! | Created | `start`            | Running |
+//! | Running | `wait`/`stop`/exit | Stopped |
+//! | any     | `remove(force)`    | —       |
+
+mod oci;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub use oci::{OciRuntime, OciRuntimeKind};
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{
+    build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, BundlePaths, ExtraMount, RunOptions,
+};
+use crate::error::{Error, Result};
+use crate::ids::ContainerId;
+use crate::image::{set_mode, write_atomic, ImageStore};
+use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
+use crate::unpack::{unpack_layer_file, IdShift, UnpackOptions};
+
+const RECORD_FILE: &str = "container.json";
+/// Polling interval bounds while waiting for a container to exit (doubles up to the max).
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(50);
+
+/// Where a container is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    /// Bundle written, process not started.
+    Created,
+    /// Process started and not yet collected.
+    Running,
+    /// Process exited; exit status recorded.
+    Stopped,
+}
+
+impl ContainerStatus {
+    /// Whether `start` is allowed.
+    pub fn can_start(self) -> bool {
+        self == Self::Created
+    }
+    /// Whether `kill`/`stop` make sense.
+    pub fn can_kill(self) -> bool {
+        self == Self::Running
+    }
+    /// Whether `remove` without force is allowed.
+    pub fn can_delete(self) -> bool {
+        self != Self::Running
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// How a container's process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code as docker reports it (128 + signal when killed by a signal).
+    pub code: i32,
+    /// The signal that killed the process, if any.
+    pub signal: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container (memory cgroup counter).
+    pub oom_killed: bool,
+}
+
+/// Captured output of a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logs {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// Result of [`ContainerRuntime::run`].
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// Container id (already removed).
+    pub id: ContainerId,
+    /// Exit status.
+    pub exit: ExitStatus,
+    /// Output.
+    pub logs: Logs,
+    /// True when the timeout expired and the container was killed.
+    pub timed_out: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    id: ContainerId,
+    image: String,
+    runtime: OciRuntimeKind,
+    status: ContainerStatus,
+    pid: Option<i32>,
+    exit: Option<ExitStatus>,
+    secrets_mounted: bool,
+    id_shift: Option<(u32, u32)>,
+}
+
+/// The paved path: an image store plus an executor rooted at one data directory.
+#[derive(Debug)]
+pub struct ContainerRuntime {
+    images: ImageStore,
+    containers: PathBuf,
+    oci: OciRuntime,
+    sys: Arc<dyn Syscall>,
+}
+
+impl ContainerRuntime {
+    /// Opens the runtime under `root` (creating `images/`, `containers/`, `runtime/`), using
+    /// the real kernel. The calling process becomes a child subreaper so that it collects the
+    /// exit status of the containers it starts.
+    pub fn open(root: &Path, kind: OciRuntimeKind) -> Result<Self> {
+        Self::open_with(root, OciRuntime::new(kind, root.join("runtime").join(kind.binary())), Arc::new(LinuxSyscall))
+    }
+
+    /// Opens with an explicit runtime binary and syscall implementation.
+    pub fn open_with(root: &Path, oci: OciRuntime, sys: Arc<dyn Syscall>) -> Result<Self> {
+        let images = ImageStore::open(root)?;
+        let containers = root.join("containers");
+        fs::create_dir_all(&containers).map_err(Error::io("create", &containers))?;
+        // Traversable but not listable, so user-namespaced container roots can reach their
+        // bundle; ids are random.
+        set_mode(&containers, 0o711)?;
+        let state = root.join("runtime");
+        fs::create_dir_all(&state).map_err(Error::io("create", &state))?;
+        set_mode(&state, 0o700)?;
+        sys.set_child_subreaper()?;
+        Ok(Self { images, containers, oci, sys })
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// Which OCI runtime executes containers.
+    pub fn oci_runtime(&self) -> OciRuntimeKind {
+        self.oci.kind()
+    }
+
+    /// Creates a container from `image` (reference or id): validates the options, unpacks the
+    /// rootfs, writes the bundle. Nothing is left behind on failure.
+    pub fn create(&self, image: &str, opts: &RunOptions) -> Result<Container> {
+        self.create_with_id(ContainerId::random(), image, opts)
+    }
+
+    /// A container for a service task: `opts` plus `extra_mounts` (for example
+    /// `ExtraMount::SecretsTmpfs { destination: "/run/secrets".into(), .. }`).
+    pub fn create_task(&self, image: &str, opts: &RunOptions, extra_mounts: Vec<ExtraMount>) -> Result<Container> {
+        let mut o = opts.clone();
+        o.mounts.extend(extra_mounts);
+        self.create(image, &o)
+    }
+
+    /// [`Self::create`] with a caller-chosen id.
+    pub fn create_with_id(&self, id: ContainerId, image: &str, opts: &RunOptions) -> Result<Container> {
+        validate_options(opts, self.sys.as_ref())?;
+        let img = self.images.inspect(image)?;
+        let dir = self.containers.join(id.as_str());
+        if dir.exists() {
+            return Err(Error::ContainerExists(id.to_string()));
+        }
+        fs::create_dir(&dir).map_err(Error::io("create", &dir))?;
+        let mut c = Container {
+            dir: dir.clone(),
+            oci: self.oci.clone(),
+            sys: Arc::clone(&self.sys),
+            record: Record {
+                id: id.clone(),
+                image: image.to_owned(),
+                runtime: self.oci.kind(),
+                status: ContainerStatus::Created,
+                pid: None,
+                exit: None,
+                secrets_mounted: false,
+                id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
+            },
+        };
+        match c.prepare(&img, opts) {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                let _ = c.cleanup_files();
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates, starts and waits for a container, then removes it. On `timeout` the container
+    /// is killed and `timed_out` is set.
+    pub fn run(&self, image: &str, opts: &RunOptions, timeout: Duration) -> Result<RunOutput> {
+        let mut c = self.create(image, opts)?;
+        let out: Result<RunOutput> = (|| {
+            c.start()?;
+            let (exit, timed_out) = match c.wait(Some(timeout))? {
+                Some(e) => (e, false),
+                None => (c.stop(Duration::ZERO)?, true),
+            };
+            Ok(RunOutput { id: c.id().clone(), exit, logs: c.logs()?, timed_out })
+        })();
+        let removed = c.remove(true);
+        let out = out?;
+        removed?;
+        Ok(out)
+    }
+
+    /// Loads an existing container.
+    pub fn container(&self, id: &ContainerId) -> Result<Container> {
+        let dir = self.containers.join(id.as_str());
+        let p = dir.join(RECORD_FILE);
+        let bytes = fs::read(&p).map_err(|_| Error::ContainerNotFound(id.to_string()))?;
+        let record: Record = serde_json::from_slice(&bytes).map_err(Error::json(format!("container record {id}")))?;
+        Ok(Container { dir, oci: self.oci.clone(), sys: Arc::clone(&self.sys), record })
+    }
+
+    /// Ids of all containers with a state directory.
+    pub fn list(&self) -> Result<Vec<ContainerId>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.containers).map_err(Error::io("read", &self.containers))? {
+            let e = e.map_err(Error::io("read", &self.containers))?;
+            if let Ok(id) = e.file_name().to_string_lossy().parse::<ContainerId>() {
+                out.push(id);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// After a daemon restart: kills and deletes every container left by the previous run
+    /// (runtime state, cgroups, secrets tmpfs, bundle). Returns the ids removed.
+    pub fn cleanup_leftovers(&self) -> Result<Vec<ContainerId>> {
+        let mut removed = Vec::new();
+        for id in self.list()? {
+            match self.container(&id) {
+                Ok(c) => c.remove(true)?,
+                Err(_) => {
+                    // No readable record: still tear down whatever the runtime and mounts hold.
+                    let dir = self.containers.join(id.as_str());
+                    let _ = self.oci.kill(&id, "KILL");
+                    self.oci.delete(&id)?;
+                    self.sys.unmount(&dir.join("secrets"))?;
+                    fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+                }
+            }
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+}
+
+/// One container and its bundle.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    oci: OciRuntime,
+    sys: Arc<dyn Syscall>,
+    record: Record,
+}
+
+impl Container {
+    /// The container id.
+    pub fn id(&self) -> &ContainerId {
+        &self.record.id
+    }
+
+    /// The OCI bundle directory (`config.json`, `rootfs/`).
+    pub fn bundle(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Current status as last recorded.
+    pub fn status(&self) -> ContainerStatus {
+        self.record.status
+    }
+
+    /// The init process's host pid while running.
+    pub fn pid(&self) -> Option<i32> {
+        self.record.pid
+    }
+
+    /// The recorded exit status once stopped.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.record.exit
+    }
+
+    fn paths(&self) -> BundlePaths {
+        BundlePaths { bundle: self.dir.clone() }
+    }
+
+    fn invalid_state(&self, op: &'static str) -> Error {
+        Error::InvalidState { id: self.record.id.to_string(), state: self.record.status.name().into(), op }
+    }
+
+    fn save(&self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.record).map_err(Error::json("container record"))?;
+        write_atomic(&self.dir.join(RECORD_FILE), &bytes)
+    }
+
+    fn prepare(&mut self, img: &crate::image::Image, opts: &RunOptions) -> Result<()> {
+        let paths = self.paths();
+        let rootfs = paths.rootfs();
+        fs::create_dir(&rootfs).map_err(Error::io("create", &rootfs))?;
+        let mut unpack = UnpackOptions::default();
+        if let Some(u) = opts.userns {
+            unpack.id_shift = Some(IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
+            std::os::unix::fs::chown(&rootfs, Some(u.host_uid), Some(u.host_gid)).map_err(Error::io("chown", &rootfs))?;
+            set_mode(&self.dir, 0o711)?;
+        } else {
+            set_mode(&self.dir, 0o700)?;
+        }
+        let diff_ids = img.config.rootfs().diff_ids();
+        if diff_ids.len() != img.layers.len() {
+            return Err(Error::Unsupported(format!(
+                "image config lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                img.layers.len()
+            )));
+        }
+        for (layer, want) in img.layers.iter().zip(diff_ids) {
+            let stats = unpack_layer_file(layer, &rootfs, &unpack)?;
+            let got = stats.diff_id.map(|d| d.to_string()).unwrap_or_default();
+            if &got != want {
+                return Err(Error::DigestMismatch { expected: want.clone(), actual: got });
+            }
+        }
+        let spec = build_spec(&self.record.id, &img.config, &paths, opts, self.sys.as_ref())?;
+        let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
+        write_atomic(&paths.config(), &config)?;
+        write_bundle_files(&paths, &hostname_for(&self.record.id, opts))?;
+        for m in &opts.mounts {
+            if let ExtraMount::SecretsTmpfs { size_bytes, .. } = m {
+                let d = paths.secrets_dir();
+                fs::create_dir(&d).map_err(Error::io("create", &d))?;
+                self.sys.mount_tmpfs(&d, &format!("mode=0755,size={size_bytes}"))?;
+                self.record.secrets_mounted = true;
+            }
+        }
+        self.save()
+    }
+
+    /// Writes a secret file into the container's secrets tmpfs (before `start`). `uid`/`gid`
+    /// are container ids (shifted for user namespaces). The bytes only ever live on tmpfs.
+    pub fn write_secret(&self, name: &str, data: &[u8], uid: u32, gid: u32, mode: u32) -> Result<()> {
+        if !self.record.secrets_mounted {
+            return Err(Error::InvalidOption { option: "mount", reason: "container has no secrets tmpfs".into() });
+        }
+        let ok = !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0');
+        if !ok {
+            return Err(Error::InvalidOption { option: "secret", reason: format!("bad secret file name {name:?}") });
+        }
+        let path = self.paths().secrets_dir().join(name);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(Error::io("create secret", &path))?;
+        f.write_all(data).map_err(Error::io("write secret", &path))?;
+        let (hu, hg) = match self.record.id_shift {
+            Some((su, sg)) => (su.saturating_add(uid), sg.saturating_add(gid)),
+            None => (uid, gid),
+        };
+        std::os::unix::fs::fchown(&f, Some(hu), Some(hg)).map_err(Error::io("chown secret", &path))?;
+        set_mode(&path, mode & 0o777)
+    }
+
+    /// Starts the container's process; its stdout and stderr go to the container's logs.
+    pub fn start(&mut self) -> Result<()> {
+        if !self.record.status.can_start() {
+            return Err(self.invalid_state("start"));
+        }
+        let open = |name: &str| -> Result<File> {
+            let p = self.dir.join(name);
+            OpenOptions::new().create(true).append(true).mode(0o600).open(&p).map_err(Error::io("open log", &p))
+        };
+        let log = self.dir.join("runtime.log");
+        let pid = self.oci.create(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log)?;
+        self.record.pid = Some(pid);
+        self.record.status = ContainerStatus::Running;
+        self.save()?;
+        if let Err(e) = self.oci.start(&self.record.id) {
+            let _ = self.oci.delete(&self.record.id);
+            self.record.status = ContainerStatus::Stopped;
+            let _ = self.save();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to exit (up to `timeout`, or forever with `None`). Returns
+    /// `None` on timeout. The exit status, including whether the OOM killer struck, is
+    /// recorded.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
+        if let Some(e) = self.record.exit {
+            return Ok(Some(e));
+        }
+        let pid = match (self.record.status, self.record.pid) {
+            (ContainerStatus::Running, Some(pid)) => pid,
+            _ => return Err(self.invalid_state("wait")),
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut poll = POLL_MIN;
+        let exit = loop {
+            match self.sys.wait_pid(pid, false) {
+                Ok(Some(e)) => break Some(e),
+                Ok(None) => {}
+                // Not our child (we restarted since it started): poll the runtime instead.
+                Err(Error::Syscall { source: nix::errno::Errno::ECHILD, .. }) => {
+                    let st = self.oci.state(&self.record.id)?;
+                    if st.as_ref().is_none_or(|s| s.status == "stopped") {
+                        break None;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            sleep(poll);
+            poll = (poll * 2).min(POLL_MAX);
+        };
+        let (code, signal) = match exit {
+            Some(ProcessExit::Code(c)) => (c, None),
+            Some(ProcessExit::Signal(s)) => (128 + s, Some(s)),
+            None => (255, None),
+        };
+        let status = ExitStatus { code, signal, oom_killed: oom_killed(&self.record.id) };
+        self.record.exit = Some(status);
+        self.record.status = ContainerStatus::Stopped;
+        self.save()?;
+        Ok(Some(status))
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `HUP`...) to the container's init process.
+    pub fn kill(&self, signal: &str) -> Result<()> {
+        if !self.record.status.can_kill() {
+            return Err(self.invalid_state("kill"));
+        }
+        self.oci.kill(&self.record.id, signal)
+    }
+
+    /// `docker stop`: SIGTERM, then SIGKILL after `timeout`; returns the exit status.
+    pub fn stop(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        if let Some(e) = self.record.exit {
+            return Ok(e);
+        }
+        if !self.record.status.can_kill() {
+            return Err(self.invalid_state("stop"));
+        }
+        if !timeout.is_zero() {
+            self.oci.kill(&self.record.id, "TERM")?;
+            if let Some(e) = self.wait(Some(timeout))? {
+                return Ok(e);
+            }
+        }
+        self.oci.kill(&self.record.id, "KILL")?;
+        match self.wait(Some(Duration::from_secs(30)))? {
+            Some(e) => Ok(e),
+            None => Err(Error::RuntimeFailed {
+                runtime: self.oci.kind().binary().into(),
+                command: "kill",
+                status: "timeout".into(),
+                stderr: "container did not exit 30s after SIGKILL".into(),
+            }),
+        }
+    }
+
+    /// What the runtime reports (`created`, `running`, `stopped`), or `None` if it no longer
+    /// knows the container.
+    pub fn runtime_status(&self) -> Result<Option<String>> {
+        Ok(self.oci.state(&self.record.id)?.map(|s| s.status))
+    }
+
+    /// The container's stdout and stderr so far.
+    pub fn logs(&self) -> Result<Logs> {
+        let read = |n: &str| -> Result<Vec<u8>> {
+            let p = self.dir.join(n);
+            match fs::read(&p) {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(Error::Io { op: "read log", path: p, source: e }),
+            }
+        };
+        Ok(Logs { stdout: read("stdout.log")?, stderr: read("stderr.log")? })
+    }
+
+    /// Deletes the container: runtime state, cgroup, secrets tmpfs, bundle. A running
+    /// container is refused unless `force`, which kills it first.
+    pub fn remove(mut self, force: bool) -> Result<()> {
+        if !self.record.status.can_delete() {
+            if !force {
+                return Err(self.invalid_state("remove"));
+            }
+            if self.record.pid.is_some() {
+                let _ = self.stop(Duration::ZERO);
+            }
+        }
+        self.oci.delete(&self.record.id)?;
+        self.cleanup_files()
+    }
+
+    fn cleanup_files(&mut self) -> Result<()> {
+        let secrets = self.paths().secrets_dir();
+        if self.record.secrets_mounted || secrets.exists() {
+            self.sys.unmount(&secrets)?;
+            self.record.secrets_mounted = false;
+        }
+        fs::remove_dir_all(&self.dir).map_err(Error::io("remove", &self.dir))
+    }
+}
+
+/// Whether the memory cgroup of `id` recorded an OOM kill (cgroup v1 `memory.oom_control`
+/// or v2 `memory.events`).
+fn oom_killed(id: &ContainerId) -> bool {
+    let cg = cgroup_path(id);
+    let rel = cg.trim_start_matches('/');
+    let candidates = [
+        PathBuf::from("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+        PathBuf::from("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    candidates.iter().any(|p| {
+        fs::read_to_string(p).is_ok_and(|s| {
+            s.lines().any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
+        })
+    })
+}

@@ -1,0 +1,178 @@
+//! Invoking the OCI runtime binary (crun or runc).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::ContainerId;
+
+/// Which OCI runtime executes containers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OciRuntimeKind {
+    /// crun (default: fast start, C).
+    #[default]
+    Crun,
+    /// runc.
+    Runc,
+}
+
+impl OciRuntimeKind {
+    /// Binary name looked up in `PATH`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Crun => "crun",
+            Self::Runc => "runc",
+        }
+    }
+}
+
+/// An OCI runtime binary with its own state directory (`--root`).
+#[derive(Clone, Debug)]
+pub struct OciRuntime {
+    kind: OciRuntimeKind,
+    binary: PathBuf,
+    state_root: PathBuf,
+}
+
+/// The runtime's view of a container (`<runtime> state`).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct RuntimeState {
+    pub(crate) status: String,
+}
+
+impl OciRuntime {
+    /// A runtime of `kind`, found in `PATH`, keeping its state under `state_root`.
+    pub fn new(kind: OciRuntimeKind, state_root: PathBuf) -> Self {
+        Self { kind, binary: PathBuf::from(kind.binary()), state_root }
+    }
+
+    /// Uses an explicit binary path.
+    pub fn with_binary(mut self, binary: PathBuf) -> Self {
+        self.binary = binary;
+        self
+    }
+
+    /// Which runtime this is.
+    pub fn kind(&self) -> OciRuntimeKind {
+        self.kind
+    }
+
+    fn command(&self) -> Command {
+        let mut c = if self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
+            // crun refuses hybrid cgroup hosts whose v2 hierarchy has controllers attached
+            // ("cgroups in hybrid mode not supported"). Run it in a private mount namespace
+            // without the v2 mount: it then sees a pure v1 host and uses the v1 controllers,
+            // as runc does on such hosts. Nothing changes for the host or the container.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg("umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"")
+                .arg(&self.binary);
+            c
+        } else {
+            Command::new(&self.binary)
+        };
+        c.arg("--root").arg(&self.state_root);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, command: &'static str, mut c: Command) -> Result<Vec<u8>> {
+        let out = c.output().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.failed(command, out.status.to_string(), &out.stderr))
+        }
+    }
+
+    fn failed(&self, command: &'static str, status: String, stderr: &[u8]) -> Error {
+        Error::RuntimeFailed {
+            runtime: self.kind.binary().to_owned(),
+            command,
+            status,
+            stderr: String::from_utf8_lossy(stderr).trim().to_owned(),
+        }
+    }
+
+    /// `create`: sets up the container with its stdout/stderr going to the given files. The
+    /// runtime's own diagnostics go to `log`. Returns the container's init pid.
+    pub(crate) fn create(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        stdout: File,
+        stderr: File,
+        log: &Path,
+    ) -> Result<i32> {
+        let pid_file = bundle.join("init.pid");
+        let mut c = self.command();
+        match self.kind {
+            OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
+            OciRuntimeKind::Runc => c.arg("--log").arg(log),
+        };
+        c.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
+        c.stdout(stdout).stderr(stderr);
+        let status = c.status().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
+        if !status.success() {
+            let diag = std::fs::read(log).unwrap_or_default();
+            return Err(self.failed("create", status.to_string(), &diag));
+        }
+        let pid = std::fs::read_to_string(&pid_file).map_err(Error::io("read", &pid_file))?;
+        pid.trim().parse().map_err(|_| self.failed("create", "bad pid file".into(), pid.as_bytes()))
+    }
+
+    /// `start`: runs the user process of a created container.
+    pub(crate) fn start(&self, id: &ContainerId) -> Result<()> {
+        let mut c = self.command();
+        c.arg("start").arg(id.as_str());
+        self.run("start", c).map(|_| ())
+    }
+
+    /// `state`; `Ok(None)` when the runtime does not know the container.
+    pub(crate) fn state(&self, id: &ContainerId) -> Result<Option<RuntimeState>> {
+        let mut c = self.command();
+        c.arg("state").arg(id.as_str());
+        match self.run("state", c) {
+            Ok(out) => Ok(Some(serde_json::from_slice(&out).map_err(Error::json("runtime state"))?)),
+            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `kill` with a signal name (`TERM`, `KILL`).
+    pub(crate) fn kill(&self, id: &ContainerId, signal: &str) -> Result<()> {
+        let mut c = self.command();
+        c.arg("kill").arg(id.as_str()).arg(signal);
+        match self.run("kill", c) {
+            Ok(_) => Ok(()),
+            // Already gone.
+            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) || stderr.contains("not running") || stderr.contains("No such process") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `delete --force`; a container the runtime does not know is not an error.
+    pub(crate) fn delete(&self, id: &ContainerId) -> Result<()> {
+        let mut c = self.command();
+        c.arg("delete").arg("--force").arg(id.as_str());
+        match self.run("delete", c) {
+            Ok(_) => Ok(()),
+            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `/sys/fs/cgroup` is a v1 tmpfs with a v2 `unified` mount that has controllers.
+fn hybrid_cgroups_with_v2_controllers() -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").is_ok_and(|s| !s.trim().is_empty())
+        && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+fn is_not_found(stderr: &str) -> bool {
+    stderr.contains("does not exist") || stderr.contains("not found") || stderr.contains("No such file")
+}

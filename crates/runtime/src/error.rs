@@ -1,0 +1,174 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::unpack::UnpackError;
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Every failure the runtime library reports.
+///
+/// Variants are grouped by whose fault it was: untrusted input (archives, layers, profiles),
+/// caller misuse (bad options, wrong lifecycle state) and the environment (I/O, missing
+/// runtime binaries, a kernel feature that is not enabled).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host has no AppArmor LSM enabled, so the requested profile cannot be applied.
+    #[error("apparmor profile {profile:?} requested but AppArmor is not enabled on this host")]
+    AppArmorUnavailable {
+        /// The requested profile name.
+        profile: String,
+    },
+    /// An image archive or OCI layout is malformed.
+    #[error("malformed image archive {path}: {reason}")]
+    ArchiveFormat {
+        /// Archive or layout path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The container does not exist in the state directory.
+    #[error("no such container: {0}")]
+    ContainerNotFound(String),
+    /// A container with this id already exists.
+    #[error("container {0} already exists")]
+    ContainerExists(String),
+    /// Content did not hash to the digest that names it.
+    #[error("content digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest the content was named by.
+        expected: String,
+        /// The digest of the bytes actually read.
+        actual: String,
+    },
+    /// The referenced image is not in the store.
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    /// The container id is not a valid identifier.
+    #[error("invalid container id {0:?}: must be 1-64 characters of [A-Za-z0-9_.-], not starting with '.' or '-'")]
+    InvalidContainerId(String),
+    /// A string is not a valid `sha256:<64 hex>` digest.
+    #[error("invalid digest {0:?}")]
+    InvalidDigest(String),
+    /// The operation is not allowed in the container's current state.
+    #[error("container {id} is {state}; cannot {op}")]
+    InvalidState {
+        /// Container id.
+        id: String,
+        /// Current state.
+        state: String,
+        /// The refused operation.
+        op: &'static str,
+    },
+    /// A run option is invalid (caller misuse).
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// Option name as docker spells it.
+        option: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A string is not a valid image reference.
+    #[error("invalid image reference {0:?}")]
+    InvalidReference(String),
+    /// A filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// The operation that failed.
+        op: &'static str,
+        /// The path it was applied to.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A JSON document could not be parsed or written.
+    #[error("{what}: {source}")]
+    Json {
+        /// Which document.
+        what: String,
+        /// Underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Building an OCI document failed.
+    #[error("building OCI {what}: {source}")]
+    Oci {
+        /// Which document.
+        what: &'static str,
+        /// Underlying error.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// The OCI runtime binary (crun or runc) failed.
+    #[error("{runtime} {command} failed ({status}): {stderr}")]
+    RuntimeFailed {
+        /// Runtime binary name.
+        runtime: String,
+        /// Sub-command that failed.
+        command: &'static str,
+        /// Exit status description.
+        status: String,
+        /// What the runtime printed.
+        stderr: String,
+    },
+    /// The OCI runtime binary could not be started.
+    #[error("cannot execute OCI runtime {binary}: {source}")]
+    RuntimeUnavailable {
+        /// Binary name or path.
+        binary: String,
+        /// Underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A seccomp profile file is unusable.
+    #[error("seccomp profile {path}: {reason}")]
+    SeccompProfile {
+        /// Profile path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Syscall {
+        /// The call.
+        op: &'static str,
+        /// Underlying errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// The image uses a feature this runtime does not support.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A layer could not be unpacked safely.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// The image's user could not be resolved against its /etc/passwd and /etc/group.
+    #[error("unable to find user {user}: {reason}")]
+    UserNotFound {
+        /// The user spec (`name`, `uid`, `name:group`...).
+        user: String,
+        /// Why it could not be resolved.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { op, path, source }
+    }
+
+    pub(crate) fn json(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Json { what, source }
+    }
+
+    pub(crate) fn oci(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Self {
+        move |source| Self::Oci { what, source }
+    }
+}

@@ -1,0 +1,14 @@
+//! Content-addressed image store.
+//!
+//! ```text
+//! <root>/images/
+//!   blobs/sha256/<hex>     every manifest, config and layer, named by its sha256
+//!   index.json             images: manifest digest + the references that name it
+//!   tmp/                   staging for loads in progress (removed on open)
+//! ```
+
+mod load;
+mod store;
+
+pub(crate) use store::{set_mode, write_atomic};
+pub use store::{Image, ImageStore, ImageSummary, RemovedImage};

@@ -1,0 +1,73 @@
+//! The real implementation, over `nix`'s safe wrappers (no `unsafe` here).
+
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{ProcessExit, Syscall};
+use crate::error::{Error, Result};
+
+/// The host's kernel.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinuxSyscall;
+
+impl Syscall for LinuxSyscall {
+    fn apparmor_enabled(&self) -> bool {
+        std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    }
+
+    fn kernel_release(&self) -> String {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+    }
+
+    fn cap_last_cap(&self) -> u32 {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    }
+
+    fn raise_nofile_limit(&self, want: u64) -> u64 {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, want, want);
+        getrlimit(Resource::RLIMIT_NOFILE).map(|(_, hard)| hard).unwrap_or(1024)
+    }
+
+    fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()> {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(options))
+            .map_err(|source| Error::Syscall { op: "mount tmpfs", source })
+    }
+
+    fn unmount(&self, target: &Path) -> Result<()> {
+        match umount2(target, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+            Err(source) => Err(Error::Syscall { op: "umount", source }),
+        }
+    }
+
+    fn set_child_subreaper(&self) -> Result<()> {
+        nix::sys::prctl::set_child_subreaper(true).map_err(|source| Error::Syscall { op: "prctl(PR_SET_CHILD_SUBREAPER)", source })
+    }
+
+    fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>> {
+        let flags = if block { None } else { Some(WaitPidFlag::WNOHANG) };
+        loop {
+            match waitpid(Pid::from_raw(pid), flags) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(Some(ProcessExit::Code(code))),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Some(ProcessExit::Signal(sig as i32))),
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(_) => {
+                    if !block {
+                        return Ok(None);
+                    }
+                }
+                Err(Errno::EINTR) => {}
+                Err(source) => return Err(Error::Syscall { op: "waitpid", source }),
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Lifecycle: stop escalates to SIGKILL after the timeout, removal of a running container
+//! needs force, state is reported, and leftovers of a previous daemon are cleaned up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use palisade_runtime::{ContainerRuntime, ContainerStatus, Error, OciRuntimeKind, RunOptions};
+
+fn sleeper() -> RunOptions {
+    // Ignores SIGTERM, so only SIGKILL stops it.
+    RunOptions { args: vec!["sh".into(), "-c".into(), "trap '' TERM; while true; do sleep 1; done".into()], ..RunOptions::default() }
+}
+
+#[test]
+fn stop_kills_after_timeout_and_remove_needs_force() {
+    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let mut c = rt.create("busybox:test", &sleeper()).unwrap();
+    assert_eq!(c.status(), ContainerStatus::Created);
+    c.start().unwrap();
+    assert_eq!(c.status(), ContainerStatus::Running);
+    assert_eq!(c.runtime_status().unwrap().as_deref(), Some("running"));
+    assert!(c.wait(Some(Duration::from_millis(200))).unwrap().is_none());
+    let c2 = rt.container(c.id()).unwrap();
+    assert!(matches!(c2.remove(false), Err(Error::InvalidState { .. })));
+    let t = Instant::now();
+    let exit = c.stop(Duration::from_millis(500)).unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(500));
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(exit.code, 137);
+    assert_eq!(c.status(), ContainerStatus::Stopped);
+    let id = c.id().clone();
+    c.remove(false).unwrap();
+    assert!(matches!(rt.container(&id), Err(Error::ContainerNotFound(_))));
+}
+
+#[test]
+fn leftovers_of_a_previous_daemon_are_cleaned() {
+    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let mut c = rt.create("busybox:test", &sleeper()).unwrap();
+    c.start().unwrap();
+    let created = rt.create("busybox:test", &RunOptions::default()).unwrap();
+    let (id1, id2) = (c.id().clone(), created.id().clone());
+    let pid = c.pid().unwrap();
+    drop(c);
+    drop(created);
+    drop(rt);
+    // "Restart": a new runtime over the same root.
+    let rt = ContainerRuntime::open(&tmp.path().join("root"), OciRuntimeKind::Crun).unwrap();
+    let mut removed = rt.cleanup_leftovers().unwrap();
+    removed.sort();
+    let mut want = vec![id1, id2];
+    want.sort();
+    assert_eq!(removed, want);
+    assert!(rt.list().unwrap().is_empty());
+    // The old init process is gone (reap it: we are its subreaper).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        assert!(Instant::now() < deadline, "container init {pid} survived cleanup");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn apparmor_request_fails_clearly_without_the_lsm() {
+    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y") {
+        eprintln!("SKIPPED: AppArmor is enabled on this host");
+        return;
+    }
+    let before = rt.list().unwrap().len();
+    let opts = RunOptions { apparmor: Some("docker-default".into()), ..RunOptions::default() };
+    let err = rt.create("busybox:test", &opts).unwrap_err();
+    assert!(matches!(err, Error::AppArmorUnavailable { .. }), "{err}");
+    assert_eq!(rt.list().unwrap().len(), before, "nothing created on a rejected request");
+}
+
+#[test]
+fn unknown_image_is_an_error_and_creates_nothing() {
+    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    assert!(matches!(rt.create("nope:latest", &RunOptions::default()), Err(Error::ImageNotFound(_))));
+    assert!(rt.list().unwrap().is_empty());
+}
+
+#[test]
+fn layer_not_matching_its_diff_id_is_refused_at_create() {
+    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let layout = common::oci_layout_with_diff_id(tmp.path(), "example.com/liar:v1", Some(&lie));
+    rt.images().load(&layout, None).unwrap();
+    let err = rt.create("example.com/liar:v1", &RunOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(rt.list().unwrap().is_empty(), "a refused create leaves nothing behind");
+}
