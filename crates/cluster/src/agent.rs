@@ -55,7 +55,7 @@ impl Leader<'_> {
 
     async fn renew(&self, identity: &NodeIdentity, csr_pem: String) -> Result<RenewResponse, ApiError> {
         match self {
-            Self::Local(manager) => manager.renew(&identity.cert, &csr_pem),
+            Self::Local(manager) => manager.renew(&identity.cert, &csr_pem).await,
             Self::Remote(client) => client.renew(&RenewRequest { csr_pem }).await,
         }
     }

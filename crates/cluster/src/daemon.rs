@@ -298,8 +298,8 @@ fn init_spec(mut spec: SwarmSpec) -> Result<SwarmSpec, ApiError> {
         spec.ca_config.node_cert_expiry = Some(i64::try_from(palisade_pki::DEFAULT_NODE_CERT_EXPIRY.as_nanos()).unwrap_or(i64::MAX));
     }
     cert_expiry(&spec)?;
-    if !spec.ca_config.external_cas.is_empty() || !spec.ca_config.signing_ca_cert.is_empty() {
-        return Err(crate::error::invalid_argument("external and operator-supplied CAs are not supported by this version of Palisade"));
+    if !spec.ca_config.signing_ca_cert.is_empty() {
+        return Err(crate::error::invalid_argument("a CA certificate cannot be given at init; rotate to it with `swarm ca --rotate`"));
     }
     if spec.encryption_config.auto_lock_managers {
         return Err(crate::error::invalid_argument("autolock is not supported by this version of Palisade"));
@@ -594,8 +594,8 @@ async fn create_cluster(
         listen_port: listen.port(),
         availability,
     };
-    let (manager, issued) = Manager::create(store, config.clock.clone(), init)?;
-    let identity = NodeIdentity::new(key, issued.cert_pem, &manager.root_ca_pem()).map_err(|e| internal("node identity", e))?;
+    let (manager, cert_pem) = Manager::create(store, config.clock.clone(), init).await?;
+    let identity = NodeIdentity::new(key, cert_pem, &manager.root_ca_pem()).map_err(|e| internal("node identity", e))?;
     identity.save(data)?;
     let membership = Membership {
         cluster_id,

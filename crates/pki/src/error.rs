@@ -33,6 +33,12 @@ pub enum Error {
     /// Signing or key generation failed in the crypto backend.
     #[error("certificate generation failed: {0}")]
     Signing(#[from] rcgen::Error),
+    /// The external CA could not be reached, refused, or answered with something unusable.
+    #[error("external CA: {0}")]
+    ExternalCa(String),
+    /// A certificate does not chain to the trust bundle.
+    #[error("certificate does not chain to the cluster root: {0}")]
+    Untrusted(String),
     /// A TLS configuration could not be built from the given material.
     #[error("TLS configuration: {0}")]
     Tls(String),

@@ -15,6 +15,7 @@
 mod cert_info;
 mod clock;
 mod error;
+mod external;
 mod ids;
 mod issuer;
 mod join_token;
@@ -31,6 +32,7 @@ pub use clock::{Clock, SystemClock};
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::FixedClock;
 pub use error::{Error, Result};
+pub use external::{fetch_external_ca_certificate, CfsslClient};
 pub use ids::{ClusterId, NodeId};
 pub use issuer::{issue_node_certificate, IssuedCertificate, NodeSubject};
 pub use join_token::{JoinToken, JoinTokenError};

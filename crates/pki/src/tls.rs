@@ -83,6 +83,26 @@ pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: 
     Ok(config)
 }
 
+/// Checks that `cert_pem` (a leaf followed by any intermediates) chains to `trust` and is valid
+/// for client authentication at `now` — what the cluster port will demand of it.
+pub fn verify_node_chain(trust: &RootCa, cert_pem: &str, now: time::OffsetDateTime) -> Result<()> {
+    let chain = parse_pem_certificates(cert_pem)?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(trust)?), provider())
+        .build()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let seconds = u64::try_from(now.unix_timestamp()).map_err(|_| Error::Untrusted("time before 1970".into()))?;
+    verifier
+        .verify_client_cert(&chain[0], &chain[1..], UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)))
+        .map_err(|e| Error::Untrusted(e.to_string()))?;
+    Ok(())
+}
+
+/// A client of an external CA's HTTPS endpoint: the server must present a certificate that
+/// chains to `trust`, under whatever name the operator's URL uses.
+pub fn external_client_config(trust: &RootCa, clock: Arc<dyn Clock>) -> Result<ClientConfig> {
+    client_config(trust, None, clock)
+}
+
 /// A client that does not authenticate the server, for exactly one purpose: fetching the
 /// manager's root CA certificate during a join. That certificate is public, nothing secret is
 /// sent on such a connection, and the joiner checks the fetched root against the digest in its

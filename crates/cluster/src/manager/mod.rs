@@ -13,7 +13,7 @@ use std::time::Duration;
 use palisade_engine_api::types::{JoinTokens, Node, NodeDescription, NodeSpec, PeerNode, Swarm, SwarmSpec};
 use palisade_engine_api::ApiError;
 use palisade_pki::{
-    issue_node_certificate, CertExpiry, Clock, ClusterId, IssuedCertificate, JoinToken, NodeCertInfo, NodeId,
+    issue_node_certificate, CertExpiry, CfsslClient, Clock, ClusterId, JoinToken, NodeCertInfo, NodeId,
     NodeRole, NodeSubject, RootCa,
 };
 use palisade_store::{ErasedRecord, Store, Table};
@@ -50,8 +50,17 @@ pub(crate) struct InitParams {
 struct State {
     cluster: ClusterRecord,
     root: RootCa,
+    /// The external CA that signs for the current root, when one is configured.
+    external: Option<CfsslClient>,
     worker_token: JoinToken,
     manager_token: JoinToken,
+}
+
+/// A signed node certificate and who signed it.
+struct Issued {
+    cert_pem: String,
+    not_after: time::OffsetDateTime,
+    issuer: IssuerInfo,
 }
 
 /// The leader's cluster state.
@@ -66,40 +75,62 @@ pub(crate) struct Manager {
 }
 
 impl Manager {
-    /// Creates a new cluster: root CA, join tokens, the cluster record and the first node, whose
-    /// certificate is returned.
-    pub(crate) fn create(store: Store, clock: Arc<dyn Clock>, init: InitParams) -> Result<(Self, IssuedCertificate), ApiError> {
+    /// Creates a new cluster: root CA (generated, or an external CA's certificate), join
+    /// tokens, the cluster record and the first node. Its certificate is issued before anything
+    /// is stored, so a failure (an unreachable external CA, say) leaves the store empty.
+    pub(crate) async fn create(store: Store, clock: Arc<dyn Clock>, init: InitParams) -> Result<(Self, String), ApiError> {
         let mut rng = rand::rngs::OsRng;
-        let expiry = cert_expiry(&init.spec)?;
-        let root = RootCa::generate(clock.as_ref()).map_err(|e| internal("generate root CA", e))?;
+        cert_expiry(&init.spec)?;
+        let (root, root_key_pem) = match external_ca(&init.spec)? {
+            None => {
+                let root = RootCa::generate(clock.as_ref()).map_err(|e| internal("generate root CA", e))?;
+                let key = root.signing_key_pem().ok_or_else(|| internal("create cluster", "generated root has no key"))?;
+                (root, key.to_string())
+            }
+            Some(external) => {
+                let pem = match external.ca_cert.trim() {
+                    "" => palisade_pki::fetch_external_ca_certificate(&external.url).await.map_err(|e| ApiError::bad_request(e.to_string()))?,
+                    given => format!("{given}\n"),
+                };
+                let root = RootCa::from_pem(&pem, None).map_err(|e| invalid_argument(format!("external CA certificate: {e}")))?;
+                root.check_usable(clock.now()).map_err(|e| invalid_argument(format!("external CA certificate: {e}")))?;
+                (root, String::new())
+            }
+        };
         let worker_token = JoinToken::generate(root.digest(), &mut rng);
         let manager_token = JoinToken::generate(root.digest(), &mut rng);
-        let subject = NodeSubject { node_id: init.node_id.clone(), role: NodeRole::Manager, cluster_id: init.cluster_id.clone() };
-        let issued = issue_node_certificate(&root, &init.csr_pem, &subject, expiry, clock.as_ref(), &mut rng)
-            .map_err(|e| internal("issue node certificate", e))?;
-        let issuer = issuer_info(&root);
         let now = clock.now();
-        let key_pem = root.signing_key_pem().ok_or_else(|| internal("create cluster", "generated root has no key"))?;
-        let mut cluster = ClusterRecord {
-            id: init.cluster_id,
+        let mut spec = init.spec;
+        for external in &mut spec.ca_config.external_cas {
+            if external.ca_cert.trim().is_empty() {
+                external.ca_cert = root.certs_pem().to_owned();
+            }
+        }
+        let cluster = ClusterRecord {
+            id: init.cluster_id.clone(),
             created_at: now,
             updated_at: now,
-            version: 0,
-            last_index: 0,
-            spec: init.spec,
+            version: 1,
+            last_index: 1,
+            spec,
             root_ca_cert_pem: root.certs_pem().to_owned(),
-            root_ca_key_pem: key_pem.to_string(),
+            root_ca_key_pem: root_key_pem,
             worker_token: worker_token.expose(),
             manager_token: manager_token.expose(),
             removed: BTreeMap::new(),
             rotation: None,
         };
-        cluster.version = cluster.next_index();
-        let node = NodeRecord {
-            id: init.node_id.clone(),
+        let external = external_signer(&cluster, &root, &clock)?;
+        let state = State { cluster, root, external, worker_token, manager_token };
+        let manager = Self::with_state(store, clock, init.node_id.clone(), state);
+
+        let subject = NodeSubject { node_id: init.node_id.clone(), role: NodeRole::Manager, cluster_id: init.cluster_id };
+        let issued = manager.issue(&init.csr_pem, &subject).await?;
+        let mut node = NodeRecord {
+            id: init.node_id,
             created_at: now,
             updated_at: now,
-            version: cluster.next_index(),
+            version: 0,
             role: NodeRole::Manager,
             availability: init.availability,
             labels: BTreeMap::new(),
@@ -108,13 +139,10 @@ impl Manager {
             addr: init.advertise_addr,
             listen_port: init.listen_port,
             cert_not_after: issued.not_after,
-            issuer,
+            issuer: issued.issuer,
         };
-        store
-            .write(&[(Table::Cluster, CLUSTER_KEY, Some(&cluster as &dyn ErasedRecord)), (Table::Nodes, node.id.as_str(), Some(&node))])
-            .map_err(|e| internal("save cluster", e))?;
-        let state = State { cluster, root, worker_token, manager_token };
-        Ok((Self::with_state(store, clock, init.node_id, state), issued))
+        manager.save_node(&mut manager.state(), &mut node)?;
+        Ok((manager, issued.cert_pem))
     }
 
     /// Reopens the cluster this node leads.
@@ -124,9 +152,31 @@ impl Manager {
             .map_err(|e| internal("load cluster", e))?
             .ok_or_else(|| internal("load cluster", "the cluster store is empty"))?;
         let root = signing_root(&cluster)?;
+        let external = external_signer(&cluster, &root, &clock)?;
         let token = |text: &str| text.parse::<JoinToken>().map_err(|e| internal("load join token", e));
-        let state = State { worker_token: token(&cluster.worker_token)?, manager_token: token(&cluster.manager_token)?, cluster, root };
+        let state = State { worker_token: token(&cluster.worker_token)?, manager_token: token(&cluster.manager_token)?, cluster, root, external };
         Ok(Self::with_state(store, clock, self_id, state))
+    }
+
+    /// Signs a node certificate for `subject`: with the external CA when one is configured for
+    /// the current root (as swarmkit, external first), else with the local signer. No lock is
+    /// held while an external CA is asked.
+    async fn issue(&self, csr_pem: &str, subject: &NodeSubject) -> Result<Issued, ApiError> {
+        let (external, trust, intermediates) = {
+            let state = self.state();
+            let Some(external) = state.external.clone() else {
+                let expiry = cert_expiry(&state.cluster.spec)?;
+                let issued = issue_node_certificate(&state.root, csr_pem, subject, expiry, self.clock.as_ref(), &mut rand::rngs::OsRng)
+                    .map_err(invalid_argument)?;
+                return Ok(Issued { cert_pem: issued.cert_pem, not_after: issued.not_after, issuer: issuer_info(&state.root) });
+            };
+            let trust = RootCa::from_pem(&state.cluster.root_ca_cert_pem, None).map_err(|e| internal("load root CA", e))?;
+            let intermediates = state.cluster.rotation.as_ref().map(|r| r.cross_signed_pem.clone()).unwrap_or_default();
+            (external, trust, intermediates)
+        };
+        let cert_pem = external.sign(csr_pem, subject, &trust).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let info = NodeCertInfo::from_pem(&cert_pem).map_err(|e| internal("external CA certificate", e))?;
+        Ok(Issued { cert_pem: format!("{cert_pem}{intermediates}"), not_after: info.not_after, issuer: issuer_info(&trust) })
     }
 
     fn with_state(store: Store, clock: Arc<dyn Clock>, self_id: NodeId, state: State) -> Self {
@@ -175,27 +225,27 @@ impl Manager {
 
     /// Admits a node: checks the token in constant time, signs its CSR with the role the token
     /// grants, records it.
-    pub(crate) fn join(&self, request: JoinCertRequest, peer_ip: String) -> Result<JoinCertResponse, ApiError> {
+    pub(crate) async fn join(&self, request: JoinCertRequest, peer_ip: String) -> Result<JoinCertResponse, ApiError> {
         let presented: JoinToken = request.token.parse().map_err(|_| invalid_join_token())?;
-        let mut rng = rand::rngs::OsRng;
-        let mut state = self.state();
-        // Evaluate both comparisons before branching, so timing does not reveal which matched.
-        let (is_worker, is_manager) = (state.worker_token.matches(&presented), state.manager_token.matches(&presented));
-        let role = match (is_worker, is_manager) {
-            (true, _) => NodeRole::Worker,
-            (_, true) => NodeRole::Manager,
-            _ => return Err(invalid_join_token()),
+        let (role, cluster_id) = {
+            let state = self.state();
+            // Evaluate both comparisons before branching, so timing does not reveal which matched.
+            let (is_worker, is_manager) = (state.worker_token.matches(&presented), state.manager_token.matches(&presented));
+            let role = match (is_worker, is_manager) {
+                (true, _) => NodeRole::Worker,
+                (_, true) => NodeRole::Manager,
+                _ => return Err(invalid_join_token()),
+            };
+            (role, state.cluster.id.clone())
         };
         let availability = match request.availability.as_str() {
             "" => "active".to_owned(),
             a @ ("active" | "pause" | "drain") => a.to_owned(),
             other => return Err(invalid_argument(format!("invalid availability {other:?}"))),
         };
-        let expiry = cert_expiry(&state.cluster.spec)?;
-        let node_id = NodeId::generate(&mut rng);
-        let subject = NodeSubject { node_id: node_id.clone(), role, cluster_id: state.cluster.id.clone() };
-        let issued = issue_node_certificate(&state.root, &request.csr_pem, &subject, expiry, self.clock.as_ref(), &mut rng)
-            .map_err(invalid_argument)?;
+        let node_id = NodeId::generate(&mut rand::rngs::OsRng);
+        let subject = NodeSubject { node_id: node_id.clone(), role, cluster_id };
+        let issued = self.issue(&request.csr_pem, &subject).await?;
         let now = self.clock.now();
         let addr = if request.advertise_addr.is_empty() { peer_ip } else { request.advertise_addr };
         let mut node = NodeRecord {
@@ -211,28 +261,33 @@ impl Manager {
             addr,
             listen_port: request.listen_port,
             cert_not_after: issued.not_after,
-            issuer: issuer_info(&state.root),
+            issuer: issued.issuer,
         };
-        self.save_node(&mut state, &mut node)?;
-        let root_ca_pem = state.root.certs_pem().to_owned();
-        drop(state);
-        let addr = node.addr;
+        let root_ca_pem = {
+            let mut state = self.state();
+            self.save_node(&mut state, &mut node)?;
+            state.root.certs_pem().to_owned()
+        };
         self.record_heartbeat(&node_id);
         let managers = self.manager_addrs(&self.nodes()?);
         tracing::info!(node = %node_id, %role, "node joined");
-        Ok(JoinCertResponse { node_id, cluster_id: subject.cluster_id, cert_pem: issued.cert_pem, root_ca_pem, managers, addr })
+        Ok(JoinCertResponse { node_id, cluster_id: subject.cluster_id, cert_pem: issued.cert_pem, root_ca_pem, managers, addr: node.addr })
     }
 
     /// Refuses a certificate-bearing caller that is not a current member of this cluster.
     pub(crate) fn authorize(&self, peer: &NodeCertInfo) -> Result<NodeRecord, ApiError> {
-        let state = self.state();
+        self.authorize_locked(&self.state(), peer)
+    }
+
+    /// [`Manager::authorize`] under a lock the caller holds, so that a decision and the write
+    /// that follows it see the same membership.
+    fn authorize_locked(&self, state: &State, peer: &NodeCertInfo) -> Result<NodeRecord, ApiError> {
         if peer.cluster_id != state.cluster.id {
             return Err(ApiError::new(http::StatusCode::FORBIDDEN, "certificate is not from this cluster"));
         }
         if state.cluster.removed.contains_key(&peer.node_id) {
             return Err(ApiError::new(http::StatusCode::FORBIDDEN, format!("node {} was removed from the swarm", peer.node_id)));
         }
-        drop(state);
         self.node(&peer.node_id)?
             .ok_or_else(|| ApiError::new(http::StatusCode::FORBIDDEN, format!("node {} is not a member of this swarm", peer.node_id)))
     }
@@ -256,14 +311,14 @@ impl Manager {
 
     /// A member's heartbeat: marks it alive, records what it reports, tells it its desired role.
     pub(crate) fn heartbeat(&self, peer: &NodeCertInfo, request: HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
-        let node = self.authorize(peer)?;
+        let mut state = self.state();
+        let node = self.authorize_locked(&state, peer)?;
         self.record_heartbeat(&node.id);
         if !same_description(&node.description, &request.description) {
             let mut updated = node.clone();
             updated.description = request.description;
-            self.save_node(&mut self.state(), &mut updated)?;
+            self.save_node(&mut state, &mut updated)?;
         }
-        let state = self.state();
         let period = Self::heartbeat_period(&state.cluster.spec);
         // A node whose certificate came from another issuer than the current signer (a root
         // rotation is under way) renews now.
@@ -280,17 +335,18 @@ impl Manager {
     }
 
     /// Issues a member a new certificate for a fresh key, with the role the cluster now wants.
-    pub(crate) fn renew(&self, peer: &NodeCertInfo, csr_pem: &str) -> Result<RenewResponse, ApiError> {
-        let mut node = self.authorize(peer)?;
+    pub(crate) async fn renew(&self, peer: &NodeCertInfo, csr_pem: &str) -> Result<RenewResponse, ApiError> {
+        let node = self.authorize(peer)?;
+        let subject = NodeSubject { node_id: node.id.clone(), role: node.role, cluster_id: peer.cluster_id.clone() };
+        let issued = self.issue(csr_pem, &subject).await?;
+        // Re-read under the lock: the node may have changed, or been removed, while the
+        // certificate was being signed.
         let mut state = self.state();
-        let expiry = cert_expiry(&state.cluster.spec)?;
-        let subject = NodeSubject { node_id: node.id.clone(), role: node.role, cluster_id: state.cluster.id.clone() };
-        let issued = issue_node_certificate(&state.root, csr_pem, &subject, expiry, self.clock.as_ref(), &mut rand::rngs::OsRng)
-            .map_err(invalid_argument)?;
+        let mut node = self.authorize_locked(&state, peer)?;
         node.cert_not_after = node.cert_not_after.max(issued.not_after);
-        node.issuer = issuer_info(&state.root);
+        node.issuer = issued.issuer;
         self.save_node(&mut state, &mut node)?;
-        tracing::info!(node = %node.id, role = %node.role, "certificate renewed");
+        tracing::info!(node = %node.id, role = %subject.role, "certificate renewed");
         let response = RenewResponse { cert_pem: issued.cert_pem, root_ca_pem: state.root.certs_pem().to_owned() };
         self.reconcile_rotation(&mut state)?;
         Ok(response)
@@ -346,9 +402,7 @@ impl Manager {
             return Err(ApiError::internal("rpc error: code = Unknown desc = update out of sequence"));
         }
         cert_expiry(&spec)?;
-        if spec.ca_config.external_cas != current.spec.ca_config.external_cas {
-            return Err(invalid_argument("external CAs are not supported by this version of Palisade"));
-        }
+        external_ca(&spec)?;
         if spec.encryption_config.auto_lock_managers {
             return Err(invalid_argument("autolock is not supported by this version of Palisade"));
         }
@@ -386,8 +440,9 @@ impl Manager {
         state.manager_token = manager;
         if let Some(signer) = signer {
             state.root = signer;
-            self.reconcile_rotation(&mut state)?;
         }
+        state.external = external_signer(&state.cluster, &state.root, &self.clock)?;
+        self.reconcile_rotation(&mut state)?;
         Ok(())
     }
 
@@ -414,7 +469,8 @@ impl Manager {
         cluster.version = cluster.next_index();
         cluster.updated_at = self.clock.now();
         self.store.put(Table::Cluster, CLUSTER_KEY, &cluster).map_err(|e| internal("save cluster", e))?;
-        *state = State { cluster, root, worker_token: worker, manager_token: manager };
+        let external = external_signer(&cluster, &root, &self.clock)?;
+        *state = State { cluster, root, external, worker_token: worker, manager_token: manager };
         tracing::info!("root CA rotation complete");
         Ok(())
     }
@@ -542,6 +598,38 @@ fn signing_root(cluster: &ClusterRecord) -> Result<RootCa, ApiError> {
     root.map_err(|e| internal("load root CA", e))
 }
 
+/// The cfssl external CA a spec names, checked: at most one, protocol `cfssl`, an https URL.
+fn external_ca(spec: &SwarmSpec) -> Result<Option<&palisade_engine_api::types::ExternalCa>, ApiError> {
+    match spec.ca_config.external_cas.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            if !one.protocol.eq_ignore_ascii_case("cfssl") {
+                return Err(invalid_argument(format!("unrecognized external CA protocol {}", one.protocol)));
+            }
+            if !one.url.starts_with("https://") {
+                return Err(invalid_argument(format!("external CA URL {:?} must use https", one.url)));
+            }
+            Ok(Some(one))
+        }
+        _ => Err(invalid_argument("only one external CA is supported")),
+    }
+}
+
+/// The external signer for the current root: the configured cfssl CA whose certificate is the
+/// cluster's root (or the root being rotated to).
+fn external_signer(cluster: &ClusterRecord, root: &RootCa, clock: &Arc<dyn Clock>) -> Result<Option<CfsslClient>, ApiError> {
+    let Some(external) = external_ca(&cluster.spec)? else { return Ok(None) };
+    let signing_root = match &cluster.rotation {
+        Some(rotation) => rotation.new_cert_pem.trim(),
+        None => cluster.root_ca_cert_pem.trim(),
+    };
+    if external.ca_cert.trim() != signing_root {
+        return Ok(None);
+    }
+    let trust = RootCa::from_pem(root.certs_pem(), None).map_err(|e| internal("load root CA", e))?;
+    CfsslClient::new(&external.url, &trust, clock.clone()).map(Some).map_err(|e| invalid_argument(e.to_string()))
+}
+
 /// Who issues certificates from `root` now.
 fn issuer_info(root: &RootCa) -> IssuerInfo {
     let info = tls_info_of(root);
@@ -568,7 +656,7 @@ mod tests {
 
     use super::*;
 
-    fn manager(dir: &std::path::Path) -> Manager {
+    async fn manager(dir: &std::path::Path) -> Manager {
         let store = Store::open(dir, &palisade_store::Kek::generate()).unwrap();
         let mut rng = rand::rngs::OsRng;
         let key = NodeKey::generate().unwrap();
@@ -582,17 +670,17 @@ mod tests {
             listen_port: 2377,
             availability: "active".into(),
         };
-        Manager::create(store, Arc::new(SystemClock), init).unwrap().0
+        Manager::create(store, Arc::new(SystemClock), init).await.unwrap().0
     }
 
     fn join_request(token: String, csr_pem: String) -> JoinCertRequest {
         JoinCertRequest { token, csr_pem, description: NodeDescription::default(), advertise_addr: String::new(), listen_port: 0, availability: String::new() }
     }
 
-    #[test]
-    fn a_worker_token_never_yields_a_manager_certificate() {
+    #[tokio::test]
+    async fn a_worker_token_never_yields_a_manager_certificate() {
         let dir = tempfile::tempdir().unwrap();
-        let manager = manager(dir.path());
+        let manager = manager(dir.path()).await;
         // A CSR that asks for a manager identity with a chosen node ID.
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["swarm-manager".to_owned()]).unwrap();
@@ -604,20 +692,20 @@ mod tests {
         let csr = params.serialize_request(&key).unwrap().pem().unwrap();
         let worker_token = manager.swarm_inspect().unwrap().join_tokens.worker;
 
-        let response = manager.join(join_request(worker_token, csr), "127.0.0.9".into()).unwrap();
+        let response = manager.join(join_request(worker_token, csr), "127.0.0.9".into()).await.unwrap();
         let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
         assert_eq!(cert.role, NodeRole::Worker);
         assert_ne!(cert.node_id.as_str(), "aaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(cert.cluster_id, manager.state().cluster.id);
     }
 
-    #[test]
-    fn certificates_of_removed_nodes_and_other_clusters_are_refused() {
+    #[tokio::test]
+    async fn certificates_of_removed_nodes_and_other_clusters_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let manager = manager(dir.path());
+        let manager = manager(dir.path()).await;
         let key = NodeKey::generate().unwrap();
         let token = manager.swarm_inspect().unwrap().join_tokens.worker;
-        let response = manager.join(join_request(token, key.csr_pem().unwrap()), "127.0.0.9".into()).unwrap();
+        let response = manager.join(join_request(token, key.csr_pem().unwrap()), "127.0.0.9".into()).await.unwrap();
         let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
         assert!(manager.authorize(&cert).is_ok());
 
@@ -630,7 +718,7 @@ mod tests {
         assert_eq!(err.status, http::StatusCode::FORBIDDEN);
         assert!(err.message.contains("was removed"), "{}", err.message);
         // A removed node cannot renew either.
-        assert!(manager.renew(&cert, &NodeKey::generate().unwrap().csr_pem().unwrap()).is_err());
+        assert!(manager.renew(&cert, &NodeKey::generate().unwrap().csr_pem().unwrap()).await.is_err());
     }
 
     #[test]

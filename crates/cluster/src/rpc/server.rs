@@ -142,7 +142,7 @@ async fn join(
     Extension(peer): Extension<Peer>,
     Json(request): Json<JoinCertRequest>,
 ) -> Result<Json<JoinCertResponse>, ApiError> {
-    manager.join(request, peer.addr.ip().to_string()).map(Json)
+    manager.join(request, peer.addr.ip().to_string()).await.map(Json)
 }
 
 async fn heartbeat(
@@ -158,7 +158,7 @@ async fn renew(
     Extension(peer): Extension<Peer>,
     Json(request): Json<RenewRequest>,
 ) -> Result<Json<RenewResponse>, ApiError> {
-    manager.renew(peer.node()?, &request.csr_pem).map(Json)
+    manager.renew(peer.node()?, &request.csr_pem).await.map(Json)
 }
 
 async fn control(
