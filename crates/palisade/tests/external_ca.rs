@@ -125,3 +125,37 @@ fn an_unreachable_or_plaintext_external_ca_is_refused_and_changes_nothing() {
     let out = node.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", &addr]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn rotation_to_an_external_ca_and_a_restart_under_it() {
+    let cfssl = Cfssl::start();
+    let mut manager = Node::start();
+    let worker = Node::start();
+    let addr = manager.init(&[]);
+    assert!(worker.join(&manager.join_token("worker"), &addr).status.success());
+    let external = format!("protocol=cfssl,url={}", cfssl.sign_url());
+    let out = Command::new("timeout")
+        .args(["90", "docker", "-H", &manager.host(), "swarm", "ca", "--rotate", "--ca-cert", cfssl.ca().to_str().unwrap(), "--external-ca", &external])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ca_pem = std::fs::read_to_string(cfssl.ca()).unwrap();
+    assert_eq!(manager.docker_ok(&["swarm", "ca"]).trim(), ca_pem.trim());
+    wait_for(Duration::from_secs(20), "nodes to hold cfssl-issued certificates and trust its CA", || {
+        [&manager, &worker].iter().all(|n| {
+            text(&n.node_dir().join("node.crt")).contains("Issuer: CN=Acme External CA,O=Acme") && n.read_node_file("root-ca.crt").trim() == ca_pem.trim()
+        })
+    });
+    for node in [&manager, &worker] {
+        let cert = node.node_dir().join("node.crt");
+        let (ok, out) = openssl(&["verify", "-CAfile", cfssl.ca().to_str().unwrap(), "-untrusted", cert.to_str().unwrap(), cert.to_str().unwrap()], None);
+        assert!(ok, "{out}");
+    }
+    assert!(cfssl.signed() >= 2);
+
+    // A restarted leader keeps signing through cfssl (it never had the key).
+    manager.restart();
+    let joiner = Node::start();
+    assert!(joiner.join(&manager.join_token("worker"), &addr).status.success(), "{}", manager.log());
+    assert!(text(&joiner.node_dir().join("node.crt")).contains("Issuer: CN=Acme External CA,O=Acme"));
+}

@@ -45,11 +45,11 @@ impl fmt::Display for RootDigest {
     }
 }
 
-/// The key and certificate that sign node certificates.
+/// The certificate that issues node certificates, and its key when this node holds it (an
+/// external CA keeps its own).
 struct Signer {
-    /// The issuer as rcgen needs it: only its subject and key identifier are used.
-    issuer: rcgen::Certificate,
-    key: KeyPair,
+    /// The issuer as rcgen needs it (only its subject and key identifier are used), with its key.
+    local: Option<(rcgen::Certificate, KeyPair)>,
     /// The signing certificate itself.
     cert_der: CertificateDer<'static>,
     /// Certificates appended to every issued one so that it chains to the trust bundle
@@ -84,7 +84,7 @@ impl fmt::Debug for RootCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RootCa")
             .field("digest", &self.digest())
-            .field("has_signer", &self.signer.is_some())
+            .field("has_signing_key", &self.signing_key_pem().is_some())
             .finish()
     }
 }
@@ -116,13 +116,17 @@ impl RootCa {
         Ok(Self { certs_pem: certs_pem.to_owned(), certs_der, signer })
     }
 
-    /// A root in rotation: trusted as `trust_pem`, signing with `signer_cert_pem`/`signer_key_pem`
-    /// and appending `intermediates_pem` (the cross-signed new root) to what it issues.
-    pub fn rotating(trust_pem: &str, signer_cert_pem: &str, signer_key_pem: &str, intermediates_pem: &str) -> Result<Self> {
+    /// A root in rotation: trusted as `trust_pem`, issuing from `signer_cert_pem` (signing
+    /// locally when `signer_key_pem` is given, else through an external CA) and appending
+    /// `intermediates_pem` (the cross-signed new root) to what it issues.
+    pub fn rotating(trust_pem: &str, signer_cert_pem: &str, signer_key_pem: Option<&str>, intermediates_pem: &str) -> Result<Self> {
         let certs_der = parse_pem_certificates(trust_pem)?;
         let signer_cert = parse_pem_certificates(signer_cert_pem)?.remove(0);
         parse_pem_certificates(intermediates_pem)?;
-        let signer = Signer::new(signer_cert, signer_key_pem, intermediates_pem.to_owned())?;
+        let signer = match signer_key_pem {
+            Some(key_pem) => Signer::new(signer_cert, key_pem, intermediates_pem.to_owned())?,
+            None => Signer { local: None, cert_der: signer_cert, intermediates_pem: intermediates_pem.to_owned() },
+        };
         Ok(Self { certs_pem: trust_pem.to_owned(), certs_der, signer: Some(signer) })
     }
 
@@ -171,7 +175,7 @@ impl RootCa {
 
     /// The signing key as PEM, for persisting in the (encrypted) cluster store.
     pub fn signing_key_pem(&self) -> Option<Zeroizing<String>> {
-        self.signer.as_ref().map(|s| Zeroizing::new(s.key.serialize_pem()))
+        self.signer.as_ref().and_then(|s| s.local.as_ref()).map(|(_, key)| Zeroizing::new(key.serialize_pem()))
     }
 
     /// The certificate that signs node certificates: the signer's, else the first trust root.
@@ -198,7 +202,9 @@ impl RootCa {
     }
 
     pub(crate) fn signer(&self) -> Result<(&rcgen::Certificate, &KeyPair, &str)> {
-        self.signer.as_ref().map(|s| (&s.issuer, &s.key, s.intermediates_pem.as_str())).ok_or(Error::NoSigner)
+        let signer = self.signer.as_ref().ok_or(Error::NoSigner)?;
+        let (issuer, key) = signer.local.as_ref().ok_or(Error::NoSigner)?;
+        Ok((issuer, key, signer.intermediates_pem.as_str()))
     }
 }
 
@@ -222,7 +228,7 @@ impl Signer {
             return Err(Error::InvalidKey("the private key does not match the CA certificate".into()));
         }
         let issuer = CertificateParams::from_ca_cert_der(&cert_der)?.self_signed(&key)?;
-        Ok(Self { issuer, key, cert_der, intermediates_pem })
+        Ok(Self { local: Some((issuer, key)), cert_der, intermediates_pem })
     }
 }
 

@@ -120,7 +120,7 @@ impl Manager {
             removed: BTreeMap::new(),
             rotation: None,
         };
-        let external = external_signer(&cluster, &root, &clock)?;
+        let external = external_signer(&cluster, &clock)?;
         let state = State { cluster, root, external, worker_token, manager_token };
         let manager = Self::with_state(store, clock, init.node_id.clone(), state);
 
@@ -152,7 +152,7 @@ impl Manager {
             .map_err(|e| internal("load cluster", e))?
             .ok_or_else(|| internal("load cluster", "the cluster store is empty"))?;
         let root = signing_root(&cluster)?;
-        let external = external_signer(&cluster, &root, &clock)?;
+        let external = external_signer(&cluster, &clock)?;
         let token = |text: &str| text.parse::<JoinToken>().map_err(|e| internal("load join token", e));
         let state = State { worker_token: token(&cluster.worker_token)?, manager_token: token(&cluster.manager_token)?, cluster, root, external };
         Ok(Self::with_state(store, clock, self_id, state))
@@ -170,7 +170,10 @@ impl Manager {
                     .map_err(invalid_argument)?;
                 return Ok(Issued { cert_pem: issued.cert_pem, not_after: issued.not_after, issuer: issuer_info(&state.root) });
             };
-            let trust = RootCa::from_pem(&state.cluster.root_ca_cert_pem, None).map_err(|e| internal("load root CA", e))?;
+            // What the external CA returns must chain to the certificate it signs for (the new
+            // root during a rotation); the cross-signed intermediate is appended afterwards.
+            let signing_pem = state.cluster.rotation.as_ref().map_or(&state.cluster.root_ca_cert_pem, |r| &r.new_cert_pem);
+            let trust = RootCa::from_pem(signing_pem, None).map_err(|e| internal("load root CA", e))?;
             let intermediates = state.cluster.rotation.as_ref().map(|r| r.cross_signed_pem.clone()).unwrap_or_default();
             (external, trust, intermediates)
         };
@@ -422,7 +425,9 @@ impl Manager {
         if let Some((cert_pem, key_pem)) = new_root {
             // Cross-sign with the key of the root every node trusts now (not with an
             // in-progress rotation's new key).
-            let trusted = RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)).map_err(|e| internal("load root CA", e))?;
+            let key = non_empty(&cluster.root_ca_key_pem)
+                .ok_or_else(|| invalid_argument("rotating away from a root whose key is held by an external CA is not supported"))?;
+            let trusted = RootCa::from_pem(&cluster.root_ca_cert_pem, Some(key)).map_err(|e| internal("load root CA", e))?;
             let cross_signed_pem = trusted.cross_sign(&cert_pem, &mut rng).map_err(|e| internal("cross-sign new root", e))?;
             let rotation = RootRotation { new_cert_pem: cert_pem, new_key_pem: key_pem.to_string(), cross_signed_pem };
             cluster.rotation = Some(rotation);
@@ -441,7 +446,7 @@ impl Manager {
         if let Some(signer) = signer {
             state.root = signer;
         }
-        state.external = external_signer(&state.cluster, &state.root, &self.clock)?;
+        state.external = external_signer(&state.cluster, &self.clock)?;
         self.reconcile_rotation(&mut state)?;
         Ok(())
     }
@@ -458,7 +463,7 @@ impl Manager {
             tracing::info!(pending, total = nodes.len(), "root rotation waiting for nodes to renew");
             return Ok(());
         }
-        let root = RootCa::from_pem(&rotation.new_cert_pem, Some(&rotation.new_key_pem)).map_err(|e| internal("load new root", e))?;
+        let root = RootCa::from_pem(&rotation.new_cert_pem, non_empty(&rotation.new_key_pem)).map_err(|e| internal("load new root", e))?;
         let (worker, manager) = (state.worker_token.with_digest(root.digest()), state.manager_token.with_digest(root.digest()));
         let mut cluster = state.cluster.clone();
         cluster.root_ca_cert_pem = rotation.new_cert_pem;
@@ -469,7 +474,7 @@ impl Manager {
         cluster.version = cluster.next_index();
         cluster.updated_at = self.clock.now();
         self.store.put(Table::Cluster, CLUSTER_KEY, &cluster).map_err(|e| internal("save cluster", e))?;
-        let external = external_signer(&cluster, &root, &self.clock)?;
+        let external = external_signer(&cluster, &self.clock)?;
         *state = State { cluster, root, external, worker_token: worker, manager_token: manager };
         tracing::info!("root CA rotation complete");
         Ok(())
@@ -566,7 +571,16 @@ fn desired_root(current: &ClusterRecord, spec: &SwarmSpec, clock: &dyn Clock) ->
     let ca = &spec.ca_config;
     if !ca.signing_ca_cert.is_empty() {
         if ca.signing_ca_key.is_empty() {
-            return Err(invalid_argument("rotating to a CA certificate without its key needs an external CA, which this version of Palisade does not support"));
+            // The key stays with an external CA, which must be configured for this certificate.
+            let external = external_ca(spec)?.filter(|e| e.ca_cert.trim() == ca.signing_ca_cert.trim()).ok_or_else(|| {
+                invalid_argument("a CA certificate without its key needs an external CA configured for that certificate")
+            })?;
+            let root = RootCa::from_pem(&external.ca_cert, None).map_err(|e| invalid_argument(format!("invalid CA certificate: {e}")))?;
+            root.check_usable(clock.now()).map_err(|e| invalid_argument(format!("invalid CA certificate: {e}")))?;
+            if root.certs_pem().trim() == current.root_ca_cert_pem.trim() {
+                return Ok(None);
+            }
+            return Ok(Some((ca.signing_ca_cert.clone(), zeroize::Zeroizing::new(String::new()))));
         }
         let root = RootCa::from_pem(&ca.signing_ca_cert, Some(&ca.signing_ca_key))
             .map_err(|e| invalid_argument(format!("invalid CA certificate or key: {e}")))?;
@@ -592,8 +606,8 @@ fn desired_root(current: &ClusterRecord, spec: &SwarmSpec, clock: &dyn Clock) ->
 /// cross-signed intermediate, trusted as the old root.
 fn signing_root(cluster: &ClusterRecord) -> Result<RootCa, ApiError> {
     let root = match &cluster.rotation {
-        None => RootCa::from_pem(&cluster.root_ca_cert_pem, Some(&cluster.root_ca_key_pem)),
-        Some(r) => RootCa::rotating(&cluster.root_ca_cert_pem, &r.new_cert_pem, &r.new_key_pem, &r.cross_signed_pem),
+        None => RootCa::from_pem(&cluster.root_ca_cert_pem, non_empty(&cluster.root_ca_key_pem)),
+        Some(r) => RootCa::rotating(&cluster.root_ca_cert_pem, &r.new_cert_pem, non_empty(&r.new_key_pem), &r.cross_signed_pem),
     };
     root.map_err(|e| internal("load root CA", e))
 }
@@ -617,7 +631,7 @@ fn external_ca(spec: &SwarmSpec) -> Result<Option<&palisade_engine_api::types::E
 
 /// The external signer for the current root: the configured cfssl CA whose certificate is the
 /// cluster's root (or the root being rotated to).
-fn external_signer(cluster: &ClusterRecord, root: &RootCa, clock: &Arc<dyn Clock>) -> Result<Option<CfsslClient>, ApiError> {
+fn external_signer(cluster: &ClusterRecord, clock: &Arc<dyn Clock>) -> Result<Option<CfsslClient>, ApiError> {
     let Some(external) = external_ca(&cluster.spec)? else { return Ok(None) };
     let signing_root = match &cluster.rotation {
         Some(rotation) => rotation.new_cert_pem.trim(),
@@ -626,8 +640,14 @@ fn external_signer(cluster: &ClusterRecord, root: &RootCa, clock: &Arc<dyn Clock
     if external.ca_cert.trim() != signing_root {
         return Ok(None);
     }
-    let trust = RootCa::from_pem(root.certs_pem(), None).map_err(|e| internal("load root CA", e))?;
-    CfsslClient::new(&external.url, &trust, clock.clone()).map(Some).map_err(|e| invalid_argument(e.to_string()))
+    // The external CA's HTTPS endpoint is authenticated by the CA it signs for.
+    let ca = RootCa::from_pem(&external.ca_cert, None).map_err(|e| invalid_argument(format!("external CA certificate: {e}")))?;
+    CfsslClient::new(&external.url, &ca, clock.clone()).map(Some).map_err(|e| invalid_argument(e.to_string()))
+}
+
+/// An empty key field means the key is held elsewhere (an external CA).
+fn non_empty(key_pem: &str) -> Option<&str> {
+    (!key_pem.is_empty()).then_some(key_pem)
 }
 
 /// Who issues certificates from `root` now.
