@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{openssl, write, Node};
+use common::{cluster_request, http_post as post, openssl, Node};
 
-/// Sends one HTTP request through `openssl s_client` and returns everything it printed.
+/// Sends one HTTP request through `openssl s_client`; whether openssl succeeded, and its output.
 fn request(addr: &str, extra: &[&str], http: &str) -> (bool, String) {
     let mut args = vec!["s_client", "-connect", addr, "-servername", "swarm-manager", "-ign_eof"];
     args.extend_from_slice(extra);
@@ -15,13 +15,6 @@ fn request(addr: &str, extra: &[&str], http: &str) -> (bool, String) {
 
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: swarm-manager\r\nConnection: close\r\n\r\n")
-}
-
-fn post(path: &str, body: &str) -> String {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: swarm-manager\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 #[test]
@@ -73,10 +66,9 @@ fn a_node_certificate_is_accepted_and_one_from_another_ca_is_refused() {
         let (ok, out) = openssl(&args, None);
         assert!(ok, "{args:?}: {out}");
     }
-    let (_, out) = request(&addr, &["-cert", &p("evil.crt"), "-key", &p("evil.key")], &post("/control/v1", "\"NodeList\""));
+    let out = cluster_request(&addr, &["-cert", &p("evil.crt"), "-key", &p("evil.key")], &post("/control/v1", "\"NodeList\""));
     assert!(!out.contains("HTTP/1.1 200"), "{out}");
     assert!(out.to_lowercase().contains("alert") || out.contains("errno") || out.contains("error"), "the handshake must fail: {out}");
-    let _ = write(dir.path(), "done", "");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, openssl, stderr, wait_for, write, Node};
+use common::{free_port, openssl, stderr, wait_for, write, x509, Node};
 
 /// `cfssl serve` over TLS, signing with a CA made by openssl.
 struct Cfssl {
@@ -71,9 +71,7 @@ impl Drop for Cfssl {
 }
 
 fn text(cert: &Path) -> String {
-    let (ok, out) = openssl(&["x509", "-noout", "-text", "-nameopt", "RFC2253", "-in", cert.to_str().unwrap()], None);
-    assert!(ok, "{out}");
-    out
+    x509(cert, &["-text"])
 }
 
 #[test]

@@ -4,13 +4,10 @@
 
 mod common;
 
-use common::{node_rows, openssl, stderr, Node};
+use common::{node_rows, stderr, x509, Node};
 
 fn subject_of(node: &Node) -> String {
-    let cert = node.node_dir().join("node.crt");
-    let (ok, out) = openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", cert.to_str().unwrap()], None);
-    assert!(ok, "{out}");
-    out
+    x509(&node.node_dir().join("node.crt"), &["-subject"])
 }
 
 #[test]

@@ -5,18 +5,15 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{openssl, Node};
+use common::{openssl, x509, Node};
 
 /// `openssl x509 -text` of a PEM file.
 fn x509_text(path: &std::path::Path) -> String {
-    let (ok, text) = openssl(&["x509", "-noout", "-text", "-nameopt", "RFC2253", "-in", path.to_str().unwrap()], None);
-    assert!(ok, "{text}");
-    text
+    x509(path, &["-text"])
 }
 
 fn validity_days(path: &std::path::Path) -> i64 {
-    let (_, start) = openssl(&["x509", "-noout", "-startdate", "-in", path.to_str().unwrap()], None);
-    let (_, end) = openssl(&["x509", "-noout", "-enddate", "-in", path.to_str().unwrap()], None);
+    let (start, end) = (x509(path, &["-startdate"]), x509(path, &["-enddate"]));
     let parse = |line: &str| {
         let value = line.trim().split_once('=').unwrap().1.to_owned();
         let out = std::process::Command::new("date").args(["-u", "-d", &value, "+%s"]).output().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{openssl, stderr, wait_for, write, Node};
+use common::{cluster_request, http_post, openssl, stderr, wait_for, write, x509, Node};
 
 /// `openssl verify` of a node's certificate file (leaf followed by any intermediates) against `ca`.
 fn verifies(ca: &Path, node: &Node) -> (bool, String) {
@@ -16,20 +16,12 @@ fn verifies(ca: &Path, node: &Node) -> (bool, String) {
 }
 
 fn issuer_cn(node: &Node) -> String {
-    let cert = node.node_dir().join("node.crt");
-    let (_, out) = openssl(&["x509", "-noout", "-issuer", "-nameopt", "RFC2253", "-in", cert.to_str().unwrap()], None);
-    out.trim().trim_start_matches("issuer=").to_owned()
+    x509(&node.node_dir().join("node.crt"), &["-issuer"]).trim().trim_start_matches("issuer=").to_owned()
 }
 
 /// A control call over `openssl s_client` with the given identity; what openssl printed.
 fn control_call(addr: &str, cert: &Path, key: &Path) -> String {
-    let body = "\"NodeList\"";
-    let request = format!("POST /control/v1 HTTP/1.1\r\nHost: m\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-    let (_, out) = openssl(
-        &["s_client", "-connect", addr, "-servername", "swarm-manager", "-ign_eof", "-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()],
-        Some(&request),
-    );
-    out
+    cluster_request(addr, &["-cert", cert.to_str().unwrap(), "-key", key.to_str().unwrap()], &http_post("/control/v1", "\"NodeList\""))
 }
 
 /// docker CLI with a hard time limit (a rotation that never converges would block forever).

@@ -206,3 +206,29 @@ pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     std::fs::write(&path, contents).unwrap();
     path
 }
+
+/// `openssl x509 -noout -nameopt RFC2253 <flags> -in cert`, which must succeed.
+pub fn x509(cert: &Path, flags: &[&str]) -> String {
+    let mut args = vec!["x509", "-noout", "-nameopt", "RFC2253"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["-in", cert.to_str().unwrap()]);
+    let (ok, out) = openssl(&args, None);
+    assert!(ok, "{out}");
+    out
+}
+
+/// Sends one raw HTTP request to the cluster port through `openssl s_client` (with `extra`
+/// arguments such as `-cert`/`-key`) and returns everything openssl printed.
+pub fn cluster_request(addr: &str, extra: &[&str], http: &str) -> String {
+    let mut args = vec!["s_client", "-connect", addr, "-servername", "swarm-manager", "-ign_eof"];
+    args.extend_from_slice(extra);
+    openssl(&args, Some(http)).1
+}
+
+/// An HTTP/1.1 POST with a JSON body, closing the connection after the answer.
+pub fn http_post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: swarm-manager\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
