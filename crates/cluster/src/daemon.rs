@@ -24,7 +24,7 @@ use palisade_pki::{tls, Clock, ClusterId, JoinToken, NodeId, NodeKey, NodeRole, 
 use palisade_store::{Kek, Store};
 use tokio::net::TcpListener;
 
-use crate::describe::{cpus, hostname, local_description};
+use crate::describe::{cpus, hostname, local_description, memory_bytes};
 use crate::error::{internal, invalid_join_token};
 use crate::identity::{tls_info_of, Membership, NodeIdentity};
 use crate::manager::{cert_expiry, InitParams, Manager};
@@ -373,7 +373,7 @@ impl Backend for Daemon {
             os_type: std::env::consts::OS.to_owned(),
             architecture: arch().to_owned(),
             ncpu: cpus().unsigned_abs(),
-            mem_total: 0,
+            mem_total: memory_bytes().unsigned_abs(),
             docker_root_dir: self.config.data_root.path().display().to_string(),
             name: hostname(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -8,7 +8,7 @@ pub(crate) fn hostname() -> String {
 }
 
 /// Total memory in bytes, from `/proc/meminfo`.
-fn memory_bytes() -> i64 {
+pub(crate) fn memory_bytes() -> i64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     meminfo
         .lines()
