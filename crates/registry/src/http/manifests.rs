@@ -47,10 +47,10 @@ pub(super) async fn put(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if declared.is_some_and(|n| n > DRAIN_FACTOR * max) {
         return Err(too_big());
     }
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| too_big())?;
+    let bytes = read_capped(body, max).await.ok_or_else(too_big)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let store = reg.store().clone();
     let r = repo.clone();
@@ -64,6 +64,31 @@ pub(super) async fn put(
         b = b.header("oci-subject", subject.to_string());
     }
     build(b, Body::empty())
+}
+
+/// How much of an oversized body is read (and discarded) so the client sees the 413 instead
+/// of a reset connection; beyond this the connection is simply dropped.
+const DRAIN_FACTOR: usize = 4;
+
+/// Collect at most `max` bytes; `None` if the body is larger (it is drained up to
+/// `DRAIN_FACTOR * max`) or fails.
+async fn read_capped(body: Body, max: usize) -> Option<bytes::Bytes> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        seen += chunk.len();
+        if seen > max {
+            if seen > DRAIN_FACTOR * max {
+                return None;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    (seen <= max).then(|| buf.freeze())
 }
 
 pub(super) async fn delete(reg: Registry, repo: RepoName, reference: &str) -> Result<Response, ApiError> {
