@@ -41,6 +41,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub tls: Option<Tls>,
     child: Child,
+    /// (htpasswd written, registry.toml written), to restart Palisade identically.
+    flags: (bool, bool),
 }
 
 impl Drop for Server {
@@ -145,36 +147,10 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
     });
     let (child, addr) = match kind {
         Kind::Palisade => {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
-            cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"]).arg(d.join("data"));
-            if let Some(h) = &htpasswd {
-                cmd.arg("--htpasswd").arg(h);
-            }
-            if tls.is_some() {
-                cmd.arg("--tls-cert").arg(d.join("cert.pem")).arg("--tls-key").arg(d.join("key.pem"));
-            }
             if let Some(cfg) = &opts.palisade_config {
                 std::fs::write(d.join("registry.toml"), cfg).unwrap();
-                cmd.arg("--config").arg(d.join("registry.toml"));
             }
-            let mut child = cmd
-                .env("PALISADE_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap();
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(a) = line.strip_prefix("registry listening on ") {
-                        let _ = tx.send(a.trim().to_owned());
-                    }
-                }
-            });
-            let addr = rx.recv_timeout(Duration::from_secs(60)).expect("palisade did not report its address");
-            (child, addr.parse().unwrap())
+            spawn_palisade(d, htpasswd.is_some(), tls.is_some(), opts.palisade_config.is_some())
         }
         Kind::Distribution => {
             let port = free_port();
@@ -213,7 +189,50 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             (child, addr)
         }
     };
-    Server { kind, addr, dir, tls, child }
+    Server { kind, addr, dir, tls, child, flags: (htpasswd.is_some(), opts.palisade_config.is_some()) }
+}
+
+/// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
+/// address it printed.
+fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"]).arg(d.join("data"));
+    if htpasswd {
+        cmd.arg("--htpasswd").arg(d.join("htpasswd"));
+    }
+    if tls {
+        cmd.arg("--tls-cert").arg(d.join("cert.pem")).arg("--tls-key").arg(d.join("key.pem"));
+    }
+    if config {
+        cmd.arg("--config").arg(d.join("registry.toml"));
+    }
+    let mut child =
+        cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(a) = line.strip_prefix("registry listening on ") {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("palisade did not report its address");
+    (child, addr.parse().unwrap())
+}
+
+impl Server {
+    /// SIGKILL the server (no chance to clean up), then start it again on the same storage.
+    /// Palisade only.
+    pub fn kill9_and_restart(&mut self) {
+        assert_eq!(self.kind, Kind::Palisade);
+        self.child.kill().unwrap(); // SIGKILL on unix
+        self.child.wait().unwrap();
+        let (child, addr) = spawn_palisade(self.dir.path(), self.flags.0, self.tls.is_some(), self.flags.1);
+        self.child = child;
+        self.addr = addr;
+    }
 }
 
 /// Send a raw HTTP/1.1 request (paths the URL parser would normalise, like `/v2/a/../b`);
