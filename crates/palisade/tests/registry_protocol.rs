@@ -434,3 +434,42 @@ fn referrers_api_with_artifact_type_filter_palisade() {
     let r = c.get(s.url("/v2/lib/signed/referrers/sha256:zz")).send().unwrap();
     assert_eq!(error_code(&r.text().unwrap()), "DIGEST_INVALID");
 }
+
+#[test]
+fn gc_removes_only_unreferenced_blobs_palisade() {
+    let mut s = start(Kind::Palisade, &Opts::default());
+    let c = s.client();
+    let (_, keep) = push_image_manifest(&s, &c, "gc/app", "v1", "keep");
+    let (drop_bytes, dropped) = push_image_manifest(&s, &c, "gc/app", "v2", "drop");
+    let orphan = push_blob(&s, &c, "gc/app", b"orphan blob");
+    assert_eq!(c.delete(s.url(&format!("/v2/gc/app/manifests/{dropped}"))).send().unwrap().status(), 202);
+    s.kill9();
+    let gc = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["registry", "gc", "--root"])
+            .arg(s.storage_root())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dry = gc(&["--dry-run"]);
+    assert!(dry.contains(&format!("would delete blob {orphan}")), "{dry}");
+    assert!(dry.contains(&format!("would delete blob {dropped}")), "{dry}");
+    assert!(!dry.contains(&keep), "{dry}");
+    assert!(s.storage_root_contains(orphan.trim_start_matches("sha256:")), "dry run deletes nothing");
+    let real = gc(&[]);
+    assert!(real.contains("gc: 3 blobs kept, 4 blobs deleted"), "{real}");
+    assert!(!s.storage_root_contains(orphan.trim_start_matches("sha256:")));
+    assert!(!s.storage_root_contains(sha256(&drop_bytes).trim_start_matches("sha256:")));
+    s.restart();
+    let c = s.client();
+    let r = c.get(s.url("/v2/gc/app/manifests/v1")).send().unwrap();
+    assert_eq!(r.headers()["docker-content-digest"], keep.as_str());
+    let m: serde_json::Value = r.json().unwrap();
+    for d in [&m["config"]["digest"], &m["layers"][0]["digest"]] {
+        assert_eq!(c.head(s.url(&format!("/v2/gc/app/blobs/{}", d.as_str().unwrap()))).send().unwrap().status(), 200);
+    }
+    assert_eq!(c.head(s.url(&format!("/v2/gc/app/blobs/{orphan}"))).send().unwrap().status(), 404);
+}

@@ -226,9 +226,19 @@ impl Server {
     /// SIGKILL the server (no chance to clean up), then start it again on the same storage.
     /// Palisade only.
     pub fn kill9_and_restart(&mut self) {
-        assert_eq!(self.kind, Kind::Palisade);
+        self.kill9();
+        self.restart();
+    }
+
+    /// SIGKILL the server and wait for it to exit.
+    pub fn kill9(&mut self) {
         self.child.kill().unwrap(); // SIGKILL on unix
         self.child.wait().unwrap();
+    }
+
+    /// Start Palisade again on the same storage (after `kill9`).
+    pub fn restart(&mut self) {
+        assert_eq!(self.kind, Kind::Palisade);
         let (child, addr) = spawn_palisade(self.dir.path(), self.flags.0, self.tls.is_some(), self.flags.1);
         self.child = child;
         self.addr = addr;

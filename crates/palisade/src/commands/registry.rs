@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use palisade_registry::driver::FsDriver;
+use palisade_registry::storage::{GcMode, Store};
 use palisade_registry::{AuthMode, Registry, RegistryConfig};
 
 /// `palisade registry` subcommands.
@@ -14,6 +15,23 @@ use palisade_registry::{AuthMode, Registry, RegistryConfig};
 pub(crate) enum RegistryCommand {
     /// Serve the registry.
     Serve(ServeArgs),
+    /// Delete blobs no manifest references, and stale uploads. Run it while no server writes
+    /// to the storage root.
+    Gc(GcArgs),
+}
+
+/// `palisade registry gc` flags.
+#[derive(clap::Args)]
+pub(crate) struct GcArgs {
+    /// Storage root directory.
+    #[arg(long)]
+    root: PathBuf,
+    /// Report what would be deleted without deleting anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Uploads started longer ago than this many hours are removed.
+    #[arg(long, default_value_t = 24)]
+    upload_max_age_hours: u32,
 }
 
 /// `palisade registry serve` flags (override the config file).
@@ -42,7 +60,30 @@ pub(crate) struct ServeArgs {
 pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     match command {
         RegistryCommand::Serve(args) => serve(args).await,
+        RegistryCommand::Gc(args) => gc(args).await,
     }
+}
+
+async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.root.is_dir(), "{} is not a directory", args.root.display());
+    let store = Store::new(Arc::new(FsDriver::new(&args.root)?));
+    let mode = if args.dry_run { GcMode::DryRun } else { GcMode::Delete };
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(i64::from(args.upload_max_age_hours));
+    let report = tokio::task::spawn_blocking(move || store.collect_garbage(mode, cutoff)).await??;
+    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    for d in &report.blobs_deleted {
+        println!("{verb} blob {d}");
+    }
+    for id in &report.uploads_deleted {
+        println!("{verb} upload {id}");
+    }
+    println!(
+        "gc: {} blobs kept, {} blobs {verb}, {} uploads {verb}",
+        report.blobs_kept,
+        report.blobs_deleted.len(),
+        report.uploads_deleted.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -4,7 +4,10 @@
 //! Every method blocks (it calls the driver); async callers use `spawn_blocking`. Validation
 //! always happens before the first write, so rejected requests store nothing.
 
+mod gc;
 mod paths;
+
+pub use gc::{GcMode, GcReport};
 
 use std::fmt;
 use std::io::Read;
