@@ -473,3 +473,20 @@ fn gc_removes_only_unreferenced_blobs_palisade() {
     }
     assert_eq!(c.head(s.url(&format!("/v2/gc/app/blobs/{orphan}"))).send().unwrap().status(), 404);
 }
+
+#[test]
+fn sha512_blobs_are_verified_palisade() {
+    use sha2::Digest as _;
+    let s = start(Kind::Palisade, &Opts::default());
+    let c = s.client();
+    let data = b"sha512 content".to_vec();
+    let d = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
+    let r = c.post(s.url(&format!("/v2/h/blobs/uploads/?digest={d}"))).body(data.clone()).send().unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    assert_eq!(c.get(s.url(&format!("/v2/h/blobs/{d}"))).send().unwrap().bytes().unwrap().as_ref(), data.as_slice());
+    let wrong = format!("sha512:{}", hex::encode(sha2::Sha512::digest(b"other")));
+    let r = c.post(s.url(&format!("/v2/h/blobs/uploads/?digest={wrong}"))).body(data).send().unwrap();
+    assert_eq!(error_code(&r.text().unwrap()), "DIGEST_INVALID");
+    assert_eq!(c.head(s.url(&format!("/v2/h/blobs/{wrong}"))).send().unwrap().status(), 404);
+}

@@ -246,22 +246,37 @@ impl Server {
 }
 
 /// Send a raw HTTP/1.1 request (paths the URL parser would normalise, like `/v2/a/../b`);
-/// returns (status, body).
+/// returns (status, body). Uses `Expect: 100-continue` so a server that rejects the request
+/// early never has unread body bytes (which would make it reset the connection).
 pub fn raw_request(addr: SocketAddr, method: &str, path: &str, body: &[u8], extra: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n{extra}\r\n",
         body.len()
     )
     .unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let read_head = |r: &mut BufReader<TcpStream>| {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        head
+    };
+    let mut head = read_head(&mut reader);
+    if head.starts_with("HTTP/1.1 100") {
+        s.write_all(body).unwrap();
+        head = read_head(&mut reader);
+    }
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, String::from_utf8_lossy(&rest).into_owned())
 }
 
 pub fn sha256(data: &[u8]) -> String {

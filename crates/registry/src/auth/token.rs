@@ -184,7 +184,11 @@ impl TokenService {
 
     /// Issue a token for `subject` (`None` = anonymous) granting `access`.
     pub fn issue(&self, subject: Option<&str>, access: Vec<AccessEntry>) -> Result<IssuedToken> {
-        let iat = now();
+        self.issue_at(subject, access, now())
+    }
+
+    /// Issue a token as if the time were `iat` (unix seconds); for tests and replayable tools.
+    pub fn issue_at(&self, subject: Option<&str>, access: Vec<AccessEntry>, iat: u64) -> Result<IssuedToken> {
         let mut jti = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut jti);
         let claims = Claims {
@@ -237,6 +241,15 @@ mod tests {
         let other_aud = TokenService::new("iss", "other", 60, None).unwrap();
         assert!(other_aud.verify(&other_aud.issue(None, vec![]).unwrap().token).is_ok());
         assert!(a.verify("garbage").is_err());
+    }
+
+    #[test]
+    fn expired_tokens_are_rejected() {
+        let a = TokenService::new("iss", "svc", 60, None).unwrap();
+        let old = a.issue_at(Some("alice"), vec![], now() - 3600).unwrap();
+        assert!(a.verify(&old.token).is_err());
+        let fresh = a.issue_at(Some("alice"), vec![], now()).unwrap();
+        assert!(a.verify(&fresh.token).is_ok());
     }
 
     #[test]
