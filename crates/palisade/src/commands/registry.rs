@@ -1,16 +1,117 @@
 //! `palisade registry …`: the standalone OCI registry.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use palisade_registry::driver::FsDriver;
+use palisade_registry::storage::{GcMode, Store};
+use palisade_registry::{AuthMode, Registry, RegistryConfig};
 
 /// `palisade registry` subcommands.
 #[derive(clap::Subcommand)]
 pub(crate) enum RegistryCommand {
     /// Serve the registry.
-    Serve,
+    Serve(ServeArgs),
+    /// Delete blobs no manifest references, and stale uploads. Run it while no server writes
+    /// to the storage root.
+    Gc(GcArgs),
+}
+
+/// `palisade registry gc` flags.
+#[derive(clap::Args)]
+pub(crate) struct GcArgs {
+    /// Storage root directory.
+    #[arg(long)]
+    root: PathBuf,
+    /// Report what would be deleted without deleting anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Uploads started longer ago than this many hours are removed.
+    #[arg(long, default_value_t = 24)]
+    upload_max_age_hours: u32,
+}
+
+/// `palisade registry serve` flags (override the config file).
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the actual address is printed).
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    addr: SocketAddr,
+    /// Storage root directory.
+    #[arg(long)]
+    root: PathBuf,
+    /// PEM certificate chain for TLS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// htpasswd file (bcrypt entries); enables Basic auth unless the config selects token auth.
+    #[arg(long)]
+    htpasswd: Option<PathBuf>,
+    /// registry.toml (auth mode, token service, repository rules, limits).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RegistryCommand::Serve => anyhow::bail!("the registry is not built yet"),
+        RegistryCommand::Serve(args) => serve(args).await,
+        RegistryCommand::Gc(args) => gc(args).await,
     }
+}
+
+async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.root.is_dir(), "{} is not a directory", args.root.display());
+    let store = Store::new(Arc::new(FsDriver::new(&args.root)?));
+    let mode = if args.dry_run { GcMode::DryRun } else { GcMode::Delete };
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(i64::from(args.upload_max_age_hours));
+    let report = tokio::task::spawn_blocking(move || store.collect_garbage(mode, cutoff)).await??;
+    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    for d in &report.blobs_deleted {
+        println!("{verb} blob {d}");
+    }
+    for id in &report.uploads_deleted {
+        println!("{verb} upload {id}");
+    }
+    println!(
+        "gc: {} blobs kept, {} blobs {verb}, {} uploads {verb}",
+        report.blobs_kept,
+        report.blobs_deleted.len(),
+        report.uploads_deleted.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => RegistryConfig::load(path)?,
+        None => RegistryConfig::default(),
+    };
+    if let Some(h) = args.htpasswd {
+        config.auth.htpasswd = Some(h);
+    }
+    if config.auth.effective_mode() == AuthMode::None {
+        eprintln!("palisade: WARNING: registry authentication is off; anyone can pull and push");
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(palisade_registry::load_tls_config(cert, key)?),
+        _ => None,
+    };
+    let driver = Arc::new(FsDriver::new(&args.root)?);
+    let registry = Registry::new(driver, &config)?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    println!("registry listening on {local}");
+    tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
+    tokio::select! {
+        result = palisade_registry::serve(listener, registry.router(), tls) => result?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }

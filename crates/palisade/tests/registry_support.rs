@@ -1,0 +1,438 @@
+//! Shared harness for the registry integration tests: start a registry of a given kind
+//! (Palisade's binary or distribution's `docker-registry`) on 127.0.0.1, build small OCI images,
+//! make TLS material and htpasswd files. Included by each `registry_*.rs` test via `#[path]`.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+/// Which server implementation to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Palisade,
+    Distribution,
+}
+
+/// How to start it.
+#[derive(Default, Clone)]
+pub struct Opts {
+    /// (user, password) pairs written to an htpasswd file with `htpasswd -Bbn`.
+    pub users: Vec<(String, String)>,
+    /// Serve TLS with a fresh CA-signed cert for 127.0.0.1.
+    pub tls: bool,
+    /// Extra registry.toml for Palisade (auth mode, rules).
+    pub palisade_config: Option<String>,
+}
+
+pub struct Tls {
+    pub ca_pem: String,
+    pub cert_dir: PathBuf,
+}
+
+pub struct Server {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub tls: Option<Tls>,
+    child: Child,
+    /// (htpasswd written, registry.toml written), to restart Palisade identically.
+    flags: (bool, bool),
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn base(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    /// Turn a `Location` header (absolute or relative) into a URL.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_owned()
+        } else {
+            self.url(location)
+        }
+    }
+
+    pub fn client(&self) -> reqwest::blocking::Client {
+        let mut b = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = &self.tls {
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(t.ca_pem.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    /// Storage root (for "nothing stored" checks).
+    pub fn storage_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn storage_root_contains(&self, needle: &str) -> bool {
+        fn walk(p: &Path, needle: &str) -> bool {
+            let Ok(rd) = std::fs::read_dir(p) else { return false };
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().contains(needle) {
+                    return true;
+                }
+                if e.path().is_dir() && walk(&e.path(), needle) {
+                    return true;
+                }
+            }
+            false
+        }
+        walk(&self.storage_root(), needle)
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn htpasswd_line(user: &str, pass: &str) -> String {
+    let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("htpasswd (apache2-utils)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned() + "\n"
+}
+
+/// CA + server certificate for 127.0.0.1/localhost; returns (ca_pem, cert_pem, key_pem).
+pub fn make_tls() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "palisade test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+pub fn start(kind: Kind, opts: &Opts) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let htpasswd = (!opts.users.is_empty()).then(|| {
+        let p = d.join("htpasswd");
+        let text: String = opts.users.iter().map(|(u, p)| htpasswd_line(u, p)).collect();
+        std::fs::write(&p, text).unwrap();
+        p
+    });
+    let tls = opts.tls.then(|| {
+        let (ca, cert, key) = make_tls();
+        std::fs::write(d.join("cert.pem"), cert).unwrap();
+        std::fs::write(d.join("key.pem"), key).unwrap();
+        let cert_dir = d.join("certs.d");
+        std::fs::create_dir_all(&cert_dir).unwrap();
+        std::fs::write(cert_dir.join("ca.crt"), &ca).unwrap();
+        Tls { ca_pem: ca, cert_dir }
+    });
+    let (child, addr) = match kind {
+        Kind::Palisade => {
+            if let Some(cfg) = &opts.palisade_config {
+                std::fs::write(d.join("registry.toml"), cfg).unwrap();
+            }
+            spawn_palisade(d, htpasswd.is_some(), tls.is_some(), opts.palisade_config.is_some())
+        }
+        Kind::Distribution => {
+            let port = free_port();
+            let mut yml = format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: not-a-secret-test-only\n",
+                d.join("data").display()
+            );
+            if tls.is_some() {
+                yml += &format!(
+                    "  tls: {{certificate: {}, key: {}}}\n",
+                    d.join("cert.pem").display(),
+                    d.join("key.pem").display()
+                );
+            }
+            if let Some(h) = &htpasswd {
+                yml += &format!("auth:\n  htpasswd: {{realm: basic-realm, path: {}}}\n", h.display());
+            }
+            std::fs::write(d.join("config.yml"), yml).unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("config.yml"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut ok = false;
+            for _ in 0..600 {
+                if TcpStream::connect(addr).is_ok() {
+                    ok = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(ok, "docker-registry did not start listening");
+            (child, addr)
+        }
+    };
+    Server { kind, addr, dir, tls, child, flags: (htpasswd.is_some(), opts.palisade_config.is_some()) }
+}
+
+/// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
+/// address it printed.
+fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"]).arg(d.join("data"));
+    if htpasswd {
+        cmd.arg("--htpasswd").arg(d.join("htpasswd"));
+    }
+    if tls {
+        cmd.arg("--tls-cert").arg(d.join("cert.pem")).arg("--tls-key").arg(d.join("key.pem"));
+    }
+    if config {
+        cmd.arg("--config").arg(d.join("registry.toml"));
+    }
+    let mut child =
+        cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(a) = line.strip_prefix("registry listening on ") {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("palisade did not report its address");
+    (child, addr.parse().unwrap())
+}
+
+impl Server {
+    /// SIGKILL the server (no chance to clean up), then start it again on the same storage.
+    /// Palisade only.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restart();
+    }
+
+    /// SIGKILL the server and wait for it to exit.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL on unix
+        self.child.wait().unwrap();
+    }
+
+    /// Start Palisade again on the same storage (after `kill9`).
+    pub fn restart(&mut self) {
+        assert_eq!(self.kind, Kind::Palisade);
+        let (child, addr) = spawn_palisade(self.dir.path(), self.flags.0, self.tls.is_some(), self.flags.1);
+        self.child = child;
+        self.addr = addr;
+    }
+}
+
+/// Send a raw HTTP/1.1 request (paths the URL parser would normalise, like `/v2/a/../b`);
+/// returns (status, body). Uses `Expect: 100-continue` so a server that rejects the request
+/// early never has unread body bytes (which would make it reset the connection).
+pub fn raw_request(addr: SocketAddr, method: &str, path: &str, body: &[u8], extra: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n{extra}\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let read_head = |r: &mut BufReader<TcpStream>| {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        head
+    };
+    let mut head = read_head(&mut reader);
+    if head.starts_with("HTTP/1.1 100") {
+        s.write_all(body).unwrap();
+        head = read_head(&mut reader);
+    }
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, String::from_utf8_lossy(&rest).into_owned())
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// The first error code of a spec error body.
+pub fn error_code(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not error JSON: {body}"));
+    v["errors"][0]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_owned()
+}
+
+// ------------------------------------------------------------------ images
+
+fn tar_gz(files: &[(&str, Vec<u8>, u32)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        tar.append_data(&mut h, path, data.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// An OCI image layout: returns (layout dir, manifest digest, blob digests).
+pub struct Image {
+    pub dir: tempfile::TempDir,
+    pub manifest_digest: String,
+    pub blobs: Vec<String>,
+}
+
+impl Image {
+    pub fn layout(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn blob(&self, digest: &str) -> Vec<u8> {
+        std::fs::read(self.layout().join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()
+    }
+}
+
+fn write_blob(dir: &Path, data: &[u8]) -> (String, u64) {
+    let d = sha256(data);
+    std::fs::write(dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")), data).unwrap();
+    (d, data.len() as u64)
+}
+
+/// A three-layer image with busybox, written as an OCI layout tagged `tag`.
+pub fn build_image(tag: &str) -> Image {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static");
+    let layers = [
+        tar_gz(&[("bin/busybox", busybox, 0o755)]),
+        tar_gz(&[("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644)]),
+        tar_gz(&[("srv/hello.txt", format!("hello from {tag}\n").into_bytes(), 0o644)]),
+    ];
+    let mut diff_ids = Vec::new();
+    let mut layer_descs = Vec::new();
+    let mut blobs = Vec::new();
+    for l in &layers {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(l.as_slice()).read_to_end(&mut raw).unwrap();
+        diff_ids.push(sha256(&raw));
+        let (d, size) = write_blob(root, l);
+        blobs.push(d.clone());
+        layer_descs.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": size
+        }));
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "cat", "/srv/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (cd, csize) = write_blob(root, &serde_json::to_vec(&config).unwrap());
+    blobs.push(cd.clone());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": csize},
+        "layers": layer_descs,
+    });
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    let (md, msize) = write_blob(root, &mbytes);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": msize,
+            "annotations": {"org.opencontainers.image.ref.name": tag}
+        }]
+    });
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    Image { dir, manifest_digest: md, blobs }
+}
+
+/// Run skopeo with a permissive policy and an isolated HOME; returns (success, stderr).
+pub fn skopeo(args: &[&str]) -> (bool, String) {
+    let home = tempfile::tempdir().unwrap();
+    let policy = home.path().join("policy.json");
+    std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+    let out = Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .args(args)
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", home.path())
+        .output()
+        .expect("skopeo");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Push a blob monolithically; returns its digest.
+pub fn push_blob(s: &Server, c: &reqwest::blocking::Client, repo: &str, data: &[u8]) -> String {
+    let d = sha256(data);
+    let r = c.post(s.url(&format!("/v2/{repo}/blobs/uploads/"))).send().unwrap();
+    assert_eq!(r.status(), 202, "start upload");
+    let loc = s.resolve(r.headers()["location"].to_str().unwrap());
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = c
+        .put(format!("{loc}{sep}digest={d}"))
+        .header("content-type", "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "finish upload: {}", r.text().unwrap_or_default());
+    d
+}
+
+/// Push a minimal OCI image manifest (config + one layer) under `reference`; returns
+/// (manifest bytes, digest).
+pub fn push_image_manifest(s: &Server, c: &reqwest::blocking::Client, repo: &str, reference: &str, seed: &str) -> (Vec<u8>, String) {
+    let cfg = format!("{{\"seed\":\"{seed}\"}}");
+    let cd = push_blob(s, c, repo, cfg.as_bytes());
+    let layer = format!("layer {seed}");
+    let ld = push_blob(s, c, repo, layer.as_bytes());
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cfg.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}],
+    }))
+    .unwrap();
+    let r = c
+        .put(s.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "manifest put: {}", r.text().unwrap_or_default());
+    let d = sha256(&m);
+    (m, d)
+}

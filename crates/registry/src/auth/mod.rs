@@ -1,0 +1,306 @@
+//! Authentication (htpasswd Basic, Docker bearer tokens) and per-repository authorization.
+
+mod htpasswd;
+mod token;
+
+use base64::Engine as _;
+use http::HeaderMap;
+
+pub use htpasswd::Htpasswd;
+pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService};
+
+use crate::config::{AuthMode, RegistryConfig, RepositoryRule};
+use crate::error::Result;
+use crate::names::RepoName;
+
+/// What a request wants to do to a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read blobs, manifests, tags, referrers.
+    Pull,
+    /// Upload, tag, delete.
+    Push,
+}
+
+impl Action {
+    /// The token-scope spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "push",
+        }
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// No (valid) credentials.
+    Anonymous,
+    /// An authenticated user.
+    User(String),
+}
+
+impl Identity {
+    fn user(&self) -> Option<&str> {
+        match self {
+            Self::Anonymous => None,
+            Self::User(u) => Some(u),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// 401 with this `WWW-Authenticate` value.
+    Unauthorized {
+        /// Challenge header value.
+        challenge: String,
+    },
+    /// 403: authenticated, but the policy forbids it.
+    Denied,
+}
+
+/// Per-repository rules (first match wins).
+#[derive(Debug, Clone, Default)]
+pub struct AccessPolicy {
+    rules: Vec<RepositoryRule>,
+    open: bool,
+}
+
+impl AccessPolicy {
+    /// Build from rules; `open` lets everyone do everything (auth mode `none`).
+    pub fn new(rules: Vec<RepositoryRule>, open: bool) -> Self {
+        Self { rules, open }
+    }
+
+    /// Whether `who` may perform `action` on `repo`.
+    pub fn allows(&self, who: &Identity, repo: &str, action: Action) -> bool {
+        if self.open {
+            return true;
+        }
+        let Some(rule) = self.rules.iter().find(|r| r.matches(repo)) else {
+            return who.user().is_some();
+        };
+        let listed = |users: &[String]| {
+            who.user().is_some_and(|u| users.iter().any(|x| x == "*" || x == u))
+        };
+        match action {
+            Action::Pull => rule.public || listed(&rule.pull) || listed(&rule.push),
+            Action::Push => listed(&rule.push),
+        }
+    }
+}
+
+enum Mode {
+    None,
+    Basic(Htpasswd),
+    Token { users: Htpasswd, service: Box<TokenService>, realm: Option<String> },
+}
+
+/// Checks requests against the configured auth mode and policy.
+pub struct Authenticator {
+    mode: Mode,
+    realm: String,
+    policy: AccessPolicy,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").field("realm", &self.realm).finish_non_exhaustive()
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+}
+
+impl Authenticator {
+    /// Build from configuration (loads the htpasswd file and token key).
+    pub fn from_config(config: &RegistryConfig) -> Result<Self> {
+        let auth = &config.auth;
+        let load_users = || -> Result<Htpasswd> {
+            match &auth.htpasswd {
+                Some(p) => Htpasswd::load(p),
+                None => Err(crate::Error::Config {
+                    reason: "auth mode basic/token needs an htpasswd file".into(),
+                }),
+            }
+        };
+        let mode = match auth.effective_mode() {
+            AuthMode::None => Mode::None,
+            AuthMode::Basic => Mode::Basic(load_users()?),
+            AuthMode::Token => {
+                let t = &auth.token;
+                let pem = match &t.key {
+                    Some(p) => Some(std::fs::read_to_string(p).map_err(|source| {
+                        crate::Error::ConfigRead { path: p.clone(), source }
+                    })?),
+                    None => None,
+                };
+                Mode::Token {
+                    users: load_users()?,
+                    service: Box::new(TokenService::new(&t.issuer, &t.service, t.ttl_seconds, pem.as_deref())?),
+                    realm: t.realm.clone(),
+                }
+            }
+        };
+        let open = matches!(mode, Mode::None);
+        Ok(Self { mode, realm: auth.realm.clone(), policy: AccessPolicy::new(config.repository.clone(), open) })
+    }
+
+    /// The token service, in token mode.
+    pub fn token_service(&self) -> Option<&TokenService> {
+        match &self.mode {
+            Mode::Token { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+
+    fn challenge(&self, base_url: &str, scope: Option<(&RepoName, Action)>, error: Option<&str>) -> String {
+        match &self.mode {
+            Mode::Token { service, realm, .. } => {
+                let realm = realm.clone().unwrap_or_else(|| format!("{base_url}/token"));
+                let mut c = format!("Bearer realm=\"{realm}\",service=\"{}\"", service.service());
+                if let Some((repo, action)) = scope {
+                    let actions = match action {
+                        Action::Pull => "pull",
+                        Action::Push => "pull,push",
+                    };
+                    c.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
+                }
+                if let Some(e) = error {
+                    c.push_str(&format!(",error=\"{e}\""));
+                }
+                c
+            }
+            _ => format!("Basic realm=\"{}\"", self.realm),
+        }
+    }
+
+    /// Authorize a request needing `required` (empty = any authenticated identity, e.g. `/v2/`).
+    /// Blocking (bcrypt): call from `spawn_blocking`. `base_url` is `<scheme>://<host>`, used for
+    /// the default token realm.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        required: &[(RepoName, Action)],
+        base_url: &str,
+    ) -> std::result::Result<Identity, Denial> {
+        let first = required.first().map(|(r, a)| (r, *a));
+        let unauthorized = |error: Option<&str>| Denial::Unauthorized { challenge: self.challenge(base_url, first, error) };
+        match &self.mode {
+            Mode::None => Ok(Identity::Anonymous),
+            Mode::Basic(users) => {
+                let who = match basic_credentials(headers) {
+                    Some((u, p)) if users.verify(&u, &p) => Identity::User(u),
+                    Some(_) => return Err(unauthorized(None)),
+                    None => Identity::Anonymous,
+                };
+                self.check_policy(&who, required, || unauthorized(None))
+            }
+            Mode::Token { service, .. } => {
+                let Some(token) = bearer(headers) else {
+                    // Anonymous access to public repositories needs no token.
+                    if !required.is_empty()
+                        && required.iter().all(|(r, a)| self.policy.allows(&Identity::Anonymous, r.as_str(), *a))
+                    {
+                        return Ok(Identity::Anonymous);
+                    }
+                    return Err(unauthorized(None));
+                };
+                let claims = service.verify(token).map_err(|_| unauthorized(Some("invalid_token")))?;
+                let who = claims.subject().map_or(Identity::Anonymous, |s| Identity::User(s.to_owned()));
+                for (repo, action) in required {
+                    if !claims.allows("repository", repo.as_str(), action.as_str()) {
+                        // Ask for a better token only if the policy would grant one.
+                        if self.policy.allows(&who, repo.as_str(), *action) {
+                            return Err(unauthorized(Some("insufficient_scope")));
+                        }
+                        return Err(if who == Identity::Anonymous { unauthorized(None) } else { Denial::Denied });
+                    }
+                }
+                Ok(who)
+            }
+        }
+    }
+
+    fn check_policy(
+        &self,
+        who: &Identity,
+        required: &[(RepoName, Action)],
+        unauthorized: impl Fn() -> Denial,
+    ) -> std::result::Result<Identity, Denial> {
+        if required.is_empty() && *who == Identity::Anonymous {
+            return Err(unauthorized());
+        }
+        for (repo, action) in required {
+            if !self.policy.allows(who, repo.as_str(), *action) {
+                return Err(if *who == Identity::Anonymous { unauthorized() } else { Denial::Denied });
+            }
+        }
+        Ok(who.clone())
+    }
+
+    /// Whether `who` may see `repo` in the catalog.
+    pub fn can_list(&self, who: &Identity, repo: &str) -> bool {
+        self.policy.allows(who, repo, Action::Pull)
+    }
+
+    /// Token endpoint logic: authenticate Basic credentials (if any) and issue a token granting
+    /// the requested scopes intersected with the policy. Blocking (bcrypt).
+    pub fn issue_token(&self, headers: &HeaderMap, scopes: &[Scope]) -> std::result::Result<IssuedToken, Denial> {
+        let Mode::Token { users, service, .. } = &self.mode else {
+            return Err(Denial::Denied);
+        };
+        let who = match basic_credentials(headers) {
+            Some((u, p)) if users.verify(&u, &p) => Identity::User(u),
+            Some(_) => return Err(Denial::Unauthorized { challenge: format!("Basic realm=\"{}\"", self.realm) }),
+            None => Identity::Anonymous,
+        };
+        let mut access = Vec::new();
+        for scope in scopes {
+            match scope.kind.as_str() {
+                "repository" => {
+                    let Ok(repo) = scope.name.parse::<RepoName>() else { continue };
+                    let mut granted: Vec<String> = Vec::new();
+                    for a in &scope.actions {
+                        let candidates: &[(&str, Action)] = match a.as_str() {
+                            "pull" => &[("pull", Action::Pull)],
+                            "push" => &[("push", Action::Push)],
+                            "delete" => &[("delete", Action::Push)],
+                            "*" => &[("pull", Action::Pull), ("push", Action::Push), ("delete", Action::Push)],
+                            _ => &[],
+                        };
+                        for (name, action) in candidates {
+                            if self.policy.allows(&who, repo.as_str(), *action) && !granted.iter().any(|g| g == name) {
+                                granted.push((*name).to_owned());
+                            }
+                        }
+                    }
+                    access.push(AccessEntry { kind: "repository".into(), name: repo.to_string(), actions: granted });
+                }
+                "registry" if scope.name == "catalog" && who != Identity::Anonymous => {
+                    access.push(AccessEntry { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
+                }
+                _ => {}
+            }
+        }
+        service.issue(who.user(), access).map_err(|_| Denial::Denied)
+    }
+}

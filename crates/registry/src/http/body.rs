@@ -1,0 +1,77 @@
+//! Streaming between HTTP bodies and blocking driver readers/writers.
+
+use std::io::{Read, Write};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::driver::FileWriter;
+use crate::error::{Error, Result};
+
+const CHUNK: usize = 256 * 1024;
+
+/// Copy a request body into `writer` on a blocking thread. Commits when the body ends cleanly;
+/// cancels (discarding this request's bytes) if the body or the write fails.
+pub(crate) async fn body_to_writer(body: Body, writer: Box<dyn FileWriter>) -> Result<u64> {
+    let (tx, mut rx) = mpsc::channel::<std::result::Result<Bytes, String>>(16);
+    let task = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let mut w = writer;
+        while let Some(item) = rx.blocking_recv() {
+            match item {
+                Ok(chunk) => {
+                    if let Err(e) = w.write_all(&chunk) {
+                        let _ = w.cancel();
+                        return Err(Error::Io(e));
+                    }
+                }
+                Err(reason) => {
+                    w.cancel()?;
+                    return Err(Error::UploadInvalid { reason });
+                }
+            }
+        }
+        let size = w.size();
+        w.commit()?;
+        Ok(size)
+    });
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let item = frame.map_err(|e| format!("request body: {e}"));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+    drop(tx);
+    task.await.map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// Stream up to `limit` bytes of `reader` as a response body.
+pub(crate) fn reader_body(mut reader: Box<dyn Read + Send>, limit: u64) -> Body {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut left = limit;
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
+            let mut buf = vec![0u8; want];
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Body::from_stream(stream)
+}

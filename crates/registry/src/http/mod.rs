@@ -1,0 +1,305 @@
+//! HTTP layer: routing of `/v2/…` paths (names may contain `/`), auth checks, and handlers that
+//! call [`crate::storage::Store`].
+
+mod blobs;
+mod body;
+pub mod errors;
+mod listing;
+mod manifests;
+mod token;
+mod uploads;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{header, HeaderMap, HeaderValue, Method};
+
+use crate::auth::{Action, Authenticator, Denial, Identity};
+use crate::config::{Limits, RegistryConfig};
+use crate::driver::StorageDriver;
+use crate::error::{Error, Result};
+use crate::names::RepoName;
+use crate::storage::Store;
+use errors::{ApiError, ErrorCode};
+
+/// Marks a connection as TLS, so challenges advertise `https://` realms. Inserted by
+/// [`crate::serve`] as a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsConnection;
+
+/// A registry: storage + auth + limits, cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    auth: Authenticator,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("auth", &self.inner.auth).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Build from a driver and configuration (loads htpasswd and token key).
+    pub fn new(driver: Arc<dyn StorageDriver>, config: &RegistryConfig) -> Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store: Store::new(driver),
+                auth: Authenticator::from_config(config)?,
+                limits: config.limits.clone(),
+            }),
+        })
+    }
+
+    /// The storage layer.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The authenticator (and through it the token service).
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// The axum router serving `/v2/…` and `/token`.
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/token", get(token::token))
+            .fallback(dispatch)
+            .layer(axum::middleware::map_response(api_version_header))
+            .with_state(self.clone())
+    }
+}
+
+async fn api_version_header(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+    resp
+}
+
+/// Run blocking storage/auth work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// A parsed `/v2/` route.
+#[derive(Debug)]
+pub(crate) enum Route {
+    Base,
+    Catalog,
+    Tags(RepoName),
+    Manifest(RepoName, String),
+    UploadStart(RepoName),
+    Upload(RepoName, String),
+    Blob(RepoName, String),
+    Referrers(RepoName, String),
+}
+
+fn parse_route(path: &str) -> Option<std::result::Result<Route, ApiError>> {
+    let rest = path.strip_prefix("/v2")?;
+    if rest.is_empty() || rest == "/" {
+        return Some(Ok(Route::Base));
+    }
+    let rest = rest.strip_prefix('/')?;
+    if rest == "_catalog" {
+        return Some(Ok(Route::Catalog));
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    let name = |k: usize| -> std::result::Result<RepoName, ApiError> {
+        let joined = segs.get(..n.saturating_sub(k)).unwrap_or_default().join("/");
+        joined.parse::<RepoName>().map_err(ApiError::from)
+    };
+    let tail = |i: usize| segs.get(n.wrapping_sub(i)).copied().unwrap_or("");
+    let route = if n >= 3 && tail(3) == "blobs" && tail(2) == "uploads" {
+        if tail(1).is_empty() {
+            name(3).map(Route::UploadStart)
+        } else {
+            name(3).map(|r| Route::Upload(r, tail(1).to_owned()))
+        }
+    } else if n >= 3 && tail(2) == "blobs" && tail(1) == "uploads" {
+        name(2).map(Route::UploadStart)
+    } else if n >= 3 && tail(2) == "tags" && tail(1) == "list" {
+        name(2).map(Route::Tags)
+    } else if n >= 2 && tail(2) == "blobs" {
+        name(2).map(|r| Route::Blob(r, tail(1).to_owned()))
+    } else if n >= 2 && tail(2) == "manifests" {
+        name(2).map(|r| Route::Manifest(r, tail(1).to_owned()))
+    } else if n >= 2 && tail(2) == "referrers" {
+        name(2).map(|r| Route::Referrers(r, tail(1).to_owned()))
+    } else {
+        return None;
+    };
+    Some(route)
+}
+
+fn unsupported() -> ApiError {
+    ApiError::new(ErrorCode::Unsupported)
+}
+
+fn required_access(route: &Route, method: &Method) -> std::result::Result<Vec<(RepoName, Action)>, ApiError> {
+    let read = method == Method::GET || method == Method::HEAD;
+    let need = |r: &RepoName, a| Ok(vec![(r.clone(), a)]);
+    match route {
+        Route::Base | Route::Catalog => {
+            if method == Method::GET || method == Method::HEAD {
+                Ok(Vec::new())
+            } else {
+                Err(unsupported())
+            }
+        }
+        Route::Tags(r) | Route::Referrers(r, _) => {
+            if method == Method::GET {
+                need(r, Action::Pull)
+            } else {
+                Err(unsupported())
+            }
+        }
+        Route::Manifest(r, _) | Route::Blob(r, _) => {
+            if read {
+                need(r, Action::Pull)
+            } else if method == Method::PUT || method == Method::DELETE {
+                need(r, Action::Push)
+            } else {
+                Err(unsupported())
+            }
+        }
+        Route::UploadStart(r) | Route::Upload(r, _) => need(r, Action::Push),
+    }
+}
+
+fn base_url(parts: &http::request::Parts) -> String {
+    let scheme = if parts.extensions.get::<TlsConnection>().is_some() { "https" } else { "http" };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+pub(crate) fn denial_response(d: Denial) -> ApiError {
+    match d {
+        Denial::Unauthorized { challenge } => {
+            ApiError::new(ErrorCode::Unauthorized).with_header(header::WWW_AUTHENTICATE, &challenge)
+        }
+        Denial::Denied => ApiError::new(ErrorCode::Denied),
+    }
+}
+
+impl Registry {
+    pub(crate) async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        required: Vec<(RepoName, Action)>,
+        base: String,
+    ) -> std::result::Result<Identity, ApiError> {
+        let this = self.clone();
+        let headers = headers.clone();
+        tokio::task::spawn_blocking(move || this.inner.auth.authorize(&headers, &required, &base))
+            .await
+            .map_err(|e| ApiError::from(Error::Task(e.to_string())))?
+            .map_err(denial_response)
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+}
+
+async fn dispatch(State(reg): State<Registry>, req: Request) -> Response {
+    match handle(reg, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let route = match parse_route(parts.uri.path()) {
+        None => return Ok((http::StatusCode::NOT_FOUND, "404 page not found\n").into_response()),
+        Some(r) => r?,
+    };
+    let required = required_access(&route, &parts.method)?;
+    let base = base_url(&parts);
+    let who = reg.authorize(&parts.headers, required, base.clone()).await?;
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let method = parts.method.clone();
+    let headers = parts.headers;
+    let body: Body = body;
+    match route {
+        Route::Base => Ok(axum::Json(serde_json::json!({})).into_response()),
+        Route::Catalog => listing::catalog(reg, who, &query).await,
+        Route::Tags(repo) => listing::tags(reg, repo, &query).await,
+        Route::Referrers(repo, digest) => listing::referrers(reg, repo, &digest, &query).await,
+        Route::Manifest(repo, reference) => match method {
+            Method::GET => manifests::get(reg, repo, &reference, false).await,
+            Method::HEAD => manifests::get(reg, repo, &reference, true).await,
+            Method::PUT => manifests::put(reg, repo, &reference, &headers, body).await,
+            _ => manifests::delete(reg, repo, &reference).await,
+        },
+        Route::Blob(repo, digest) => match method {
+            Method::GET => blobs::get(reg, repo, &digest, &headers, false).await,
+            Method::HEAD => blobs::get(reg, repo, &digest, &headers, true).await,
+            _ => blobs::delete(reg, repo, &digest).await,
+        },
+        Route::UploadStart(repo) => {
+            if method != Method::POST {
+                return Err(unsupported());
+            }
+            uploads::start(reg, repo, &query, &headers, body, base).await
+        }
+        Route::Upload(repo, id) => match method {
+            Method::GET => uploads::status(reg, repo, &id).await,
+            Method::PATCH => uploads::patch(reg, repo, &id, &headers, body).await,
+            Method::PUT => uploads::finish(reg, repo, &id, &query, &headers, body).await,
+            Method::DELETE => uploads::cancel(reg, repo, &id).await,
+            _ => Err(unsupported()),
+        },
+    }
+}
+
+/// Query-string lookup (first value).
+pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(p: &str) -> String {
+        match parse_route(p) {
+            None => "none".into(),
+            Some(Err(e)) => format!("err {}", e.code().as_str()),
+            Some(Ok(r)) => format!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn routes_names_with_slashes() {
+        assert_eq!(route("/v2/"), "Base");
+        assert_eq!(route("/v2/_catalog"), "Catalog");
+        assert!(route("/v2/a/b/c/manifests/latest").contains("\"a/b/c\""));
+        assert!(route("/v2/a/blobs/uploads/").starts_with("UploadStart"));
+        assert!(route("/v2/a/b/blobs/uploads/abc").starts_with("Upload("));
+        assert!(route("/v2/a/tags/list").starts_with("Tags"));
+        assert!(route("/v2/x/referrers/sha256:1").starts_with("Referrers"));
+        assert_eq!(route("/v2/a/../b/manifests/latest"), "err NAME_INVALID");
+        assert_eq!(route("/v2/Upper/manifests/latest"), "err NAME_INVALID");
+        assert_eq!(route("/v3/x"), "none");
+        assert_eq!(route("/v2/x/unknown"), "none");
+    }
+}

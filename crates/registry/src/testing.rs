@@ -1,0 +1,90 @@
+//! Shared test fixtures: the driver conformance suite every [`StorageDriver`] runs from one
+//! line. Enabled for this crate's tests and, for other crates, by the `test-util` feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+
+use crate::driver::{StorageDriver, StoragePath};
+
+fn p(s: &str) -> StoragePath {
+    StoragePath::new(s).unwrap()
+}
+
+/// Run the driver contract checks against an empty driver; panics on the first violation.
+pub fn driver_conformance(d: &dyn StorageDriver) {
+    // Paths are validated.
+    for bad in ["", "/a", "a//b", "a/../b", "..", "a/./b", "a/.tmp-x", "a b"] {
+        assert!(StoragePath::new(bad).is_err(), "{bad:?} must be rejected");
+    }
+    // Missing things are NotFound.
+    assert!(d.get_content(&p("missing")).unwrap_err().is_not_found());
+    assert!(d.stat(&p("missing/x")).unwrap_err().is_not_found());
+    assert!(d.delete(&p("missing")).unwrap_err().is_not_found());
+    assert!(d.reader(&p("missing"), 0).is_err());
+
+    // put/get/overwrite.
+    d.put_content(&p("a/b/c"), b"hello").unwrap();
+    assert_eq!(d.get_content(&p("a/b/c")).unwrap(), b"hello");
+    d.put_content(&p("a/b/c"), b"bye").unwrap();
+    assert_eq!(d.get_content(&p("a/b/c")).unwrap(), b"bye");
+    let info = d.stat(&p("a/b/c")).unwrap();
+    assert_eq!((info.size, info.is_dir), (3, false));
+    assert!(d.stat(&p("a/b")).unwrap().is_dir);
+
+    // Readers honour offsets.
+    d.put_content(&p("a/r"), b"0123456789").unwrap();
+    let mut s = String::new();
+    d.reader(&p("a/r"), 4).unwrap().read_to_string(&mut s).unwrap();
+    assert_eq!(s, "456789");
+
+    // Non-append writers are invisible until commit; cancel discards.
+    let mut w = d.writer(&p("w/data"), false).unwrap();
+    w.write_all(b"abc").unwrap();
+    assert_eq!(w.size(), 3);
+    assert!(d.get_content(&p("w/data")).unwrap_err().is_not_found());
+    w.commit().unwrap();
+    assert_eq!(d.get_content(&p("w/data")).unwrap(), b"abc");
+    let mut w = d.writer(&p("w/data"), false).unwrap();
+    w.write_all(b"zzzz").unwrap();
+    w.cancel().unwrap();
+    assert_eq!(d.get_content(&p("w/data")).unwrap(), b"abc");
+
+    // Append writers continue the file; cancel truncates back.
+    let mut w = d.writer(&p("w/data"), true).unwrap();
+    assert_eq!(w.size(), 3);
+    w.write_all(b"def").unwrap();
+    w.commit().unwrap();
+    assert_eq!(d.get_content(&p("w/data")).unwrap(), b"abcdef");
+    let mut w = d.writer(&p("w/data"), true).unwrap();
+    w.write_all(b"XYZ").unwrap();
+    w.cancel().unwrap();
+    assert_eq!(d.get_content(&p("w/data")).unwrap(), b"abcdef");
+    let mut w = d.writer(&p("w/new"), true).unwrap();
+    w.write_all(b"n").unwrap();
+    w.commit().unwrap();
+    assert_eq!(d.get_content(&p("w/new")).unwrap(), b"n");
+
+    // list is sorted, direct children only.
+    d.put_content(&p("l/b/x"), b"").unwrap();
+    d.put_content(&p("l/a"), b"").unwrap();
+    d.put_content(&p("l/c/y/z"), b"").unwrap();
+    assert_eq!(d.list(&p("l")).unwrap(), vec!["a", "b", "c"]);
+    assert!(d.list(&p("nope")).unwrap_err().is_not_found());
+
+    // rename replaces and creates parents.
+    d.put_content(&p("m/src"), b"S").unwrap();
+    d.put_content(&p("n/o/dst"), b"D").unwrap();
+    d.rename(&p("m/src"), &p("n/o/dst")).unwrap();
+    assert_eq!(d.get_content(&p("n/o/dst")).unwrap(), b"S");
+    assert!(d.get_content(&p("m/src")).unwrap_err().is_not_found());
+    d.put_content(&p("m/src2"), b"T").unwrap();
+    d.rename(&p("m/src2"), &p("q/r/s/t")).unwrap();
+    assert_eq!(d.get_content(&p("q/r/s/t")).unwrap(), b"T");
+
+    // delete is recursive.
+    d.delete(&p("l")).unwrap();
+    assert!(d.stat(&p("l/c/y/z")).unwrap_err().is_not_found());
+    assert!(d.list(&p("l")).unwrap_err().is_not_found());
+    d.delete(&p("a/r")).unwrap();
+    assert!(d.get_content(&p("a/r")).unwrap_err().is_not_found());
+}
