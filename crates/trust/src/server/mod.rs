@@ -1,0 +1,1 @@
+//! Notary v1 server.
