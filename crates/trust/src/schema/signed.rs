@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::Role;
 use crate::cjson::canonical_json;
 use crate::error::{Error, Result};
-use crate::key::PrivateKey;
+use crate::key::{Key, PrivateKey};
 
 /// One signature (`{"keyid","method","sig"}`; wire order kept).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,15 +52,26 @@ impl<T: Role> Signed<T> {
         Ok(Self { signed, signed_value: env.signed, signatures: env.signatures, bytes: bytes.to_vec() })
     }
 
-    /// Serialises `signed`, signs its canonical form with each key, and builds the wire bytes
-    /// `{"signed":…,"signatures":[…]}` (signed first, as notary writes it).
+    /// Serialises `signed`, signs its canonical form with each key (named by its bare key ID),
+    /// and builds the wire bytes `{"signed":…,"signatures":[…]}` (signed first, as notary does).
     pub fn sign(signed: T, keys: &[&PrivateKey]) -> Result<Self> {
+        let publics = keys.iter().map(|k| k.public()).collect::<Result<Vec<_>>>()?;
+        let pairs: Vec<(&Key, &PrivateKey)> = publics.iter().zip(keys.iter().copied()).collect();
+        Self::sign_as(signed, &pairs)
+    }
+
+    /// Like [`Self::sign`], but each signature names the given public key (e.g. the x509
+    /// certificate key listed in root). Fails if a private key does not match its public key.
+    pub fn sign_as(signed: T, keys: &[(&Key, &PrivateKey)]) -> Result<Self> {
         let signed_value = serde_json::to_value(&signed).map_err(|e| Error::CanonicalJson(std::io::Error::other(e)))?;
         let canonical = canonical_json(&signed_value)?;
         let mut signatures = Vec::with_capacity(keys.len());
-        for key in keys {
+        for (public, key) in keys {
+            if key.public()?.id() != public.canonical_id() {
+                return Err(Error::ApiMisuse("private key does not match the public key it signs as"));
+            }
             signatures.push(Signature {
-                keyid: key.public()?.id().to_owned(),
+                keyid: public.id().to_owned(),
                 method: key.method().to_owned(),
                 sig: key.sign(&canonical),
                 extra: Map::new(),
