@@ -21,8 +21,23 @@ fn delegation_cert(server: &TrustServerProc) -> (String, String) {
     let d = server.dir.path();
     let (key, crt) = (d.join("deleg.key"), d.join("deleg.crt"));
     let (ok, out) = common::openssl(
-        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-          key.to_str().unwrap(), "-out", crt.to_str().unwrap(), "-days", "30", "-subj", "/CN=releases"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            crt.to_str().unwrap(),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=releases",
+        ],
         None,
     );
     assert!(ok, "{out}");

@@ -307,12 +307,13 @@ impl PrivateKey {
     pub fn from_secret_bytes(keytype: KeyType, bytes: &[u8]) -> Result<Self> {
         match keytype {
             KeyType::Ed25519 => {
-                let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::BadKey("ed25519 secret is not 32 bytes".into()))?;
+                let arr: [u8; 32] =
+                    bytes.try_into().map_err(|_| Error::BadKey("ed25519 secret is not 32 bytes".into()))?;
                 Ok(Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&arr)))
             }
-            KeyType::Ecdsa => p256::ecdsa::SigningKey::from_slice(bytes)
-                .map(Self::Ecdsa)
-                .map_err(|e| Error::BadKey(e.to_string())),
+            KeyType::Ecdsa => {
+                p256::ecdsa::SigningKey::from_slice(bytes).map(Self::Ecdsa).map_err(|e| Error::BadKey(e.to_string()))
+            }
             _ => Err(Error::ApiMisuse("only ed25519 and ecdsa private keys are supported")),
         }
     }

@@ -25,7 +25,10 @@ impl Gun {
         if value.chars().any(char::is_control) {
             return bad("contains a control character");
         }
-        if value.starts_with('/') || value.ends_with('/') || value.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        if value.starts_with('/')
+            || value.ends_with('/')
+            || value.split('/').any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return bad("has an empty, '.' or '..' path segment");
         }
         if value.split('/').any(|s| s == "_trust") {

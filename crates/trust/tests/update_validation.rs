@@ -179,12 +179,17 @@ fn publish_then_server_generates_snapshot_and_timestamp() {
     assert_eq!(state.get("root"), Some(&1));
     assert_eq!(state.get("snapshot"), Some(&1));
     assert_eq!(state.get("timestamp"), Some(&1));
-    let ts = repo.server.metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse("timestamp.json").unwrap()).unwrap();
+    let ts = repo
+        .server
+        .metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse("timestamp.json").unwrap())
+        .unwrap();
     let ts: Signed<palisade_trust::schema::Timestamp> = Signed::from_bytes("timestamp", &ts).unwrap();
     assert_eq!(ts.signatures()[0].method, "eddsa");
     // the snapshot named by the timestamp is addressable by its checksum
     let sum = hex_sha256(&ts.signed().meta["snapshot"]);
-    repo.server.metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse(&format!("snapshot.{sum}.json")).unwrap()).unwrap();
+    repo.server
+        .metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse(&format!("snapshot.{sum}.json")).unwrap())
+        .unwrap();
 }
 
 fn hex_sha256(fm: &FileMeta) -> String {
@@ -226,7 +231,8 @@ fn replayed_older_targets_and_snapshot_are_refused() {
     // an older snapshot alone no longer matches the current targets
     assert_invalid(repo.post(&[("snapshot", &s2)]), InvalidKind::BadSnapshot);
     assert_eq!(repo.state(), before);
-    let current = repo.server.metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse("targets.json").unwrap()).unwrap();
+    let current =
+        repo.server.metadata(&repo.gun, &palisade_trust::server::MetaRequest::parse("targets.json").unwrap()).unwrap();
     assert_eq!(current, t3);
 }
 

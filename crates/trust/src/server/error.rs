@@ -89,12 +89,9 @@ impl ServerError {
                 (400, "INVALID_GUN", "The server does not support actions on images of this name.", None)
             }
             Self::InvalidParameters(_) => (400, "INVALID_PARAMETERS", "The parameters provided are not valid.", None),
-            Self::InvalidRole(role) => (
-                400,
-                "INVALID_ROLE",
-                "The role you are attempting to operate on is invalid.",
-                Some(json!(role)),
-            ),
+            Self::InvalidRole(role) => {
+                (400, "INVALID_ROLE", "The role you are attempting to operate on is invalid.", Some(json!(role)))
+            }
             Self::Invalid { kind, msg } => (
                 400,
                 "INVALID_UPDATE",

@@ -80,9 +80,17 @@ pub fn required_access(method: &Method, path: &str) -> Access {
     let actions: &'static [&'static str] = if rest == "changefeed" {
         &["pull"]
     } else if rest.ends_with(".key") {
-        if method == Method::GET { &["push", "pull"] } else { &["*"] }
+        if method == Method::GET {
+            &["push", "pull"]
+        } else {
+            &["*"]
+        }
     } else if rest == "tuf/" {
-        if method == Method::DELETE { &["*"] } else { &["push", "pull"] }
+        if method == Method::DELETE {
+            &["*"]
+        } else {
+            &["push", "pull"]
+        }
     } else {
         &["pull"]
     };
@@ -235,7 +243,11 @@ async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
                 return Wire(ServerError::InvalidRole(role.to_owned())).into_response();
             };
             blocking(move || {
-                let key = if method == Method::GET { server.public_key(&gun, &role)? } else { server.rotate_key(&gun, &role)? };
+                let key = if method == Method::GET {
+                    server.public_key(&gun, &role)?
+                } else {
+                    server.rotate_key(&gun, &role)?
+                };
                 let body = serde_json::to_vec(&key).map_err(|e| Error::Storage(e.to_string()))?;
                 Ok(Meta { bytes: body, current: true })
             })

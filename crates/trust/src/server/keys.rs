@@ -14,8 +14,8 @@ use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
 use super::store::Store;
+use crate::error::{Error, Result};
 use crate::key::{Key, KeyType, PrivateKey};
 use crate::schema::Root;
 

@@ -207,16 +207,23 @@ impl TrustServer {
 
     /// Changefeed (`GET /v2/_trust/changefeed`, `GET /v2/<gun>/_trust/changefeed`):
     /// `records` changes after `change_id` (or before it, when negative; `0` = the end).
-    pub fn changefeed(&self, gun: Option<&Gun>, change_id: &str, records: &str) -> Result<serde_json::Value, ServerError> {
+    pub fn changefeed(
+        &self,
+        gun: Option<&Gun>,
+        change_id: &str,
+        records: &str,
+    ) -> Result<serde_json::Value, ServerError> {
         let bad = |what: &str| ServerError::InvalidParameters(what.to_owned());
         let id: u64 = if change_id.is_empty() { 0 } else { change_id.parse().map_err(|_| bad("change_id"))? };
         let records: i64 = if records.is_empty() { 100 } else { records.parse().map_err(|_| bad("records"))? };
         let want = usize::try_from(records.unsigned_abs()).unwrap_or(usize::MAX).min(1000);
-        let matches = |rec: &serde_json::Value| gun.is_none_or(|g| rec.get("GUN").and_then(|v| v.as_str()) == Some(g.as_str()));
+        let matches =
+            |rec: &serde_json::Value| gun.is_none_or(|g| rec.get("GUN").and_then(|v| v.as_str()) == Some(g.as_str()));
         let mut out = Vec::new();
         if records >= 0 {
             for (_, bytes) in self.store.changes(id.saturating_add(1)..=u64::MAX)? {
-                let rec: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Storage(e.to_string()))?;
+                let rec: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Storage(e.to_string()))?;
                 if matches(&rec) {
                     out.push(rec);
                     if out.len() >= want {
@@ -228,7 +235,8 @@ impl TrustServer {
             let end = if id == 0 { self.store.last_change_id()? } else { id.saturating_sub(1) };
             let all = self.store.changes(1..=end)?;
             for (_, bytes) in all.iter().rev() {
-                let rec: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Storage(e.to_string()))?;
+                let rec: serde_json::Value =
+                    serde_json::from_slice(bytes).map_err(|e| Error::Storage(e.to_string()))?;
                 if matches(&rec) {
                     out.push(rec);
                     if out.len() >= want {

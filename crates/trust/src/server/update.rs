@@ -59,7 +59,11 @@ fn enforce<T: Role>(kind: InvalidKind, role: &str, meta: &Signed<T>, now: Offset
 
 /// Checks the structure of a root and returns it with only the root-role keys that are valid
 /// leaf certificates for `gun`.
-fn check_root(gun: &Gun, root: &Signed<Root>, now: OffsetDateTime) -> Result<BTreeMap<String, crate::Key>, ServerError> {
+fn check_root(
+    gun: &Gun,
+    root: &Signed<Root>,
+    now: OffsetDateTime,
+) -> Result<BTreeMap<String, crate::Key>, ServerError> {
     let bad = |msg: String| ServerError::invalid(InvalidKind::BadRoot, msg);
     let r = root.signed();
     for base in ["root", "snapshot", "targets", "timestamp"] {
@@ -87,7 +91,9 @@ fn check_root(gun: &Gun, root: &Signed<Root>, now: OffsetDateTime) -> Result<BTr
         }
     }
     if valid.is_empty() {
-        return Err(bad("could not validate the path to a trusted root: unable to retrieve valid leaf certificates".into()));
+        return Err(bad(
+            "could not validate the path to a trusted root: unable to retrieve valid leaf certificates".into()
+        ));
     }
     Ok(valid)
 }
@@ -122,7 +128,9 @@ impl TrustServer {
                 if let Some(cur) = &current_root {
                     let (c, n) = (cur.signed().version.get(), new.signed().version.get());
                     if n != c && n != c + 1 {
-                        return Err(bad(format!("Root modifications must increment the version. Current {c}, new {n}")));
+                        return Err(bad(format!(
+                            "Root modifications must increment the version. Current {c}, new {n}"
+                        )));
                     }
                 }
                 let own_keys = check_root(gun, &new, now)?;
