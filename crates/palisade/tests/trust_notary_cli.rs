@@ -153,3 +153,23 @@ fn published_data_survives_a_crash() {
     server.notary_ok(&["publish", GUN]);
     assert_eq!(list_names(&server.notary_ok(&["list", GUN])).len(), 2);
 }
+
+#[test]
+fn root_targets_and_timestamp_key_rotations_are_accepted() {
+    let server = published();
+    let (ok, out) = server.notary_input(&["key", "rotate", GUN, "root"], "yes\n");
+    assert!(ok && out.contains("Successfully rotated root key"), "{out}\n{}", server.log());
+    server.notary_ok(&["key", "rotate", GUN, "targets"]);
+    server.notary_ok(&["key", "rotate", GUN, "timestamp", "-r"]);
+    let root: serde_json::Value = serde_json::from_slice(&server.get_meta(GUN, "root.json")).unwrap();
+    assert_eq!(root["signed"]["version"], 4, "root, targets and timestamp rotations each bump root");
+    // root v2 carries signatures of the old and the new root key
+    let v2: serde_json::Value = serde_json::from_slice(&server.get_meta(GUN, "2.root.json")).unwrap();
+    assert_eq!(v2["signatures"].as_array().unwrap().len(), 2, "{v2}");
+    let file = write(server.dir.path(), "v2.txt", "two\n");
+    server.notary_ok(&["add", GUN, "v2", file.to_str().unwrap()]);
+    server.notary_ok(&["publish", GUN]);
+    // a client without cache follows the rotated root
+    std::fs::remove_dir_all(server.dir.path().join("trust/tuf")).unwrap();
+    assert_eq!(list_names(&server.notary_ok(&["list", GUN])).len(), 2);
+}

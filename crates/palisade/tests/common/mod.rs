@@ -295,8 +295,14 @@ impl TrustServerProc {
 
     /// Runs `notary -d <dir>/trust -s <url> --tlscacert ca.crt <args>` with passphrases set.
     pub fn notary(&self, args: &[&str]) -> (bool, String) {
+        self.notary_input(args, "")
+    }
+
+    /// Like [`Self::notary`], answering prompts with `input` on stdin.
+    pub fn notary_input(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write as _;
         let d = self.dir.path();
-        let out = Command::new("notary")
+        let mut child = Command::new("notary")
             .arg("-d")
             .arg(d.join("trust"))
             .args(["-s", &self.url(), "--tlscacert"])
@@ -307,9 +313,13 @@ impl TrustServerProc {
             .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
             .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
             .env("NOTARY_DELEGATION_PASSPHRASE", "deleg-pass")
-            .stdin(Stdio::null())
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
         (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
     }
 
