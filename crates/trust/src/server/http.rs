@@ -323,3 +323,22 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::S
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_acls_match_notary() {
+        let repo = |actions| Access::Repository { gun: "a/b".into(), actions };
+        assert_eq!(required_access(&Method::GET, "/_notary_server/health"), Access::Open);
+        assert_eq!(required_access(&Method::GET, "/v2/"), Access::AnyToken);
+        assert_eq!(required_access(&Method::GET, "/v2/_trust/changefeed"), Access::Catalog);
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/changefeed"), repo(&["pull"]));
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/tuf/root.json"), repo(&["pull"]));
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/tuf/timestamp.key"), repo(&["push", "pull"]));
+        assert_eq!(required_access(&Method::POST, "/v2/a/b/_trust/tuf/timestamp.key"), repo(&["*"]));
+        assert_eq!(required_access(&Method::POST, "/v2/a/b/_trust/tuf/"), repo(&["push", "pull"]));
+        assert_eq!(required_access(&Method::DELETE, "/v2/a/b/_trust/tuf/"), repo(&["*"]));
+    }
+}

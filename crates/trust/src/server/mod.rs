@@ -274,3 +274,27 @@ fn change_record(id: u64, now: time::OffsetDateTime, gun: &Gun, category: &str, 
     }))
     .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn metadata_file_names() {
+        let sum = "ab".repeat(32);
+        assert_eq!(MetaRequest::parse("root.json"), Some(MetaRequest::Current(RoleName::Root)));
+        assert_eq!(MetaRequest::parse("3.targets.json"), Some(MetaRequest::Version(RoleName::Targets, 3)));
+        assert_eq!(
+            MetaRequest::parse(&format!("targets/releases.{sum}.json")),
+            Some(MetaRequest::Checksum(RoleName::new("targets/releases").unwrap(), sum.clone()))
+        );
+        assert_eq!(
+            MetaRequest::parse("2.targets/releases.json"),
+            Some(MetaRequest::Version(RoleName::new("targets/releases").unwrap(), 2))
+        );
+        for bad in ["root", "x.json", "targets/../root.json", ".json"] {
+            assert_eq!(MetaRequest::parse(bad), None, "{bad}");
+        }
+    }
+}
