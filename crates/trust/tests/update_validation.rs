@@ -331,3 +331,40 @@ fn expired_timestamp_is_resigned_on_read() {
     assert_eq!(ts2.signed().version.get(), 2);
     assert!(ts2.signed().expires > repo.now());
 }
+
+#[test]
+fn expired_root_is_refused() {
+    let repo = Repo::new(false);
+    let mut root = repo.root_meta(1, &[&repo.root.cert_key], &repo.targets.public().unwrap());
+    root.expires = repo.now() - time::Duration::seconds(1);
+    let root = sign_root(root, &[&repo.root]);
+    let t = Signed::sign(repo.targets_meta(1, &["v1"]), &[&repo.targets]).unwrap();
+    let msg = assert_invalid(repo.post(&[("root", root.bytes()), ("targets", t.bytes())]), InvalidKind::BadRoot);
+    assert!(msg.contains("expired"), "{msg}");
+    assert!(repo.state().is_empty());
+}
+
+#[test]
+fn one_key_signing_twice_does_not_meet_threshold_two() {
+    let repo = Repo::new(false);
+    let mut root = repo.root_meta(1, &[&repo.root.cert_key], &repo.targets.public().unwrap());
+    root.roles.get_mut("targets").unwrap().threshold = nz(2);
+    let root = sign_root(root, &[&repo.root]);
+    let t = Signed::sign(repo.targets_meta(1, &["v1"]), &[&repo.targets, &repo.targets]).unwrap();
+    assert_eq!(t.signatures().len(), 2);
+    let msg = assert_invalid(repo.post(&[("root", root.bytes()), ("targets", t.bytes())]), InvalidKind::BadTargets);
+    assert!(msg.contains("did not meet threshold"), "{msg}");
+    assert!(repo.state().is_empty());
+}
+
+#[test]
+fn delegation_must_exist_in_parent() {
+    let repo = Repo::new(false);
+    repo.publish_initial();
+    let before = repo.state();
+    let bob = PrivateKey::generate_ecdsa();
+    let d = Signed::sign(repo.targets_meta(1, &["x"]), &[&bob]).unwrap();
+    let msg = assert_invalid(repo.post(&[("targets/bob", d.bytes())]), InvalidKind::BadTargets);
+    assert!(msg.contains("tuf: invalid role targets/bob. delegation does not exist"), "{msg}");
+    assert_eq!(repo.state(), before);
+}
