@@ -164,17 +164,28 @@ impl IntoResponse for Json {
     }
 }
 
+/// How long caches may keep a response (notary's defaults).
+#[derive(Clone, Copy)]
+enum Cache {
+    /// `<role>.json`: 5 minutes, revalidated.
+    Current,
+    /// Checksum or version addressed: immutable, 30 days.
+    Consistent,
+    /// Server key answers: never cached (a rotation must be seen at once).
+    NoStore,
+}
+
 struct Meta {
     bytes: Vec<u8>,
-    current: bool,
+    cache: Cache,
 }
 
 impl IntoResponse for Meta {
     fn into_response(self) -> Response {
-        let cache = if self.current {
-            "public, max-age=300, s-maxage=300, must-revalidate"
-        } else {
-            "public, max-age=2592000, s-maxage=2592000"
+        let cache = match self.cache {
+            Cache::Current => "public, max-age=300, s-maxage=300, must-revalidate",
+            Cache::Consistent => "public, max-age=2592000, s-maxage=2592000",
+            Cache::NoStore => "no-store",
         };
         let mut resp = Response::new(Body::from(self.bytes));
         let h = resp.headers_mut();
@@ -249,15 +260,15 @@ async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
                     server.rotate_key(&gun, &role)?
                 };
                 let body = serde_json::to_vec(&key).map_err(|e| Error::Storage(e.to_string()))?;
-                Ok(Meta { bytes: body, current: true })
+                Ok(Meta { bytes: body, cache: Cache::NoStore })
             })
             .await
         }
         (Method::GET | Method::HEAD, f) => {
             let Some(req) = MetaRequest::parse(f) else { return Wire(ServerError::MetadataNotFound).into_response() };
             blocking(move || {
-                let current = matches!(req, MetaRequest::Current(_));
-                server.metadata(&gun, &req).map(|bytes| Meta { bytes, current })
+                let cache = if matches!(req, MetaRequest::Current(_)) { Cache::Current } else { Cache::Consistent };
+                server.metadata(&gun, &req).map(|bytes| Meta { bytes, cache })
             })
             .await
         }
