@@ -56,6 +56,11 @@ fn notary_metadata_round_trips_and_verifies() {
     let ts: Signed<Timestamp> = Signed::from_bytes("timestamp", &read("timestamp")).unwrap();
     verify_role("timestamp", &ts, &r.keys, &r.roles["timestamp"].keyids, 1).unwrap();
     assert!(ts.signed().meta["snapshot"].matches(&read("snapshot")));
+    // headers as notary-server sends them
+    let (_, head) = server.curl(&["-D", "-", "-o", "/dev/null", &format!("{}/v2/{GUN}/_trust/tuf/root.json", server.url())]);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: text/plain; charset=utf-8"), "{head}");
+    assert!(head.contains("cache-control: public, max-age=300, s-maxage=300, must-revalidate"), "{head}");
     // version- and checksum-addressed URLs serve the same bytes
     let v = targets.signed().version.get();
     assert_eq!(server.get_meta(GUN, &format!("{v}.targets.json")), read("targets"));
