@@ -7,6 +7,7 @@ mod duration;
 mod node;
 mod registry;
 mod swarm;
+mod trust_server;
 mod up;
 
 /// Where a fresh install keeps its state.
@@ -42,6 +43,9 @@ pub(crate) enum Command {
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Run a standalone Notary-compatible trust server.
+    #[command(subcommand)]
+    TrustServer(trust_server::TrustServerCommand),
 }
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -51,5 +55,6 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Swarm(cmd) => swarm::run(cmd).await,
         Command::Node(cmd) => node::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
+        Command::TrustServer(cmd) => trust_server::run(cmd).await,
     }
 }

@@ -232,3 +232,170 @@ pub fn http_post(path: &str, body: &str) -> String {
         body.len()
     )
 }
+
+/// A running `palisade trust-server serve` with TLS from a CA made for the test, plus a notary
+/// client trust directory. Killed on drop.
+pub struct TrustServerProc {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    /// Kept open so the server's stdout never sees a closed pipe.
+    banner: Option<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl TrustServerProc {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+        let run = |args: &[&str]| {
+            let (ok, out) = openssl(args, None);
+            assert!(ok, "{out}");
+        };
+        run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("ca.key"),
+            "-out", &p("ca.crt"), "-days", "30", "-subj", "/CN=Trust Test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("server.key"),
+            "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
+        write(d, "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+        run(&["x509", "-req", "-in", &p("server.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial",
+            "-out", &p("server.crt"), "-days", "30", "-extfile", &p("server.ext")]);
+        let mut proc = TrustServerProc { dir, port: 0, child: None, banner: None };
+        proc.spawn();
+        proc
+    }
+
+    fn spawn(&mut self) {
+        use std::io::BufRead as _;
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(d.join("server.log")).unwrap();
+        let mut child = Command::new(PALISADE)
+            .args(["trust-server", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(d.join("root"))
+            .arg("--tls-cert")
+            .arg(d.join("server.crt"))
+            .arg("--tls-key")
+            .arg(d.join("server.key"))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut line).unwrap();
+        self.banner = Some(reader);
+        let addr = line.trim().strip_prefix("trust server listening on ").unwrap_or_else(|| panic!("bad banner {line:?}"));
+        self.port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `notary -d <dir>/trust -s <url> --tlscacert ca.crt <args>` with passphrases set.
+    pub fn notary(&self, args: &[&str]) -> (bool, String) {
+        self.notary_input(args, "")
+    }
+
+    /// Like [`Self::notary`], answering prompts with `input` on stdin.
+    pub fn notary_input(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write as _;
+        let d = self.dir.path();
+        let mut child = Command::new("notary")
+            .arg("-d")
+            .arg(d.join("trust"))
+            .args(["-s", &self.url(), "--tlscacert"])
+            .arg(d.join("ca.crt"))
+            .args(args)
+            .current_dir(d)
+            .env("NOTARY_ROOT_PASSPHRASE", "root-pass")
+            .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
+            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
+            .env("NOTARY_DELEGATION_PASSPHRASE", "deleg-pass")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+    }
+
+    /// `notary …` that must succeed; returns its output.
+    pub fn notary_ok(&self, args: &[&str]) -> String {
+        let (ok, out) = self.notary(args);
+        assert!(ok, "notary {args:?} failed: {out}\nserver log:\n{}", self.log());
+        out
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// `curl` against the server (CA trusted); returns (HTTP status, body).
+    pub fn curl(&self, args: &[&str]) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(self.dir.path().join("ca.crt"))
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// `GET /v2/<gun>/_trust/tuf/<file>`: the body, which must be 200.
+    pub fn get_meta(&self, gun: &str, file: &str) -> Vec<u8> {
+        let out = Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(self.dir.path().join("ca.crt"))
+            .arg(format!("{}/v2/{gun}/_trust/tuf/{file}", self.url()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GET {file}: {}", stderr(&out));
+        out.stdout
+    }
+
+    /// `POST /v2/<gun>/_trust/tuf/` with multipart parts `files` named by role.
+    pub fn post_meta(&self, gun: &str, parts: &[(&str, &[u8])]) -> (u16, String) {
+        let mut args = Vec::new();
+        for (i, (role, bytes)) in parts.iter().enumerate() {
+            let path = self.dir.path().join(format!("upload-{i}.json"));
+            std::fs::write(&path, bytes).unwrap();
+            args.push("-F".to_owned());
+            args.push(format!("files=@{};filename={role}", path.display()));
+        }
+        args.push(format!("{}/v2/{gun}/_trust/tuf/", self.url()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.curl(&refs)
+    }
+}
+
+impl TrustServerProc {
+    /// SIGKILL then start again on the same root (a crash and restart); the port changes.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.banner = None;
+    }
+}
+
+impl Drop for TrustServerProc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

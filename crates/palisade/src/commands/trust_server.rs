@@ -1,0 +1,52 @@
+//! `palisade trust-server …`: the standalone Notary-compatible trust server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+/// `palisade trust-server` subcommands.
+#[derive(clap::Subcommand)]
+pub(crate) enum TrustServerCommand {
+    /// Serve the Notary v1 API (`notary -s https://ADDR`).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:4443")]
+    addr: SocketAddr,
+    /// Directory holding the trust database and the sealed server keys.
+    #[arg(long)]
+    root: PathBuf,
+    /// TLS certificate chain (PEM). Without it the server speaks plain HTTP.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+pub(crate) async fn run(command: TrustServerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TrustServerCommand::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = palisade_trust::server::TrustServer::open(&args.root, Arc::new(palisade_pki::SystemClock))
+        .with_context(|| format!("opening trust server root {}", args.root.display()))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(palisade_trust::server::tls_config(cert, key)?),
+        _ => None,
+    };
+    let app = palisade_trust::server::router(Arc::new(server), palisade_trust::server::Limits::default());
+    let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    let local = listener.local_addr()?;
+    println!("trust server listening on {local}");
+    palisade_trust::server::serve(listener, app, tls).await?;
+    Ok(ExitCode::SUCCESS)
+}

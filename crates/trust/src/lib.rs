@@ -1,0 +1,16 @@
+//! Content trust for Palisade: TUF metadata types, notary's canonical JSON, keys and key IDs,
+//! signature verification, and a Notary v1 compatible trust server ([`server`]).
+#![warn(missing_docs)]
+
+mod b64;
+mod cjson;
+mod error;
+mod key;
+mod names;
+pub mod schema;
+pub mod server;
+
+pub use cjson::canonical_json;
+pub use error::{Error, Result};
+pub use key::{CertInfo, Key, KeyType, PrivateKey, MIN_RSA_BITS};
+pub use names::{Gun, RoleName};

@@ -1,0 +1,355 @@
+//! HTTP routes (notary-server 0.7 paths, headers and error envelopes), and serving over TCP/TLS.
+//!
+//! | route | access needed (token scope) |
+//! |---|---|
+//! | `GET /_notary_server/health` | open |
+//! | `GET /v2/` | any valid token |
+//! | `GET /v2/_trust/changefeed` | `registry:catalog:*` |
+//! | `GET /v2/<gun>/_trust/changefeed` | `repository:<gun>:pull` |
+//! | `GET /v2/<gun>/_trust/tuf/<metadata>.json` | `repository:<gun>:pull` |
+//! | `GET /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key` | `repository:<gun>:push,pull` |
+//! | `POST /v2/<gun>/_trust/tuf/` | `repository:<gun>:push,pull` |
+//! | `POST /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key` | `repository:<gun>:*` |
+//! | `DELETE /v2/<gun>/_trust/tuf/` | `repository:<gun>:*` |
+//!
+//! An auth layer wraps [`router`]'s result (`router(server).layer(auth)`) and calls
+//! [`required_access`] to learn which scope to demand.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest as _, Multipart, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use super::{MetaRequest, ServerError, TrustServer};
+use crate::error::{Error, Result};
+use crate::names::{Gun, RoleName};
+
+/// Size caps for requests.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest accepted `POST …/_trust/tuf/` body. Default 100 MiB (notary's client-side cap
+    /// for non-timestamp metadata).
+    pub max_upload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_upload_bytes: 100 << 20 }
+    }
+}
+
+/// The access a request needs (for an auth layer; notary `server/server.go` route ACLs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No authentication (health).
+    Open,
+    /// Any valid token (`/v2/` ping).
+    AnyToken,
+    /// `registry:catalog:*` (global changefeed).
+    Catalog,
+    /// `repository:<gun>:<actions>`.
+    Repository {
+        /// The GUN.
+        gun: String,
+        /// Actions, e.g. `["push", "pull"]` or `["*"]`.
+        actions: &'static [&'static str],
+    },
+}
+
+/// The access `method path` needs; unknown paths need any valid token.
+pub fn required_access(method: &Method, path: &str) -> Access {
+    if path == "/_notary_server/health" {
+        return Access::Open;
+    }
+    if path == "/v2/_trust/changefeed" {
+        return Access::Catalog;
+    }
+    let Some((gun, rest)) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/_trust/")) else {
+        return Access::AnyToken;
+    };
+    let gun = gun.to_owned();
+    let actions: &'static [&'static str] = if rest == "changefeed" {
+        &["pull"]
+    } else if rest.ends_with(".key") {
+        if method == Method::GET {
+            &["push", "pull"]
+        } else {
+            &["*"]
+        }
+    } else if rest == "tuf/" {
+        if method == Method::DELETE {
+            &["*"]
+        } else {
+            &["push", "pull"]
+        }
+    } else {
+        &["pull"]
+    };
+    Access::Repository { gun, actions }
+}
+
+struct Wire(ServerError);
+
+impl From<ServerError> for Wire {
+    fn from(e: ServerError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for Wire {
+    fn into_response(self) -> Response {
+        let (status, code, message, detail) = self.0.wire();
+        if status >= 500 {
+            tracing::error!(error = %self.0, "trust server error");
+        } else {
+            tracing::info!(error = %self.0, code, "request refused");
+        }
+        let mut entry = serde_json::json!({"code": code, "message": message});
+        if let (Some(d), Some(obj)) = (detail, entry.as_object_mut()) {
+            obj.insert("detail".into(), d);
+        }
+        let body = serde_json::json!({"errors": [entry]}).to_string();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+    }
+}
+
+type Shared = Arc<TrustServer>;
+
+/// The notary-server routes over `server`.
+pub fn router(server: Arc<TrustServer>, limits: Limits) -> Router {
+    Router::new()
+        .route("/_notary_server/health", get(json_ok))
+        .route("/v2/", get(json_ok))
+        .route("/v2/_trust/changefeed", get(global_changefeed))
+        .route("/v2/{*rest}", any(dispatch))
+        .layer(DefaultBodyLimit::max(limits.max_upload_bytes))
+        .with_state(server)
+}
+
+async fn json_ok() -> Response {
+    ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], "{}").into_response()
+}
+
+fn query_param(req: &Request, name: &str) -> String {
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
+}
+
+async fn global_changefeed(State(server): State<Shared>, req: Request) -> Response {
+    let (id, records) = (query_param(&req, "change_id"), query_param(&req, "records"));
+    blocking(move || server.changefeed(None, &id, &records).map(|v| Json(v.to_string()))).await
+}
+
+struct Json(String);
+
+impl IntoResponse for Json {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], self.0).into_response()
+    }
+}
+
+/// How long caches may keep a response (notary's defaults).
+#[derive(Clone, Copy)]
+enum Cache {
+    /// `<role>.json`: 5 minutes, revalidated.
+    Current,
+    /// Checksum or version addressed: immutable, 30 days.
+    Consistent,
+    /// Server key answers: never cached (a rotation must be seen at once).
+    NoStore,
+}
+
+struct Meta {
+    bytes: Vec<u8>,
+    cache: Cache,
+}
+
+impl IntoResponse for Meta {
+    fn into_response(self) -> Response {
+        let cache = match self.cache {
+            Cache::Current => "public, max-age=300, s-maxage=300, must-revalidate",
+            Cache::Consistent => "public, max-age=2592000, s-maxage=2592000",
+            Cache::NoStore => "no-store",
+        };
+        let mut resp = Response::new(Body::from(self.bytes));
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        resp
+    }
+}
+
+async fn blocking<T: IntoResponse + Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServerError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => v.into_response(),
+        Ok(Err(e)) => Wire(e).into_response(),
+        Err(_) => Wire(ServerError::Internal(Error::ApiMisuse("request task failed"))).into_response(),
+    }
+}
+
+fn empty_ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let Some((gun, rest)) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/_trust/")) else {
+        return Wire(ServerError::MetadataNotFound).into_response();
+    };
+    let Ok(gun) = Gun::new(gun) else { return Wire(ServerError::InvalidGun).into_response() };
+    let rest = rest.to_owned();
+    if rest == "changefeed" && method == Method::GET {
+        let (id, records) = (query_param(&req, "change_id"), query_param(&req, "records"));
+        return blocking(move || server.changefeed(Some(&gun), &id, &records).map(|v| Json(v.to_string()))).await;
+    }
+    let Some(file) = rest.strip_prefix("tuf/") else {
+        return Wire(ServerError::MetadataNotFound).into_response();
+    };
+    let file = file.to_owned();
+    match (method, file.as_str()) {
+        (Method::POST, "") => {
+            let mut multipart = match Multipart::from_request(req, &server).await {
+                Ok(m) => m,
+                Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
+            };
+            let mut parts = Vec::new();
+            loop {
+                match multipart.next_field().await {
+                    Ok(Some(field)) => {
+                        let name = field.file_name().map(str::to_owned);
+                        match field.bytes().await {
+                            Ok(b) => parts.push((name, b.to_vec())),
+                            Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
+                }
+            }
+            blocking(move || server.update(&gun, parts).map(|()| empty_ok())).await
+        }
+        (Method::DELETE, "") => blocking(move || server.delete(&gun).map(|()| empty_ok())).await,
+        (method @ (Method::GET | Method::POST), f) if f.ends_with(".key") => {
+            let role = f.trim_end_matches(".key");
+            let Ok(role) = RoleName::new(role) else {
+                return Wire(ServerError::InvalidRole(role.to_owned())).into_response();
+            };
+            blocking(move || {
+                let key = if method == Method::GET {
+                    server.public_key(&gun, &role)?
+                } else {
+                    server.rotate_key(&gun, &role)?
+                };
+                let body = serde_json::to_vec(&key).map_err(|e| Error::Storage(e.to_string()))?;
+                Ok(Meta { bytes: body, cache: Cache::NoStore })
+            })
+            .await
+        }
+        (Method::GET | Method::HEAD, f) => {
+            let Some(req) = MetaRequest::parse(f) else { return Wire(ServerError::MetadataNotFound).into_response() };
+            blocking(move || {
+                let cache = if matches!(req, MetaRequest::Current(_)) { Cache::Current } else { Cache::Consistent };
+                server.metadata(&gun, &req).map(|bytes| Meta { bytes, cache })
+            })
+            .await
+        }
+        _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+    }
+}
+
+/// A rustls server config from PEM certificate chain and private key files (ring provider,
+/// TLS 1.2+, HTTP/1.1 via ALPN).
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &Path, e: &dyn std::fmt::Display| Error::BadKey(format!("{}: {e}", what.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Crypto(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| Error::BadKey(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `app` on `listener` until the task is dropped; TLS when `tls` is given.
+pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::ServerConfig>>) -> Result<()> {
+    let io = |source| Error::Io { op: "serve", path: "listener".into(), source };
+    let Some(tls) = tls else {
+        return axum::serve(listener, app).await.map_err(io);
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer): (_, SocketAddr) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
+            let stream = match handshake {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "connection ended with error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_acls_match_notary() {
+        let repo = |actions| Access::Repository { gun: "a/b".into(), actions };
+        assert_eq!(required_access(&Method::GET, "/_notary_server/health"), Access::Open);
+        assert_eq!(required_access(&Method::GET, "/v2/"), Access::AnyToken);
+        assert_eq!(required_access(&Method::GET, "/v2/_trust/changefeed"), Access::Catalog);
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/changefeed"), repo(&["pull"]));
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/tuf/root.json"), repo(&["pull"]));
+        assert_eq!(required_access(&Method::GET, "/v2/a/b/_trust/tuf/timestamp.key"), repo(&["push", "pull"]));
+        assert_eq!(required_access(&Method::POST, "/v2/a/b/_trust/tuf/timestamp.key"), repo(&["*"]));
+        assert_eq!(required_access(&Method::POST, "/v2/a/b/_trust/tuf/"), repo(&["push", "pull"]));
+        assert_eq!(required_access(&Method::DELETE, "/v2/a/b/_trust/tuf/"), repo(&["*"]));
+    }
+}

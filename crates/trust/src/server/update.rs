@@ -1,0 +1,314 @@
+//! Validation of `POST /v2/<gun>/_trust/tuf/` (notary `server/handlers/validation.go`).
+//!
+//! Order: root (version step, x509 leaf checks, signed by the previous root and by itself),
+//! targets and delegations shallow first, snapshot (checked, or generated with a server key),
+//! timestamp (always generated). Nothing is written unless everything passes; the versions are
+//! then checked inside the storage transaction.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::error::{InvalidKind, ServerError};
+use super::TrustServer;
+use crate::names::{Gun, RoleName};
+use crate::schema::{
+    check_expiry, verify_role, ExpirationEnforcement, FileMeta, Role, Root, Signed, Snapshot, Targets, Timestamp,
+    SNAPSHOT_EXPIRY, TIMESTAMP_EXPIRY,
+};
+
+/// Leeway on a root certificate's NotBefore (clock skew), as notary allows.
+const NOT_BEFORE_LEEWAY: time::Duration = time::Duration::days(1);
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // fields exist to be checked by the parser, not read
+struct Probe {
+    signed: ProbeSigned,
+    signatures: Vec<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeSigned {
+    #[allow(dead_code)]
+    version: i64,
+}
+
+/// Parses multipart parts `(filename, bytes)` into roles (step 1).
+pub(crate) fn parse_parts(parts: Vec<(Option<String>, Vec<u8>)>) -> Result<BTreeMap<RoleName, Vec<u8>>, ServerError> {
+    let mut out = BTreeMap::new();
+    for (filename, bytes) in parts {
+        let name = filename.unwrap_or_default();
+        let name = name.strip_suffix(".json").unwrap_or(&name);
+        if name.is_empty() {
+            return Err(ServerError::NoFilename);
+        }
+        let role = RoleName::new(name).map_err(|_| ServerError::InvalidRole(name.to_owned()))?;
+        serde_json::from_slice::<Probe>(&bytes).map_err(|_| ServerError::MalformedJson(name.to_owned()))?;
+        out.insert(role, bytes);
+    }
+    Ok(out)
+}
+
+fn parse<T: Role>(kind: InvalidKind, role: &str, bytes: &[u8]) -> Result<Signed<T>, ServerError> {
+    Signed::from_bytes(role, bytes).map_err(|e| ServerError::invalid(kind, e))
+}
+
+fn enforce<T: Role>(kind: InvalidKind, role: &str, meta: &Signed<T>, now: OffsetDateTime) -> Result<(), ServerError> {
+    check_expiry(role, meta, now, ExpirationEnforcement::Safe).map_err(|e| ServerError::invalid(kind, e))
+}
+
+/// Checks the structure of a root and returns it with only the root-role keys that are valid
+/// leaf certificates for `gun`.
+fn check_root(
+    gun: &Gun,
+    root: &Signed<Root>,
+    now: OffsetDateTime,
+) -> Result<BTreeMap<String, crate::Key>, ServerError> {
+    let bad = |msg: String| ServerError::invalid(InvalidKind::BadRoot, msg);
+    let r = root.signed();
+    for base in ["root", "snapshot", "targets", "timestamp"] {
+        let Some(keys) = r.roles.get(base) else {
+            return Err(bad(format!("tuf: invalid root: missing {base} role")));
+        };
+        if let Some(missing) = keys.keyids.iter().find(|id| !r.keys.contains_key(*id)) {
+            return Err(bad(format!("tuf: invalid root: {base} role key {missing} not in keys")));
+        }
+    }
+    let mut valid = BTreeMap::new();
+    for id in r.roles.get("root").map(|k| k.keyids.as_slice()).unwrap_or_default() {
+        let Some(key) = r.keys.get(id) else { continue };
+        let Some(cert) = key.cert() else { continue };
+        let cn_ok = match cert.common_name.as_deref() {
+            Some(cn) => match cn.strip_suffix('*') {
+                Some(prefix) => gun.as_str().starts_with(prefix),
+                None => cn == gun.as_str(),
+            },
+            None => false,
+        };
+        let time_ok = now + NOT_BEFORE_LEEWAY >= cert.not_before && now <= cert.not_after;
+        if cn_ok && time_ok && !cert.is_ca && !cert.sha1_signed {
+            valid.insert(id.clone(), key.clone());
+        }
+    }
+    if valid.is_empty() {
+        return Err(bad(
+            "could not validate the path to a trusted root: unable to retrieve valid leaf certificates".into()
+        ));
+    }
+    Ok(valid)
+}
+
+fn threshold(root: &Root, role: &str) -> (Vec<String>, u64) {
+    root.roles.get(role).map(|k| (k.keyids.clone(), k.threshold.get())).unwrap_or_default()
+}
+
+impl TrustServer {
+    /// Validates an update and returns every role to write (uploaded plus generated).
+    /// Caller holds the update lock.
+    pub(crate) fn validate_update(
+        &self,
+        gun: &Gun,
+        mut parts: BTreeMap<RoleName, Vec<u8>>,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, ServerError> {
+        let now = self.clock.now();
+        let g = gun.as_str();
+        // The client never uploads timestamps; notary regenerates it, so an uploaded one is dropped.
+        parts.remove(&RoleName::Timestamp);
+        let mut writes: Vec<(String, u64, Vec<u8>)> = Vec::new();
+
+        // Step 2: root.
+        let current_root = match self.store.current(g, "root")? {
+            Some(bytes) => Some(Signed::<Root>::from_bytes("root", &bytes)?),
+            None => None,
+        };
+        let root: Signed<Root> = match parts.get(&RoleName::Root) {
+            Some(bytes) => {
+                let new: Signed<Root> = parse(InvalidKind::BadRoot, "root", bytes)?;
+                let bad = |msg: String| ServerError::invalid(InvalidKind::BadRoot, msg);
+                if let Some(cur) = &current_root {
+                    let (c, n) = (cur.signed().version.get(), new.signed().version.get());
+                    if n != c && n != c + 1 {
+                        return Err(bad(format!(
+                            "Root modifications must increment the version. Current {c}, new {n}"
+                        )));
+                    }
+                }
+                let own_keys = check_root(gun, &new, now)?;
+                if let Some(cur) = &current_root {
+                    let (ids, t) = threshold(cur.signed(), "root");
+                    verify_role("root", &new, &cur.signed().keys, &ids, t).map_err(|_| {
+                        bad("could not rotate trust to a new trusted root: failed to validate data with current trusted certificates".into())
+                    })?;
+                }
+                let (ids, t) = threshold(new.signed(), "root");
+                verify_role("root", &new, &own_keys, &ids, t)
+                    .map_err(|_| bad("failed to validate integrity of roots".into()))?;
+                enforce(InvalidKind::BadRoot, "root", &new, now)?;
+                writes.push(("root".into(), new.signed().version.get(), bytes.clone()));
+                new
+            }
+            None => current_root.ok_or_else(|| {
+                ServerError::invalid(InvalidKind::Validation, "no pre-existing root and no root provided in update.")
+            })?,
+        };
+
+        // Step 3: targets and delegations, shallow first.
+        let mut targets_roles: Vec<&RoleName> = parts.keys().filter(|r| r.is_targets_like()).collect();
+        targets_roles.sort_by_key(|r| r.depth());
+        let mut loaded: BTreeMap<String, Signed<Targets>> = BTreeMap::new();
+        for role in targets_roles {
+            let name = role.as_str();
+            let bytes = parts.get(role).map(Vec::as_slice).unwrap_or_default();
+            let meta: Signed<Targets> = parse(InvalidKind::BadTargets, name, bytes)?;
+            let bad = |msg: String| ServerError::invalid(InvalidKind::BadTargets, msg);
+            let (keys, ids, t) = match role.parent() {
+                None => {
+                    let (ids, t) = threshold(root.signed(), "targets");
+                    (root.signed().keys.clone(), ids, t)
+                }
+                Some(parent) => {
+                    let parent_meta = match loaded.get(parent.as_str()) {
+                        Some(p) => p.clone(),
+                        None => match self.store.current(g, parent.as_str())? {
+                            Some(b) => Signed::<Targets>::from_bytes(parent.as_str(), &b)?,
+                            None => return Err(bad(format!("tuf: invalid role {name}. delegation does not exist"))),
+                        },
+                    };
+                    let d = &parent_meta.signed().delegations;
+                    let Some(entry) = d.roles.iter().find(|r| r.name == name) else {
+                        return Err(bad(format!("tuf: invalid role {name}. delegation does not exist")));
+                    };
+                    (d.keys.clone(), entry.keyids.clone(), entry.threshold.get())
+                }
+            };
+            verify_role(name, &meta, &keys, &ids, t).map_err(|e| bad(e.to_string()))?;
+            enforce(InvalidKind::BadTargets, name, &meta, now)?;
+            for child in &meta.signed().delegations.roles {
+                let direct = RoleName::new(&child.name).ok().and_then(|c| c.parent()).is_some_and(|p| &p == role);
+                if !direct {
+                    return Err(bad(format!("tuf: invalid role {}. not a direct child of {name}", child.name)));
+                }
+            }
+            writes.push((name.to_owned(), meta.signed().version.get(), bytes.to_vec()));
+            loaded.insert(name.to_owned(), meta);
+        }
+
+        // Step 4: snapshot.
+        let snapshot_bytes = match parts.get(&RoleName::Snapshot) {
+            Some(bytes) => {
+                let meta: Signed<Snapshot> = parse(InvalidKind::BadSnapshot, "snapshot", bytes)?;
+                let bad = |msg: String| ServerError::invalid(InvalidKind::BadSnapshot, msg);
+                let (ids, t) = threshold(root.signed(), "snapshot");
+                verify_role("snapshot", &meta, &root.signed().keys, &ids, t).map_err(|e| bad(e.to_string()))?;
+                enforce(InvalidKind::BadSnapshot, "snapshot", &meta, now)?;
+                let listed = &meta.signed().meta;
+                for required in ["root", "targets"] {
+                    if !listed.get(required).is_some_and(|m| m.hashes.contains_key("sha256")) {
+                        return Err(bad(format!("snapshot missing metadata for {required}")));
+                    }
+                }
+                for (role, fm) in listed {
+                    let bytes = match writes.iter().find(|(r, _, _)| r == role) {
+                        Some((_, _, b)) => Some(b.clone()),
+                        None => self.store.current(g, role)?,
+                    };
+                    match bytes {
+                        Some(b) if !fm.matches(&b) => {
+                            return Err(bad(format!("snapshot has incorrect hashes for {role}")));
+                        }
+                        None if role == "root" || role == "targets" => {
+                            return Err(bad(format!("snapshot lists {role}, which does not exist")));
+                        }
+                        _ => {}
+                    }
+                }
+                writes.push(("snapshot".into(), meta.signed().version.get(), bytes.clone()));
+                bytes.clone()
+            }
+            None => {
+                let Some(bytes) = self.generate_snapshot(gun, root.signed(), &writes, now)? else {
+                    return Err(ServerError::BadHierarchy {
+                        missing: "snapshot".into(),
+                        msg: "no snapshot was included in update and server does not hold current snapshot key for repository".into(),
+                    });
+                };
+                bytes
+            }
+        };
+        if let Some((_, _, b)) = writes.iter().find(|(r, _, _)| r == "snapshot") {
+            debug_assert_eq!(b, &snapshot_bytes);
+        } else {
+            let v = Signed::<Snapshot>::from_bytes("snapshot", &snapshot_bytes)?.signed().version.get();
+            writes.push(("snapshot".into(), v, snapshot_bytes.clone()));
+        }
+
+        // Step 5: timestamp.
+        let Some((version, ts)) = self.generate_timestamp(gun, root.signed(), &snapshot_bytes, now)? else {
+            return Err(ServerError::invalid(InvalidKind::BadRoot, "no  timestamp keys exist on the server"));
+        };
+        writes.push(("timestamp".into(), version, ts));
+        Ok(writes)
+    }
+
+    /// A new snapshot from the stored one plus `writes`, signed with the server's snapshot key;
+    /// `None` if the server holds no key listed in root's snapshot role.
+    pub(crate) fn generate_snapshot(
+        &self,
+        gun: &Gun,
+        root: &Root,
+        writes: &[(String, u64, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, ServerError> {
+        let g = gun.as_str();
+        let Some(key) = self.keys.signing_key(&self.store, g, "snapshot", root)? else { return Ok(None) };
+        let prev = match self.store.current(g, "snapshot")? {
+            Some(b) => Signed::<Snapshot>::from_bytes("snapshot", &b).ok(),
+            None => None,
+        };
+        let (mut meta, version, extra) = match prev {
+            Some(p) => (p.signed().meta.clone(), p.signed().version.get() + 1, p.signed().extra.clone()),
+            None => (BTreeMap::new(), 1, Default::default()),
+        };
+        for (role, _, bytes) in writes {
+            if role != "snapshot" && role != "timestamp" {
+                meta.insert(role.clone(), FileMeta::of(bytes));
+            }
+        }
+        for required in ["root", "targets"] {
+            if !meta.contains_key(required) {
+                if let Some(b) = self.store.current(g, required)? {
+                    meta.insert(required.to_owned(), FileMeta::of(&b));
+                }
+            }
+        }
+        let snapshot = Snapshot {
+            type_: Snapshot::TYPE.into(),
+            expires: now + SNAPSHOT_EXPIRY,
+            meta,
+            version: std::num::NonZeroU64::new(version).ok_or(crate::Error::ApiMisuse("version overflow"))?,
+            extra,
+        };
+        Ok(Some(Signed::sign(snapshot, &[&key])?.bytes().to_vec()))
+    }
+
+    /// A new timestamp over `snapshot`, signed with the server's timestamp key.
+    pub(crate) fn generate_timestamp(
+        &self,
+        gun: &Gun,
+        root: &Root,
+        snapshot: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<(u64, Vec<u8>)>, ServerError> {
+        let g = gun.as_str();
+        let Some(key) = self.keys.signing_key(&self.store, g, "timestamp", root)? else { return Ok(None) };
+        let version = self.store.current_version(g, "timestamp")?.unwrap_or(0) + 1;
+        let ts = Timestamp {
+            type_: Timestamp::TYPE.into(),
+            expires: now + TIMESTAMP_EXPIRY,
+            meta: BTreeMap::from([("snapshot".to_owned(), FileMeta::of(snapshot))]),
+            version: std::num::NonZeroU64::new(version).ok_or(crate::Error::ApiMisuse("version overflow"))?,
+            extra: Default::default(),
+        };
+        Ok(Some((version, Signed::sign(ts, &[&key])?.bytes().to_vec())))
+    }
+}
