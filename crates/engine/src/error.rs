@@ -32,6 +32,9 @@ pub enum Error {
     /// The operation does not fit the container's state.
     #[error("{0}")]
     Conflict(String),
+    /// The container's process could not be started (bad command, bad user...).
+    #[error("failed to start the container: {0}")]
+    StartFailed(String),
     /// The runtime library failed.
     #[error(transparent)]
     Runtime(#[from] palisade_runtime::Error),
@@ -55,7 +58,7 @@ impl From<Error> for ApiError {
         match &e {
             Error::NoSuchContainer(_) | Error::NoSuchImage(_) => ApiError::not_found(e.to_string()),
             Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) => ApiError::conflict(e.to_string()),
-            Error::InvalidArgument(_) => ApiError::bad_request(e.to_string()),
+            Error::InvalidArgument(_) | Error::StartFailed(_) => ApiError::bad_request(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {
                 ApiError::bad_request(e.to_string())

@@ -320,13 +320,23 @@ impl Engine {
         let mut container = match started {
             Ok(c) => c,
             Err(e) => {
+                let message = e.to_string();
+                let code = if message.contains("not found") || message.contains("No such file") { 127 } else { 126 };
                 entry.life.send_modify(|l| {
                     l.phase = Phase::Exited;
-                    l.exit_code = 128;
-                    l.error = e.to_string();
+                    l.exit_code = code;
+                    l.error = message.clone();
                     l.finished_at = Some(OffsetDateTime::now_utc());
                 });
-                return Err(e);
+                if entry.request.host_config.auto_remove {
+                    let (this, id) = (self.clone(), entry.id.to_string());
+                    tokio::spawn(async move {
+                        if let Err(e) = this.remove(&id, true).await {
+                            tracing::warn!("auto-removing container {id}: {e}");
+                        }
+                    });
+                }
+                return Err(Error::StartFailed(message));
             }
         };
         let pid = container.pid().unwrap_or_default();
