@@ -112,7 +112,7 @@ impl ContainerBackend for Engine {
     async fn container_list(&self, all: bool) -> ApiResult<Vec<ContainerSummary>> {
         let mut entries = self.entries();
         entries.retain(|e| all || e.life().phase == Phase::Running);
-        entries.sort_by(|a, b| b.created.cmp(&a.created));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.created));
         Ok(entries.iter().map(|e| summary(e)).collect())
     }
 

@@ -1,0 +1,79 @@
+//! `palisade run [--rm] [-d] [--name N] IMAGE [CMD…]`: create, start, then either print the id
+//! (`-d`) or stream the output and exit with the container's exit code.
+
+use std::process::ExitCode;
+
+use palisade_engine_api::client::Method;
+use palisade_engine_api::containers::types::{
+    ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, WaitResponse,
+};
+
+use super::output::write_frames;
+use super::HostArg;
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    host: HostArg,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    detach: bool,
+    /// Container name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Environment variables (KEY=VALUE).
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// OCI runtime (crun or runc) instead of the daemon's default.
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Image to run.
+    image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let client = args.host.client();
+    let request = ContainerCreateRequest {
+        config: ContainerConfig {
+            image: args.image.clone(),
+            cmd: args.command.clone(),
+            env: args.env.clone(),
+            attach_stdout: !args.detach,
+            attach_stderr: !args.detach,
+            ..ContainerConfig::default()
+        },
+        // Foreground --rm removes after the output is read, so nothing is lost.
+        host_config: HostConfig { auto_remove: args.rm && args.detach, runtime: args.runtime.clone().unwrap_or_default(), ..HostConfig::default() },
+    };
+    let query = args.name.as_deref().map(|n| format!("?name={n}")).unwrap_or_default();
+    let created: ContainerCreateResponse = client.post(&format!("/containers/create{query}"), &request).await?;
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    let id = created.id;
+    if let Err(e) = client.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
+        if args.rm {
+            let _ = client.delete(&format!("/containers/{id}?force=1")).await;
+        }
+        return Err(e.into());
+    }
+    if args.detach {
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut buffer = Vec::new();
+    client
+        .stream(Method::GET, &format!("/containers/{id}/logs?follow=1&stdout=1&stderr=1"), |chunk| write_frames(&mut buffer, &chunk))
+        .await?;
+    let exit: WaitResponse = client.post(&format!("/containers/{id}/wait?condition=not-running"), &()).await?;
+    if args.rm {
+        client.delete(&format!("/containers/{id}?force=1")).await?;
+    }
+    Ok(ExitCode::from(u8::try_from(exit.status_code).unwrap_or(255)))
+}
