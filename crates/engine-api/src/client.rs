@@ -93,18 +93,18 @@ impl Client {
 
     /// `method path`, handing each chunk of the response body to `sink` as it arrives (for
     /// followed logs and other long-lived streams).
-    pub async fn stream(&self, method: Method, path: &str, mut sink: impl FnMut(Bytes)) -> Result<(), ClientError> {
-        let mut response = self.send(method, path, None).await?;
+    pub async fn stream(&self, method: Method, path: &str, sink: impl FnMut(Bytes)) -> Result<(), ClientError> {
+        read_chunks(self.open(method, path).await?, sink).await
+    }
+
+    /// Sends `method path` and returns once the response headers arrived (an error status is
+    /// an error); read the body with [`read_chunks`]. Lets a caller attach before it starts.
+    pub async fn open(&self, method: Method, path: &str) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        let response = self.send(method, path, None).await?;
         if is_error(response.status()) {
-            return collect(response).await.map(drop);
+            return collect(response).await.and_then(|_| Err(ClientError::Decode("error status".into())));
         }
-        while let Some(frame) = response.body_mut().frame().await {
-            let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                sink(data);
-            }
-        }
-        Ok(())
+        Ok(response)
     }
 
     async fn send(
@@ -167,6 +167,17 @@ impl Client {
         }
         Ok(bytes)
     }
+}
+
+/// Hands each chunk of `response`'s body to `sink` until it ends.
+pub async fn read_chunks(mut response: http::Response<hyper::body::Incoming>, mut sink: impl FnMut(Bytes)) -> Result<(), ClientError> {
+    while let Some(frame) = response.body_mut().frame().await {
+        let frame = frame.map_err(|e| ClientError::Http(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            sink(data);
+        }
+    }
+    Ok(())
 }
 
 fn is_error(status: StatusCode) -> bool {

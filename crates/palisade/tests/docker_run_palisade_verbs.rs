@@ -22,7 +22,8 @@ fn palisade_verbs_load_run_ps_logs_stop_rm_rmi() {
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(stdout(&out), "out\n");
     assert_eq!(stderr(&out), "err\n");
-    assert!(node.docker_ok(&["ps", "-a", "-q"]).trim().is_empty());
+    // --rm: the daemon removes the container once it exited.
+    wait_for(Duration::from_secs(10), "auto-remove", || node.docker_ok(&["ps", "-a", "-q"]).trim().is_empty());
     let status = stdout(&node.palisade(&["run", "--rm", "pb", "cat", "/proc/self/status"]));
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
 

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use palisade_engine_api::client::Method;
+use palisade_engine_api::client::{read_chunks, Method};
 use palisade_engine_api::containers::types::{
     ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, WaitResponse,
 };
@@ -48,8 +48,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             attach_stderr: !args.detach,
             ..ContainerConfig::default()
         },
-        // Foreground --rm removes after the output is read, so nothing is lost.
-        host_config: HostConfig { auto_remove: args.rm && args.detach, runtime: args.runtime.clone().unwrap_or_default(), ..HostConfig::default() },
+        host_config: HostConfig { auto_remove: args.rm, runtime: args.runtime.clone().unwrap_or_default(), ..HostConfig::default() },
     };
     let query = args.name.as_deref().map(|n| format!("?name={n}")).unwrap_or_default();
     let created: ContainerCreateResponse = client.post(&format!("/containers/create{query}"), &request).await?;
@@ -57,23 +56,29 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("WARNING: {warning}");
     }
     let id = created.id;
+    // Attached output and the exit code are requested before the start, so nothing is missed
+    // even when the daemon auto-removes the container right after it exits.
+    let attached = if args.detach {
+        None
+    } else {
+        let output = client.open(Method::POST, &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1")).await?;
+        let exit = client.open(Method::POST, &format!("/containers/{id}/wait?condition=next-exit")).await?;
+        Some((output, exit))
+    };
     if let Err(e) = client.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
         if args.rm {
             let _ = client.delete(&format!("/containers/{id}?force=1")).await;
         }
         return Err(e.into());
     }
-    if args.detach {
+    let Some((output, exit)) = attached else {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let mut buffer = Vec::new();
-    client
-        .stream(Method::GET, &format!("/containers/{id}/logs?follow=1&stdout=1&stderr=1"), |chunk| write_frames(&mut buffer, &chunk))
-        .await?;
-    let exit: WaitResponse = client.post(&format!("/containers/{id}/wait?condition=not-running"), &()).await?;
-    if args.rm {
-        client.delete(&format!("/containers/{id}?force=1")).await?;
-    }
+    read_chunks(output, |chunk| write_frames(&mut buffer, &chunk)).await?;
+    let mut body = Vec::new();
+    read_chunks(exit, |chunk| body.extend_from_slice(&chunk)).await?;
+    let exit: WaitResponse = serde_json::from_slice(&body)?;
     Ok(ExitCode::from(u8::try_from(exit.status_code).unwrap_or(255)))
 }
