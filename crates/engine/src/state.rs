@@ -320,8 +320,13 @@ impl Engine {
         let mut container = match started {
             Ok(c) => c,
             Err(e) => {
-                let message = e.to_string();
-                let code = if message.contains("not found") || message.contains("No such file") { 127 } else { 126 };
+                let mut message = e.to_string();
+                let not_found = message.contains("not found") || message.contains("No such file");
+                if not_found {
+                    // The docker CLI exits 127 on this phrase, as for dockerd's exec errors.
+                    message = format!("exec: executable file not found in $PATH: {message}");
+                }
+                let code = if not_found { 127 } else { 126 };
                 entry.life.send_modify(|l| {
                     l.phase = Phase::Exited;
                     l.exit_code = code;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Node;
+use common::{wait_for, Node};
 
 fn status_field(status: &str, field: &str) -> String {
     status
@@ -70,6 +70,9 @@ fn docker_run_reports_oom_kills_and_honours_runtime_choice() {
     assert_eq!(out, "from runc\n");
     let err = node.docker_err(&["run", "--rm", "--runtime", "kata", "bb", "true"]);
     assert!(err.contains("unknown or invalid runtime name: kata"), "{err}");
+    let (code, _, err) = node.docker_run(&["run", "--rm", "bb", "nosuchcommand"]);
+    assert_eq!(code, 127, "{err}");
+    wait_for(std::time::Duration::from_secs(10), "auto-remove after a failed start", || node.runtime_containers().is_empty());
     let err = node.docker_err(&["run", "--rm", "nosuchimage", "true"]);
     assert!(err.contains("nosuchimage"), "{err}");
 }
