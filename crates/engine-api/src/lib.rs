@@ -3,10 +3,12 @@
 //! * [`types`]: typed request and response bodies (field names exactly as the Engine API).
 //! * [`ApiError`]: every error the API returns, with the status code and message dockerd uses.
 //! * [`router`]: the HTTP routes, served over a unix socket, dispatching to a [`Backend`].
+//! * [`containers`]: the container and image endpoints and their [`containers::ContainerBackend`].
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod containers;
 mod error;
 mod routes;
 pub mod types;

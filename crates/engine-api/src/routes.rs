@@ -15,6 +15,7 @@ use crate::types::{
     ForceQuery, Info, InitRequest, JoinRequest, Node, NodeSpec, Swarm, SwarmSpec, UnlockKeyResponse,
     UpdateNodeQuery, UpdateSwarmQuery, Version,
 };
+use crate::containers::{container_routes, ContainerBackend};
 use crate::ApiError;
 
 /// The highest API version served; the docker CLI negotiates down to it via `_ping`.
@@ -55,8 +56,9 @@ pub trait Backend: Send + Sync + 'static {
     fn node_remove(&self, reference: String, force: bool) -> impl Future<Output = ApiResult<()>> + Send;
 }
 
-/// The Engine API as a tower service. Paths are accepted with or without a `/vX.Y` prefix.
-pub fn router<B: Backend>(backend: Arc<B>) -> impl tower::Service<
+/// The Engine API (swarm half from `backend`, container and image half from `containers`) as a
+/// tower service. Paths are accepted with or without a `/vX.Y` prefix.
+pub fn router<B: Backend, C: ContainerBackend>(backend: Arc<B>, containers: Arc<C>) -> impl tower::Service<
     Request,
     Response = Response,
     Error = std::convert::Infallible,
@@ -76,7 +78,8 @@ pub fn router<B: Backend>(backend: Arc<B>) -> impl tower::Service<
         .route("/nodes/{reference}", get(node_inspect::<B>).delete(node_remove::<B>))
         .route("/nodes/{reference}/update", post(node_update::<B>))
         .fallback(not_found)
-        .with_state(backend);
+        .with_state(backend)
+        .merge(container_routes(containers));
     tower::ServiceBuilder::new().map_request(strip_version_prefix).service(routes)
 }
 
@@ -107,7 +110,7 @@ async fn not_found(uri: Uri) -> ApiError {
 }
 
 /// A JSON body whose parse errors are Engine-API errors (400, `{"message"}`).
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -126,7 +129,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// A query string whose parse errors are Engine-API errors.
-struct QueryArgs<T>(T);
+pub(crate) struct QueryArgs<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryArgs<T> {
     type Rejection = ApiError;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::ServiceExt as _;
 use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
+use palisade_engine::Engine;
+use palisade_runtime::OciRuntimeKind;
 
 use super::DEFAULT_DATA_ROOT;
 
@@ -26,6 +28,18 @@ pub(crate) struct DaemonArgs {
     /// Address advertised to other nodes when `swarm init`/`join` name none.
     #[arg(long)]
     pub(crate) advertise_addr: Option<IpAddr>,
+    /// OCI runtime for containers that name none (`docker run --runtime` overrides it).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Crun)]
+    pub(crate) runtime: RuntimeArg,
+}
+
+/// `--runtime crun|runc`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum RuntimeArg {
+    /// crun.
+    Crun,
+    /// runc.
+    Runc,
 }
 
 impl DaemonArgs {
@@ -47,16 +61,28 @@ impl DaemonArgs {
         let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.message))?;
         Ok((Arc::new(daemon), socket))
     }
+
+    /// The container engine on `<data-root>/runtime`; containers left by a previous run are
+    /// removed first.
+    pub(crate) fn engine(&self) -> anyhow::Result<Arc<Engine>> {
+        let kind = match self.runtime {
+            RuntimeArg::Crun => OciRuntimeKind::Crun,
+            RuntimeArg::Runc => OciRuntimeKind::Runc,
+        };
+        let root = self.data_root.join("runtime");
+        let engine = Engine::open(&root, kind).with_context(|| format!("opening the container engine in {}", root.display()))?;
+        Ok(Arc::new(engine))
+    }
 }
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let (daemon, socket) = args.start().await?;
-    serve(daemon, &socket).await?;
+    serve(daemon, args.engine()?, &socket).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Serves the Engine API on `socket` (mode 0600) until SIGINT or SIGTERM.
-pub(crate) async fn serve(daemon: Arc<Daemon>, socket: &Path) -> anyhow::Result<()> {
+pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, socket: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -65,7 +91,7 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, socket: &Path) -> anyhow::Result<
     let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!("Engine API listening on unix://{}", socket.display());
-    let app = palisade_engine_api::router(daemon);
+    let app = palisade_engine_api::router(daemon, engine);
     axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = std::fs::remove_file(socket);
     Ok(())

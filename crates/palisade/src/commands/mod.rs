@@ -4,8 +4,17 @@ use std::process::ExitCode;
 
 mod daemon;
 mod duration;
+mod images;
+mod load;
+mod logs;
 mod node;
+mod output;
+mod ps;
 mod registry;
+mod rm;
+mod rmi;
+mod run;
+mod stop;
 mod swarm;
 mod trust_server;
 mod up;
@@ -46,6 +55,22 @@ pub(crate) enum Command {
     /// Run a standalone Notary-compatible trust server.
     #[command(subcommand)]
     TrustServer(trust_server::TrustServerCommand),
+    /// Run a container.
+    Run(run::RunArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Show a container's output.
+    Logs(logs::LogsArgs),
+    /// Stop containers.
+    Stop(stop::StopArgs),
+    /// Remove containers.
+    Rm(rm::RmArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Load an image archive.
+    Load(load::LoadArgs),
+    /// Remove images.
+    Rmi(rmi::RmiArgs),
 }
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -56,5 +81,13 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Ps(args) => ps::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
+        Command::Stop(args) => stop::run(args).await,
+        Command::Rm(args) => rm::run(args).await,
+        Command::Images(args) => images::run(args).await,
+        Command::Load(args) => load::run(args).await,
+        Command::Rmi(args) => rmi::run(args).await,
     }
 }

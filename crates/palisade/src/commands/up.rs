@@ -32,6 +32,6 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     println!("  Root CA:       {}", ca_file.display());
     println!("  Join as worker:   palisade swarm join --token {} {manager}", swarm.join_tokens.worker);
     println!("  Join as manager:  palisade swarm join --token {} {manager}", swarm.join_tokens.manager);
-    serve(daemon, &socket).await?;
+    serve(daemon, args.daemon.engine()?, &socket).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -399,3 +399,78 @@ impl Drop for TrustServerProc {
         }
     }
 }
+
+// ---- container engine helpers (docker_run_* tests) ----
+
+const BUSYBOX_APPLETS: &[&str] = &[
+    "sh", "cat", "echo", "sleep", "true", "false", "unshare", "touch", "head", "tail", "tr", "dd", "id", "hostname",
+    "seq", "grep", "env", "wc",
+];
+
+fn tar_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8], mode: u32, link: Option<&str>) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(data.len() as u64);
+    match link {
+        Some(target) => b.append_link(&mut h, name, target).unwrap(),
+        None => b.append_data(&mut h, name, data).unwrap(),
+    }
+}
+
+/// A docker-archive tarball of a one-layer busybox image tagged `tag` (needs busybox-static).
+pub fn busybox_image(dir: &Path, tag: &str) -> PathBuf {
+    use sha2::Digest as _;
+    let mut layer = tar::Builder::new(Vec::new());
+    for d in ["bin", "etc", "proc", "sys", "dev", "root", "tmp", "run", "var"] {
+        tar_entry(&mut layer, d, tar::EntryType::Directory, &[], 0o755, None);
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is required");
+    tar_entry(&mut layer, "bin/busybox", tar::EntryType::Regular, &busybox, 0o755, None);
+    tar_entry(&mut layer, "etc/passwd", tar::EntryType::Regular, b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644, None);
+    for applet in BUSYBOX_APPLETS {
+        tar_entry(&mut layer, &format!("bin/{applet}"), tar::EntryType::Symlink, &[], 0o777, Some("busybox"));
+    }
+    let layer = layer.into_inner().unwrap();
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]}
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}])).unwrap();
+    let mut archive = tar::Builder::new(Vec::new());
+    for (name, data) in [("manifest.json", &manifest), ("config.json", &config), ("layer.tar", &layer)] {
+        tar_entry(&mut archive, name, tar::EntryType::Regular, data, 0o644, None);
+    }
+    let path = dir.join(format!("{}.tar", tag.replace([':', '/'], "_")));
+    std::fs::write(&path, archive.into_inner().unwrap()).unwrap();
+    path
+}
+
+impl Node {
+    /// `docker load -i` of [`busybox_image`] tagged `tag`.
+    pub fn load_busybox(&self, tag: &str) {
+        let archive = busybox_image(self.dir.path(), tag);
+        let out = self.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+        assert!(out.contains(&format!("Loaded image: {tag}")), "{out}");
+    }
+
+    /// Runs docker and returns (exit code, stdout, stderr).
+    pub fn docker_run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.docker(args);
+        (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+    }
+
+    /// Bundle directories the runtime currently holds.
+    pub fn runtime_containers(&self) -> Vec<String> {
+        match std::fs::read_dir(self.data_root().join("runtime").join("containers")) {
+            Ok(dir) => dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}

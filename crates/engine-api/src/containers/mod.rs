@@ -1,0 +1,62 @@
+//! The container and image half of the Engine API: typed bodies ([`types`]), the
+//! [`ContainerBackend`] a node's engine implements, and its axum routes.
+
+mod routes;
+pub mod types;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+pub use routes::container_routes;
+use types::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, ImageDeleteItem, ImageInspect,
+    ImageSummary, OutputOptions, WaitCondition, WaitResponse,
+};
+
+use crate::ApiError;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Already-framed chunks of a multiplexed output stream (see [`types::frame`]); the stream
+/// ends when the sender is dropped.
+pub type OutputStream = tokio::sync::mpsc::Receiver<Bytes>;
+
+/// A wait that has been accepted (the container exists) and resolves when its condition holds.
+pub type PendingWait = Pin<Box<dyn Future<Output = WaitResponse> + Send>>;
+
+/// What the container and image endpoints need from a node's engine. References are what the
+/// user typed: a full id, a name, or a unique id prefix.
+pub trait ContainerBackend: Send + Sync + 'static {
+    /// `POST /containers/create?name=`.
+    fn container_create(
+        &self,
+        name: Option<String>,
+        request: ContainerCreateRequest,
+    ) -> impl Future<Output = ApiResult<ContainerCreateResponse>> + Send;
+    /// `POST /containers/{ref}/start`: `false` when it was already started (304).
+    fn container_start(&self, reference: String) -> impl Future<Output = ApiResult<bool>> + Send;
+    /// `POST /containers/{ref}/wait`.
+    fn container_wait(&self, reference: String, condition: WaitCondition) -> impl Future<Output = ApiResult<PendingWait>> + Send;
+    /// `POST /containers/{ref}/stop`: `false` when it was not running (304).
+    fn container_stop(&self, reference: String, timeout_seconds: Option<i64>, signal: Option<String>) -> impl Future<Output = ApiResult<bool>> + Send;
+    /// `POST /containers/{ref}/kill`.
+    fn container_kill(&self, reference: String, signal: String) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `DELETE /containers/{ref}`.
+    fn container_remove(&self, reference: String, force: bool) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `GET /containers/json`.
+    fn container_list(&self, all: bool) -> impl Future<Output = ApiResult<Vec<ContainerSummary>>> + Send;
+    /// `GET /containers/{ref}/json`.
+    fn container_inspect(&self, reference: String) -> impl Future<Output = ApiResult<ContainerInspect>> + Send;
+    /// `GET /containers/{ref}/logs` and `POST /containers/{ref}/attach`.
+    fn container_output(&self, reference: String, options: OutputOptions) -> impl Future<Output = ApiResult<OutputStream>> + Send;
+    /// `POST /images/load`: the tar archive; returns the `Loaded image: …` lines.
+    fn image_load(&self, archive: Bytes) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
+    /// `GET /images/json`.
+    fn image_list(&self) -> impl Future<Output = ApiResult<Vec<ImageSummary>>> + Send;
+    /// `GET /images/{name}/json`.
+    fn image_inspect(&self, name: String) -> impl Future<Output = ApiResult<ImageInspect>> + Send;
+    /// `DELETE /images/{name}`.
+    fn image_remove(&self, name: String, force: bool) -> impl Future<Output = ApiResult<Vec<ImageDeleteItem>>> + Send;
+}

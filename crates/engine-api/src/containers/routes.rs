@@ -1,0 +1,202 @@
+//! Routes of the container and image endpoints: parse, call the [`ContainerBackend`], render.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt as _;
+
+use super::types::{
+    query_flag, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
+    ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, KillQuery, ListQuery, LoadQuery, OutputOptions,
+    OutputQuery, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
+};
+use super::{ContainerBackend, OutputStream};
+use crate::routes::{JsonBody, QueryArgs};
+use crate::ApiError;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Content type of a multiplexed (non-TTY) output stream.
+const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+
+/// The container and image routes, to be merged into the Engine API router.
+pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
+    Router::new()
+        .route("/containers/create", post(create::<C>))
+        .route("/containers/json", get(list::<C>))
+        .route("/containers/{reference}/json", get(inspect::<C>))
+        .route("/containers/{reference}/start", post(start::<C>))
+        .route("/containers/{reference}/wait", post(wait::<C>))
+        .route("/containers/{reference}/stop", post(stop::<C>))
+        .route("/containers/{reference}/kill", post(kill::<C>))
+        .route("/containers/{reference}/logs", get(logs::<C>))
+        .route("/containers/{reference}/attach", post(attach::<C>))
+        .route("/containers/{reference}", axum::routing::delete(remove::<C>))
+        .route("/images/json", get(image_list::<C>))
+        .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
+        .route("/images/{*name}", get(image_inspect::<C>).delete(image_remove::<C>))
+        .with_state(backend)
+}
+
+async fn create<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    QueryArgs(query): QueryArgs<CreateQuery>,
+    JsonBody(request): JsonBody<ContainerCreateRequest>,
+) -> ApiResult<(StatusCode, Json<ContainerCreateResponse>)> {
+    let name = query.name.filter(|n| !n.is_empty());
+    backend.container_create(name, request).await.map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+async fn list<C: ContainerBackend>(State(backend): State<Arc<C>>, QueryArgs(query): QueryArgs<ListQuery>) -> ApiResult<Json<Vec<ContainerSummary>>> {
+    backend.container_list(query_flag(query.all.as_deref())).await.map(Json)
+}
+
+async fn inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(reference): Path<String>) -> ApiResult<Json<ContainerInspect>> {
+    backend.container_inspect(reference).await.map(Json)
+}
+
+async fn start<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(reference): Path<String>) -> ApiResult<StatusCode> {
+    backend.container_start(reference).await.map(|started| if started { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
+}
+
+/// Headers go out at once; the body (`{"StatusCode":N}`) when the condition holds.
+async fn wait<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<WaitQuery>,
+) -> ApiResult<Response> {
+    let condition = WaitCondition::parse(query.condition.as_deref())
+        .ok_or_else(|| ApiError::bad_request(format!("invalid condition: {:?}", query.condition.unwrap_or_default())))?;
+    let pending = backend.container_wait(reference, condition).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let response = pending.await;
+        let mut body = serde_json::to_vec(&response).unwrap_or_default();
+        body.push(b'\n');
+        let _ = tx.send(Bytes::from(body)).await;
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], stream_body(rx)).into_response())
+}
+
+async fn stop<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<StopQuery>,
+) -> ApiResult<StatusCode> {
+    backend
+        .container_stop(reference, query.t, query.signal.filter(|s| !s.is_empty()))
+        .await
+        .map(|stopped| if stopped { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
+}
+
+async fn kill<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<KillQuery>,
+) -> ApiResult<StatusCode> {
+    let signal = query.signal.filter(|s| !s.is_empty()).unwrap_or_else(|| "KILL".to_owned());
+    backend.container_kill(reference, signal).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+async fn remove<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<RemoveQuery>,
+) -> ApiResult<StatusCode> {
+    backend.container_remove(reference, query_flag(query.force.as_deref())).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+fn output_options(query: &OutputQuery, follow: bool) -> OutputOptions {
+    OutputOptions { stdout: query_flag(query.stdout.as_deref()), stderr: query_flag(query.stderr.as_deref()), follow }
+}
+
+async fn logs<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<OutputQuery>,
+) -> ApiResult<Response> {
+    let options = output_options(&query, query_flag(query.follow.as_deref()));
+    if !options.stdout && !options.stderr {
+        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+    }
+    let rx = backend.container_output(reference, options).await?;
+    Ok(([(header::CONTENT_TYPE, MULTIPLEXED)], stream_body(rx)).into_response())
+}
+
+/// `101 UPGRADED` then the raw multiplexed stream on the hijacked connection. A client that
+/// does not ask for an upgrade gets the same stream as a `200` body.
+async fn attach<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<OutputQuery>,
+    mut request: Request,
+) -> ApiResult<Response> {
+    let options = output_options(&query, query_flag(query.stream.as_deref()));
+    let mut rx = backend.container_output(reference, options).await?;
+    let wants_upgrade = request.headers().get(header::UPGRADE).is_some();
+    if !wants_upgrade {
+        return Ok(([(header::CONTENT_TYPE, MULTIPLEXED)], stream_body(rx)).into_response());
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut io = TokioIo::new(upgraded);
+        while let Some(chunk) = rx.recv().await {
+            if io.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.docker.raw-stream"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    Ok(response)
+}
+
+fn stream_body(rx: OutputStream) -> Body {
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx)) });
+    Body::from_stream(stream)
+}
+
+async fn image_list<C: ContainerBackend>(State(backend): State<Arc<C>>) -> ApiResult<Json<Vec<ImageSummary>>> {
+    backend.image_list().await.map(Json)
+}
+
+/// A JSON message stream: `{"stream":"Loaded image: x:latest\n"}` per image.
+async fn image_load<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    QueryArgs(_query): QueryArgs<LoadQuery>,
+    archive: Bytes,
+) -> ApiResult<Response> {
+    let lines = backend.image_load(archive).await?;
+    let mut body = Vec::new();
+    for line in lines {
+        body.extend(serde_json::to_vec(&serde_json::json!({ "stream": format!("{line}\n") })).unwrap_or_default());
+        body.push(b'\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(path): Path<String>) -> ApiResult<Json<ImageInspect>> {
+    let name = path.strip_suffix("/json").ok_or_else(|| ApiError::not_found(format!("page not found: /images/{path}")))?;
+    backend.image_inspect(name.to_owned()).await.map(Json)
+}
+
+async fn image_remove<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(name): Path<String>,
+    QueryArgs(query): QueryArgs<ImageRemoveQuery>,
+) -> ApiResult<Json<Vec<ImageDeleteItem>>> {
+    backend.image_remove(name, query_flag(query.force.as_deref())).await.map(Json)
+}

@@ -1,0 +1,467 @@
+//! Bodies and query strings of the container and image endpoints. Field names are the Engine
+//! API's; fields Palisade does not act on are accepted and ignored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::null_as_default;
+
+/// A docker query flag: `1`, `true`, `True` are set; anything else (or absent) is not.
+pub fn query_flag(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "true" | "True" | "TRUE"))
+}
+
+/// `Config` of `POST /containers/create` (and of inspect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerConfig {
+    /// `--hostname`.
+    pub hostname: String,
+    /// `--user`.
+    pub user: String,
+    /// Whether stdout is attached.
+    pub attach_stdout: bool,
+    /// Whether stderr is attached.
+    pub attach_stderr: bool,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub open_stdin: bool,
+    /// `-e`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub env: Vec<String>,
+    /// Arguments after the image.
+    #[serde(deserialize_with = "null_as_default")]
+    pub cmd: Vec<String>,
+    /// The image reference.
+    pub image: String,
+    /// `--workdir`.
+    pub working_dir: String,
+    /// `--entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `--label`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `RestartPolicy` (only `no` is supported).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `on-failure`, `unless-stopped` (empty means `no`).
+    pub name: String,
+    /// Retries for `on-failure`.
+    pub maximum_retry_count: i64,
+}
+
+/// `HostConfig` of `POST /containers/create` (and of inspect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--cap-add`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub cap_drop: Vec<String>,
+    /// `--security-opt` (the CLI inlines seccomp profile files as JSON).
+    #[serde(deserialize_with = "null_as_default")]
+    pub security_opt: Vec<String>,
+    /// `--read-only`.
+    pub readonly_rootfs: bool,
+    /// `--memory` in bytes (0: unlimited).
+    pub memory: i64,
+    /// `--cpus` × 10⁹.
+    pub nano_cpus: i64,
+    /// `--pids-limit` (`None`/0/-1: unlimited).
+    pub pids_limit: Option<i64>,
+    /// `--network`.
+    pub network_mode: String,
+    /// `--runtime`.
+    pub runtime: String,
+    /// `--privileged` (refused).
+    pub privileged: bool,
+    /// `--tmpfs` destination → options.
+    #[serde(deserialize_with = "null_as_default")]
+    pub tmpfs: BTreeMap<String, String>,
+    /// `-v` (refused).
+    #[serde(deserialize_with = "null_as_default")]
+    pub binds: Vec<String>,
+    /// `--restart`.
+    pub restart_policy: RestartPolicy,
+}
+
+/// `POST /containers/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateRequest {
+    /// Everything but the host config.
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    /// Host-side options.
+    #[serde(default)]
+    pub host_config: HostConfig,
+}
+
+/// `POST /containers/create?name=` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateQuery {
+    /// `--name`.
+    pub name: Option<String>,
+}
+
+/// `POST /containers/create` response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateResponse {
+    /// The new container's id.
+    pub id: String,
+    /// Warnings for the CLI to print.
+    #[serde(deserialize_with = "null_as_default", default)]
+    pub warnings: Vec<String>,
+}
+
+/// `HostConfig` as `GET /containers/json` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SummaryHostConfig {
+    /// Network mode.
+    pub network_mode: String,
+}
+
+/// One row of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerSummary {
+    /// Container id.
+    pub id: String,
+    /// `["/name"]`.
+    pub names: Vec<String>,
+    /// Image as given at create.
+    pub image: String,
+    /// Image id (`sha256:…`).
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    /// Command line, space-joined.
+    pub command: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// `created`, `running`, `exited`, `removing`.
+    pub state: String,
+    /// `Up 2 seconds`, `Exited (0) 3 seconds ago`.
+    pub status: String,
+    /// Always empty (no port publishing).
+    pub ports: Vec<serde_json::Value>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Always empty.
+    pub mounts: Vec<serde_json::Value>,
+    /// Network mode.
+    pub host_config: SummaryHostConfig,
+}
+
+/// `GET /containers/json` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// `-a`.
+    pub all: Option<String>,
+}
+
+/// `State` of a container inspect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerState {
+    /// `created`, `running`, `exited`, `removing`.
+    pub status: String,
+    /// Whether the process runs.
+    pub running: bool,
+    /// Always false.
+    pub paused: bool,
+    /// Always false.
+    pub restarting: bool,
+    /// The OOM killer struck.
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// Always false.
+    pub dead: bool,
+    /// Host pid while running, else 0.
+    pub pid: i64,
+    /// Exit code once exited.
+    pub exit_code: i64,
+    /// Why start failed, if it did.
+    pub error: String,
+    /// RFC 3339 (`0001-01-01T00:00:00Z` before start).
+    pub started_at: String,
+    /// RFC 3339 (`0001-01-01T00:00:00Z` before exit).
+    pub finished_at: String,
+}
+
+/// `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerInspect {
+    /// Container id.
+    pub id: String,
+    /// RFC 3339.
+    pub created: String,
+    /// Executable.
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Lifecycle state.
+    pub state: ContainerState,
+    /// Image id.
+    pub image: String,
+    /// `/name`.
+    pub name: String,
+    /// Always 0.
+    pub restart_count: i64,
+    /// Storage driver name.
+    pub driver: String,
+    /// `linux`.
+    pub platform: String,
+    /// Host config as created.
+    pub host_config: HostConfig,
+    /// Config as created.
+    pub config: ContainerConfig,
+    /// Always empty.
+    pub mounts: Vec<serde_json::Value>,
+    /// `{"Networks":{}}`.
+    pub network_settings: serde_json::Value,
+}
+
+/// `POST /containers/{id}/wait?condition=` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WaitQuery {
+    /// `not-running` (default), `next-exit`, `removed`.
+    pub condition: Option<String>,
+}
+
+/// When a wait returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// At once if the container is not running, else at its exit.
+    #[default]
+    NotRunning,
+    /// At the container's next exit.
+    NextExit,
+    /// Once the container is removed.
+    Removed,
+}
+
+impl WaitCondition {
+    /// Parses the query value.
+    pub fn parse(value: Option<&str>) -> Option<Self> {
+        match value.unwrap_or("") {
+            "" | "not-running" => Some(Self::NotRunning),
+            "next-exit" => Some(Self::NextExit),
+            "removed" => Some(Self::Removed),
+            _ => None,
+        }
+    }
+}
+
+/// `Error` of a wait response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitError {
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `POST /containers/{id}/wait` response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    /// The exit code the CLI exits with.
+    pub status_code: i64,
+    /// Set when waiting failed.
+    #[serde(default)]
+    pub error: Option<WaitError>,
+}
+
+/// `POST /containers/{id}/stop` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StopQuery {
+    /// Seconds before SIGKILL.
+    pub t: Option<i64>,
+    /// Signal instead of SIGTERM.
+    pub signal: Option<String>,
+}
+
+/// `POST /containers/{id}/kill` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KillQuery {
+    /// Signal (default `KILL`).
+    pub signal: Option<String>,
+}
+
+/// `DELETE /containers/{id}` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RemoveQuery {
+    /// `-f`.
+    pub force: Option<String>,
+}
+
+/// `GET /containers/{id}/logs` and `POST …/attach` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OutputQuery {
+    /// `-f` (logs) / `stream=1` (attach).
+    pub follow: Option<String>,
+    /// Attach: stream output.
+    pub stream: Option<String>,
+    /// Include stdout.
+    pub stdout: Option<String>,
+    /// Include stderr.
+    pub stderr: Option<String>,
+}
+
+/// Which output a log or attach stream carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+    /// Keep streaming until the container exits.
+    pub follow: bool,
+}
+
+/// `GET /images/json` row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageSummary {
+    /// `sha256:…` of the config.
+    pub id: String,
+    /// Always empty.
+    pub parent_id: String,
+    /// `name:tag`.
+    pub repo_tags: Vec<String>,
+    /// `name@sha256:…`.
+    pub repo_digests: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    /// Bytes.
+    pub size: i64,
+    /// -1 (not computed).
+    pub shared_size: i64,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// -1 (not computed).
+    pub containers: i64,
+}
+
+/// `GET /images/{name}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageInspect {
+    /// `sha256:…` of the config.
+    pub id: String,
+    /// `name:tag`.
+    pub repo_tags: Vec<String>,
+    /// `name@sha256:…`.
+    pub repo_digests: Vec<String>,
+    /// RFC 3339 (may be empty).
+    pub created: String,
+    /// Bytes.
+    pub size: i64,
+    /// `amd64`…
+    pub architecture: String,
+    /// `linux`.
+    pub os: String,
+    /// The image's run config (`Cmd`, `Env`, …) as stored.
+    pub config: serde_json::Value,
+    /// `{"Type":"layers","Layers":[…]}`.
+    #[serde(rename = "RootFS")]
+    pub root_fs: serde_json::Value,
+}
+
+/// One entry of `DELETE /images/{name}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageDeleteItem {
+    /// A reference that was removed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub untagged: Option<String>,
+    /// An image id that was deleted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deleted: Option<String>,
+}
+
+/// `DELETE /images/{name}` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImageRemoveQuery {
+    /// `-f`.
+    pub force: Option<String>,
+}
+
+/// `POST /images/load` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoadQuery {
+    /// `-q`.
+    pub quiet: Option<String>,
+}
+
+/// The multiplexed stream header: `[stream, 0, 0, 0, size as u32 big-endian]` then the bytes.
+/// `stream` is 1 for stdout, 2 for stderr.
+pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(8 + data.len());
+    out.extend_from_slice(&[stream, 0, 0, 0]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&data[..len as usize]);
+    out
+}
+
+/// Splits a multiplexed stream buffer: returns complete `(stream, bytes)` frames and leaves the
+/// incomplete rest in `buffer`.
+pub fn unframe(buffer: &mut Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    loop {
+        if buffer.len() < 8 {
+            break;
+        }
+        let size = u32::from_be_bytes([buffer[4], buffer[5], buffer[6], buffer[7]]) as usize;
+        if buffer.len() < 8 + size {
+            break;
+        }
+        let data = buffer[8..8 + size].to_vec();
+        let stream = buffer[0];
+        buffer.drain(..8 + size);
+        frames.push((stream, data));
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docker_cli_create_body_parses() {
+        let body = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,
+"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":[],"Cmd":["sh","-c","exit 3"],"Image":"bb","Volumes":{},
+"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"",
+"LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},
+"AutoRemove":true,"CapAdd":null,"CapDrop":["ALL"],"SecurityOpt":null,"ReadonlyRootfs":false,"Memory":33554432,"PidsLimit":20},
+"NetworkingConfig":{"EndpointsConfig":{}}}"#;
+        let request: ContainerCreateRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(request.config.cmd, ["sh", "-c", "exit 3"]);
+        assert!(request.host_config.auto_remove);
+        assert_eq!(request.host_config.cap_drop, ["ALL"]);
+        assert_eq!(request.host_config.pids_limit, Some(20));
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut buffer = frame(1, b"out");
+        buffer.extend(frame(2, b"err"));
+        buffer.extend_from_slice(&[1, 0]);
+        let frames = unframe(&mut buffer);
+        assert_eq!(frames, vec![(1, b"out".to_vec()), (2, b"err".to_vec())]);
+        assert_eq!(buffer, vec![1, 0]);
+    }
+}

@@ -1,0 +1,144 @@
+//! [`ContainerBackend`] for [`Engine`]: lifecycle calls plus the list and inspect views.
+
+use bytes::Bytes;
+use palisade_engine_api::containers::types::{
+    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, HostConfig,
+    ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, SummaryHostConfig, WaitCondition, WaitResponse,
+};
+use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
+use palisade_engine_api::types::timestamp;
+use palisade_engine_api::ApiError;
+use time::OffsetDateTime;
+
+use crate::human::human_duration;
+use crate::state::{Engine, Entry, Phase};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Go's zero time, as dockerd reports "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn network_mode(host: &HostConfig) -> String {
+    match host.network_mode.as_str() {
+        "" | "default" => "none".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn summary(entry: &Entry) -> ContainerSummary {
+    let life = entry.life();
+    let now = OffsetDateTime::now_utc();
+    let status = match life.phase {
+        Phase::Created => "Created".to_owned(),
+        Phase::Running => format!("Up {}", human_duration(now - life.started_at.unwrap_or(now))),
+        Phase::Exited => format!("Exited ({}) {} ago", life.exit_code, human_duration(now - life.finished_at.unwrap_or(now))),
+    };
+    ContainerSummary {
+        id: entry.id.to_string(),
+        names: vec![format!("/{}", entry.name)],
+        image: entry.request.config.image.clone(),
+        image_id: entry.image_id.clone(),
+        command: std::iter::once(&entry.path).chain(&entry.args).cloned().collect::<Vec<_>>().join(" "),
+        created: entry.created.unix_timestamp(),
+        state: life.phase.name().to_owned(),
+        status,
+        labels: entry.request.config.labels.clone(),
+        host_config: SummaryHostConfig { network_mode: network_mode(&entry.request.host_config) },
+        ..ContainerSummary::default()
+    }
+}
+
+fn inspect(entry: &Entry) -> ContainerInspect {
+    let life = entry.life();
+    let mut host_config = entry.request.host_config.clone();
+    host_config.network_mode = network_mode(&host_config);
+    if host_config.runtime.is_empty() {
+        host_config.runtime = entry.kind.binary().to_owned();
+    }
+    ContainerInspect {
+        id: entry.id.to_string(),
+        created: timestamp(entry.created),
+        path: entry.path.clone(),
+        args: entry.args.clone(),
+        state: ContainerState {
+            status: life.phase.name().to_owned(),
+            running: life.phase == Phase::Running,
+            oom_killed: life.oom_killed,
+            pid: life.pid,
+            exit_code: life.exit_code,
+            error: life.error.clone(),
+            started_at: life.started_at.map_or_else(|| ZERO_TIME.to_owned(), timestamp),
+            finished_at: life.finished_at.map_or_else(|| ZERO_TIME.to_owned(), timestamp),
+            ..ContainerState::default()
+        },
+        image: entry.image_id.clone(),
+        name: format!("/{}", entry.name),
+        driver: "palisade-copy".to_owned(),
+        platform: "linux".to_owned(),
+        host_config,
+        config: entry.request.config.clone(),
+        network_settings: serde_json::json!({ "Networks": {} }),
+        ..ContainerInspect::default()
+    }
+}
+
+impl ContainerBackend for Engine {
+    async fn container_create(&self, name: Option<String>, request: ContainerCreateRequest) -> ApiResult<ContainerCreateResponse> {
+        let (id, warnings) = self.create(name, request).await?;
+        Ok(ContainerCreateResponse { id, warnings })
+    }
+
+    async fn container_start(&self, reference: String) -> ApiResult<bool> {
+        Ok(self.start(&reference).await?)
+    }
+
+    async fn container_wait(&self, reference: String, condition: WaitCondition) -> ApiResult<PendingWait> {
+        let entry = self.resolve(&reference)?;
+        Ok(Box::pin(async move { WaitResponse { status_code: Engine::wait(entry, condition).await, error: None } }))
+    }
+
+    async fn container_stop(&self, reference: String, timeout_seconds: Option<i64>, signal: Option<String>) -> ApiResult<bool> {
+        Ok(self.stop(&reference, timeout_seconds, signal).await?)
+    }
+
+    async fn container_kill(&self, reference: String, signal: String) -> ApiResult<()> {
+        Ok(self.kill(&reference, signal).await?)
+    }
+
+    async fn container_remove(&self, reference: String, force: bool) -> ApiResult<()> {
+        Ok(self.remove(&reference, force).await?)
+    }
+
+    async fn container_list(&self, all: bool) -> ApiResult<Vec<ContainerSummary>> {
+        let mut entries = self.entries();
+        entries.retain(|e| all || e.life().phase == Phase::Running);
+        entries.sort_by_key(|e| std::cmp::Reverse(e.created));
+        Ok(entries.iter().map(|e| summary(e)).collect())
+    }
+
+    async fn container_inspect(&self, reference: String) -> ApiResult<ContainerInspect> {
+        let entry = self.resolve(&reference)?;
+        Ok(inspect(&entry))
+    }
+
+    async fn container_output(&self, reference: String, options: OutputOptions) -> ApiResult<OutputStream> {
+        let entry = self.resolve(&reference)?;
+        Ok(self.output(entry, options)?)
+    }
+
+    async fn image_load(&self, archive: Bytes) -> ApiResult<Vec<String>> {
+        Ok(Engine::image_load(self, archive).await?)
+    }
+
+    async fn image_list(&self) -> ApiResult<Vec<ImageSummary>> {
+        Ok(Engine::image_list(self).await?)
+    }
+
+    async fn image_inspect(&self, name: String) -> ApiResult<ImageInspect> {
+        Ok(Engine::image_inspect(self, name).await?)
+    }
+
+    async fn image_remove(&self, name: String, _force: bool) -> ApiResult<Vec<ImageDeleteItem>> {
+        Ok(Engine::image_remove(self, name).await?)
+    }
+}

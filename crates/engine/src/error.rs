@@ -1,0 +1,74 @@
+//! The engine's error type and its Engine-API rendering.
+
+use palisade_engine_api::ApiError;
+
+/// Result alias of the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Every failure of the engine, by whose fault it was.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No container matches the reference.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// No image matches the reference.
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// The name is taken.
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The container holding it.
+        id: String,
+    },
+    /// A running container cannot be removed without force.
+    #[error("cannot remove container \"/{0}\": container is running: stop the container before removing or force remove")]
+    RemoveRunning(String),
+    /// A request option is not valid or not supported (caller's fault).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The operation does not fit the container's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The container's process could not be started (bad command, bad user...).
+    #[error("failed to start the container: {0}")]
+    StartFailed(String),
+    /// The runtime library failed.
+    #[error(transparent)]
+    Runtime(#[from] palisade_runtime::Error),
+    /// A filesystem operation of the engine failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was attempted.
+        op: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use palisade_runtime::Error as R;
+        match &e {
+            Error::NoSuchContainer(_) | Error::NoSuchImage(_) => ApiError::not_found(e.to_string()),
+            Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) => ApiError::conflict(e.to_string()),
+            Error::InvalidArgument(_) | Error::StartFailed(_) => ApiError::bad_request(e.to_string()),
+            Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
+            Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {
+                ApiError::bad_request(e.to_string())
+            }
+            Error::Runtime(R::ArchiveFormat { .. } | R::DigestMismatch { .. }) => ApiError::bad_request(e.to_string()),
+            Error::Runtime(R::InvalidState { .. }) => ApiError::conflict(e.to_string()),
+            _ => {
+                tracing::warn!("engine error: {e}");
+                ApiError::internal(e.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The image endpoints over the runtime's image store.
+
+use bytes::Bytes;
+use palisade_engine_api::containers::types::{ImageDeleteItem, ImageInspect, ImageSummary};
+use palisade_runtime::Image;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::state::{blocking, Engine};
+
+fn not_found(name: &str) -> impl FnOnce(palisade_runtime::Error) -> Error + '_ {
+    move |e| match e {
+        palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => Error::NoSuchImage(name.to_owned()),
+        e => e.into(),
+    }
+}
+
+fn created(image: &Image) -> Option<OffsetDateTime> {
+    image.config.created().as_ref().and_then(|c| OffsetDateTime::parse(c, &Rfc3339).ok())
+}
+
+impl Engine {
+    /// `docker load`: the lines to print.
+    pub(crate) async fn image_load(&self, archive: Bytes) -> Result<Vec<String>> {
+        let this = self.clone();
+        blocking(move || {
+            let tmp = this.engine_dir().join("tmp");
+            let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(|source| Error::Io { op: format!("creating a file in {}", tmp.display()), source })?;
+            std::io::Write::write_all(&mut file, &archive).map_err(|source| Error::Io { op: "writing the archive".into(), source })?;
+            let loaded = this.runtime(this.default_runtime()).images().load(file.path(), None)?;
+            let mut lines = Vec::new();
+            for image in loaded {
+                if image.references.is_empty() {
+                    lines.push(format!("Loaded image ID: {}", image.id));
+                }
+                lines.extend(image.references.iter().map(|r| format!("Loaded image: {}", r.as_str())));
+            }
+            Ok(lines)
+        })
+        .await
+    }
+
+    /// `docker images`.
+    pub(crate) async fn image_list(&self) -> Result<Vec<ImageSummary>> {
+        let this = self.clone();
+        blocking(move || {
+            let store = this.runtime(this.default_runtime()).images();
+            let mut out = Vec::new();
+            for summary in store.list()? {
+                let created = store.inspect(summary.id.as_str()).ok().as_ref().and_then(created);
+                out.push(ImageSummary {
+                    id: summary.id.to_string(),
+                    repo_tags: summary.references.iter().map(|r| r.as_str().to_owned()).collect(),
+                    created: created.map_or(0, OffsetDateTime::unix_timestamp),
+                    size: i64::try_from(summary.size).unwrap_or(i64::MAX),
+                    shared_size: -1,
+                    containers: -1,
+                    ..ImageSummary::default()
+                });
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `docker image inspect`.
+    pub(crate) async fn image_inspect(&self, name: String) -> Result<ImageInspect> {
+        let this = self.clone();
+        blocking(move || {
+            let image = this.runtime(this.default_runtime()).images().inspect(&name).map_err(not_found(&name))?;
+            let config = serde_json::to_value(&image.config).unwrap_or_default();
+            Ok(ImageInspect {
+                id: image.summary.id.to_string(),
+                repo_tags: image.summary.references.iter().map(|r| r.as_str().to_owned()).collect(),
+                repo_digests: Vec::new(),
+                created: created(&image).map(palisade_engine_api::types::timestamp).unwrap_or_default(),
+                size: i64::try_from(image.summary.size).unwrap_or(i64::MAX),
+                architecture: config["architecture"].as_str().unwrap_or_default().to_owned(),
+                os: config["os"].as_str().unwrap_or_default().to_owned(),
+                config: config.get("config").cloned().unwrap_or_default(),
+                root_fs: serde_json::json!({"Type": "layers", "Layers": config["rootfs"]["diff_ids"]}),
+            })
+        })
+        .await
+    }
+
+    /// `docker rmi`.
+    pub(crate) async fn image_remove(&self, name: String) -> Result<Vec<ImageDeleteItem>> {
+        let this = self.clone();
+        blocking(move || {
+            let removed = this.runtime(this.default_runtime()).images().remove(&name).map_err(not_found(&name))?;
+            let mut items: Vec<ImageDeleteItem> = removed
+                .untagged
+                .iter()
+                .map(|r| ImageDeleteItem { untagged: Some(r.as_str().to_owned()), deleted: None })
+                .collect();
+            items.extend(removed.deleted.iter().map(|d| ImageDeleteItem { untagged: None, deleted: Some(d.to_string()) }));
+            Ok(items)
+        })
+        .await
+    }
+}

@@ -1,0 +1,84 @@
+//! Container output as multiplexed streams: what `attach` and `logs [-f]` send.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use palisade_engine_api::containers::types::{frame, OutputOptions};
+use palisade_engine_api::containers::OutputStream;
+
+use crate::error::{Error, Result};
+use crate::state::{Engine, Entry, Phase};
+
+/// Polling bounds while following output (doubling while idle).
+const POLL_MIN: Duration = Duration::from_millis(2);
+const POLL_MAX: Duration = Duration::from_millis(50);
+/// Largest frame sent at once.
+const CHUNK: usize = 32 << 10;
+
+/// Opens (creating, mode 0600) a container log file for reading.
+pub(crate) fn open_log(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| Error::Io { op: format!("opening {}", path.display()), source })
+}
+
+impl Engine {
+    /// Streams the container's output: what is there, then (with `follow`) what comes until
+    /// it exits. Open file handles keep the output readable even after an auto-remove.
+    pub(crate) fn output(&self, entry: Arc<Entry>, options: OutputOptions) -> Result<OutputStream> {
+        let dir = self.container_dir(&entry.id);
+        let mut sources = Vec::new();
+        if options.stdout {
+            sources.push((1u8, open_log(&dir.join("stdout.log"))?));
+        }
+        if options.stderr {
+            sources.push((2u8, open_log(&dir.join("stderr.log"))?));
+        }
+        let mut life = entry.life.subscribe();
+        drop(entry);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut poll = POLL_MIN;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let last = !options.follow || {
+                    let l = life.borrow_and_update();
+                    l.phase == Phase::Exited || l.removed
+                };
+                let mut sent = false;
+                for (stream, file) in &mut sources {
+                    loop {
+                        match file.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                sent = true;
+                                if tx.send(Bytes::from(frame(*stream, &buf[..n]))).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                if last {
+                    return;
+                }
+                poll = if sent { POLL_MIN } else { (poll * 2).min(POLL_MAX) };
+                tokio::select! {
+                    changed = life.changed() => if changed.is_err() { poll = Duration::ZERO },
+                    () = tokio::time::sleep(poll) => {}
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(rx)
+    }
+}

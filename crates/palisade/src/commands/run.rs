@@ -1,0 +1,84 @@
+//! `palisade run [--rm] [-d] [--name N] IMAGE [CMD…]`: create, start, then either print the id
+//! (`-d`) or stream the output and exit with the container's exit code.
+
+use std::process::ExitCode;
+
+use palisade_engine_api::client::{read_chunks, Method};
+use palisade_engine_api::containers::types::{
+    ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, WaitResponse,
+};
+
+use super::output::write_frames;
+use super::HostArg;
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    host: HostArg,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    detach: bool,
+    /// Container name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Environment variables (KEY=VALUE).
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// OCI runtime (crun or runc) instead of the daemon's default.
+    #[arg(long)]
+    runtime: Option<String>,
+    /// Image to run.
+    image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let client = args.host.client();
+    let request = ContainerCreateRequest {
+        config: ContainerConfig {
+            image: args.image.clone(),
+            cmd: args.command.clone(),
+            env: args.env.clone(),
+            attach_stdout: !args.detach,
+            attach_stderr: !args.detach,
+            ..ContainerConfig::default()
+        },
+        host_config: HostConfig { auto_remove: args.rm, runtime: args.runtime.clone().unwrap_or_default(), ..HostConfig::default() },
+    };
+    let query = args.name.as_deref().map(|n| format!("?name={n}")).unwrap_or_default();
+    let created: ContainerCreateResponse = client.post(&format!("/containers/create{query}"), &request).await?;
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    let id = created.id;
+    // Attached output and the exit code are requested before the start, so nothing is missed
+    // even when the daemon auto-removes the container right after it exits.
+    let attached = if args.detach {
+        None
+    } else {
+        let output = client.open(Method::POST, &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1")).await?;
+        let exit = client.open(Method::POST, &format!("/containers/{id}/wait?condition=next-exit")).await?;
+        Some((output, exit))
+    };
+    if let Err(e) = client.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
+        if args.rm {
+            let _ = client.delete(&format!("/containers/{id}?force=1")).await;
+        }
+        return Err(e.into());
+    }
+    let Some((output, exit)) = attached else {
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut buffer = Vec::new();
+    read_chunks(output, |chunk| write_frames(&mut buffer, &chunk)).await?;
+    let mut body = Vec::new();
+    read_chunks(exit, |chunk| body.extend_from_slice(&chunk)).await?;
+    let exit: WaitResponse = serde_json::from_slice(&body)?;
+    Ok(ExitCode::from(u8::try_from(exit.status_code).unwrap_or(255)))
+}
