@@ -92,10 +92,27 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, socket: &Pat
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     tracing::info!("Engine API listening on unix://{}", socket.display());
     let app = palisade_engine_api::router(daemon, engine);
-    axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown_signal()).await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+        let _ = stop_rx.changed().await;
+    });
+    // After a signal, open connections (an attached `docker run`, a following `logs -f`) get a
+    // grace period to finish; then the daemon exits regardless.
+    let signalled = async {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        () = signalled => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting"),
+    }
     let _ = std::fs::remove_file(socket);
     Ok(())
 }
+
+/// How long open Engine-API connections may keep a stopping daemon alive.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
