@@ -23,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod client;
 mod config;
 mod digest;
 pub mod driver;
@@ -35,7 +36,9 @@ pub mod storage;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use config::{AuthConfig, AuthMode, Limits, RegistryConfig, RepositoryRule, TokenConfig};
+pub use config::{
+    AuthConfig, AuthMode, Limits, RegistryConfig, RepositoryRule, StorageConfig, StorageKind, TokenConfig,
+};
 pub use digest::{Digest, DigestAlgorithm, DigestHasher};
 pub use error::{Error, Result};
 pub use http::Registry;

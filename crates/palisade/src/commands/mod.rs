@@ -5,6 +5,8 @@ use std::process::ExitCode;
 mod daemon;
 mod duration;
 mod node;
+mod pull;
+mod push;
 mod registry;
 mod swarm;
 mod up;
@@ -42,6 +44,10 @@ pub(crate) enum Command {
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Upload a local image (oci:DIR[:TAG] or docker-archive:FILE) to a registry.
+    Push(push::PushArgs),
+    /// Download an image from a registry into oci:DIR[:TAG] or docker-archive:FILE.
+    Pull(pull::PullArgs),
 }
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -51,5 +57,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Swarm(cmd) => swarm::run(cmd).await,
         Command::Node(cmd) => node::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
+        Command::Push(args) => push::run(args).await,
+        Command::Pull(args) => pull::run(args).await,
     }
 }

@@ -18,12 +18,14 @@
 
 mod fs;
 mod memory;
+mod s3;
 
 use std::fmt;
 use std::io::{Read, Write};
 
 pub use fs::FsDriver;
 pub use memory::InMemoryDriver;
+pub use s3::{S3Driver, S3Options};
 
 /// Result alias for driver calls.
 pub type DriverResult<T> = Result<T, DriverError>;
