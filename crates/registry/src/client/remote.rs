@@ -21,7 +21,7 @@ application/vnd.docker.distribution.manifest.list.v2+json";
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
-    /// PEM CA bundle trusted in addition to nothing else (replaces the system roots).
+    /// PEM CA bundle to trust instead of the system roots.
     pub tls_ca: Option<PathBuf>,
     /// Use plain `http://` (never falls back silently; TLS is the default).
     pub insecure: bool,
@@ -63,8 +63,12 @@ fn tls_config(ca: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
             roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
         }
     } else {
-        // No system store is bundled: without --tls-ca only plain http (--insecure) works.
-        return Err(ClientError::Tls("no CA given: pass --tls-ca FILE (or --insecure for http://)".into()));
+        // The system trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured).
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(ClientError::Tls("no system CA certificates found: pass --tls-ca FILE".into()));
+        }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
