@@ -2,8 +2,8 @@
 //!
 //! Layering follows distribution: [`http`] (axum handlers, wire errors, auth checks) →
 //! [`storage`] (repositories, blobs, uploads, manifests, tags, referrers) → [`driver`] (a small
-//! byte-store trait with a filesystem and an in-memory implementation). No layer skips the one
-//! below it.
+//! byte-store trait with filesystem, S3 and in-memory implementations). No layer skips the one
+//! below it. [`client`] is the other side of the wire: `palisade push` / `palisade pull`.
 //!
 //! The paved path for other crates:
 //! ```no_run
