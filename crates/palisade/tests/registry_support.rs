@@ -196,7 +196,13 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
 /// address it printed.
 fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    cmd.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"]).arg(d.join("data"));
+    cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
+    // A config with its own `[storage]` section (e.g. S3) names the storage itself.
+    let own_storage = config
+        && std::fs::read_to_string(d.join("registry.toml")).is_ok_and(|t| t.contains("[storage]"));
+    if !own_storage {
+        cmd.arg("--root").arg(d.join("data"));
+    }
     if htpasswd {
         cmd.arg("--htpasswd").arg(d.join("htpasswd"));
     }

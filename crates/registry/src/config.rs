@@ -21,6 +21,16 @@
 //! [limits]
 //! max_manifest_bytes = 4194304
 //! max_page_entries = 1000
+//!
+//! [storage]
+//! kind = "filesystem"             # "filesystem" (default) | "s3"
+//! root = "/var/lib/palisade/registry"   # filesystem; `--root` overrides
+//! # kind = "s3"
+//! # bucket = "registry"           # must exist
+//! # region = "us-east-1"
+//! # endpoint = "http://127.0.0.1:9000"  # S3-compatible services (path-style); omit for AWS
+//! # prefix = "palisade"           # key prefix inside the bucket
+//! # access_key_id / secret_access_key / session_token: default from AWS_* environment
 //! ```
 //! A repository matching no rule can be pulled and pushed by any authenticated user (or by
 //! anyone when auth mode is `none`).
@@ -41,6 +51,8 @@ pub struct RegistryConfig {
     pub repository: Vec<RepositoryRule>,
     /// Size and count caps.
     pub limits: Limits,
+    /// Where blobs and metadata live.
+    pub storage: StorageConfig,
 }
 
 impl RegistryConfig {
@@ -167,5 +179,90 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { max_manifest_bytes: 4 * 1024 * 1024, max_page_entries: 1000 }
+    }
+}
+
+/// Storage backend kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// A local directory ([`crate::driver::FsDriver`]).
+    #[default]
+    Filesystem,
+    /// An S3 bucket ([`crate::driver::S3Driver`]).
+    S3,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Backend.
+    pub kind: StorageKind,
+    /// Filesystem root.
+    pub root: Option<PathBuf>,
+    /// S3 bucket.
+    pub bucket: Option<String>,
+    /// S3 region (default `us-east-1`).
+    pub region: Option<String>,
+    /// S3 endpoint URL (S3-compatible services).
+    pub endpoint: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// S3 access key id (default: `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// S3 secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// S3 session token (default: `AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
+}
+
+impl StorageConfig {
+    /// Open the configured driver; `root` (the `--root` flag) overrides `storage.root`.
+    pub fn open(&self, root: Option<&std::path::Path>) -> Result<std::sync::Arc<dyn crate::driver::StorageDriver>> {
+        let bad = |reason: &str| Error::Config { reason: format!("[storage]: {reason}") };
+        match self.kind {
+            StorageKind::Filesystem => {
+                let root = root.map(PathBuf::from).or_else(|| self.root.clone()).ok_or_else(|| {
+                    bad("filesystem storage needs a root (`root = ...` or --root)")
+                })?;
+                Ok(std::sync::Arc::new(crate::driver::FsDriver::new(root)?))
+            }
+            StorageKind::S3 => {
+                if root.is_some() || self.root.is_some() {
+                    return Err(bad("`root` / --root do not apply to s3 storage"));
+                }
+                let bucket = self.bucket.clone().ok_or_else(|| bad("s3 storage needs `bucket`"))?;
+                let opts = crate::driver::S3Options {
+                    bucket,
+                    region: self.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    endpoint: self.endpoint.clone(),
+                    prefix: self.prefix.clone(),
+                    access_key_id: self.access_key_id.clone(),
+                    secret_access_key: self.secret_access_key.clone(),
+                    session_token: self.session_token.clone(),
+                };
+                Ok(std::sync::Arc::new(crate::driver::S3Driver::new(&opts)?))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RegistryConfig, StorageKind};
+
+    #[test]
+    fn storage_section_parses_and_rejects_unknown_fields() {
+        let c = RegistryConfig::from_toml(
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage.kind, StorageKind::S3);
+        assert!(c.storage.open(None).is_ok());
+        assert!(c.storage.open(Some(std::path::Path::new("/tmp"))).is_err());
+        assert!(RegistryConfig::from_toml("[storage]\nkind = \"s3\"\nbukket = \"b\"\n").is_err());
+        assert!(RegistryConfig::from_toml("[storage]\nkind = \"gcs\"\n").is_err());
+        assert!(RegistryConfig::default().storage.open(None).is_err());
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Layering follows distribution: [`http`] (axum handlers, wire errors, auth checks) →
 //! [`storage`] (repositories, blobs, uploads, manifests, tags, referrers) → [`driver`] (a small
-//! byte-store trait with a filesystem and an in-memory implementation). No layer skips the one
-//! below it.
+//! byte-store trait with filesystem, S3 and in-memory implementations). No layer skips the one
+//! below it. [`client`] is the other side of the wire: `palisade push` / `palisade pull`.
 //!
 //! The paved path for other crates:
 //! ```no_run
@@ -23,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod client;
 mod config;
 mod digest;
 pub mod driver;
@@ -35,7 +36,9 @@ pub mod storage;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use config::{AuthConfig, AuthMode, Limits, RegistryConfig, RepositoryRule, TokenConfig};
+pub use config::{
+    AuthConfig, AuthMode, Limits, RegistryConfig, RepositoryRule, StorageConfig, StorageKind, TokenConfig,
+};
 pub use digest::{Digest, DigestAlgorithm, DigestHasher};
 pub use error::{Error, Result};
 pub use http::Registry;

@@ -88,3 +88,72 @@ pub fn driver_conformance(d: &dyn StorageDriver) {
     d.delete(&p("a/r")).unwrap();
     assert!(d.get_content(&p("a/r")).unwrap_err().is_not_found());
 }
+
+/// A moto S3 server (`moto_server` / `python3 -m moto.server`, from PyPI `moto[server]`) on a
+/// free loopback port, killed on drop. Tests get a fresh bucket per call to [`Moto::bucket`].
+pub struct Moto {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    port: u16,
+}
+
+impl Moto {
+    /// Start the server and wait until it answers.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (pip install 'moto[server]')");
+        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}"), port };
+        for _ in 0..300 {
+            if moto.request("GET", "/").is_some() {
+                return moto;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("moto server did not start on port {port}");
+    }
+
+    /// A raw HTTP/1.0 request (moto does not check signatures); the status code.
+    fn request(&self, method: &str, path: &str) -> Option<u16> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\r\n", self.port).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Create a new, empty bucket and return its name.
+    pub fn bucket(&self) -> String {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!("palisade-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let code = self.request("PUT", &format!("/{name}")).expect("create bucket");
+        assert_eq!(code, 200, "create bucket {name}");
+        name
+    }
+
+    /// A driver on a fresh bucket.
+    pub fn driver(&self) -> crate::driver::S3Driver {
+        crate::driver::S3Driver::new(&crate::driver::S3Options {
+            bucket: self.bucket(),
+            region: "us-east-1".into(),
+            endpoint: Some(self.endpoint.clone()),
+            prefix: Some("registry".into()),
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+            session_token: None,
+        })
+        .unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

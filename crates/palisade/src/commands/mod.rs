@@ -10,6 +10,8 @@ mod logs;
 mod node;
 mod output;
 mod ps;
+mod pull;
+mod push;
 mod registry;
 mod rm;
 mod rmi;
@@ -71,6 +73,10 @@ pub(crate) enum Command {
     Load(load::LoadArgs),
     /// Remove images.
     Rmi(rmi::RmiArgs),
+    /// Upload a local image (oci:DIR[:TAG] or docker-archive:FILE) to a registry.
+    Push(push::PushArgs),
+    /// Download an image from a registry into oci:DIR[:TAG] or docker-archive:FILE.
+    Pull(pull::PullArgs),
 }
 
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -89,5 +95,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Images(args) => images::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Rmi(args) => rmi::run(args).await,
+        Command::Push(args) => push::run(args).await,
+        Command::Pull(args) => pull::run(args).await,
     }
 }

@@ -40,9 +40,9 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the actual address is printed).
     #[arg(long, default_value = "127.0.0.1:5000")]
     addr: SocketAddr,
-    /// Storage root directory.
+    /// Storage root directory (filesystem storage; else `[storage]` in the config).
     #[arg(long)]
-    root: PathBuf,
+    root: Option<PathBuf>,
     /// PEM certificate chain for TLS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -52,7 +52,7 @@ pub(crate) struct ServeArgs {
     /// htpasswd file (bcrypt entries); enables Basic auth unless the config selects token auth.
     #[arg(long)]
     htpasswd: Option<PathBuf>,
-    /// registry.toml (auth mode, token service, repository rules, limits).
+    /// registry.toml (auth mode, token service, repository rules, limits, storage).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -101,7 +101,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(palisade_registry::load_tls_config(cert, key)?),
         _ => None,
     };
-    let driver = Arc::new(FsDriver::new(&args.root)?);
+    let driver = config.storage.open(args.root.as_deref())?;
     let registry = Registry::new(driver, &config)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -14,16 +14,20 @@
 //! - Missing paths yield [`DriverError::NotFound`]. Directories exist implicitly while they have
 //!   children; what `stat` reports for an empty directory is undefined.
 //!
-//! Methods block; async callers run them on `spawn_blocking`.
+//! Methods block; async callers run them on `spawn_blocking`. The one exception: when
+//! [`StorageDriver::inline_reads`] says so, the [`Read`] returned by `reader` may be polled
+//! directly on an async task (local page-cache reads: no network, no `block_on`).
 
 mod fs;
 mod memory;
+mod s3;
 
 use std::fmt;
 use std::io::{Read, Write};
 
 pub use fs::FsDriver;
 pub use memory::InMemoryDriver;
+pub use s3::{S3Driver, S3Options};
 
 /// Result alias for driver calls.
 pub type DriverResult<T> = Result<T, DriverError>;
@@ -145,4 +149,9 @@ pub trait StorageDriver: Send + Sync + 'static {
     fn rename(&self, from: &StoragePath, to: &StoragePath) -> DriverResult<()>;
     /// Recursively delete a path.
     fn delete(&self, path: &StoragePath) -> DriverResult<()>;
+    /// Whether readers from [`Self::reader`] are cheap local reads that async code may call
+    /// directly, in small pieces, instead of moving them to a blocking thread (default: no).
+    fn inline_reads(&self) -> bool {
+        false
+    }
 }

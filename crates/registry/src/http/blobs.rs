@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::response::Response;
 use http::{header, HeaderMap, StatusCode};
 
-use super::body::reader_body;
+use super::body::{inline_reader_body, reader_body};
 use super::errors::ApiError;
 use super::{blocking, Registry};
 use crate::digest::Digest;
@@ -67,8 +67,13 @@ pub(super) async fn get(
         Body::empty()
     } else {
         let store = reg.store().clone();
+        let inline = store.driver().inline_reads();
         let reader = blocking(move || store.open_blob(&digest, start)).await?;
-        reader_body(reader, len)
+        if inline {
+            inline_reader_body(reader, len)
+        } else {
+            reader_body(reader, len)
+        }
     };
     builder.body(body).map_err(|e| Error::Task(e.to_string()).into())
 }

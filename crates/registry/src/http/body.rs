@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use crate::driver::FileWriter;
 use crate::error::{Error, Result};
 
-const CHUNK: usize = 256 * 1024;
+/// Response body piece size for blob downloads.
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// Copy a request body into `writer` on a blocking thread. Commits when the body ends cleanly;
 /// cancels (discarding this request's bytes) if the body or the write fails.
@@ -49,18 +50,19 @@ pub(crate) async fn body_to_writer(body: Body, writer: Box<dyn FileWriter>) -> R
 }
 
 /// Stream up to `limit` bytes of `reader` as a response body.
-pub(crate) fn reader_body(mut reader: Box<dyn Read + Send>, limit: u64) -> Body {
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);
+///
+/// One blocking task reads [`READ_CHUNK`]-sized pieces into fresh, never-zeroed buffers
+/// (`read_to_end` fills spare capacity) and hands them over without copying; the small channel
+/// keeps at most a few MiB in flight per response.
+pub(crate) fn reader_body(reader: Box<dyn Read + Send>, limit: u64) -> Body {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
-        let mut left = limit;
-        while left > 0 {
-            let want = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
-            let mut buf = vec![0u8; want];
-            match reader.read(&mut buf) {
+        let mut reader = reader.take(limit);
+        loop {
+            let mut buf = Vec::with_capacity(READ_CHUNK);
+            match (&mut reader).take(READ_CHUNK as u64).read_to_end(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
+                Ok(_) => {
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                         break;
                     }
@@ -73,5 +75,24 @@ pub(crate) fn reader_body(mut reader: Box<dyn Read + Send>, limit: u64) -> Body 
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Body::from_stream(stream)
+}
+
+/// Piece size when reading inline: small enough to stay in cache between the file read and the
+/// socket write, large enough to keep syscalls few.
+const INLINE_CHUNK: usize = 128 * 1024;
+
+/// Stream up to `limit` bytes of a local reader (see [`crate::driver::StorageDriver::inline_reads`])
+/// by reading it directly as hyper polls the body: no thread hop, one small buffer in flight.
+pub(crate) fn inline_reader_body(reader: Box<dyn Read + Send>, limit: u64) -> Body {
+    let stream = futures::stream::unfold(Some(reader.take(limit)), |state| async move {
+        let mut reader = state?;
+        let mut buf = Vec::with_capacity(INLINE_CHUNK);
+        match (&mut reader).take(INLINE_CHUNK as u64).read_to_end(&mut buf) {
+            Ok(0) => None,
+            Ok(_) => Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(reader))),
+            Err(e) => Some((Err(e), None)),
+        }
+    });
     Body::from_stream(stream)
 }

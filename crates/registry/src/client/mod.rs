@@ -1,0 +1,88 @@
+//! Registry client: copy images between a local OCI image layout / docker-archive tarball and
+//! any OCI distribution registry (Basic and Docker token auth, custom CA, plain HTTP on
+//! request). `palisade push` / `palisade pull` are thin wrappers around [`push`] and [`pull`].
+//!
+//! Images are copied byte for byte: manifests and blobs keep their digests, so a push followed
+//! by a pull (by this client or by skopeo) gives identical content.
+
+mod archive;
+mod auth;
+mod copy;
+mod layout;
+mod reference;
+mod remote;
+
+use std::path::PathBuf;
+
+pub use copy::{pull, push, LocalImage, Progress, ProgressEvent};
+pub use reference::ImageRef;
+pub use remote::{ClientOptions, RemoteClient};
+
+/// Result alias for client calls.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// A client failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The image reference or local location could not be parsed.
+    #[error("invalid reference {input:?}: {reason}")]
+    BadReference {
+        /// What was given.
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// Transport failure talking to the registry.
+    #[error("{url}: {source}")]
+    Http {
+        /// Request URL.
+        url: String,
+        /// Underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The registry answered with an unexpected status.
+    #[error("{method} {url}: HTTP {status}: {body}")]
+    Status {
+        /// Request method.
+        method: String,
+        /// Request URL.
+        url: String,
+        /// Status code.
+        status: u16,
+        /// Response body (truncated).
+        body: String,
+    },
+    /// Authentication could not be completed.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// Local file I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local image layout, archive or a manifest is malformed.
+    #[error("invalid image: {0}")]
+    Invalid(String),
+    /// Content did not match its digest.
+    #[error("digest mismatch for {expected}: got {actual}")]
+    DigestMismatch {
+        /// Expected digest.
+        expected: String,
+        /// Computed digest.
+        actual: String,
+    },
+    /// TLS setup failed.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ClientError {
+    let path = path.into();
+    move |source| ClientError::Io { path, source }
+}

@@ -1,0 +1,290 @@
+//! HTTP calls to one repository on a registry, with authentication on demand.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use http::{header, Method, StatusCode};
+use reqwest::{RequestBuilder, Response};
+
+use super::auth::{parse_challenge, Challenge};
+use super::{io_err, ClientError, ClientResult, ImageRef};
+use crate::digest::Digest;
+
+/// Manifest media types this client asks for.
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// PEM CA bundle to trust instead of the system roots.
+    pub tls_ca: Option<PathBuf>,
+    /// Use plain `http://` (never falls back silently; TLS is the default).
+    pub insecure: bool,
+    /// Username and password for Basic or token auth.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Current authorization for requests.
+#[derive(Debug, Clone)]
+enum Authz {
+    None,
+    Basic(String),
+    Bearer(String),
+}
+
+/// A client for one repository.
+#[derive(Debug)]
+pub struct RemoteClient {
+    http: reqwest::Client,
+    base: String,
+    repo: String,
+    creds: Option<(String, String)>,
+    push: bool,
+    authz: Mutex<Authz>,
+}
+
+fn http_err(url: &str) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
+    move |source| ClientError::Http { url: url.to_owned(), source }
+}
+
+fn tls_config(ca: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+            .map_err(|e| ClientError::Tls(format!("{}: {e}", ca.display())))?;
+        for c in certs {
+            let c = c.map_err(|e| ClientError::Tls(format!("{}: {e}", ca.display())))?;
+            roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
+        }
+    } else {
+        // The system trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured).
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(ClientError::Tls("no system CA certificates found: pass --tls-ca FILE".into()));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl RemoteClient {
+    /// A client for `image`'s repository; `push` selects the token scope (`pull,push`).
+    pub fn new(image: &ImageRef, opts: &ClientOptions, push: bool) -> ClientResult<Self> {
+        let mut b = reqwest::Client::builder().user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
+        let scheme = if opts.insecure {
+            "http"
+        } else {
+            b = b.use_preconfigured_tls(tls_config(opts.tls_ca.as_deref())?);
+            "https"
+        };
+        let http = b.build().map_err(http_err(&image.registry))?;
+        Ok(Self {
+            http,
+            base: format!("{scheme}://{}", image.registry),
+            repo: image.repo.to_string(),
+            creds: opts.credentials.clone(),
+            push,
+            authz: Mutex::new(Authz::None),
+        })
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base, self.repo)
+    }
+
+    fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_owned()
+        } else {
+            format!("{}{location}", self.base)
+        }
+    }
+
+    fn current(&self) -> Authz {
+        self.authz.lock().map(|a| a.clone()).unwrap_or(Authz::None)
+    }
+
+    fn set(&self, a: Authz) {
+        if let Ok(mut g) = self.authz.lock() {
+            *g = a;
+        }
+    }
+
+    /// Send a request built by `build`; on 401, authenticate per the challenge and retry once.
+    async fn send(&self, method: Method, url: &str, build: impl Fn(RequestBuilder) -> ClientResult<RequestBuilder>) -> ClientResult<Response> {
+        let mut retried = false;
+        loop {
+            let mut req = build(self.http.request(method.clone(), url))?;
+            req = match self.current() {
+                Authz::None => req,
+                Authz::Basic(v) | Authz::Bearer(v) => req.header(header::AUTHORIZATION, v),
+            };
+            let resp = req.send().await.map_err(http_err(url))?;
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+                return Ok(resp);
+            }
+            retried = true;
+            let challenge = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge)
+                .ok_or_else(|| ClientError::Auth(format!("{url}: 401 without a usable challenge")))?;
+            self.authenticate(challenge).await?;
+        }
+    }
+
+    fn basic_value(&self) -> Option<String> {
+        self.creds.as_ref().map(|(u, p)| {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
+        })
+    }
+
+    async fn authenticate(&self, challenge: Challenge) -> ClientResult<()> {
+        match challenge {
+            Challenge::Basic => {
+                let v = self.basic_value().ok_or_else(|| ClientError::Auth("registry needs credentials".into()))?;
+                self.set(Authz::Basic(v));
+            }
+            Challenge::Bearer { realm, service, .. } => {
+                let actions = if self.push { "pull,push" } else { "pull" };
+                let scope = format!("repository:{}:{actions}", self.repo);
+                let mut req = self.http.get(&realm).query(&[("scope", scope.as_str())]);
+                if let Some(s) = &service {
+                    req = req.query(&[("service", s.as_str())]);
+                }
+                if let Some(v) = self.basic_value() {
+                    req = req.header(header::AUTHORIZATION, v);
+                }
+                let resp = req.send().await.map_err(http_err(&realm))?;
+                if !resp.status().is_success() {
+                    return Err(ClientError::Auth(format!("token endpoint {realm}: HTTP {}", resp.status().as_u16())));
+                }
+                let body: serde_json::Value = resp.json().await.map_err(http_err(&realm))?;
+                let token = body
+                    .get("token")
+                    .or_else(|| body.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| ClientError::Auth("token response without a token".into()))?;
+                self.set(Authz::Bearer(format!("Bearer {token}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn expect(resp: Response, method: &str, url: &str, ok: &[StatusCode]) -> ClientResult<Response> {
+        if ok.contains(&resp.status()) {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let mut body = resp.text().await.unwrap_or_default();
+        body.truncate(500);
+        Err(ClientError::Status { method: method.to_owned(), url: url.to_owned(), status, body })
+    }
+
+    /// Whether the registry has the blob in this repository.
+    pub async fn blob_exists(&self, digest: &Digest) -> ClientResult<bool> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::HEAD, &url, Ok).await?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Self::expect(resp, "HEAD", &url, &[]).await.map(|_| false),
+        }
+    }
+
+    /// Upload a local file as a blob (POST, then one streamed PUT); `on_bytes` sees progress.
+    pub async fn push_blob(&self, digest: &Digest, file: &Path, size: u64, on_bytes: impl Fn(u64) + Send + Sync + Clone + 'static) -> ClientResult<()> {
+        let start = self.url("blobs/uploads/");
+        let resp = self.send(Method::POST, &start, |r| Ok(r.header(header::CONTENT_LENGTH, 0))).await?;
+        let resp = Self::expect(resp, "POST", &start, &[StatusCode::ACCEPTED]).await?;
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ClientError::Invalid("upload without a Location".into()))?;
+        let mut put = self.resolve(location);
+        put.push(if put.contains('?') { '&' } else { '?' });
+        put.push_str(&format!("digest={digest}"));
+        let resp = self
+            .send(Method::PUT, &put, |r| {
+                let f = std::fs::File::open(file).map_err(io_err(file))?;
+                let stream = file_stream(tokio::fs::File::from_std(f), on_bytes.clone());
+                Ok(r.header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, size)
+                    .body(reqwest::Body::wrap_stream(stream)))
+            })
+            .await?;
+        Self::expect(resp, "PUT", &put, &[StatusCode::CREATED]).await.map(|_| ())
+    }
+
+    /// Store a manifest under a tag or digest.
+    pub async fn put_manifest(&self, reference: &str, media_type: &str, bytes: &Bytes) -> ClientResult<()> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self
+            .send(Method::PUT, &url, |r| Ok(r.header(header::CONTENT_TYPE, media_type).body(bytes.clone())))
+            .await?;
+        Self::expect(resp, "PUT", &url, &[StatusCode::CREATED]).await.map(|_| ())
+    }
+
+    /// Fetch a manifest: (media type, bytes).
+    pub async fn get_manifest(&self, reference: &str) -> ClientResult<(String, Bytes)> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self.send(Method::GET, &url, |r| Ok(r.header(header::ACCEPT, MANIFEST_ACCEPT))).await?;
+        let resp = Self::expect(resp, "GET", &url, &[StatusCode::OK]).await?;
+        let media = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp.bytes().await.map_err(http_err(&url))?;
+        Ok((media, bytes))
+    }
+
+    /// Download a blob into `dest` (written as a temp file, renamed once the digest checks).
+    pub async fn get_blob(&self, digest: &Digest, dest: &Path, on_bytes: impl Fn(u64)) -> ClientResult<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::GET, &url, Ok).await?;
+        let resp = Self::expect(resp, "GET", &url, &[StatusCode::OK]).await?;
+        let tmp = dest.with_extension("partial");
+        let mut out = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
+        let mut hasher = digest.algorithm().hasher();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(http_err(&url))?;
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(io_err(&tmp))?;
+            on_bytes(chunk.len() as u64);
+        }
+        out.flush().await.map_err(io_err(&tmp))?;
+        drop(out);
+        let actual = hasher.finish();
+        if actual != *digest {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(ClientError::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
+        }
+        tokio::fs::rename(&tmp, dest).await.map_err(io_err(dest))
+    }
+}
+
+fn file_stream(file: tokio::fs::File, on_bytes: impl Fn(u64) + Send + Sync + 'static) -> impl Stream<Item = std::io::Result<Bytes>> {
+    tokio_util::io::ReaderStream::with_capacity(file, 1024 * 1024).map(move |r| {
+        if let Ok(b) = &r {
+            on_bytes(b.len() as u64);
+        }
+        r
+    })
+}
