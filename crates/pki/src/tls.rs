@@ -66,6 +66,31 @@ pub fn server_config(trust: &RootCa, cert_pem: &str, key: &NodeKey, clock: Arc<d
     Ok(config)
 }
 
+/// A server-only TLS configuration (no client certificates) from PEM files: the certificate
+/// chain in `cert`, the private key (PKCS#8, SEC1 or PKCS#1) in `key`; TLS 1.2 and 1.3 only, and
+/// the given ALPN protocols. Used by the standalone registry and trust servers.
+pub fn server_config_from_pem_files(cert: &std::path::Path, key: &std::path::Path, alpn: &[&[u8]]) -> Result<ServerConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::PrivateKeyDer;
+    let bad = |path: &std::path::Path, e: &dyn std::fmt::Display| Error::Tls(format!("{}: {e}", path.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad(cert, &"no certificates"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
 /// A client of the cluster port that verifies the manager against `trust` and, when it has one,
 /// presents the node's own certificate.
 pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: Arc<dyn Clock>) -> Result<ClientConfig> {

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -19,24 +17,13 @@ use crate::http::TlsConnection;
 /// Load a PEM certificate chain and private key into a rustls server config (ring provider,
 /// TLS 1.2+, ALPN h2 + http/1.1).
 pub fn load_tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
-    let tls = |reason: String| Error::Tls { reason };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| tls(format!("{}: {e}", cert.display())))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| tls(format!("{}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(tls(format!("{}: no certificates", cert.display())));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(format!("{}: {e}", key.display())))?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    palisade_pki::tls::server_config_from_pem_files(cert, key, &[b"h2", b"http/1.1"])
+        .map(Arc::new)
+        .map_err(|e| Error::Tls { reason: e.to_string() })
 }
+
+/// A TLS handshake that takes longer than this is dropped.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accept connections forever, serving `router` on each (TLS when `tls` is set).
 pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<ServerConfig>>) -> Result<()> {
@@ -55,9 +42,11 @@ pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             match acceptor {
-                Some(a) => match a.accept(stream).await {
-                    Ok(s) => serve_connection(s, router, true).await,
-                    Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                // A client that never finishes its handshake does not hold a task forever.
+                Some(a) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(stream)).await {
+                    Ok(Ok(s)) => serve_connection(s, router, true).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
                 None => serve_connection(stream, router, false).await,
             }

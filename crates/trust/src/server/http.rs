@@ -279,22 +279,9 @@ async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
 /// A rustls server config from PEM certificate chain and private key files (ring provider,
 /// TLS 1.2+, HTTP/1.1 via ALPN).
 pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &Path, e: &dyn std::fmt::Display| Error::BadKey(format!("{}: {e}", what.display()));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad(cert, &e))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad(cert, &e))?;
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Crypto(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| Error::BadKey(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    palisade_pki::tls::server_config_from_pem_files(cert, key, &[b"http/1.1"])
+        .map(Arc::new)
+        .map_err(|e| Error::BadKey(e.to_string()))
 }
 
 /// Serves `app` on `listener` until the task is dropped; TLS when `tls` is given.
