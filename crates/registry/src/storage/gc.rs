@@ -134,22 +134,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::sync::Arc;
 
     use super::*;
     use crate::driver::InMemoryDriver;
     use crate::names::Reference;
-
-    fn push(s: &Store, repo: &RepoName, data: &[u8]) -> Digest {
-        let id = s.start_upload(repo).unwrap();
-        let mut w = s.upload_writer(repo, &id).unwrap();
-        w.write_all(data).unwrap();
-        w.commit().unwrap();
-        let d = Digest::sha256_of(data);
-        s.complete_upload(repo, &id, &d).unwrap();
-        d
-    }
+    use crate::storage::tests::push_blob as push;
 
     #[test]
     fn sweeps_unreferenced_blobs_and_stale_uploads_only() {

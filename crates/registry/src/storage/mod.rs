@@ -443,7 +443,8 @@ mod tests {
         Store::new(Arc::new(InMemoryDriver::new()))
     }
 
-    fn push_blob(s: &Store, repo: &RepoName, data: &[u8]) -> Digest {
+    /// Uploads `data` as a blob of `repo` (shared with the gc tests).
+    pub(crate) fn push_blob(s: &Store, repo: &RepoName, data: &[u8]) -> Digest {
         let id = s.start_upload(repo).unwrap();
         let mut w = s.upload_writer(repo, &id).unwrap();
         w.write_all(data).unwrap();

@@ -54,6 +54,21 @@ pub struct RoleKeys {
     pub extra: Map<String, Value>,
 }
 
+/// Implements [`Role`] for a role type whose `_type` is its own name.
+macro_rules! role {
+    ($name:ident) => {
+        impl Role for $name {
+            const TYPE: &'static str = stringify!($name);
+            fn expires(&self) -> OffsetDateTime {
+                self.expires
+            }
+            fn version(&self) -> NonZeroU64 {
+                self.version
+            }
+        }
+    };
+}
+
 /// root.json `signed` (TUF 4.3).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Root {
@@ -78,15 +93,7 @@ pub struct Root {
     pub extra: Map<String, Value>,
 }
 
-impl Role for Root {
-    const TYPE: &'static str = "Root";
-    fn expires(&self) -> OffsetDateTime {
-        self.expires
-    }
-    fn version(&self) -> NonZeroU64 {
-        self.version
-    }
-}
+role!(Root);
 
 /// Hashes and length of a metadata or target file (TUF 4.4 `METAFILES`/`TARGETS`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,15 +189,7 @@ pub struct Targets {
     pub extra: Map<String, Value>,
 }
 
-impl Role for Targets {
-    const TYPE: &'static str = "Targets";
-    fn expires(&self) -> OffsetDateTime {
-        self.expires
-    }
-    fn version(&self) -> NonZeroU64 {
-        self.version
-    }
-}
+role!(Targets);
 
 /// snapshot.json `signed` (TUF 4.4).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -210,15 +209,7 @@ pub struct Snapshot {
     pub extra: Map<String, Value>,
 }
 
-impl Role for Snapshot {
-    const TYPE: &'static str = "Snapshot";
-    fn expires(&self) -> OffsetDateTime {
-        self.expires
-    }
-    fn version(&self) -> NonZeroU64 {
-        self.version
-    }
-}
+role!(Snapshot);
 
 /// timestamp.json `signed` (TUF 4.6).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -238,12 +229,4 @@ pub struct Timestamp {
     pub extra: Map<String, Value>,
 }
 
-impl Role for Timestamp {
-    const TYPE: &'static str = "Timestamp";
-    fn expires(&self) -> OffsetDateTime {
-        self.expires
-    }
-    fn version(&self) -> NonZeroU64 {
-        self.version
-    }
-}
+role!(Timestamp);
