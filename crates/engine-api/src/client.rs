@@ -136,36 +136,10 @@ impl Client {
         sender.send_request(request).await.map_err(|e| ClientError::Http(e.to_string()))
     }
 
+    /// A JSON request whose whole answer is read, or the daemon's error.
     async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("/v{API_VERSION}{path}"))
-            .header("Host", "palisade")
-            .header("User-Agent", concat!("palisade/", env!("CARGO_PKG_VERSION")));
-        if body.is_some() {
-            request = request.header("Content-Type", "application/json");
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let response = sender.send_request(request).await.map_err(|e| ClientError::Http(e.to_string()))?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|e| ClientError::Http(e.to_string()))?.to_bytes();
-        if status.is_client_error() || status.is_server_error() {
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ClientError::Api { status, message });
-        }
-        Ok(bytes)
+        let response = self.send(method, path, body.map(|bytes| ("application/json", bytes))).await?;
+        collect(response).await
     }
 }
 
