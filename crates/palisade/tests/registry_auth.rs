@@ -4,21 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "registry_support.rs"]
+#[macro_use]
 mod support;
 
 use base64::Engine as _;
 use support::{error_code, sha256, start, Kind, Opts, Server};
-
-macro_rules! both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn palisade() { super::$name(super::Kind::Palisade) }
-            #[test]
-            fn distribution() { super::$name(super::Kind::Distribution) }
-        }
-    )*};
-}
 
 fn users() -> Vec<(String, String)> {
     vec![("alice".into(), "alice-pw".into()), ("bob".into(), "bob-pw".into())]

@@ -4,23 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "registry_support.rs"]
+#[macro_use]
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 
 use support::{build_image, skopeo, start, Image, Kind, Opts, Server};
-
-macro_rules! both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn palisade() { super::$name(super::Kind::Palisade) }
-            #[test]
-            fn distribution() { super::$name(super::Kind::Distribution) }
-        }
-    )*};
-}
 
 /// Run `palisade push|pull SRC DEST` with the flags the server needs; (success, stdout+stderr).
 fn palisade(s: &Server, verb: &str, src: &str, dest: &str, creds: Option<&str>) -> (bool, String) {

@@ -6,20 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "registry_support.rs"]
+#[macro_use]
 mod support;
 
 use support::{error_code, push_blob, push_image_manifest, raw_request, sha256, start, Kind, Opts};
-
-macro_rules! both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn palisade() { super::$name(super::Kind::Palisade) }
-            #[test]
-            fn distribution() { super::$name(super::Kind::Distribution) }
-        }
-    )*};
-}
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

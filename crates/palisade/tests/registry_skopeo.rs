@@ -4,21 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "registry_support.rs"]
+#[macro_use]
 mod support;
 
 use support::{build_image, skopeo, start, Kind, Opts, Server};
-
-/// Runs `$name(Kind)` as `$name::palisade` and `$name::distribution`.
-macro_rules! both_kinds {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn palisade() { super::$name(super::Kind::Palisade) }
-            #[test]
-            fn distribution() { super::$name(super::Kind::Distribution) }
-        }
-    )*};
-}
 
 fn tls_args(s: &Server, dir_flag: &str, verify_flag: &str) -> Vec<String> {
     match &s.tls {

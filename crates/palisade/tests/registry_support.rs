@@ -12,6 +12,20 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+/// Runs `$name(Kind)` as `$name::palisade` and `$name::distribution` (the including file
+/// imports `Kind`).
+#[allow(unused_macros)]
+macro_rules! both_kinds {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn palisade() { super::$name(super::Kind::Palisade) }
+            #[test]
+            fn distribution() { super::$name(super::Kind::Distribution) }
+        }
+    )*};
+}
+
 /// Which server implementation to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
