@@ -270,6 +270,32 @@ pub(crate) fn deserialize_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result
     Ok(raw)
 }
 
+/// Anything that makes TUF signatures with one key: a [`PrivateKey`] in memory, or a key that
+/// never leaves a hardware token (PKCS#11). Invariant: `try_sign` output verifies under
+/// `public_key()` with `signature_method()`.
+pub trait TufSigner: Send + Sync {
+    /// The bare public key (its ID is the canonical ID of any x509 form of it).
+    fn public_key(&self) -> Result<Key>;
+    /// The signature method name (`ecdsa`, `eddsa`, …).
+    fn signature_method(&self) -> &'static str;
+    /// Signs `msg` (the canonical bytes of a `signed` object).
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>>;
+}
+
+impl TufSigner for PrivateKey {
+    fn public_key(&self) -> Result<Key> {
+        self.public()
+    }
+
+    fn signature_method(&self) -> &'static str {
+        self.method()
+    }
+
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.sign(msg))
+    }
+}
+
 /// A private key the server or a test signs with (`ed25519` → method `eddsa`, P-256 → `ecdsa`).
 pub enum PrivateKey {
     /// Ed25519 (what notary's local trust service uses).

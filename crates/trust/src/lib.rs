@@ -12,5 +12,5 @@ pub mod server;
 
 pub use cjson::canonical_json;
 pub use error::{Error, Result};
-pub use key::{CertInfo, Key, KeyType, PrivateKey, MIN_RSA_BITS};
+pub use key::{CertInfo, Key, KeyType, PrivateKey, TufSigner, MIN_RSA_BITS};
 pub use names::{Gun, RoleName};

@@ -12,7 +12,7 @@ use palisade_trust::schema::{
     Delegations, FileMeta, RoleKeys, Root, Signed, Snapshot, Targets, ROOT_EXPIRY, SNAPSHOT_EXPIRY, TARGETS_EXPIRY,
 };
 use palisade_trust::server::{InvalidKind, ServerError, TrustServer};
-use palisade_trust::{Gun, Key, KeyType, PrivateKey, RoleName};
+use palisade_trust::{Gun, Key, KeyType, PrivateKey, RoleName, TufSigner};
 use time::OffsetDateTime;
 
 const GUN: &str = "example.com/app";
@@ -25,7 +25,7 @@ struct RootKey {
 
 /// Signs `meta` with root keys, naming each by its certificate key ID (as notary does).
 fn sign_root(meta: Root, keys: &[&RootKey]) -> Signed<Root> {
-    let pairs: Vec<(&Key, &PrivateKey)> = keys.iter().map(|k| (&k.cert_key, &k.key)).collect();
+    let pairs: Vec<(&Key, &dyn TufSigner)> = keys.iter().map(|k| (&k.cert_key, &k.key as &dyn TufSigner)).collect();
     Signed::sign_as(meta, &pairs).unwrap()
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::Role;
 use crate::cjson::canonical_json;
 use crate::error::{Error, Result};
-use crate::key::{Key, PrivateKey};
+use crate::key::{Key, PrivateKey, TufSigner};
 
 /// One signature (`{"keyid","method","sig"}`; wire order kept).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,24 +56,25 @@ impl<T: Role> Signed<T> {
     /// and builds the wire bytes `{"signed":…,"signatures":[…]}` (signed first, as notary does).
     pub fn sign(signed: T, keys: &[&PrivateKey]) -> Result<Self> {
         let publics = keys.iter().map(|k| k.public()).collect::<Result<Vec<_>>>()?;
-        let pairs: Vec<(&Key, &PrivateKey)> = publics.iter().zip(keys.iter().copied()).collect();
+        let pairs: Vec<(&Key, &dyn TufSigner)> =
+            publics.iter().zip(keys.iter().map(|k| *k as &dyn TufSigner)).collect();
         Self::sign_as(signed, &pairs)
     }
 
     /// Like [`Self::sign`], but each signature names the given public key (e.g. the x509
-    /// certificate key listed in root). Fails if a private key does not match its public key.
-    pub fn sign_as(signed: T, keys: &[(&Key, &PrivateKey)]) -> Result<Self> {
+    /// certificate key listed in root). Fails if a signer's key does not match its public key.
+    pub fn sign_as(signed: T, keys: &[(&Key, &dyn TufSigner)]) -> Result<Self> {
         let signed_value = serde_json::to_value(&signed).map_err(|e| Error::CanonicalJson(std::io::Error::other(e)))?;
         let canonical = canonical_json(&signed_value)?;
         let mut signatures = Vec::with_capacity(keys.len());
         for (public, key) in keys {
-            if key.public()?.id() != public.canonical_id() {
+            if key.public_key()?.id() != public.canonical_id() {
                 return Err(Error::ApiMisuse("private key does not match the public key it signs as"));
             }
             signatures.push(Signature {
                 keyid: public.id().to_owned(),
-                method: key.method().to_owned(),
-                sig: key.sign(&canonical),
+                method: key.signature_method().to_owned(),
+                sig: key.try_sign(&canonical)?,
                 extra: Map::new(),
             });
         }
