@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod b64;
+pub mod client;
 mod cjson;
 mod error;
 mod key;

@@ -1,10 +1,16 @@
-//! `WWW-Authenticate` challenges: Basic, and Bearer (Docker token protocol).
+//! `WWW-Authenticate` challenges: Basic, and Bearer (Docker token protocol). Public so other
+//! clients of the same token service (the trust client talking to a Notary server) share them.
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+use http::header;
+
+use super::{ClientError, ClientResult};
+
 /// A parsed challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Challenge {
+pub enum Challenge {
     /// Send Basic credentials on every request.
     Basic,
     /// Fetch a token from `realm` with `service` and `scope`.
@@ -19,7 +25,7 @@ pub(crate) enum Challenge {
 }
 
 /// Parse `Basic realm="x"` / `Bearer realm="…",service="…",scope="…"`.
-pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
     let params = parse_params(rest);
     match scheme.to_ascii_lowercase().as_str() {
@@ -31,6 +37,40 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
         }),
         _ => None,
     }
+}
+
+/// The `Authorization: Basic …` value for `(user, password)`.
+pub fn basic_authorization(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// Docker token protocol: `GET realm?scope=…&service=…` (with Basic credentials when given)
+/// and return the `token` (or `access_token`) of the JSON answer.
+pub async fn fetch_token(
+    http: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: &str,
+    basic: Option<&str>,
+) -> ClientResult<String> {
+    let mut req = http.get(realm).query(&[("scope", scope)]);
+    if let Some(s) = service {
+        req = req.query(&[("service", s)]);
+    }
+    if let Some(v) = basic {
+        req = req.header(header::AUTHORIZATION, v);
+    }
+    let resp = req.send().await.map_err(|source| ClientError::Http { url: realm.to_owned(), source })?;
+    if !resp.status().is_success() {
+        return Err(ClientError::Auth(format!("token endpoint {realm}: HTTP {}", resp.status().as_u16())));
+    }
+    let body: serde_json::Value =
+        resp.json().await.map_err(|source| ClientError::Http { url: realm.to_owned(), source })?;
+    body.get("token")
+        .or_else(|| body.get("access_token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ClientError::Auth("token response without a token".into()))
 }
 
 fn parse_params(s: &str) -> HashMap<String, String> {

@@ -6,7 +6,7 @@
 //! by a pull (by this client or by skopeo) gives identical content.
 
 mod archive;
-mod auth;
+pub mod auth;
 mod copy;
 mod layout;
 mod reference;
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use copy::{pull, push, LocalImage, Progress, ProgressEvent};
 pub use reference::ImageRef;
-pub use remote::{ClientOptions, RemoteClient};
+pub use remote::{tls_config, ClientOptions, RemoteClient};
 
 /// Result alias for client calls.
 pub type ClientResult<T> = Result<T, ClientError>;

@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::{header, Method, StatusCode};
 use reqwest::{RequestBuilder, Response};
 
-use super::auth::{parse_challenge, Challenge};
+use super::auth::{basic_authorization, fetch_token, parse_challenge, Challenge};
 use super::{io_err, ClientError, ClientResult, ImageRef};
 use crate::digest::Digest;
 
@@ -52,9 +51,10 @@ fn http_err(url: &str) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
     move |source| ClientError::Http { url: url.to_owned(), source }
 }
 
-fn tls_config(ca: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
+/// A rustls client config trusting the PEM CA files `cas`, or the system roots when empty.
+pub fn tls_config(cas: &[&Path]) -> ClientResult<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    if let Some(ca) = ca {
+    for ca in cas {
         use rustls_pki_types::pem::PemObject;
         let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
             .map_err(|e| ClientError::Tls(format!("{}: {e}", ca.display())))?;
@@ -62,7 +62,8 @@ fn tls_config(ca: Option<&Path>) -> ClientResult<rustls::ClientConfig> {
             let c = c.map_err(|e| ClientError::Tls(format!("{}: {e}", ca.display())))?;
             roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
         }
-    } else {
+    }
+    if cas.is_empty() {
         // The system trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured).
         let found = rustls_native_certs::load_native_certs();
         let (added, _ignored) = roots.add_parsable_certificates(found.certs);
@@ -85,7 +86,8 @@ impl RemoteClient {
         let scheme = if opts.insecure {
             "http"
         } else {
-            b = b.use_preconfigured_tls(tls_config(opts.tls_ca.as_deref())?);
+            let cas: Vec<&Path> = opts.tls_ca.as_deref().into_iter().collect();
+            b = b.use_preconfigured_tls(tls_config(&cas)?);
             "https"
         };
         let http = b.build().map_err(http_err(&image.registry))?;
@@ -146,9 +148,7 @@ impl RemoteClient {
     }
 
     fn basic_value(&self) -> Option<String> {
-        self.creds.as_ref().map(|(u, p)| {
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
-        })
+        self.creds.as_ref().map(|(u, p)| basic_authorization(u, p))
     }
 
     async fn authenticate(&self, challenge: Challenge) -> ClientResult<()> {
@@ -160,23 +160,8 @@ impl RemoteClient {
             Challenge::Bearer { realm, service, .. } => {
                 let actions = if self.push { "pull,push" } else { "pull" };
                 let scope = format!("repository:{}:{actions}", self.repo);
-                let mut req = self.http.get(&realm).query(&[("scope", scope.as_str())]);
-                if let Some(s) = &service {
-                    req = req.query(&[("service", s.as_str())]);
-                }
-                if let Some(v) = self.basic_value() {
-                    req = req.header(header::AUTHORIZATION, v);
-                }
-                let resp = req.send().await.map_err(http_err(&realm))?;
-                if !resp.status().is_success() {
-                    return Err(ClientError::Auth(format!("token endpoint {realm}: HTTP {}", resp.status().as_u16())));
-                }
-                let body: serde_json::Value = resp.json().await.map_err(http_err(&realm))?;
-                let token = body
-                    .get("token")
-                    .or_else(|| body.get("access_token"))
-                    .and_then(|t| t.as_str())
-                    .ok_or_else(|| ClientError::Auth("token response without a token".into()))?;
+                let basic = self.basic_value();
+                let token = fetch_token(&self.http, &realm, service.as_deref(), &scope, basic.as_deref()).await?;
                 self.set(Authz::Bearer(format!("Bearer {token}")));
             }
         }

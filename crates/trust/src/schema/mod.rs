@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256, Sha512};
 use time::OffsetDateTime;
 
 pub use signed::{Signature, Signed};
-pub use verify::{check_expiry, verify_role, ExpirationEnforcement};
+pub use verify::{check_expiry, root_leaf_keys, verify_role, ExpirationEnforcement};
 
 use crate::key::{deserialize_keys, Key};
 

@@ -13,12 +13,9 @@ use super::error::{InvalidKind, ServerError};
 use super::TrustServer;
 use crate::names::{Gun, RoleName};
 use crate::schema::{
-    check_expiry, verify_role, ExpirationEnforcement, FileMeta, Role, Root, Signed, Snapshot, Targets, Timestamp,
+    check_expiry, root_leaf_keys, verify_role, ExpirationEnforcement, FileMeta, Role, Root, Signed, Snapshot, Targets, Timestamp,
     SNAPSHOT_EXPIRY, TIMESTAMP_EXPIRY,
 };
-
-/// Leeway on a root certificate's NotBefore (clock skew), as notary allows.
-const NOT_BEFORE_LEEWAY: time::Duration = time::Duration::days(1);
 
 #[derive(serde::Deserialize)]
 #[allow(dead_code)] // fields exist to be checked by the parser, not read
@@ -74,22 +71,7 @@ fn check_root(
             return Err(bad(format!("tuf: invalid root: {base} role key {missing} not in keys")));
         }
     }
-    let mut valid = BTreeMap::new();
-    for id in r.roles.get("root").map(|k| k.keyids.as_slice()).unwrap_or_default() {
-        let Some(key) = r.keys.get(id) else { continue };
-        let Some(cert) = key.cert() else { continue };
-        let cn_ok = match cert.common_name.as_deref() {
-            Some(cn) => match cn.strip_suffix('*') {
-                Some(prefix) => gun.as_str().starts_with(prefix),
-                None => cn == gun.as_str(),
-            },
-            None => false,
-        };
-        let time_ok = now + NOT_BEFORE_LEEWAY >= cert.not_before && now <= cert.not_after;
-        if cn_ok && time_ok && !cert.is_ca && !cert.sha1_signed {
-            valid.insert(id.clone(), key.clone());
-        }
-    }
+    let valid = root_leaf_keys(gun, r, now);
     if valid.is_empty() {
         return Err(bad(
             "could not validate the path to a trusted root: unable to retrieve valid leaf certificates".into()

@@ -1,0 +1,155 @@
+//! Private key files as notary and docker write them (notary `tuf/utils/pkcs8.go`,
+//! `trustmanager/keystore.go`): PEM `ENCRYPTED PRIVATE KEY` holding PKCS#8 encrypted with
+//! PBES2 (PBKDF2-HMAC-SHA1, 8-byte salt, 2048 iterations, AES-256-CBC), with the PEM headers
+//! `role: <role>` and, for repository keys, `gun: <gun>`. Go's `pem.Encode` writes headers
+//! sorted, so `gun` comes before `role`.
+//!
+//! PBKDF2-HMAC-SHA1 is what notary reads (it ignores the PRF field and always uses SHA-1), so
+//! writing anything else would make our keys unreadable by `docker trust` and `notary`.
+
+use pkcs8::der::Decode as _;
+use pkcs8::{EncodePrivateKey as _, PrivateKeyInfo};
+use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use zeroize::Zeroizing;
+
+use super::error::{ClientError, ClientResult};
+use crate::key::PrivateKey;
+
+/// PEM label notary uses.
+const LABEL: &str = "ENCRYPTED PRIVATE KEY";
+/// PBKDF2 iterations notary uses.
+const PBKDF2_ITERATIONS: u32 = 2048;
+/// Salt length notary uses.
+const SALT_LEN: usize = 8;
+/// OID of id-ecPublicKey.
+const EC_PUBLIC_KEY: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// OID of Ed25519.
+const ED25519: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// The PEM headers of a key file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyHeaders {
+    /// `role:` (`root`, `targets`, `snapshot`, `targets/x`, or a signer name).
+    pub role: String,
+    /// `gun:` for repository keys.
+    pub gun: Option<String>,
+}
+
+fn bad_file(what: impl std::fmt::Display) -> ClientError {
+    ClientError::Invalid(format!("not a supported private key file: {what}"))
+}
+
+/// Encrypts `key` under `passphrase` as notary does and returns the PEM text.
+pub(crate) fn encrypt(key: &PrivateKey, headers: &KeyHeaders, passphrase: &SecretString) -> ClientResult<Zeroizing<String>> {
+    let der = match key {
+        PrivateKey::Ecdsa(k) => k.to_pkcs8_der(),
+        PrivateKey::Ed25519(k) => k.to_pkcs8_der(),
+    }
+    .map_err(|e| ClientError::Tuf(crate::Error::Crypto(format!("encoding a private key: {e}"))))?;
+    let info = PrivateKeyInfo::from_der(der.as_bytes())
+        .map_err(|e| ClientError::Tuf(crate::Error::Crypto(format!("encoding a private key: {e}"))))?;
+    let mut salt = [0u8; SALT_LEN];
+    let mut iv = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    rand::rngs::OsRng.fill_bytes(&mut iv);
+    let params = pkcs5::pbes2::Parameters {
+        kdf: pkcs5::pbes2::Pbkdf2Params {
+            salt: &salt,
+            iteration_count: PBKDF2_ITERATIONS,
+            key_length: None,
+            prf: pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1,
+        }
+        .into(),
+        encryption: pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+    };
+    let encrypted = info
+        .encrypt_with_params(params, passphrase.expose_secret().as_bytes())
+        .map_err(|e| ClientError::Tuf(crate::Error::Crypto(format!("encrypting a private key: {e}"))))?;
+    let mut block = pem::Pem::new(LABEL, encrypted.as_bytes().to_vec());
+    if let Some(gun) = &headers.gun {
+        block.headers_mut().add("gun", gun).map_err(|e| bad_file(e))?;
+    }
+    block.headers_mut().add("role", &headers.role).map_err(|e| bad_file(e))?;
+    let text = pem::encode_config(&block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF));
+    Ok(Zeroizing::new(text))
+}
+
+/// Parses a key file's PEM envelope: its headers and the DER inside.
+fn envelope(text: &str) -> ClientResult<(KeyHeaders, pem::Pem)> {
+    let block = pem::parse(text).map_err(bad_file)?;
+    let role = block.headers().get("role").unwrap_or_default().to_owned();
+    let gun = block.headers().get("gun").map(str::to_owned);
+    Ok((KeyHeaders { role, gun }, block))
+}
+
+/// The headers of a key file, without decrypting it.
+pub(crate) fn headers(text: &str) -> ClientResult<KeyHeaders> {
+    envelope(text).map(|(h, _)| h)
+}
+
+/// Decrypts a key file (or reads an unencrypted `PRIVATE KEY`/`EC PRIVATE KEY`, which
+/// `key load` accepts). `key_id` names the key in errors.
+pub(crate) fn decrypt(text: &str, passphrase: Option<&SecretString>, key_id: &str) -> ClientResult<PrivateKey> {
+    let (_, block) = envelope(text)?;
+    match block.tag() {
+        LABEL => {
+            let pass = passphrase.ok_or_else(|| ClientError::WrongPassphrase { key_id: key_id.to_owned() })?;
+            let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.contents()).map_err(bad_file)?;
+            let doc = info
+                .decrypt(pass.expose_secret().as_bytes())
+                .map_err(|_| ClientError::WrongPassphrase { key_id: key_id.to_owned() })?;
+            from_pkcs8(doc.as_bytes()).map_err(|_| ClientError::WrongPassphrase { key_id: key_id.to_owned() })
+        }
+        "PRIVATE KEY" => from_pkcs8(block.contents()),
+        "EC PRIVATE KEY" => {
+            p256::SecretKey::from_sec1_der(block.contents()).map(|k| PrivateKey::Ecdsa(k.into())).map_err(bad_file)
+        }
+        other => Err(bad_file(format!("PEM type {other}"))),
+    }
+}
+
+/// Whether a PEM text is an encrypted key file.
+pub(crate) fn is_encrypted(text: &str) -> bool {
+    envelope(text).is_ok_and(|(_, b)| b.tag() == LABEL)
+}
+
+fn from_pkcs8(der: &[u8]) -> ClientResult<PrivateKey> {
+    let info = PrivateKeyInfo::from_der(der).map_err(bad_file)?;
+    if info.algorithm.oid == EC_PUBLIC_KEY {
+        use p256::pkcs8::DecodePrivateKey as _;
+        return p256::ecdsa::SigningKey::from_pkcs8_der(der).map(PrivateKey::Ecdsa).map_err(bad_file);
+    }
+    if info.algorithm.oid == ED25519 {
+        use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+        return ed25519_dalek::SigningKey::from_pkcs8_der(der).map(PrivateKey::Ed25519).map_err(bad_file);
+    }
+    Err(bad_file(format!("unsupported key algorithm {}", info.algorithm.oid)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_wrong_passphrase() {
+        let key = PrivateKey::generate_ecdsa();
+        let id = key.public().unwrap().id().to_owned();
+        let h = KeyHeaders { role: "targets".into(), gun: Some("127.0.0.1:5000/app".into()) };
+        let pass = SecretString::from("correct horse".to_owned());
+        let text = encrypt(&key, &h, &pass).unwrap();
+        assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\ngun: 127.0.0.1:5000/app\nrole: targets\n\n"), "{}", *text);
+        assert_eq!(headers(&text).unwrap(), h);
+        let back = decrypt(&text, Some(&pass), &id).unwrap();
+        assert_eq!(back.public().unwrap().id(), id);
+        let wrong = SecretString::from("wrong".to_owned());
+        assert!(matches!(decrypt(&text, Some(&wrong), &id), Err(ClientError::WrongPassphrase { .. })));
+        // PBKDF2 with the default (SHA-1) PRF, 2048 iterations, 8-byte salt, AES-256-CBC
+        let block = pem::parse(text.as_bytes()).unwrap();
+        let info = pkcs8::EncryptedPrivateKeyInfo::try_from(block.contents()).unwrap();
+        let pbes2 = info.encryption_algorithm.pbes2().unwrap();
+        let kdf = pbes2.kdf.pbkdf2().unwrap();
+        assert_eq!((kdf.iteration_count, kdf.salt.len(), kdf.prf), (2048, 8, pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1));
+    }
+}

@@ -1,0 +1,222 @@
+//! HTTP to a Notary v1 server (notary `storage/httpstore.go`): metadata GETs with size caps,
+//! server key GET/POST, and the multipart publish. Authentication follows the 401 challenge:
+//! a Bearer challenge fetches a token with Basic credentials (the registry client's code).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use http::{header, Method, StatusCode};
+use palisade_registry::client::auth::{basic_authorization, fetch_token, parse_challenge, Challenge};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::error::{ClientError, ClientResult};
+use super::trust_dir::docker_config_dir;
+use crate::key::Key;
+use crate::names::{Gun, RoleName};
+
+/// docker's default trust server (official index).
+pub const DEFAULT_SERVER: &str = "https://notary.docker.io";
+/// Environment variable naming the trust server.
+pub const SERVER_ENV: &str = "DOCKER_CONTENT_TRUST_SERVER";
+/// Largest timestamp accepted (notary: 1 MiB).
+pub(crate) const MAX_TIMESTAMP: u64 = 1 << 20;
+/// Largest other metadata when no length is known (notary: 100 MiB).
+pub(crate) const MAX_METADATA: u64 = 100 << 20;
+
+/// How to reach a trust server.
+#[derive(Clone, Debug)]
+pub struct RemoteOptions {
+    /// `https://host[:port]`.
+    pub server: String,
+    /// PEM CA files to trust (empty: the system roots).
+    pub ca_files: Vec<PathBuf>,
+    /// User and password for the token service.
+    pub credentials: Option<(String, SecretString)>,
+}
+
+impl RemoteOptions {
+    /// docker's choice: `$DOCKER_CONTENT_TRUST_SERVER` (else notary.docker.io), CA files
+    /// `<docker config>/tls/<host:port>/*.crt`.
+    pub fn from_env(credentials: Option<(String, SecretString)>) -> ClientResult<Self> {
+        let server = std::env::var(SERVER_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let ca_files = match docker_config_dir() {
+            Ok(dir) => ca_files_for(&dir, &server)?,
+            Err(_) => Vec::new(),
+        };
+        Ok(Self { server, ca_files, credentials })
+    }
+}
+
+fn host_port(server: &str) -> ClientResult<&str> {
+    let rest = server
+        .strip_prefix("https://")
+        .ok_or_else(|| ClientError::Invalid(format!("valid https URL required for trust server, got {server}")))?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err(ClientError::Invalid(format!("valid https URL required for trust server, got {server}")));
+    }
+    Ok(host)
+}
+
+/// `*.crt` files in `<docker config>/tls/<host:port>/`, sorted.
+fn ca_files_for(docker_config: &Path, server: &str) -> ClientResult<Vec<PathBuf>> {
+    let dir = docker_config.join("tls").join(host_port(server)?);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut files: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crt")).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A connection to one GUN on a trust server.
+pub(crate) struct NotaryRemote {
+    http: reqwest::Client,
+    base: String,
+    gun: Gun,
+    basic: Option<SecretString>,
+    push: bool,
+    authz: Mutex<Option<SecretString>>,
+}
+
+impl NotaryRemote {
+    /// `push` asks the token service for `pull,push` (else `pull`).
+    pub(crate) fn new(gun: &Gun, opts: &RemoteOptions, push: bool) -> ClientResult<Self> {
+        host_port(&opts.server)?;
+        let cas: Vec<&Path> = opts.ca_files.iter().map(PathBuf::as_path).collect();
+        let tls = palisade_registry::client::tls_config(&cas)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(tls)
+            .build()
+            .map_err(|source| ClientError::Http { url: opts.server.clone(), source })?;
+        Ok(Self {
+            http,
+            base: opts.server.trim_end_matches('/').to_owned(),
+            gun: gun.clone(),
+            basic: opts
+                .credentials
+                .as_ref()
+                .map(|(u, p)| SecretString::from(basic_authorization(u, p.expose_secret()))),
+            push,
+            authz: Mutex::new(None),
+        })
+    }
+
+    /// The server URL (for messages).
+    pub(crate) fn server(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/_trust/tuf/{tail}", self.base, self.gun)
+    }
+
+    /// Sends a request; on 401 authenticates per the challenge and retries once.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> ClientResult<reqwest::Response> {
+        let mut retried = false;
+        loop {
+            let mut req = build(self.http.request(method.clone(), url));
+            let current = self.authz.lock().map(|a| a.clone()).unwrap_or(None);
+            if let Some(v) = current {
+                req = req.header(header::AUTHORIZATION, v.expose_secret());
+            }
+            let resp = req.send().await.map_err(|source| ClientError::Http { url: url.to_owned(), source })?;
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+                return Ok(resp);
+            }
+            retried = true;
+            let challenge = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge)
+                .ok_or_else(|| palisade_registry::client::ClientError::Auth(format!("{url}: 401 without a usable challenge")))?;
+            let value = match challenge {
+                Challenge::Basic => self
+                    .basic
+                    .clone()
+                    .ok_or_else(|| palisade_registry::client::ClientError::Auth("trust server needs credentials".into()))?,
+                Challenge::Bearer { realm, service, .. } => {
+                    let actions = if self.push { "pull,push" } else { "pull" };
+                    let scope = format!("repository:{}:{actions}", self.gun);
+                    let basic = self.basic.as_ref().map(|b| b.expose_secret().to_owned());
+                    let token = fetch_token(&self.http, &realm, service.as_deref(), &scope, basic.as_deref()).await?;
+                    SecretString::from(format!("Bearer {token}"))
+                }
+            };
+            if let Ok(mut a) = self.authz.lock() {
+                *a = Some(value);
+            }
+        }
+    }
+
+    async fn fail(resp: reqwest::Response, method: &'static str, url: &str) -> ClientError {
+        let status = resp.status().as_u16();
+        let mut body = resp.text().await.unwrap_or_default();
+        body.truncate(500);
+        ClientError::Status { method, url: url.to_owned(), status, body }
+    }
+
+    /// Reads a body, failing once it exceeds `limit` bytes.
+    async fn body(mut resp: reqwest::Response, url: &str, limit: u64) -> ClientResult<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|source| ClientError::Http { url: url.to_owned(), source })? {
+            if out.len() as u64 + chunk.len() as u64 > limit {
+                return Err(ClientError::TooLarge { url: url.to_owned(), limit });
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// `GET …/_trust/tuf/<file>`: `None` on 404.
+    pub(crate) async fn metadata(&self, file: &str, limit: u64) -> ClientResult<Option<Vec<u8>>> {
+        let url = self.url(file);
+        let resp = self.send(Method::GET, &url, |r| r).await?;
+        match resp.status() {
+            StatusCode::OK => Self::body(resp, &url, limit).await.map(Some),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(Self::fail(resp, "GET", &url).await),
+        }
+    }
+
+    /// `GET` (or with `rotate`, `POST`) `…/_trust/tuf/<role>.key`: a server-held public key.
+    pub(crate) async fn server_key(&self, role: &RoleName, rotate: bool) -> ClientResult<Key> {
+        let url = self.url(&format!("{role}.key"));
+        let (method, name) = if rotate { (Method::POST, "POST") } else { (Method::GET, "GET") };
+        let resp = self.send(method, &url, |r| if rotate { r.header(header::CONTENT_LENGTH, 0) } else { r }).await?;
+        if resp.status() != StatusCode::OK {
+            return Err(Self::fail(resp, name, &url).await);
+        }
+        let bytes = Self::body(resp, &url, 1 << 16).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|source| ClientError::Tuf(crate::Error::MetadataParse { role: format!("{role}.key"), source }))
+    }
+
+    /// `POST …/_trust/tuf/`: one multipart part `files` per role, named by the role.
+    pub(crate) async fn publish(&self, parts: &[(RoleName, Vec<u8>)]) -> ClientResult<()> {
+        let url = self.url("");
+        let resp = self
+            .send(Method::POST, &url, |r| {
+                let mut form = reqwest::multipart::Form::new();
+                for (role, bytes) in parts {
+                    let part = reqwest::multipart::Part::bytes(bytes.clone())
+                        .file_name(role.as_str().to_owned())
+                        .mime_str("application/octet-stream")
+                        .unwrap_or_else(|_| reqwest::multipart::Part::bytes(bytes.clone()).file_name(role.as_str().to_owned()));
+                    form = form.part("files", part);
+                }
+                r.multipart(form)
+            })
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(Self::fail(resp, "POST", &url).await);
+        }
+        Ok(())
+    }
+}
