@@ -18,6 +18,7 @@ mod rmi;
 mod run;
 mod stop;
 mod swarm;
+mod trust;
 mod trust_server;
 mod up;
 
@@ -54,6 +55,9 @@ pub(crate) enum Command {
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Manage trust on images (docker trust: keys, signers, sign, inspect, revoke).
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Run a standalone Notary-compatible trust server.
     #[command(subcommand)]
     TrustServer(trust_server::TrustServerCommand),
@@ -86,6 +90,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Swarm(cmd) => swarm::run(cmd).await,
         Command::Node(cmd) => node::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
+        Command::Trust(cmd) => trust::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Ps(args) => ps::run(args).await,

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 use super::error::{ClientError, ClientResult};
-use crate::key::PrivateKey;
+use crate::key::{Key, KeyType, PrivateKey};
 
 /// PEM label notary uses.
 const LABEL: &str = "ENCRYPTED PRIVATE KEY";
@@ -66,13 +66,55 @@ pub(crate) fn encrypt(key: &PrivateKey, headers: &KeyHeaders, passphrase: &Secre
     let encrypted = info
         .encrypt_with_params(params, passphrase.expose_secret().as_bytes())
         .map_err(|e| ClientError::Tuf(crate::Error::Crypto(format!("encrypting a private key: {e}"))))?;
-    let mut block = pem::Pem::new(LABEL, encrypted.as_bytes().to_vec());
-    if let Some(gun) = &headers.gun {
-        block.headers_mut().add("gun", gun).map_err(|e| bad_file(e))?;
+    let block = pem::Pem::new(LABEL, encrypted.as_bytes().to_vec());
+    Ok(with_headers(&block, headers)?)
+}
+
+/// PEM-encodes `block` with `gun:`/`role:` headers, as Go's `pem.Encode` writes them.
+///
+/// The pem crate refuses ':' in header values, but GUNs carry one (`host:port/repo`) and Go
+/// writes them as they are; so the RFC 1421 header block is spliced in after the BEGIN line.
+/// The parser (`pem::parse`) reads such headers fine.
+fn with_headers(block: &pem::Pem, headers: &KeyHeaders) -> ClientResult<Zeroizing<String>> {
+    let plain = Zeroizing::new(pem::encode_config(block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF)));
+    let mut header_block = String::new();
+    for (name, value) in [("gun", headers.gun.as_deref()), ("role", Some(headers.role.as_str()))] {
+        let Some(value) = value else { continue };
+        if value.is_empty() || value.contains(['\n', '\r']) {
+            return Err(ClientError::Invalid(format!("invalid key {name} {value:?}")));
+        }
+        header_block.push_str(&format!("{name}: {value}\n"));
     }
-    block.headers_mut().add("role", &headers.role).map_err(|e| bad_file(e))?;
-    let text = pem::encode_config(&block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF));
+    let (begin, body) = plain.split_once('\n').ok_or_else(|| bad_file("PEM encoding"))?;
+    let text = format!("{begin}\n{header_block}\n{body}");
     Ok(Zeroizing::new(text))
+}
+
+/// A public key file as `docker trust key generate` writes it: `PUBLIC KEY` (DER SPKI) with a
+/// `role:` header.
+pub fn public_key_pem(role: &str, key: &Key) -> ClientResult<String> {
+    if key.keytype() != KeyType::Ecdsa {
+        return Err(ClientError::Invalid("only bare ECDSA keys are written as public key files".into()));
+    }
+    let block = pem::Pem::new("PUBLIC KEY", key.public().to_vec());
+    let headers = KeyHeaders { role: role.to_owned(), gun: None };
+    Ok(with_headers(&block, &headers)?.to_string())
+}
+
+/// Reads a signer's public key file: `PUBLIC KEY` (P-256 or RSA SPKI) or `CERTIFICATE`
+/// (notary `ParsePEMPublicKey`).
+pub fn parse_public_key_pem(text: &str) -> ClientResult<Key> {
+    let block = pem::parse(text).map_err(|e| ClientError::Invalid(format!("could not parse public key: {e}")))?;
+    let key = match block.tag() {
+        "PUBLIC KEY" => Key::new(KeyType::Ecdsa, block.contents().to_vec())
+            .or_else(|_| Key::new(KeyType::Rsa, block.contents().to_vec())),
+        "CERTIFICATE" => {
+            let pem_text = pem::encode_config(&pem::Pem::new("CERTIFICATE", block.contents().to_vec()), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF));
+            Key::new(KeyType::EcdsaX509, pem_text.clone().into_bytes()).or_else(|_| Key::new(KeyType::RsaX509, pem_text.into_bytes()))
+        }
+        other => return Err(ClientError::Invalid(format!("could not parse public key: unsupported PEM type {other}"))),
+    };
+    key.map_err(|e| ClientError::Invalid(format!("could not parse public key: {e}")))
 }
 
 /// Parses a key file's PEM envelope: its headers and the DER inside.

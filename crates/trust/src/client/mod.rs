@@ -7,6 +7,7 @@
 //! [`Repository::rotate_key`]. [`TrustReport`] renders what `docker trust inspect` prints.
 
 mod error;
+mod image;
 mod inspect;
 mod keyfile;
 mod keystore;
@@ -18,8 +19,9 @@ mod trust_dir;
 mod update;
 
 pub use error::{ClientError, ClientResult};
+pub use image::ImageName;
 pub use inspect::{natural_cmp, reports_json, SignedTag, TrustReport};
-pub use keyfile::KeyHeaders;
+pub use keyfile::{parse_public_key_pem, public_key_pem, KeyHeaders};
 pub use keystore::KeyStore;
 pub use passphrase::{EnvOrPrompt, FixedPassphrase, Passphrases, REPOSITORY_PASSPHRASE_ENV, ROOT_PASSPHRASE_ENV};
 pub use remote::{RemoteOptions, DEFAULT_SERVER, SERVER_ENV};

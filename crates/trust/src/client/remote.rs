@@ -14,7 +14,7 @@ use super::trust_dir::docker_config_dir;
 use crate::key::Key;
 use crate::names::{Gun, RoleName};
 
-/// docker's default trust server (official index).
+/// docker's trust server for Docker Hub images.
 pub const DEFAULT_SERVER: &str = "https://notary.docker.io";
 /// Environment variable naming the trust server.
 pub const SERVER_ENV: &str = "DOCKER_CONTENT_TRUST_SERVER";
@@ -35,10 +35,19 @@ pub struct RemoteOptions {
 }
 
 impl RemoteOptions {
-    /// docker's choice: `$DOCKER_CONTENT_TRUST_SERVER` (else notary.docker.io), CA files
-    /// `<docker config>/tls/<host:port>/*.crt`.
-    pub fn from_env(credentials: Option<(String, SecretString)>) -> ClientResult<Self> {
-        let server = std::env::var(SERVER_ENV).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    /// docker's choice for images on `registry`: `server` (from `DOCKER_CONTENT_TRUST_SERVER`)
+    /// if given, else notary.docker.io for Docker Hub, else `https://<registry>`; CA files
+    /// `<docker config>/tls/<host:port>/*.crt` when that directory exists (else system roots).
+    pub fn for_registry(
+        server: Option<&str>,
+        registry: &str,
+        credentials: Option<(String, SecretString)>,
+    ) -> ClientResult<Self> {
+        let server = match server.filter(|s| !s.is_empty()) {
+            Some(s) => s.to_owned(),
+            None if matches!(registry, "docker.io" | "index.docker.io" | "registry-1.docker.io") => DEFAULT_SERVER.to_owned(),
+            None => format!("https://{registry}"),
+        };
         let ca_files = match docker_config_dir() {
             Ok(dir) => ca_files_for(&dir, &server)?,
             Err(_) => Vec::new(),
