@@ -474,3 +474,71 @@ impl Node {
         }
     }
 }
+
+/// A docker configuration directory for content trust against one trust server: the server's
+/// CA in `tls/<host:port>/ca.crt` (where docker looks), `DOCKER_CONTENT_TRUST_SERVER`, and the
+/// root/repository passphrases. Drives `palisade trust` and the real `docker trust`.
+pub struct TrustEnv {
+    /// `DOCKER_CONFIG`.
+    pub config: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+}
+
+pub const ROOT_PASS: &str = "root-pass";
+pub const REPO_PASS: &str = "repo-pass";
+
+impl TrustEnv {
+    pub fn new(config: PathBuf, server: &str, ca: &Path) -> Self {
+        let host = server.strip_prefix("https://").unwrap();
+        let tls = config.join("tls").join(host);
+        std::fs::create_dir_all(&tls).unwrap();
+        std::fs::copy(ca, tls.join("ca.crt")).unwrap();
+        TrustEnv { config, server: server.to_owned() }
+    }
+
+    /// The trust directory both CLIs use.
+    pub fn trust_dir(&self) -> PathBuf {
+        self.config.join("trust")
+    }
+
+    fn command(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(&self.config)
+            .env("DOCKER_CONFIG", &self.config)
+            .env("DOCKER_CONTENT_TRUST_SERVER", &self.server)
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", ROOT_PASS)
+            .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", REPO_PASS)
+            .env_remove("PALISADE_REGISTRY_AUTH")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// `palisade trust <args>` with extra environment.
+    pub fn palisade_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut all = vec!["trust"];
+        all.extend_from_slice(args);
+        self.command(PALISADE, &all, env)
+    }
+
+    /// `palisade trust <args>` that must succeed; returns stdout.
+    pub fn palisade_ok(&self, args: &[&str]) -> String {
+        let out = self.palisade_env(args, &[]);
+        assert!(out.status.success(), "palisade trust {args:?}: {}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    }
+
+    /// `docker trust <args>` (no daemon needed) that must succeed; returns stdout+stderr.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let mut all = vec!["trust"];
+        all.extend_from_slice(args);
+        let out = self.command("docker", &all, &[]);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(out.status.success(), "docker trust {args:?}: {text}");
+        text
+    }
+}

@@ -1,0 +1,155 @@
+//! `palisade trust` against `palisade trust-server serve` and `palisade registry serve` (both
+//! over TLS): key generate → signer add → sign (pushing an image first) → inspect → revoke, with
+//! key files checked on disk and a wrong passphrase changing nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "registry_support.rs"]
+#[allow(unused_macros)]
+mod support;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use common::{openssl, stderr, stdout, TrustEnv, TrustServerProc, REPO_PASS};
+use support::{build_image, start, Kind, Opts, Server};
+
+struct Setup {
+    server: TrustServerProc,
+    registry: Server,
+    env: TrustEnv,
+    repo: String,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let server = TrustServerProc::start();
+        let registry = start(Kind::Palisade, &Opts { tls: true, ..Opts::default() });
+        let env = TrustEnv::new(server.dir.path().join("docker"), &server.url(), &server.dir.path().join("ca.crt"));
+        let repo = format!("{}/e2e/app", registry.addr);
+        Setup { server, registry, env, repo }
+    }
+
+    fn registry_ca(&self) -> PathBuf {
+        self.registry.tls.as_ref().unwrap().cert_dir.join("ca.crt")
+    }
+
+    /// `palisade trust <args> --tls-ca <registry CA>`.
+    fn trust(&self, args: &[&str]) -> String {
+        let ca = self.registry_ca();
+        let mut all = args.to_vec();
+        all.extend(["--tls-ca", ca.to_str().unwrap()]);
+        self.env.palisade_ok(&all)
+    }
+
+    fn key_files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> =
+            std::fs::read_dir(self.env.trust_dir().join("private")).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The key file is an encrypted PKCS#8 PEM that openssl opens with the passphrase only, and
+/// the decrypted key appears nowhere in it.
+fn assert_encrypted_key_file(path: &Path, pass: &str) {
+    assert_eq!(mode(path), 0o600, "{}", path.display());
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"), "{text}");
+    // openssl reads RFC 1421 headers as Proc-Type; hand it the PEM without notary's headers
+    let bare: String = text.lines().filter(|l| !l.contains(": ")).filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+    let stripped = path.with_extension("bare");
+    std::fs::write(&stripped, bare).unwrap();
+    let p = stripped.to_str().unwrap();
+    let (ok, plain) = openssl(&["pkcs8", "-in", p, "-passin", &format!("pass:{pass}")], None);
+    assert!(ok && plain.contains("BEGIN PRIVATE KEY"), "{plain}");
+    let body: String = plain.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!text.replace('\n', "").contains(&body), "plaintext key material in {}", path.display());
+    let (ok, out) = openssl(&["pkcs8", "-in", p, "-passin", "pass:wrong-pass"], None);
+    assert!(!ok, "a wrong passphrase must not decrypt: {out}");
+    std::fs::remove_file(&stripped).unwrap();
+}
+
+#[test]
+fn sign_inspect_revoke_roundtrip() {
+    let s = Setup::new();
+    let keydir = s.server.dir.path();
+    let out = s.trust(&["key", "generate", "alice", "--dir", keydir.to_str().unwrap()]);
+    assert!(out.starts_with("Generating key for alice...\n"), "{out}");
+    assert!(out.contains("Successfully generated and loaded private key. Corresponding public key available:"), "{out}");
+    let pubkey = keydir.join("alice.pub");
+    assert!(std::fs::read_to_string(&pubkey).unwrap().starts_with("-----BEGIN PUBLIC KEY-----\nrole: alice\n\n"));
+    let keys = s.key_files();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(mode(&s.env.trust_dir().join("private")), 0o700);
+    assert_encrypted_key_file(&keys[0], REPO_PASS);
+    assert!(std::fs::read_to_string(&keys[0]).unwrap().contains("\nrole: alice\n"));
+
+    let out = s.trust(&["signer", "add", "--key", pubkey.to_str().unwrap(), "alice", &s.repo]);
+    assert_eq!(
+        out,
+        format!(
+            "Adding signer \"alice\" to {r}...\nInitializing signed repository for {r}...\nSuccessfully initialized \"{r}\"\nSuccessfully added signer: alice to {r}\n\n",
+            r = s.repo
+        )
+    );
+    // root + targets keys were made; every key file is encrypted, root under the root passphrase
+    let keys = s.key_files();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for k in &keys {
+        let text = std::fs::read_to_string(k).unwrap();
+        let pass = if text.contains("\nrole: root\n") { common::ROOT_PASS } else { REPO_PASS };
+        assert_encrypted_key_file(k, pass);
+    }
+    assert!(keys.iter().any(|k| std::fs::read_to_string(k).unwrap().contains(&format!("gun: {}\nrole: targets\n", s.repo))));
+
+    let img = build_image("v1");
+    let image = format!("{}:v1", s.repo);
+    let out = s.trust(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    assert!(out.contains(&format!("Signing and pushing trust metadata for {image}\n")), "{out}");
+    assert!(out.ends_with(&format!("Successfully signed {image}\n")), "{out}");
+    let digest = img.manifest_digest.trim_start_matches("sha256:").to_owned();
+
+    let pretty = s.trust(&["inspect", "--pretty", &s.repo]);
+    assert!(pretty.starts_with(&format!("\nSignatures for {}\n\nSIGNED TAG   DIGEST", s.repo)), "{pretty}");
+    let row = pretty.lines().find(|l| l.starts_with("v1 ")).unwrap_or_else(|| panic!("{pretty}"));
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["v1", digest.as_str(), "alice"], "{pretty}");
+    assert!(pretty.contains(&format!("\nList of signers and their keys for {}\n\nSIGNER    KEYS\nalice     ", s.repo)), "{pretty}");
+    assert!(pretty.contains("\n  Repository Key:\t") && pretty.contains("\n  Root Key:\t"), "{pretty}");
+
+    let json: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &s.repo])).unwrap();
+    assert_eq!(json[0]["Name"], s.repo.as_str());
+    assert_eq!(json[0]["SignedTags"][0]["Digest"], digest.as_str());
+    assert_eq!(json[0]["SignedTags"][0]["Signers"], serde_json::json!(["alice"]));
+    assert_eq!(json[0]["AdministrativeKeys"][0]["Name"], "Root");
+
+    // a wrong passphrase: clear error, nothing changes locally or on the server
+    let before = s.server.get_meta(&s.repo, "targets/alice.json");
+    let out = s.env.palisade_env(&["revoke", &image], &[("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "wrong-pass")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("wrong passphrase"), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(s.server.get_meta(&s.repo, "targets/alice.json"), before);
+    assert_eq!(s.key_files(), keys);
+
+    let out = s.trust(&["revoke", &image]);
+    assert_eq!(out, format!("Successfully deleted signature for {image}\n"));
+    let pretty = s.trust(&["inspect", "--pretty", &s.repo]);
+    assert!(pretty.starts_with(&format!("\nNo signatures for {}\n\n", s.repo)), "{pretty}");
+    assert!(pretty.contains("alice"), "the signer stays: {pretty}");
+}
+
+#[test]
+fn unknown_repository_is_an_error() {
+    let s = Setup::new();
+    let name = format!("{}/e2e/none", s.registry.addr);
+    let out = s.env.palisade_env(&["inspect", "--pretty", &name], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("no signatures or cannot access {name}")), "{}", stderr(&out));
+    let out = s.env.palisade_env(&["inspect", &name], &[]);
+    assert_eq!(stdout(&out).trim(), "[]");
+    assert!(!out.status.success());
+}
