@@ -1,6 +1,7 @@
-//! `palisade trust` against `palisade trust-server serve` and `palisade registry serve` (both
-//! over TLS): key generate → signer add → sign (pushing an image first) → inspect → revoke, with
-//! key files checked on disk and a wrong passphrase changing nothing.
+//! `palisade trust` against `palisade registry serve` and a trust server over TLS — Palisade's
+//! own (`palisade trust-server serve`) and the real `notary-server` 0.7: key generate → signer
+//! add → sign (pushing an image first) → inspect → revoke, with key files checked on disk and a
+//! wrong passphrase changing nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -11,11 +12,33 @@ mod support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use common::{openssl, stderr, stdout, TrustEnv, TrustServerProc, REPO_PASS};
+use common::{openssl, stderr, stdout, NotaryServerProc, TrustEnv, TrustServerProc, REPO_PASS};
 use support::{build_image, start, Kind, Opts, Server};
 
+/// Which trust server runs.
+enum TrustServer {
+    Palisade(TrustServerProc),
+    Notary(NotaryServerProc),
+}
+
+impl TrustServer {
+    fn dir(&self) -> &Path {
+        match self {
+            TrustServer::Palisade(s) => s.dir.path(),
+            TrustServer::Notary(s) => s.dir.path(),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            TrustServer::Palisade(s) => s.url(),
+            TrustServer::Notary(s) => s.url(),
+        }
+    }
+}
+
 struct Setup {
-    server: TrustServerProc,
+    server: TrustServer,
     registry: Server,
     env: TrustEnv,
     repo: String,
@@ -23,11 +46,26 @@ struct Setup {
 
 impl Setup {
     fn new() -> Self {
-        let server = TrustServerProc::start();
+        Self::with(TrustServer::Palisade(TrustServerProc::start()))
+    }
+
+    fn with(server: TrustServer) -> Self {
         let registry = start(Kind::Palisade, &Opts { tls: true, ..Opts::default() });
-        let env = TrustEnv::new(server.dir.path().join("docker"), &server.url(), &server.dir.path().join("ca.crt"));
+        let env = TrustEnv::new(server.dir().join("docker"), &server.url(), &server.dir().join("ca.crt"));
         let repo = format!("{}/e2e/app", registry.addr);
         Setup { server, registry, env, repo }
+    }
+
+    /// `GET /v2/<repo>/_trust/tuf/<file>` from the trust server (must be 200).
+    fn get_meta(&self, file: &str) -> Vec<u8> {
+        let out = std::process::Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(self.server.dir().join("ca.crt"))
+            .arg(format!("{}/v2/{}/_trust/tuf/{file}", self.server.url(), self.repo))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GET {file}: {}", stderr(&out));
+        out.stdout
     }
 
     fn registry_ca(&self) -> PathBuf {
@@ -76,8 +114,20 @@ fn assert_encrypted_key_file(path: &Path, pass: &str) {
 
 #[test]
 fn sign_inspect_revoke_roundtrip() {
-    let s = Setup::new();
-    let keydir = s.server.dir.path();
+    roundtrip(&Setup::new());
+}
+
+#[test]
+fn sign_inspect_revoke_roundtrip_notary_server() {
+    let s = Setup::with(TrustServer::Notary(NotaryServerProc::start()));
+    roundtrip(&s);
+    if let TrustServer::Notary(n) = &s.server {
+        assert!(n.log().contains("targets/alice"), "notary-server saw no update of targets/alice");
+    }
+}
+
+fn roundtrip(s: &Setup) {
+    let keydir = s.server.dir();
     let out = s.trust(&["key", "generate", "alice", "--dir", keydir.to_str().unwrap()]);
     assert!(out.starts_with("Generating key for alice...\n"), "{out}");
     assert!(out.contains("Successfully generated and loaded private key. Corresponding public key available:"), "{out}");
@@ -128,11 +178,11 @@ fn sign_inspect_revoke_roundtrip() {
     assert_eq!(json[0]["AdministrativeKeys"][0]["Name"], "Root");
 
     // a wrong passphrase: clear error, nothing changes locally or on the server
-    let before = s.server.get_meta(&s.repo, "targets/alice.json");
+    let before = s.get_meta("targets/alice.json");
     let out = s.env.palisade_env(&["revoke", &image], &[("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "wrong-pass")]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("wrong passphrase"), "{}{}", stdout(&out), stderr(&out));
-    assert_eq!(s.server.get_meta(&s.repo, "targets/alice.json"), before);
+    assert_eq!(s.get_meta("targets/alice.json"), before);
     assert_eq!(s.key_files(), keys);
 
     let out = s.trust(&["revoke", &image]);

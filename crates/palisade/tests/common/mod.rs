@@ -233,6 +233,82 @@ pub fn http_post(path: &str, body: &str) -> String {
     )
 }
 
+/// Writes a test CA (`ca.crt`, `ca.key`) and a server certificate for 127.0.0.1/localhost
+/// signed by it (`server.crt`, `server.key`) into `d`, with openssl.
+pub fn make_server_cert(d: &Path) {
+    let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let (ok, out) = openssl(args, None);
+        assert!(ok, "{out}");
+    };
+    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("ca.key"),
+        "-out", &p("ca.crt"), "-days", "30", "-subj", "/CN=Trust Test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("server.key"),
+        "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
+    write(d, "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+    run(&["x509", "-req", "-in", &p("server.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial",
+        "-out", &p("server.crt"), "-days", "30", "-extfile", &p("server.ext")]);
+}
+
+/// The real `notary-server` 0.7 (Debian package `notary`) with in-memory storage, the local
+/// (ed25519) signing service and TLS from [`make_server_cert`]. Killed on drop.
+pub struct NotaryServerProc {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+}
+
+impl NotaryServerProc {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        make_server_cert(d);
+        let port = free_port();
+        let config = serde_json::json!({
+            "server": {"http_addr": format!("127.0.0.1:{port}"), "tls_key_file": "./server.key", "tls_cert_file": "./server.crt"},
+            "trust_service": {"type": "local", "key_algorithm": "ecdsa"},
+            "storage": {"backend": "memory"},
+            "logging": {"level": "info"}
+        });
+        write(d, "server-config.json", &config.to_string());
+        let log = std::fs::File::create(d.join("server.log")).unwrap();
+        let child = Command::new("notary-server")
+            .arg("-config")
+            .arg(d.join("server-config.json"))
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("notary-server (Debian package notary)");
+        let proc = NotaryServerProc { dir, port, child };
+        wait_for(Duration::from_secs(20), "notary-server health", || {
+            Command::new("curl")
+                .args(["-sf", "--cacert"])
+                .arg(proc.dir.path().join("ca.crt"))
+                .arg(format!("{}/_notary_server/health", proc.url()))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        proc
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NotaryServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `palisade trust-server serve` with TLS from a CA made for the test, plus a notary
 /// client trust directory. Killed on drop.
 pub struct TrustServerProc {
@@ -246,20 +322,7 @@ pub struct TrustServerProc {
 impl TrustServerProc {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
-        let run = |args: &[&str]| {
-            let (ok, out) = openssl(args, None);
-            assert!(ok, "{out}");
-        };
-        run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("ca.key"),
-            "-out", &p("ca.crt"), "-days", "30", "-subj", "/CN=Trust Test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-        run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &p("server.key"),
-            "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
-        write(d, "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
-        run(&["x509", "-req", "-in", &p("server.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial",
-            "-out", &p("server.crt"), "-days", "30", "-extfile", &p("server.ext")]);
+        make_server_cert(dir.path());
         let mut proc = TrustServerProc { dir, port: 0, child: None, banner: None };
         proc.spawn();
         proc
