@@ -203,3 +203,63 @@ fn unknown_repository_is_an_error() {
     assert_eq!(stdout(&out).trim(), "[]");
     assert!(!out.status.success());
 }
+
+/// The stock docker CLI reads what Palisade's client published: with a fresh configuration
+/// (no cache, no keys) `docker trust inspect --pretty` shows Palisade's signer and signed tag.
+#[test]
+fn docker_inspects_what_palisade_signed() {
+    let s = Setup::new();
+    let keydir = s.server.dir();
+    s.trust(&["key", "generate", "alice", "--dir", keydir.to_str().unwrap()]);
+    s.trust(&["signer", "add", "--key", keydir.join("alice.pub").to_str().unwrap(), "alice", &s.repo]);
+    let img = build_image("v1");
+    let image = format!("{}:v1", s.repo);
+    s.trust(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    let digest = img.manifest_digest.trim_start_matches("sha256:");
+
+    let fresh = TrustEnv::new(keydir.join("docker-fresh"), &s.server.url(), &keydir.join("ca.crt"));
+    let out = fresh.docker_ok(&["inspect", "--pretty", &s.repo]);
+    let row = out.lines().find(|l| l.starts_with("v1 ")).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["v1", digest, "alice"], "{out}");
+    let alice = out.lines().find(|l| l.starts_with("alice ")).unwrap_or_else(|| panic!("{out}"));
+    // docker and palisade print the same thing
+    assert_eq!(out, s.trust(&["inspect", "--pretty", &s.repo]), "docker and palisade differ");
+    assert!(alice.split_whitespace().nth(1).unwrap().len() == 12, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&fresh.docker_ok(&["inspect", &s.repo])).unwrap();
+    let ours: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &s.repo])).unwrap();
+    assert_eq!(json, ours);
+}
+
+/// docker uses the keys Palisade wrote: in a repository Palisade initialised, `docker trust
+/// signer add` signs targets with Palisade's targets key file, and `palisade trust inspect`
+/// lists the new signer.
+#[test]
+fn docker_adds_a_signer_to_a_palisade_repository() {
+    let s = Setup::new();
+    let keydir = s.server.dir();
+    s.trust(&["key", "generate", "alice", "--dir", keydir.to_str().unwrap()]);
+    s.trust(&["signer", "add", "--key", keydir.join("alice.pub").to_str().unwrap(), "alice", &s.repo]);
+    let bobdir = keydir.join("bob");
+    std::fs::create_dir_all(&bobdir).unwrap();
+    s.env.docker_ok(&["key", "generate", "bob", "--dir", bobdir.to_str().unwrap()]);
+    let out = s.env.docker_ok(&["signer", "add", "--key", bobdir.join("bob.pub").to_str().unwrap(), "bob", &s.repo]);
+    assert!(out.contains(&format!("Successfully added signer: bob to {}", s.repo)), "{out}");
+    let pretty = s.trust(&["inspect", "--pretty", &s.repo]);
+    let signers: Vec<&str> = pretty
+        .lines()
+        .skip_while(|l| !l.starts_with("SIGNER "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(signers, ["alice", "bob"], "{pretty}");
+    // and Palisade signs with docker's bob key too (docker wrote it in the shared trust dir)
+    let img = build_image("v2");
+    let image = format!("{}:v2", s.repo);
+    s.trust(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v2", img.layout().display())]);
+    let json: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &image])).unwrap();
+    let mut got: Vec<String> =
+        json[0]["SignedTags"][0]["Signers"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    got.sort();
+    assert_eq!(got, ["alice", "bob"]);
+}

@@ -156,23 +156,39 @@ pub(crate) fn is_encrypted(text: &str) -> bool {
     envelope(text).is_ok_and(|(_, b)| b.tag() == LABEL)
 }
 
+/// Reads PKCS#8 as notary writes it: for ECDSA, notary sets version 1 (v2) without the outer
+/// public key that v2 requires, which strict parsers refuse; so the structure is read field by
+/// field and the SEC1 key inside decoded.
 fn from_pkcs8(der: &[u8]) -> ClientResult<PrivateKey> {
-    let info = PrivateKeyInfo::from_der(der).map_err(bad_file)?;
-    if info.algorithm.oid == EC_PUBLIC_KEY {
-        use p256::pkcs8::DecodePrivateKey as _;
-        return p256::ecdsa::SigningKey::from_pkcs8_der(der).map(PrivateKey::Ecdsa).map_err(bad_file);
+    use pkcs8::der::asn1::OctetStringRef;
+    use pkcs8::der::{Reader as _, SliceReader};
+    let mut reader = SliceReader::new(der).map_err(bad_file)?;
+    let (oid, key) = reader
+        .sequence(|seq| {
+            let _version: u8 = seq.decode()?;
+            let alg: pkcs8::AlgorithmIdentifierRef<'_> = seq.decode()?;
+            let key: OctetStringRef<'_> = seq.decode()?;
+            let rest = seq.remaining_len();
+            seq.read_slice(rest)?;
+            Ok((alg.oid, key.as_bytes()))
+        })
+        .map_err(bad_file)?;
+    if oid == EC_PUBLIC_KEY {
+        return p256::SecretKey::from_sec1_der(key).map(|k| PrivateKey::Ecdsa(k.into())).map_err(bad_file);
     }
-    if info.algorithm.oid == ED25519 {
+    if oid == ED25519 {
         use ed25519_dalek::pkcs8::DecodePrivateKey as _;
         return ed25519_dalek::SigningKey::from_pkcs8_der(der).map(PrivateKey::Ed25519).map_err(bad_file);
     }
-    Err(bad_file(format!("unsupported key algorithm {}", info.algorithm.oid)))
+    Err(bad_file(format!("unsupported key algorithm {oid}")))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    const DOCKER_BOB_ID: &str = "77fb6f863274feb9baa2b67680dcf095aaf1282dd23d770cad8899b3b7d9c38d";
 
     #[test]
     fn roundtrip_and_wrong_passphrase() {
@@ -193,5 +209,16 @@ mod tests {
         let pbes2 = info.encryption_algorithm.pbes2().unwrap();
         let kdf = pbes2.kdf.pbkdf2().unwrap();
         assert_eq!((kdf.iteration_count, kdf.salt.len(), kdf.prf), (2048, 8, pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1));
+    }
+
+    /// A key file written by `docker trust key generate` (notary's PKCS#8: version 1 without
+    /// the outer public key), passphrase `repo-pass`.
+    #[test]
+    fn reads_docker_written_key() {
+        let text = include_str!("testdata/docker-bob.key");
+        assert_eq!(headers(text).unwrap().role, "bob");
+        let pass = SecretString::from("repo-pass".to_owned());
+        let key = decrypt(text, Some(&pass), "bob").unwrap();
+        assert_eq!(key.public().unwrap().id(), DOCKER_BOB_ID);
     }
 }
