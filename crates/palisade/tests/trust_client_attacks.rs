@@ -1,0 +1,309 @@
+//! Client-side TUF attacks: `palisade trust inspect` against a small tampering Notary server
+//! (an axum server in the test serving metadata the test signs with keys it holds). Each attack
+//! is refused with a clear error and leaves the client's trusted cache unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use palisade_trust::client::root_certificate;
+use palisade_trust::schema::{
+    Delegations, FileMeta, RoleKeys, Root, Signed, Snapshot, Targets, Timestamp, TIMESTAMP_EXPIRY,
+};
+use palisade_trust::{Gun, Key, PrivateKey, TufSigner};
+use sha2::{Digest as _, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use common::{make_server_cert, stderr, stdout, TrustEnv};
+
+const GUN: &str = "127.0.0.1:5000/attack";
+
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+async fn get_file(State(files): State<Files>, UrlPath(path): UrlPath<String>) -> (StatusCode, Vec<u8>) {
+    let tail = path.strip_prefix(&format!("{GUN}/_trust/tuf/")).unwrap_or_default();
+    match files.lock().unwrap().get(tail) {
+        Some(b) => (StatusCode::OK, b.clone()),
+        None => (StatusCode::NOT_FOUND, br#"{"errors":[{"code":"METADATA_NOT_FOUND"}]}"#.to_vec()),
+    }
+}
+
+/// A static Notary server over TLS whose files the test replaces at will.
+struct Tamper {
+    dir: tempfile::TempDir,
+    port: u16,
+    files: Files,
+    env: TrustEnv,
+}
+
+impl Tamper {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        make_server_cert(dir.path());
+        let files: Files = Arc::default();
+        let tls = palisade_trust::server::tls_config(&dir.path().join("server.crt"), &dir.path().join("server.key")).unwrap();
+        let app = axum::Router::new().route("/v2/{*path}", axum::routing::get(get_file)).with_state(files.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = palisade_trust::server::serve(listener, app, Some(tls)).await;
+            });
+        });
+        let url = format!("https://127.0.0.1:{port}");
+        let env = TrustEnv::new(dir.path().join("docker"), &url, &dir.path().join("ca.crt"));
+        Tamper { dir, port, files, env }
+    }
+
+    /// Serves `meta` as the current repository (by name, checksum and version).
+    fn serve(&self, meta: &Published) {
+        let mut files = self.files.lock().unwrap();
+        files.clear();
+        for (role, bytes) in [("root", &meta.root), ("targets", &meta.targets), ("snapshot", &meta.snapshot), ("timestamp", &meta.timestamp)] {
+            files.insert(format!("{role}.json"), bytes.clone());
+            files.insert(format!("{role}.{}.json", hex::encode(Sha256::digest(bytes))), bytes.clone());
+        }
+        for (v, bytes) in &meta.old_roots {
+            files.insert(format!("{v}.root.json"), bytes.clone());
+        }
+    }
+
+    /// `palisade trust inspect GUN`: (success, stdout + stderr).
+    fn inspect(&self) -> (bool, String) {
+        let out = self.env.palisade_env(&["inspect", GUN], &[]);
+        (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+    }
+
+    fn cached(&self, role: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.env.trust_dir().join("tuf").join(GUN).join("metadata").join(format!("{role}.json"))).ok()
+    }
+
+    fn inspect_ok(&self) -> serde_json::Value {
+        let (ok, out) = self.inspect();
+        assert!(ok, "{out}");
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    /// Inspect must fail with `needle` in the message and change no cached file.
+    fn refused(&self, needle: &str) {
+        let before: Vec<_> = ["root", "timestamp", "snapshot", "targets"].iter().map(|r| self.cached(r)).collect();
+        let (ok, out) = self.inspect();
+        assert!(!ok, "attack accepted: {out}");
+        assert!(out.contains(needle), "expected {needle:?} in: {out}");
+        let after: Vec<_> = ["root", "timestamp", "snapshot", "targets"].iter().map(|r| self.cached(r)).collect();
+        assert_eq!(before, after, "a refused update changed the cache");
+        let _ = (&self.dir, self.port);
+    }
+}
+
+/// One repository's signing keys, all held by the test.
+struct Keys {
+    /// root.json v1, signed once (signatures and expiry make every signing distinct).
+    root_v1: Vec<u8>,
+    root: PrivateKey,
+    root_cert: Key,
+    targets: PrivateKey,
+    snapshot: PrivateKey,
+    timestamp: PrivateKey,
+}
+
+/// Serialised metadata of one state of the repository.
+#[derive(Clone)]
+struct Published {
+    root: Vec<u8>,
+    targets: Vec<u8>,
+    snapshot: Vec<u8>,
+    timestamp: Vec<u8>,
+    old_roots: Vec<(u64, Vec<u8>)>,
+}
+
+fn v(n: u64) -> NonZeroU64 {
+    NonZeroU64::new(n).unwrap()
+}
+
+fn sign<T: palisade_trust::schema::Role>(meta: T, keys: &[(&Key, &PrivateKey)]) -> Vec<u8> {
+    let pairs: Vec<(&Key, &dyn TufSigner)> = keys.iter().map(|(k, p)| (*k, *p as &dyn TufSigner)).collect();
+    Signed::sign_as(meta, &pairs).unwrap().bytes().to_vec()
+}
+
+fn root_meta(version: u64, root_cert: &Key, others: &Keys) -> Root {
+    let now = OffsetDateTime::now_utc();
+    let mut keys = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    for (role, key) in [
+        ("root", root_cert.clone()),
+        ("targets", others.targets.public().unwrap()),
+        ("snapshot", others.snapshot.public().unwrap()),
+        ("timestamp", others.timestamp.public().unwrap()),
+    ] {
+        keys.insert(key.id().to_owned(), key.clone());
+        roles.insert(role.to_owned(), RoleKeys { keyids: vec![key.id().to_owned()], threshold: v(1), extra: Default::default() });
+    }
+    Root { type_: "Root".into(), consistent_snapshot: false, expires: now + Duration::days(365), keys, roles, version: v(version), extra: Default::default() }
+}
+
+impl Keys {
+    fn new() -> Self {
+        let root = PrivateKey::generate_ecdsa();
+        let root_cert = root_certificate(&Gun::new(GUN).unwrap(), &root, OffsetDateTime::now_utc()).unwrap();
+        let mut keys = Keys {
+            root_v1: Vec::new(),
+            root,
+            root_cert,
+            targets: PrivateKey::generate_ecdsa(),
+            snapshot: PrivateKey::generate_ed25519(),
+            timestamp: PrivateKey::generate_ed25519(),
+        };
+        keys.root_v1 = sign(root_meta(1, &keys.root_cert, &keys), &[(&keys.root_cert, &keys.root)]);
+        keys
+    }
+
+    fn targets(&self, version: u64, tag: &str, signer: &PrivateKey) -> Vec<u8> {
+        let mut targets = BTreeMap::new();
+        targets.insert(tag.to_owned(), FileMeta::of(tag.as_bytes()));
+        let t = Targets {
+            type_: "Targets".into(),
+            delegations: Delegations::default(),
+            expires: OffsetDateTime::now_utc() + Duration::days(365),
+            targets,
+            version: v(version),
+            extra: Default::default(),
+        };
+        // A signature by any other key is presented under the targets key's ID (a forgery).
+        let real = self.targets.public().unwrap();
+        let used = signer.public().unwrap();
+        let bytes = sign(t, &[(&used, signer)]);
+        String::from_utf8(bytes).unwrap().replace(used.id(), real.id()).into_bytes()
+    }
+
+    fn snapshot(&self, version: u64, root: &[u8], targets: &[u8]) -> Vec<u8> {
+        let meta = BTreeMap::from([("root".to_owned(), FileMeta::of(root)), ("targets".to_owned(), FileMeta::of(targets))]);
+        let s = Snapshot {
+            type_: "Snapshot".into(),
+            expires: OffsetDateTime::now_utc() + Duration::days(365),
+            meta,
+            version: v(version),
+            extra: Default::default(),
+        };
+        sign(s, &[(&self.snapshot.public().unwrap(), &self.snapshot)])
+    }
+
+    fn timestamp(&self, version: u64, snapshot: &[u8], expires: OffsetDateTime) -> Vec<u8> {
+        let t = Timestamp {
+            type_: "Timestamp".into(),
+            expires,
+            meta: BTreeMap::from([("snapshot".to_owned(), FileMeta::of(snapshot))]),
+            version: v(version),
+            extra: Default::default(),
+        };
+        sign(t, &[(&self.timestamp.public().unwrap(), &self.timestamp)])
+    }
+
+    /// A consistent state: root v1, targets `version` holding `tag`, snapshot and timestamp
+    /// versions derived from it.
+    fn state(&self, version: u64, tag: &str) -> Published {
+        let root = self.root_v1.clone();
+        let targets = self.targets(version, tag, &self.targets);
+        let snapshot = self.snapshot(version, &root, &targets);
+        let timestamp = self.timestamp(version, &snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY);
+        Published { root, targets, snapshot, timestamp, old_roots: Vec::new() }
+    }
+}
+
+fn tags(json: &serde_json::Value) -> Vec<String> {
+    json[0]["SignedTags"].as_array().unwrap().iter().map(|t| t["SignedTag"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn replayed_older_timestamp_is_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    let old = keys.state(1, "v1");
+    server.serve(&old);
+    assert_eq!(tags(&server.inspect_ok()), ["v1"]);
+    server.serve(&keys.state(2, "v2"));
+    assert_eq!(tags(&server.inspect_ok()), ["v2"]);
+    // a network attacker replays the (validly signed, unexpired) state of before
+    server.serve(&old);
+    server.refused("timestamp version 1 is lower than the trusted version 2");
+}
+
+#[test]
+fn replayed_older_snapshot_is_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    let old = keys.state(1, "v1");
+    server.serve(&keys.state(2, "v2"));
+    assert_eq!(tags(&server.inspect_ok()), ["v2"]);
+    // a fresh timestamp, but it points at the old snapshot (a compromised timestamp key)
+    let mut replay = old.clone();
+    replay.timestamp = keys.timestamp(3, &old.snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY);
+    server.serve(&replay);
+    server.refused("snapshot version 1 is lower than the trusted version 2");
+}
+
+#[test]
+fn expired_timestamp_is_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    let mut state = keys.state(1, "v1");
+    server.serve(&state);
+    server.inspect_ok();
+    // the freshest metadata the attacker can show has expired (freeze attack)
+    state.timestamp = keys.timestamp(2, &state.snapshot, OffsetDateTime::now_utc() - Duration::hours(1));
+    server.serve(&state);
+    server.refused("timestamp expired at");
+}
+
+#[test]
+fn forged_targets_signature_is_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    server.serve(&keys.state(1, "v1"));
+    server.inspect_ok();
+    // targets signed by a key the root does not list, with snapshot and timestamp consistent
+    let attacker = PrivateKey::generate_ecdsa();
+    let root = keys.root_v1.clone();
+    let targets = keys.targets(2, "evil", &attacker);
+    let forged = Published {
+        snapshot: keys.snapshot(2, &root, &targets),
+        timestamp: Vec::new(),
+        root,
+        targets,
+        old_roots: Vec::new(),
+    };
+    let forged = Published {
+        timestamp: keys.timestamp(2, &forged.snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY),
+        ..forged
+    };
+    server.serve(&forged);
+    server.refused("valid signatures did not meet threshold for targets");
+}
+
+#[test]
+fn root_rotation_must_be_signed_by_the_old_root() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    server.serve(&keys.state(1, "v1"));
+    server.inspect_ok();
+    let new_root = PrivateKey::generate_ecdsa();
+    let new_cert = root_certificate(&Gun::new(GUN).unwrap(), &new_root, OffsetDateTime::now_utc()).unwrap();
+    let rotated = |signers: &[(&Key, &PrivateKey)]| {
+        let root = sign(root_meta(2, &new_cert, &keys), signers);
+        let targets = keys.targets(2, "v2", &keys.targets);
+        let snapshot = keys.snapshot(2, &root, &targets);
+        let timestamp = keys.timestamp(2, &snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY);
+        Published { root, targets, snapshot, timestamp, old_roots: vec![(1, keys.root_v1.clone())] }
+    };
+    // signed by the new root key only: refused, the client keeps the pinned root
+    server.serve(&rotated(&[(&new_cert, &new_root)]));
+    server.refused("root rotation to version 2 rejected: not signed by the previous root keys");
+    // signed by the old and the new root keys: followed
+    server.serve(&rotated(&[(&keys.root_cert, &keys.root), (&new_cert, &new_root)]));
+    assert_eq!(tags(&server.inspect_ok()), ["v2"]);
+    let pinned: serde_json::Value = serde_json::from_slice(&server.cached("root").unwrap()).unwrap();
+    assert_eq!(pinned["signed"]["version"], 2);
+}
