@@ -263,3 +263,61 @@ fn docker_adds_a_signer_to_a_palisade_repository() {
     got.sort();
     assert_eq!(got, ["alice", "bob"]);
 }
+
+/// `key load` imports a plain PKCS#8 key (openssl-made, 0600) as a signer key that then signs;
+/// a key file readable by others is refused.
+#[test]
+fn key_load_then_sign_with_it() {
+    let s = Setup::new();
+    let d = s.server.dir();
+    let key = d.join("carol.pem");
+    let (ok, out) = openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key.to_str().unwrap()], None);
+    assert!(ok, "{out}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = s.env.palisade_env(&["key", "load", key.to_str().unwrap(), "--name", "carol"], &[]);
+    assert!(!out.status.success() && stderr(&out).contains("must not be readable or writable by others"), "{}", stderr(&out));
+    assert!(!s.env.trust_dir().join("private").exists(), "a refused load wrote a key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = s.trust(&["key", "load", key.to_str().unwrap(), "--name", "carol"]);
+    assert_eq!(out, format!("Loading key from \"{p}\"...\nSuccessfully imported key from {p}\n", p = key.display()));
+    let loaded = s.key_files();
+    assert_eq!(loaded.len(), 1);
+    assert_encrypted_key_file(&loaded[0], REPO_PASS);
+    let pubkey = d.join("carol.pub");
+    let (ok, out) = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout", "-out", pubkey.to_str().unwrap()], None);
+    assert!(ok, "{out}");
+    s.trust(&["signer", "add", "--key", pubkey.to_str().unwrap(), "carol", &s.repo]);
+    let img = build_image("v1");
+    let image = format!("{}:v1", s.repo);
+    s.trust(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    let json: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &image])).unwrap();
+    assert_eq!(json[0]["SignedTags"][0]["Signers"], serde_json::json!(["carol"]));
+}
+
+/// `key rotate` of targets and root publishes a new root signed by old and new root keys;
+/// Palisade (cached, and with a fresh cache) and docker follow it and still verify the tags.
+#[test]
+fn key_rotate_targets_and_root() {
+    let s = Setup::new();
+    let d = s.server.dir();
+    let img = build_image("v1");
+    let image = format!("{}:v1", s.repo);
+    s.trust(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    let before: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &s.repo])).unwrap();
+    assert_eq!(before[0]["SignedTags"][0]["Signers"], serde_json::json!(["Repo Admin"]));
+    for role in ["targets", "root"] {
+        let out = s.trust(&["key", "rotate", &s.repo, role]);
+        assert!(out.starts_with(&format!("Successfully rotated {role} key for repository {}", s.repo)), "{out}");
+    }
+    let after: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &s.repo])).unwrap();
+    assert_eq!(after[0]["SignedTags"], before[0]["SignedTags"]);
+    let keys = |v: &serde_json::Value, i: usize| v[0]["AdministrativeKeys"][i]["Keys"][0]["ID"].as_str().unwrap().to_owned();
+    assert_ne!(keys(&after, 0), keys(&before, 0), "root key rotated");
+    assert_ne!(keys(&after, 1), keys(&before, 1), "targets key rotated");
+    let root: serde_json::Value = serde_json::from_slice(&s.get_meta("root.json")).unwrap();
+    assert_eq!(root["signed"]["version"], 3);
+    assert_eq!(root["signatures"].as_array().unwrap().len(), 2, "old and new root keys sign the rotation");
+    let fresh = TrustEnv::new(d.join("docker-fresh"), &s.server.url(), &d.join("ca.crt"));
+    let docker: serde_json::Value = serde_json::from_str(&fresh.docker_ok(&["inspect", &s.repo])).unwrap();
+    assert_eq!(docker, after);
+}

@@ -67,7 +67,7 @@ pub(crate) fn encrypt(key: &PrivateKey, headers: &KeyHeaders, passphrase: &Secre
         .encrypt_with_params(params, passphrase.expose_secret().as_bytes())
         .map_err(|e| ClientError::Tuf(crate::Error::Crypto(format!("encrypting a private key: {e}"))))?;
     let block = pem::Pem::new(LABEL, encrypted.as_bytes().to_vec());
-    Ok(with_headers(&block, headers)?)
+    with_headers(&block, headers)
 }
 
 /// PEM-encodes `block` with `gun:`/`role:` headers, as Go's `pem.Encode` writes them.
