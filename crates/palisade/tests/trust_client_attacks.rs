@@ -1,6 +1,7 @@
 //! Client-side TUF attacks: `palisade trust inspect` against a small tampering Notary server
 //! (an axum server in the test serving metadata the test signs with keys it holds). Each attack
-//! is refused with a clear error and leaves the client's trusted cache unchanged.
+//! is refused with a clear error and leaves the client's trusted cache unchanged. The same
+//! server, put behind Docker token auth, checks the client's 401 → token → retry path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -25,12 +26,49 @@ const GUN: &str = "127.0.0.1:5000/attack";
 
 type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
-async fn get_file(State(files): State<Files>, UrlPath(path): UrlPath<String>) -> (StatusCode, Vec<u8>) {
-    let tail = path.strip_prefix(&format!("{GUN}/_trust/tuf/")).unwrap_or_default();
-    match files.lock().unwrap().get(tail) {
-        Some(b) => (StatusCode::OK, b.clone()),
-        None => (StatusCode::NOT_FOUND, br#"{"errors":[{"code":"METADATA_NOT_FOUND"}]}"#.to_vec()),
+/// The token the fake token service issues, and the Basic credentials it wants.
+const TOKEN: &str = "test-token-for-attack-repo";
+const BASIC: &str = "Basic YWxpY2U6cHc="; // alice:pw
+
+#[derive(Clone)]
+struct AppState {
+    files: Files,
+    /// When set, metadata needs `Bearer TOKEN`; the challenge names this token realm.
+    realm: Option<String>,
+    /// Token requests seen (query strings).
+    token_requests: Arc<Mutex<Vec<String>>>,
+}
+
+async fn get_file(
+    State(st): State<AppState>,
+    UrlPath(path): UrlPath<String>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if let Some(realm) = &st.realm {
+        let ok = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+        if !ok {
+            let challenge = format!("Bearer realm=\"{realm}\",service=\"notary-test\"");
+            return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], "{}").into_response();
+        }
     }
+    let tail = path.strip_prefix(&format!("{GUN}/_trust/tuf/")).unwrap_or_default();
+    match st.files.lock().unwrap().get(tail) {
+        Some(b) => (StatusCode::OK, b.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, br#"{"errors":[{"code":"METADATA_NOT_FOUND"}]}"#.to_vec()).into_response(),
+    }
+}
+
+async fn token(
+    State(st): State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> (StatusCode, String) {
+    st.token_requests.lock().unwrap().push(query.unwrap_or_default());
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(BASIC) {
+        return (StatusCode::UNAUTHORIZED, "{}".into());
+    }
+    (StatusCode::OK, serde_json::json!({"token": TOKEN}).to_string())
 }
 
 /// A static Notary server over TLS whose files the test replaces at will.
@@ -38,19 +76,34 @@ struct Tamper {
     dir: tempfile::TempDir,
     port: u16,
     files: Files,
+    token_requests: Arc<Mutex<Vec<String>>>,
     env: TrustEnv,
 }
 
 impl Tamper {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `auth`, metadata needs a token from `/token` (Basic alice:pw).
+    fn start_with(auth: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         make_server_cert(dir.path());
         let files: Files = Arc::default();
         let tls = palisade_trust::server::tls_config(&dir.path().join("server.crt"), &dir.path().join("server.key")).unwrap();
-        let app = axum::Router::new().route("/v2/{*path}", axum::routing::get(get_file)).with_state(files.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
+        let token_requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let state = AppState {
+            files: files.clone(),
+            realm: auth.then(|| format!("https://127.0.0.1:{port}/token")),
+            token_requests: token_requests.clone(),
+        };
+        let app = axum::Router::new()
+            .route("/v2/{*path}", axum::routing::get(get_file))
+            .route("/token", axum::routing::get(token))
+            .with_state(state);
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
@@ -60,7 +113,7 @@ impl Tamper {
         });
         let url = format!("https://127.0.0.1:{port}");
         let env = TrustEnv::new(dir.path().join("docker"), &url, &dir.path().join("ca.crt"));
-        Tamper { dir, port, files, env }
+        Tamper { dir, port, files, token_requests, env }
     }
 
     /// Serves `meta` as the current repository (by name, checksum and version).
@@ -306,4 +359,22 @@ fn root_rotation_must_be_signed_by_the_old_root() {
     assert_eq!(tags(&server.inspect_ok()), ["v2"]);
     let pinned: serde_json::Value = serde_json::from_slice(&server.cached("root").unwrap()).unwrap();
     assert_eq!(pinned["signed"]["version"], 2);
+}
+
+/// A trust server behind Docker token auth: the client answers the 401 Bearer challenge with
+/// a token fetched using Basic credentials (`--creds`), scoped to the repository, pull only.
+#[test]
+fn token_auth_with_basic_credentials() {
+    let (server, keys) = (Tamper::start_with(true), Keys::new());
+    server.serve(&keys.state(1, "v1"));
+    let (ok, out) = server.inspect();
+    assert!(!ok, "no credentials must fail: {out}");
+    assert!(out.contains("token endpoint"), "{out}");
+    let out = server.env.palisade_env(&["inspect", GUN, "--creds", "alice:pw"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(tags(&json), ["v1"]);
+    let seen = server.token_requests.lock().unwrap().clone();
+    let scope = format!("scope=repository%3A{}%3Apull", GUN.replace(':', "%3A").replace('/', "%2F"));
+    assert!(seen.iter().any(|q| q.contains(&scope) && q.contains("service=notary-test")), "{seen:?}");
 }
