@@ -4,38 +4,20 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{stderr, stdout, TrustServerProc};
+use common::{TrustEnv, TrustServerProc};
 
 const REPO: &str = "127.0.0.1:5000/newrepo";
 
 #[test]
 fn docker_trust_signer_add_then_inspect() {
     let server = TrustServerProc::start();
-    let config = server.dir.path().join("docker");
-    let tls = config.join("tls").join(format!("127.0.0.1:{}", server.port));
-    std::fs::create_dir_all(&tls).unwrap();
-    std::fs::copy(server.dir.path().join("ca.crt"), tls.join("ca.crt")).unwrap();
-    let docker = |args: &[&str]| {
-        let out = Command::new("docker")
-            .args(args)
-            .current_dir(server.dir.path())
-            .env("DOCKER_CONFIG", &config)
-            .env("DOCKER_CONTENT_TRUST_SERVER", server.url())
-            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass")
-            .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass")
-            .output()
-            .unwrap();
-        let text = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(out.status.success(), "docker {args:?}: {text}\nserver log:\n{}", server.log());
-        text
-    };
-    let pubkey = server.dir.path().join("alice.pub");
-    docker(&["trust", "key", "generate", "alice", "--dir", server.dir.path().to_str().unwrap()]);
-    let out = docker(&["trust", "signer", "add", "--key", pubkey.to_str().unwrap(), "alice", REPO]);
-    assert!(out.contains(&format!("Successfully added signer: alice to {REPO}")), "{out}");
-    let out = docker(&["trust", "inspect", "--pretty", REPO]);
+    let d = server.dir.path();
+    let env = TrustEnv::new(d.join("docker"), &server.url(), &d.join("ca.crt"));
+    let pubkey = d.join("alice.pub");
+    env.docker_ok(&["key", "generate", "alice", "--dir", d.to_str().unwrap()]);
+    let out = env.docker_ok(&["signer", "add", "--key", pubkey.to_str().unwrap(), "alice", REPO]);
+    assert!(out.contains(&format!("Successfully added signer: alice to {REPO}")), "{out}\nserver log:\n{}", server.log());
+    let out = env.docker_ok(&["inspect", "--pretty", REPO]);
     assert!(out.contains(&format!("No signatures for {REPO}")), "{out}");
     let alice = out.lines().find(|l| l.starts_with("alice")).unwrap_or_else(|| panic!("{out}"));
     assert_eq!(alice.split_whitespace().nth(1).unwrap().len(), 12, "{out}");
