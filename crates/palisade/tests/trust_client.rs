@@ -321,3 +321,26 @@ fn key_rotate_targets_and_root() {
     let docker: serde_json::Value = serde_json::from_str(&fresh.docker_ok(&["inspect", &s.repo])).unwrap();
     assert_eq!(docker, after);
 }
+
+/// `signer remove` asks before removing the last signer of the released tags (declined on an
+/// empty stdin: nothing changes), and `--force` removes it.
+#[test]
+fn signer_remove_asks_for_the_last_signer() {
+    let s = Setup::new();
+    let keydir = s.server.dir();
+    s.trust(&["key", "generate", "alice", "--dir", keydir.to_str().unwrap()]);
+    s.trust(&["signer", "add", "--key", keydir.join("alice.pub").to_str().unwrap(), "alice", &s.repo]);
+    let out = s.env.palisade_env(&["signer", "remove", "alice", &s.repo], &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("all signed tags are currently revoked, use docker trust sign to fix"), "{}", stderr(&out));
+    let img = build_image("v1");
+    s.trust(&["sign", &format!("{}:v1", s.repo), "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    let before = s.get_meta("targets.json");
+    let out = s.trust(&["signer", "remove", "alice", &s.repo]);
+    assert!(out.contains("signed the last released version") && out.contains("Aborting action."), "{out}");
+    assert_eq!(s.get_meta("targets.json"), before, "declined removal changed targets");
+    let out = s.trust(&["signer", "remove", "-f", "alice", &s.repo]);
+    assert!(out.ends_with(&format!("Successfully removed alice from {}\n\n", s.repo)), "{out}");
+    let pretty = s.trust(&["inspect", "--pretty", &s.repo]);
+    assert!(!pretty.contains("List of signers"), "{pretty}");
+}

@@ -171,8 +171,8 @@ pub(crate) async fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
         TrustCommand::Key(KeyCommand::Load { file, name, trust }) => key_load(&file, &name, &trust),
         TrustCommand::Key(KeyCommand::Rotate { repo, role, trust }) => key_rotate(&repo, &role, &trust).await,
         TrustCommand::Signer(SignerCommand::Add { keys, name, repos, trust }) => signer_add(&keys, &name, &repos, &trust).await,
-        TrustCommand::Signer(SignerCommand::Remove { name, repos, force: _, trust }) => {
-            signer_remove(&name, &repos, &trust).await
+        TrustCommand::Signer(SignerCommand::Remove { name, repos, force, trust }) => {
+            signer_remove(&name, &repos, force, &trust).await
         }
         TrustCommand::Sign(args) => sign(args).await,
         TrustCommand::Inspect(args) => inspect(args).await,
@@ -268,7 +268,20 @@ async fn signer_add(keys: &[PathBuf], name: &str, repos: &[String], trust: &Trus
     Ok(ExitCode::SUCCESS)
 }
 
-async fn signer_remove(name: &str, repos: &[String], trust: &TrustArgs) -> anyhow::Result<ExitCode> {
+/// docker's `prompt.Confirm`: `[y/N]` on stdin.
+fn confirm(message: &str) -> anyhow::Result<bool> {
+    print!("{message} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    let yes = matches!(answer.trim(), "y" | "Y" | "yes");
+    if !yes {
+        println!("\nAborting action.");
+    }
+    Ok(yes)
+}
+
+async fn signer_remove(name: &str, repos: &[String], force: bool, trust: &TrustArgs) -> anyhow::Result<ExitCode> {
     let mut failed = Vec::new();
     for repo in repos {
         println!("Removing signer \"{name}\" from {repo}...");
@@ -276,12 +289,21 @@ async fn signer_remove(name: &str, repos: &[String], trust: &TrustArgs) -> anyho
             let image = ImageName::parse(repo)?;
             let client = trust.repository(&image, true)?;
             let current = client.fetch_existing().await?;
+            if client.is_last_releases_signer(&current, name)? && !force {
+                let message = format!(
+                    "The signer \"{name}\" signed the last released version of {repo}. Removing this signer will make {repo} unpullable. Are you sure you want to continue?"
+                );
+                if !confirm(&message)? {
+                    return anyhow::Ok(false);
+                }
+            }
             client.remove_signer(&current, name).await?;
-            anyhow::Ok(())
+            anyhow::Ok(true)
         }
         .await;
         match result {
-            Ok(()) => println!("Successfully removed {name} from {repo}\n"),
+            Ok(false) => {}
+            Ok(true) => println!("Successfully removed {name} from {repo}\n"),
             Err(e) => {
                 eprintln!("{e:#}\n");
                 failed.push(repo.clone());
@@ -377,15 +399,11 @@ async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
     if name.by_digest {
         bail!("cannot use a digest reference for IMAGE:TAG");
     }
-    if name.tag.is_none() && !args.yes {
-        print!("Confirm you would like to delete all signature data for {}? [y/N] ", args.image);
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("\nAborting action.");
-            bail!("trust revoke has been cancelled");
-        }
+    if name.tag.is_none()
+        && !args.yes
+        && !confirm(&format!("Confirm you would like to delete all signature data for {}?", args.image))?
+    {
+        bail!("trust revoke has been cancelled");
     }
     let client = args.trust.repository(&name, true)?;
     let result = async {

@@ -225,6 +225,23 @@ impl Repository {
         self.publish(vec![(RoleName::Targets, signed.bytes().to_vec())]).await
     }
 
+    /// Whether removing signer `name` leaves `targets/releases` without a threshold of
+    /// signatures (docker `isLastSignerForReleases`). Fails, as docker does, when releases
+    /// carries no signatures at all.
+    pub fn is_last_releases_signer(&self, repo: &TrustedRepo, name: &str) -> ClientResult<bool> {
+        let role = format!("targets/{name}");
+        let d = &repo.targets.signed().delegations;
+        let signer_keys: Vec<String> = d.roles.iter().filter(|r| r.name == role).flat_map(|r| r.keyids.clone()).collect();
+        let releases = RoleName::new(RELEASES_ROLE)?;
+        let sigs = repo.delegation(&releases).map(|m| m.signatures().to_vec()).unwrap_or_default();
+        if sigs.is_empty() {
+            return Err(ClientError::Invalid("all signed tags are currently revoked, use docker trust sign to fix".into()));
+        }
+        let threshold = d.roles.iter().find(|r| r.name == RELEASES_ROLE).map_or(1, |r| r.threshold.get());
+        let remaining = sigs.iter().filter(|s| !signer_keys.contains(&s.keyid)).count() as u64;
+        Ok(remaining < threshold)
+    }
+
     /// `docker trust signer remove`: drops `targets/<name>` and its keys from `targets/releases`.
     pub async fn remove_signer(&self, repo: &TrustedRepo, name: &str) -> ClientResult<TrustedRepo> {
         if name == "releases" {
