@@ -97,14 +97,14 @@ impl TrustReport {
     /// Builds the report of `repo` shown under `name`; only `tag` when given.
     pub fn new(name: &str, repo: &TrustedRepo, tag: Option<&str>) -> Self {
         let releases = RELEASES_ROLE;
-        let mut walk: Vec<(String, &crate::schema::Targets)> = vec![("targets".into(), repo.targets.signed())];
-        walk.extend(repo.delegations.iter().map(|(r, m)| (r.as_str().to_owned(), m.signed())));
-        let is_released = |role: &str| role == "targets" || role == releases;
-        let wanted = |n: &str| tag.is_none_or(|t| t == n);
+        let mut walk: Vec<(RoleName, &crate::schema::Targets)> = vec![(RoleName::Targets, repo.targets.signed())];
+        walk.extend(repo.delegations.iter().map(|(r, m)| (r.clone(), m.signed())));
+        let is_released = |role: &RoleName| role.as_str() == "targets" || role.as_str() == releases;
+        let wanted = |role: &RoleName, n: &str| tag.is_none_or(|t| t == n) && repo.may_sign(role, n);
         let mut rows: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for (role, t) in &walk {
             if is_released(role) {
-                for (n, meta) in t.targets.iter().filter(|(n, _)| wanted(n)) {
+                for (n, meta) in t.targets.iter().filter(|(n, _)| wanted(role, n)) {
                     rows.entry((n.clone(), sha256_hex(meta))).or_default();
                 }
             }
@@ -113,9 +113,9 @@ impl TrustReport {
             if is_released(role) {
                 continue;
             }
-            for (n, meta) in t.targets.iter().filter(|(n, _)| wanted(n)) {
+            for (n, meta) in t.targets.iter().filter(|(n, _)| wanted(role, n)) {
                 if let Some(signers) = rows.get_mut(&(n.clone(), sha256_hex(meta))) {
-                    signers.push(signer_name(role));
+                    signers.push(signer_name(role.as_str()));
                 }
             }
         }

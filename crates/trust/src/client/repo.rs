@@ -350,7 +350,7 @@ impl Repository {
     pub async fn revoke(&self, repo: &TrustedRepo, tag: Option<&str>) -> ClientResult<TrustedRepo> {
         let releases = RoleName::new(RELEASES_ROLE)?;
         let released = |name: &str| {
-            repo.delegation(&releases).is_some_and(|m| m.signed().targets.contains_key(name))
+            (repo.may_sign(&releases, name) && repo.delegation(&releases).is_some_and(|m| m.signed().targets.contains_key(name)))
                 || repo.targets.signed().targets.contains_key(name)
         };
         let tags: Vec<String> = match tag {

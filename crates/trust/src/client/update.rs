@@ -35,12 +35,27 @@ pub struct TrustedRepo {
     pub targets: Signed<Targets>,
     /// Delegated targets roles that have metadata, by role name, in walk order (breadth first).
     pub delegations: Vec<(RoleName, Signed<Targets>)>,
+    /// The path prefixes each delegation was given by its parent (TUF 4.5 `paths`).
+    paths: Vec<(RoleName, Vec<String>)>,
 }
 
 impl TrustedRepo {
     /// A delegated role's metadata.
     pub fn delegation(&self, role: &RoleName) -> Option<&Signed<Targets>> {
         self.delegations.iter().find(|(r, _)| r == role).map(|(_, m)| m)
+    }
+
+    /// Whether `role` may sign target `name`: `targets` always; a delegation only for names
+    /// under one of the path prefixes its parent gave it (notary: `""` allows every name).
+    pub fn may_sign(&self, role: &RoleName, name: &str) -> bool {
+        match role {
+            RoleName::Targets => true,
+            _ => self
+                .paths
+                .iter()
+                .find(|(r, _)| r == role)
+                .is_some_and(|(_, prefixes)| prefixes.iter().any(|p| name.starts_with(p.as_str()))),
+        }
     }
 
     /// All delegation roles declared in `targets` (direct children) with their declaration.
@@ -202,6 +217,7 @@ pub(crate) async fn update(
 
     // Delegations, breadth first; only roles the snapshot lists have metadata.
     let mut delegations: Vec<(RoleName, Signed<Targets>)> = Vec::new();
+    let mut paths: Vec<(RoleName, Vec<String>)> = Vec::new();
     let mut queue: Vec<(RoleName, Signed<Targets>)> = vec![(RoleName::Targets, targets.clone())];
     let mut i = 0;
     while i < queue.len() {
@@ -223,6 +239,7 @@ pub(crate) async fn update(
             check_expiry(role.as_str(), &m, now, safe)?;
             check_version(role.as_str(), m.signed().version.get(), cached_version::<Targets>(cache, &role)?)?;
             delegations.push((role.clone(), m.clone()));
+            paths.push((role.clone(), entry.paths.clone()));
             queue.push((role, m));
         }
     }
@@ -236,7 +253,7 @@ pub(crate) async fn update(
         cache.write(role, m.bytes())?;
     }
     tracing::debug!(gun = gun.as_str(), root = r.version.get(), timestamp = timestamp.signed().version.get(), "trust data verified");
-    Ok(Some(TrustedRepo { root, timestamp, snapshot, targets, delegations }))
+    Ok(Some(TrustedRepo { root, timestamp, snapshot, targets, delegations, paths }))
 }
 
 /// hex(sha256) of a target's hashes, as docker shows digests.
