@@ -228,6 +228,21 @@ fn docker_inspects_what_palisade_signed() {
     let json: serde_json::Value = serde_json::from_str(&fresh.docker_ok(&["inspect", &s.repo])).unwrap();
     let ours: serde_json::Value = serde_json::from_str(&s.trust(&["inspect", &s.repo])).unwrap();
     assert_eq!(json, ours);
+    // the notary CLI, from an empty trust directory, verifies and lists the tag (once, under
+    // the first delegation that signed it)
+    let out = std::process::Command::new("notary")
+        .arg("-d")
+        .arg(keydir.join("notary-fresh"))
+        .args(["-s", &s.server.url(), "--tlscacert"])
+        .arg(keydir.join("ca.crt"))
+        .args(["list", &s.repo])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let roles: Vec<&str> = text.lines().filter(|l| l.starts_with("v1 ")).map(|l| l.split_whitespace().last().unwrap()).collect();
+    assert!(roles == ["targets/alice"] || roles == ["targets/releases"], "{text}");
+    assert!(text.contains(digest), "{text}");
 }
 
 /// docker uses the keys Palisade wrote: in a repository Palisade initialised, `docker trust
