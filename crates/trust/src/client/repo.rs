@@ -16,7 +16,7 @@ use super::remote::{NotaryRemote, RemoteOptions};
 use super::root_cert::root_certificate;
 use super::trust_dir::{MetadataCache, TrustDir};
 use super::update::{update, TrustedRepo};
-use crate::key::{Key, PrivateKey, TufSigner};
+use crate::key::{Key, TufSigner};
 use crate::names::{Gun, RoleName};
 use crate::schema::{
     DelegatedRole, Delegations, FileMeta, Role, RoleKeys, Root, Signed, Targets, ROOT_EXPIRY, TARGETS_EXPIRY,
@@ -52,14 +52,15 @@ impl std::fmt::Debug for Repository {
     }
 }
 
-/// A signing key: the public key as the role lists it, and the private key.
+/// A signing key: the public key as the role lists it (an x509 key for root), and the signer
+/// (a key file today; any [`TufSigner`], e.g. a hardware token, fits).
 struct RoleSigner {
     public: Key,
-    private: PrivateKey,
+    private: Box<dyn TufSigner>,
 }
 
 fn sign<T: Role>(meta: T, signers: &[RoleSigner]) -> ClientResult<Signed<T>> {
-    let pairs: Vec<(&Key, &dyn TufSigner)> = signers.iter().map(|s| (&s.public, &s.private as &dyn TufSigner)).collect();
+    let pairs: Vec<(&Key, &dyn TufSigner)> = signers.iter().map(|s| (&s.public, s.private.as_ref())).collect();
     Ok(Signed::sign_as(meta, &pairs)?)
 }
 
@@ -125,7 +126,7 @@ impl Repository {
         for id in keyids {
             let Some(public) = keys.get(id) else { continue };
             if self.keys.contains(public.canonical_id()) {
-                out.push(RoleSigner { public: public.clone(), private: self.keys.load(public.canonical_id())? });
+                out.push(RoleSigner { public: public.clone(), private: Box::new(self.keys.load(public.canonical_id())?) });
             }
         }
         if out.is_empty() {
@@ -172,9 +173,11 @@ impl Repository {
             version: NonZeroU64::MIN,
             extra: Map::new(),
         };
-        let root = sign(root, &[RoleSigner { public: cert, private: root_key }])?;
-        let targets =
-            sign(empty_targets(now + TARGETS_EXPIRY), &[RoleSigner { public: targets_public, private: targets_key }])?;
+        let root = sign(root, &[RoleSigner { public: cert, private: Box::new(root_key) }])?;
+        let targets = sign(
+            empty_targets(now + TARGETS_EXPIRY),
+            &[RoleSigner { public: targets_public, private: Box::new(targets_key) }],
+        )?;
         self.remote.publish(&[(RoleName::Root, root.bytes().to_vec()), (RoleName::Targets, targets.bytes().to_vec())]).await?;
         // Pin the root we made ourselves.
         self.cache.write(&RoleName::Root, root.bytes())?;
@@ -406,7 +409,7 @@ impl Repository {
             RoleName::Root => {
                 let (private, _) = self.keys.generate("root", None)?;
                 let cert = root_certificate(&self.gun, &private, now)?;
-                root_signers.push(RoleSigner { public: cert.clone(), private });
+                root_signers.push(RoleSigner { public: cert.clone(), private: Box::new(private) });
                 cert
             }
             RoleName::Targets => {
@@ -414,7 +417,8 @@ impl Repository {
                 let mut t = repo.targets.signed().clone();
                 t.version = next_version(t.version);
                 t.expires = now + TARGETS_EXPIRY;
-                parts.push((RoleName::Targets, sign(t, &[RoleSigner { public: public.clone(), private }])?.bytes().to_vec()));
+                let signer = RoleSigner { public: public.clone(), private: Box::new(private) };
+                parts.push((RoleName::Targets, sign(t, &[signer])?.bytes().to_vec()));
                 public
             }
             RoleName::Snapshot | RoleName::Timestamp => self.remote.server_key(role, true).await?,
