@@ -78,6 +78,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A configuration file or a file it names is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The caller used the API wrongly (never depends on untrusted data).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),

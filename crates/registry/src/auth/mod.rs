@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 pub use htpasswd::Htpasswd;
-pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService};
+pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService, TokenVerifier};
 
 use crate::config::{AuthMode, RegistryConfig, RepositoryRule};
 use crate::error::Result;
@@ -122,6 +122,20 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_owned(), p.to_owned()))
+}
+
+/// The repository whose rules govern a token scope's name: the name itself when it is a valid
+/// repository name; otherwise, for a trust GUN such as `127.0.0.1:5000/app` (the names the
+/// trust server's scopes carry), the repository part, so one rule covers an image and its
+/// signatures. The token names the scope exactly as asked, and a name with a port is never a
+/// valid repository name, so such a grant cannot be used at the registry.
+fn policy_name(scope_name: &str) -> Option<RepoName> {
+    if let Ok(repo) = scope_name.parse::<RepoName>() {
+        return Some(repo);
+    }
+    let (host, path) = scope_name.split_once('/')?;
+    let looks_like_host = host == "localhost" || host.contains('.') || host.contains(':');
+    looks_like_host.then(|| path.parse::<RepoName>().ok()).flatten()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -277,14 +291,16 @@ impl Authenticator {
         for scope in scopes {
             match scope.kind.as_str() {
                 "repository" => {
-                    let Ok(repo) = scope.name.parse::<RepoName>() else { continue };
+                    let Some(repo) = policy_name(&scope.name) else { continue };
                     let mut granted: Vec<String> = Vec::new();
                     for a in &scope.actions {
                         let candidates: &[(&str, Action)] = match a.as_str() {
                             "pull" => &[("pull", Action::Pull)],
                             "push" => &[("push", Action::Push)],
                             "delete" => &[("delete", Action::Push)],
-                            "*" => &[("pull", Action::Pull), ("push", Action::Push), ("delete", Action::Push)],
+                            // `*` is granted as such (notary's delete and key rotation ask for it)
+                            // to those who may push; readers get `pull` out of it.
+                            "*" => &[("*", Action::Push), ("pull", Action::Pull)],
                             _ => &[],
                         };
                         for (name, action) in candidates {
@@ -293,7 +309,7 @@ impl Authenticator {
                             }
                         }
                     }
-                    access.push(AccessEntry { kind: "repository".into(), name: repo.to_string(), actions: granted });
+                    access.push(AccessEntry { kind: "repository".into(), name: scope.name.clone(), actions: granted });
                 }
                 "registry" if scope.name == "catalog" && who != Identity::Anonymous => {
                     access.push(AccessEntry { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
