@@ -320,3 +320,48 @@ impl Authenticator {
         service.issue(who.user(), access).map_err(|_| Denial::Denied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn authenticator(dir: &std::path::Path) -> Authenticator {
+        let users = format!("{}\n{}\n", Htpasswd::entry("alice", "a").unwrap(), Htpasswd::entry("bob", "b").unwrap());
+        std::fs::write(dir.join("htpasswd"), users).unwrap();
+        let toml = format!(
+            "[auth]\nmode = \"token\"\nhtpasswd = \"{}\"\n[[repository]]\nname = \"app\"\npush = [\"alice\"]\npull = [\"bob\"]\n",
+            dir.join("htpasswd").display()
+        );
+        Authenticator::from_config(&RegistryConfig::from_toml(&toml).unwrap()).unwrap()
+    }
+
+    fn granted(auth: &Authenticator, user: &str, password: &str, scope: &str) -> Vec<AccessEntry> {
+        let mut headers = HeaderMap::new();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(http::header::AUTHORIZATION, format!("Basic {basic}").parse().unwrap());
+        let issued = auth.issue_token(&headers, &[Scope::parse(scope).unwrap()]).unwrap();
+        auth.token_service().unwrap().verify(&issued.token).unwrap().access
+    }
+
+    #[test]
+    fn trust_gun_scopes_follow_the_repository_rule_and_keep_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let alice = granted(&auth, "alice", "a", "repository:127.0.0.1:5000/app:*");
+        assert_eq!(alice[0].name, "127.0.0.1:5000/app");
+        assert_eq!(alice[0].actions, vec!["*", "pull"]);
+        let bob = granted(&auth, "bob", "b", "repository:127.0.0.1:5000/app:*");
+        assert_eq!(bob[0].actions, vec!["pull"], "a reader gets no `*` out of a wildcard request");
+        let bob_push = granted(&auth, "bob", "b", "repository:127.0.0.1:5000/app:push,pull");
+        assert_eq!(bob_push[0].actions, vec!["pull"]);
+        // A GUN grant is named as the GUN, which is never a registry repository name.
+        assert!(!Claims { access: alice, ..claims_stub() }.allows("repository", "app", "push"));
+    }
+
+    fn claims_stub() -> Claims {
+        Claims { iss: String::new(), sub: String::new(), aud: String::new(), exp: 0, nbf: 0, iat: 0, jti: String::new(), access: vec![] }
+    }
+}
