@@ -78,6 +78,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A PKCS#11 module or token failed ([`crate::pkcs11`]).
+    #[error(transparent)]
+    Hsm(#[from] crate::pkcs11::HsmError),
     /// The caller used the API wrongly (never depends on untrusted data).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),
