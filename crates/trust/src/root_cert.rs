@@ -12,8 +12,7 @@ use p256::pkcs8::DecodePublicKey as _;
 use palisade_pki::Clock;
 use rand::RngCore as _;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-    SerialNumber,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 
 use crate::error::{Error, Result};

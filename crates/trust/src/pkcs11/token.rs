@@ -169,7 +169,9 @@ impl Token {
         let id = key_id_bytes(&public)?;
         let session = self.inner.session();
         if !objects(&session, None, &id)?.is_empty() {
-            return Err(HsmError::AlreadyExists { key_id: public.id().to_owned(), token: self.label().to_owned() }.into());
+            return Err(
+                HsmError::AlreadyExists { key_id: public.id().to_owned(), token: self.label().to_owned() }.into()
+            );
         }
         let mut public_template = public_attributes(&label, &id);
         let point = secret.verifying_key().to_encoded_point(false);
@@ -207,11 +209,8 @@ impl Token {
     /// a label that is not `role[:gun]`) are left out.
     pub fn list(&self) -> Result<Vec<KeyInfo>> {
         let session = self.inner.session();
-        let template = [
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(CkKeyType::EC),
-            Attribute::Token(true),
-        ];
+        let template =
+            [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::KeyType(CkKeyType::EC), Attribute::Token(true)];
         let mut keys = Vec::new();
         for handle in session.find_objects(&template).map_err(token_op("C_FindObjects"))? {
             let (Some(key_id), Some((role, gun))) = id_and_label(&session, handle)? else { continue };
@@ -264,7 +263,11 @@ fn key_label(role: &str, gun: Option<&Gun>) -> Result<String> {
         && role.len() <= 255
         && role.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'));
     if !ok {
-        return Err(Error::BadName { what: "key role", value: role.to_owned(), reason: "must be 1..=255 [A-Za-z0-9_./-]" });
+        return Err(Error::BadName {
+            what: "key role",
+            value: role.to_owned(),
+            reason: "must be 1..=255 [A-Za-z0-9_./-]",
+        });
     }
     Ok(match gun {
         Some(gun) => format!("{role}:{gun}"),
@@ -343,7 +346,8 @@ fn id_and_label(session: &Session, handle: ObjectHandle) -> Result<(Option<Strin
 
 /// The `ecdsa` [`Key`] of a public key object (`CKA_EC_POINT`, DER-wrapped or raw).
 fn public_key(session: &Session, handle: ObjectHandle) -> Result<Key> {
-    let attributes = session.get_attributes(handle, &[AttributeType::EcPoint]).map_err(token_op("C_GetAttributeValue"))?;
+    let attributes =
+        session.get_attributes(handle, &[AttributeType::EcPoint]).map_err(token_op("C_GetAttributeValue"))?;
     let point = attributes
         .iter()
         .find_map(|attribute| match attribute {
@@ -355,8 +359,8 @@ fn public_key(session: &Session, handle: ObjectHandle) -> Result<Key> {
             _ => None,
         })
         .ok_or_else(|| Error::BadKey("token public key has no P-256 CKA_EC_POINT".into()))?;
-    let verifying =
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|e| Error::BadKey(format!("token public key: {e}")))?;
+    let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+        .map_err(|e| Error::BadKey(format!("token public key: {e}")))?;
     let der = verifying.to_public_key_der().map_err(|e| Error::Crypto(e.to_string()))?;
     Key::new(KeyType::Ecdsa, der.as_bytes().to_vec())
 }
