@@ -220,6 +220,21 @@ fn wrong_pin_is_refused_and_creates_nothing() {
 }
 
 #[test]
+fn pin_is_checked_while_the_process_is_already_logged_in() {
+    let hsm = SoftHsm::new();
+    let first = hsm.open();
+    let key = first.generate("root", None).unwrap();
+    // PKCS#11 itself would answer CKR_USER_ALREADY_LOGGED_IN without looking at this PIN.
+    let err = Token::open(&hsm.config("not-the-pin")).unwrap_err();
+    assert!(matches!(err, Error::Hsm(HsmError::BadPin { .. })), "{err:?}");
+    let second = hsm.open();
+    assert_eq!(second.find(key.key_id()).unwrap().key_id(), key.key_id());
+    drop(first);
+    key.try_sign(b"the first token's key still signs").unwrap();
+    assert_eq!(second.list().unwrap().len(), 1);
+}
+
+#[test]
 fn unknown_token_and_missing_module_are_typed_errors() {
     let hsm = SoftHsm::new();
     let mut config = hsm.config(PIN);

@@ -11,10 +11,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use p256::pkcs8::EncodePublicKey as _;
 use rand::RngCore as _;
 use zeroize::Zeroize as _;
@@ -89,8 +88,8 @@ impl Token {
     /// logs in with `config.pin`.
     ///
     /// Errors: [`HsmError::ModuleLoad`], [`HsmError::TokenNotFound`], [`HsmError::BadPin`],
-    /// [`HsmError::PinLocked`]. PKCS#11 login state is per process: while another `Token` of
-    /// this process is open on the same token, the token does not check the PIN again.
+    /// [`HsmError::PinLocked`]. A second `Token` on a token this process is already logged in to
+    /// must bring the same PIN (checked against a salted hash, as the token no longer asks).
     pub fn open(config: &Pkcs11Config) -> Result<Self> {
         let module = load(&config.module)?;
         let label = config.token_label.as_str();
@@ -105,16 +104,7 @@ impl Token {
         }
         let slot = slot.ok_or_else(|| HsmError::TokenNotFound { label: label.to_owned() })?;
         let session = module.ctx.open_rw_session(slot).map_err(token_op("C_OpenSession"))?;
-        match session.login(UserType::User, Some(&config.pin)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange, _)) => {
-                return Err(HsmError::BadPin { token: label.to_owned() }.into())
-            }
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                return Err(HsmError::PinLocked { token: label.to_owned() }.into())
-            }
-            Err(e) => return Err(token_op("C_Login")(e)),
-        }
+        module.login(&session, slot, &config.pin, label)?;
         let inner = TokenSession { session: Mutex::new(session), label: label.to_owned(), _module: module };
         Ok(Self { inner: Arc::new(inner) })
     }
