@@ -81,6 +81,9 @@ pub enum Error {
     /// A configuration file or a file it names is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A PKCS#11 module or token failed ([`crate::pkcs11`]).
+    #[error(transparent)]
+    Hsm(#[from] crate::pkcs11::HsmError),
     /// The caller used the API wrongly (never depends on untrusted data).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),
