@@ -20,7 +20,7 @@ use palisade_engine_api::types::{
     UnlockKeyResponse, UpdateSwarmQuery, Version,
 };
 use palisade_engine_api::{ApiError, Backend, API_VERSION, MIN_API_VERSION};
-use palisade_pki::{tls, Clock, ClusterId, JoinToken, NodeId, NodeKey, NodeRole, RootCa, RootDigest};
+use palisade_pki::{tls, Clock, ClusterId, IssuedCertificate, JoinToken, NodeId, NodeKey, NodeRole, RootCa, RootDigest};
 use palisade_store::{Kek, Store};
 use tokio::net::TcpListener;
 
@@ -29,6 +29,7 @@ use crate::error::{internal, invalid_join_token};
 use crate::identity::{tls_info_of, Membership, NodeIdentity};
 use crate::manager::{cert_expiry, InitParams, Manager};
 use crate::paths::DataRoot;
+use crate::service_cert::ServiceNames;
 use crate::rpc::{ClusterServer, ClusterSummary, ControlCall, ControlReply, JoinCertRequest, ManagerClient};
 
 /// The cluster port Docker uses by default.
@@ -177,6 +178,19 @@ impl Daemon {
             Some((identity, membership)) => Some(resume(&config, identity, membership).await?),
         };
         Ok(Self { config, active: tokio::sync::Mutex::new(active) })
+    }
+
+    /// Signs `csr_pem` as a server certificate for a service this node runs. Only the leader
+    /// holds the CA, so elsewhere this is refused.
+    pub async fn issue_service_certificate(&self, csr_pem: &str, names: &ServiceNames) -> Result<IssuedCertificate, ApiError> {
+        let node = self.require_active().await?;
+        let manager = node.manager().ok_or_else(|| ApiError::unavailable("only the leader issues service certificates"))?;
+        manager.issue_service(csr_pem, names)
+    }
+
+    /// The cluster's trust bundle (PEM) as this node holds it, if it is in a swarm.
+    pub async fn trust_bundle_pem(&self) -> Option<String> {
+        Some(self.current().await?.identity().root.certs_pem().to_owned())
     }
 
     async fn current(&self) -> Option<Arc<ActiveNode>> {

@@ -7,6 +7,8 @@
 //!   liveness), persisted in the encrypted store.
 //! * `rpc`: the cluster port. Only the join calls are served without a client certificate.
 //! * `agent`: every non-leader node heartbeats to the leader and follows role changes.
+//! * [`ServiceCertificate`]: TLS certificates from the cluster CA for the services the leader
+//!   runs (registry, trust server), renewed like node certificates.
 #![warn(missing_docs)]
 
 mod agent;
@@ -17,6 +19,8 @@ mod identity;
 mod manager;
 mod paths;
 mod rpc;
+mod service_cert;
 
 pub use daemon::{Daemon, DaemonConfig};
 pub use paths::DataRoot;
+pub use service_cert::{ServiceCertificate, ServiceNames};

@@ -12,11 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use palisade_trust::client::root_certificate;
 use palisade_trust::schema::{
     Delegations, FileMeta, RoleKeys, Root, Signed, Snapshot, Targets, Timestamp, TIMESTAMP_EXPIRY,
 };
-use palisade_trust::{Gun, Key, PrivateKey, TufSigner};
+use palisade_trust::{self_signed_root_certificate, Gun, Key, PrivateKey, TufSigner};
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -161,7 +160,7 @@ impl Tamper {
 struct Keys {
     /// root.json v1, signed once (signatures and expiry make every signing distinct).
     root_v1: Vec<u8>,
-    root: PrivateKey,
+    root: Arc<PrivateKey>,
     root_cert: Key,
     targets: PrivateKey,
     snapshot: PrivateKey,
@@ -176,6 +175,12 @@ struct Published {
     snapshot: Vec<u8>,
     timestamp: Vec<u8>,
     old_roots: Vec<(u64, Vec<u8>)>,
+}
+
+/// Notary's self-signed root certificate for GUN, made with `key`.
+fn root_cert(key: &Arc<PrivateKey>) -> Key {
+    let signer: Arc<dyn TufSigner> = key.clone();
+    self_signed_root_certificate(signer, &Gun::new(GUN).unwrap(), &palisade_pki::SystemClock).unwrap()
 }
 
 fn v(n: u64) -> NonZeroU64 {
@@ -205,8 +210,8 @@ fn root_meta(version: u64, root_cert: &Key, others: &Keys) -> Root {
 
 impl Keys {
     fn new() -> Self {
-        let root = PrivateKey::generate_ecdsa();
-        let root_cert = root_certificate(&Gun::new(GUN).unwrap(), &root, OffsetDateTime::now_utc()).unwrap();
+        let root = Arc::new(PrivateKey::generate_ecdsa());
+        let root_cert = root_cert(&root);
         let mut keys = Keys {
             root_v1: Vec::new(),
             root,
@@ -215,7 +220,7 @@ impl Keys {
             snapshot: PrivateKey::generate_ed25519(),
             timestamp: PrivateKey::generate_ed25519(),
         };
-        keys.root_v1 = sign(root_meta(1, &keys.root_cert, &keys), &[(&keys.root_cert, &keys.root)]);
+        keys.root_v1 = sign(root_meta(1, &keys.root_cert, &keys), &[(&keys.root_cert, &*keys.root)]);
         keys
     }
 
@@ -342,8 +347,8 @@ fn root_rotation_must_be_signed_by_the_old_root() {
     let (server, keys) = (Tamper::start(), Keys::new());
     server.serve(&keys.state(1, "v1"));
     server.inspect_ok();
-    let new_root = PrivateKey::generate_ecdsa();
-    let new_cert = root_certificate(&Gun::new(GUN).unwrap(), &new_root, OffsetDateTime::now_utc()).unwrap();
+    let new_root = Arc::new(PrivateKey::generate_ecdsa());
+    let new_cert = root_cert(&new_root);
     let rotated = |signers: &[(&Key, &PrivateKey)]| {
         let root = sign(root_meta(2, &new_cert, &keys), signers);
         let targets = keys.targets(2, "v2", &keys.targets);
@@ -352,10 +357,10 @@ fn root_rotation_must_be_signed_by_the_old_root() {
         Published { root, targets, snapshot, timestamp, old_roots: vec![(1, keys.root_v1.clone())] }
     };
     // signed by the new root key only: refused, the client keeps the pinned root
-    server.serve(&rotated(&[(&new_cert, &new_root)]));
+    server.serve(&rotated(&[(&new_cert, &*new_root)]));
     server.refused("root rotation to version 2 rejected: not signed by the previous root keys");
     // signed by the old and the new root keys: followed
-    server.serve(&rotated(&[(&keys.root_cert, &keys.root), (&new_cert, &new_root)]));
+    server.serve(&rotated(&[(&keys.root_cert, &*keys.root), (&new_cert, &*new_root)]));
     assert_eq!(tags(&server.inspect_ok()), ["v2"]);
     let pinned: serde_json::Value = serde_json::from_slice(&server.cached("root").unwrap()).unwrap();
     assert_eq!(pinned["signed"]["version"], 2);

@@ -34,11 +34,14 @@ pub use clock::FixedClock;
 pub use error::{Error, Result};
 pub use external::{fetch_external_ca_certificate, CfsslClient};
 pub use ids::{ClusterId, NodeId};
-pub use issuer::{issue_node_certificate, IssuedCertificate, NodeSubject};
+pub use issuer::{
+    issue_node_certificate, issue_service_certificate, IssuedCertificate, NodeSubject, ServiceSubject,
+    SERVICE_ORGANIZATIONAL_UNIT,
+};
 pub use join_token::{JoinToken, JoinTokenError};
 pub use key_store::write_private_file;
 pub use node_key::NodeKey;
 pub use policy::{CertExpiry, CERT_BACKDATE, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_CA_LIFETIME};
-pub use renewal::{renewal_time, RENEW_WINDOW};
+pub use renewal::{renewal_time, renewal_time_within, RENEW_WINDOW};
 pub use role::NodeRole;
 pub use root_ca::{RootCa, RootDigest, ROOT_CA_COMMON_NAME};

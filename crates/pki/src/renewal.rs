@@ -13,8 +13,13 @@ pub const RENEW_WINDOW: std::ops::Range<f64> = 0.5..0.8;
 /// lifetime, measured from issuance (validity starts [`CERT_BACKDATE`] before issuance, which is
 /// not lifetime the node can use for renewal).
 pub fn renewal_time(cert: &NodeCertInfo, rng: &mut (impl RngCore + CryptoRng)) -> OffsetDateTime {
-    let issued = (cert.not_before + CERT_BACKDATE).min(cert.not_after);
-    let lifetime = cert.not_after - issued;
+    renewal_time_within(cert.not_before, cert.not_after, rng)
+}
+
+/// [`renewal_time`] for any certificate valid from `not_before` to `not_after`.
+pub fn renewal_time_within(not_before: OffsetDateTime, not_after: OffsetDateTime, rng: &mut (impl RngCore + CryptoRng)) -> OffsetDateTime {
+    let issued = (not_before + CERT_BACKDATE).min(not_after);
+    let lifetime = not_after - issued;
     issued + lifetime * rng.gen_range(RENEW_WINDOW)
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
@@ -87,6 +88,60 @@ pub fn server_config_from_pem_files(cert: &std::path::Path, key: &std::path::Pat
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| Error::Tls(e.to_string()))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// A server certificate and key that can be replaced while servers run on it (renewal, CA
+/// rotation): handshakes after [`ReloadableCert::replace`] present the new certificate,
+/// connections already open keep theirs.
+#[derive(Debug)]
+pub struct ReloadableCert(std::sync::RwLock<Arc<CertifiedKey>>);
+
+impl ReloadableCert {
+    /// Starts with `cert_pem` (leaf first, then intermediates) and its `key`.
+    pub fn new(cert_pem: &str, key: &NodeKey) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self(std::sync::RwLock::new(certified_key(cert_pem, key)?))))
+    }
+
+    /// Presents `cert_pem`/`key` from the next handshake on. Nothing changes on error.
+    pub fn replace(&self, cert_pem: &str, key: &NodeKey) -> Result<()> {
+        let fresh = certified_key(cert_pem, key)?;
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// The leaf certificate currently presented.
+    pub fn current_leaf(&self) -> CertificateDer<'static> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).cert[0].clone()
+    }
+}
+
+fn certified_key(cert_pem: &str, key: &NodeKey) -> Result<Arc<CertifiedKey>> {
+    let chain = parse_pem_certificates(cert_pem)?;
+    if chain.is_empty() {
+        return Err(Error::Tls("no certificate".into()));
+    }
+    let signing = provider().key_provider.load_private_key(key.to_rustls()).map_err(|e| Error::Tls(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|e| Error::Tls(e.to_string()))?;
+    Ok(Arc::new(certified))
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// A server-only TLS configuration (no client certificates) presenting `cert`; TLS 1.2 and 1.3
+/// only, and the given ALPN protocols.
+pub fn server_config_with_cert(cert: Arc<ReloadableCert>, alpn: &[&[u8]]) -> Result<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(cert);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }

@@ -78,6 +78,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A configuration file or a file it names is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A PKCS#11 module or token failed ([`crate::pkcs11`]).
+    #[error(transparent)]
+    Hsm(#[from] crate::pkcs11::HsmError),
     /// The caller used the API wrongly (never depends on untrusted data).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use palisade_engine_api::types::{JoinTokens, Node, NodeDescription, NodeSpec, PeerNode, Swarm, SwarmSpec};
 use palisade_engine_api::ApiError;
 use palisade_pki::{
-    issue_node_certificate, CertExpiry, CfsslClient, Clock, ClusterId, JoinToken, NodeCertInfo, NodeId,
-    NodeRole, NodeSubject, RootCa,
+    issue_node_certificate, issue_service_certificate, CertExpiry, CfsslClient, Clock, ClusterId, IssuedCertificate,
+    JoinToken, NodeCertInfo, NodeId, NodeRole, NodeSubject, RootCa, ServiceSubject,
 };
 use palisade_store::{ErasedRecord, Store, Table};
 use tokio::time::Instant;
@@ -24,6 +24,7 @@ use records::{IssuerInfo, Liveness, RemovedNode, RootRotation};
 
 use crate::error::{failed_precondition, internal, invalid_argument, invalid_join_token};
 use crate::identity::tls_info_of;
+use crate::service_cert::ServiceNames;
 use crate::rpc::{
     ClusterSummary, ControlCall, ControlReply, HeartbeatRequest, HeartbeatResponse, JoinCertRequest, JoinCertResponse,
     RenewResponse,
@@ -180,6 +181,25 @@ impl Manager {
         let cert_pem = external.sign(csr_pem, subject, &trust).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
         let info = NodeCertInfo::from_pem(&cert_pem).map_err(|e| internal("external CA certificate", e))?;
         Ok(Issued { cert_pem: format!("{cert_pem}{intermediates}"), not_after: info.not_after, issuer: issuer_info(&trust) })
+    }
+
+    /// Signs a server certificate for a service the leader runs (`palisade up`'s registry and
+    /// trust server), under the cluster's expiry policy. Only the cluster's own CA signs these:
+    /// with an external CA configured the call is refused.
+    pub(crate) fn issue_service(&self, csr_pem: &str, names: &ServiceNames) -> Result<IssuedCertificate, ApiError> {
+        let state = self.state();
+        if state.external.is_some() {
+            return Err(failed_precondition("service certificates need the cluster's own CA, but this swarm signs with an external CA"));
+        }
+        let subject = ServiceSubject {
+            common_name: names.common_name.clone(),
+            cluster_id: state.cluster.id.clone(),
+            dns_names: names.dns_names.clone(),
+            ip_addresses: names.ip_addresses.clone(),
+        };
+        let expiry = cert_expiry(&state.cluster.spec)?;
+        issue_service_certificate(&state.root, csr_pem, &subject, expiry, self.clock.as_ref(), &mut rand::rngs::OsRng)
+            .map_err(invalid_argument)
     }
 
     fn with_state(store: Store, clock: Arc<dyn Clock>, self_id: NodeId, state: State) -> Self {

@@ -77,12 +77,15 @@ impl DaemonArgs {
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let (daemon, socket) = args.start().await?;
-    serve(daemon, args.engine()?, &socket).await?;
+    let engine = args.engine()?;
+    let listener = bind_socket(&socket)?;
+    serve(daemon, engine, listener, &socket).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves the Engine API on `socket` (mode 0600) until SIGINT or SIGTERM.
-pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, socket: &Path) -> anyhow::Result<()> {
+/// Binds the Engine API socket (mode 0600), replacing a stale one. Clients can connect as soon
+/// as this returns; their calls are answered once [`serve`] runs.
+pub(crate) fn bind_socket(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -90,6 +93,11 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, socket: &Pat
     }
     let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the Engine API on `listener` (bound at `socket`) until SIGINT or SIGTERM.
+pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, listener: tokio::net::UnixListener, socket: &Path) -> anyhow::Result<()> {
     tracing::info!("Engine API listening on unix://{}", socket.display());
     let app = palisade_engine_api::router(daemon, engine);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use palisade_trust::server::TrustServerConfig;
 
 /// `palisade trust-server` subcommands.
 #[derive(clap::Subcommand)]
@@ -28,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// trust-server.toml (`[auth] mode = "token"` with the registry's token key). Without it the
+    /// server is open, for local use.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 pub(crate) async fn run(command: TrustServerCommand) -> anyhow::Result<ExitCode> {
@@ -37,13 +42,24 @@ pub(crate) async fn run(command: TrustServerCommand) -> anyhow::Result<ExitCode>
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => TrustServerConfig::load(path)?,
+        None => TrustServerConfig::default(),
+    };
+    let auth = config.token_auth()?;
+    if auth.is_none() {
+        eprintln!("palisade: WARNING: trust server authentication is off; anyone can publish trust data");
+    }
     let server = palisade_trust::server::TrustServer::open(&args.root, Arc::new(palisade_pki::SystemClock))
         .with_context(|| format!("opening trust server root {}", args.root.display()))?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(palisade_trust::server::tls_config(cert, key)?),
         _ => None,
     };
-    let app = palisade_trust::server::router(Arc::new(server), palisade_trust::server::Limits::default());
+    let mut app = palisade_trust::server::router(Arc::new(server), palisade_trust::server::Limits::default());
+    if let Some(auth) = auth {
+        app = Arc::new(auth).protect(app);
+    }
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
     println!("trust server listening on {local}");

@@ -43,6 +43,16 @@ impl Htpasswd {
         Ok(Self { entries, dummy })
     }
 
+    /// One htpasswd line `user:$2y$…` for `password`, as `htpasswd -Bbn` writes it (bcrypt,
+    /// cost 10).
+    pub fn entry(user: &str, password: &str) -> Result<String> {
+        if user.is_empty() || user.contains(':') || user.contains('\n') {
+            return Err(Error::Config { reason: format!("invalid htpasswd user name {user:?}") });
+        }
+        let hash = bcrypt::hash(password, 10).map_err(|e| Error::Config { reason: format!("bcrypt: {e}") })?;
+        Ok(format!("{user}:{}", hash.replacen("$2b$", "$2y$", 1)))
+    }
+
     /// Read and parse a file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -68,6 +78,15 @@ impl Htpasswd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_entries_verify() {
+        let line = Htpasswd::entry("admin", "s3cret").unwrap();
+        assert!(line.starts_with("admin:$2y$10$"), "{line}");
+        let f = Htpasswd::parse(&line).unwrap();
+        assert!(f.verify("admin", "s3cret") && !f.verify("admin", "s3cre"));
+        assert!(Htpasswd::entry("a:b", "x").is_err());
+    }
 
     #[test]
     fn bcrypt_only() {

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 pub use htpasswd::Htpasswd;
-pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService};
+pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService, TokenVerifier};
 
 use crate::config::{AuthMode, RegistryConfig, RepositoryRule};
 use crate::error::Result;
@@ -122,6 +122,20 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_owned(), p.to_owned()))
+}
+
+/// The repository whose rules govern a token scope's name: the name itself when it is a valid
+/// repository name; otherwise, for a trust GUN such as `127.0.0.1:5000/app` (the names the
+/// trust server's scopes carry), the repository part, so one rule covers an image and its
+/// signatures. The token names the scope exactly as asked, and a name with a port is never a
+/// valid repository name, so such a grant cannot be used at the registry.
+fn policy_name(scope_name: &str) -> Option<RepoName> {
+    if let Ok(repo) = scope_name.parse::<RepoName>() {
+        return Some(repo);
+    }
+    let (host, path) = scope_name.split_once('/')?;
+    let looks_like_host = host == "localhost" || host.contains('.') || host.contains(':');
+    looks_like_host.then(|| path.parse::<RepoName>().ok()).flatten()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -277,14 +291,16 @@ impl Authenticator {
         for scope in scopes {
             match scope.kind.as_str() {
                 "repository" => {
-                    let Ok(repo) = scope.name.parse::<RepoName>() else { continue };
+                    let Some(repo) = policy_name(&scope.name) else { continue };
                     let mut granted: Vec<String> = Vec::new();
                     for a in &scope.actions {
                         let candidates: &[(&str, Action)] = match a.as_str() {
                             "pull" => &[("pull", Action::Pull)],
                             "push" => &[("push", Action::Push)],
                             "delete" => &[("delete", Action::Push)],
-                            "*" => &[("pull", Action::Pull), ("push", Action::Push), ("delete", Action::Push)],
+                            // `*` is granted as such (notary's delete and key rotation ask for it)
+                            // to those who may push; readers get `pull` out of it.
+                            "*" => &[("*", Action::Push), ("pull", Action::Pull)],
                             _ => &[],
                         };
                         for (name, action) in candidates {
@@ -293,7 +309,7 @@ impl Authenticator {
                             }
                         }
                     }
-                    access.push(AccessEntry { kind: "repository".into(), name: repo.to_string(), actions: granted });
+                    access.push(AccessEntry { kind: "repository".into(), name: scope.name.clone(), actions: granted });
                 }
                 "registry" if scope.name == "catalog" && who != Identity::Anonymous => {
                     access.push(AccessEntry { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
@@ -302,5 +318,50 @@ impl Authenticator {
             }
         }
         service.issue(who.user(), access).map_err(|_| Denial::Denied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn authenticator(dir: &std::path::Path) -> Authenticator {
+        let users = format!("{}\n{}\n", Htpasswd::entry("alice", "a").unwrap(), Htpasswd::entry("bob", "b").unwrap());
+        std::fs::write(dir.join("htpasswd"), users).unwrap();
+        let toml = format!(
+            "[auth]\nmode = \"token\"\nhtpasswd = \"{}\"\n[[repository]]\nname = \"app\"\npush = [\"alice\"]\npull = [\"bob\"]\n",
+            dir.join("htpasswd").display()
+        );
+        Authenticator::from_config(&RegistryConfig::from_toml(&toml).unwrap()).unwrap()
+    }
+
+    fn granted(auth: &Authenticator, user: &str, password: &str, scope: &str) -> Vec<AccessEntry> {
+        let mut headers = HeaderMap::new();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(http::header::AUTHORIZATION, format!("Basic {basic}").parse().unwrap());
+        let issued = auth.issue_token(&headers, &[Scope::parse(scope).unwrap()]).unwrap();
+        auth.token_service().unwrap().verify(&issued.token).unwrap().access
+    }
+
+    #[test]
+    fn trust_gun_scopes_follow_the_repository_rule_and_keep_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let alice = granted(&auth, "alice", "a", "repository:127.0.0.1:5000/app:*");
+        assert_eq!(alice[0].name, "127.0.0.1:5000/app");
+        assert_eq!(alice[0].actions, vec!["*", "pull"]);
+        let bob = granted(&auth, "bob", "b", "repository:127.0.0.1:5000/app:*");
+        assert_eq!(bob[0].actions, vec!["pull"], "a reader gets no `*` out of a wildcard request");
+        let bob_push = granted(&auth, "bob", "b", "repository:127.0.0.1:5000/app:push,pull");
+        assert_eq!(bob_push[0].actions, vec!["pull"]);
+        // A GUN grant is named as the GUN, which is never a registry repository name.
+        assert!(!Claims { access: alice, ..claims_stub() }.allows("repository", "app", "push"));
+    }
+
+    fn claims_stub() -> Claims {
+        Claims { iss: String::new(), sub: String::new(), aud: String::new(), exp: 0, nbf: 0, iat: 0, jti: String::new(), access: vec![] }
     }
 }

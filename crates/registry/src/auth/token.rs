@@ -120,24 +120,59 @@ pub struct IssuedToken {
     pub issued_at: String,
 }
 
-/// Issues and verifies tokens with one P-256 key.
-pub struct TokenService {
+/// Verifies tokens a [`TokenService`] issued, knowing only its public key: what another server
+/// (the trust server) needs to accept the registry's tokens.
+#[derive(Clone)]
+pub struct TokenVerifier {
     issuer: String,
     service: String,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier").field("issuer", &self.issuer).field("service", &self.service).finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    /// Accept tokens from `issuer` for audience `service`, signed by the P-256 key whose public
+    /// half is `public_pem` (SPKI PEM, as [`TokenService::public_key_pem`] gives it).
+    pub fn new(issuer: &str, service: &str, public_pem: &str) -> Result<Self> {
+        let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(|e| Error::TokenKey { reason: e.to_string() })?;
+        Ok(Self { issuer: issuer.into(), service: service.into(), decoding })
+    }
+
+    /// The service name (token audience).
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Verify signature (ES256 only), issuer, audience and lifetime.
+    pub fn verify(&self, token: &str) -> Result<Claims> {
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&[&self.service]);
+        v.set_issuer(&[&self.issuer]);
+        v.leeway = 5;
+        v.validate_nbf = true;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .map(|d| d.claims)
+            .map_err(Error::TokenInvalid)
+    }
+}
+
+/// Issues and verifies tokens with one P-256 key.
+pub struct TokenService {
     ttl_seconds: u64,
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifier: TokenVerifier,
     public_pem: String,
 }
 
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
-            .field("issuer", &self.issuer)
-            .field("service", &self.service)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenService").field("verifier", &self.verifier).field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -159,22 +194,19 @@ impl TokenService {
         let jwt_err = |e: jsonwebtoken::errors::Error| Error::TokenKey { reason: e.to_string() };
         let encoding = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).map_err(jwt_err)?;
         let public_pem = pair.public_key_pem();
-        let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(jwt_err)?;
+        let verifier = TokenVerifier::new(issuer, service, &public_pem)?;
         let kid = hex::encode(Sha256::digest(pair.public_key_der())).chars().take(32).collect();
-        Ok(Self {
-            issuer: issuer.into(),
-            service: service.into(),
-            ttl_seconds,
-            kid,
-            encoding,
-            decoding,
-            public_pem,
-        })
+        Ok(Self { ttl_seconds, kid, encoding, verifier, public_pem })
     }
 
     /// The service name (token audience).
     pub fn service(&self) -> &str {
-        &self.service
+        self.verifier.service()
+    }
+
+    /// A verifier for this service's tokens (public key only).
+    pub fn verifier(&self) -> TokenVerifier {
+        self.verifier.clone()
     }
 
     /// The verification key (SPKI PEM) for other verifiers.
@@ -192,9 +224,9 @@ impl TokenService {
         let mut jti = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut jti);
         let claims = Claims {
-            iss: self.issuer.clone(),
+            iss: self.verifier.issuer.clone(),
             sub: subject.unwrap_or("").to_owned(),
-            aud: self.service.clone(),
+            aud: self.verifier.service.clone(),
             exp: iat + self.ttl_seconds,
             nbf: iat.saturating_sub(5),
             iat,
@@ -213,14 +245,7 @@ impl TokenService {
 
     /// Verify signature, issuer, audience and lifetime.
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let mut v = Validation::new(Algorithm::ES256);
-        v.set_audience(&[&self.service]);
-        v.set_issuer(&[&self.issuer]);
-        v.leeway = 5;
-        v.validate_nbf = true;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
-            .map(|d| d.claims)
-            .map_err(Error::TokenInvalid)
+        self.verifier.verify(token)
     }
 }
 
@@ -241,6 +266,10 @@ mod tests {
         let other_aud = TokenService::new("iss", "other", 60, None).unwrap();
         assert!(other_aud.verify(&other_aud.issue(None, vec![]).unwrap().token).is_ok());
         assert!(a.verify("garbage").is_err());
+        let public_only = TokenVerifier::new("iss", "svc", a.public_key_pem()).unwrap();
+        assert!(public_only.verify(&t.token).unwrap().allows("repository", "x/y", "pull"));
+        assert!(TokenVerifier::new("other-iss", "svc", a.public_key_pem()).unwrap().verify(&t.token).is_err());
+        assert!(TokenVerifier::new("iss", "svc", b.public_key_pem()).unwrap().verify(&t.token).is_err());
     }
 
     #[test]

@@ -14,7 +14,6 @@ mod keystore;
 mod passphrase;
 mod remote;
 mod repo;
-mod root_cert;
 mod trust_dir;
 mod update;
 
@@ -26,6 +25,5 @@ pub use keystore::KeyStore;
 pub use passphrase::{EnvOrPrompt, FixedPassphrase, Passphrases, REPOSITORY_PASSPHRASE_ENV, ROOT_PASSPHRASE_ENV};
 pub use remote::{RemoteOptions, DEFAULT_SERVER, SERVER_ENV};
 pub use repo::{validate_signer_name, Repository, RELEASES_ROLE};
-pub use root_cert::root_certificate;
 pub use trust_dir::{docker_config_dir, TrustDir};
 pub use update::{target_meta, TrustedRepo};

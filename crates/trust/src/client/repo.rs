@@ -13,10 +13,10 @@ use serde_json::Map;
 use super::error::{ClientError, ClientResult};
 use super::keystore::KeyStore;
 use super::remote::{NotaryRemote, RemoteOptions};
-use super::root_cert::root_certificate;
 use super::trust_dir::{MetadataCache, TrustDir};
 use super::update::{update, TrustedRepo};
 use crate::key::{Key, TufSigner};
+use crate::root_cert::self_signed_root_certificate;
 use crate::names::{Gun, RoleName};
 use crate::schema::{
     DelegatedRole, Delegations, FileMeta, Role, RoleKeys, Root, Signed, Targets, ROOT_EXPIRY, TARGETS_EXPIRY,
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Repository {
 /// (a key file today; any [`TufSigner`], e.g. a hardware token, fits).
 struct RoleSigner {
     public: Key,
-    private: Box<dyn TufSigner>,
+    private: Arc<dyn TufSigner>,
 }
 
 fn sign<T: Role>(meta: T, signers: &[RoleSigner]) -> ClientResult<Signed<T>> {
@@ -126,7 +126,7 @@ impl Repository {
         for id in keyids {
             let Some(public) = keys.get(id) else { continue };
             if self.keys.contains(public.canonical_id()) {
-                out.push(RoleSigner { public: public.clone(), private: Box::new(self.keys.load(public.canonical_id())?) });
+                out.push(RoleSigner { public: public.clone(), private: Arc::new(self.keys.load(public.canonical_id())?) });
             }
         }
         if out.is_empty() {
@@ -152,11 +152,11 @@ impl Repository {
         let now = self.clock.now();
         let timestamp = self.remote.server_key(&RoleName::Timestamp, false).await?;
         let snapshot = self.remote.server_key(&RoleName::Snapshot, false).await?;
-        let root_key = match self.keys.find("root", None)? {
-            Some(id) => self.keys.load(&id)?,
-            None => self.keys.generate("root", None)?.0,
+        let root_key: Arc<dyn TufSigner> = match self.keys.find("root", None)? {
+            Some(id) => Arc::new(self.keys.load(&id)?),
+            None => Arc::new(self.keys.generate("root", None)?.0),
         };
-        let cert = root_certificate(&self.gun, &root_key, now)?;
+        let cert = self_signed_root_certificate(Arc::clone(&root_key), &self.gun, self.clock.as_ref())?;
         let (targets_key, targets_public) = self.keys.generate("targets", Some(&self.gun))?;
         let mut keys = BTreeMap::new();
         let mut roles = BTreeMap::new();
@@ -173,10 +173,10 @@ impl Repository {
             version: NonZeroU64::MIN,
             extra: Map::new(),
         };
-        let root = sign(root, &[RoleSigner { public: cert, private: Box::new(root_key) }])?;
+        let root = sign(root, &[RoleSigner { public: cert, private: root_key }])?;
         let targets = sign(
             empty_targets(now + TARGETS_EXPIRY),
-            &[RoleSigner { public: targets_public, private: Box::new(targets_key) }],
+            &[RoleSigner { public: targets_public, private: Arc::new(targets_key) }],
         )?;
         self.remote.publish(&[(RoleName::Root, root.bytes().to_vec()), (RoleName::Targets, targets.bytes().to_vec())]).await?;
         // Pin the root we made ourselves.
@@ -407,9 +407,9 @@ impl Repository {
         let mut parts = Vec::new();
         let new_key = match role {
             RoleName::Root => {
-                let (private, _) = self.keys.generate("root", None)?;
-                let cert = root_certificate(&self.gun, &private, now)?;
-                root_signers.push(RoleSigner { public: cert.clone(), private: Box::new(private) });
+                let private: Arc<dyn TufSigner> = Arc::new(self.keys.generate("root", None)?.0);
+                let cert = self_signed_root_certificate(Arc::clone(&private), &self.gun, self.clock.as_ref())?;
+                root_signers.push(RoleSigner { public: cert.clone(), private });
                 cert
             }
             RoleName::Targets => {
@@ -417,7 +417,7 @@ impl Repository {
                 let mut t = repo.targets.signed().clone();
                 t.version = next_version(t.version);
                 t.expires = now + TARGETS_EXPIRY;
-                let signer = RoleSigner { public: public.clone(), private: Box::new(private) };
+                let signer = RoleSigner { public: public.clone(), private: Arc::new(private) };
                 parts.push((RoleName::Targets, sign(t, &[signer])?.bytes().to_vec()));
                 public
             }

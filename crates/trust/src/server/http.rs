@@ -12,8 +12,8 @@
 //! | `POST /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key` | `repository:<gun>:*` |
 //! | `DELETE /v2/<gun>/_trust/tuf/` | `repository:<gun>:*` |
 //!
-//! An auth layer wraps [`router`]'s result (`router(server).layer(auth)`) and calls
-//! [`required_access`] to learn which scope to demand.
+//! [`super::TokenAuth::protect`] wraps [`router`]'s result and calls [`required_access`] to learn
+//! which scope to demand.
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -2,9 +2,11 @@
 //!
 //! [`TrustServer`] holds the state and the TUF validation; [`router`] exposes it over HTTP with
 //! exactly the routes, status codes and error envelopes of notary-server, and [`serve`] runs the
-//! router over plain TCP or TLS. Authentication is left to a tower layer added around the router;
-//! [`required_access`] states the access each route needs (notary `server/server.go`).
+//! router over plain TCP or TLS. [`TokenAuth`] wraps the router with the registry's bearer-token
+//! checks, using the access [`required_access`] states for each route (notary `server/server.go`).
 
+mod auth;
+mod config;
 mod error;
 mod http;
 mod keys;
@@ -19,6 +21,8 @@ use palisade_pki::Clock;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+pub use auth::TokenAuth;
+pub use config::{AuthConfig, TrustServerConfig};
 pub use error::{InvalidKind, ServerError};
 pub use http::{required_access, router, serve, tls_config, Access, Limits};
 

@@ -1,0 +1,72 @@
+//! `palisade up`: the all-in-one node on embedded defaults — a daemon that initialises a
+//! one-node swarm if it has none, plus the registry and the trust server (TLS from the cluster
+//! CA, token auth).
+
+mod services;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use palisade_engine_api::types::{InitRequest, Swarm};
+use palisade_engine_api::Backend;
+
+use super::daemon::{bind_socket, serve, DaemonArgs};
+use services::{ServicePaths, ADMIN_USER};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    daemon: DaemonArgs,
+    /// Registry address (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    registry_addr: SocketAddr,
+    /// Trust server address (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:4443")]
+    trust_addr: SocketAddr,
+    /// registry.toml with repository rules, limits or storage (auth is always token auth).
+    #[arg(long)]
+    registry_config: Option<PathBuf>,
+}
+
+pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
+    // Secure by default: unless told otherwise, the cluster port listens on loopback only.
+    args.daemon.listen_addr.get_or_insert(([127, 0, 0, 1], 2377).into());
+    let (daemon, socket) = args.daemon.start().await?;
+    let api_err = |e: palisade_engine_api::ApiError| anyhow::anyhow!(e.message);
+    let fresh = daemon.info().await.map_err(api_err)?.swarm.local_node_state == "inactive";
+    if fresh {
+        let request = InitRequest { advertise_addr: String::new(), listen_addr: String::new(), ..InitRequest::default() };
+        daemon.swarm_init(request).await.map_err(api_err)?;
+    }
+    let paths = ServicePaths::under(&args.daemon.data_root);
+    let admin_password = services::ensure_users(&paths)?;
+    let services =
+        services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
+
+    let engine = args.daemon.engine()?;
+    let listener = bind_socket(&socket)?;
+
+    let swarm: Swarm = daemon.swarm_inspect().await.map_err(api_err)?;
+    let ca_file = args.daemon.data_root.join("node").join("root-ca.crt");
+    let info = daemon.info().await.map_err(api_err)?;
+    let manager = info.swarm.remote_managers.as_ref().and_then(|m| m.first()).map(|m| m.addr.clone()).unwrap_or_default();
+    println!("Palisade is up{}.", if fresh { " (new one-node swarm)" } else { "" });
+    println!("  Engine API:    unix://{}   (docker -H unix://{} …)", socket.display(), socket.display());
+    println!("  Cluster port:  {manager} (mutual TLS)");
+    println!("  Root CA:       {}", ca_file.display());
+    println!("  Join as worker:   palisade swarm join --token {} {manager}", swarm.join_tokens.worker);
+    println!("  Join as manager:  palisade swarm join --token {} {manager}", swarm.join_tokens.manager);
+    println!("  Registry:      {} (TLS from the root CA above, token auth)", services.registry_addr);
+    println!("  Trust server:  https://{} (notary -s https://{} --tlscacert {})", services.trust_addr, services.trust_addr, ca_file.display());
+    match &admin_password {
+        Some(password) => println!(
+            "  Registry user: {ADMIN_USER} / {password}   (shown only now; {} keeps its bcrypt hash)",
+            paths.htpasswd.display()
+        ),
+        None => println!("  Registry users: {} (htpasswd -B)", paths.htpasswd.display()),
+    }
+    serve(daemon, engine, listener, &socket).await?;
+    drop(services);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,152 @@
+//! The registry and trust server that `palisade up` runs beside the daemon: TLS with service
+//! certificates from the cluster CA, token auth from the registry's token service (the trust
+//! server accepts the same tokens), users in an htpasswd file under the data root.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use palisade_cluster::{Daemon, ServiceCertificate, ServiceNames};
+use palisade_registry::auth::Htpasswd;
+use palisade_registry::{AuthMode, Registry, RegistryConfig, StorageKind};
+use rand::distributions::{Alphanumeric, DistString as _};
+use tokio::net::TcpListener;
+
+/// The user `palisade up` creates on its first start.
+pub(crate) const ADMIN_USER: &str = "admin";
+
+/// Where the services keep their state under the data root.
+pub(crate) struct ServicePaths {
+    pub(crate) htpasswd: PathBuf,
+    registry_storage: PathBuf,
+    trust_root: PathBuf,
+}
+
+impl ServicePaths {
+    pub(crate) fn under(data_root: &Path) -> Self {
+        Self {
+            htpasswd: data_root.join("registry").join("htpasswd"),
+            registry_storage: data_root.join("registry").join("storage"),
+            trust_root: data_root.join("trust"),
+        }
+    }
+}
+
+/// Creates the htpasswd file with an `admin` user and a random password on the first start
+/// and returns that password (to be shown once); `None` when the file exists. Only the bcrypt
+/// hash is written (0600, created exclusively so a racing start cannot overwrite it).
+pub(crate) fn ensure_users(paths: &ServicePaths) -> anyhow::Result<Option<String>> {
+    if paths.htpasswd.exists() {
+        return Ok(None);
+    }
+    let dir = paths.htpasswd.parent().context("htpasswd path has no parent")?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
+    let line = Htpasswd::entry(ADMIN_USER, &password)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&paths.htpasswd)
+        .with_context(|| format!("creating {}", paths.htpasswd.display()))?;
+    writeln!(file, "{line}")?;
+    file.sync_all()?;
+    Ok(Some(password))
+}
+
+/// The names the service certificates carry: loopback, the listen addresses when specific,
+/// and `localhost`.
+fn service_names(common_name: &str, addrs: &[SocketAddr]) -> ServiceNames {
+    let mut ip_addresses: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])];
+    for addr in addrs {
+        if !addr.ip().is_unspecified() && !ip_addresses.contains(&addr.ip()) {
+            ip_addresses.push(addr.ip());
+        }
+    }
+    ServiceNames { common_name: common_name.to_owned(), dns_names: vec!["localhost".to_owned()], ip_addresses }
+}
+
+/// The host clients use for a listen address (loopback when it listens everywhere).
+fn client_host(addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+    SocketAddr::new(ip, addr.port()).to_string()
+}
+
+/// The running services (serving until dropped).
+pub(crate) struct Services {
+    pub(crate) registry_addr: SocketAddr,
+    pub(crate) trust_addr: SocketAddr,
+    _cert: ServiceCertificate,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Binds both listeners, then serves the registry and the trust server over TLS.
+pub(crate) async fn start(
+    daemon: Arc<Daemon>,
+    paths: &ServicePaths,
+    registry_addr: SocketAddr,
+    trust_addr: SocketAddr,
+    registry_config: Option<&Path>,
+) -> anyhow::Result<Services> {
+    let registry_listener = TcpListener::bind(registry_addr).await.with_context(|| format!("registry: cannot listen on {registry_addr}"))?;
+    let trust_listener = TcpListener::bind(trust_addr).await.with_context(|| format!("trust server: cannot listen on {trust_addr}"))?;
+    let (registry_addr, trust_addr) = (registry_listener.local_addr()?, trust_listener.local_addr()?);
+
+    let names = service_names("palisade-services", &[registry_addr, trust_addr]);
+    let cert = ServiceCertificate::start(daemon, names, Arc::new(palisade_pki::SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("service certificate: {}", e.message))?;
+    let registry_tls = Arc::new(palisade_pki::tls::server_config_with_cert(cert.cert(), &[b"h2", b"http/1.1"])?);
+    let trust_tls = Arc::new(palisade_pki::tls::server_config_with_cert(cert.cert(), &[b"http/1.1"])?);
+
+    // The registry: token auth always (a config file may add rules and storage, not open it).
+    let mut config = match registry_config {
+        Some(path) => RegistryConfig::load(path)?,
+        None => RegistryConfig::default(),
+    };
+    anyhow::ensure!(
+        config.auth.mode.is_none_or(|m| m == AuthMode::Token),
+        "palisade up runs the registry with token auth; remove `mode` from [auth] in the registry config"
+    );
+    config.auth.mode = Some(AuthMode::Token);
+    config.auth.htpasswd.get_or_insert_with(|| paths.htpasswd.clone());
+    let realm = format!("https://{}/token", client_host(registry_addr));
+    config.auth.token.realm.get_or_insert_with(|| realm.clone());
+    if config.storage.kind == StorageKind::Filesystem {
+        config.storage.root.get_or_insert_with(|| paths.registry_storage.clone());
+    }
+    let driver = config.storage.open(None)?;
+    let registry = Registry::new(driver, &config)?;
+    let tokens = registry.auth().token_service().context("registry token service")?;
+    let auth = Arc::new(palisade_trust::server::TokenAuth::new(tokens.verifier(), realm));
+
+    let trust = palisade_trust::server::TrustServer::open(&paths.trust_root, Arc::new(palisade_pki::SystemClock))
+        .with_context(|| format!("opening trust server root {}", paths.trust_root.display()))?;
+    let trust_app = auth.protect(palisade_trust::server::router(Arc::new(trust), palisade_trust::server::Limits::default()));
+
+    let registry_app = registry.router();
+    let tasks = vec![
+        tokio::spawn(async move {
+            if let Err(e) = palisade_registry::serve(registry_listener, registry_app, Some(registry_tls)).await {
+                tracing::error!("registry stopped: {e}");
+            }
+        }),
+        tokio::spawn(async move {
+            if let Err(e) = palisade_trust::server::serve(trust_listener, trust_app, Some(trust_tls)).await {
+                tracing::error!("trust server stopped: {e}");
+            }
+        }),
+    ];
+    Ok(Services { registry_addr, trust_addr, _cert: cert, tasks })
+}
