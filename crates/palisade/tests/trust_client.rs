@@ -12,7 +12,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use common::{openssl, stderr, stdout, NotaryServerProc, TrustEnv, TrustServerProc, REPO_PASS};
+use common::{openssl, stderr, stdout, NotaryServerProc, TrustEnv, TrustServerProc, Up, REPO_PASS};
 use support::{build_image, start, Kind, Opts, Server};
 
 /// Which trust server runs.
@@ -358,4 +358,35 @@ fn signer_remove_asks_for_the_last_signer() {
     assert!(out.ends_with(&format!("Successfully removed alice from {}\n\n", s.repo)), "{out}");
     let pretty = s.trust(&["inspect", "--pretty", &s.repo]);
     assert!(!pretty.contains("List of signers"), "{pretty}");
+}
+
+/// `palisade up`: registry and trust server behind the registry's token service. `palisade
+/// trust` pushes, signs and inspects with the admin credentials (token auth on both servers,
+/// TLS from the cluster CA); without credentials the trust server refuses it.
+#[test]
+fn sign_and_inspect_through_palisade_up_with_token_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = Up::start(&data);
+    let ca = data.join("node/root-ca.crt");
+    let env = TrustEnv::new(dir.path().join("docker"), &up.trust_url(), &ca);
+    let repo = format!("{}/app", up.registry());
+    let creds = format!("admin:{}", up.password());
+    let flags = ["--tls-ca", ca.to_str().unwrap(), "--creds", creds.as_str()];
+    fn with<'a>(args: &[&'a str], flags: &[&'a str]) -> Vec<&'a str> {
+        [args, flags].concat()
+    }
+    let img = build_image("v1");
+    let image = format!("{repo}:v1");
+    let src = format!("oci:{}:v1", img.layout().display());
+    let out = env.palisade_ok(&with(&["sign", &image, "--quiet", "--from", &src], &flags));
+    assert!(out.ends_with(&format!("Successfully signed {image}\n")), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&env.palisade_ok(&with(&["inspect", &repo], &flags))).unwrap();
+    assert_eq!(json[0]["SignedTags"][0]["Digest"], img.manifest_digest.trim_start_matches("sha256:"));
+    assert_eq!(json[0]["SignedTags"][0]["Signers"], serde_json::json!(["Repo Admin"]));
+    let out = env.palisade_env(&["inspect", &repo], &[]);
+    assert!(!out.status.success(), "the trust server must want a token: {}", stdout(&out));
+    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+    let out = env.palisade_env(&["inspect", &repo, "--creds", "admin:wrong-password"], &[]);
+    assert!(!out.status.success(), "a wrong password must fail: {}", stdout(&out));
 }

@@ -10,57 +10,12 @@ mod common;
 #[allow(unused_macros)]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::{free_port, openssl, PALISADE};
+use common::{openssl, Up};
 use support::{build_image, skopeo};
-
-struct Up {
-    child: Child,
-    lines: Vec<String>,
-}
-
-impl Up {
-    fn start(data: &Path) -> Self {
-        let socket = data.with_extension("sock");
-        let mut child = Command::new(PALISADE)
-            .args(["up", "--data-root"])
-            .arg(data)
-            .args(["-H", &format!("unix://{}", socket.display())])
-            .args(["--listen-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
-        let lines: Vec<String> = (0..9).map(|_| reader.next().unwrap().unwrap()).collect();
-        Self { child, lines }
-    }
-
-    fn field(&self, label: &str) -> String {
-        let line = self.lines.iter().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label} in {:?}", self.lines));
-        line.trim_start()[label.len()..].split_whitespace().next().unwrap().to_owned()
-    }
-
-    fn registry(&self) -> String {
-        self.field("Registry:")
-    }
-
-    fn trust_url(&self) -> String {
-        self.field("Trust server:")
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// skopeo's `--dest-cert-dir`: a directory holding the CA as `ca.crt`.
 fn cert_dir(ca: &Path) -> tempfile::TempDir {
@@ -90,9 +45,8 @@ fn up_serves_registry_and_trust_server_with_cluster_tls_and_token_auth() {
     let ca = data.join("node/root-ca.crt");
     let registry = up.registry();
     let trust = up.trust_url();
-    let user_line = up.lines.iter().find(|l| l.contains("Registry user:")).unwrap().clone();
-    let password = user_line.split_whitespace().nth(4).unwrap().to_owned();
-    assert_eq!(password.len(), 24, "{user_line}");
+    let password = up.password();
+    assert_eq!(password.len(), 24, "{:?}", up.lines);
 
     // Only the bcrypt hash is kept, 0600.
     let htpasswd = data.join("registry/htpasswd");

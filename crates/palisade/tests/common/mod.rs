@@ -605,3 +605,57 @@ impl TrustEnv {
         text
     }
 }
+
+/// A running `palisade up` (daemon, registry and trust server on free ports) with the lines it
+/// printed. Killed on drop.
+pub struct Up {
+    child: Child,
+    pub lines: Vec<String>,
+}
+
+impl Up {
+    pub fn start(data: &Path) -> Self {
+        let socket = data.with_extension("sock");
+        let mut child = Command::new(PALISADE)
+            .args(["up", "--data-root"])
+            .arg(data)
+            .args(["-H", &format!("unix://{}", socket.display())])
+            .args(["--listen-addr", &format!("127.0.0.1:{}", free_port())])
+            .args(["--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let lines: Vec<String> = (0..9).map(|_| reader.next().unwrap().unwrap()).collect();
+        Self { child, lines }
+    }
+
+    pub fn field(&self, label: &str) -> String {
+        let line = self.lines.iter().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("{label} in {:?}", self.lines));
+        line.trim_start()[label.len()..].split_whitespace().next().unwrap().to_owned()
+    }
+
+    pub fn registry(&self) -> String {
+        self.field("Registry:")
+    }
+
+    pub fn trust_url(&self) -> String {
+        self.field("Trust server:")
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Up {
+    /// The `admin` password printed once.
+    pub fn password(&self) -> String {
+        let line = self.lines.iter().find(|l| l.contains("Registry user:")).unwrap();
+        line.split_whitespace().nth(4).unwrap().to_owned()
+    }
+}
