@@ -179,7 +179,9 @@ impl Repository {
             &[RoleSigner { public: targets_public, private: Arc::new(targets_key) }],
         )?;
         self.remote.publish(&[(RoleName::Root, root.bytes().to_vec()), (RoleName::Targets, targets.bytes().to_vec())]).await?;
-        // Pin the root we made ourselves.
+        // Pin the root we made ourselves; metadata cached for an earlier repository of this name
+        // (deleted on the server) must not serve as rollback floors for the new one.
+        self.cache.clear()?;
         self.cache.write(&RoleName::Root, root.bytes())?;
         self.fetch_existing().await
     }

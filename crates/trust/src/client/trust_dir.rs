@@ -106,6 +106,14 @@ impl MetadataCache {
         }
     }
 
+    /// Forgets everything cached for this GUN (a new repository starts a new pin).
+    pub(crate) fn clear(&self) -> ClientResult<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", &self.dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Stores `role`'s verified bytes.
     pub(crate) fn write(&self, role: &RoleName, bytes: &[u8]) -> ClientResult<()> {
         write_private(&self.path(role), bytes)
