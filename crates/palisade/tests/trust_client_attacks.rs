@@ -383,3 +383,35 @@ fn token_auth_with_basic_credentials() {
     let scope = format!("scope=repository%3A{}%3Apull", GUN.replace(':', "%3A").replace('/', "%2F"));
     assert!(seen.iter().any(|q| q.contains(&scope) && q.contains("service=notary-test")), "{seen:?}");
 }
+
+/// Targets bytes that differ from what the snapshot lists (same length, one tag renamed) are
+/// refused before anything else is looked at: the snapshot pins the exact bytes.
+#[test]
+fn targets_not_matching_the_snapshot_are_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    let state = keys.state(1, "v1");
+    server.serve(&state);
+    server.inspect_ok();
+    let mut newer = keys.state(2, "v2");
+    server.serve(&newer);
+    let swapped = String::from_utf8(newer.targets.clone()).unwrap().replace("\"v2\"", "\"zz\"").into_bytes();
+    assert_eq!(swapped.len(), newer.targets.len());
+    let listed = format!("targets.{}.json", hex::encode(Sha256::digest(&newer.targets)));
+    server.files.lock().unwrap().insert(listed, swapped.clone());
+    newer.targets = swapped;
+    server.refused("targets does not match the hashes and length listed in snapshot");
+}
+
+/// On first use the root must be a certificate for this repository: a root whose certificate
+/// names another GUN is not trusted, and nothing is pinned.
+#[test]
+fn first_root_for_another_repository_is_refused() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    let mut state = keys.state(1, "v1");
+    let signer: Arc<dyn TufSigner> = keys.root.clone();
+    let other = self_signed_root_certificate(signer, &Gun::new("127.0.0.1:5000/other").unwrap(), &palisade_pki::SystemClock).unwrap();
+    state.root = sign(root_meta(1, &other, &keys), &[(&other, &*keys.root)]);
+    server.serve(&state);
+    server.refused("not signed by its own root certificates for 127.0.0.1:5000/attack");
+    assert!(server.cached("root").is_none(), "a refused first root was pinned");
+}
