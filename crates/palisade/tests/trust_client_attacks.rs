@@ -123,6 +123,9 @@ impl Tamper {
             files.insert(format!("{role}.json"), bytes.clone());
             files.insert(format!("{role}.{}.json", hex::encode(Sha256::digest(bytes))), bytes.clone());
         }
+        for (role, bytes) in &meta.delegations {
+            files.insert(format!("{role}.{}.json", hex::encode(Sha256::digest(bytes))), bytes.clone());
+        }
         for (v, bytes) in &meta.old_roots {
             files.insert(format!("{v}.root.json"), bytes.clone());
         }
@@ -175,6 +178,8 @@ struct Published {
     snapshot: Vec<u8>,
     timestamp: Vec<u8>,
     old_roots: Vec<(u64, Vec<u8>)>,
+    /// Delegated roles (`targets/x`) and their bytes.
+    delegations: Vec<(String, Vec<u8>)>,
 }
 
 /// Notary's self-signed root certificate for GUN, made with `key`.
@@ -272,7 +277,7 @@ impl Keys {
         let targets = self.targets(version, tag, &self.targets);
         let snapshot = self.snapshot(version, &root, &targets);
         let timestamp = self.timestamp(version, &snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY);
-        Published { root, targets, snapshot, timestamp, old_roots: Vec::new() }
+        Published { root, targets, snapshot, timestamp, old_roots: Vec::new(), delegations: Vec::new() }
     }
 }
 
@@ -333,6 +338,7 @@ fn forged_targets_signature_is_refused() {
         root,
         targets,
         old_roots: Vec::new(),
+        delegations: Vec::new(),
     };
     let forged = Published {
         timestamp: keys.timestamp(2, &forged.snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY),
@@ -354,7 +360,7 @@ fn root_rotation_must_be_signed_by_the_old_root() {
         let targets = keys.targets(2, "v2", &keys.targets);
         let snapshot = keys.snapshot(2, &root, &targets);
         let timestamp = keys.timestamp(2, &snapshot, OffsetDateTime::now_utc() + TIMESTAMP_EXPIRY);
-        Published { root, targets, snapshot, timestamp, old_roots: vec![(1, keys.root_v1.clone())] }
+        Published { root, targets, snapshot, timestamp, old_roots: vec![(1, keys.root_v1.clone())], delegations: Vec::new() }
     };
     // signed by the new root key only: refused, the client keeps the pinned root
     server.serve(&rotated(&[(&new_cert, &*new_root)]));
@@ -414,4 +420,78 @@ fn first_root_for_another_repository_is_refused() {
     server.serve(&state);
     server.refused("not signed by its own root certificates for 127.0.0.1:5000/attack");
     assert!(server.cached("root").is_none(), "a refused first root was pinned");
+}
+
+/// A delegation counts only for the paths its parent gave it: `targets/alice` limited to
+/// `prod/` cannot vouch for tag `v1`, however validly it signed it.
+#[test]
+fn delegation_outside_its_paths_is_ignored() {
+    use palisade_trust::schema::DelegatedRole;
+    let signers_of_v1 = |alice_paths: &[&str]| {
+        let (server, keys) = (Tamper::start(), Keys::new());
+        let alice = PrivateKey::generate_ecdsa();
+        let alice_pub = alice.public().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let role = |name: &str, paths: Vec<String>| DelegatedRole {
+            name: name.into(),
+            keyids: vec![alice_pub.id().to_owned()],
+            threshold: v(1),
+            paths,
+            extra: Default::default(),
+        };
+        let delegated = |tag: &str| {
+            let t = Targets {
+                type_: "Targets".into(),
+                delegations: Delegations::default(),
+                expires: now + Duration::days(30),
+                targets: BTreeMap::from([(tag.to_owned(), FileMeta::of(b"manifest"))]),
+                version: v(1),
+                extra: Default::default(),
+            };
+            sign(t, &[(&alice_pub, &alice)])
+        };
+        let targets = Targets {
+            type_: "Targets".into(),
+            delegations: Delegations {
+                keys: BTreeMap::from([(alice_pub.id().to_owned(), alice_pub.clone())]),
+                roles: vec![
+                    role("targets/releases", vec![String::new()]),
+                    role("targets/alice", alice_paths.iter().map(|p| (*p).to_owned()).collect()),
+                ],
+                extra: Default::default(),
+            },
+            expires: now + Duration::days(30),
+            targets: BTreeMap::new(),
+            version: v(1),
+            extra: Default::default(),
+        };
+        let targets = sign(targets, &[(&keys.targets.public().unwrap(), &keys.targets)]);
+        let releases = delegated("v1");
+        let alice_meta = delegated("v1");
+        let snapshot = Snapshot {
+            type_: "Snapshot".into(),
+            expires: now + Duration::days(30),
+            meta: BTreeMap::from([
+                ("root".to_owned(), FileMeta::of(&keys.root_v1)),
+                ("targets".to_owned(), FileMeta::of(&targets)),
+                ("targets/releases".to_owned(), FileMeta::of(&releases)),
+                ("targets/alice".to_owned(), FileMeta::of(&alice_meta)),
+            ]),
+            version: v(1),
+            extra: Default::default(),
+        };
+        let snapshot = sign(snapshot, &[(&keys.snapshot.public().unwrap(), &keys.snapshot)]);
+        let timestamp = keys.timestamp(1, &snapshot, now + TIMESTAMP_EXPIRY);
+        server.serve(&Published {
+            root: keys.root_v1.clone(),
+            targets,
+            snapshot,
+            timestamp,
+            old_roots: Vec::new(),
+            delegations: vec![("targets/releases".into(), releases), ("targets/alice".into(), alice_meta)],
+        });
+        server.inspect_ok()[0]["SignedTags"][0]["Signers"].clone()
+    };
+    assert_eq!(signers_of_v1(&[""]), serde_json::json!(["alice"]));
+    assert_eq!(signers_of_v1(&["prod/"]), serde_json::json!(["Repo Admin"]));
 }
