@@ -147,6 +147,23 @@ fn wrong_digest_is_rejected_and_nothing_stored(kind: Kind) {
     }
 }
 
+fn chunked_upload_with_wrong_final_digest_is_rejected(kind: Kind) {
+    let s = start(kind, &Opts::default());
+    let c = s.client();
+    let r = c.post(s.url("/v2/badchunk/blobs/uploads/")).send().unwrap();
+    let loc = s.resolve(r.headers()["location"].to_str().unwrap());
+    let r = c.patch(&loc).header("content-type", "application/octet-stream").body(b"what I send".to_vec()).send().unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = s.resolve(r.headers()["location"].to_str().unwrap());
+    let claimed = sha256(b"what I claim");
+    let r = c.put(with_digest(&loc, &claimed)).send().unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(&r.text().unwrap()), "DIGEST_INVALID");
+    for d in [claimed, sha256(b"what I send")] {
+        assert_eq!(c.head(s.url(&format!("/v2/badchunk/blobs/{d}"))).send().unwrap().status(), 404);
+    }
+}
+
 fn cross_repository_mount(kind: Kind) {
     let s = start(kind, &Opts::default());
     let c = s.client();
@@ -325,6 +342,7 @@ both_kinds!(
     chunked_upload_with_status_and_gap_rejection,
     cancelled_upload_is_gone,
     wrong_digest_is_rejected_and_nothing_stored,
+    chunked_upload_with_wrong_final_digest_is_rejected,
     cross_repository_mount,
     manifests_by_tag_and_digest,
     manifest_with_missing_blob_is_rejected,
@@ -335,6 +353,43 @@ both_kinds!(
 
 // ---- Behaviour distribution 2.8.2 does not implement (OCI v1.1 referrers, tag pagination
 // ---- caps, manifest size cap): Palisade only.
+
+/// Chunks sent concurrently to one upload are applied one at a time: each acknowledged chunk
+/// lands whole where its `Range` answer says, so the blob reassembled from those answers is
+/// exactly what the registry stored (its digest verifies). distribution 2.8.2 does not
+/// serialise them.
+#[test]
+fn concurrent_chunks_to_one_upload_never_interleave_palisade() {
+    let s = start(Kind::Palisade, &Opts::default());
+    let c = s.client();
+    let r = c.post(s.url("/v2/race/blobs/uploads/")).send().unwrap();
+    let loc = s.resolve(r.headers()["location"].to_str().unwrap());
+    const CHUNK: usize = 256 * 1024;
+    let placed: Vec<(u64, u8)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (c, loc) = (c.clone(), loc.clone());
+                scope.spawn(move || {
+                    let r = c.patch(&loc).header("content-type", "application/octet-stream").body(vec![i; CHUNK]).send().unwrap();
+                    assert_eq!(r.status(), 202);
+                    let end: u64 = r.headers()["range"].to_str().unwrap().split('-').nth(1).unwrap().parse().unwrap();
+                    (end + 1 - CHUNK as u64, i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut data = vec![0u8; 8 * CHUNK];
+    for (start, byte) in &placed {
+        let start = usize::try_from(*start).unwrap();
+        data[start..start + CHUNK].fill(*byte);
+    }
+    let mut starts: Vec<u64> = placed.iter().map(|p| p.0).collect();
+    starts.sort_unstable();
+    assert_eq!(starts, (0..8).map(|k| k * CHUNK as u64).collect::<Vec<_>>(), "{placed:?}");
+    let r = c.put(with_digest(&loc, &sha256(&data))).send().unwrap();
+    assert_eq!(r.status(), 201, "stored bytes differ from the acknowledged chunks");
+}
 
 #[test]
 fn tags_pagination_caps_n_and_rejects_garbage_palisade() {

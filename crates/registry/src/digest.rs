@@ -125,6 +125,14 @@ pub enum DigestHasher {
 }
 
 impl DigestHasher {
+    /// The algorithm this hasher computes.
+    pub fn algorithm(&self) -> DigestAlgorithm {
+        match self {
+            Self::Sha256(_) => DigestAlgorithm::Sha256,
+            Self::Sha512(_) => DigestAlgorithm::Sha512,
+        }
+    }
+
     /// Feed bytes.
     pub fn update(&mut self, data: &[u8]) {
         match self {

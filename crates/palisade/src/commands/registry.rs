@@ -3,10 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use palisade_registry::driver::FsDriver;
 use palisade_registry::storage::{GcMode, Store};
 use palisade_registry::{AuthMode, Registry, RegistryConfig};
 
@@ -23,9 +21,12 @@ pub(crate) enum RegistryCommand {
 /// `palisade registry gc` flags.
 #[derive(clap::Args)]
 pub(crate) struct GcArgs {
-    /// Storage root directory.
+    /// Storage root directory (filesystem storage; else `[storage]` in the config).
+    #[arg(long, required_unless_present = "config")]
+    root: Option<PathBuf>,
+    /// registry.toml whose `[storage]` section names the storage (e.g. an S3 bucket).
     #[arg(long)]
-    root: PathBuf,
+    config: Option<PathBuf>,
     /// Report what would be deleted without deleting anything.
     #[arg(long)]
     dry_run: bool,
@@ -65,8 +66,15 @@ pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.root.is_dir(), "{} is not a directory", args.root.display());
-    let store = Store::new(Arc::new(FsDriver::new(&args.root)?));
+    if let Some(root) = &args.root {
+        // A mistyped root must not be created (and reported clean) by the driver.
+        anyhow::ensure!(root.is_dir(), "{} is not a directory", root.display());
+    }
+    let storage = match &args.config {
+        Some(path) => RegistryConfig::load(path)?.storage,
+        None => palisade_registry::StorageConfig::default(),
+    };
+    let store = Store::new(storage.open(args.root.as_deref())?);
     let mode = if args.dry_run { GcMode::DryRun } else { GcMode::Delete };
     let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(i64::from(args.upload_max_age_hours));
     let report = tokio::task::spawn_blocking(move || store.collect_garbage(mode, cutoff)).await??;

@@ -121,9 +121,8 @@ impl StorageDriver for FsDriver {
             Ok(Box::new(AppendWriter {
                 path: path.clone(),
                 target,
-                file: Some(file),
+                out: OpenFile { file: Some(file), size: start },
                 start,
-                size: start,
                 created: !existed,
             }))
         } else {
@@ -133,7 +132,7 @@ impl StorageDriver for FsDriver {
                 .create_new(true)
                 .open(&temp)
                 .map_err(io_err(path))?;
-            Ok(Box::new(AtomicWriter { path: path.clone(), target, temp, file: Some(file), size: 0 }))
+            Ok(Box::new(AtomicWriter { path: path.clone(), target, temp, out: OpenFile { file: Some(file), size: 0 } }))
         }
     }
 
@@ -184,16 +183,23 @@ impl StorageDriver for FsDriver {
     }
 }
 
-/// Writes a temp sibling; `commit` fsyncs and renames it over the target.
-struct AtomicWriter {
-    path: StoragePath,
-    target: PathBuf,
-    temp: PathBuf,
+/// A file being written and the size it will have; closed (`None`) once committed or cancelled.
+struct OpenFile {
     file: Option<File>,
     size: u64,
 }
 
-impl Write for AtomicWriter {
+impl OpenFile {
+    /// fsyncs and closes the file (a no-op when already closed).
+    fn sync_and_close(&mut self, path: &StoragePath) -> DriverResult<()> {
+        match self.file.take() {
+            Some(file) => file.sync_all().map_err(io_err(path)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for OpenFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("writer closed"))?;
         let n = file.write(buf)?;
@@ -206,34 +212,48 @@ impl Write for AtomicWriter {
     }
 }
 
+/// Writes a temp sibling; `commit` fsyncs and renames it over the target.
+struct AtomicWriter {
+    path: StoragePath,
+    target: PathBuf,
+    temp: PathBuf,
+    out: OpenFile,
+}
+
+impl Write for AtomicWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 impl FileWriter for AtomicWriter {
     fn size(&self) -> u64 {
-        self.size
+        self.out.size
     }
 
     fn commit(mut self: Box<Self>) -> DriverResult<()> {
-        let path = self.path.clone();
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(io_err(&path))?;
-        }
-        fs::rename(&self.temp, &self.target).map_err(io_err(&path))?;
-        sync_dir(parent_of(&self.target)).map_err(io_err(&path))
+        self.out.sync_and_close(&self.path)?;
+        fs::rename(&self.temp, &self.target).map_err(io_err(&self.path))?;
+        sync_dir(parent_of(&self.target)).map_err(io_err(&self.path))
     }
 
     fn cancel(mut self: Box<Self>) -> DriverResult<()> {
-        self.file = None;
-        let path = self.path.clone();
+        self.out.file = None;
         match fs::remove_file(&self.temp) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(&path)(e)),
+            Err(e) => Err(io_err(&self.path)(e)),
         }
     }
 }
 
 impl Drop for AtomicWriter {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if self.out.file.take().is_some() {
             let _ = fs::remove_file(&self.temp);
         }
     }
@@ -243,45 +263,37 @@ impl Drop for AtomicWriter {
 struct AppendWriter {
     path: StoragePath,
     target: PathBuf,
-    file: Option<File>,
+    out: OpenFile,
     start: u64,
-    size: u64,
     created: bool,
 }
 
 impl Write for AppendWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("writer closed"))?;
-        let n = file.write(buf)?;
-        self.size += n as u64;
-        Ok(n)
+        self.out.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), Write::flush)
+        self.out.flush()
     }
 }
 
 impl FileWriter for AppendWriter {
     fn size(&self) -> u64 {
-        self.size
+        self.out.size
     }
 
     fn commit(mut self: Box<Self>) -> DriverResult<()> {
-        let path = self.path.clone();
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(io_err(&path))?;
-        }
+        self.out.sync_and_close(&self.path)?;
         if self.created {
-            sync_dir(parent_of(&self.target)).map_err(io_err(&path))?;
+            sync_dir(parent_of(&self.target)).map_err(io_err(&self.path))?;
         }
         Ok(())
     }
 
     fn cancel(mut self: Box<Self>) -> DriverResult<()> {
-        let path = self.path.clone();
-        if let Some(file) = self.file.take() {
-            file.set_len(self.start).map_err(io_err(&path))?;
+        if let Some(file) = self.out.file.take() {
+            file.set_len(self.start).map_err(io_err(&self.path))?;
         }
         Ok(())
     }
@@ -289,7 +301,7 @@ impl FileWriter for AppendWriter {
 
 impl Drop for AppendWriter {
     fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
+        if let Some(file) = self.out.file.take() {
             let _ = file.set_len(self.start);
         }
     }

@@ -7,17 +7,24 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::digest::DigestHasher;
 use crate::driver::FileWriter;
 use crate::error::{Error, Result};
 
 /// Response body piece size for blob downloads.
 const READ_CHUNK: usize = 1024 * 1024;
 
-/// Copy a request body into `writer` on a blocking thread. Commits when the body ends cleanly;
-/// cancels (discarding this request's bytes) if the body or the write fails.
-pub(crate) async fn body_to_writer(body: Body, writer: Box<dyn FileWriter>) -> Result<u64> {
+/// Copy a request body into `writer` on a blocking thread, feeding every byte written to
+/// `hasher` too when one is given. Commits when the body ends cleanly; cancels (discarding this
+/// request's bytes) if the body or the write fails. Returns the writer's size after the commit
+/// and the hasher, having been fed exactly the committed bytes.
+pub(crate) async fn body_to_writer(
+    body: Body,
+    writer: Box<dyn FileWriter>,
+    mut hasher: Option<DigestHasher>,
+) -> Result<(u64, Option<DigestHasher>)> {
     let (tx, mut rx) = mpsc::channel::<std::result::Result<Bytes, String>>(16);
-    let task = tokio::task::spawn_blocking(move || -> Result<u64> {
+    let task = tokio::task::spawn_blocking(move || -> Result<(u64, Option<DigestHasher>)> {
         let mut w = writer;
         while let Some(item) = rx.blocking_recv() {
             match item {
@@ -25,6 +32,9 @@ pub(crate) async fn body_to_writer(body: Body, writer: Box<dyn FileWriter>) -> R
                     if let Err(e) = w.write_all(&chunk) {
                         let _ = w.cancel();
                         return Err(Error::Io(e));
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
                     }
                 }
                 Err(reason) => {
@@ -35,7 +45,7 @@ pub(crate) async fn body_to_writer(body: Body, writer: Box<dyn FileWriter>) -> R
         }
         let size = w.size();
         w.commit()?;
-        Ok(size)
+        Ok((size, hasher))
     });
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {

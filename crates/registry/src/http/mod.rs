@@ -40,6 +40,7 @@ struct Inner {
     store: Store,
     auth: Authenticator,
     limits: Limits,
+    uploads: uploads::UploadTracker,
 }
 
 impl std::fmt::Debug for Registry {
@@ -56,6 +57,7 @@ impl Registry {
                 store: Store::new(driver),
                 auth: Authenticator::from_config(config)?,
                 limits: config.limits.clone(),
+                uploads: uploads::UploadTracker::default(),
             }),
         })
     }
@@ -68,6 +70,10 @@ impl Registry {
     /// The authenticator (and through it the token service).
     pub fn auth(&self) -> &Authenticator {
         &self.inner.auth
+    }
+
+    fn uploads(&self) -> &uploads::UploadTracker {
+        &self.inner.uploads
     }
 
     /// The axum router serving `/v2/…` and `/token`.

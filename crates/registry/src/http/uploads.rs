@@ -1,6 +1,9 @@
 //! Blob uploads: monolithic (`POST ?digest=`), chunked (`POST` → `PATCH`… → `PUT ?digest=`),
 //! status (`GET`), cancel (`DELETE`), and cross-repository mount (`POST ?mount=&from=`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use axum::body::Body;
 use axum::response::Response;
 use http::{header, HeaderMap, StatusCode};
@@ -9,7 +12,7 @@ use super::body::body_to_writer;
 use super::errors::ApiError;
 use super::{blocking, query_param, Registry};
 use crate::auth::Action;
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestAlgorithm, DigestHasher};
 use crate::error::Error;
 use crate::names::RepoName;
 use crate::storage::UploadId;
@@ -66,19 +69,81 @@ fn has_body(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Append the request body to the upload after checking `Content-Range` continuity.
-async fn append(reg: &Registry, repo: &RepoName, id: &UploadId, headers: &HeaderMap, body: Body) -> Result<u64, ApiError> {
+/// Per-upload state kept in memory by this process: a lock serialising the requests that change
+/// an upload (PATCH, PUT, DELETE), so chunks never interleave and a completion sees exactly the
+/// chunks acknowledged before it; and the running hash of each upload's bytes so far, so that
+/// completing it needs no second read of the data (distribution keeps such "hash states" too).
+/// A hash state is used only while the upload's size still equals the bytes it has hashed;
+/// anything else (a restart, another process, a failed chunk) falls back to re-reading.
+#[derive(Default)]
+pub(super) struct UploadTracker {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    hashes: Mutex<HashMap<String, (u64, DigestHasher)>>,
+}
+
+/// Running hashes kept at most (a hash state is ~100 bytes).
+const MAX_TRACKED_HASHES: usize = 4096;
+
+impl UploadTracker {
+    async fn lock(&self, id: &UploadId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, weak| weak.strong_count() > 0);
+            match map.get(id.as_str()).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(id.as_str().to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    /// The running hash of `id` if it covers exactly `size` bytes.
+    fn take_hash(&self, id: &UploadId, size: u64) -> Option<DigestHasher> {
+        let mut map = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(id.as_str()).filter(|(hashed, _)| *hashed == size).map(|(_, h)| h)
+    }
+
+    fn keep_hash(&self, id: &UploadId, size: u64, hasher: DigestHasher) {
+        let mut map = self.hashes.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_TRACKED_HASHES {
+            // Abandoned uploads leave states behind; dropping them all costs re-reads only.
+            map.clear();
+        }
+        map.insert(id.as_str().to_owned(), (size, hasher));
+    }
+
+    fn forget(&self, id: &UploadId) {
+        self.hashes.lock().unwrap_or_else(|e| e.into_inner()).remove(id.as_str());
+    }
+}
+
+/// Append the request body to the upload after checking `Content-Range` continuity, extending
+/// the upload's running hash (one in `algorithm` is started when the upload is empty). Returns
+/// the new size and the running hash when it covers the whole upload. Call with the upload's
+/// lock held.
+async fn append(
+    reg: &Registry,
+    repo: &RepoName,
+    id: &UploadId,
+    headers: &HeaderMap,
+    body: Body,
+    algorithm: DigestAlgorithm,
+) -> Result<(u64, Option<DigestHasher>), ApiError> {
     let range = content_range(headers)?;
     let store = reg.store().clone();
     let (r, i) = (repo.clone(), id.clone());
-    let writer = blocking(move || {
+    let (before, writer) = blocking(move || {
         let size = store.upload_size(&r, &i)?;
         if let Some((start, _)) = range {
             if start != size {
                 return Err(Error::RangeInvalid { start, size });
             }
         }
-        store.upload_writer(&r, &i)
+        Ok((size, store.upload_writer(&r, &i)?))
     })
     .await
     .map_err(|e| match e {
@@ -87,13 +152,14 @@ async fn append(reg: &Registry, repo: &RepoName, id: &UploadId, headers: &Header
             .with_header(http::HeaderName::from_static("docker-upload-uuid"), id.as_str()),
         other => other.into(),
     })?;
-    let size = body_to_writer(body, writer).await?;
+    let hasher = reg.uploads().take_hash(id, before).or_else(|| (before == 0).then(|| algorithm.hasher()));
+    let (size, hasher) = body_to_writer(body, writer, hasher).await?;
     if let Some((start, end)) = range {
         if size != end + 1 {
             tracing::debug!(start, end, size, "chunk length differs from Content-Range");
         }
     }
-    Ok(size)
+    Ok((size, hasher))
 }
 
 pub(super) async fn start(
@@ -137,12 +203,22 @@ async fn complete(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if has_body(headers) {
-        append(&reg, &repo, &id, headers, body).await?;
-    }
+    let _serialised = reg.uploads().lock(&id).await;
+    let hasher = if has_body(headers) {
+        append(&reg, &repo, &id, headers, body, digest.algorithm()).await?.1
+    } else {
+        let store = reg.store().clone();
+        let (r, i) = (repo.clone(), id.clone());
+        let size = blocking(move || store.upload_size(&r, &i)).await?;
+        reg.uploads().take_hash(&id, size)
+    };
+    let hashed = hasher.filter(|h| h.algorithm() == digest.algorithm()).map(DigestHasher::finish);
     let store = reg.store().clone();
     let (r, i, d) = (repo.clone(), id, digest.clone());
-    blocking(move || store.complete_upload(&r, &i, &d)).await?;
+    match hashed {
+        Some(actual) => blocking(move || store.complete_hashed_upload(&r, &i, &d, &actual)).await?,
+        None => blocking(move || store.complete_upload(&r, &i, &d).map(drop)).await?,
+    }
     created(&repo, &digest)
 }
 
@@ -158,7 +234,12 @@ pub(super) async fn patch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = upload_id(id)?;
-    let size = append(&reg, &repo, &id, headers, body).await?;
+    let _serialised = reg.uploads().lock(&id).await;
+    // The digest is not known before the final PUT; sha256 is what clients use.
+    let (size, hasher) = append(&reg, &repo, &id, headers, body, DigestAlgorithm::Sha256).await?;
+    if let Some(hasher) = hasher {
+        reg.uploads().keep_hash(&id, size, hasher);
+    }
     in_progress(StatusCode::ACCEPTED, &repo, &id, size)
 }
 
@@ -187,6 +268,8 @@ pub(super) async fn status(reg: Registry, repo: RepoName, id: &str) -> Result<Re
 
 pub(super) async fn cancel(reg: Registry, repo: RepoName, id: &str) -> Result<Response, ApiError> {
     let id = upload_id(id)?;
+    let _serialised = reg.uploads().lock(&id).await;
+    reg.uploads().forget(&id);
     let store = reg.store().clone();
     blocking(move || store.cancel_upload(&repo, &id)).await?;
     build(Response::builder().status(StatusCode::NO_CONTENT))

@@ -143,7 +143,17 @@ mod tests {
 
     #[test]
     fn sweeps_unreferenced_blobs_and_stale_uploads_only() {
-        let s = Store::new(Arc::new(InMemoryDriver::new()));
+        sweeps_only_garbage(Store::new(Arc::new(InMemoryDriver::new())));
+    }
+
+    /// The same on an S3 bucket (moto's S3 server), so `registry gc --config` works there too.
+    #[test]
+    fn sweeps_only_garbage_on_s3() {
+        let moto = crate::testing::Moto::start();
+        sweeps_only_garbage(Store::new(Arc::new(moto.driver())));
+    }
+
+    fn sweeps_only_garbage(s: Store) {
         let r: RepoName = "a/b".parse().unwrap();
         let cfg = push(&s, &r, b"{}");
         let orphan = push(&s, &r, b"orphan");

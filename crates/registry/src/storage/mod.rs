@@ -217,18 +217,30 @@ impl Store {
             hasher.update(buf.get(..n).unwrap_or_default());
         }
         drop(reader);
-        let actual = hasher.finish();
-        if &actual != expected {
+        self.publish_upload(repo, id, expected, &hasher.finish())?;
+        Ok(size)
+    }
+
+    /// Like [`Self::complete_upload`] when the caller hashed every byte of the upload as it was
+    /// written (`actual`), with no other writer to the upload meanwhile: saves reading it back.
+    pub fn complete_hashed_upload(&self, repo: &RepoName, id: &UploadId, expected: &Digest, actual: &Digest) -> Result<()> {
+        self.check_upload(repo, id)?;
+        self.publish_upload(repo, id, expected, actual)
+    }
+
+    fn publish_upload(&self, repo: &RepoName, id: &UploadId, expected: &Digest, actual: &Digest) -> Result<()> {
+        if actual != expected {
             self.cancel_upload(repo, id)?;
             return Err(Error::DigestMismatch { expected: expected.to_string(), actual: actual.to_string() });
         }
+        let data = path_for(PathSpec::UploadData(id.as_str()))?;
         let blob = path_for(PathSpec::BlobData(expected))?;
         if !self.exists(&blob)? {
             self.driver.rename(&data, &blob)?;
         }
         self.link_blob(repo, expected)?;
         self.driver.delete(&path_for(PathSpec::Upload(id.as_str()))?)?;
-        Ok(size)
+        Ok(())
     }
 
     /// Discard an upload.
