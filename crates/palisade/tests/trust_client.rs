@@ -390,3 +390,75 @@ fn sign_and_inspect_through_palisade_up_with_token_auth() {
     let out = env.palisade_env(&["inspect", &repo, "--creds", "admin:wrong-password"], &[]);
     assert!(!out.status.success(), "a wrong password must fail: {}", stdout(&out));
 }
+
+/// Root and signer keys on a PKCS#11 token (SoftHSM2, named by `PALISADE_PKCS11_*`): `key
+/// generate` and the repository's root key are made on the token and never written to the
+/// trust directory (only the repository's targets key is a file); signing and inspecting work
+/// through the token; without the token the signer key is simply not there.
+#[test]
+fn root_and_signer_keys_on_a_pkcs11_token() {
+    let s = Setup::new();
+    let dir = s.server.dir();
+    let tokens = dir.join("softhsm-tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display())).unwrap();
+    let init = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "palisade", "--pin", "1234", "--so-pin", "5678"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util (Debian package softhsm2)");
+    assert!(init.status.success(), "{}", stderr(&init));
+    let conf = conf.to_str().unwrap();
+    let hsm = [
+        ("SOFTHSM2_CONF", conf),
+        ("PALISADE_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so"),
+        ("PALISADE_PKCS11_TOKEN", "palisade"),
+        ("PALISADE_PKCS11_PIN", "1234"),
+    ];
+    let ca = s.registry_ca();
+    let ca = ca.to_str().unwrap();
+    fn with_ca<'a>(args: &[&'a str], ca: &'a str) -> Vec<&'a str> {
+        [args, &["--tls-ca", ca]].concat()
+    }
+    let trust_hsm = |args: &[&str]| {
+        let out = s.env.palisade_env(&with_ca(args, ca), &hsm);
+        assert!(out.status.success(), "palisade trust {args:?}: {}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    let private_files = || -> Vec<String> {
+        std::fs::read_dir(s.env.trust_dir().join("private"))
+            .map(|d| d.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect())
+            .unwrap_or_default()
+    };
+
+    trust_hsm(&["key", "generate", "alice", "--dir", dir.to_str().unwrap()]);
+    assert!(private_files().is_empty(), "the signer key must stay on the token");
+    trust_hsm(&["signer", "add", "--key", dir.join("alice.pub").to_str().unwrap(), "alice", &s.repo]);
+    let files = private_files();
+    assert_eq!(files.len(), 1, "only the repository key is a file");
+    assert!(files[0].contains("\nrole: targets\n"));
+
+    let img = build_image("v1");
+    let image = format!("{}:v1", s.repo);
+    trust_hsm(&["sign", &image, "--quiet", "--from", &format!("oci:{}:v1", img.layout().display())]);
+    let json: serde_json::Value = serde_json::from_str(&trust_hsm(&["inspect", &s.repo])).unwrap();
+    assert_eq!(json[0]["SignedTags"][0]["Signers"], serde_json::json!(["alice"]));
+    assert_eq!(json[0]["SignedTags"][0]["Digest"], img.manifest_digest.trim_start_matches("sha256:"));
+    // The root certificate's key is the token's: root.json verified, signed on the token.
+    let root: serde_json::Value = serde_json::from_slice(&s.get_meta("root.json")).unwrap();
+    assert_eq!(root["signatures"][0]["method"], "ecdsa");
+
+    // Without the token, alice's key does not exist; a wrong PIN is refused. Nothing changes.
+    let before = s.get_meta("targets/alice.json");
+    let out = s.env.palisade_env(&with_ca(&["revoke", "-y", &image], ca), &[]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let mut wrong = hsm;
+    wrong[3] = ("PALISADE_PKCS11_PIN", "0000");
+    let out = s.env.palisade_env(&with_ca(&["revoke", "-y", &image], ca), &wrong);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).to_lowercase().contains("pin"), "{}", stderr(&out));
+    assert_eq!(s.get_meta("targets/alice.json"), before);
+    trust_hsm(&["revoke", "-y", &image]);
+    assert_ne!(s.get_meta("targets/alice.json"), before, "revoked with the token's key");
+}

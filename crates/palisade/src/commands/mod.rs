@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod content_trust;
 mod daemon;
 mod duration;
 mod images;

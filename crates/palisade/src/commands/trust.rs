@@ -10,12 +10,12 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _};
 use palisade_registry::client::{LocalImage, RemoteClient};
 use palisade_trust::client::{
-    parse_public_key_pem, public_key_pem, reports_json, target_meta, validate_signer_name, EnvOrPrompt, ImageName,
-    KeyStore, RemoteOptions, Repository, TrustDir, TrustReport,
+    parse_public_key_pem, public_key_pem, reports_json, target_meta, validate_signer_name, ImageName, KeyStore, Repository,
+    TrustReport,
 };
 use palisade_trust::RoleName;
-use secrecy::SecretString;
 
+use super::content_trust::TrustLocation;
 use super::pull::Bars;
 use super::push::TransferArgs;
 
@@ -39,32 +39,19 @@ pub(crate) enum TrustCommand {
 /// Where the trust data lives and how to reach the servers.
 #[derive(clap::Args, Clone)]
 pub(crate) struct TrustArgs {
-    /// Trust directory (default: $DOCKER_CONFIG/trust or ~/.docker/trust).
-    #[arg(long, value_name = "DIR")]
-    trust_dir: Option<PathBuf>,
-    /// Notary server URL (https://…; default: https://<registry>).
-    #[arg(long = "trust-server", env = "DOCKER_CONTENT_TRUST_SERVER", value_name = "URL")]
-    server: Option<String>,
+    #[command(flatten)]
+    location: TrustLocation,
     #[command(flatten)]
     transfer: TransferArgs,
 }
 
 impl TrustArgs {
-    fn trust_dir(&self) -> anyhow::Result<TrustDir> {
-        Ok(match &self.trust_dir {
-            Some(d) => TrustDir::new(d),
-            None => TrustDir::from_env()?,
-        })
-    }
-
     fn keys(&self) -> anyhow::Result<KeyStore> {
-        Ok(KeyStore::new(&self.trust_dir()?, Arc::new(EnvOrPrompt)))
+        self.location.keys()
     }
 
     fn repository(&self, name: &ImageName, push: bool) -> anyhow::Result<Repository> {
-        let creds = self.transfer.options()?.credentials.map(|(u, p)| (u, SecretString::from(p)));
-        let remote = RemoteOptions::for_registry(self.server.as_deref(), &name.image.registry, creds)?;
-        Ok(Repository::new(name.gun.clone(), &self.trust_dir()?, self.keys()?, &remote, push, Arc::new(palisade_pki::SystemClock))?)
+        self.location.repository(name, self.transfer.options()?.credentials, push)
     }
 }
 

@@ -1,4 +1,7 @@
-//! The one writer of client private keys: `<trust-dir>/private/<canonical keyid>.key`.
+//! The one writer of client private keys: `<trust-dir>/private/<canonical keyid>.key`, or, with
+//! a hardware token configured, the token (root and signer keys are made there and never leave
+//! it; the repository's `targets` key stays a file so `docker trust` can share it, as notary
+//! does with a YubiKey).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,14 +10,17 @@ use super::error::{io_err, ClientError, ClientResult};
 use super::keyfile::{self, KeyHeaders};
 use super::passphrase::Passphrases;
 use super::trust_dir::{write_private, TrustDir};
-use crate::key::{Key, PrivateKey};
+use crate::key::{Key, PrivateKey, TufSigner};
+use crate::pkcs11::{HsmKey, Token};
 use crate::names::Gun;
 
-/// Private keys in a trust directory, encrypted under passphrases from `passphrases`.
+/// Private keys in a trust directory, encrypted under passphrases from `passphrases`, and on
+/// an optional PKCS#11 token.
 #[derive(Clone)]
 pub struct KeyStore {
     dir: PathBuf,
     passphrases: Arc<dyn Passphrases>,
+    hardware: Option<Arc<Token>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -26,7 +32,23 @@ impl std::fmt::Debug for KeyStore {
 impl KeyStore {
     /// The key store of `trust_dir`.
     pub fn new(trust_dir: &TrustDir, passphrases: Arc<dyn Passphrases>) -> Self {
-        Self { dir: trust_dir.private_dir(), passphrases }
+        Self { dir: trust_dir.private_dir(), passphrases, hardware: None }
+    }
+
+    /// Also uses `token`: new root and signer keys are generated on it, and keys it holds are
+    /// found and used by ID like files.
+    pub fn with_hardware(mut self, token: Arc<Token>) -> Self {
+        self.hardware = Some(token);
+        self
+    }
+
+    /// The hardware token, when the new key of `role` belongs there.
+    fn hardware_for(&self, role: &str) -> Option<&Token> {
+        self.hardware.as_deref().filter(|_| role != "targets")
+    }
+
+    fn hardware_key(&self, key_id: &str) -> Option<HsmKey> {
+        self.hardware.as_ref().and_then(|t| t.find(key_id).ok())
     }
 
     fn path(&self, key_id: &str) -> ClientResult<PathBuf> {
@@ -36,9 +58,9 @@ impl KeyStore {
         Ok(self.dir.join(format!("{key_id}.key")))
     }
 
-    /// Whether the private key with this canonical ID is present.
+    /// Whether the private key with this canonical ID is present (as a file or on the token).
     pub fn contains(&self, key_id: &str) -> bool {
-        self.path(key_id).is_ok_and(|p| p.is_file())
+        self.path(key_id).is_ok_and(|p| p.is_file()) || self.hardware_key(key_id).is_some()
     }
 
     /// Encrypts and stores `key` with PEM headers `role` (and `gun`); returns its public key.
@@ -56,15 +78,30 @@ impl KeyStore {
         Ok(public)
     }
 
-    /// Generates a P-256 key, stores it (see [`Self::store`]) and returns it.
-    pub fn generate(&self, role: &str, gun: Option<&Gun>) -> ClientResult<(PrivateKey, Key)> {
+    /// Generates a P-256 key — on the hardware token for root and signer keys when one is
+    /// configured, else stored as a file (see [`Self::store`]) — and returns it.
+    pub fn generate(&self, role: &str, gun: Option<&Gun>) -> ClientResult<(Arc<dyn TufSigner>, Key)> {
+        if let Some(token) = self.hardware_for(role) {
+            let key = token.generate(role, gun)?;
+            let public = key.public().clone();
+            return Ok((Arc::new(key), public));
+        }
         let key = PrivateKey::generate_ecdsa();
         let public = self.store(&key, role, gun)?;
-        Ok((key, public))
+        Ok((Arc::new(key), public))
     }
 
-    /// Loads and decrypts the key with canonical ID `key_id`.
-    pub fn load(&self, key_id: &str) -> ClientResult<PrivateKey> {
+    /// The signer for the key with canonical ID `key_id`: the file, decrypted, else the token's.
+    pub fn load(&self, key_id: &str) -> ClientResult<Arc<dyn TufSigner>> {
+        if !self.path(key_id)?.is_file() {
+            if let Some(key) = self.hardware_key(key_id) {
+                return Ok(Arc::new(key));
+            }
+        }
+        Ok(Arc::new(self.load_file(key_id)?))
+    }
+
+    fn load_file(&self, key_id: &str) -> ClientResult<PrivateKey> {
         let path = self.path(key_id)?;
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(io_err("read", &path))?);
         let headers = keyfile::headers(&text)?;
@@ -76,9 +113,15 @@ impl KeyStore {
         Ok(key)
     }
 
-    /// The first stored key (in ID order) whose `role:` header is `role` and, when given, whose
-    /// `gun:` header is `gun`.
+    /// The first key whose role is `role` and, when given, whose GUN is `gun`: on the token
+    /// first, then among the files (in ID order, by their `role:` and `gun:` headers).
     pub fn find(&self, role: &str, gun: Option<&Gun>) -> ClientResult<Option<String>> {
+        if let Some(token) = &self.hardware {
+            let on_token = token.list()?.into_iter().find(|k| k.role == role && gun.is_none_or(|g| k.gun.as_ref() == Some(g)));
+            if let Some(k) = on_token {
+                return Ok(Some(k.key_id));
+            }
+        }
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

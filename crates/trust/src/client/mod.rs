@@ -7,6 +7,7 @@
 //! [`Repository::rotate_key`]. [`TrustReport`] renders what `docker trust inspect` prints.
 
 mod error;
+mod hardware;
 mod image;
 mod inspect;
 mod keyfile;
@@ -18,6 +19,7 @@ mod trust_dir;
 mod update;
 
 pub use error::{ClientError, ClientResult};
+pub use hardware::{pkcs11_config_from_env, PKCS11_MODULE_ENV, PKCS11_PIN_ENV, PKCS11_TOKEN_ENV};
 pub use image::ImageName;
 pub use inspect::{natural_cmp, reports_json, SignedTag, TrustReport};
 pub use keyfile::{parse_public_key_pem, public_key_pem, KeyHeaders};

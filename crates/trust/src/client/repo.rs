@@ -126,7 +126,7 @@ impl Repository {
         for id in keyids {
             let Some(public) = keys.get(id) else { continue };
             if self.keys.contains(public.canonical_id()) {
-                out.push(RoleSigner { public: public.clone(), private: Arc::new(self.keys.load(public.canonical_id())?) });
+                out.push(RoleSigner { public: public.clone(), private: self.keys.load(public.canonical_id())? });
             }
         }
         if out.is_empty() {
@@ -153,8 +153,8 @@ impl Repository {
         let timestamp = self.remote.server_key(&RoleName::Timestamp, false).await?;
         let snapshot = self.remote.server_key(&RoleName::Snapshot, false).await?;
         let root_key: Arc<dyn TufSigner> = match self.keys.find("root", None)? {
-            Some(id) => Arc::new(self.keys.load(&id)?),
-            None => Arc::new(self.keys.generate("root", None)?.0),
+            Some(id) => self.keys.load(&id)?,
+            None => self.keys.generate("root", None)?.0,
         };
         let cert = self_signed_root_certificate(Arc::clone(&root_key), &self.gun, self.clock.as_ref())?;
         let (targets_key, targets_public) = self.keys.generate("targets", Some(&self.gun))?;
@@ -176,7 +176,7 @@ impl Repository {
         let root = sign(root, &[RoleSigner { public: cert, private: root_key }])?;
         let targets = sign(
             empty_targets(now + TARGETS_EXPIRY),
-            &[RoleSigner { public: targets_public, private: Arc::new(targets_key) }],
+            &[RoleSigner { public: targets_public, private: targets_key }],
         )?;
         self.remote.publish(&[(RoleName::Root, root.bytes().to_vec()), (RoleName::Targets, targets.bytes().to_vec())]).await?;
         // Pin the root we made ourselves; metadata cached for an earlier repository of this name
@@ -409,7 +409,7 @@ impl Repository {
         let mut parts = Vec::new();
         let new_key = match role {
             RoleName::Root => {
-                let private: Arc<dyn TufSigner> = Arc::new(self.keys.generate("root", None)?.0);
+                let private = self.keys.generate("root", None)?.0;
                 let cert = self_signed_root_certificate(Arc::clone(&private), &self.gun, self.clock.as_ref())?;
                 root_signers.push(RoleSigner { public: cert.clone(), private });
                 cert
@@ -419,7 +419,7 @@ impl Repository {
                 let mut t = repo.targets.signed().clone();
                 t.version = next_version(t.version);
                 t.expires = now + TARGETS_EXPIRY;
-                let signer = RoleSigner { public: public.clone(), private: Arc::new(private) };
+                let signer = RoleSigner { public: public.clone(), private };
                 parts.push((RoleName::Targets, sign(t, &[signer])?.bytes().to_vec()));
                 public
             }

@@ -58,6 +58,23 @@ impl TrustedRepo {
         }
     }
 
+    /// What `tag` is released as, looked up as docker's trusted pull does (notary
+    /// `GetTargetByName(tag, "targets/releases", "targets")`): in `targets/releases` first, then
+    /// in `targets`. Other signers' delegations do not release a tag.
+    pub fn released_target(&self, tag: &str) -> Option<&FileMeta> {
+        let releases = RoleName::new(super::repo::RELEASES_ROLE).ok()?;
+        let from_releases = self
+            .delegation(&releases)
+            .filter(|_| self.may_sign(&releases, tag))
+            .and_then(|m| m.signed().targets.get(tag));
+        from_releases.or_else(|| self.targets.signed().targets.get(tag))
+    }
+
+    /// hex(sha256) of a target's metadata (the manifest digest docker signs).
+    pub fn sha256_hex(meta: &FileMeta) -> Option<String> {
+        meta.hashes.get("sha256").filter(|h| h.len() == 32).map(hex::encode)
+    }
+
     /// All delegation roles declared in `targets` (direct children) with their declaration.
     pub fn declared_delegations(&self) -> &[crate::schema::DelegatedRole] {
         &self.targets.signed().delegations.roles

@@ -1,0 +1,164 @@
+//! Content trust on `pull` and `run`, as docker's `DOCKER_CONTENT_TRUST=1`: a tag is resolved
+//! through the repository's signed, verified TUF targets (`targets/releases` first, then
+//! `targets`) to a manifest digest, and the image is fetched *by that digest*, so what runs is
+//! byte for byte what was signed (the registry client checks every manifest and blob against its
+//! digest). Unsigned tags, repositories without trust data and metadata that fails verification
+//! are refused before anything is pulled.
+//!
+//! On with `DOCKER_CONTENT_TRUST=1` (then `--disable-content-trust` turns it off for one
+//! command, as in docker) or with `[trust] enforce = true` in the client configuration
+//! (`$PALISADE_CONFIG`, default `~/.config/palisade/config.toml`), which no flag overrides:
+//!
+//! ```toml
+//! [trust]
+//! enforce = true
+//! server = "https://127.0.0.1:4443"   # default: DOCKER_CONTENT_TRUST_SERVER, else https://<registry>
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use palisade_trust::client::{
+    pkcs11_config_from_env, ClientError, EnvOrPrompt, ImageName, KeyStore, RemoteOptions, Repository, TrustDir, TrustedRepo,
+};
+use palisade_trust::pkcs11::Token;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Where trust data lives: the local trust directory and the Notary server.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct TrustLocation {
+    /// Trust directory (default: $DOCKER_CONFIG/trust or ~/.docker/trust).
+    #[arg(long, value_name = "DIR")]
+    trust_dir: Option<PathBuf>,
+    /// Notary server URL (https://…; default: the config's, else https://<registry>).
+    #[arg(long = "trust-server", env = "DOCKER_CONTENT_TRUST_SERVER", value_name = "URL")]
+    server: Option<String>,
+}
+
+impl TrustLocation {
+    pub(crate) fn trust_dir(&self) -> anyhow::Result<TrustDir> {
+        Ok(match &self.trust_dir {
+            Some(d) => TrustDir::new(d),
+            None => TrustDir::from_env()?,
+        })
+    }
+
+    /// The key store: the trust directory's files, plus the PKCS#11 token the environment
+    /// names (`PALISADE_PKCS11_MODULE`, `…_TOKEN`, `…_PIN`).
+    pub(crate) fn keys(&self) -> anyhow::Result<KeyStore> {
+        let files = KeyStore::new(&self.trust_dir()?, Arc::new(EnvOrPrompt));
+        Ok(match pkcs11_config_from_env()? {
+            Some(config) => files.with_hardware(Arc::new(Token::open(&config)?)),
+            None => files,
+        })
+    }
+
+    /// A client of `name`'s trust collection (`push`: may publish).
+    pub(crate) fn repository(&self, name: &ImageName, creds: Option<(String, String)>, push: bool) -> anyhow::Result<Repository> {
+        let configured = ClientConfig::load()?.trust.server;
+        let server = self.server.as_deref().or(configured.as_deref());
+        let creds = creds.map(|(u, p)| (u, SecretString::from(p)));
+        let remote = RemoteOptions::for_registry(server, &name.image.registry, creds)?;
+        let clock = Arc::new(palisade_pki::SystemClock);
+        Ok(Repository::new(name.gun.clone(), &self.trust_dir()?, self.keys()?, &remote, push, clock)?)
+    }
+}
+
+/// Content-trust flags of `pull` and `run`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct ContentTrustArgs {
+    /// Skip image verification (only when DOCKER_CONTENT_TRUST turned it on; a config that
+    /// enforces trust cannot be skipped).
+    #[arg(long)]
+    disable_content_trust: bool,
+    #[command(flatten)]
+    location: TrustLocation,
+}
+
+/// The client configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ClientConfig {
+    trust: TrustConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TrustConfig {
+    enforce: bool,
+    server: Option<String>,
+}
+
+impl ClientConfig {
+    fn path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("PALISADE_CONFIG") {
+            return Some(PathBuf::from(p));
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("palisade").join("config.toml"))
+    }
+
+    /// The configuration, or defaults when the file does not exist. A file that exists but
+    /// cannot be read or parsed is an error: a broken policy must not silently turn trust off.
+    fn load() -> anyhow::Result<Self> {
+        let Some(path) = Self::path() else { return Ok(Self::default()) };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("client configuration {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading client configuration {}", path.display())),
+        }
+    }
+}
+
+fn env_enables_trust() -> bool {
+    std::env::var("DOCKER_CONTENT_TRUST").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"))
+}
+
+/// An image as content trust pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pinned {
+    /// `registry/repo@sha256:<hex>`: what to fetch.
+    pub(crate) by_digest: String,
+    /// `registry/repo:tag`: the name to give it afterwards.
+    pub(crate) tagged: String,
+}
+
+impl ContentTrustArgs {
+    /// Whether trust is on for this command.
+    pub(crate) fn enabled(&self) -> anyhow::Result<bool> {
+        let enforced = ClientConfig::load()?.trust.enforce;
+        if enforced && self.disable_content_trust {
+            anyhow::bail!("content trust is enforced by the client configuration; --disable-content-trust is refused");
+        }
+        Ok(enforced || (env_enables_trust() && !self.disable_content_trust))
+    }
+
+    /// With trust on, the signed digest `image`'s tag stands for; `None` when trust is off or
+    /// the image is already named by digest (a digest pins content by itself).
+    pub(crate) async fn pin(&self, image: &str, creds: Option<(String, String)>) -> anyhow::Result<Option<Pinned>> {
+        if !self.enabled()? {
+            return Ok(None);
+        }
+        let name = ImageName::parse(image)?;
+        if name.by_digest {
+            return Ok(None);
+        }
+        let tag = name.tag.clone().unwrap_or_else(|| "latest".to_owned());
+        let repo = self.location.repository(&name, creds, false)?;
+        let trusted = repo.fetch_existing().await.map_err(|e| match e {
+            ClientError::NoTrustData { .. } => anyhow::anyhow!("remote trust data does not exist for {}: {e}", name.gun),
+            other => anyhow::Error::new(other).context(format!("verifying trust data for {}", name.gun)),
+        })?;
+        let hex = signed_digest(&trusted, &tag).ok_or_else(|| anyhow::anyhow!("No valid trust data for {tag}"))?;
+        let base = format!("{}/{}", name.image.registry, name.image.repo);
+        Ok(Some(Pinned { by_digest: format!("{base}@sha256:{hex}"), tagged: format!("{base}:{tag}") }))
+    }
+}
+
+fn signed_digest(trusted: &TrustedRepo, tag: &str) -> Option<String> {
+    trusted.released_target(tag).and_then(TrustedRepo::sha256_hex)
+}
