@@ -44,6 +44,7 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     let services =
         services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
 
+    services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
     let engine = args.daemon.engine()?;
     let listener = bind_socket(&socket)?;
 

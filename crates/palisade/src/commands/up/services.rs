@@ -69,6 +69,21 @@ fn service_names(common_name: &str, addrs: &[SocketAddr]) -> ServiceNames {
     ServiceNames { common_name: common_name.to_owned(), dns_names: vec!["localhost".to_owned()], ip_addresses }
 }
 
+/// Makes the daemon trust its own registry for pulls, as dockerd reads
+/// `certs.d/<host:port>/ca.crt`: a link to the node's trust bundle, so it follows CA rotations.
+pub(crate) fn trust_own_registry(data_root: &Path, registry: SocketAddr) -> anyhow::Result<()> {
+    let dir = data_root.join("certs.d").join(client_host(registry));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let link = dir.join("ca.crt");
+    match std::fs::remove_file(&link) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("replacing {}", link.display())),
+    }
+    let bundle = std::fs::canonicalize(data_root)?.join("node").join("root-ca.crt");
+    std::os::unix::fs::symlink(bundle, &link).with_context(|| format!("linking {}", link.display()))
+}
+
 /// The host clients use for a listen address (loopback when it listens everywhere).
 fn client_host(addr: SocketAddr) -> String {
     let ip = if addr.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
