@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) crun: ContainerRuntime,
     pub(crate) runc: ContainerRuntime,
     pub(crate) default_kind: OciRuntimeKind,
+    /// dockerd's `certs.d`: `<dir>/<host[:port]>/ca.crt` is the CA trusted for that registry.
+    pub(crate) registry_certs: PathBuf,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Entry>>>,
 }
 
@@ -110,8 +112,9 @@ fn valid_name(name: &str) -> bool {
 impl Engine {
     /// Opens the runtime under `root` with `default_kind` for containers that name none, and
     /// removes every container (processes, cgroups, mounts, bundles) a previous run left.
+    /// Pulls trust `<registry_certs>/<host[:port]>/ca.crt` for a registry's TLS certificate.
     /// Makes the process a child subreaper. Blocking.
-    pub fn open(root: &Path, default_kind: OciRuntimeKind) -> Result<Self> {
+    pub fn open(root: &Path, default_kind: OciRuntimeKind, registry_certs: &Path) -> Result<Self> {
         let crun = ContainerRuntime::open(root, OciRuntimeKind::Crun)?;
         let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
         // Each leftover with the runtime that created it, then whatever has no readable record.
@@ -133,7 +136,13 @@ impl Engine {
             std::fs::create_dir_all(engine_dir.join(d)).map_err(io(format!("creating {}", engine_dir.join(d).display())))?;
         }
         Ok(Self {
-            inner: Arc::new(Inner { root: root.to_owned(), crun, runc, default_kind, containers: Mutex::new(BTreeMap::new()) }),
+            inner: Arc::new(Inner {
+                root: root.to_owned(),
+                crun,
+                runc,
+                default_kind,
+                registry_certs: registry_certs.to_owned(),
+                containers: Mutex::new(BTreeMap::new()) }),
         })
     }
 

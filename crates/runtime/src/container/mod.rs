@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! <root>/containers/<id>/
-//!   config.json  rootfs/  hostname  hosts     the OCI bundle
+//!   config.json  rootfs/  hostname  hosts     the OCI bundle; rootfs/ is an overlay mount:
+//!   upper/  work/                              the image's prepared rootfs below, the
+//!                                              container's own changes in upper/
 //!   secrets/                                   tmpfs mount point (SecretsTmpfs), never on disk
 //!   stdout.log  stderr.log  runtime.log        container output, runtime diagnostics
 //!   container.json                             our record (status, pid, exit)
@@ -22,7 +24,7 @@ mod oci;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::sleep;
@@ -38,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::ids::ContainerId;
 use crate::image::{set_mode, write_atomic, ImageStore};
 use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
-use crate::unpack::{unpack_layer_file, IdShift, UnpackOptions};
+use crate::unpack::IdShift;
 
 const RECORD_FILE: &str = "container.json";
 /// Polling interval bounds while waiting for a container to exit (doubles up to the max).
@@ -122,6 +124,9 @@ struct Record {
     pid: Option<i32>,
     exit: Option<ExitStatus>,
     secrets_mounted: bool,
+    /// The overlay at rootfs/ is mounted.
+    #[serde(default)]
+    rootfs_mounted: bool,
     id_shift: Option<(u32, u32)>,
 }
 
@@ -167,8 +172,9 @@ impl ContainerRuntime {
         self.oci.kind()
     }
 
-    /// Creates a container from `image` (reference or id): validates the options, unpacks the
-    /// rootfs, writes the bundle. Nothing is left behind on failure.
+    /// Creates a container from `image` (reference or id): validates the options, mounts an
+    /// overlay over the image's prepared rootfs, writes the bundle. Nothing is left behind on
+    /// failure.
     pub fn create(&self, image: &str, opts: &RunOptions) -> Result<Container> {
         self.create_with_id(ContainerId::random(), image, opts)
     }
@@ -185,6 +191,8 @@ impl ContainerRuntime {
     pub fn create_with_id(&self, id: ContainerId, image: &str, opts: &RunOptions) -> Result<Container> {
         validate_options(opts, self.sys.as_ref())?;
         let img = self.images.inspect(image)?;
+        let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
+        let lower = self.images.prepared_rootfs(&img, shift)?;
         let dir = self.containers.join(id.as_str());
         if dir.exists() {
             return Err(Error::ContainerExists(id.to_string()));
@@ -202,10 +210,11 @@ impl ContainerRuntime {
                 pid: None,
                 exit: None,
                 secrets_mounted: false,
+                rootfs_mounted: false,
                 id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
             },
         };
-        match c.prepare(&img, opts) {
+        match c.prepare(&img, &lower, opts) {
             Ok(()) => Ok(c),
             Err(e) => {
                 let _ = c.cleanup_files();
@@ -267,6 +276,7 @@ impl ContainerRuntime {
                     let _ = self.oci.kill(&id, "KILL");
                     self.oci.delete(&id)?;
                     self.sys.unmount(&dir.join("secrets"))?;
+                    self.sys.unmount(&dir.join("rootfs"))?;
                     fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
                 }
             }
@@ -324,33 +334,20 @@ impl Container {
         write_atomic(&self.dir.join(RECORD_FILE), &bytes)
     }
 
-    fn prepare(&mut self, img: &crate::image::Image, opts: &RunOptions) -> Result<()> {
+    fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
         let paths = self.paths();
         let rootfs = paths.rootfs();
-        fs::create_dir(&rootfs).map_err(Error::io("create", &rootfs))?;
-        let mut unpack = UnpackOptions::default();
-        if let Some(u) = opts.userns {
-            unpack.id_shift = Some(IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
-            std::os::unix::fs::chown(&rootfs, Some(u.host_uid), Some(u.host_gid)).map_err(Error::io("chown", &rootfs))?;
-            set_mode(&self.dir, 0o711)?;
-        } else {
-            set_mode(&self.dir, 0o700)?;
+        let (upper, work) = (self.dir.join("upper"), self.dir.join("work"));
+        for d in [&rootfs, &upper, &work] {
+            fs::create_dir(d).map_err(Error::io("create", d))?;
         }
-        let diff_ids = img.config.rootfs().diff_ids();
-        if diff_ids.len() != img.layers.len() {
-            return Err(Error::Unsupported(format!(
-                "image config lists {} diff_ids for {} layers",
-                diff_ids.len(),
-                img.layers.len()
-            )));
-        }
-        for (layer, want) in img.layers.iter().zip(diff_ids) {
-            let stats = unpack_layer_file(layer, &rootfs, &unpack)?;
-            let got = stats.diff_id.map(|d| d.to_string()).unwrap_or_default();
-            if &got != want {
-                return Err(Error::DigestMismatch { expected: want.clone(), actual: got });
-            }
-        }
+        set_mode(&self.dir, if opts.userns.is_some() { 0o711 } else { 0o700 })?;
+        // The merged root takes its owner and mode from upper/'s root: make them the image's.
+        let root = fs::metadata(lower).map_err(Error::io("stat", lower))?;
+        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
+        set_mode(&upper, root.mode() & 0o7777)?;
+        self.sys.mount_overlay(&rootfs, lower, &upper, &work)?;
+        self.record.rootfs_mounted = true;
         let spec = build_spec(&self.record.id, &img.config, &paths, opts, self.sys.as_ref())?;
         let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
         write_atomic(&paths.config(), &config)?;
@@ -532,6 +529,11 @@ impl Container {
         if self.record.secrets_mounted || secrets.exists() {
             self.sys.unmount(&secrets)?;
             self.record.secrets_mounted = false;
+        }
+        let rootfs = self.paths().rootfs();
+        if self.record.rootfs_mounted || rootfs.exists() {
+            self.sys.unmount(&rootfs)?;
+            self.record.rootfs_mounted = false;
         }
         fs::remove_dir_all(&self.dir).map_err(Error::io("remove", &self.dir))
     }

@@ -42,6 +42,23 @@ impl Syscall for LinuxSyscall {
             .map_err(|source| Error::Syscall { op: "mount tmpfs", source })
     }
 
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()> {
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            overlay_escape(lower)?,
+            overlay_escape(upper)?,
+            overlay_escape(work)?
+        );
+        // `volatile`: the upper layer dies with the container, so overlayfs need not sync it
+        // (no syncfs of the whole host filesystem at unmount). Older kernels lack it.
+        let mount = |opts: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(opts));
+        match mount(&format!("{options},volatile")) {
+            Err(Errno::EINVAL) => mount(&options),
+            r => r,
+        }
+        .map_err(|source| Error::Syscall { op: "mount overlay", source })
+    }
+
     fn unmount(&self, target: &Path) -> Result<()> {
         match umount2(target, MntFlags::MNT_DETACH) {
             Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
@@ -70,4 +87,17 @@ impl Syscall for LinuxSyscall {
             }
         }
     }
+}
+
+/// A path as an overlayfs mount option value: `\\`, `,` and `:` escaped with a backslash.
+fn overlay_escape(path: &Path) -> Result<String> {
+    let s = path.to_str().ok_or_else(|| Error::Unsupported(format!("overlay path {} is not UTF-8", path.display())))?;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
 }

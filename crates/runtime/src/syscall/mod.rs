@@ -34,6 +34,9 @@ pub trait Syscall: Debug + Send + Sync {
     /// Mounts a fresh tmpfs at `target` with `options` (`mode=0700,size=1m`...), never
     /// executable, setuid-honouring or device-honouring.
     fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()>;
+    /// Mounts an overlay at `target`: `lower` read-only below, changes going to `upper`
+    /// (`work` is overlayfs's scratch dir on the same filesystem as `upper`).
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()>;
     /// Detaches whatever is mounted at `target` (lazy unmount). Not mounted is not an error.
     fn unmount(&self, target: &Path) -> Result<()>;
     /// Makes the calling process a child subreaper, so orphaned container init processes

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use super::{ProcessExit, Syscall};
 use crate::error::Result;
 
-/// A recorded tmpfs mount.
+/// A recorded mount (tmpfs or overlay).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountArgs {
     /// Mount point.
@@ -61,6 +61,14 @@ impl Syscall for RecordingSyscall {
     fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()> {
         if let Ok(mut m) = self.mounts.lock() {
             m.push(MountArgs { target: target.to_path_buf(), options: options.to_owned() });
+        }
+        Ok(())
+    }
+
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()> {
+        if let Ok(mut m) = self.mounts.lock() {
+            let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+            m.push(MountArgs { target: target.to_path_buf(), options });
         }
         Ok(())
     }
