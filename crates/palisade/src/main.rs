@@ -15,6 +15,14 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
+    if cli.command.runs_containers() {
+        // While still single-threaded: see palisade_runtime::isolate_mount_namespace.
+        match palisade_runtime::isolate_mount_namespace() {
+            Ok(true) => tracing::info!("hybrid cgroup host: the daemon runs in its own mount namespace without the cgroup v2 mount, so crun runs directly"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot set up a private mount namespace ({e}); crun is wrapped per container instead"),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {

@@ -66,19 +66,6 @@ fn busybox_archive(dir: &Path) -> Res<std::path::PathBuf> {
     Ok(path)
 }
 
-/// crun, wrapped as Palisade wraps it on hybrid cgroup hosts (see `container::oci`).
-fn crun() -> Command {
-    let hybrid = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").is_ok_and(|s| !s.trim().is_empty())
-        && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if hybrid {
-        let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "--", "sh", "-c", "umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"", "crun"]);
-        c
-    } else {
-        Command::new("crun")
-    }
-}
-
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -89,6 +76,9 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 
 fn main() -> Res<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(20);
+    // As a daemon does: on a hybrid cgroup host, one private mount namespace without the cgroup
+    // v2 mount for this whole process, so both sides run crun directly.
+    palisade_runtime::isolate_mount_namespace()?;
     let tmp = tempfile::tempdir()?;
     let rt = ContainerRuntime::open(&tmp.path().join("root"), OciRuntimeKind::Crun)?;
     rt.images().load(&busybox_archive(tmp.path())?, None)?;
@@ -115,7 +105,7 @@ fn main() -> Res<()> {
     let mut bare = Vec::new();
     for i in 0..(n + 2) {
         let t = Instant::now();
-        let status = crun()
+        let status = Command::new("crun")
             .arg("--root")
             .arg(&state)
             .args(["run", "--bundle"])

@@ -79,6 +79,13 @@ pub(crate) enum Command {
     Pull(pull::PullArgs),
 }
 
+impl Command {
+    /// Whether this command runs a container engine (a node daemon).
+    pub(crate) fn runs_containers(&self) -> bool {
+        matches!(self, Self::Daemon(_) | Self::Up(_))
+    }
+}
+
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Daemon(args) => daemon::run(args).await,

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub use oci::{OciRuntime, OciRuntimeKind};
+pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{
@@ -399,17 +399,24 @@ impl Container {
             OpenOptions::new().create(true).append(true).mode(0o600).open(&p).map_err(Error::io("open log", &p))
         };
         let log = self.dir.join("runtime.log");
-        let pid = self.oci.create(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log)?;
+        let pid = match self.oci.run_detached(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = self.oci.delete(&self.record.id);
+                self.record.status = ContainerStatus::Stopped;
+                let _ = self.save();
+                return Err(e);
+            }
+        };
+        // crun's `run --detach` leaves an intermediate process as the init's parent for a
+        // moment after crun itself exits. Collect it (it is our child, we are the subreaper):
+        // it does not linger as a zombie, and the init is ours to wait for once it is gone.
+        if let Some(ppid) = parent_pid(pid).filter(|p| *p > 1 && u32::try_from(*p).ok() != Some(std::process::id())) {
+            let _ = self.sys.wait_pid(ppid, true);
+        }
         self.record.pid = Some(pid);
         self.record.status = ContainerStatus::Running;
-        self.save()?;
-        if let Err(e) = self.oci.start(&self.record.id) {
-            let _ = self.oci.delete(&self.record.id);
-            self.record.status = ContainerStatus::Stopped;
-            let _ = self.save();
-            return Err(e);
-        }
-        Ok(())
+        self.save()
     }
 
     /// Waits for the process to exit (up to `timeout`, or forever with `None`). Returns
@@ -426,7 +433,8 @@ impl Container {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut poll = POLL_MIN;
         let exit = loop {
-            match self.sys.wait_pid(pid, false) {
+            // Without a deadline, block in waitpid: the exit is seen the moment it happens.
+            match self.sys.wait_pid(pid, deadline.is_none()) {
                 Ok(Some(e)) => break Some(e),
                 Ok(None) => {}
                 // Not our child (we restarted since it started): poll the runtime instead.
@@ -537,6 +545,13 @@ impl Container {
         }
         fs::remove_dir_all(&self.dir).map_err(Error::io("remove", &self.dir))
     }
+}
+
+/// The parent pid of `pid` (`/proc/<pid>/stat`), if it still exists.
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether the memory cgroup of `id` recorded an OOM kill (cgroup v1 `memory.oom_control`

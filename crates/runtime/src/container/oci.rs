@@ -61,12 +61,16 @@ impl OciRuntime {
         self.kind
     }
 
-    fn command(&self) -> Command {
-        let mut c = if self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
+    /// The runtime binary with `--root`. `sets_up_cgroups`: the sub-command creates a container
+    /// (and its cgroups), the only kind crun refuses on hybrid cgroup hosts.
+    fn command(&self, sets_up_cgroups: bool) -> Command {
+        let mut c = if sets_up_cgroups && self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
             // crun refuses hybrid cgroup hosts whose v2 hierarchy has controllers attached
             // ("cgroups in hybrid mode not supported"). Run it in a private mount namespace
             // without the v2 mount: it then sees a pure v1 host and uses the v1 controllers,
             // as runc does on such hosts. Nothing changes for the host or the container.
+            // A daemon avoids this per-call cost with `isolate_mount_namespace` at startup;
+            // state, kill and delete work from the recorded state and need no wrapper.
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
                 .arg("umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"")
@@ -98,9 +102,10 @@ impl OciRuntime {
         }
     }
 
-    /// `create`: sets up the container with its stdout/stderr going to the given files. The
-    /// runtime's own diagnostics go to `log`. Returns the container's init pid.
-    pub(crate) fn create(
+    /// `run --detach`: creates and starts the container in one call, its stdout/stderr going
+    /// to the given files. The runtime's own diagnostics go to `log`. Returns the container's
+    /// init pid.
+    pub(crate) fn run_detached(
         &self,
         id: &ContainerId,
         bundle: &Path,
@@ -109,32 +114,25 @@ impl OciRuntime {
         log: &Path,
     ) -> Result<i32> {
         let pid_file = bundle.join("init.pid");
-        let mut c = self.command();
+        let mut c = self.command(true);
         match self.kind {
             OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
             OciRuntimeKind::Runc => c.arg("--log").arg(log),
         };
-        c.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
+        c.arg("run").arg("--detach").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
         c.stdout(stdout).stderr(stderr);
         let status = c.status().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
         if !status.success() {
             let diag = std::fs::read(log).unwrap_or_default();
-            return Err(self.failed("create", status.to_string(), &diag));
+            return Err(self.failed("run", status.to_string(), &diag));
         }
         let pid = std::fs::read_to_string(&pid_file).map_err(Error::io("read", &pid_file))?;
-        pid.trim().parse().map_err(|_| self.failed("create", "bad pid file".into(), pid.as_bytes()))
-    }
-
-    /// `start`: runs the user process of a created container.
-    pub(crate) fn start(&self, id: &ContainerId) -> Result<()> {
-        let mut c = self.command();
-        c.arg("start").arg(id.as_str());
-        self.run("start", c).map(|_| ())
+        pid.trim().parse().map_err(|_| self.failed("run", "bad pid file".into(), pid.as_bytes()))
     }
 
     /// `state`; `Ok(None)` when the runtime does not know the container.
     pub(crate) fn state(&self, id: &ContainerId) -> Result<Option<RuntimeState>> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("state").arg(id.as_str());
         match self.run("state", c) {
             Ok(out) => Ok(Some(serde_json::from_slice(&out).map_err(Error::json("runtime state"))?)),
@@ -145,7 +143,7 @@ impl OciRuntime {
 
     /// `kill` with a signal name (`TERM`, `KILL`).
     pub(crate) fn kill(&self, id: &ContainerId, signal: &str) -> Result<()> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("kill").arg(id.as_str()).arg(signal);
         match self.run("kill", c) {
             Ok(_) => Ok(()),
@@ -157,7 +155,7 @@ impl OciRuntime {
 
     /// `delete --force`; a container the runtime does not know is not an error.
     pub(crate) fn delete(&self, id: &ContainerId) -> Result<()> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("delete").arg("--force").arg(id.as_str());
         match self.run("delete", c) {
             Ok(_) => Ok(()),
@@ -165,6 +163,26 @@ impl OciRuntime {
             Err(e) => Err(e),
         }
     }
+}
+
+/// For a daemon on a hybrid cgroup host (see [`OciRuntime`]'s crun wrapper): moves the
+/// calling process into its own mount namespace (all mounts private, so nothing it mounts
+/// later propagates to the host) without the cgroup v2 mount, once, so that crun can be
+/// executed directly. Container rootfs and secrets mounts are then visible in this process's
+/// namespace only, and vanish with it. Must be called while the process is single-threaded
+/// (before any async runtime starts). Returns whether it did anything.
+pub fn isolate_mount_namespace() -> Result<bool> {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    if !hybrid_cgroups_with_v2_controllers() {
+        return Ok(false);
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|source| Error::Syscall { op: "unshare(CLONE_NEWNS)", source })?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|source| Error::Syscall { op: "make / rprivate", source })?;
+    umount2("/sys/fs/cgroup/unified", MntFlags::MNT_DETACH)
+        .map_err(|source| Error::Syscall { op: "umount /sys/fs/cgroup/unified", source })?;
+    Ok(true)
 }
 
 /// `/sys/fs/cgroup` is a v1 tmpfs with a v2 `unified` mount that has controllers.
