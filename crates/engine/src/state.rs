@@ -97,6 +97,16 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
+/// Runs short blocking work (a few file writes, one runtime call) in place on a
+/// multi-threaded runtime, which hands this worker's other tasks to another: no thread
+/// switch on the path of `docker create`/`start`. Elsewhere it is [`blocking`].
+pub(crate) async fn blocking_short<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => blocking(f).await,
+    }
+}
+
 fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let op = op.into();
     move |source| Error::Io { op, source }
@@ -220,7 +230,7 @@ impl Engine {
         let (image, cid) = (request.config.image.clone(), id.clone());
         let options = translated.options.clone();
         let kind = translated.kind;
-        let created = blocking(move || {
+        let created = blocking_short(move || {
             let rt = this.runtime(kind);
             let img = rt.images().inspect(&image).map_err(|e| match e {
                 palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
@@ -239,7 +249,7 @@ impl Engine {
             } else {
                 img.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default()
             };
-            rt.create_with_id(cid, &image, &options)?;
+            rt.create_from_image(cid, &img, &options)?;
             Ok((img.summary.id.to_string(), entrypoint.into_iter().chain(cmd).collect::<Vec<_>>()))
         })
         .await;
@@ -320,7 +330,7 @@ impl Engine {
             crate::output::open_log(&dir.join(f))?;
         }
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        let started = blocking(move || {
+        let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;
             c.start()?;
             Ok(c)

@@ -43,7 +43,8 @@ use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
 use crate::unpack::IdShift;
 
 const RECORD_FILE: &str = "container.json";
-/// Polling interval bounds while waiting for a container to exit (doubles up to the max).
+/// Polling interval bounds while waiting for a container to exit where the kernel cannot
+/// notify us (no pidfd; doubles up to the max).
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(50);
 
@@ -191,8 +192,15 @@ impl ContainerRuntime {
     pub fn create_with_id(&self, id: ContainerId, image: &str, opts: &RunOptions) -> Result<Container> {
         validate_options(opts, self.sys.as_ref())?;
         let img = self.images.inspect(image)?;
+        self.create_from_image(id, &img, opts)
+    }
+
+    /// [`Self::create_with_id`] for an image the caller already looked up in [`Self::images`].
+    pub fn create_from_image(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions) -> Result<Container> {
+        validate_options(opts, self.sys.as_ref())?;
+        let image = img.summary.references.first().map_or_else(|| img.summary.id.to_string(), |r| r.to_string());
         let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
-        let lower = self.images.prepared_rootfs(&img, shift)?;
+        let lower = self.images.prepared_rootfs(img, shift)?;
         let dir = self.containers.join(id.as_str());
         if dir.exists() {
             return Err(Error::ContainerExists(id.to_string()));
@@ -204,7 +212,7 @@ impl ContainerRuntime {
             sys: Arc::clone(&self.sys),
             record: Record {
                 id: id.clone(),
-                image: image.to_owned(),
+                image,
                 runtime: self.oci.kind(),
                 status: ContainerStatus::Created,
                 pid: None,
@@ -214,7 +222,7 @@ impl ContainerRuntime {
                 id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
             },
         };
-        match c.prepare(&img, &lower, opts) {
+        match c.prepare(img, &lower, opts) {
             Ok(()) => Ok(c),
             Err(e) => {
                 let _ = c.cleanup_files();
@@ -408,9 +416,9 @@ impl Container {
                 return Err(e);
             }
         };
-        // crun's `run --detach` leaves an intermediate process as the init's parent for a
-        // moment after crun itself exits. Collect it (it is our child, we are the subreaper):
-        // it does not linger as a zombie, and the init is ours to wait for once it is gone.
+        // Should the runtime leave an intermediate process as the init's parent (crun's own
+        // subreaper without --no-subreaper), collect it: it is our child (we are the
+        // subreaper), must not linger as a zombie, and once it is gone the init is ours.
         if let Some(ppid) = parent_pid(pid).filter(|p| *p > 1 && u32::try_from(*p).ok() != Some(std::process::id())) {
             let _ = self.sys.wait_pid(ppid, true);
         }
@@ -433,11 +441,10 @@ impl Container {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut poll = POLL_MIN;
         let exit = loop {
-            // Without a deadline, block in waitpid: the exit is seen the moment it happens.
-            match self.sys.wait_pid(pid, deadline.is_none()) {
+            match self.sys.wait_pid(pid, false) {
                 Ok(Some(e)) => break Some(e),
                 Ok(None) => {}
-                // Not our child (we restarted since it started): poll the runtime instead.
+                // Not our child (we restarted since it started): ask the runtime instead.
                 Err(Error::Syscall { source: nix::errno::Errno::ECHILD, .. }) => {
                     let st = self.oci.state(&self.record.id)?;
                     if st.as_ref().is_none_or(|s| s.status == "stopped") {
@@ -446,11 +453,16 @@ impl Container {
                 }
                 Err(e) => return Err(e),
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
                 return Ok(None);
             }
-            sleep(poll);
-            poll = (poll * 2).min(POLL_MAX);
+            // Sleep until the process exits (or the deadline): no polling delay on the exit.
+            if !self.sys.wait_until_exited(pid, remaining)? {
+                // No exit notification on this kernel: poll.
+                sleep(remaining.map_or(poll, |r| r.min(poll)));
+                poll = (poll * 2).min(POLL_MAX);
+            }
         };
         let (code, signal) = match exit {
             Some(ProcessExit::Code(c)) => (c, None),

@@ -45,9 +45,13 @@ pub(crate) struct RuntimeState {
 }
 
 impl OciRuntime {
-    /// A runtime of `kind`, found in `PATH`, keeping its state under `state_root`.
+    /// A runtime of `kind`, found in `PATH` (looked up once, here), keeping its state under
+    /// `state_root`.
     pub fn new(kind: OciRuntimeKind, state_root: PathBuf) -> Self {
-        Self { kind, binary: PathBuf::from(kind.binary()), state_root }
+        let binary = std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join(kind.binary())).find(|p| p.is_file()))
+            .unwrap_or_else(|| PathBuf::from(kind.binary()));
+        Self { kind, binary, state_root }
     }
 
     /// Uses an explicit binary path.
@@ -119,7 +123,12 @@ impl OciRuntime {
             OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
             OciRuntimeKind::Runc => c.arg("--log").arg(log),
         };
-        c.arg("run").arg("--detach").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
+        c.arg("run").arg("--detach");
+        if self.kind == OciRuntimeKind::Crun {
+            // We are the containers' subreaper already: no extra process in between.
+            c.arg("--no-subreaper");
+        }
+        c.arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
         c.stdout(stdout).stderr(stderr);
         let status = c.status().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
         if !status.success() {
@@ -158,17 +167,33 @@ impl OciRuntime {
         let mut c = self.command(false);
         c.arg("delete").arg("--force").arg(id.as_str());
         match self.run("delete", c) {
-            Ok(_) => Ok(()),
-            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => {}
+            Err(e) => return Err(e),
         }
+        remove_scratch_v2_dir(id);
+        Ok(())
+    }
+}
+
+/// Where the cgroup v2 hierarchy is mounted on a hybrid host.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// In the namespace of [`isolate_mount_namespace`], crun (seeing a v1 host) still makes a
+/// plain directory for the container under the scratch tmpfs at [`UNIFIED`] and cannot remove
+/// it (it holds a `cgroup.procs` file): remove it, only ever on that tmpfs.
+fn remove_scratch_v2_dir(id: &ContainerId) {
+    let on_scratch = nix::sys::statfs::statfs(UNIFIED).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+    if on_scratch {
+        let dir = Path::new(UNIFIED).join(crate::bundle::cgroup_path(id).trim_start_matches('/'));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
 /// For a daemon on a hybrid cgroup host (see [`OciRuntime`]'s crun wrapper): moves the
 /// calling process into its own mount namespace (all mounts private, so nothing it mounts
-/// later propagates to the host) without the cgroup v2 mount, once, so that crun can be
-/// executed directly. Container rootfs and secrets mounts are then visible in this process's
+/// later propagates to the host) with a scratch tmpfs instead of the cgroup v2 mount, once,
+/// so that crun can be executed directly. Container rootfs and secrets mounts are then visible in this process's
 /// namespace only, and vanish with it. Must be called while the process is single-threaded
 /// (before any async runtime starts). Returns whether it did anything.
 pub fn isolate_mount_namespace() -> Result<bool> {
@@ -180,8 +205,11 @@ pub fn isolate_mount_namespace() -> Result<bool> {
         .map_err(|source| Error::Syscall { op: "unshare(CLONE_NEWNS)", source })?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|source| Error::Syscall { op: "make / rprivate", source })?;
-    umount2("/sys/fs/cgroup/unified", MntFlags::MNT_DETACH)
-        .map_err(|source| Error::Syscall { op: "umount /sys/fs/cgroup/unified", source })?;
+    umount2(UNIFIED, MntFlags::MNT_DETACH).map_err(|source| Error::Syscall { op: "umount /sys/fs/cgroup/unified", source })?;
+    // crun still writes a directory per container below it: into a scratch tmpfs of this
+    // namespace, never into the host's /sys/fs/cgroup tmpfs hidden underneath.
+    mount(Some("tmpfs"), UNIFIED, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=0755"))
+        .map_err(|source| Error::Syscall { op: "mount scratch tmpfs on /sys/fs/cgroup/unified", source })?;
     Ok(true)
 }
 

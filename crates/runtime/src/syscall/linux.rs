@@ -70,6 +70,27 @@ impl Syscall for LinuxSyscall {
         nix::sys::prctl::set_child_subreaper(true).map_err(|source| Error::Syscall { op: "prctl(PR_SET_CHILD_SUBREAPER)", source })
     }
 
+    fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        use rustix::process::{pidfd_open, Pid as RPid, PidfdFlags};
+        let Some(rpid) = RPid::from_raw(pid) else { return Ok(true) };
+        let fd = match pidfd_open(rpid, PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(true),
+            Err(rustix::io::Errno::NOSYS) => return Ok(false),
+            Err(e) => return Err(Error::Syscall { op: "pidfd_open", source: Errno::from_raw(e.raw_os_error()) }),
+        };
+        let timeout = timeout.map(|t| Timespec { tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX), tv_nsec: i64::from(t.subsec_nanos()) });
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        loop {
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::Syscall { op: "poll(pidfd)", source: Errno::from_raw(e.raw_os_error()) }),
+            }
+        }
+    }
+
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>> {
         let flags = if block { None } else { Some(WaitPidFlag::WNOHANG) };
         loop {

@@ -42,6 +42,10 @@ pub trait Syscall: Debug + Send + Sync {
     /// Makes the calling process a child subreaper, so orphaned container init processes
     /// are re-parented to it and their exit status can be collected.
     fn set_child_subreaper(&self) -> Result<()>;
+    /// Blocks until process `pid` has exited (`Ok(true)`; also when it no longer exists) or
+    /// `timeout` passed. `Ok(false)` when the kernel cannot tell (no pidfd support): the
+    /// caller polls instead. Does not collect the exit status.
+    fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool>;
     /// Collects the exit of `pid` (a child or re-parented orphan). `Ok(None)` when it is still
     /// running and `block` is false. `Err` when `pid` is not our child.
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>>;

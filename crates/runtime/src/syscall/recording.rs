@@ -84,6 +84,10 @@ impl Syscall for RecordingSyscall {
         Ok(())
     }
 
+    fn wait_until_exited(&self, _pid: i32, _timeout: Option<std::time::Duration>) -> Result<bool> {
+        Ok(true)
+    }
+
     fn wait_pid(&self, _pid: i32, _block: bool) -> Result<Option<ProcessExit>> {
         Ok(Some(ProcessExit::Code(0)))
     }
