@@ -104,6 +104,18 @@ fn palisade_pull_into_the_daemon_and_into_a_layout() {
     let run = node.palisade(&["run", "--rm", &remote, "echo", "from-palisade-pull"]);
     assert_eq!(stdout(&run), "from-palisade-pull\n", "{}", stderr(&run));
 
+    // A container's rootfs is an overlay on the image's prepared rootfs: the image cannot be
+    // deleted while the container exists; afterwards it goes with its rootfs.
+    node.docker_ok(&["create", "--name", "keep", &remote, "true"]);
+    let err = node.docker_err(&["rmi", &remote]);
+    assert!(err.contains("image is being used by container"), "{err}");
+    assert!(node.docker_ok(&["images"]).contains("team/app"));
+    node.docker_ok(&["rm", "keep"]);
+    node.docker_ok(&["rmi", &remote]);
+    let prepared = std::fs::read_dir(node.data_root().join("runtime/images/rootfs")).unwrap().count();
+    assert_eq!(prepared, 0, "the image's prepared rootfs is removed with it");
+    assert_eq!(node.stored_blobs(), 0);
+
     // The client-side form still downloads into a local layout, without the daemon.
     let layout = tempfile::tempdir().unwrap();
     let out = Command::new(common::PALISADE)

@@ -190,7 +190,6 @@ impl ContainerRuntime {
 
     /// [`Self::create`] with a caller-chosen id.
     pub fn create_with_id(&self, id: ContainerId, image: &str, opts: &RunOptions) -> Result<Container> {
-        validate_options(opts, self.sys.as_ref())?;
         let img = self.images.inspect(image)?;
         self.create_from_image(id, &img, opts)
     }

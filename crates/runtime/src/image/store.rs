@@ -131,6 +131,13 @@ impl ImageStore {
     /// Removes a reference; when an image loses its last reference (or is named by id) it is
     /// deleted and blobs no other image uses are removed.
     pub fn remove(&self, name: &str) -> Result<RemovedImage> {
+        self.remove_unless(name, |_| Ok(()))
+    }
+
+    /// [`Self::remove`], but before an image would be deleted (not merely untagged) `veto` is
+    /// asked with its id; its error (say, a container still uses the image's rootfs) cancels
+    /// the whole removal.
+    pub fn remove_unless(&self, name: &str, veto: impl FnOnce(&Digest) -> Result<()>) -> Result<RemovedImage> {
         let _g = self.lock()?;
         let mut idx = self.read_index()?;
         let pos = find(&idx, name).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
@@ -143,6 +150,7 @@ impl ImageStore {
                 out.untagged.push(r);
             }
             _ => {
+                veto(&entry.config)?;
                 let e = idx.images.remove(pos);
                 out.untagged = e.references;
                 out.deleted.push(e.config);
