@@ -23,7 +23,11 @@ fn main() -> std::process::ExitCode {
             Err(e) => tracing::warn!("cannot set up a private mount namespace ({e}); crun is wrapped per container instead"),
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Servers get worker threads; a client verb makes a few requests and exits, so it runs on
+    // this thread alone (no threads to start and stop on every `palisade run`).
+    let mut builder =
+        if cli.command.is_server() { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("palisade: cannot start the async runtime: {err}");
