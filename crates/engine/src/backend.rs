@@ -73,7 +73,7 @@ fn inspect(entry: &Entry) -> ContainerInspect {
         },
         image: entry.image_id.clone(),
         name: format!("/{}", entry.name),
-        driver: "palisade-copy".to_owned(),
+        driver: "overlay".to_owned(),
         platform: "linux".to_owned(),
         host_config,
         config: entry.request.config.clone(),
