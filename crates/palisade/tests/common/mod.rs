@@ -497,3 +497,16 @@ impl Node {
         std::fs::read_dir(self.data_root().join("runtime/images/blobs/sha256")).map_or(0, |d| d.count())
     }
 }
+
+impl Node {
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    /// Whether `path` is a mount point in the daemon's mount namespace.
+    pub fn daemon_has_mount(&self, path: &Path) -> bool {
+        let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", self.pid())).unwrap();
+        mounts.lines().any(|l| l.split(' ').nth(4) == path.to_str())
+    }
+}
