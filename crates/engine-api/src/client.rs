@@ -100,7 +100,17 @@ impl Client {
     /// Sends `method path` and returns once the response headers arrived (an error status is
     /// an error); read the body with [`read_chunks`]. Lets a caller attach before it starts.
     pub async fn open(&self, method: Method, path: &str) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
-        let response = self.send(method, path, None).await?;
+        self.open_with_headers(method, path, &[]).await
+    }
+
+    /// [`Self::open`] with extra request headers (such as `X-Registry-Auth`).
+    pub async fn open_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        let response = self.send_with_headers(method, path, None, headers).await?;
         if is_error(response.status()) {
             return collect(response).await.and_then(|_| Err(ClientError::Decode("error status".into())));
         }
@@ -112,6 +122,16 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<(&str, Vec<u8>)>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
+        self.send_with_headers(method, path, body, &[]).await
+    }
+
+    async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
     ) -> Result<http::Response<hyper::body::Incoming>, ClientError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
@@ -125,6 +145,9 @@ impl Client {
             .uri(format!("/v{API_VERSION}{path}"))
             .header("Host", "palisade")
             .header("User-Agent", concat!("palisade/", env!("CARGO_PKG_VERSION")));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let body = match body {
             Some((content_type, bytes)) => {
                 request = request.header("Content-Type", content_type);

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use palisade_engine_api::containers::types::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, HostConfig,
-    ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, SummaryHostConfig, WaitCondition, WaitResponse,
+    ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, RegistryAuth, SummaryHostConfig, WaitCondition, WaitResponse,
 };
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
 use palisade_engine_api::types::timestamp;
@@ -73,7 +73,7 @@ fn inspect(entry: &Entry) -> ContainerInspect {
         },
         image: entry.image_id.clone(),
         name: format!("/{}", entry.name),
-        driver: "palisade-copy".to_owned(),
+        driver: "overlay".to_owned(),
         platform: "linux".to_owned(),
         host_config,
         config: entry.request.config.clone(),
@@ -128,6 +128,10 @@ impl ContainerBackend for Engine {
 
     async fn image_load(&self, archive: Bytes) -> ApiResult<Vec<String>> {
         Ok(Engine::image_load(self, archive).await?)
+    }
+
+    async fn image_pull(&self, image: String, tag: String, auth: Option<RegistryAuth>) -> ApiResult<OutputStream> {
+        Ok(Engine::image_pull(self, image, tag, auth).await?)
     }
 
     async fn image_list(&self) -> ApiResult<Vec<ImageSummary>> {

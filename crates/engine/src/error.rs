@@ -64,7 +64,7 @@ impl From<Error> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             Error::Runtime(R::ArchiveFormat { .. } | R::DigestMismatch { .. }) => ApiError::bad_request(e.to_string()),
-            Error::Runtime(R::InvalidState { .. }) => ApiError::conflict(e.to_string()),
+            Error::Runtime(R::InvalidState { .. } | R::ImageInUse { .. }) => ApiError::conflict(e.to_string()),
             _ => {
                 tracing::warn!("engine error: {e}");
                 ApiError::internal(e.to_string())

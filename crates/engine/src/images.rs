@@ -90,7 +90,16 @@ impl Engine {
     pub(crate) async fn image_remove(&self, name: String) -> Result<Vec<ImageDeleteItem>> {
         let this = self.clone();
         blocking(move || {
-            let removed = this.runtime(this.default_runtime()).images().remove(&name).map_err(not_found(&name))?;
+            // A container's rootfs is an overlay on the image's: the image stays while one exists.
+            let users: Vec<(String, String)> = this.entries().iter().map(|e| (e.image_id.clone(), e.id.to_string())).collect();
+            let veto = |id: &palisade_runtime::Digest| match users.iter().find(|(image, _)| image == id.as_str()) {
+                Some((_, container)) => Err(palisade_runtime::Error::ImageInUse {
+                    image: id.short().to_owned(),
+                    container: container.chars().take(12).collect(),
+                }),
+                None => Ok(()),
+            };
+            let removed = this.runtime(this.default_runtime()).images().remove_unless(&name, veto).map_err(not_found(&name))?;
             let mut items: Vec<ImageDeleteItem> = removed
                 .untagged
                 .iter()

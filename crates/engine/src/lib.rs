@@ -4,7 +4,7 @@
 //! ```text
 //! <root>/                       the runtime's data root (images/, containers/, runtime/)
 //! <root>/engine/seccomp/<id>.json   profiles the docker CLI inlined in --security-opt
-//! <root>/engine/tmp/                archives being loaded
+//! <root>/engine/tmp/                archives being loaded, images being pulled
 //! ```
 //!
 //! Container metadata (name, request, lifecycle) lives in memory: a daemon restart kills and
@@ -17,6 +17,7 @@ mod human;
 mod images;
 mod options;
 mod output;
+mod pull;
 mod state;
 
 pub use error::{Error, Result};

@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) crun: ContainerRuntime,
     pub(crate) runc: ContainerRuntime,
     pub(crate) default_kind: OciRuntimeKind,
+    /// dockerd's `certs.d`: `<dir>/<host[:port]>/ca.crt` is the CA trusted for that registry.
+    pub(crate) registry_certs: PathBuf,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Entry>>>,
 }
 
@@ -95,6 +97,16 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(e.to_string()))?
 }
 
+/// Runs short blocking work (a few file writes, one runtime call) in place on a
+/// multi-threaded runtime, which hands this worker's other tasks to another: no thread
+/// switch on the path of `docker create`/`start`. Elsewhere it is [`blocking`].
+pub(crate) async fn blocking_short<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => blocking(f).await,
+    }
+}
+
 fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let op = op.into();
     move |source| Error::Io { op, source }
@@ -110,8 +122,9 @@ fn valid_name(name: &str) -> bool {
 impl Engine {
     /// Opens the runtime under `root` with `default_kind` for containers that name none, and
     /// removes every container (processes, cgroups, mounts, bundles) a previous run left.
+    /// Pulls trust `<registry_certs>/<host[:port]>/ca.crt` for a registry's TLS certificate.
     /// Makes the process a child subreaper. Blocking.
-    pub fn open(root: &Path, default_kind: OciRuntimeKind) -> Result<Self> {
+    pub fn open(root: &Path, default_kind: OciRuntimeKind, registry_certs: &Path) -> Result<Self> {
         let crun = ContainerRuntime::open(root, OciRuntimeKind::Crun)?;
         let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
         // Each leftover with the runtime that created it, then whatever has no readable record.
@@ -133,7 +146,13 @@ impl Engine {
             std::fs::create_dir_all(engine_dir.join(d)).map_err(io(format!("creating {}", engine_dir.join(d).display())))?;
         }
         Ok(Self {
-            inner: Arc::new(Inner { root: root.to_owned(), crun, runc, default_kind, containers: Mutex::new(BTreeMap::new()) }),
+            inner: Arc::new(Inner {
+                root: root.to_owned(),
+                crun,
+                runc,
+                default_kind,
+                registry_certs: registry_certs.to_owned(),
+                containers: Mutex::new(BTreeMap::new()) }),
         })
     }
 
@@ -211,7 +230,7 @@ impl Engine {
         let (image, cid) = (request.config.image.clone(), id.clone());
         let options = translated.options.clone();
         let kind = translated.kind;
-        let created = blocking(move || {
+        let created = blocking_short(move || {
             let rt = this.runtime(kind);
             let img = rt.images().inspect(&image).map_err(|e| match e {
                 palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
@@ -230,7 +249,7 @@ impl Engine {
             } else {
                 img.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default()
             };
-            rt.create_with_id(cid, &image, &options)?;
+            rt.create_from_image(cid, &img, &options)?;
             Ok((img.summary.id.to_string(), entrypoint.into_iter().chain(cmd).collect::<Vec<_>>()))
         })
         .await;
@@ -311,7 +330,7 @@ impl Engine {
             crate::output::open_log(&dir.join(f))?;
         }
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        let started = blocking(move || {
+        let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;
             c.start()?;
             Ok(c)

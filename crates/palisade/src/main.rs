@@ -15,7 +15,19 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    if cli.command.runs_containers() {
+        // While still single-threaded: see palisade_runtime::isolate_mount_namespace.
+        match palisade_runtime::isolate_mount_namespace() {
+            Ok(true) => tracing::info!("hybrid cgroup host: the daemon runs in its own mount namespace without the cgroup v2 mount, so crun runs directly"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot set up a private mount namespace ({e}); crun is wrapped per container instead"),
+        }
+    }
+    // Servers get worker threads; a client verb makes a few requests and exits, so it runs on
+    // this thread alone (no threads to start and stop on every `palisade run`).
+    let mut builder =
+        if cli.command.is_server() { tokio::runtime::Builder::new_multi_thread() } else { tokio::runtime::Builder::new_current_thread() };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("palisade: cannot start the async runtime: {err}");

@@ -76,3 +76,19 @@ fn docker_run_reports_oom_kills_and_honours_runtime_choice() {
     let err = node.docker_err(&["run", "--rm", "nosuchimage", "true"]);
     assert!(err.contains("nosuchimage"), "{err}");
 }
+
+#[test]
+fn apparmor_profile_without_the_lsm_is_a_clear_error_and_creates_nothing() {
+    if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y") {
+        eprintln!("SKIPPED: AppArmor is enabled on this host");
+        return;
+    }
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    let err = node.docker_err(&["run", "--rm", "--security-opt", "apparmor=docker-default", "bb", "true"]);
+    assert!(err.contains("apparmor profile \"docker-default\" requested but AppArmor is not enabled on this host"), "{err}");
+    assert!(node.docker_ok(&["ps", "-a", "-q"]).trim().is_empty());
+    assert!(node.runtime_containers().is_empty(), "nothing created on a rejected request");
+    // Without the option the same run works.
+    assert_eq!(node.docker_ok(&["run", "--rm", "bb", "echo", "ok"]), "ok\n");
+}

@@ -62,3 +62,15 @@ fn a_daemon_restart_removes_the_containers_it_left() {
     // The image survives, and the name is free again.
     node.docker_ok(&["run", "--rm", "--name", "left", "bb", "true"]);
 }
+
+#[test]
+fn a_containers_overlay_rootfs_is_unmounted_by_rm() {
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    let id = node.docker_ok(&["run", "-d", "bb", "sleep", "1000"]).trim().to_owned();
+    let rootfs = node.data_root().join("runtime/containers").join(&id).join("rootfs");
+    assert!(node.daemon_has_mount(&rootfs), "{} is an overlay mount", rootfs.display());
+    node.docker_ok(&["rm", "-f", &id]);
+    assert!(!node.daemon_has_mount(&rootfs), "overlay left mounted at {}", rootfs.display());
+    assert!(!rootfs.exists());
+}

@@ -1,5 +1,6 @@
-//! End-to-end `run true` through Palisade's runtime versus bare `crun run` of the identical,
-//! already prepared bundle. Used by `scripts/bench-run`; prints both timings and the ratio.
+//! End-to-end `run true` through Palisade's runtime library versus bare `crun run` of the
+//! identical, already prepared bundle (`scripts/bench-run` measures the same through the
+//! daemon and CLI); prints both timings and the ratio.
 //!
 //! Usage: `bench_run [ITERATIONS]` (default 20). Needs root, crun and busybox-static.
 
@@ -66,19 +67,6 @@ fn busybox_archive(dir: &Path) -> Res<std::path::PathBuf> {
     Ok(path)
 }
 
-/// crun, wrapped as Palisade wraps it on hybrid cgroup hosts (see `container::oci`).
-fn crun() -> Command {
-    let hybrid = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").is_ok_and(|s| !s.trim().is_empty())
-        && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if hybrid {
-        let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "--", "sh", "-c", "umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"", "crun"]);
-        c
-    } else {
-        Command::new("crun")
-    }
-}
-
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -89,33 +77,21 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 
 fn main() -> Res<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(20);
+    // As a daemon does: on a hybrid cgroup host, one private mount namespace without the cgroup
+    // v2 mount for this whole process, so both sides run crun directly.
+    palisade_runtime::isolate_mount_namespace()?;
     let tmp = tempfile::tempdir()?;
     let rt = ContainerRuntime::open(&tmp.path().join("root"), OciRuntimeKind::Crun)?;
     rt.images().load(&busybox_archive(tmp.path())?, None)?;
     let opts = RunOptions { args: vec!["true".into()], ..RunOptions::default() };
 
-    // Warm-up, then Palisade end to end: image → rootfs → bundle → crun create/start → wait → remove.
-    for _ in 0..2 {
-        rt.run("bench:latest", &opts, Duration::from_secs(30))?;
-    }
-    let mut palisade = Vec::new();
-    for _ in 0..n {
-        let t = Instant::now();
-        let out = rt.run("bench:latest", &opts, Duration::from_secs(30))?;
-        palisade.push(t.elapsed());
-        if out.exit.code != 0 {
-            return Err(format!("palisade run exited {}", out.exit.code).into());
-        }
-    }
-
-    // Bare crun on the identical bundle, prepared once.
+    // Bare crun on an identical bundle, prepared once.
     let prepared = rt.create("bench:latest", &opts)?;
     let bundle = prepared.bundle().to_path_buf();
     let state = tmp.path().join("bare-crun-state");
-    let mut bare = Vec::new();
-    for i in 0..(n + 2) {
+    let bare_run = |i: usize| -> Res<Duration> {
         let t = Instant::now();
-        let status = crun()
+        let status = Command::new("crun")
             .arg("--root")
             .arg(&state)
             .args(["run", "--bundle"])
@@ -124,19 +100,45 @@ fn main() -> Res<()> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()?;
-        if i >= 2 {
-            bare.push(t.elapsed());
-        }
         if !status.success() {
             return Err(format!("crun run exited {status}").into());
         }
+        Ok(t.elapsed())
+    };
+    // Palisade: image → overlay rootfs → bundle → crun run -d → wait for the exit (timed),
+    // then remove (crun delete, unmount; timed separately).
+    let palisade_run = || -> Res<(Duration, Duration)> {
+        let t = Instant::now();
+        let mut c = rt.create("bench:latest", &opts)?;
+        c.start()?;
+        let exit = c.wait(Some(Duration::from_secs(30)))?.ok_or("timed out")?;
+        let exited = t.elapsed();
+        c.remove(true)?;
+        if exit.code != 0 {
+            return Err(format!("palisade run exited {}", exit.code).into());
+        }
+        Ok((exited, t.elapsed()))
+    };
+    for i in 0..2 {
+        palisade_run()?;
+        bare_run(i)?;
+    }
+    // Interleaved, so that load changes on a shared machine hit both sides alike.
+    let (mut palisade, mut removed, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let (exited, gone) = palisade_run()?;
+        palisade.push(exited);
+        removed.push(gone);
+        bare.push(bare_run(i + 2)?);
     }
     prepared.remove(true)?;
 
     let (pm, pmed) = stats(palisade);
+    let (rm, rmed) = stats(removed);
     let (cm, cmed) = stats(bare);
     println!("iterations: {n}");
-    println!("palisade run true (end to end): mean {pm:.1} ms, median {pmed:.1} ms");
+    println!("palisade create+start+wait (until exit): mean {pm:.1} ms, median {pmed:.1} ms");
+    println!("  … until removed (crun delete, unmount): mean {rm:.1} ms, median {rmed:.1} ms");
     println!("bare crun run (prepared bundle): mean {cm:.1} ms, median {cmed:.1} ms");
     println!("ratio palisade/crun (median): {:.2}", pmed / cmed.max(0.001));
     Ok(())

@@ -44,6 +44,14 @@ pub enum Error {
         /// The digest of the bytes actually read.
         actual: String,
     },
+    /// The image cannot be deleted: a container uses it.
+    #[error("conflict: unable to delete {image} (must remove the container first) - image is being used by container {container}")]
+    ImageInUse {
+        /// Short image id.
+        image: String,
+        /// The container using it.
+        container: String,
+    },
     /// The referenced image is not in the store.
     #[error("no such image: {0}")]
     ImageNotFound(String),

@@ -42,7 +42,8 @@ pub mod unpack;
 
 pub use bundle::{ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp, TmpfsMount, UsernsRemap};
 pub use container::{
-    Container, ContainerRuntime, ContainerStatus, ExitStatus, Logs, OciRuntime, OciRuntimeKind, RunOutput,
+    isolate_mount_namespace, Container, ContainerRuntime, ContainerStatus, ExitStatus, Logs, OciRuntime, OciRuntimeKind,
+    RunOutput,
 };
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};

@@ -85,12 +85,45 @@ fn unknown_image_is_an_error_and_creates_nothing() {
 }
 
 #[test]
-fn layer_not_matching_its_diff_id_is_refused_at_create() {
+fn layer_not_matching_its_diff_id_is_refused_at_load() {
     let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let root = tmp.path().join("root");
+    let blobs_before = std::fs::read_dir(root.join("images/blobs/sha256")).unwrap().count();
     let lie = format!("sha256:{}", "0".repeat(64));
     let layout = common::oci_layout_with_diff_id(tmp.path(), "example.com/liar:v1", Some(&lie));
-    rt.images().load(&layout, None).unwrap();
-    let err = rt.create("example.com/liar:v1", &RunOptions::default()).unwrap_err();
+    let err = rt.images().load(&layout, None).unwrap_err();
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
-    assert!(rt.list().unwrap().is_empty(), "a refused create leaves nothing behind");
+    // Nothing recorded, no blob or rootfs of the refused image kept.
+    assert!(matches!(rt.images().inspect("example.com/liar:v1"), Err(Error::ImageNotFound(_))));
+    assert_eq!(std::fs::read_dir(root.join("images/blobs/sha256")).unwrap().count(), blobs_before);
+    let prepared: Vec<_> = std::fs::read_dir(root.join("images/rootfs")).unwrap().collect();
+    assert_eq!(prepared.len(), 1, "only busybox:test's rootfs");
+    assert!(matches!(rt.create("example.com/liar:v1", &RunOptions::default()), Err(Error::ImageNotFound(_))));
+    assert!(rt.list().unwrap().is_empty(), "a refused image leaves nothing behind");
+}
+
+#[test]
+fn containers_share_the_prepared_rootfs_through_an_overlay_that_remove_unmounts() {
+    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let root = tmp.path().join("root");
+    let prepared = std::fs::read_dir(root.join("images/rootfs")).unwrap().next().unwrap().unwrap().path();
+    // A container's writes land in its own upper layer, never in the image's rootfs.
+    let out = common::sh(&rt, "echo changed > /etc/passwd; busybox rm /bin/true; cat /etc/passwd", RunOptions::default());
+    assert_eq!(common::stdout(&out), "changed\n");
+    assert!(std::fs::read_to_string(prepared.join("etc/passwd")).unwrap().starts_with("root:"));
+    assert!(std::fs::symlink_metadata(prepared.join("bin/true")).is_ok());
+    // A second container sees the image as it was.
+    let out = common::sh(&rt, "head -c 5 /etc/passwd", RunOptions::default());
+    assert_eq!(common::stdout(&out), "root:");
+
+    // While it exists, a container's rootfs is an overlay mount; remove() unmounts it.
+    let mut c = rt.create("busybox:test", &sleeper()).unwrap();
+    c.start().unwrap();
+    let rootfs = c.bundle().join("rootfs");
+    let mounted = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap()));
+    assert!(mounted(), "overlay mounted at {}", rootfs.display());
+    c.stop(Duration::ZERO).unwrap();
+    c.remove(false).unwrap();
+    assert!(!mounted(), "overlay left mounted at {}", rootfs.display());
+    assert!(!rootfs.exists());
 }

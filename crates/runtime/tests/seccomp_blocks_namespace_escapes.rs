@@ -1,4 +1,4 @@
-//! Docker's default seccomp profile blocks namespace and mount syscalls with EPERM;
+//! Docker's default seccomp profile blocks namespace, mount and reboot syscalls with EPERM;
 //! `seccomp=unconfined` lifts exactly that.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,13 +11,16 @@ fn unshare_and_mount_fail_with_eperm_under_default_profile() {
     let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
     let out = common::sh(
         &rt,
-        "unshare -U true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?",
+        "unshare -U true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; busybox reboot -f; echo reboot=$?",
         RunOptions::default(),
     );
     let stdout = common::stdout(&out);
     let stderr = common::stderr(&out);
     assert!(stdout.contains("unshare=1"), "stdout: {stdout} stderr: {stderr}");
     assert!(stdout.contains("mount=") && !stdout.contains("mount=0"), "stdout: {stdout}");
+    // reboot(2) is refused (EPERM) and the container carries on.
+    assert!(stdout.contains("reboot=1"), "stdout: {stdout} stderr: {stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("reboot:") && l.ends_with("Operation not permitted")), "stderr: {stderr}");
     assert!(stderr.contains("Operation not permitted"), "stderr: {stderr}");
 }
 

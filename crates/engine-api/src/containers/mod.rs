@@ -12,7 +12,7 @@ use bytes::Bytes;
 pub use routes::container_routes;
 use types::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, ImageDeleteItem, ImageInspect,
-    ImageSummary, OutputOptions, WaitCondition, WaitResponse,
+    ImageSummary, OutputOptions, RegistryAuth, WaitCondition, WaitResponse,
 };
 
 use crate::ApiError;
@@ -53,6 +53,10 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn container_output(&self, reference: String, options: OutputOptions) -> impl Future<Output = ApiResult<OutputStream>> + Send;
     /// `POST /images/load`: the tar archive; returns the `Loaded image: …` lines.
     fn image_load(&self, archive: Bytes) -> impl Future<Output = ApiResult<Vec<String>>> + Send;
+    /// `POST /images/create?fromImage=&tag=` (`docker pull`): `image` is `fromImage`, `tag`
+    /// the tag or digest (may be empty). The stream carries newline-terminated
+    /// [`types::JsonMessage`] lines and ends with an error line if the pull fails.
+    fn image_pull(&self, image: String, tag: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
     /// `GET /images/json`.
     fn image_list(&self) -> impl Future<Output = ApiResult<Vec<ImageSummary>>> + Send;
     /// `GET /images/{name}/json`.

@@ -14,8 +14,8 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::types::{
     query_flag, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
-    ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, KillQuery, ListQuery, LoadQuery, OutputOptions,
-    OutputQuery, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
+    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, KillQuery, ListQuery, LoadQuery, OutputOptions,
+    OutputQuery, RegistryAuth, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
 };
 use super::{ContainerBackend, OutputStream};
 use crate::routes::{JsonBody, QueryArgs};
@@ -41,6 +41,7 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/containers/{reference}", axum::routing::delete(remove::<C>))
         .route("/images/json", get(image_list::<C>))
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
+        .route("/images/create", post(image_create::<C>))
         .route("/images/{*name}", get(image_inspect::<C>).delete(image_remove::<C>))
         .with_state(backend)
 }
@@ -186,6 +187,26 @@ async fn image_load<C: ContainerBackend>(
         body.push(b'\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `docker pull`: a JSON progress stream, as dockerd sends it.
+async fn image_create<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    QueryArgs(query): QueryArgs<ImageCreateQuery>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    if query.from_src.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request("importing a filesystem tarball (fromSrc) is not supported: use docker load"));
+    }
+    let image = query.from_image.filter(|i| !i.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
+    let auth = match headers.get("X-Registry-Auth") {
+        Some(v) => RegistryAuth::from_header(v.to_str().unwrap_or_default()).map_err(ApiError::bad_request)?,
+        None => None,
+    };
+    let rx = backend.image_pull(image, query.tag.unwrap_or_default(), auth).await?;
+    let mut response = stream_body(rx).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
 async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(path): Path<String>) -> ApiResult<Json<ImageInspect>> {

@@ -465,3 +465,132 @@ mod tests {
         assert_eq!(buffer, vec![1, 0]);
     }
 }
+
+/// `POST /images/create` query (`docker pull`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageCreateQuery {
+    /// The image to pull: `HOST[:PORT]/REPO` (or a Docker Hub name), optionally with a tag.
+    pub from_image: Option<String>,
+    /// Tag or digest; empty means `latest` unless `from_image` names one.
+    pub tag: Option<String>,
+    /// `docker import` source (not supported).
+    pub from_src: Option<String>,
+    /// Requested platform (`linux/amd64`); the node's own is always used.
+    pub platform: Option<String>,
+}
+
+/// The credentials docker sends in `X-Registry-Auth`: base64url of this JSON object. The
+/// password never appears in `Debug` output.
+#[derive(Clone, Default, Deserialize)]
+pub struct RegistryAuth {
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// Password or access token.
+    #[serde(default, deserialize_with = "secret_string")]
+    pub password: Option<secrecy::SecretString>,
+    /// The registry the credentials are for (informational).
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+}
+
+fn secret_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<secrecy::SecretString>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()).map(secrecy::SecretString::from))
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("server_address", &self.server_address)
+            .finish()
+    }
+}
+
+impl RegistryAuth {
+    /// Decodes an `X-Registry-Auth` header value (base64url JSON, padded or not; docker also
+    /// accepts standard base64). An empty header or `{}` means no credentials.
+    pub fn from_header(value: &str) -> Result<Option<Self>, String> {
+        use base64::Engine as _;
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let cleaned = value.trim_end_matches('=');
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cleaned)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned))
+            .map_err(|_| "X-Registry-Auth is not base64-encoded JSON".to_owned())?;
+        let auth: Self = serde_json::from_slice(&bytes).map_err(|_| "X-Registry-Auth is not valid JSON".to_owned())?;
+        Ok((!auth.username.is_empty() || auth.password.is_some()).then_some(auth))
+    }
+
+    /// Encodes `username`/`password` as docker does for `X-Registry-Auth`.
+    pub fn header_value(username: &str, password: &str, server_address: &str) -> String {
+        use base64::Engine as _;
+        let json = serde_json::json!({ "username": username, "password": password, "serveraddress": server_address });
+        base64::engine::general_purpose::URL_SAFE.encode(json.to_string())
+    }
+}
+
+/// One line of a progress stream (`docker pull`): a status, a per-layer progress update, or an
+/// error (`{"errorDetail":{"message":…},"error":…}`), as dockerd's jsonmessage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonMessage {
+    /// What is happening (`Pulling fs layer`, `Downloading`, `Status: …`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<String>,
+    /// Short layer id the status is about.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    /// Byte progress of a layer.
+    #[serde(rename = "progressDetail", skip_serializing_if = "Option::is_none", default)]
+    pub progress_detail: Option<ProgressDetail>,
+    /// The failure, if this line reports one.
+    #[serde(rename = "errorDetail", skip_serializing_if = "Option::is_none", default)]
+    pub error_detail: Option<ErrorDetail>,
+    /// The failure message (legacy field docker still reads).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// `progressDetail` of a [`JsonMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressDetail {
+    /// Bytes done.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub current: Option<u64>,
+    /// Bytes in all.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total: Option<u64>,
+}
+
+/// `errorDetail` of a [`JsonMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// What went wrong.
+    pub message: String,
+}
+
+impl JsonMessage {
+    /// A status line, optionally about one layer.
+    pub fn status(status: impl Into<String>, id: Option<&str>) -> Self {
+        Self { status: Some(status.into()), id: id.map(str::to_owned), ..Self::default() }
+    }
+
+    /// An error line.
+    pub fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self { error_detail: Some(ErrorDetail { message: message.clone() }), error: Some(message), ..Self::default() }
+    }
+
+    /// The message as one newline-terminated JSON line.
+    pub fn to_line(&self) -> bytes::Bytes {
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        line.push(b'\n');
+        bytes::Bytes::from(line)
+    }
+}

@@ -63,14 +63,14 @@ impl DaemonArgs {
     }
 
     /// The container engine on `<data-root>/runtime`; containers left by a previous run are
-    /// removed first.
+    /// removed first. Registry CAs for pulls: `<data-root>/certs.d/<host[:port]>/ca.crt`.
     pub(crate) fn engine(&self) -> anyhow::Result<Arc<Engine>> {
         let kind = match self.runtime {
             RuntimeArg::Crun => OciRuntimeKind::Crun,
             RuntimeArg::Runc => OciRuntimeKind::Runc,
         };
         let root = self.data_root.join("runtime");
-        let engine = Engine::open(&root, kind).with_context(|| format!("opening the container engine in {}", root.display()))?;
+        let engine = Engine::open(&root, kind, &self.data_root.join("certs.d")).with_context(|| format!("opening the container engine in {}", root.display()))?;
         Ok(Arc::new(engine))
     }
 }

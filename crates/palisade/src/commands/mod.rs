@@ -84,6 +84,19 @@ pub(crate) enum Command {
     Pull(pull::PullArgs),
 }
 
+impl Command {
+    /// Whether this command runs a container engine (a node daemon).
+    pub(crate) fn runs_containers(&self) -> bool {
+        matches!(self, Self::Daemon(_) | Self::Up(_))
+    }
+
+    /// Whether this command serves (daemon, registry, trust server) rather than being a client
+    /// that makes a few requests and exits.
+    pub(crate) fn is_server(&self) -> bool {
+        matches!(self, Self::Daemon(_) | Self::Up(_) | Self::Registry(_) | Self::TrustServer(_))
+    }
+}
+
 pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Daemon(args) => daemon::run(args).await,

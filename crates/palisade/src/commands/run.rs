@@ -61,9 +61,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let attached = if args.detach {
         None
     } else {
-        let output = client.open(Method::POST, &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1")).await?;
-        let exit = client.open(Method::POST, &format!("/containers/{id}/wait?condition=next-exit")).await?;
-        Some((output, exit))
+        let attach = format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1");
+        let wait = format!("/containers/{id}/wait?condition=next-exit");
+        Some(tokio::try_join!(client.open(Method::POST, &attach), client.open(Method::POST, &wait))?)
     };
     if let Err(e) = client.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
         if args.rm {

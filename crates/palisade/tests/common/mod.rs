@@ -659,3 +659,39 @@ impl Up {
         line.split_whitespace().nth(4).unwrap().to_owned()
     }
 }
+
+impl Node {
+    /// What `docker login HOST -u USER -p PASSWORD` stores: the docker CLI of this node sends
+    /// these credentials (`X-Registry-Auth`) when it pulls from `registry`.
+    pub fn docker_credentials(&self, registry: &str, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+        std::fs::write(self.docker_config.path().join("config.json"), config.to_string()).unwrap();
+    }
+
+    /// Trusts `ca_pem` for `registry` (`HOST:PORT`) as dockerd does: `<data-root>/certs.d/HOST:PORT/ca.crt`.
+    pub fn trust_registry_ca(&self, registry: &str, ca_pem: &str) {
+        let dir = self.data_root().join("certs.d").join(registry);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.crt"), ca_pem).unwrap();
+    }
+
+    /// Files in the image store's blob directory (for "nothing stored" checks).
+    pub fn stored_blobs(&self) -> usize {
+        std::fs::read_dir(self.data_root().join("runtime/images/blobs/sha256")).map_or(0, |d| d.count())
+    }
+}
+
+impl Node {
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    /// Whether `path` is a mount point in the daemon's mount namespace.
+    pub fn daemon_has_mount(&self, path: &Path) -> bool {
+        let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", self.pid())).unwrap();
+        mounts.lines().any(|l| l.split(' ').nth(4) == path.to_str())
+    }
+}

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! <root>/containers/<id>/
-//!   config.json  rootfs/  hostname  hosts     the OCI bundle
+//!   config.json  rootfs/  hostname  hosts     the OCI bundle; rootfs/ is an overlay mount:
+//!   upper/  work/                              the image's prepared rootfs below, the
+//!                                              container's own changes in upper/
 //!   secrets/                                   tmpfs mount point (SecretsTmpfs), never on disk
 //!   stdout.log  stderr.log  runtime.log        container output, runtime diagnostics
 //!   container.json                             our record (status, pid, exit)
@@ -22,13 +24,13 @@ mod oci;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub use oci::{OciRuntime, OciRuntimeKind};
+pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{
@@ -38,10 +40,11 @@ use crate::error::{Error, Result};
 use crate::ids::ContainerId;
 use crate::image::{set_mode, write_atomic, ImageStore};
 use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
-use crate::unpack::{unpack_layer_file, IdShift, UnpackOptions};
+use crate::unpack::IdShift;
 
 const RECORD_FILE: &str = "container.json";
-/// Polling interval bounds while waiting for a container to exit (doubles up to the max).
+/// Polling interval bounds while waiting for a container to exit where the kernel cannot
+/// notify us (no pidfd; doubles up to the max).
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(50);
 
@@ -122,6 +125,9 @@ struct Record {
     pid: Option<i32>,
     exit: Option<ExitStatus>,
     secrets_mounted: bool,
+    /// The overlay at rootfs/ is mounted.
+    #[serde(default)]
+    rootfs_mounted: bool,
     id_shift: Option<(u32, u32)>,
 }
 
@@ -167,8 +173,9 @@ impl ContainerRuntime {
         self.oci.kind()
     }
 
-    /// Creates a container from `image` (reference or id): validates the options, unpacks the
-    /// rootfs, writes the bundle. Nothing is left behind on failure.
+    /// Creates a container from `image` (reference or id): validates the options, mounts an
+    /// overlay over the image's prepared rootfs, writes the bundle. Nothing is left behind on
+    /// failure.
     pub fn create(&self, image: &str, opts: &RunOptions) -> Result<Container> {
         self.create_with_id(ContainerId::random(), image, opts)
     }
@@ -183,8 +190,16 @@ impl ContainerRuntime {
 
     /// [`Self::create`] with a caller-chosen id.
     pub fn create_with_id(&self, id: ContainerId, image: &str, opts: &RunOptions) -> Result<Container> {
-        validate_options(opts, self.sys.as_ref())?;
         let img = self.images.inspect(image)?;
+        self.create_from_image(id, &img, opts)
+    }
+
+    /// [`Self::create_with_id`] for an image the caller already looked up in [`Self::images`].
+    pub fn create_from_image(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions) -> Result<Container> {
+        validate_options(opts, self.sys.as_ref())?;
+        let image = img.summary.references.first().map_or_else(|| img.summary.id.to_string(), |r| r.to_string());
+        let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
+        let lower = self.images.prepared_rootfs(img, shift)?;
         let dir = self.containers.join(id.as_str());
         if dir.exists() {
             return Err(Error::ContainerExists(id.to_string()));
@@ -196,16 +211,17 @@ impl ContainerRuntime {
             sys: Arc::clone(&self.sys),
             record: Record {
                 id: id.clone(),
-                image: image.to_owned(),
+                image,
                 runtime: self.oci.kind(),
                 status: ContainerStatus::Created,
                 pid: None,
                 exit: None,
                 secrets_mounted: false,
+                rootfs_mounted: false,
                 id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
             },
         };
-        match c.prepare(&img, opts) {
+        match c.prepare(img, &lower, opts) {
             Ok(()) => Ok(c),
             Err(e) => {
                 let _ = c.cleanup_files();
@@ -267,6 +283,7 @@ impl ContainerRuntime {
                     let _ = self.oci.kill(&id, "KILL");
                     self.oci.delete(&id)?;
                     self.sys.unmount(&dir.join("secrets"))?;
+                    self.sys.unmount(&dir.join("rootfs"))?;
                     fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
                 }
             }
@@ -324,33 +341,20 @@ impl Container {
         write_atomic(&self.dir.join(RECORD_FILE), &bytes)
     }
 
-    fn prepare(&mut self, img: &crate::image::Image, opts: &RunOptions) -> Result<()> {
+    fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
         let paths = self.paths();
         let rootfs = paths.rootfs();
-        fs::create_dir(&rootfs).map_err(Error::io("create", &rootfs))?;
-        let mut unpack = UnpackOptions::default();
-        if let Some(u) = opts.userns {
-            unpack.id_shift = Some(IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
-            std::os::unix::fs::chown(&rootfs, Some(u.host_uid), Some(u.host_gid)).map_err(Error::io("chown", &rootfs))?;
-            set_mode(&self.dir, 0o711)?;
-        } else {
-            set_mode(&self.dir, 0o700)?;
+        let (upper, work) = (self.dir.join("upper"), self.dir.join("work"));
+        for d in [&rootfs, &upper, &work] {
+            fs::create_dir(d).map_err(Error::io("create", d))?;
         }
-        let diff_ids = img.config.rootfs().diff_ids();
-        if diff_ids.len() != img.layers.len() {
-            return Err(Error::Unsupported(format!(
-                "image config lists {} diff_ids for {} layers",
-                diff_ids.len(),
-                img.layers.len()
-            )));
-        }
-        for (layer, want) in img.layers.iter().zip(diff_ids) {
-            let stats = unpack_layer_file(layer, &rootfs, &unpack)?;
-            let got = stats.diff_id.map(|d| d.to_string()).unwrap_or_default();
-            if &got != want {
-                return Err(Error::DigestMismatch { expected: want.clone(), actual: got });
-            }
-        }
+        set_mode(&self.dir, if opts.userns.is_some() { 0o711 } else { 0o700 })?;
+        // The merged root takes its owner and mode from upper/'s root: make them the image's.
+        let root = fs::metadata(lower).map_err(Error::io("stat", lower))?;
+        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
+        set_mode(&upper, root.mode() & 0o7777)?;
+        self.sys.mount_overlay(&rootfs, lower, &upper, &work)?;
+        self.record.rootfs_mounted = true;
         let spec = build_spec(&self.record.id, &img.config, &paths, opts, self.sys.as_ref())?;
         let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
         write_atomic(&paths.config(), &config)?;
@@ -402,17 +406,24 @@ impl Container {
             OpenOptions::new().create(true).append(true).mode(0o600).open(&p).map_err(Error::io("open log", &p))
         };
         let log = self.dir.join("runtime.log");
-        let pid = self.oci.create(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log)?;
+        let pid = match self.oci.run_detached(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = self.oci.delete(&self.record.id);
+                self.record.status = ContainerStatus::Stopped;
+                let _ = self.save();
+                return Err(e);
+            }
+        };
+        // Should the runtime leave an intermediate process as the init's parent (crun's own
+        // subreaper without --no-subreaper), collect it: it is our child (we are the
+        // subreaper), must not linger as a zombie, and once it is gone the init is ours.
+        if let Some(ppid) = parent_pid(pid).filter(|p| *p > 1 && u32::try_from(*p).ok() != Some(std::process::id())) {
+            let _ = self.sys.wait_pid(ppid, true);
+        }
         self.record.pid = Some(pid);
         self.record.status = ContainerStatus::Running;
-        self.save()?;
-        if let Err(e) = self.oci.start(&self.record.id) {
-            let _ = self.oci.delete(&self.record.id);
-            self.record.status = ContainerStatus::Stopped;
-            let _ = self.save();
-            return Err(e);
-        }
-        Ok(())
+        self.save()
     }
 
     /// Waits for the process to exit (up to `timeout`, or forever with `None`). Returns
@@ -432,7 +443,7 @@ impl Container {
             match self.sys.wait_pid(pid, false) {
                 Ok(Some(e)) => break Some(e),
                 Ok(None) => {}
-                // Not our child (we restarted since it started): poll the runtime instead.
+                // Not our child (we restarted since it started): ask the runtime instead.
                 Err(Error::Syscall { source: nix::errno::Errno::ECHILD, .. }) => {
                     let st = self.oci.state(&self.record.id)?;
                     if st.as_ref().is_none_or(|s| s.status == "stopped") {
@@ -441,11 +452,16 @@ impl Container {
                 }
                 Err(e) => return Err(e),
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
                 return Ok(None);
             }
-            sleep(poll);
-            poll = (poll * 2).min(POLL_MAX);
+            // Sleep until the process exits (or the deadline): no polling delay on the exit.
+            if !self.sys.wait_until_exited(pid, remaining)? {
+                // No exit notification on this kernel: poll.
+                sleep(remaining.map_or(poll, |r| r.min(poll)));
+                poll = (poll * 2).min(POLL_MAX);
+            }
         };
         let (code, signal) = match exit {
             Some(ProcessExit::Code(c)) => (c, None),
@@ -533,8 +549,20 @@ impl Container {
             self.sys.unmount(&secrets)?;
             self.record.secrets_mounted = false;
         }
+        let rootfs = self.paths().rootfs();
+        if self.record.rootfs_mounted || rootfs.exists() {
+            self.sys.unmount(&rootfs)?;
+            self.record.rootfs_mounted = false;
+        }
         fs::remove_dir_all(&self.dir).map_err(Error::io("remove", &self.dir))
     }
+}
+
+/// The parent pid of `pid` (`/proc/<pid>/stat`), if it still exists.
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether the memory cgroup of `id` recorded an OOM kill (cgroup v1 `memory.oom_control`

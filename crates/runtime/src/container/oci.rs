@@ -45,9 +45,13 @@ pub(crate) struct RuntimeState {
 }
 
 impl OciRuntime {
-    /// A runtime of `kind`, found in `PATH`, keeping its state under `state_root`.
+    /// A runtime of `kind`, found in `PATH` (looked up once, here), keeping its state under
+    /// `state_root`.
     pub fn new(kind: OciRuntimeKind, state_root: PathBuf) -> Self {
-        Self { kind, binary: PathBuf::from(kind.binary()), state_root }
+        let binary = std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|d| d.join(kind.binary())).find(|p| p.is_file()))
+            .unwrap_or_else(|| PathBuf::from(kind.binary()));
+        Self { kind, binary, state_root }
     }
 
     /// Uses an explicit binary path.
@@ -61,12 +65,16 @@ impl OciRuntime {
         self.kind
     }
 
-    fn command(&self) -> Command {
-        let mut c = if self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
+    /// The runtime binary with `--root`. `sets_up_cgroups`: the sub-command creates a container
+    /// (and its cgroups), the only kind crun refuses on hybrid cgroup hosts.
+    fn command(&self, sets_up_cgroups: bool) -> Command {
+        let mut c = if sets_up_cgroups && self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
             // crun refuses hybrid cgroup hosts whose v2 hierarchy has controllers attached
             // ("cgroups in hybrid mode not supported"). Run it in a private mount namespace
             // without the v2 mount: it then sees a pure v1 host and uses the v1 controllers,
             // as runc does on such hosts. Nothing changes for the host or the container.
+            // A daemon avoids this per-call cost with `isolate_mount_namespace` at startup;
+            // state, kill and delete work from the recorded state and need no wrapper.
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
                 .arg("umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"")
@@ -98,9 +106,10 @@ impl OciRuntime {
         }
     }
 
-    /// `create`: sets up the container with its stdout/stderr going to the given files. The
-    /// runtime's own diagnostics go to `log`. Returns the container's init pid.
-    pub(crate) fn create(
+    /// `run --detach`: creates and starts the container in one call, its stdout/stderr going
+    /// to the given files. The runtime's own diagnostics go to `log`. Returns the container's
+    /// init pid.
+    pub(crate) fn run_detached(
         &self,
         id: &ContainerId,
         bundle: &Path,
@@ -109,32 +118,30 @@ impl OciRuntime {
         log: &Path,
     ) -> Result<i32> {
         let pid_file = bundle.join("init.pid");
-        let mut c = self.command();
+        let mut c = self.command(true);
         match self.kind {
             OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
             OciRuntimeKind::Runc => c.arg("--log").arg(log),
         };
-        c.arg("create").arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
+        c.arg("run").arg("--detach");
+        if self.kind == OciRuntimeKind::Crun {
+            // We are the containers' subreaper already: no extra process in between.
+            c.arg("--no-subreaper");
+        }
+        c.arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
         c.stdout(stdout).stderr(stderr);
         let status = c.status().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
         if !status.success() {
             let diag = std::fs::read(log).unwrap_or_default();
-            return Err(self.failed("create", status.to_string(), &diag));
+            return Err(self.failed("run", status.to_string(), &diag));
         }
         let pid = std::fs::read_to_string(&pid_file).map_err(Error::io("read", &pid_file))?;
-        pid.trim().parse().map_err(|_| self.failed("create", "bad pid file".into(), pid.as_bytes()))
-    }
-
-    /// `start`: runs the user process of a created container.
-    pub(crate) fn start(&self, id: &ContainerId) -> Result<()> {
-        let mut c = self.command();
-        c.arg("start").arg(id.as_str());
-        self.run("start", c).map(|_| ())
+        pid.trim().parse().map_err(|_| self.failed("run", "bad pid file".into(), pid.as_bytes()))
     }
 
     /// `state`; `Ok(None)` when the runtime does not know the container.
     pub(crate) fn state(&self, id: &ContainerId) -> Result<Option<RuntimeState>> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("state").arg(id.as_str());
         match self.run("state", c) {
             Ok(out) => Ok(Some(serde_json::from_slice(&out).map_err(Error::json("runtime state"))?)),
@@ -145,7 +152,7 @@ impl OciRuntime {
 
     /// `kill` with a signal name (`TERM`, `KILL`).
     pub(crate) fn kill(&self, id: &ContainerId, signal: &str) -> Result<()> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("kill").arg(id.as_str()).arg(signal);
         match self.run("kill", c) {
             Ok(_) => Ok(()),
@@ -157,14 +164,53 @@ impl OciRuntime {
 
     /// `delete --force`; a container the runtime does not know is not an error.
     pub(crate) fn delete(&self, id: &ContainerId) -> Result<()> {
-        let mut c = self.command();
+        let mut c = self.command(false);
         c.arg("delete").arg("--force").arg(id.as_str());
         match self.run("delete", c) {
-            Ok(_) => Ok(()),
-            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => Ok(()),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => {}
+            Err(e) => return Err(e),
         }
+        remove_scratch_v2_dir(id);
+        Ok(())
     }
+}
+
+/// Where the cgroup v2 hierarchy is mounted on a hybrid host.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// In the namespace of [`isolate_mount_namespace`], crun (seeing a v1 host) still makes a
+/// plain directory for the container under the scratch tmpfs at [`UNIFIED`] and cannot remove
+/// it (it holds a `cgroup.procs` file): remove it, only ever on that tmpfs.
+fn remove_scratch_v2_dir(id: &ContainerId) {
+    let on_scratch = nix::sys::statfs::statfs(UNIFIED).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+    if on_scratch {
+        let dir = Path::new(UNIFIED).join(crate::bundle::cgroup_path(id).trim_start_matches('/'));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// For a daemon on a hybrid cgroup host (see [`OciRuntime`]'s crun wrapper): moves the
+/// calling process into its own mount namespace (all mounts private, so nothing it mounts
+/// later propagates to the host) with a scratch tmpfs instead of the cgroup v2 mount, once,
+/// so that crun can be executed directly. Container rootfs and secrets mounts are then visible in this process's
+/// namespace only, and vanish with it. Must be called while the process is single-threaded
+/// (before any async runtime starts). Returns whether it did anything.
+pub fn isolate_mount_namespace() -> Result<bool> {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    if !hybrid_cgroups_with_v2_controllers() {
+        return Ok(false);
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|source| Error::Syscall { op: "unshare(CLONE_NEWNS)", source })?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|source| Error::Syscall { op: "make / rprivate", source })?;
+    umount2(UNIFIED, MntFlags::MNT_DETACH).map_err(|source| Error::Syscall { op: "umount /sys/fs/cgroup/unified", source })?;
+    // crun still writes a directory per container below it: into a scratch tmpfs of this
+    // namespace, never into the host's /sys/fs/cgroup tmpfs hidden underneath.
+    mount(Some("tmpfs"), UNIFIED, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=0755"))
+        .map_err(|source| Error::Syscall { op: "mount scratch tmpfs on /sys/fs/cgroup/unified", source })?;
+    Ok(true)
 }
 
 /// `/sys/fs/cgroup` is a v1 tmpfs with a v2 `unified` mount that has controllers.

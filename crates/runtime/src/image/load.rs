@@ -213,11 +213,21 @@ impl ImageStore {
         let st = if md.is_dir() { Staging::from_dir(self, path)? } else { Staging::from_tar(self, path)? };
         let guard = self.lock()?;
         let loaded = if st.has("index.json") && st.has("oci-layout") {
-            self.load_oci(&st, name)?
+            self.load_oci(&st, name)
         } else if st.has("manifest.json") {
-            self.load_docker(&st, name)?
+            self.load_docker(&st, name)
         } else {
             return Err(st.malformed("neither an OCI layout (oci-layout, index.json) nor a docker archive (manifest.json)"));
+        };
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                // Blobs of the refused image that no recorded image uses go again.
+                if let Err(gc) = self.gc_unreferenced() {
+                    tracing::warn!("cleaning up after a refused load: {gc}");
+                }
+                return Err(e);
+            }
         };
         drop(guard);
         let mut out = Vec::new();

@@ -93,6 +93,10 @@ impl ImageStore {
         self.dir.join("blobs/sha256").join(digest.hex())
     }
 
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.dir.join("tmp")
     }
@@ -110,7 +114,10 @@ impl ImageStore {
         let entry = find(&idx, name)
             .and_then(|i| idx.images.get(i))
             .ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
-        let summary = self.summary(entry)?;
+        self.image(entry)
+    }
+
+    fn image(&self, entry: &IndexEntry) -> Result<Image> {
         let manifest: ImageManifest = self.read_json(&entry.manifest, "image manifest")?;
         let config: ImageConfiguration = self.read_json(&entry.config, "image config")?;
         let mut layers = Vec::new();
@@ -118,12 +125,19 @@ impl ImageStore {
             let d: Digest = l.digest().to_string().parse()?;
             layers.push(self.blob_path(&d));
         }
-        Ok(Image { summary, manifest, config, layers })
+        Ok(Image { summary: summary_of(entry, &manifest), manifest, config, layers })
     }
 
     /// Removes a reference; when an image loses its last reference (or is named by id) it is
     /// deleted and blobs no other image uses are removed.
     pub fn remove(&self, name: &str) -> Result<RemovedImage> {
+        self.remove_unless(name, |_| Ok(()))
+    }
+
+    /// [`Self::remove`], but before an image would be deleted (not merely untagged) `veto` is
+    /// asked with its id; its error (say, a container still uses the image's rootfs) cancels
+    /// the whole removal.
+    pub fn remove_unless(&self, name: &str, veto: impl FnOnce(&Digest) -> Result<()>) -> Result<RemovedImage> {
         let _g = self.lock()?;
         let mut idx = self.read_index()?;
         let pos = find(&idx, name).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
@@ -136,6 +150,7 @@ impl ImageStore {
                 out.untagged.push(r);
             }
             _ => {
+                veto(&entry.config)?;
                 let e = idx.images.remove(pos);
                 out.untagged = e.references;
                 out.deleted.push(e.config);
@@ -153,8 +168,11 @@ impl ImageStore {
     }
 
     /// Records `references` (moving them off other images) for a manifest whose blobs are
-    /// all present. The caller holds [`Self::lock`].
+    /// all present, after preparing its rootfs (which checks every layer). The caller holds
+    /// [`Self::lock`].
     pub(crate) fn commit_image(&self, manifest: &Digest, config: &Digest, references: &[ImageRef]) -> Result<()> {
+        let entry = IndexEntry { manifest: manifest.clone(), config: config.clone(), references: Vec::new() };
+        self.prepared_rootfs(&self.image(&entry)?, None)?;
         let mut idx = self.read_index()?;
         for e in &mut idx.images {
             e.references.retain(|r| !references.contains(r));
@@ -211,12 +229,7 @@ impl ImageStore {
 
     fn summary(&self, e: &IndexEntry) -> Result<ImageSummary> {
         let manifest: ImageManifest = self.read_json(&e.manifest, "image manifest")?;
-        Ok(ImageSummary {
-            id: e.config.clone(),
-            manifest: e.manifest.clone(),
-            references: e.references.clone(),
-            size: manifest.layers().iter().map(|l| l.size()).sum(),
-        })
+        Ok(summary_of(e, &manifest))
     }
 
     fn index_path(&self) -> PathBuf {
@@ -237,8 +250,19 @@ impl ImageStore {
         write_atomic(&self.index_path(), &bytes)
     }
 
-    /// Deletes every blob not referenced by an image in `idx`. Returns how many went.
+    /// Deletes every blob not referenced by an image of the index, and the prepared root
+    /// filesystems of images no longer in it (after a failed load). The caller holds
+    /// [`Self::lock`].
+    pub(crate) fn gc_unreferenced(&self) -> Result<usize> {
+        let idx = self.read_index()?;
+        self.gc(&idx)
+    }
+
+    /// Deletes every blob not referenced by an image in `idx`, and the prepared root
+    /// filesystems of images not in it. Returns how many blobs went.
     fn gc(&self, idx: &IndexFile) -> Result<usize> {
+        let ids: HashSet<Digest> = idx.images.iter().map(|e| e.config.clone()).collect();
+        self.gc_rootfs(&ids)?;
         let mut keep: HashSet<Digest> = HashSet::new();
         for e in &idx.images {
             keep.insert(e.manifest.clone());
@@ -265,6 +289,15 @@ impl ImageStore {
     /// All references currently stored (for tests and listings).
     pub fn references(&self) -> Result<BTreeSet<ImageRef>> {
         Ok(self.read_index()?.images.into_iter().flat_map(|e| e.references).collect())
+    }
+}
+
+fn summary_of(e: &IndexEntry, manifest: &ImageManifest) -> ImageSummary {
+    ImageSummary {
+        id: e.config.clone(),
+        manifest: e.manifest.clone(),
+        references: e.references.clone(),
+        size: manifest.layers().iter().map(|l| l.size()).sum(),
     }
 }
 

@@ -42,6 +42,23 @@ impl Syscall for LinuxSyscall {
             .map_err(|source| Error::Syscall { op: "mount tmpfs", source })
     }
 
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()> {
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            overlay_escape(lower)?,
+            overlay_escape(upper)?,
+            overlay_escape(work)?
+        );
+        // `volatile`: the upper layer dies with the container, so overlayfs need not sync it
+        // (no syncfs of the whole host filesystem at unmount). Older kernels lack it.
+        let mount = |opts: &str| mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(opts));
+        match mount(&format!("{options},volatile")) {
+            Err(Errno::EINVAL) => mount(&options),
+            r => r,
+        }
+        .map_err(|source| Error::Syscall { op: "mount overlay", source })
+    }
+
     fn unmount(&self, target: &Path) -> Result<()> {
         match umount2(target, MntFlags::MNT_DETACH) {
             Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
@@ -51,6 +68,27 @@ impl Syscall for LinuxSyscall {
 
     fn set_child_subreaper(&self) -> Result<()> {
         nix::sys::prctl::set_child_subreaper(true).map_err(|source| Error::Syscall { op: "prctl(PR_SET_CHILD_SUBREAPER)", source })
+    }
+
+    fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        use rustix::process::{pidfd_open, Pid as RPid, PidfdFlags};
+        let Some(rpid) = RPid::from_raw(pid) else { return Ok(true) };
+        let fd = match pidfd_open(rpid, PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(true),
+            Err(rustix::io::Errno::NOSYS) => return Ok(false),
+            Err(e) => return Err(Error::Syscall { op: "pidfd_open", source: Errno::from_raw(e.raw_os_error()) }),
+        };
+        let timeout = timeout.map(|t| Timespec { tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX), tv_nsec: i64::from(t.subsec_nanos()) });
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        loop {
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::Syscall { op: "poll(pidfd)", source: Errno::from_raw(e.raw_os_error()) }),
+            }
+        }
     }
 
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>> {
@@ -70,4 +108,17 @@ impl Syscall for LinuxSyscall {
             }
         }
     }
+}
+
+/// A path as an overlayfs mount option value: `\\`, `,` and `:` escaped with a backslash.
+fn overlay_escape(path: &Path) -> Result<String> {
+    let s = path.to_str().ok_or_else(|| Error::Unsupported(format!("overlay path {} is not UTF-8", path.display())))?;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
 }

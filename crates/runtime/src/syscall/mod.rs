@@ -34,11 +34,18 @@ pub trait Syscall: Debug + Send + Sync {
     /// Mounts a fresh tmpfs at `target` with `options` (`mode=0700,size=1m`...), never
     /// executable, setuid-honouring or device-honouring.
     fn mount_tmpfs(&self, target: &Path, options: &str) -> Result<()>;
+    /// Mounts an overlay at `target`: `lower` read-only below, changes going to `upper`
+    /// (`work` is overlayfs's scratch dir on the same filesystem as `upper`).
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()>;
     /// Detaches whatever is mounted at `target` (lazy unmount). Not mounted is not an error.
     fn unmount(&self, target: &Path) -> Result<()>;
     /// Makes the calling process a child subreaper, so orphaned container init processes
     /// are re-parented to it and their exit status can be collected.
     fn set_child_subreaper(&self) -> Result<()>;
+    /// Blocks until process `pid` has exited (`Ok(true)`; also when it no longer exists) or
+    /// `timeout` passed. `Ok(false)` when the kernel cannot tell (no pidfd support): the
+    /// caller polls instead. Does not collect the exit status.
+    fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool>;
     /// Collects the exit of `pid` (a child or re-parented orphan). `Ok(None)` when it is still
     /// running and `block` is false. `Err` when `pid` is not our child.
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>>;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use super::{ProcessExit, Syscall};
 use crate::error::Result;
 
-/// A recorded tmpfs mount.
+/// A recorded mount (tmpfs or overlay).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountArgs {
     /// Mount point.
@@ -65,6 +65,14 @@ impl Syscall for RecordingSyscall {
         Ok(())
     }
 
+    fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()> {
+        if let Ok(mut m) = self.mounts.lock() {
+            let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+            m.push(MountArgs { target: target.to_path_buf(), options });
+        }
+        Ok(())
+    }
+
     fn unmount(&self, target: &Path) -> Result<()> {
         if let Ok(mut m) = self.unmounts.lock() {
             m.push(target.to_path_buf());
@@ -74,6 +82,10 @@ impl Syscall for RecordingSyscall {
 
     fn set_child_subreaper(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn wait_until_exited(&self, _pid: i32, _timeout: Option<std::time::Duration>) -> Result<bool> {
+        Ok(true)
     }
 
     fn wait_pid(&self, _pid: i32, _block: bool) -> Result<Option<ProcessExit>> {
