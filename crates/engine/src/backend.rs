@@ -142,6 +142,10 @@ impl ContainerBackend for Engine {
         Ok(Engine::image_inspect(self, name).await?)
     }
 
+    async fn image_tag(&self, source: String, repo: String, tag: String) -> ApiResult<()> {
+        Ok(Engine::image_tag(self, source, repo, tag).await?)
+    }
+
     async fn image_remove(&self, name: String, _force: bool) -> ApiResult<Vec<ImageDeleteItem>> {
         Ok(Engine::image_remove(self, name).await?)
     }

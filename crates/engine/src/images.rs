@@ -87,6 +87,18 @@ impl Engine {
     }
 
     /// `docker rmi`.
+    /// `docker tag SOURCE REPO[:TAG]`.
+    pub(crate) async fn image_tag(&self, source: String, repo: String, tag: String) -> Result<()> {
+        let this = self.clone();
+        blocking(move || {
+            let target = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
+            let target: palisade_runtime::ImageRef =
+                target.parse().map_err(|_| Error::InvalidArgument(format!("invalid reference format: {target:?}")))?;
+            this.runtime(this.default_runtime()).images().tag(&source, &target).map_err(not_found(&source))
+        })
+        .await
+    }
+
     pub(crate) async fn image_remove(&self, name: String) -> Result<Vec<ImageDeleteItem>> {
         let this = self.clone();
         blocking(move || {

@@ -318,6 +318,8 @@ fn tar_gz(files: &[(&str, Vec<u8>, u32)]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(*mode);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
         tar.append_data(&mut h, path, data.as_slice()).unwrap();

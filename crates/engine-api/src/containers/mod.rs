@@ -61,6 +61,8 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn image_list(&self) -> impl Future<Output = ApiResult<Vec<ImageSummary>>> + Send;
     /// `GET /images/{name}/json`.
     fn image_inspect(&self, name: String) -> impl Future<Output = ApiResult<ImageInspect>> + Send;
+    /// `POST /images/{name}/tag?repo=&tag=` (`docker tag`).
+    fn image_tag(&self, source: String, repo: String, tag: String) -> impl Future<Output = ApiResult<()>> + Send;
     /// `DELETE /images/{name}`.
     fn image_remove(&self, name: String, force: bool) -> impl Future<Output = ApiResult<Vec<ImageDeleteItem>>> + Send;
 }

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::types::{
     query_flag, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
-    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, KillQuery, ListQuery, LoadQuery, OutputOptions,
+    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
     OutputQuery, RegistryAuth, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
 };
 use super::{ContainerBackend, OutputStream};
@@ -42,7 +42,7 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/images/json", get(image_list::<C>))
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
         .route("/images/create", post(image_create::<C>))
-        .route("/images/{*name}", get(image_inspect::<C>).delete(image_remove::<C>))
+        .route("/images/{*name}", get(image_inspect::<C>).post(image_tag::<C>).delete(image_remove::<C>))
         .with_state(backend)
 }
 
@@ -212,6 +212,17 @@ async fn image_create<C: ContainerBackend>(
 async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(path): Path<String>) -> ApiResult<Json<ImageInspect>> {
     let name = path.strip_suffix("/json").ok_or_else(|| ApiError::not_found(format!("page not found: /images/{path}")))?;
     backend.image_inspect(name.to_owned()).await.map(Json)
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`: 201 Created.
+async fn image_tag<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(path): Path<String>,
+    QueryArgs(query): QueryArgs<ImageTagQuery>,
+) -> ApiResult<StatusCode> {
+    let source = path.strip_suffix("/tag").ok_or_else(|| ApiError::not_found(format!("page not found: /images/{path}")))?;
+    let repo = query.repo.filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
+    backend.image_tag(source.to_owned(), repo, query.tag.unwrap_or_default()).await.map(|()| StatusCode::CREATED)
 }
 
 async fn image_remove<C: ContainerBackend>(

@@ -398,6 +398,15 @@ pub struct ImageRemoveQuery {
     pub force: Option<String>,
 }
 
+/// `POST /images/{name}/tag` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImageTagQuery {
+    /// Target repository.
+    pub repo: Option<String>,
+    /// Target tag (default `latest`).
+    pub tag: Option<String>,
+}
+
 /// `POST /images/load` query.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LoadQuery {

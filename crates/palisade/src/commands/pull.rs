@@ -11,6 +11,7 @@ use palisade_engine_api::client::{read_chunks, Method};
 use palisade_engine_api::containers::types::{JsonMessage, RegistryAuth};
 use palisade_registry::client::{ImageRef, LocalImage, Progress, ProgressEvent};
 
+use super::content_trust::ContentTrustArgs;
 use super::push::TransferArgs;
 use super::HostArg;
 
@@ -25,15 +26,34 @@ pub(crate) struct PullArgs {
     destination: Option<String>,
     #[command(flatten)]
     transfer: TransferArgs,
+    #[command(flatten)]
+    trust: ContentTrustArgs,
 }
 
 pub(crate) async fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
-    let Some(destination) = &args.destination else {
-        return pull_into_daemon(&args).await;
-    };
-    let src: ImageRef = args.source.parse()?;
-    let dest: LocalImage = destination.parse()?;
     let opts = args.transfer.options()?;
+    // With content trust on, a tag is fetched by its signed digest (docker's trusted pull).
+    let pinned = args.trust.pin(&args.source, opts.credentials.clone()).await?;
+    if let Some(p) = &pinned {
+        println!("Pull (1 of 1): {}@{}", p.tagged, p.by_digest.rsplit_once('@').map_or("", |(_, d)| d));
+    }
+    let source = pinned.as_ref().map_or(args.source.as_str(), |p| p.by_digest.as_str());
+    let Some(destination) = &args.destination else {
+        daemon_pull(&args.host, source, &args.transfer)?.run().await?;
+        if let Some(p) = &pinned {
+            daemon_tag(&args.host, &p.by_digest, &p.tagged).await?;
+            println!("Tagging {} as {}", p.by_digest, p.tagged);
+        }
+        if args.transfer.quiet {
+            println!("{}", args.source);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let src: ImageRef = source.parse()?;
+    let mut dest: LocalImage = destination.parse()?;
+    if let (Some(p), LocalImage::Oci { tag: tag @ None, .. }) = (&pinned, &mut dest) {
+        *tag = p.tagged.rsplit_once(':').map(|(_, t)| t.to_owned());
+    }
     let bars = Arc::new(Bars::new(args.transfer.quiet));
     let digest = palisade_registry::client::pull(&src, &dest, &opts, bars.clone()).await?;
     bars.finish();
@@ -41,55 +61,74 @@ pub(crate) async fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `POST /images/create`: the daemon pulls; its progress lines are printed as they come.
-async fn pull_into_daemon(args: &PullArgs) -> anyhow::Result<ExitCode> {
-    if args.transfer.tls_ca.is_some() || args.transfer.insecure {
+/// `POST /images/{source}/tag`: `tagged` (`REPO:TAG`) names the daemon's image `source` too.
+pub(crate) async fn daemon_tag(host: &HostArg, source: &str, tagged: &str) -> anyhow::Result<()> {
+    let (repo, tag) = tagged.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((tagged, "latest"));
+    let path = format!("/images/{}/tag?repo={}&tag={}", percent_encode(source), percent_encode(repo), percent_encode(tag));
+    host.client().post_empty::<()>(&path, None).await?;
+    Ok(())
+}
+
+/// A pull by the daemon, ready to run.
+pub(crate) struct DaemonPull<'a> {
+    host: &'a HostArg,
+    image: String,
+    auth: Option<String>,
+    quiet: bool,
+}
+
+/// The daemon pull of `image` with `transfer`'s credentials (the daemon has its own TLS trust).
+pub(crate) fn daemon_pull<'a>(host: &'a HostArg, image: &str, transfer: &TransferArgs) -> anyhow::Result<DaemonPull<'a>> {
+    if transfer.tls_ca.is_some() || transfer.insecure {
         anyhow::bail!(
             "--tls-ca and --insecure apply to pulls into oci:DIR or docker-archive:FILE; the daemon trusts \
              <data-root>/certs.d/HOST[:PORT]/ca.crt for a registry's certificate"
         );
     }
-    let auth = credentials(args.transfer.creds.as_deref())?.map(|(user, password)| {
-        let server = args.source.split_once('/').map_or("", |(host, _)| host);
+    let auth = credentials(transfer.creds.as_deref())?.map(|(user, password)| {
+        let server = image.split_once('/').map_or("", |(host, _)| host);
         RegistryAuth::header_value(&user, &password, server)
     });
-    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("X-Registry-Auth", a.as_str())).collect();
-    let path = format!("/images/create?fromImage={}", percent_encode(&args.source));
-    let response = args.host.client().open_with_headers(Method::POST, &path, &headers).await?;
-    let mut pending = Vec::new();
-    let mut failure = None;
-    let mut last_status = String::new();
-    read_chunks(response, |chunk| {
-        pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let Ok(message) = serde_json::from_slice::<JsonMessage>(&line) else { continue };
-            if let Some(error) = message.error {
-                failure = Some(error);
-                continue;
+    Ok(DaemonPull { host, image: image.to_owned(), auth, quiet: transfer.quiet })
+}
+
+impl DaemonPull<'_> {
+    /// `POST /images/create`: the daemon pulls; its progress lines are printed as they come.
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        let headers: Vec<(&str, &str)> = self.auth.iter().map(|a| ("X-Registry-Auth", a.as_str())).collect();
+        let path = format!("/images/create?fromImage={}", percent_encode(&self.image));
+        let response = self.host.client().open_with_headers(Method::POST, &path, &headers).await?;
+        let mut pending = Vec::new();
+        let mut failure = None;
+        let mut last_status = String::new();
+        read_chunks(response, |chunk| {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let Ok(message) = serde_json::from_slice::<JsonMessage>(&line) else { continue };
+                if let Some(error) = message.error {
+                    failure = Some(error);
+                    continue;
+                }
+                let status = message.status.unwrap_or_default();
+                if !self.quiet && status != "Downloading" {
+                    match &message.id {
+                        Some(id) => println!("{id}: {status}"),
+                        None => println!("{status}"),
+                    }
+                }
+                last_status = status;
             }
-            let status = message.status.unwrap_or_default();
-            if args.transfer.quiet || status == "Downloading" {
-                continue;
-            }
-            match message.id {
-                Some(id) => println!("{id}: {status}"),
-                None => println!("{status}"),
-            }
-            last_status = status;
+        })
+        .await?;
+        if let Some(error) = failure {
+            anyhow::bail!("{error}");
         }
-    })
-    .await?;
-    if let Some(error) = failure {
-        anyhow::bail!("{error}");
+        if !last_status.starts_with("Status: ") {
+            anyhow::bail!("the daemon ended the pull without a result");
+        }
+        Ok(())
     }
-    if !last_status.starts_with("Status: ") {
-        anyhow::bail!("the daemon ended the pull without a result");
-    }
-    if args.transfer.quiet {
-        println!("{}", args.source);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Percent-encodes a query value (image names only need a few characters escaped).

@@ -8,7 +8,10 @@ use palisade_engine_api::containers::types::{
     ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, WaitResponse,
 };
 
+use super::content_trust::ContentTrustArgs;
 use super::output::write_frames;
+use super::pull::{credentials, daemon_pull, daemon_tag};
+use super::push::TransferArgs;
 use super::HostArg;
 
 #[derive(clap::Args)]
@@ -30,6 +33,12 @@ pub(crate) struct RunArgs {
     /// OCI runtime (crun or runc) instead of the daemon's default.
     #[arg(long)]
     runtime: Option<String>,
+    /// USER:PASSWORD for the registry and trust server, when content trust has to look the
+    /// image up or pull it (default: PALISADE_REGISTRY_AUTH).
+    #[arg(long, env = "PALISADE_REGISTRY_AUTH", hide_env_values = true)]
+    creds: Option<String>,
+    #[command(flatten)]
+    trust: ContentTrustArgs,
     /// Image to run.
     image: String,
     /// Command and arguments (default: the image's).
@@ -37,11 +46,27 @@ pub(crate) struct RunArgs {
     command: Vec<String>,
 }
 
+/// With content trust on, the image the tag's signed digest names, pulled (by that digest) if
+/// the daemon does not have it yet; else the image as given.
+async fn trusted_image(args: &RunArgs) -> anyhow::Result<String> {
+    let Some(pinned) = args.trust.pin(&args.image, credentials(args.creds.as_deref())?).await? else {
+        return Ok(args.image.clone());
+    };
+    let present = args.host.client().get::<serde_json::Value>(&format!("/images/{}/json", pinned.by_digest)).await.is_ok();
+    if !present {
+        let transfer = TransferArgs { tls_ca: None, insecure: false, creds: args.creds.clone(), quiet: true };
+        daemon_pull(&args.host, &pinned.by_digest, &transfer)?.run().await?;
+        daemon_tag(&args.host, &pinned.by_digest, &pinned.tagged).await?;
+    }
+    Ok(pinned.by_digest)
+}
+
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = args.host.client();
+    let image = trusted_image(&args).await?;
     let request = ContainerCreateRequest {
         config: ContainerConfig {
-            image: args.image.clone(),
+            image,
             cmd: args.command.clone(),
             env: args.env.clone(),
             attach_stdout: !args.detach,

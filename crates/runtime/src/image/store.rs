@@ -161,6 +161,20 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Gives the image `source` names (reference or id) the reference `target` too, moving
+    /// `target` off any other image (`docker tag`).
+    pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
+        let _g = self.lock()?;
+        let mut idx = self.read_index()?;
+        let pos = find(&idx, source).ok_or_else(|| Error::ImageNotFound(source.to_owned()))?;
+        for e in &mut idx.images {
+            e.references.retain(|r| r != target);
+        }
+        let entry = idx.images.get_mut(pos).ok_or_else(|| Error::ImageNotFound(source.to_owned()))?;
+        entry.references.push(target.clone());
+        self.write_index(&idx)
+    }
+
     /// Serialises index changes and garbage collection against loads, so a collection never
     /// removes the blobs of a load in progress.
     pub(crate) fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
