@@ -24,7 +24,7 @@ fn up_initialises_a_one_node_swarm_once_and_prints_how_to_join() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let printed: Vec<String> = (0..6).map(|_| lines.next().unwrap().unwrap()).collect();
+        let printed: Vec<String> = (0..9).map(|_| lines.next().unwrap().unwrap()).collect();
         (child, printed)
     };
 

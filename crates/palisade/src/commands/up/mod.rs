@@ -4,6 +4,7 @@
 
 mod services;
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,21 +53,31 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     let ca_file = args.daemon.data_root.join("node").join("root-ca.crt");
     let info = daemon.info().await.map_err(api_err)?;
     let manager = info.swarm.remote_managers.as_ref().and_then(|m| m.first()).map(|m| m.addr.clone()).unwrap_or_default();
-    println!("Palisade is up{}.", if fresh { " (new one-node swarm)" } else { "" });
-    println!("  Engine API:    unix://{}   (docker -H unix://{} …)", socket.display(), socket.display());
-    println!("  Cluster port:  {manager} (mutual TLS)");
-    println!("  Root CA:       {}", ca_file.display());
-    println!("  Join as worker:   palisade swarm join --token {} {manager}", swarm.join_tokens.worker);
-    println!("  Join as manager:  palisade swarm join --token {} {manager}", swarm.join_tokens.manager);
-    println!("  Registry:      {} (TLS from the root CA above, token auth)", services.registry_addr);
-    println!("  Trust server:  https://{} (notary -s https://{} --tlscacert {})", services.trust_addr, services.trust_addr, ca_file.display());
-    match &admin_password {
-        Some(password) => println!(
+    let mut banner = vec![
+        format!("Palisade is up{}.", if fresh { " (new one-node swarm)" } else { "" }),
+        format!("  Engine API:    unix://{}   (docker -H unix://{} …)", socket.display(), socket.display()),
+        format!("  Cluster port:  {manager} (mutual TLS)"),
+        format!("  Root CA:       {}", ca_file.display()),
+        format!("  Join as worker:   palisade swarm join --token {} {manager}", swarm.join_tokens.worker),
+        format!("  Join as manager:  palisade swarm join --token {} {manager}", swarm.join_tokens.manager),
+        format!("  Registry:      {} (TLS from the root CA above, token auth)", services.registry_addr),
+        format!("  Trust server:  https://{} (notary -s https://{} --tlscacert {})", services.trust_addr, services.trust_addr, ca_file.display()),
+    ];
+    banner.push(match &admin_password {
+        Some(password) => format!(
             "  Registry user: {ADMIN_USER} / {password}   (shown only now; {} keeps its bcrypt hash)",
             paths.htpasswd.display()
         ),
-        None => println!("  Registry users: {} (htpasswd -B)", paths.htpasswd.display()),
+        None => format!("  Registry users: {} (htpasswd -B)", paths.htpasswd.display()),
+    });
+    // The node keeps running whether or not anyone reads this (a closed stdout is no reason
+    // to stop serving), so write errors are ignored rather than turned into a panic.
+    let mut out = std::io::stdout().lock();
+    for line in banner {
+        let _ = writeln!(out, "{line}");
     }
+    let _ = out.flush();
+    drop(out);
     serve(daemon, engine, listener, &socket).await?;
     drop(services);
     Ok(ExitCode::SUCCESS)
