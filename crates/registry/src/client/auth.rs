@@ -2,9 +2,11 @@
 //! clients of the same token service (the trust client talking to a Notary server) share them.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use http::header;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{ClientError, ClientResult};
 
@@ -36,6 +38,76 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
             scope: params.get("scope").cloned(),
         }),
         _ => None,
+    }
+}
+
+/// The authentication half of a Docker-token-protocol client (registry or trust server): it
+/// sends requests with the `Authorization` value that last worked and answers a 401 once — with
+/// Basic credentials, or with a bearer token for `scope` from the challenge's realm. The
+/// credentials and tokens are held redacted.
+pub struct AuthSession {
+    basic: Option<SecretString>,
+    scope: String,
+    /// What the server is called in errors ("registry", "trust server").
+    server_kind: &'static str,
+    current: Mutex<Option<SecretString>>,
+}
+
+impl std::fmt::Debug for AuthSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSession").field("scope", &self.scope).finish_non_exhaustive()
+    }
+}
+
+impl AuthSession {
+    /// Authenticates as `credentials` (user, password) when asked, for token `scope`.
+    pub fn new(credentials: Option<(&str, &str)>, scope: String, server_kind: &'static str) -> Self {
+        let basic = credentials.map(|(u, p)| SecretString::from(basic_authorization(u, p)));
+        Self { basic, scope, server_kind, current: Mutex::new(None) }
+    }
+
+    /// Sends the request `build` makes; on a 401, authenticates per the challenge and retries
+    /// once.
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        method: http::Method,
+        url: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> ClientResult<reqwest::RequestBuilder>,
+    ) -> ClientResult<reqwest::Response> {
+        let mut retried = false;
+        loop {
+            let mut req = build(http.request(method.clone(), url))?;
+            let current = self.current.lock().map(|a| a.clone()).unwrap_or(None);
+            if let Some(v) = current {
+                req = req.header(header::AUTHORIZATION, v.expose_secret());
+            }
+            let resp = req.send().await.map_err(|source| ClientError::Http { url: url.to_owned(), source })?;
+            if resp.status() != http::StatusCode::UNAUTHORIZED || retried {
+                return Ok(resp);
+            }
+            retried = true;
+            let challenge = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_challenge)
+                .ok_or_else(|| ClientError::Auth(format!("{url}: 401 without a usable challenge")))?;
+            let value = match challenge {
+                Challenge::Basic => self
+                    .basic
+                    .clone()
+                    .ok_or_else(|| ClientError::Auth(format!("{} needs credentials", self.server_kind)))?,
+                Challenge::Bearer { realm, service, .. } => {
+                    let basic = self.basic.as_ref().map(|b| b.expose_secret().to_owned());
+                    let token = fetch_token(http, &realm, service.as_deref(), &self.scope, basic.as_deref()).await?;
+                    SecretString::from(format!("Bearer {token}"))
+                }
+            };
+            if let Ok(mut current) = self.current.lock() {
+                *current = Some(value);
+            }
+        }
     }
 }
 

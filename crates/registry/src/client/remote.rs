@@ -1,14 +1,13 @@
 //! HTTP calls to one repository on a registry, with authentication on demand.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::{header, Method, StatusCode};
 use reqwest::{RequestBuilder, Response};
 
-use super::auth::{basic_authorization, fetch_token, parse_challenge, Challenge};
+use super::auth::AuthSession;
 use super::{io_err, ClientError, ClientResult, ImageRef};
 use crate::digest::Digest;
 
@@ -28,23 +27,13 @@ pub struct ClientOptions {
     pub credentials: Option<(String, String)>,
 }
 
-/// Current authorization for requests.
-#[derive(Debug, Clone)]
-enum Authz {
-    None,
-    Basic(String),
-    Bearer(String),
-}
-
 /// A client for one repository.
 #[derive(Debug)]
 pub struct RemoteClient {
     http: reqwest::Client,
     base: String,
     repo: String,
-    creds: Option<(String, String)>,
-    push: bool,
-    authz: Mutex<Authz>,
+    auth: AuthSession,
 }
 
 fn http_err(url: &str) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
@@ -91,13 +80,13 @@ impl RemoteClient {
             "https"
         };
         let http = b.build().map_err(http_err(&image.registry))?;
+        let scope = format!("repository:{}:{}", image.repo, if push { "pull,push" } else { "pull" });
+        let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         Ok(Self {
             http,
             base: format!("{scheme}://{}", image.registry),
             repo: image.repo.to_string(),
-            creds: opts.credentials.clone(),
-            push,
-            authz: Mutex::new(Authz::None),
+            auth: AuthSession::new(credentials, scope, "registry"),
         })
     }
 
@@ -113,59 +102,9 @@ impl RemoteClient {
         }
     }
 
-    fn current(&self) -> Authz {
-        self.authz.lock().map(|a| a.clone()).unwrap_or(Authz::None)
-    }
-
-    fn set(&self, a: Authz) {
-        if let Ok(mut g) = self.authz.lock() {
-            *g = a;
-        }
-    }
-
     /// Send a request built by `build`; on 401, authenticate per the challenge and retry once.
     async fn send(&self, method: Method, url: &str, build: impl Fn(RequestBuilder) -> ClientResult<RequestBuilder>) -> ClientResult<Response> {
-        let mut retried = false;
-        loop {
-            let mut req = build(self.http.request(method.clone(), url))?;
-            req = match self.current() {
-                Authz::None => req,
-                Authz::Basic(v) | Authz::Bearer(v) => req.header(header::AUTHORIZATION, v),
-            };
-            let resp = req.send().await.map_err(http_err(url))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || retried {
-                return Ok(resp);
-            }
-            retried = true;
-            let challenge = resp
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge)
-                .ok_or_else(|| ClientError::Auth(format!("{url}: 401 without a usable challenge")))?;
-            self.authenticate(challenge).await?;
-        }
-    }
-
-    fn basic_value(&self) -> Option<String> {
-        self.creds.as_ref().map(|(u, p)| basic_authorization(u, p))
-    }
-
-    async fn authenticate(&self, challenge: Challenge) -> ClientResult<()> {
-        match challenge {
-            Challenge::Basic => {
-                let v = self.basic_value().ok_or_else(|| ClientError::Auth("registry needs credentials".into()))?;
-                self.set(Authz::Basic(v));
-            }
-            Challenge::Bearer { realm, service, .. } => {
-                let actions = if self.push { "pull,push" } else { "pull" };
-                let scope = format!("repository:{}:{actions}", self.repo);
-                let basic = self.basic_value();
-                let token = fetch_token(&self.http, &realm, service.as_deref(), &scope, basic.as_deref()).await?;
-                self.set(Authz::Bearer(format!("Bearer {token}")));
-            }
-        }
-        Ok(())
+        self.auth.send(&self.http, method, url, build).await
     }
 
     async fn expect(resp: Response, method: &str, url: &str, ok: &[StatusCode]) -> ClientResult<Response> {

@@ -3,10 +3,9 @@
 //! a Bearer challenge fetches a token with Basic credentials (the registry client's code).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use http::{header, Method, StatusCode};
-use palisade_registry::client::auth::{basic_authorization, fetch_token, parse_challenge, Challenge};
+use palisade_registry::client::auth::AuthSession;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::error::{ClientError, ClientResult};
@@ -82,9 +81,7 @@ pub(crate) struct NotaryRemote {
     http: reqwest::Client,
     base: String,
     gun: Gun,
-    basic: Option<SecretString>,
-    push: bool,
-    authz: Mutex<Option<SecretString>>,
+    auth: AuthSession,
 }
 
 impl NotaryRemote {
@@ -98,16 +95,13 @@ impl NotaryRemote {
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|source| ClientError::Http { url: opts.server.clone(), source })?;
+        let scope = format!("repository:{gun}:{}", if push { "pull,push" } else { "pull" });
+        let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.expose_secret()));
         Ok(Self {
             http,
             base: opts.server.trim_end_matches('/').to_owned(),
             gun: gun.clone(),
-            basic: opts
-                .credentials
-                .as_ref()
-                .map(|(u, p)| SecretString::from(basic_authorization(u, p.expose_secret()))),
-            push,
-            authz: Mutex::new(None),
+            auth: AuthSession::new(credentials, scope, "trust server"),
         })
     }
 
@@ -127,41 +121,7 @@ impl NotaryRemote {
         url: &str,
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> ClientResult<reqwest::Response> {
-        let mut retried = false;
-        loop {
-            let mut req = build(self.http.request(method.clone(), url));
-            let current = self.authz.lock().map(|a| a.clone()).unwrap_or(None);
-            if let Some(v) = current {
-                req = req.header(header::AUTHORIZATION, v.expose_secret());
-            }
-            let resp = req.send().await.map_err(|source| ClientError::Http { url: url.to_owned(), source })?;
-            if resp.status() != StatusCode::UNAUTHORIZED || retried {
-                return Ok(resp);
-            }
-            retried = true;
-            let challenge = resp
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge)
-                .ok_or_else(|| palisade_registry::client::ClientError::Auth(format!("{url}: 401 without a usable challenge")))?;
-            let value = match challenge {
-                Challenge::Basic => self
-                    .basic
-                    .clone()
-                    .ok_or_else(|| palisade_registry::client::ClientError::Auth("trust server needs credentials".into()))?,
-                Challenge::Bearer { realm, service, .. } => {
-                    let actions = if self.push { "pull,push" } else { "pull" };
-                    let scope = format!("repository:{}:{actions}", self.gun);
-                    let basic = self.basic.as_ref().map(|b| b.expose_secret().to_owned());
-                    let token = fetch_token(&self.http, &realm, service.as_deref(), &scope, basic.as_deref()).await?;
-                    SecretString::from(format!("Bearer {token}"))
-                }
-            };
-            if let Ok(mut a) = self.authz.lock() {
-                *a = Some(value);
-            }
-        }
+        Ok(self.auth.send(&self.http, method, url, |r| Ok(build(r))).await?)
     }
 
     async fn fail(resp: reqwest::Response, method: &'static str, url: &str) -> ClientError {
