@@ -57,8 +57,17 @@ impl TrustLocation {
 
     /// A client of `name`'s trust collection (`push`: may publish).
     pub(crate) fn repository(&self, name: &ImageName, creds: Option<(String, String)>, push: bool) -> anyhow::Result<Repository> {
-        let configured = ClientConfig::load()?.trust.server;
-        let server = self.server.as_deref().or(configured.as_deref());
+        self.repository_with(&ClientConfig::load()?, name, creds, push)
+    }
+
+    fn repository_with(
+        &self,
+        config: &ClientConfig,
+        name: &ImageName,
+        creds: Option<(String, String)>,
+        push: bool,
+    ) -> anyhow::Result<Repository> {
+        let server = self.server.as_deref().or(config.trust.server.as_deref());
         let creds = creds.map(|(u, p)| (u, SecretString::from(p)));
         let remote = RemoteOptions::for_registry(server, &name.image.registry, creds)?;
         let clock = Arc::new(palisade_pki::SystemClock);
@@ -118,19 +127,33 @@ fn env_enables_trust() -> bool {
     std::env::var("DOCKER_CONTENT_TRUST").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "True"))
 }
 
-/// An image as content trust pins it.
+/// An image as content trust pins it: `repo:tag` signed as `repo@digest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pinned {
+    /// `registry/repo`.
+    pub(crate) repo: String,
+    /// The signed tag.
+    pub(crate) tag: String,
+    /// `sha256:<hex>` of the signed manifest.
+    pub(crate) digest: String,
+}
+
+impl Pinned {
     /// `registry/repo@sha256:<hex>`: what to fetch.
-    pub(crate) by_digest: String,
+    pub(crate) fn by_digest(&self) -> String {
+        format!("{}@{}", self.repo, self.digest)
+    }
+
     /// `registry/repo:tag`: the name to give it afterwards.
-    pub(crate) tagged: String,
+    pub(crate) fn tagged(&self) -> String {
+        format!("{}:{}", self.repo, self.tag)
+    }
 }
 
 impl ContentTrustArgs {
-    /// Whether trust is on for this command.
-    pub(crate) fn enabled(&self) -> anyhow::Result<bool> {
-        let enforced = ClientConfig::load()?.trust.enforce;
+    /// Whether trust is on for this command under `config`.
+    fn enabled(&self, config: &ClientConfig) -> anyhow::Result<bool> {
+        let enforced = config.trust.enforce;
         if enforced && self.disable_content_trust {
             anyhow::bail!("content trust is enforced by the client configuration; --disable-content-trust is refused");
         }
@@ -140,7 +163,8 @@ impl ContentTrustArgs {
     /// With trust on, the signed digest `image`'s tag stands for; `None` when trust is off or
     /// the image is already named by digest (a digest pins content by itself).
     pub(crate) async fn pin(&self, image: &str, creds: Option<(String, String)>) -> anyhow::Result<Option<Pinned>> {
-        if !self.enabled()? {
+        let config = ClientConfig::load()?;
+        if !self.enabled(&config)? {
             return Ok(None);
         }
         let name = ImageName::parse(image)?;
@@ -148,14 +172,14 @@ impl ContentTrustArgs {
             return Ok(None);
         }
         let tag = name.tag.clone().unwrap_or_else(|| "latest".to_owned());
-        let repo = self.location.repository(&name, creds, false)?;
+        let repo = self.location.repository_with(&config, &name, creds, false)?;
         let trusted = repo.fetch_existing().await.map_err(|e| match e {
             ClientError::NoTrustData { .. } => anyhow::anyhow!("remote trust data does not exist for {}: {e}", name.gun),
             other => anyhow::Error::new(other).context(format!("verifying trust data for {}", name.gun)),
         })?;
         let hex = signed_digest(&trusted, &tag).ok_or_else(|| anyhow::anyhow!("No valid trust data for {tag}"))?;
-        let base = format!("{}/{}", name.image.registry, name.image.repo);
-        Ok(Some(Pinned { by_digest: format!("{base}@sha256:{hex}"), tagged: format!("{base}:{tag}") }))
+        let repo = format!("{}/{}", name.image.registry, name.image.repo);
+        Ok(Some(Pinned { repo, tag, digest: format!("sha256:{hex}") }))
     }
 }
 

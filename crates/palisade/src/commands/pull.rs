@@ -11,7 +11,7 @@ use palisade_engine_api::client::{read_chunks, Method};
 use palisade_engine_api::containers::types::{JsonMessage, RegistryAuth};
 use palisade_registry::client::{ImageRef, LocalImage, Progress, ProgressEvent};
 
-use super::content_trust::ContentTrustArgs;
+use super::content_trust::{ContentTrustArgs, Pinned};
 use super::push::TransferArgs;
 use super::HostArg;
 
@@ -35,14 +35,14 @@ pub(crate) async fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     // With content trust on, a tag is fetched by its signed digest (docker's trusted pull).
     let pinned = args.trust.pin(&args.source, opts.credentials.clone()).await?;
     if let Some(p) = &pinned {
-        println!("Pull (1 of 1): {}@{}", p.tagged, p.by_digest.rsplit_once('@').map_or("", |(_, d)| d));
+        println!("Pull (1 of 1): {}@{}", p.tagged(), p.digest);
     }
-    let source = pinned.as_ref().map_or(args.source.as_str(), |p| p.by_digest.as_str());
+    let source = pinned.as_ref().map_or_else(|| args.source.clone(), Pinned::by_digest);
     let Some(destination) = &args.destination else {
-        daemon_pull(&args.host, source, &args.transfer)?.run().await?;
+        daemon_pull(&args.host, &source, &args.transfer)?.run().await?;
         if let Some(p) = &pinned {
-            daemon_tag(&args.host, &p.by_digest, &p.tagged).await?;
-            println!("Tagging {} as {}", p.by_digest, p.tagged);
+            daemon_tag(&args.host, p).await?;
+            println!("Tagging {} as {}", p.by_digest(), p.tagged());
         }
         if args.transfer.quiet {
             println!("{}", args.source);
@@ -52,7 +52,7 @@ pub(crate) async fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     let src: ImageRef = source.parse()?;
     let mut dest: LocalImage = destination.parse()?;
     if let (Some(p), LocalImage::Oci { tag: tag @ None, .. }) = (&pinned, &mut dest) {
-        *tag = p.tagged.rsplit_once(':').map(|(_, t)| t.to_owned());
+        *tag = Some(p.tag.clone());
     }
     let bars = Arc::new(Bars::new(args.transfer.quiet));
     let digest = palisade_registry::client::pull(&src, &dest, &opts, bars.clone()).await?;
@@ -61,10 +61,14 @@ pub(crate) async fn run(args: PullArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `POST /images/{source}/tag`: `tagged` (`REPO:TAG`) names the daemon's image `source` too.
-pub(crate) async fn daemon_tag(host: &HostArg, source: &str, tagged: &str) -> anyhow::Result<()> {
-    let (repo, tag) = tagged.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((tagged, "latest"));
-    let path = format!("/images/{}/tag?repo={}&tag={}", percent_encode(source), percent_encode(repo), percent_encode(tag));
+/// `POST /images/{repo@digest}/tag`: the daemon's image pulled by the signed digest gets its tag.
+pub(crate) async fn daemon_tag(host: &HostArg, pinned: &Pinned) -> anyhow::Result<()> {
+    let path = format!(
+        "/images/{}/tag?repo={}&tag={}",
+        percent_encode(&pinned.by_digest()),
+        percent_encode(&pinned.repo),
+        percent_encode(&pinned.tag)
+    );
     host.client().post_empty::<()>(&path, None).await?;
     Ok(())
 }

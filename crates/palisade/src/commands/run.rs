@@ -52,13 +52,14 @@ async fn trusted_image(args: &RunArgs) -> anyhow::Result<String> {
     let Some(pinned) = args.trust.pin(&args.image, credentials(args.creds.as_deref())?).await? else {
         return Ok(args.image.clone());
     };
-    let present = args.host.client().get::<serde_json::Value>(&format!("/images/{}/json", pinned.by_digest)).await.is_ok();
+    let by_digest = pinned.by_digest();
+    let present = args.host.client().get::<serde_json::Value>(&format!("/images/{by_digest}/json")).await.is_ok();
     if !present {
         let transfer = TransferArgs { tls_ca: None, insecure: false, creds: args.creds.clone(), quiet: true };
-        daemon_pull(&args.host, &pinned.by_digest, &transfer)?.run().await?;
-        daemon_tag(&args.host, &pinned.by_digest, &pinned.tagged).await?;
+        daemon_pull(&args.host, &by_digest, &transfer)?.run().await?;
+        daemon_tag(&args.host, &pinned).await?;
     }
-    Ok(pinned.by_digest)
+    Ok(by_digest)
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
