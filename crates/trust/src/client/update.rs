@@ -108,6 +108,32 @@ fn cached_version<T: Role>(cache: &MetadataCache, role: &RoleName) -> ClientResu
     Ok(cache.read(role)?.and_then(|b| Signed::<T>::from_bytes(role.as_str(), &b).ok()).map(|m| m.signed().version().get()))
 }
 
+/// Parses `bytes` as `role` and accepts it only if a threshold of `keyids` (from `keys`) signed
+/// it, it has not expired (freeze) and its version is not below the cached one (rollback).
+#[allow(clippy::too_many_arguments)]
+fn accept<T: Role>(
+    cache: &MetadataCache,
+    role: &RoleName,
+    bytes: &[u8],
+    keys: &BTreeMap<String, crate::key::Key>,
+    keyids: &[String],
+    threshold: u64,
+    now: OffsetDateTime,
+) -> ClientResult<Signed<T>> {
+    let name = role.as_str();
+    let meta: Signed<T> = Signed::from_bytes(name, bytes)?;
+    verify_role(name, &meta, keys, keyids, threshold)?;
+    check_expiry(name, &meta, now, ExpirationEnforcement::Safe)?;
+    check_version(name, meta.signed().version().get(), cached_version::<T>(cache, role)?)?;
+    Ok(meta)
+}
+
+/// [`accept`] for a top-level role, whose keys root lists.
+fn accept_top<T: Role>(cache: &MetadataCache, root: &Root, role: &RoleName, bytes: &[u8], now: OffsetDateTime) -> ClientResult<Signed<T>> {
+    let (ids, t) = role_keys(root, role.as_str());
+    accept(cache, role, bytes, &root.keys, &ids, t, now)
+}
+
 /// Fetches `role` by the checksum its parent lists and checks bytes, signature and expiry.
 async fn fetch_listed(
     remote: &NotaryRemote,
@@ -137,7 +163,6 @@ pub(crate) async fn update(
     cache: &MetadataCache,
     now: OffsetDateTime,
 ) -> ClientResult<Option<TrustedRepo>> {
-    let safe = ExpirationEnforcement::Safe;
     let no_data = || ClientError::NoTrustData { server: remote.server().to_owned(), gun: gun.to_string() };
     let cached_root = cache.read(&RoleName::Root)?;
     let Some(remote_root) = remote.metadata("root.json", MAX_METADATA).await? else {
@@ -189,19 +214,11 @@ pub(crate) async fn update(
             trusted
         }
     };
-    check_expiry("root", &root, now, safe)?;
+    check_expiry("root", &root, now, ExpirationEnforcement::Safe)?;
     let r = root.signed();
 
     let ts_bytes = remote.metadata("timestamp.json", MAX_TIMESTAMP).await?.ok_or_else(no_data)?;
-    let timestamp: Signed<Timestamp> = Signed::from_bytes("timestamp", &ts_bytes)?;
-    let (ids, t) = role_keys(r, "timestamp");
-    verify_role("timestamp", &timestamp, &r.keys, &ids, t)?;
-    check_expiry("timestamp", &timestamp, now, safe)?;
-    check_version(
-        "timestamp",
-        timestamp.signed().version.get(),
-        cached_version::<Timestamp>(cache, &RoleName::Timestamp)?,
-    )?;
+    let timestamp: Signed<Timestamp> = accept_top(cache, r, &RoleName::Timestamp, &ts_bytes, now)?;
 
     let snap_meta = timestamp
         .signed()
@@ -209,11 +226,7 @@ pub(crate) async fn update(
         .get("snapshot")
         .ok_or_else(|| ClientError::Tuf(crate::Error::BadRole("timestamp lists no snapshot".into())))?;
     let snap_bytes = fetch_listed(remote, &RoleName::Snapshot, snap_meta, "timestamp").await?;
-    let snapshot: Signed<Snapshot> = Signed::from_bytes("snapshot", &snap_bytes)?;
-    let (ids, t) = role_keys(r, "snapshot");
-    verify_role("snapshot", &snapshot, &r.keys, &ids, t)?;
-    check_expiry("snapshot", &snapshot, now, safe)?;
-    check_version("snapshot", snapshot.signed().version.get(), cached_version::<Snapshot>(cache, &RoleName::Snapshot)?)?;
+    let snapshot: Signed<Snapshot> = accept_top(cache, r, &RoleName::Snapshot, &snap_bytes, now)?;
     if let Some(listed_root) = snapshot.signed().meta.get("root") {
         if !listed_root.matches(root.bytes()) {
             return Err(ClientError::HashMismatch { role: "root".into(), parent: "snapshot".into() });
@@ -226,11 +239,7 @@ pub(crate) async fn update(
         .get("targets")
         .ok_or_else(|| ClientError::Tuf(crate::Error::BadRole("snapshot lists no targets".into())))?;
     let targets_bytes = fetch_listed(remote, &RoleName::Targets, targets_meta, "snapshot").await?;
-    let targets: Signed<Targets> = Signed::from_bytes("targets", &targets_bytes)?;
-    let (ids, t) = role_keys(r, "targets");
-    verify_role("targets", &targets, &r.keys, &ids, t)?;
-    check_expiry("targets", &targets, now, safe)?;
-    check_version("targets", targets.signed().version.get(), cached_version::<Targets>(cache, &RoleName::Targets)?)?;
+    let targets: Signed<Targets> = accept_top(cache, r, &RoleName::Targets, &targets_bytes, now)?;
 
     // Delegations, breadth first; only roles the snapshot lists have metadata.
     let mut delegations: Vec<(RoleName, Signed<Targets>)> = Vec::new();
@@ -251,10 +260,7 @@ pub(crate) async fn update(
                 return Err(ClientError::Tuf(crate::Error::BadRole("too many delegations".into())));
             }
             let bytes = fetch_listed(remote, &role, meta, "snapshot").await?;
-            let m: Signed<Targets> = Signed::from_bytes(role.as_str(), &bytes)?;
-            verify_role(role.as_str(), &m, &d.keys, &entry.keyids, entry.threshold.get())?;
-            check_expiry(role.as_str(), &m, now, safe)?;
-            check_version(role.as_str(), m.signed().version.get(), cached_version::<Targets>(cache, &role)?)?;
+            let m: Signed<Targets> = accept(cache, &role, &bytes, &d.keys, &entry.keyids, entry.threshold.get(), now)?;
             delegations.push((role.clone(), m.clone()));
             paths.push((role.clone(), entry.paths.clone()));
             queue.push((role, m));
