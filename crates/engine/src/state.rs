@@ -372,7 +372,11 @@ impl Engine {
         let this = self.clone();
         let waiter = Arc::clone(&entry);
         tokio::spawn(async move {
-            let exit = blocking(move || Ok(container.wait(None)?)).await;
+            let exit = match container.exit_status() {
+                // Exited before `start` returned: collected already.
+                Some(exit) => Ok(Some(exit)),
+                None => blocking(move || Ok(container.wait(None)?)).await,
+            };
             waiter.life.send_modify(|l| {
                 l.phase = Phase::Exited;
                 l.pid = 0;

@@ -127,3 +127,38 @@ fn containers_share_the_prepared_rootfs_through_an_overlay_that_remove_unmounts(
     assert!(!mounted(), "overlay left mounted at {}", rootfs.display());
     assert!(!rootfs.exists());
 }
+
+/// Zombie children of this process (it is the containers' subreaper).
+fn zombie_children() -> Vec<String> {
+    let mut zombies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in list.split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+                zombies.push(stat);
+            }
+        }
+    }
+    zombies
+}
+
+#[test]
+fn runtime_intermediate_processes_do_not_linger_as_zombies() {
+    // crun's `run --detach` leaves an intermediate process that exits after the start and is
+    // re-parented to the subreaper; one per container would exhaust the pid space.
+    for kind in [OciRuntimeKind::Crun, OciRuntimeKind::Runc] {
+        let Some((_tmp, rt)) = common::runtime(kind) else { continue };
+        for _ in 0..5 {
+            let out = common::sh(&rt, "true", RunOptions::default());
+            assert_eq!(out.exit.code, 0, "{}", common::stderr(&out));
+        }
+        let mut c = rt.create("busybox:test", &RunOptions { args: vec!["sleep".into(), "30".into()], ..RunOptions::default() }).unwrap();
+        c.start().unwrap();
+        assert_eq!(zombie_children(), Vec::<String>::new(), "{kind:?}");
+        let exit = c.stop(Duration::ZERO).unwrap();
+        assert_eq!(exit.signal, Some(9), "the running container's exit status was not taken from its owner");
+        c.remove(false).unwrap();
+        assert_eq!(zombie_children(), Vec::<String>::new(), "{kind:?}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Building the OCI runtime `config.json` with docker's hardened defaults.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
@@ -236,11 +236,13 @@ fn go_arch() -> &'static str {
     }
 }
 
-/// Builds `config.json` for container `id` from the image config and options. The rootfs
-/// must already be unpacked at `paths.rootfs()` (its `/etc/passwd` resolves `--user`).
+/// Builds `config.json` for container `id` from the image config and options. `image_root`
+/// is the image's unpacked filesystem: its `/etc/passwd` and `/etc/group` resolve `--user`
+/// (the bundle's `rootfs/` need not be mounted yet).
 pub fn build_spec(
     id: &ContainerId,
     image: &ImageConfiguration,
+    image_root: &Path,
     paths: &BundlePaths,
     opts: &RunOptions,
     sys: &dyn Syscall,
@@ -266,7 +268,7 @@ pub fn build_spec(
     }
 
     let user_spec = opts.user.clone().or_else(|| cfg.user().clone()).unwrap_or_default();
-    let user = resolve_user(&paths.rootfs(), &user_spec)?;
+    let user = resolve_user(image_root, &user_spec)?;
     let hostname = hostname_for(id, opts);
     let mut env = merge_env(&cfg.env().clone().unwrap_or_default(), &opts.env);
     if !has_key(&env, "PATH") {

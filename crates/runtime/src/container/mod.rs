@@ -20,7 +20,9 @@
 //! | Running | `wait`/`stop`/exit | Stopped |
 //! | any     | `remove(force)`    | —       |
 
+mod children;
 mod oci;
+mod sealed;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -342,23 +344,18 @@ impl Container {
     }
 
     fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
-        let paths = self.paths();
-        let rootfs = paths.rootfs();
-        let (upper, work) = (self.dir.join("upper"), self.dir.join("work"));
-        for d in [&rootfs, &upper, &work] {
-            fs::create_dir(d).map_err(Error::io("create", d))?;
-        }
         set_mode(&self.dir, if opts.userns.is_some() { 0o711 } else { 0o700 })?;
-        // The merged root takes its owner and mode from upper/'s root: make them the image's.
-        let root = fs::metadata(lower).map_err(Error::io("stat", lower))?;
-        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
-        set_mode(&upper, root.mode() & 0o7777)?;
-        self.sys.mount_overlay(&rootfs, lower, &upper, &work)?;
-        self.record.rootfs_mounted = true;
-        let spec = build_spec(&self.record.id, &img.config, &paths, opts, self.sys.as_ref())?;
-        let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
-        write_atomic(&paths.config(), &config)?;
-        write_bundle_files(&paths, &hostname_for(&self.record.id, opts))?;
+        // The overlay (directories, ownership, the mount: kernel work) and the bundle files
+        // (building the spec, writing it) do not depend on each other: both at once.
+        let (mounted, written) = std::thread::scope(|s| {
+            let overlay = s.spawn(|| self.mount_rootfs(lower));
+            let written = self.write_bundle(img, lower, opts);
+            (overlay.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), written)
+        });
+        self.record.rootfs_mounted = mounted.is_ok();
+        mounted?;
+        written?;
+        let paths = self.paths();
         for m in &opts.mounts {
             if let ExtraMount::SecretsTmpfs { size_bytes, .. } = m {
                 let d = paths.secrets_dir();
@@ -368,6 +365,29 @@ impl Container {
             }
         }
         self.save()
+    }
+
+    /// Mounts `rootfs/`: an overlay of the image's prepared rootfs (`lower`) below `upper/`.
+    fn mount_rootfs(&self, lower: &Path) -> Result<()> {
+        let rootfs = self.paths().rootfs();
+        let (upper, work) = (self.dir.join("upper"), self.dir.join("work"));
+        for d in [&rootfs, &upper, &work] {
+            fs::create_dir(d).map_err(Error::io("create", d))?;
+        }
+        // The merged root takes its owner and mode from upper/'s root: make them the image's.
+        let root = fs::metadata(lower).map_err(Error::io("stat", lower))?;
+        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
+        set_mode(&upper, root.mode() & 0o7777)?;
+        self.sys.mount_overlay(&rootfs, lower, &upper, &work)
+    }
+
+    /// Writes `config.json`, `hostname` and `hosts`; `--user` is resolved in `image_root`.
+    fn write_bundle(&self, img: &crate::image::Image, image_root: &Path, opts: &RunOptions) -> Result<()> {
+        let paths = self.paths();
+        let spec = build_spec(&self.record.id, &img.config, image_root, &paths, opts, self.sys.as_ref())?;
+        let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
+        write_atomic(&paths.config(), &config)?;
+        write_bundle_files(&paths, &hostname_for(&self.record.id, opts))
     }
 
     /// Writes a secret file into the container's secrets tmpfs (before `start`). `uid`/`gid`
@@ -415,15 +435,21 @@ impl Container {
                 return Err(e);
             }
         };
-        // Should the runtime leave an intermediate process as the init's parent (crun's own
-        // subreaper without --no-subreaper), collect it: it is our child (we are the
-        // subreaper), must not linger as a zombie, and once it is gone the init is ours.
+        // The runtime's intermediate process may still be the init's parent for a moment:
+        // collect it (it is our child, we are the subreaper); once it is gone the init is ours.
         if let Some(ppid) = parent_pid(pid).filter(|p| *p > 1 && u32::try_from(*p).ok() != Some(std::process::id())) {
             let _ = self.sys.wait_pid(ppid, true);
         }
         self.record.pid = Some(pid);
         self.record.status = ContainerStatus::Running;
-        self.save()
+        children::expect_exit(pid);
+        // Had it exited already, it is a zombie nobody waits for: collect it.
+        children::reap_orphans(self.oci.kind().binary());
+        // A short command may be done already: collect it now, and `wait` has nothing to do.
+        match self.sys.wait_pid(pid, false) {
+            Ok(Some(exit)) => self.record_exit(Some(exit)),
+            _ => self.save(),
+        }
     }
 
     /// Waits for the process to exit (up to `timeout`, or forever with `None`). Returns
@@ -463,16 +489,23 @@ impl Container {
                 poll = (poll * 2).min(POLL_MAX);
             }
         };
+        self.record_exit(exit)?;
+        Ok(self.record.exit)
+    }
+
+    /// Records how the process ended (`None`: unknown, collected by someone else).
+    fn record_exit(&mut self, exit: Option<ProcessExit>) -> Result<()> {
+        if let Some(pid) = self.record.pid {
+            children::collected(pid);
+        }
         let (code, signal) = match exit {
             Some(ProcessExit::Code(c)) => (c, None),
             Some(ProcessExit::Signal(s)) => (128 + s, Some(s)),
             None => (255, None),
         };
-        let status = ExitStatus { code, signal, oom_killed: oom_killed(&self.record.id) };
-        self.record.exit = Some(status);
+        self.record.exit = Some(ExitStatus { code, signal, oom_killed: oom_killed(&self.record.id) });
         self.record.status = ContainerStatus::Stopped;
-        self.save()?;
-        Ok(Some(status))
+        self.save()
     }
 
     /// Sends a signal (`TERM`, `KILL`, `HUP`...) to the container's init process.

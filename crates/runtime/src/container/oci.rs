@@ -3,9 +3,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::children;
+use super::sealed::{Program, SealedBinary};
 use crate::error::{Error, Result};
 use crate::ids::ContainerId;
 
@@ -30,11 +33,12 @@ impl OciRuntimeKind {
     }
 }
 
-/// An OCI runtime binary with its own state directory (`--root`).
+/// An OCI runtime binary with its own state directory (`--root`), executed from a sealed
+/// in-memory copy where the kernel allows (see [`SealedBinary`]). Clones share the copy.
 #[derive(Clone, Debug)]
 pub struct OciRuntime {
     kind: OciRuntimeKind,
-    binary: PathBuf,
+    binary: Arc<SealedBinary>,
     state_root: PathBuf,
 }
 
@@ -51,13 +55,17 @@ impl OciRuntime {
         let binary = std::env::var_os("PATH")
             .and_then(|path| std::env::split_paths(&path).map(|d| d.join(kind.binary())).find(|p| p.is_file()))
             .unwrap_or_else(|| PathBuf::from(kind.binary()));
-        Self { kind, binary, state_root }
+        Self { kind, binary: Arc::new(SealedBinary::new(binary, links_dir(&state_root))), state_root }
     }
 
     /// Uses an explicit binary path.
     pub fn with_binary(mut self, binary: PathBuf) -> Self {
-        self.binary = binary;
+        self.binary = Arc::new(SealedBinary::new(binary, links_dir(&self.state_root)));
         self
+    }
+
+    fn unavailable(&self, source: std::io::Error) -> Error {
+        Error::RuntimeUnavailable { binary: self.binary.path().display().to_string(), source }
     }
 
     /// Which runtime this is.
@@ -66,8 +74,10 @@ impl OciRuntime {
     }
 
     /// The runtime binary with `--root`. `sets_up_cgroups`: the sub-command creates a container
-    /// (and its cgroups), the only kind crun refuses on hybrid cgroup hosts.
-    fn command(&self, sets_up_cgroups: bool) -> Command {
+    /// (and its cgroups), the only kind crun refuses on hybrid cgroup hosts. Keep the
+    /// returned [`Program`] until the command has been spawned.
+    fn command(&self, sets_up_cgroups: bool) -> (Command, Program) {
+        let program = self.binary.program();
         let mut c = if sets_up_cgroups && self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
             // crun refuses hybrid cgroup hosts whose v2 hierarchy has controllers attached
             // ("cgroups in hybrid mode not supported"). Run it in a private mount namespace
@@ -78,18 +88,22 @@ impl OciRuntime {
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
                 .arg("umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"")
-                .arg(&self.binary);
+                // The file: the sealed copy's descriptor does not survive `unshare`'s exec.
+                .arg(self.binary.path());
             c
         } else {
-            Command::new(&self.binary)
+            let mut c = Command::new(&program.path);
+            std::os::unix::process::CommandExt::arg0(&mut c, self.kind.binary());
+            c
         };
         c.arg("--root").arg(&self.state_root);
         c.stdin(Stdio::null());
-        c
+        (c, program)
     }
 
-    fn run(&self, command: &'static str, mut c: Command) -> Result<Vec<u8>> {
-        let out = c.output().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
+    /// Runs `c` to completion; `_program` (what `c` executes) stays alive until then.
+    fn run(&self, command: &'static str, mut c: Command, _program: Program) -> Result<Vec<u8>> {
+        let out = children::output(&mut c).map_err(|source| self.unavailable(source))?;
         if out.status.success() {
             Ok(out.stdout)
         } else {
@@ -118,7 +132,7 @@ impl OciRuntime {
         log: &Path,
     ) -> Result<i32> {
         let pid_file = bundle.join("init.pid");
-        let mut c = self.command(true);
+        let (mut c, _program) = self.command(true);
         match self.kind {
             OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
             OciRuntimeKind::Runc => c.arg("--log").arg(log),
@@ -130,7 +144,7 @@ impl OciRuntime {
         }
         c.arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
         c.stdout(stdout).stderr(stderr);
-        let status = c.status().map_err(|source| Error::RuntimeUnavailable { binary: self.binary.display().to_string(), source })?;
+        let status = children::status(&mut c).map_err(|source| self.unavailable(source))?;
         if !status.success() {
             let diag = std::fs::read(log).unwrap_or_default();
             return Err(self.failed("run", status.to_string(), &diag));
@@ -141,9 +155,9 @@ impl OciRuntime {
 
     /// `state`; `Ok(None)` when the runtime does not know the container.
     pub(crate) fn state(&self, id: &ContainerId) -> Result<Option<RuntimeState>> {
-        let mut c = self.command(false);
+        let (mut c, program) = self.command(false);
         c.arg("state").arg(id.as_str());
-        match self.run("state", c) {
+        match self.run("state", c, program) {
             Ok(out) => Ok(Some(serde_json::from_slice(&out).map_err(Error::json("runtime state"))?)),
             Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => Ok(None),
             Err(e) => Err(e),
@@ -152,9 +166,9 @@ impl OciRuntime {
 
     /// `kill` with a signal name (`TERM`, `KILL`).
     pub(crate) fn kill(&self, id: &ContainerId, signal: &str) -> Result<()> {
-        let mut c = self.command(false);
+        let (mut c, program) = self.command(false);
         c.arg("kill").arg(id.as_str()).arg(signal);
-        match self.run("kill", c) {
+        match self.run("kill", c, program) {
             Ok(_) => Ok(()),
             // Already gone.
             Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) || stderr.contains("not running") || stderr.contains("No such process") => Ok(()),
@@ -164,9 +178,9 @@ impl OciRuntime {
 
     /// `delete --force`; a container the runtime does not know is not an error.
     pub(crate) fn delete(&self, id: &ContainerId) -> Result<()> {
-        let mut c = self.command(false);
+        let (mut c, program) = self.command(false);
         c.arg("delete").arg("--force").arg(id.as_str());
-        match self.run("delete", c) {
+        match self.run("delete", c, program) {
             Ok(_) => {}
             Err(Error::RuntimeFailed { stderr, .. }) if is_not_found(&stderr) => {}
             Err(e) => return Err(e),
@@ -174,6 +188,11 @@ impl OciRuntime {
         remove_scratch_v2_dir(id);
         Ok(())
     }
+}
+
+/// Where the links to sealed runtime copies live: beside the runtimes' state directories.
+fn links_dir(state_root: &Path) -> PathBuf {
+    state_root.parent().unwrap_or(state_root).join("bin")
 }
 
 /// Where the cgroup v2 hierarchy is mounted on a hybrid host.

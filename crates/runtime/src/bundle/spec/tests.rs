@@ -35,7 +35,7 @@ fn id() -> ContainerId {
 fn defaults_match_docker_hardening() {
     let (_d, paths) = bundle();
     let sys = RecordingSyscall::default();
-    let spec = build_spec(&id(), &busybox_image(), &paths, &RunOptions::default(), &sys).unwrap();
+    let spec = build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &RunOptions::default(), &sys).unwrap();
     let p = spec.process().clone().unwrap();
     let caps = p.capabilities().clone().unwrap();
     for set in [caps.bounding(), caps.effective(), caps.permitted()] {
@@ -93,7 +93,7 @@ fn options_change_the_spec() {
         mounts: vec![ExtraMount::SecretsTmpfs { destination: "/run/secrets".into(), size_bytes: 1 << 20 }],
         ..RunOptions::default()
     };
-    let spec = build_spec(&id(), &busybox_image(), &paths, &opts, &sys).unwrap();
+    let spec = build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &opts, &sys).unwrap();
     let p = spec.process().clone().unwrap();
     assert_eq!(p.args().clone().unwrap(), vec!["/bin/sh", "-c", "id"]);
     assert!(p.capabilities().clone().unwrap().effective().clone().unwrap().is_empty());
@@ -119,11 +119,11 @@ fn options_change_the_spec() {
 fn apparmor_without_the_lsm_is_a_clear_error() {
     let (_d, paths) = bundle();
     let opts = RunOptions { apparmor: Some("docker-default".into()), ..RunOptions::default() };
-    let err = build_spec(&id(), &busybox_image(), &paths, &opts, &RecordingSyscall::default()).unwrap_err();
+    let err = build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &opts, &RecordingSyscall::default()).unwrap_err();
     assert!(matches!(err, Error::AppArmorUnavailable { .. }), "{err}");
     assert!(err.to_string().contains("AppArmor is not enabled"));
     let with = RecordingSyscall::with_apparmor(true);
-    let spec = build_spec(&id(), &busybox_image(), &paths, &opts, &with).unwrap();
+    let spec = build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &opts, &with).unwrap();
     assert_eq!(spec.process().clone().unwrap().apparmor_profile().as_deref(), Some("docker-default"));
 }
 
@@ -140,8 +140,8 @@ fn bad_options_are_rejected() {
         RunOptions { userns: Some(UsernsRemap::default()), network: NetworkMode::Host, ..RunOptions::default() },
     ];
     for o in bad {
-        assert!(matches!(build_spec(&id(), &busybox_image(), &paths, &o, &sys), Err(Error::InvalidOption { .. })), "{o:?}");
+        assert!(matches!(build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &o, &sys), Err(Error::InvalidOption { .. })), "{o:?}");
     }
     let unknown_user = RunOptions { user: Some("ghost".into()), ..RunOptions::default() };
-    assert!(matches!(build_spec(&id(), &busybox_image(), &paths, &unknown_user, &sys), Err(Error::UserNotFound { .. })));
+    assert!(matches!(build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &unknown_user, &sys), Err(Error::UserNotFound { .. })));
 }
