@@ -2,7 +2,8 @@
 //! ([`palisade_engine_api::containers::ContainerBackend`]) over [`palisade_runtime`].
 //!
 //! ```text
-//! <root>/                       the runtime's data root (images/, containers/, runtime/)
+//! <root>/                       the runtime's data root (images/, containers/); bundles and
+//!                               runtime state in palisade_runtime::state_dir_for(<root>)
 //! <root>/engine/seccomp/<id>.json   profiles the docker CLI inlined in --security-opt
 //! <root>/engine/tmp/                archives being loaded, images being pulled
 //! ```

@@ -129,8 +129,7 @@ impl Engine {
         let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
         // Each leftover with the runtime that created it, then whatever has no readable record.
         for id in crun.list()? {
-            let record = std::fs::read(root.join("containers").join(id.as_str()).join("container.json")).unwrap_or_default();
-            let is_runc = serde_json::from_slice::<serde_json::Value>(&record).is_ok_and(|v| v["runtime"] == "runc");
+            let is_runc = crun.container(&id).is_ok_and(|c| c.runtime() == OciRuntimeKind::Runc);
             let rt = if is_runc { &runc } else { &crun };
             match rt.container(&id).and_then(|c| c.remove(true)) {
                 Ok(()) => tracing::info!("removed container {id} left by a previous run"),
@@ -172,6 +171,7 @@ impl Engine {
         self.inner.root.join("engine")
     }
 
+    /// Where the runtime keeps a container's `stdout.log` and `stderr.log`.
     pub(crate) fn container_dir(&self, id: &ContainerId) -> PathBuf {
         self.inner.root.join("containers").join(id.as_str())
     }

@@ -16,6 +16,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     if cli.command.runs_containers() {
+        // In the host's mount namespace, so that container state outlives this process.
+        if let Err(e) = palisade_runtime::prepare_run_dir() {
+            tracing::warn!("preparing {}: {e}", palisade_runtime::RUN_DIR);
+        }
         // While still single-threaded: see palisade_runtime::isolate_mount_namespace.
         match palisade_runtime::isolate_mount_namespace() {
             Ok(true) => tracing::info!("hybrid cgroup host: the daemon runs in its own mount namespace without the cgroup v2 mount, so crun runs directly"),

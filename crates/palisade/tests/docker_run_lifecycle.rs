@@ -68,7 +68,8 @@ fn a_containers_overlay_rootfs_is_unmounted_by_rm() {
     let node = Node::start();
     node.load_busybox("bb:latest");
     let id = node.docker_ok(&["run", "-d", "bb", "sleep", "1000"]).trim().to_owned();
-    let rootfs = node.data_root().join("runtime/containers").join(&id).join("rootfs");
+    let state = palisade_runtime::state_dir_for(&node.data_root().join("runtime")).unwrap();
+    let rootfs = state.join("bundles").join(&id).join("rootfs");
     assert!(node.daemon_has_mount(&rootfs), "{} is an overlay mount", rootfs.display());
     node.docker_ok(&["rm", "-f", &id]);
     assert!(!node.daemon_has_mount(&rootfs), "overlay left mounted at {}", rootfs.display());

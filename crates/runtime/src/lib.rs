@@ -42,8 +42,8 @@ pub mod unpack;
 
 pub use bundle::{ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp, TmpfsMount, UsernsRemap};
 pub use container::{
-    isolate_mount_namespace, Container, ContainerRuntime, ContainerStatus, ExitStatus, Logs, OciRuntime, OciRuntimeKind,
-    RunOutput,
+    isolate_mount_namespace, prepare_run_dir, state_dir_for, Container, ContainerRuntime, ContainerStatus, ExitStatus,
+    Logs, OciRuntime, OciRuntimeKind, RunOutput, RUN_DIR,
 };
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};

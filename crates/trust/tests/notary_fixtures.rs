@@ -9,7 +9,10 @@ use palisade_trust::schema::{verify_role, Role, Root, Signed, Snapshot, Targets,
 use palisade_trust::{Key, KeyType};
 
 fn read(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/notary-0.7").join(name);
+    // Where the crate is now (cargo and nextest set it when running tests), not where the
+    // binary happened to be compiled: a shared target directory can outlive that checkout.
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let path = crate_dir.join("tests/data/notary-0.7").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

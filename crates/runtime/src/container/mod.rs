@@ -1,14 +1,16 @@
 //! Containers: create (image → rootfs → bundle), start, wait, stop, delete — over crun or runc.
 //!
 //! ```text
-//! <root>/containers/<id>/
-//!   config.json  rootfs/  hostname  hosts     the OCI bundle; rootfs/ is an overlay mount:
-//!   upper/  work/                              the image's prepared rootfs below, the
-//!                                              container's own changes in upper/
-//!   secrets/                                   tmpfs mount point (SecretsTmpfs), never on disk
-//!   stdout.log  stderr.log  runtime.log        container output, runtime diagnostics
-//!   container.json                             our record (status, pid, exit)
-//! <root>/runtime/<crun|runc>/                  the OCI runtime's own state (--root)
+//! <state>/bundles/<id>/                        on tmpfs (see state_dir):
+//!   config.json  hostname  hosts               the OCI bundle
+//!   rootfs/                                    overlay mount: the image's prepared rootfs
+//!                                              below, <root>/containers/<id>/upper above
+//!   secrets/                                   tmpfs mount point (SecretsTmpfs)
+//!   container.json  init.pid  runtime.log      our record, the init's pid, runtime diagnostics
+//! <state>/<crun|runc>/                         the OCI runtime's own state (--root)
+//! <root>/containers/<id>/                      on the data root's disk:
+//!   upper/  work/                              the container's writable layer
+//!   stdout.log  stderr.log                     container output
 //! ```
 //!
 //! Lifecycle (`ContainerStatus`):
@@ -23,6 +25,7 @@
 mod children;
 mod oci;
 mod sealed;
+mod state_dir;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -33,6 +36,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
+pub use state_dir::{prepare_run_dir, state_dir_for, RUN_DIR};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{
@@ -133,36 +137,67 @@ struct Record {
     id_shift: Option<(u32, u32)>,
 }
 
+impl Record {
+    /// For a container whose record cannot be read: assume everything may be mounted.
+    fn unknown(id: ContainerId, runtime: OciRuntimeKind) -> Self {
+        Self {
+            id,
+            image: String::new(),
+            runtime,
+            status: ContainerStatus::Stopped,
+            pid: None,
+            exit: None,
+            secrets_mounted: true,
+            rootfs_mounted: true,
+            id_shift: None,
+        }
+    }
+}
+
 /// The paved path: an image store plus an executor rooted at one data directory.
 #[derive(Debug)]
 pub struct ContainerRuntime {
     images: ImageStore,
+    /// Bundles, on tmpfs.
+    bundles: PathBuf,
+    /// Writable layers and logs, on the data root.
     containers: PathBuf,
     oci: OciRuntime,
     sys: Arc<dyn Syscall>,
 }
 
 impl ContainerRuntime {
-    /// Opens the runtime under `root` (creating `images/`, `containers/`, `runtime/`), using
-    /// the real kernel. The calling process becomes a child subreaper so that it collects the
-    /// exit status of the containers it starts.
+    /// Opens the runtime under `root` (creating `images/` and `containers/`) with its state
+    /// in [`state_dir_for`]`(root)`, using the real kernel. The calling process becomes a child
+    /// subreaper so that it collects the exit status of the containers it starts.
     pub fn open(root: &Path, kind: OciRuntimeKind) -> Result<Self> {
-        Self::open_with(root, OciRuntime::new(kind, root.join("runtime").join(kind.binary())), Arc::new(LinuxSyscall))
+        let state = state_dir_for(root)?;
+        Self::open_with(root, &state, OciRuntime::new(kind, state.join(kind.binary())), Arc::new(LinuxSyscall))
     }
 
-    /// Opens with an explicit runtime binary and syscall implementation.
-    pub fn open_with(root: &Path, oci: OciRuntime, sys: Arc<dyn Syscall>) -> Result<Self> {
+    /// Opens with an explicit state directory, runtime binary and syscall implementation.
+    pub fn open_with(root: &Path, state: &Path, oci: OciRuntime, sys: Arc<dyn Syscall>) -> Result<Self> {
         let images = ImageStore::open(root)?;
         let containers = root.join("containers");
-        fs::create_dir_all(&containers).map_err(Error::io("create", &containers))?;
-        // Traversable but not listable, so user-namespaced container roots can reach their
-        // bundle; ids are random.
-        set_mode(&containers, 0o711)?;
-        let state = root.join("runtime");
-        fs::create_dir_all(&state).map_err(Error::io("create", &state))?;
-        set_mode(&state, 0o700)?;
+        let bundles = state.join("bundles");
+        for dir in [&containers, &bundles] {
+            fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+            // Traversable but not listable, so user-namespaced container roots can reach
+            // their bundle; ids are random.
+            set_mode(dir, 0o711)?;
+        }
         sys.set_child_subreaper()?;
-        Ok(Self { images, containers, oci, sys })
+        Ok(Self { images, bundles, containers, oci, sys })
+    }
+
+    fn container_at(&self, id: &ContainerId, record: Record) -> Container {
+        Container {
+            dir: self.bundles.join(id.as_str()),
+            data: self.containers.join(id.as_str()),
+            oci: self.oci.clone(),
+            sys: Arc::clone(&self.sys),
+            record,
+        }
     }
 
     /// The image store.
@@ -202,27 +237,26 @@ impl ContainerRuntime {
         let image = img.summary.references.first().map_or_else(|| img.summary.id.to_string(), |r| r.to_string());
         let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
         let lower = self.images.prepared_rootfs(img, shift)?;
-        let dir = self.containers.join(id.as_str());
-        if dir.exists() {
+        let record = Record {
+            id: id.clone(),
+            image,
+            runtime: self.oci.kind(),
+            status: ContainerStatus::Created,
+            pid: None,
+            exit: None,
+            secrets_mounted: false,
+            rootfs_mounted: false,
+            id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
+        };
+        let mut c = self.container_at(&id, record);
+        if c.dir.exists() || c.data.exists() {
             return Err(Error::ContainerExists(id.to_string()));
         }
-        fs::create_dir(&dir).map_err(Error::io("create", &dir))?;
-        let mut c = Container {
-            dir: dir.clone(),
-            oci: self.oci.clone(),
-            sys: Arc::clone(&self.sys),
-            record: Record {
-                id: id.clone(),
-                image,
-                runtime: self.oci.kind(),
-                status: ContainerStatus::Created,
-                pid: None,
-                exit: None,
-                secrets_mounted: false,
-                rootfs_mounted: false,
-                id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
-            },
-        };
+        fs::create_dir(&c.dir).map_err(Error::io("create", &c.dir))?;
+        if let Err(e) = fs::create_dir(&c.data) {
+            let _ = fs::remove_dir(&c.dir);
+            return Err(Error::Io { op: "create", path: c.data.clone(), source: e });
+        }
         match c.prepare(img, &lower, opts) {
             Ok(()) => Ok(c),
             Err(e) => {
@@ -252,28 +286,21 @@ impl ContainerRuntime {
 
     /// Loads an existing container.
     pub fn container(&self, id: &ContainerId) -> Result<Container> {
-        let dir = self.containers.join(id.as_str());
-        let p = dir.join(RECORD_FILE);
+        let p = self.bundles.join(id.as_str()).join(RECORD_FILE);
         let bytes = fs::read(&p).map_err(|_| Error::ContainerNotFound(id.to_string()))?;
         let record: Record = serde_json::from_slice(&bytes).map_err(Error::json(format!("container record {id}")))?;
-        Ok(Container { dir, oci: self.oci.clone(), sys: Arc::clone(&self.sys), record })
+        Ok(self.container_at(id, record))
     }
 
-    /// Ids of all containers with a state directory.
+    /// Ids of all containers with a bundle.
     pub fn list(&self) -> Result<Vec<ContainerId>> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(&self.containers).map_err(Error::io("read", &self.containers))? {
-            let e = e.map_err(Error::io("read", &self.containers))?;
-            if let Ok(id) = e.file_name().to_string_lossy().parse::<ContainerId>() {
-                out.push(id);
-            }
-        }
-        out.sort();
-        Ok(out)
+        ids_in(&self.bundles)
     }
 
     /// After a daemon restart: kills and deletes every container left by the previous run
-    /// (runtime state, cgroups, secrets tmpfs, bundle). Returns the ids removed.
+    /// (runtime state, cgroups, secrets tmpfs, bundle, writable layer). After a reboot only
+    /// the writable layers are left (the bundles were on tmpfs): they go too. Returns the ids
+    /// removed.
     pub fn cleanup_leftovers(&self) -> Result<Vec<ContainerId>> {
         let mut removed = Vec::new();
         for id in self.list()? {
@@ -281,24 +308,45 @@ impl ContainerRuntime {
                 Ok(c) => c.remove(true)?,
                 Err(_) => {
                     // No readable record: still tear down whatever the runtime and mounts hold.
-                    let dir = self.containers.join(id.as_str());
+                    let mut c = self.container_at(&id, Record::unknown(id.clone(), self.oci.kind()));
                     let _ = self.oci.kill(&id, "KILL");
                     self.oci.delete(&id)?;
-                    self.sys.unmount(&dir.join("secrets"))?;
-                    self.sys.unmount(&dir.join("rootfs"))?;
-                    fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+                    c.cleanup_files()?;
                 }
             }
             removed.push(id);
+        }
+        for id in ids_in(&self.containers)? {
+            if !removed.contains(&id) {
+                let dir = self.containers.join(id.as_str());
+                fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+                removed.push(id);
+            }
         }
         Ok(removed)
     }
 }
 
+/// The container ids naming entries of `dir`, sorted.
+fn ids_in(dir: &Path) -> Result<Vec<ContainerId>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(Error::io("read", dir))? {
+        let e = e.map_err(Error::io("read", dir))?;
+        if let Ok(id) = e.file_name().to_string_lossy().parse::<ContainerId>() {
+            out.push(id);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// One container and its bundle.
 #[derive(Debug)]
 pub struct Container {
+    /// The bundle (on tmpfs).
     dir: PathBuf,
+    /// The writable layer and logs (on the data root).
+    data: PathBuf,
     oci: OciRuntime,
     sys: Arc<dyn Syscall>,
     record: Record,
@@ -313,6 +361,16 @@ impl Container {
     /// The OCI bundle directory (`config.json`, `rootfs/`).
     pub fn bundle(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the container's output goes: `stdout.log`, `stderr.log`.
+    pub fn log_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// The OCI runtime that runs this container.
+    pub fn runtime(&self) -> OciRuntimeKind {
+        self.record.runtime
     }
 
     /// Current status as last recorded.
@@ -344,7 +402,9 @@ impl Container {
     }
 
     fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
-        set_mode(&self.dir, if opts.userns.is_some() { 0o711 } else { 0o700 })?;
+        let mode = if opts.userns.is_some() { 0o711 } else { 0o700 };
+        set_mode(&self.dir, mode)?;
+        set_mode(&self.data, mode)?;
         // The overlay (directories, ownership, the mount: kernel work) and the bundle files
         // (building the spec, writing it) do not depend on each other: both at once.
         let (mounted, written) = std::thread::scope(|s| {
@@ -370,7 +430,7 @@ impl Container {
     /// Mounts `rootfs/`: an overlay of the image's prepared rootfs (`lower`) below `upper/`.
     fn mount_rootfs(&self, lower: &Path) -> Result<()> {
         let rootfs = self.paths().rootfs();
-        let (upper, work) = (self.dir.join("upper"), self.dir.join("work"));
+        let (upper, work) = (self.data.join("upper"), self.data.join("work"));
         for d in [&rootfs, &upper, &work] {
             fs::create_dir(d).map_err(Error::io("create", d))?;
         }
@@ -422,7 +482,7 @@ impl Container {
             return Err(self.invalid_state("start"));
         }
         let open = |name: &str| -> Result<File> {
-            let p = self.dir.join(name);
+            let p = self.data.join(name);
             OpenOptions::new().create(true).append(true).mode(0o600).open(&p).map_err(Error::io("open log", &p))
         };
         let log = self.dir.join("runtime.log");
@@ -551,7 +611,7 @@ impl Container {
     /// The container's stdout and stderr so far.
     pub fn logs(&self) -> Result<Logs> {
         let read = |n: &str| -> Result<Vec<u8>> {
-            let p = self.dir.join(n);
+            let p = self.data.join(n);
             match fs::read(&p) {
                 Ok(b) => Ok(b),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -587,7 +647,13 @@ impl Container {
             self.sys.unmount(&rootfs)?;
             self.record.rootfs_mounted = false;
         }
-        fs::remove_dir_all(&self.dir).map_err(Error::io("remove", &self.dir))
+        for dir in [&self.dir, &self.data] {
+            match fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io { op: "remove", path: dir.clone(), source: e }),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
