@@ -37,9 +37,9 @@ pub fn prepare_run_dir() -> Result<()> {
     // Whoever controls this directory controls every container's bundle.
     if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
         return Err(Error::Io {
-            op: "trust",
+            op: "use as the state directory",
             path: dir.to_owned(),
-            source: std::io::Error::other("not a directory owned by this user"),
+            source: std::io::Error::other("it is not a directory owned by this user"),
         });
     }
     let on_tmpfs = statfs(dir).is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC);
