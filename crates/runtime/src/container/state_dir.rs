@@ -18,6 +18,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, MsFlags};
 use nix::sys::statfs::{statfs, TMPFS_MAGIC};
 use sha2::{Digest as _, Sha256};
@@ -26,12 +27,19 @@ use crate::error::{Error, Result};
 
 /// The parent of every data root's state directory.
 pub const RUN_DIR: &str = "/run/palisade";
+/// Serialises [`prepare_run_dir`] between processes.
+const LOCK_FILE: &str = "/run/palisade.lock";
 
 /// Makes [`RUN_DIR`] a root-owned directory on tmpfs (mounting one unless it already is on
 /// tmpfs). Idempotent. Call it before `isolate_mount_namespace`, so that the mount is the
 /// host's.
 pub fn prepare_run_dir() -> Result<()> {
-    let dir = Path::new(RUN_DIR);
+    tmpfs_dir(Path::new(RUN_DIR), Path::new(LOCK_FILE))
+}
+
+/// Makes `dir` a directory owned by us on tmpfs, mode 0711; `lock` serialises this between
+/// processes.
+fn tmpfs_dir(dir: &Path, lock: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     let meta = fs::symlink_metadata(dir).map_err(Error::io("stat", dir))?;
     // Whoever controls this directory controls every container's bundle.
@@ -42,11 +50,15 @@ pub fn prepare_run_dir() -> Result<()> {
             source: std::io::Error::other("it is not a directory owned by this user"),
         });
     }
+    // Processes starting at once must not stack one tmpfs on another (each would see only
+    // its own): check and mount under one lock.
+    let lock_file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock).map_err(Error::io("open", lock))?;
+    let _held = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, source)| Error::Syscall { op: "flock", source })?;
     let on_tmpfs = statfs(dir).is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC);
     if !on_tmpfs {
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("tmpfs"), dir, Some("tmpfs"), flags, Some("mode=0711"))
-            .map_err(|source| Error::Syscall { op: "mount tmpfs on /run/palisade", source })?;
+            .map_err(|source| Error::Syscall { op: "mount tmpfs for run-time state", source })?;
     }
     // Traversable, not listable: user-namespaced container roots reach their bundle.
     fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).map_err(Error::io("chmod", dir))
@@ -81,5 +93,25 @@ mod tests {
         assert_eq!(state_dir_for(&link).unwrap(), sa);
         assert_eq!(statfs(&sa).unwrap().filesystem_type(), TMPFS_MAGIC);
         assert_eq!(fs::metadata(RUN_DIR).unwrap().permissions().mode() & 0o7777, 0o711);
+    }
+
+    #[test]
+    fn processes_starting_at_once_mount_one_tmpfs() {
+        let parent = tempfile::tempdir().unwrap();
+        let (dir, lock) = (parent.path().join("run"), parent.path().join("run.lock"));
+        let start = std::sync::Barrier::new(16);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    start.wait();
+                    tmpfs_dir(&dir, &lock).unwrap();
+                });
+            }
+        });
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let target = format!(" {} ", dir.display());
+        let mounts = mountinfo.lines().filter(|l| l.contains(&target)).count();
+        nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        assert_eq!(mounts, 1, "{mountinfo}");
     }
 }
