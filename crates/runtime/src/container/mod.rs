@@ -363,11 +363,6 @@ impl Container {
         &self.dir
     }
 
-    /// Where the container's output goes: `stdout.log`, `stderr.log`.
-    pub fn log_dir(&self) -> &Path {
-        &self.data
-    }
-
     /// The OCI runtime that runs this container.
     pub fn runtime(&self) -> OciRuntimeKind {
         self.record.runtime
