@@ -459,6 +459,12 @@ fn root_and_signer_keys_on_a_pkcs11_token() {
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).to_lowercase().contains("pin"), "{}", stderr(&out));
     assert_eq!(s.get_meta("targets/alice.json"), before);
+    // Reading trust data needs no key: with the token configured but no PIN, `inspect` works
+    // without opening the token (it used to ask for the PIN, and fail without a terminal).
+    let no_pin = [hsm[0], hsm[1], hsm[2]];
+    let out = s.env.palisade_env(&with_ca(&["inspect", &s.repo], ca), &no_pin);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("alice"), "{}", stdout(&out));
     trust_hsm(&["revoke", "-y", &image]);
     assert_ne!(s.get_meta("targets/alice.json"), before, "revoked with the token's key");
 }

@@ -20,9 +20,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use palisade_trust::client::{
-    pkcs11_config_from_env, ClientError, EnvOrPrompt, ImageName, KeyStore, RemoteOptions, Repository, TrustDir, TrustedRepo,
+    ClientError, HardwareToken, EnvOrPrompt, ImageName, KeyStore, RemoteOptions, Repository, TrustDir, TrustedRepo,
 };
-use palisade_trust::pkcs11::Token;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -46,11 +45,11 @@ impl TrustLocation {
     }
 
     /// The key store: the trust directory's files, plus the PKCS#11 token the environment
-    /// names (`PALISADE_PKCS11_MODULE`, `…_TOKEN`, `…_PIN`).
+    /// names (`PALISADE_PKCS11_MODULE`, `…_TOKEN`, `…_PIN`), opened when a key is needed.
     pub(crate) fn keys(&self) -> anyhow::Result<KeyStore> {
         let files = KeyStore::new(&self.trust_dir()?, Arc::new(EnvOrPrompt));
-        Ok(match pkcs11_config_from_env()? {
-            Some(config) => files.with_hardware(Arc::new(Token::open(&config)?)),
+        Ok(match HardwareToken::from_env()? {
+            Some(token) => files.with_hardware_token(token),
             None => files,
         })
     }

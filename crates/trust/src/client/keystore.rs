@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::error::{io_err, ClientError, ClientResult};
+use super::hardware::HardwareToken;
 use super::keyfile::{self, KeyHeaders};
 use super::passphrase::Passphrases;
 use super::trust_dir::{write_private, TrustDir};
@@ -20,7 +21,7 @@ use crate::names::Gun;
 pub struct KeyStore {
     dir: PathBuf,
     passphrases: Arc<dyn Passphrases>,
-    hardware: Option<Arc<Token>>,
+    hardware: Option<Arc<HardwareToken>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -37,18 +38,24 @@ impl KeyStore {
 
     /// Also uses `token`: new root and signer keys are generated on it, and keys it holds are
     /// found and used by ID like files.
-    pub fn with_hardware(mut self, token: Arc<Token>) -> Self {
-        self.hardware = Some(token);
+    pub fn with_hardware(self, token: Arc<Token>) -> Self {
+        self.with_hardware_token(HardwareToken::open(token))
+    }
+
+    /// Also uses `token`, opened when a key operation first needs it.
+    pub fn with_hardware_token(mut self, token: HardwareToken) -> Self {
+        self.hardware = Some(Arc::new(token));
         self
     }
 
-    /// The hardware token, when the new key of `role` belongs there.
-    fn hardware_for(&self, role: &str) -> Option<&Token> {
-        self.hardware.as_deref().filter(|_| role != "targets")
+    /// The hardware token (opened now if need be), if one is configured.
+    fn token(&self) -> ClientResult<Option<Arc<Token>>> {
+        self.hardware.as_ref().map(|h| h.get()).transpose()
     }
 
-    fn hardware_key(&self, key_id: &str) -> Option<HsmKey> {
-        self.hardware.as_ref().and_then(|t| t.find(key_id).ok())
+    /// The token's key with this ID; a token that cannot be opened has none.
+    fn hardware_key(&self, key_id: &str) -> ClientResult<Option<HsmKey>> {
+        Ok(self.token()?.and_then(|t| t.find(key_id).ok()))
     }
 
     fn path(&self, key_id: &str) -> ClientResult<PathBuf> {
@@ -59,8 +66,9 @@ impl KeyStore {
     }
 
     /// Whether the private key with this canonical ID is present (as a file or on the token).
-    pub fn contains(&self, key_id: &str) -> bool {
-        self.path(key_id).is_ok_and(|p| p.is_file()) || self.hardware_key(key_id).is_some()
+    /// A configured token that cannot be opened (a wrong PIN) is an error, not a missing key.
+    pub fn contains(&self, key_id: &str) -> ClientResult<bool> {
+        Ok(self.path(key_id).is_ok_and(|p| p.is_file()) || self.hardware_key(key_id)?.is_some())
     }
 
     /// Encrypts and stores `key` with PEM headers `role` (and `gun`); returns its public key.
@@ -81,7 +89,8 @@ impl KeyStore {
     /// Generates a P-256 key — on the hardware token for root and signer keys when one is
     /// configured, else stored as a file (see [`Self::store`]) — and returns it.
     pub fn generate(&self, role: &str, gun: Option<&Gun>) -> ClientResult<(Arc<dyn TufSigner>, Key)> {
-        if let Some(token) = self.hardware_for(role) {
+        // The repository's targets key stays a file (see the module docs).
+        if let Some(token) = self.token()?.filter(|_| role != "targets") {
             let key = token.generate(role, gun)?;
             let public = key.public().clone();
             return Ok((Arc::new(key), public));
@@ -94,7 +103,7 @@ impl KeyStore {
     /// The signer for the key with canonical ID `key_id`: the file, decrypted, else the token's.
     pub fn load(&self, key_id: &str) -> ClientResult<Arc<dyn TufSigner>> {
         if !self.path(key_id)?.is_file() {
-            if let Some(key) = self.hardware_key(key_id) {
+            if let Some(key) = self.hardware_key(key_id)? {
                 return Ok(Arc::new(key));
             }
         }
@@ -116,7 +125,7 @@ impl KeyStore {
     /// The first key whose role is `role` and, when given, whose GUN is `gun`: on the token
     /// first, then among the files (in ID order, by their `role:` and `gun:` headers).
     pub fn find(&self, role: &str, gun: Option<&Gun>) -> ClientResult<Option<String>> {
-        if let Some(token) = &self.hardware {
+        if let Some(token) = self.token()? {
             let on_token = token.list()?.into_iter().find(|k| k.role == role && gun.is_none_or(|g| k.gun.as_ref() == Some(g)));
             if let Some(k) = on_token {
                 return Ok(Some(k.key_id));

@@ -19,7 +19,7 @@ mod trust_dir;
 mod update;
 
 pub use error::{ClientError, ClientResult};
-pub use hardware::{pkcs11_config_from_env, PKCS11_MODULE_ENV, PKCS11_PIN_ENV, PKCS11_TOKEN_ENV};
+pub use hardware::{HardwareToken, PKCS11_MODULE_ENV, PKCS11_PIN_ENV, PKCS11_TOKEN_ENV};
 pub use image::ImageName;
 pub use inspect::{natural_cmp, reports_json, SignedTag, TrustReport};
 pub use keyfile::{parse_public_key_pem, public_key_pem, KeyHeaders};

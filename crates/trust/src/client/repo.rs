@@ -125,7 +125,7 @@ impl Repository {
         let mut out = Vec::new();
         for id in keyids {
             let Some(public) = keys.get(id) else { continue };
-            if self.keys.contains(public.canonical_id()) {
+            if self.keys.contains(public.canonical_id())? {
                 out.push(RoleSigner { public: public.clone(), private: self.keys.load(public.canonical_id())? });
             }
         }
@@ -283,8 +283,11 @@ impl Repository {
             if role.parent() != Some(RoleName::Targets) || !d.paths.iter().any(|p| tag.starts_with(p.as_str())) {
                 continue;
             }
-            if d.keyids.iter().any(|id| keys.get(id).is_some_and(|k| self.keys.contains(k.canonical_id()))) {
-                out.push(role);
+            for k in d.keyids.iter().filter_map(|id| keys.get(id)) {
+                if self.keys.contains(k.canonical_id())? {
+                    out.push(role);
+                    break;
+                }
             }
         }
         if out.is_empty() {
