@@ -7,7 +7,7 @@
 //! `SEAL | SHRINK | GROW | WRITE` (`is_self_cloned` in their `cloned_binary.c`), because such a
 //! file cannot be written by anyone. The daemon keeps one such copy per runtime and executes
 //! it through `/proc/self/fd/N`, as runc's `memfd-bind` does: the protection is the same, the
-//! per-call clone is gone. A symlink named like the runtime (`<link_dir>/crun` →
+//! per-call clone is gone. A symlink named like the runtime (`<link_dir>/N/crun` →
 //! `/proc/self/fd/N`) is what gets executed, so the process is called `crun` in `ps`, not `N`.
 //!
 //! Invariants:
@@ -15,8 +15,10 @@
 //!   to execute memfds (`vm.memfd_noexec`) costs one probe and then the plain binary is used.
 //! - The copy follows the file: when the binary on disk changes identity (an upgrade), the
 //!   next call makes a new copy; callers hold an [`Arc`] of the descriptor they spawn with,
-//!   so a swap never closes a descriptor a concurrent spawn still names. The link always
-//!   names the current copy, which this type keeps open.
+//!   so a swap never closes a descriptor a concurrent spawn still names.
+//! - A link's path names the descriptor its target names (`N/…` → `/proc/self/fd/N`), and only
+//!   the holder of descriptor N executes it: several instances (or processes) sharing a link
+//!   directory never execute each other's copies, nor a descriptor number since reused.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -113,7 +115,7 @@ impl SealedBinary {
             });
         }
         match &*copy {
-            Some(Copy::Sealed(_, fd)) => Program { path: self.link_path(), _fd: Some(Arc::clone(fd)) },
+            Some(Copy::Sealed(_, fd)) => Program { path: self.link_path(fd), _fd: Some(Arc::clone(fd)) },
             _ => plain(),
         }
     }
@@ -122,7 +124,7 @@ impl SealedBinary {
     fn make_copy(&self) -> Result<(Identity, OwnedFd), String> {
         let (identity, fd) = seal_copy(&self.path)?;
         self.link(&fd)?;
-        let mut probe = Command::new(self.link_path());
+        let mut probe = Command::new(self.link_path(&fd));
         probe.arg("--version").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         match super::children::status(&mut probe) {
             Ok(status) if status.success() => Ok((identity, fd)),
@@ -131,15 +133,17 @@ impl SealedBinary {
         }
     }
 
-    fn link_path(&self) -> PathBuf {
-        self.link_dir.join(self.path.file_name().unwrap_or_else(|| "runtime".as_ref()))
+    fn link_path(&self, fd: &OwnedFd) -> PathBuf {
+        let name = self.path.file_name().unwrap_or_else(|| "runtime".as_ref());
+        self.link_dir.join(fd.as_raw_fd().to_string()).join(name)
     }
 
-    /// Points the named link at `fd` (replacing it atomically).
+    /// Makes the named link to `fd` (replacing whatever was there atomically).
     fn link(&self, fd: &OwnedFd) -> Result<(), String> {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.link_dir).map_err(|e| format!("creating {}: {e}", self.link_dir.display()))?;
-        let link = self.link_path();
+        let link = self.link_path(fd);
+        let dir = link.parent().unwrap_or(&self.link_dir);
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let tmp = link.with_extension("new");
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(fd_path(fd), &tmp).map_err(|e| format!("linking {}: {e}", tmp.display()))?;
@@ -195,7 +199,8 @@ mod tests {
         let bin = SealedBinary::new(elf_binary(), dir.path().join("bin"));
         let program = bin.program();
         // Executed under the runtime's own name, through a link to the copy.
-        assert_eq!(program.path, dir.path().join("bin/true"));
+        let fd = program._fd.as_ref().unwrap().as_raw_fd();
+        assert_eq!(program.path, dir.path().join(format!("bin/{fd}/true")));
         assert_eq!(std::fs::read_link(&program.path).unwrap(), copy_of(&program));
         let seals = rustix::fs::fcntl_get_seals(program._fd.as_ref().unwrap()).unwrap();
         assert_eq!(seals, RUNTIME_SEALS, "exactly what crun's and runc's is_self_cloned accept");
@@ -204,6 +209,19 @@ mod tests {
         assert!(written.is_err());
         let out = super::super::children::output(Command::new(&program.path).arg("--version")).unwrap();
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("true"));
+    }
+
+    #[test]
+    fn instances_sharing_a_link_directory_run_their_own_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (SealedBinary::new(elf_binary(), dir.path().join("bin")), SealedBinary::new(elf_binary(), dir.path().join("bin")));
+        let theirs = second.program();
+        let mine = first.program();
+        assert_ne!(mine.path, theirs.path);
+        // The first instance goes away and its descriptor is closed: the second still runs.
+        drop((mine, first));
+        let out = super::super::children::output(Command::new(&second.program().path).arg("--version")).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     #[test]
