@@ -58,7 +58,7 @@ impl Identity {
 }
 
 #[derive(Debug)]
-enum Copy {
+enum CopyState {
     /// A sealed copy of the file with this identity.
     Sealed(Identity, Arc<OwnedFd>),
     /// Sealed copies do not work here (no memfd, or not executable): use the file.
@@ -78,7 +78,7 @@ pub(crate) struct SealedBinary {
     path: PathBuf,
     /// Where the named link to the copy lives (a directory only root can write).
     link_dir: PathBuf,
-    copy: Mutex<Option<Copy>>,
+    copy: Mutex<Option<CopyState>>,
 }
 
 impl SealedBinary {
@@ -101,21 +101,21 @@ impl SealedBinary {
         };
         let mut copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = match &*copy {
-            Some(Copy::Unsupported) => return plain(),
-            Some(Copy::Sealed(identity, _)) => *identity == current,
+            Some(CopyState::Unsupported) => return plain(),
+            Some(CopyState::Sealed(identity, _)) => *identity == current,
             None => false,
         };
         if !fresh {
             *copy = Some(match self.make_copy() {
-                Ok((identity, fd)) => Copy::Sealed(identity, Arc::new(fd)),
+                Ok((identity, fd)) => CopyState::Sealed(identity, Arc::new(fd)),
                 Err(reason) => {
                     tracing::debug!("executing {} directly: {reason}", self.path.display());
-                    Copy::Unsupported
+                    CopyState::Unsupported
                 }
             });
         }
         match &*copy {
-            Some(Copy::Sealed(_, fd)) => Program { path: self.link_path(fd), _fd: Some(Arc::clone(fd)) },
+            Some(CopyState::Sealed(_, fd)) => Program { path: self.link_path(fd), _fd: Some(Arc::clone(fd)) },
             _ => plain(),
         }
     }
