@@ -77,8 +77,10 @@ impl OciRuntime {
     /// (and its cgroups), the only kind crun refuses on hybrid cgroup hosts. Keep the
     /// returned [`Program`] until the command has been spawned.
     fn command(&self, sets_up_cgroups: bool) -> (Command, Program) {
-        let program = self.binary.program();
-        let mut c = if sets_up_cgroups && self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers() {
+        let wrapped = sets_up_cgroups && self.kind == OciRuntimeKind::Crun && hybrid_cgroups_with_v2_controllers();
+        // The sealed copy's descriptor does not survive `unshare`'s exec: the wrapper runs the file.
+        let program = if wrapped { self.binary.file() } else { self.binary.program() };
+        let mut c = if wrapped {
             // crun refuses hybrid cgroup hosts whose v2 hierarchy has controllers attached
             // ("cgroups in hybrid mode not supported"). Run it in a private mount namespace
             // without the v2 mount: it then sees a pure v1 host and uses the v1 controllers,
@@ -88,8 +90,7 @@ impl OciRuntime {
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
                 .arg("umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"")
-                // The file: the sealed copy's descriptor does not survive `unshare`'s exec.
-                .arg(self.binary.path());
+                .arg(&program.path);
             c
         } else {
             let mut c = Command::new(&program.path);

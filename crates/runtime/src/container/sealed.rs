@@ -91,10 +91,15 @@ impl SealedBinary {
         &self.path
     }
 
+    /// The file itself, for a caller that cannot use the copy.
+    pub(crate) fn file(&self) -> Program {
+        Program { path: self.path.clone(), _fd: None }
+    }
+
     /// What to execute now: the current sealed copy (made or refreshed as needed), else the
     /// file itself.
     pub(crate) fn program(&self) -> Program {
-        let plain = || Program { path: self.path.clone(), _fd: None };
+        let plain = || self.file();
         let Ok(current) = std::fs::metadata(&self.path).map(|m| Identity::of(&m)) else {
             // Missing binary: let the spawn report it with the path.
             return plain();
