@@ -25,7 +25,7 @@ pub enum ClientError {
         message: String,
     },
     /// The daemon could not be reached.
-    #[error("cannot connect to the Palisade daemon at unix://{path}: {source}")]
+    #[error("cannot connect to the Palisade daemon at unix://{path}")]
     Connect {
         /// Socket path.
         path: PathBuf,

@@ -324,11 +324,6 @@ impl Engine {
             Phase::Running => return Ok(false),
             Phase::Exited => return Err(Error::Conflict(format!("container {} has exited; Palisade does not restart containers", entry.name))),
         }
-        // The output files exist before the process so that attached readers can open them.
-        let dir = self.container_dir(&entry.id);
-        for f in ["stdout.log", "stderr.log"] {
-            crate::output::open_log(&dir.join(f))?;
-        }
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
         let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;

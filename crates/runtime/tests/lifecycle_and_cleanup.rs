@@ -4,9 +4,12 @@
 
 mod common;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_runtime::{ContainerRuntime, ContainerStatus, Error, OciRuntimeKind, RunOptions};
+use palisade_runtime::syscall::{LinuxSyscall, ProcessExit, Syscall};
+use palisade_runtime::{ContainerRuntime, ContainerStatus, Error, OciRuntime, OciRuntimeKind, RunOptions};
 
 fn sleeper() -> RunOptions {
     // Ignores SIGTERM, so only SIGKILL stops it.
@@ -161,4 +164,68 @@ fn runtime_intermediate_processes_do_not_linger_as_zombies() {
         c.remove(false).unwrap();
         assert_eq!(zombie_children(), Vec::<String>::new(), "{kind:?}");
     }
+}
+
+/// The real kernel, except that overlay mounts fail.
+#[derive(Debug)]
+struct OverlayRefused(LinuxSyscall);
+
+impl Syscall for OverlayRefused {
+    fn apparmor_enabled(&self) -> bool {
+        self.0.apparmor_enabled()
+    }
+    fn kernel_release(&self) -> String {
+        self.0.kernel_release()
+    }
+    fn cap_last_cap(&self) -> u32 {
+        self.0.cap_last_cap()
+    }
+    fn raise_nofile_limit(&self, want: u64) -> u64 {
+        self.0.raise_nofile_limit(want)
+    }
+    fn mount_tmpfs(&self, target: &Path, options: &str) -> palisade_runtime::Result<()> {
+        self.0.mount_tmpfs(target, options)
+    }
+    fn mount_overlay(&self, _: &Path, _: &Path, _: &Path, _: &Path) -> palisade_runtime::Result<()> {
+        Err(Error::Syscall { op: "mount overlay", source: nix::errno::Errno::ENODEV })
+    }
+    fn unmount(&self, target: &Path) -> palisade_runtime::Result<()> {
+        self.0.unmount(target)
+    }
+    fn set_child_subreaper(&self) -> palisade_runtime::Result<()> {
+        self.0.set_child_subreaper()
+    }
+    fn wait_until_exited(&self, pid: i32, timeout: Option<Duration>) -> palisade_runtime::Result<bool> {
+        self.0.wait_until_exited(pid, timeout)
+    }
+    fn wait_pid(&self, pid: i32, block: bool) -> palisade_runtime::Result<Option<ProcessExit>> {
+        self.0.wait_pid(pid, block)
+    }
+}
+
+#[test]
+fn a_layer_that_cannot_be_mounted_fails_start_and_remove_leaves_nothing() {
+    // `create` makes the writable layer in the background; `start` reports its failure.
+    let Some((tmp, loaded)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    drop(loaded);
+    let root = tmp.path().join("root");
+    let state = tmp.path().join("state");
+    let oci = OciRuntime::new(OciRuntimeKind::Crun, state.join("crun"));
+    let rt = ContainerRuntime::open_with(&root, &state, oci, Arc::new(OverlayRefused(LinuxSyscall))).unwrap();
+    let mut c = rt.create("busybox:test", &RunOptions::default()).unwrap();
+    let (bundle, id) = (c.bundle().to_owned(), c.id().clone());
+    // The logs exist as soon as `create` returns, for readers that attach before the start.
+    for log in ["stdout.log", "stderr.log"] {
+        assert!(root.join("containers").join(id.as_str()).join(log).is_file(), "{log} not made by create");
+    }
+    let err = c.start().unwrap_err();
+    assert!(err.to_string().contains("mount overlay"), "{err}");
+    assert_eq!(c.status(), ContainerStatus::Created);
+    // Nothing pending any more, and still no root file system: refused, never run.
+    let mut again = rt.container(&id).unwrap();
+    assert!(matches!(again.start(), Err(Error::InvalidState { op: "start", .. })), "a second start is refused");
+    assert!(again.runtime_status().unwrap().is_none(), "crun never saw it");
+    again.remove(false).unwrap();
+    assert!(!bundle.exists(), "bundle left at {}", bundle.display());
+    assert!(!root.join("containers").join(id.as_str()).exists(), "writable layer left behind");
 }

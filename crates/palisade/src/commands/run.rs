@@ -82,21 +82,29 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("WARNING: {warning}");
     }
     let id = created.id;
-    // Attached output and the exit code are requested before the start, so nothing is missed
-    // even when the daemon auto-removes the container right after it exits.
-    let attached = if args.detach {
-        None
-    } else {
-        let attach = format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1");
-        let wait = format!("/containers/{id}/wait?condition=next-exit");
-        Some(tokio::try_join!(client.open(Method::POST, &attach), client.open(Method::POST, &wait))?)
+    let started = async {
+        // Attached output and the exit code are requested before the start, so nothing is
+        // missed even when the daemon auto-removes the container right after it exits.
+        let attached = if args.detach {
+            None
+        } else {
+            let attach = format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1");
+            let wait = format!("/containers/{id}/wait?condition=next-exit");
+            Some(tokio::try_join!(client.open(Method::POST, &attach), client.open(Method::POST, &wait))?)
+        };
+        client.post_empty::<()>(&format!("/containers/{id}/start"), None).await?;
+        Ok::<_, palisade_engine_api::client::ClientError>(attached)
     };
-    if let Err(e) = client.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
-        if args.rm {
-            let _ = client.delete(&format!("/containers/{id}?force=1")).await;
+    let attached = match started.await {
+        Ok(attached) => attached,
+        Err(e) => {
+            // Never started, so the daemon will not auto-remove it: `--rm` is ours to keep.
+            if args.rm {
+                let _ = client.delete(&format!("/containers/{id}?force=1")).await;
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
     let Some((output, exit)) = attached else {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);

@@ -23,13 +23,14 @@
 //! | any     | `remove(force)`    | —       |
 
 mod children;
+mod layer;
 mod oci;
 mod sealed;
 mod state_dir;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::sleep;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
 pub use state_dir::{prepare_run_dir, state_dir_for, RUN_DIR};
 use serde::{Deserialize, Serialize};
+use layer::{make_container_dir, open_log, LayerJob, PendingLayers, STDERR_LOG, STDOUT_LOG};
 
 use crate::bundle::{
     build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, BundlePaths, ExtraMount, RunOptions,
@@ -164,6 +166,7 @@ pub struct ContainerRuntime {
     containers: PathBuf,
     oci: OciRuntime,
     sys: Arc<dyn Syscall>,
+    layers: PendingLayers,
 }
 
 impl ContainerRuntime {
@@ -187,7 +190,7 @@ impl ContainerRuntime {
             set_mode(dir, 0o711)?;
         }
         sys.set_child_subreaper()?;
-        Ok(Self { images, bundles, containers, oci, sys })
+        Ok(Self { images, bundles, containers, oci, sys, layers: PendingLayers::default() })
     }
 
     fn container_at(&self, id: &ContainerId, record: Record) -> Container {
@@ -196,6 +199,7 @@ impl ContainerRuntime {
             data: self.containers.join(id.as_str()),
             oci: self.oci.clone(),
             sys: Arc::clone(&self.sys),
+            layers: self.layers.clone(),
             record,
         }
     }
@@ -210,9 +214,10 @@ impl ContainerRuntime {
         self.oci.kind()
     }
 
-    /// Creates a container from `image` (reference or id): validates the options, mounts an
-    /// overlay over the image's prepared rootfs, writes the bundle. Nothing is left behind on
-    /// failure.
+    /// Creates a container from `image` (reference or id): validates the options, writes the
+    /// bundle and the (empty) logs, and starts mounting an overlay over the image's prepared
+    /// rootfs, which `start` waits for and whose failure it reports. Nothing is left behind
+    /// on failure.
     pub fn create(&self, image: &str, opts: &RunOptions) -> Result<Container> {
         self.create_with_id(ContainerId::random(), image, opts)
     }
@@ -253,13 +258,10 @@ impl ContainerRuntime {
             return Err(Error::ContainerExists(id.to_string()));
         }
         fs::create_dir(&c.dir).map_err(Error::io("create", &c.dir))?;
-        if let Err(e) = fs::create_dir(&c.data) {
-            let _ = fs::remove_dir(&c.dir);
-            return Err(Error::Io { op: "create", path: c.data.clone(), source: e });
-        }
         match c.prepare(img, &lower, opts) {
             Ok(()) => Ok(c),
             Err(e) => {
+                let _ = c.settle_layer();
                 let _ = c.cleanup_files();
                 Err(e)
             }
@@ -349,6 +351,7 @@ pub struct Container {
     data: PathBuf,
     oci: OciRuntime,
     sys: Arc<dyn Syscall>,
+    layers: PendingLayers,
     record: Record,
 }
 
@@ -396,21 +399,18 @@ impl Container {
         write_atomic(&self.dir.join(RECORD_FILE), &bytes)
     }
 
+    /// Makes the container's directory, starts making its writable layer (see [`layer`]) and
+    /// writes the bundle meanwhile.
     fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
         let mode = if opts.userns.is_some() { 0o711 } else { 0o700 };
         set_mode(&self.dir, mode)?;
-        set_mode(&self.data, mode)?;
-        // The overlay (directories, ownership, the mount: kernel work) and the bundle files
-        // (building the spec, writing it) do not depend on each other: both at once.
-        let (mounted, written) = std::thread::scope(|s| {
-            let overlay = s.spawn(|| self.mount_rootfs(lower));
-            let written = self.write_bundle(img, lower, opts);
-            (overlay.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), written)
-        });
-        self.record.rootfs_mounted = mounted.is_ok();
-        mounted?;
-        written?;
         let paths = self.paths();
+        let rootfs = paths.rootfs();
+        fs::create_dir(&rootfs).map_err(Error::io("create", &rootfs))?;
+        make_container_dir(&self.data, mode)?;
+        let job = LayerJob { data: self.data.clone(), lower: lower.to_owned(), rootfs, sys: Arc::clone(&self.sys) };
+        self.layers.begin(&self.record.id, job)?;
+        self.write_bundle(img, lower, opts)?;
         for m in &opts.mounts {
             if let ExtraMount::SecretsTmpfs { size_bytes, .. } = m {
                 let d = paths.secrets_dir();
@@ -422,25 +422,23 @@ impl Container {
         self.save()
     }
 
-    /// Mounts `rootfs/`: an overlay of the image's prepared rootfs (`lower`) below `upper/`.
-    fn mount_rootfs(&self, lower: &Path) -> Result<()> {
-        let rootfs = self.paths().rootfs();
-        let (upper, work) = (self.data.join("upper"), self.data.join("work"));
-        for d in [&rootfs, &upper, &work] {
-            fs::create_dir(d).map_err(Error::io("create", d))?;
+    /// Waits for the writable layer if it is still being made, and records whether its
+    /// overlay is mounted.
+    fn settle_layer(&mut self) -> Result<()> {
+        match self.layers.settle(&self.record.id) {
+            None => Ok(()),
+            Some(made) => {
+                self.record.rootfs_mounted = made.is_ok();
+                made
+            }
         }
-        // The merged root takes its owner and mode from upper/'s root: make them the image's.
-        let root = fs::metadata(lower).map_err(Error::io("stat", lower))?;
-        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
-        set_mode(&upper, root.mode() & 0o7777)?;
-        self.sys.mount_overlay(&rootfs, lower, &upper, &work)
     }
 
     /// Writes `config.json`, `hostname` and `hosts`; `--user` is resolved in `image_root`.
     fn write_bundle(&self, img: &crate::image::Image, image_root: &Path, opts: &RunOptions) -> Result<()> {
         let paths = self.paths();
         let spec = build_spec(&self.record.id, &img.config, image_root, &paths, opts, self.sys.as_ref())?;
-        let config = serde_json::to_vec_pretty(&spec).map_err(Error::json("config.json"))?;
+        let config = serde_json::to_vec(&spec).map_err(Error::json("config.json"))?;
         write_atomic(&paths.config(), &config)?;
         write_bundle_files(&paths, &hostname_for(&self.record.id, opts))
     }
@@ -476,12 +474,17 @@ impl Container {
         if !self.record.status.can_start() {
             return Err(self.invalid_state("start"));
         }
-        let open = |name: &str| -> Result<File> {
-            let p = self.data.join(name);
-            OpenOptions::new().create(true).append(true).mode(0o600).open(&p).map_err(Error::io("open log", &p))
-        };
+        self.settle_layer()?;
+        if !self.record.rootfs_mounted {
+            return Err(Error::InvalidState {
+                id: self.record.id.to_string(),
+                state: "without a mounted root file system".into(),
+                op: "start",
+            });
+        }
+        let (stdout, stderr) = (open_log(&self.data.join(STDOUT_LOG))?, open_log(&self.data.join(STDERR_LOG))?);
         let log = self.dir.join("runtime.log");
-        let pid = match self.oci.run_detached(&self.record.id, &self.dir, open("stdout.log")?, open("stderr.log")?, &log) {
+        let pid = match self.oci.run_detached(&self.record.id, &self.dir, stdout, stderr, &log) {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = self.oci.delete(&self.record.id);
@@ -613,12 +616,14 @@ impl Container {
                 Err(e) => Err(Error::Io { op: "read log", path: p, source: e }),
             }
         };
-        Ok(Logs { stdout: read("stdout.log")?, stderr: read("stderr.log")? })
+        Ok(Logs { stdout: read(STDOUT_LOG)?, stderr: read(STDERR_LOG)? })
     }
 
     /// Deletes the container: runtime state, cgroup, secrets tmpfs, bundle. A running
     /// container is refused unless `force`, which kills it first.
     pub fn remove(mut self, force: bool) -> Result<()> {
+        // Whatever the layer's fate, it is torn down below.
+        let _ = self.settle_layer();
         if !self.record.status.can_delete() {
             if !force {
                 return Err(self.invalid_state("remove"));

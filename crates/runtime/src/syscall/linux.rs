@@ -1,6 +1,7 @@
 //! The real implementation, over `nix`'s safe wrappers (no `unsafe` here).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -19,15 +20,19 @@ impl Syscall for LinuxSyscall {
         std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
     }
 
+    // Both are fixed while the kernel runs: read once per process.
     fn kernel_release(&self) -> String {
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+        static RELEASE: OnceLock<String> = OnceLock::new();
+        RELEASE
+            .get_or_init(|| std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default())
+            .clone()
     }
 
     fn cap_last_cap(&self) -> u32 {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(40)
+        static LAST_CAP: OnceLock<u32> = OnceLock::new();
+        *LAST_CAP.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+        })
     }
 
     fn raise_nofile_limit(&self, want: u64) -> u64 {
