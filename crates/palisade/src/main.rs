@@ -38,7 +38,20 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    let outcome = if cli.command.is_server() {
+        // On a worker thread: the task a server spawns per accepted connection then starts on
+        // that worker (its LIFO slot) rather than waking another thread for every request.
+        runtime.block_on(async {
+            match tokio::spawn(commands::run(cli.command)).await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(anyhow::anyhow!("the server task ended: {e}")),
+            }
+        })
+    } else {
+        runtime.block_on(commands::run(cli.command))
+    };
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             eprintln!("Error: {err:#}");
@@ -56,4 +69,15 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_verb_and_flag_is_well_formed() {
+        // The verbs' flags are built only when a verb is run (`defer`): check them all here.
+        super::Cli::command().debug_assert();
+    }
 }

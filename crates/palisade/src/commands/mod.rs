@@ -42,6 +42,7 @@ impl HostArg {
 
 /// Every `palisade` subcommand.
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum Command {
     /// Run a node daemon (Engine API on a unix socket, cluster port after init/join).
     Daemon(daemon::DaemonArgs),

@@ -8,6 +8,7 @@ use palisade_engine_api::types::{Info, Node};
 use super::HostArg;
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum NodeCommand {
     /// List nodes.
     Ls {

@@ -10,6 +10,7 @@ use palisade_registry::{AuthMode, Registry, RegistryConfig};
 
 /// `palisade registry` subcommands.
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum RegistryCommand {
     /// Serve the registry.
     Serve(ServeArgs),

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::{duration, HostArg};
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum SwarmCommand {
     /// Initialise a swarm with this node as its first manager.
     Init {

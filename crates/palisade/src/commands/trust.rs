@@ -21,6 +21,7 @@ use super::push::TransferArgs;
 
 /// `palisade trust` subcommands.
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum TrustCommand {
     /// Manage keys for signing images.
     #[command(subcommand)]
@@ -56,6 +57,7 @@ impl TrustArgs {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum KeyCommand {
     /// Generate and load a signing key-pair.
     Generate {
@@ -89,6 +91,7 @@ pub(crate) enum KeyCommand {
 }
 
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum SignerCommand {
     /// Add a signer.
     Add {

@@ -10,6 +10,7 @@ use palisade_trust::server::TrustServerConfig;
 
 /// `palisade trust-server` subcommands.
 #[derive(clap::Subcommand)]
+#[command(defer = true)]
 pub(crate) enum TrustServerCommand {
     /// Serve the Notary v1 API (`notary -s https://ADDR`).
     Serve(ServeArgs),

@@ -232,12 +232,12 @@ impl ImageStore {
 
     fn read_blob_small(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
-        let mut buf = Vec::new();
-        fs::File::open(&p)
-            .map_err(Error::io("open blob", &p))?
-            .take(MAX_JSON_BYTES)
-            .read_to_end(&mut buf)
-            .map_err(Error::io("read blob", &p))?;
+        let file = fs::File::open(&p).map_err(Error::io("open blob", &p))?;
+        // Sized up front: `take` hides the file's length from `read_to_end`, which would then
+        // grow the buffer from 32 bytes, one read per doubling.
+        let len = file.metadata().map_err(Error::io("stat blob", &p))?.len().min(MAX_JSON_BYTES);
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+        file.take(MAX_JSON_BYTES).read_to_end(&mut buf).map_err(Error::io("read blob", &p))?;
         Ok(buf)
     }
 

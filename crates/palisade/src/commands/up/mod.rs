@@ -72,12 +72,13 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     });
     // The node keeps running whether or not anyone reads this (a closed stdout is no reason
     // to stop serving), so write errors are ignored rather than turned into a panic.
-    let mut out = std::io::stdout().lock();
-    for line in banner {
-        let _ = writeln!(out, "{line}");
+    {
+        let mut out = std::io::stdout().lock();
+        for line in banner {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
     }
-    let _ = out.flush();
-    drop(out);
     serve(daemon, engine, listener, &socket).await?;
     drop(services);
     Ok(ExitCode::SUCCESS)
