@@ -38,7 +38,7 @@ fn seccomp_unconfined_lets_unshare_through() {
 fn custom_profile_file_is_applied() {
     let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
     // Default profile, minus mkdir/mkdirat: they fail with EPERM.
-    let mut profile = palisade_runtime::bundle::default_profile();
+    let mut profile = palisade_runtime::bundle::default_profile().clone();
     for rule in &mut profile.syscalls {
         rule.names.retain(|n| n != "mkdir" && n != "mkdirat");
     }

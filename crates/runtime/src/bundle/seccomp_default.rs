@@ -5,6 +5,8 @@
 //! container holds a capability (`includes.caps`), and `clone`/`clone3` namespace-flag
 //! filtering unless it holds `CAP_SYS_ADMIN`.
 
+use std::sync::LazyLock;
+
 use oci_spec::runtime::LinuxSeccompAction;
 
 use super::seccomp::{ArchMapEntry, Cmp, SeccompProfile, SyscallRule};
@@ -13,8 +15,13 @@ fn arch(main: &str, subs: &[&str]) -> ArchMapEntry {
     ArchMapEntry { architecture: main.to_owned(), sub_architectures: subs.iter().map(|s| (*s).to_owned()).collect() }
 }
 
-/// Docker's default profile.
-pub fn default_profile() -> SeccompProfile {
+/// Docker's default profile (built once per process: every container start reads it).
+pub fn default_profile() -> &'static SeccompProfile {
+    static PROFILE: LazyLock<SeccompProfile> = LazyLock::new(build);
+    &PROFILE
+}
+
+fn build() -> SeccompProfile {
     use Cmp::{Eq, Gt, Lt, MaskedEq};
     SeccompProfile {
         default_action: LinuxSeccompAction::ScmpActErrno,

@@ -386,10 +386,14 @@ pub fn build_spec(
         };
         linux = linux.namespaces(namespaces).uid_mappings(vec![map(u.host_uid)?]).gid_mappings(vec![map(u.host_gid)?]);
     }
+    let from_file;
     let seccomp = match &opts.seccomp {
         Seccomp::Unconfined => None,
         Seccomp::Default => Some(default_profile()),
-        Seccomp::Profile(p) => Some(SeccompProfile::from_file(p)?),
+        Seccomp::Profile(p) => {
+            from_file = SeccompProfile::from_file(p)?;
+            Some(&from_file)
+        }
     };
     if let Some(profile) = seccomp {
         let target = SeccompTarget { arch: go_arch().to_owned(), kernel: kernel_version(&sys.kernel_release()), caps };
