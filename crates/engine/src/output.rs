@@ -35,13 +35,13 @@ impl Engine {
     /// Streams the container's output: what is there, then (with `follow`) what comes until
     /// it exits. Open file handles keep the output readable even after an auto-remove.
     pub(crate) fn output(&self, entry: Arc<Entry>, options: OutputOptions) -> Result<OutputStream> {
-        let dir = self.container_dir(&entry.id);
+        let [stdout, stderr] = self.runtime(entry.kind).log_paths(&entry.id);
         let mut sources = Vec::new();
         if options.stdout {
-            sources.push((1u8, open_log(&dir.join("stdout.log"))?));
+            sources.push((1u8, open_log(&stdout)?));
         }
         if options.stderr {
-            sources.push((2u8, open_log(&dir.join("stderr.log"))?));
+            sources.push((2u8, open_log(&stderr)?));
         }
         let mut life = entry.life.subscribe();
         drop(entry);

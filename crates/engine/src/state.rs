@@ -171,11 +171,6 @@ impl Engine {
         self.inner.root.join("engine")
     }
 
-    /// Where the runtime keeps a container's `stdout.log` and `stderr.log`.
-    pub(crate) fn container_dir(&self, id: &ContainerId) -> PathBuf {
-        self.inner.root.join("containers").join(id.as_str())
-    }
-
     fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Entry>>> {
         self.inner.containers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -26,9 +26,10 @@ use crate::ids::ContainerId;
 use crate::image::set_mode;
 use crate::syscall::Syscall;
 
-/// The container's output, in its layer directory.
-pub(crate) const STDOUT_LOG: &str = "stdout.log";
-pub(crate) const STDERR_LOG: &str = "stderr.log";
+/// The container's stdout and stderr files in its directory `data` (`<root>/containers/<id>`).
+pub(crate) fn log_paths(data: &Path) -> [PathBuf; 2] {
+    [data.join("stdout.log"), data.join("stderr.log")]
+}
 
 /// Opens (creating, mode 0600) a log file for appending.
 pub(crate) fn open_log(path: &Path) -> Result<File> {
@@ -40,8 +41,8 @@ pub(crate) fn open_log(path: &Path) -> Result<File> {
 pub(crate) fn make_container_dir(data: &Path, mode: u32) -> Result<()> {
     fs::create_dir(data).map_err(Error::io("create", data))?;
     set_mode(data, mode)?;
-    for log in [STDOUT_LOG, STDERR_LOG] {
-        open_log(&data.join(log))?;
+    for log in log_paths(data) {
+        open_log(&log)?;
     }
     Ok(())
 }

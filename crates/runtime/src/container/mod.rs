@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
 pub use state_dir::{prepare_run_dir, state_dir_for, RUN_DIR};
 use serde::{Deserialize, Serialize};
-use layer::{make_container_dir, open_log, LayerJob, PendingLayers, STDERR_LOG, STDOUT_LOG};
+use layer::{log_paths, make_container_dir, open_log, LayerJob, PendingLayers};
 
 use crate::bundle::{
     build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, BundlePaths, ExtraMount, RunOptions,
@@ -207,6 +207,11 @@ impl ContainerRuntime {
     /// The image store.
     pub fn images(&self) -> &ImageStore {
         &self.images
+    }
+
+    /// Where container `id` writes its stdout and stderr (both exist once `create` returned).
+    pub fn log_paths(&self, id: &ContainerId) -> [PathBuf; 2] {
+        log_paths(&self.containers.join(id.as_str()))
     }
 
     /// Which OCI runtime executes containers.
@@ -482,7 +487,8 @@ impl Container {
                 op: "start",
             });
         }
-        let (stdout, stderr) = (open_log(&self.data.join(STDOUT_LOG))?, open_log(&self.data.join(STDERR_LOG))?);
+        let [stdout, stderr] = log_paths(&self.data);
+        let (stdout, stderr) = (open_log(&stdout)?, open_log(&stderr)?);
         let log = self.dir.join("runtime.log");
         let pid = match self.oci.run_detached(&self.record.id, &self.dir, stdout, stderr, &log) {
             Ok(pid) => pid,
@@ -608,15 +614,15 @@ impl Container {
 
     /// The container's stdout and stderr so far.
     pub fn logs(&self) -> Result<Logs> {
-        let read = |n: &str| -> Result<Vec<u8>> {
-            let p = self.data.join(n);
+        let read = |p: PathBuf| -> Result<Vec<u8>> {
             match fs::read(&p) {
                 Ok(b) => Ok(b),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
                 Err(e) => Err(Error::Io { op: "read log", path: p, source: e }),
             }
         };
-        Ok(Logs { stdout: read(STDOUT_LOG)?, stderr: read(STDERR_LOG)? })
+        let [stdout, stderr] = log_paths(&self.data);
+        Ok(Logs { stdout: read(stdout)?, stderr: read(stderr)? })
     }
 
     /// Deletes the container: runtime state, cgroup, secrets tmpfs, bundle. A running
