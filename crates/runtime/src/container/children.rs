@@ -14,13 +14,18 @@
 //! - container init processes are registered with [`expect_exit`] when their pid is known;
 //! - the sweep only takes zombies named like the OCI runtime, which a container init that
 //!   has executed its command never is.
+//!
+//! After each start there is usually exactly one such zombie, and the sweep runs between the
+//! runtime's return and the start's answer: it first peeks at the next exited child
+//! (`waitid` with `WNOWAIT`, which collects nothing) and only lists every child when that one
+//! is not its to take.
 
 use std::collections::BTreeSet;
 use std::io;
 use std::process::{Child, Command, ExitStatus, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 /// Children whose exit somebody collects. Process-wide, as being a subreaper is.
@@ -74,6 +79,19 @@ pub(crate) fn collected(pid: i32) {
 pub(crate) fn reap_orphans(name: &str) -> usize {
     let expected = expected();
     let mut reaped = 0;
+    let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    loop {
+        // No exited child at all (or no child): nothing to collect.
+        let Some(pid) = waitid(Id::All, peek).ok().and_then(|s| s.pid()) else { return reaped };
+        if expected.contains(&pid.as_raw()) || !is_zombie_named(pid.as_raw(), name) {
+            // The kernel shows this exit first and will again: look at every child instead.
+            break;
+        }
+        if !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(s) if s.pid().is_some()) {
+            break;
+        }
+        reaped += 1;
+    }
     for pid in children() {
         if expected.contains(&pid) || !is_zombie_named(pid, name) {
             continue;
@@ -138,6 +156,20 @@ mod tests {
         for pid in [awaited, other] {
             waitpid(Pid::from_raw(pid), None).unwrap();
         }
+    }
+
+    #[test]
+    fn an_orphan_behind_an_exit_somebody_waits_for_is_collected_too() {
+        // The peek shows the oldest exited child first: here one the sweep must leave.
+        let awaited = exited_child("fake-crun");
+        expect_exit(awaited);
+        let orphan = exited_child("fake-crun");
+        assert_eq!(reap_orphans("fake-crun"), 1);
+        assert!(!std::path::Path::new(&format!("/proc/{orphan}")).exists(), "the orphan is gone");
+        assert!(is_zombie_named(awaited, "fake-crun"), "an expected exit is left to its owner");
+        collected(awaited);
+        waitpid(Pid::from_raw(awaited), None).unwrap();
+        assert_eq!(reap_orphans("fake-crun"), 0, "no children left: nothing to do");
     }
 
     #[test]
