@@ -107,6 +107,24 @@ pub(crate) async fn blocking_short<T: Send + 'static>(f: impl FnOnce() -> Result
     }
 }
 
+/// Waits for a started container's process to exit and collects its status. While it runs,
+/// its pidfd sits in the event loop: no thread per running container, so no number of them
+/// can exhaust the blocking pool and leave exits unnoticed. Once it is readable the exit is
+/// collected in place. Only where the kernel has no pidfds does a thread wait.
+async fn exit_of(mut container: palisade_runtime::Container) -> Result<Option<palisade_runtime::ExitStatus>> {
+    let Some(pidfd) = container.exit_notifier()? else {
+        return blocking(move || Ok(container.wait(None)?)).await;
+    };
+    // Tokio deprecates its safe constructor because an arbitrary `AsRawFd` may close or swap
+    // its descriptor while registered; an `OwnedFd` owns its descriptor for as long as the
+    // `AsyncFd` holds it, which is the contract the `unsafe` replacement asks for.
+    #[allow(deprecated)]
+    let exited = tokio::io::unix::AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE)
+        .map_err(io("watching a container's process"))?;
+    let _ready = exited.readable().await.map_err(io("watching a container's process"))?;
+    blocking_short(move || Ok(container.wait(None)?)).await
+}
+
 fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let op = op.into();
     move |source| Error::Io { op, source }
@@ -326,7 +344,7 @@ impl Engine {
             Ok(c)
         })
         .await;
-        let mut container = match started {
+        let container = match started {
             Ok(c) => c,
             Err(e) => {
                 let mut message = e.to_string();
@@ -365,7 +383,7 @@ impl Engine {
             let exit = match container.exit_status() {
                 // Exited before `start` returned: collected already.
                 Some(exit) => Ok(Some(exit)),
-                None => blocking(move || Ok(container.wait(None)?)).await,
+                None => exit_of(container).await,
             };
             waiter.life.send_modify(|l| {
                 l.phase = Phase::Exited;

@@ -198,6 +198,9 @@ impl Syscall for OverlayRefused {
     fn wait_until_exited(&self, pid: i32, timeout: Option<Duration>) -> palisade_runtime::Result<bool> {
         self.0.wait_until_exited(pid, timeout)
     }
+    fn exit_notifier(&self, pid: i32) -> palisade_runtime::Result<Option<std::os::fd::OwnedFd>> {
+        self.0.exit_notifier(pid)
+    }
     fn wait_pid(&self, pid: i32, block: bool) -> palisade_runtime::Result<Option<ProcessExit>> {
         self.0.wait_pid(pid, block)
     }

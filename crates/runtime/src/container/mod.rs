@@ -557,6 +557,16 @@ impl Container {
         Ok(self.record.exit)
     }
 
+    /// While the process runs, a descriptor that becomes readable when it exits, so that an
+    /// event loop can wait without a thread; then [`Self::wait`] collects the exit at once.
+    /// `Ok(None)` when not running, or when the kernel cannot tell: [`Self::wait`] then waits.
+    pub fn exit_notifier(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        match (self.record.status, self.record.pid) {
+            (ContainerStatus::Running, Some(pid)) if self.record.exit.is_none() => self.sys.exit_notifier(pid),
+            _ => Ok(None),
+        }
+    }
+
     /// Records how the process ended (`None`: unknown, collected by someone else).
     fn record_exit(&mut self, exit: Option<ProcessExit>) -> Result<()> {
         if let Some(pid) = self.record.pid {

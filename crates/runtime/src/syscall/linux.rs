@@ -1,5 +1,6 @@
 //! The real implementation, over `nix`'s safe wrappers (no `unsafe` here).
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -77,13 +78,10 @@ impl Syscall for LinuxSyscall {
 
     fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool> {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        use rustix::process::{pidfd_open, Pid as RPid, PidfdFlags};
-        let Some(rpid) = RPid::from_raw(pid) else { return Ok(true) };
-        let fd = match pidfd_open(rpid, PidfdFlags::empty()) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::SRCH) => return Ok(true),
-            Err(rustix::io::Errno::NOSYS) => return Ok(false),
-            Err(e) => return Err(Error::Syscall { op: "pidfd_open", source: Errno::from_raw(e.raw_os_error()) }),
+        let fd = match pidfd(pid)? {
+            Pidfd::Open(fd) => fd,
+            Pidfd::Gone => return Ok(true),
+            Pidfd::Unsupported => return Ok(false),
         };
         let timeout = timeout.map(|t| Timespec { tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX), tv_nsec: i64::from(t.subsec_nanos()) });
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
@@ -94,6 +92,13 @@ impl Syscall for LinuxSyscall {
                 Err(e) => return Err(Error::Syscall { op: "poll(pidfd)", source: Errno::from_raw(e.raw_os_error()) }),
             }
         }
+    }
+
+    fn exit_notifier(&self, pid: i32) -> Result<Option<OwnedFd>> {
+        Ok(match pidfd(pid)? {
+            Pidfd::Open(fd) => Some(fd),
+            Pidfd::Gone | Pidfd::Unsupported => None,
+        })
     }
 
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>> {
@@ -112,6 +117,26 @@ impl Syscall for LinuxSyscall {
                 Err(source) => return Err(Error::Syscall { op: "waitpid", source }),
             }
         }
+    }
+}
+
+/// A process's pidfd, which becomes readable when it exits.
+enum Pidfd {
+    Open(OwnedFd),
+    /// No such process (any more).
+    Gone,
+    /// The kernel has no pidfds (before Linux 5.3).
+    Unsupported,
+}
+
+fn pidfd(pid: i32) -> Result<Pidfd> {
+    use rustix::process::{pidfd_open, Pid as RPid, PidfdFlags};
+    let Some(rpid) = RPid::from_raw(pid) else { return Ok(Pidfd::Gone) };
+    match pidfd_open(rpid, PidfdFlags::empty()) {
+        Ok(fd) => Ok(Pidfd::Open(fd)),
+        Err(rustix::io::Errno::SRCH) => Ok(Pidfd::Gone),
+        Err(rustix::io::Errno::NOSYS) => Ok(Pidfd::Unsupported),
+        Err(e) => Err(Error::Syscall { op: "pidfd_open", source: Errno::from_raw(e.raw_os_error()) }),
     }
 }
 

@@ -46,6 +46,10 @@ pub trait Syscall: Debug + Send + Sync {
     /// `timeout` passed. `Ok(false)` when the kernel cannot tell (no pidfd support): the
     /// caller polls instead. Does not collect the exit status.
     fn wait_until_exited(&self, pid: i32, timeout: Option<std::time::Duration>) -> Result<bool>;
+    /// A descriptor that becomes readable once process `pid` has exited (a pidfd), for
+    /// callers that wait in an event loop rather than on a thread. `Ok(None)` when the kernel
+    /// has no pidfds or `pid` no longer exists: [`Self::wait_until_exited`] copes with both.
+    fn exit_notifier(&self, pid: i32) -> Result<Option<std::os::fd::OwnedFd>>;
     /// Collects the exit of `pid` (a child or re-parented orphan). `Ok(None)` when it is still
     /// running and `block` is false. `Err` when `pid` is not our child.
     fn wait_pid(&self, pid: i32, block: bool) -> Result<Option<ProcessExit>>;

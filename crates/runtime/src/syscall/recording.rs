@@ -88,6 +88,10 @@ impl Syscall for RecordingSyscall {
         Ok(true)
     }
 
+    fn exit_notifier(&self, _pid: i32) -> Result<Option<std::os::fd::OwnedFd>> {
+        Ok(None)
+    }
+
     fn wait_pid(&self, _pid: i32, _block: bool) -> Result<Option<ProcessExit>> {
         Ok(Some(ProcessExit::Code(0)))
     }
