@@ -66,7 +66,14 @@ impl Syscall for LinuxSyscall {
     }
 
     fn unmount(&self, target: &Path) -> Result<()> {
-        match umount2(target, MntFlags::MNT_DETACH) {
+        // At once where possible: the file system (an overlay and, through it, the container's
+        // upper layer) is then torn down before this returns, not by the kernel some time
+        // later, while the next container starts. A mount still in use is detached instead.
+        let unmounted = match umount2(target, MntFlags::empty()) {
+            Err(Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH),
+            other => other,
+        };
+        match unmounted {
             Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
             Err(source) => Err(Error::Syscall { op: "umount", source }),
         }

@@ -37,7 +37,8 @@ pub trait Syscall: Debug + Send + Sync {
     /// Mounts an overlay at `target`: `lower` read-only below, changes going to `upper`
     /// (`work` is overlayfs's scratch dir on the same filesystem as `upper`).
     fn mount_overlay(&self, target: &Path, lower: &Path, upper: &Path, work: &Path) -> Result<()>;
-    /// Detaches whatever is mounted at `target` (lazy unmount). Not mounted is not an error.
+    /// Unmounts whatever is mounted at `target`, detaching it lazily if it is busy. Not
+    /// mounted is not an error.
     fn unmount(&self, target: &Path) -> Result<()>;
     /// Makes the calling process a child subreaper, so orphaned container init processes
     /// are re-parented to it and their exit status can be collected.
