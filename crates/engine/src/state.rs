@@ -145,6 +145,15 @@ impl Engine {
     pub fn open(root: &Path, default_kind: OciRuntimeKind, registry_certs: &Path) -> Result<Self> {
         let crun = ContainerRuntime::open(root, OciRuntimeKind::Crun)?;
         let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
+        // After the runtimes made it: a new data root does not exist before.
+        if palisade_runtime::on_ext4_without_journal(root) {
+            tracing::warn!(
+                "the data root {} is on an ext4 file system without a journal: there every new file is searched for past \
+                 all files deleted in the last minutes, so creating containers gets slower the more of them come and go; \
+                 a data root on ext4 with a journal (the mkfs default) or on xfs does not have this cost",
+                root.display()
+            );
+        }
         // Each leftover with the runtime that created it, then whatever has no readable record.
         for id in crun.list()? {
             let is_runc = crun.container(&id).is_ok_and(|c| c.runtime() == OciRuntimeKind::Runc);

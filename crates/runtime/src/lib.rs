@@ -34,6 +34,7 @@
 
 pub mod bundle;
 mod container;
+mod data_root;
 mod error;
 mod ids;
 mod image;
@@ -45,6 +46,7 @@ pub use container::{
     isolate_mount_namespace, prepare_run_dir, state_dir_for, Container, ContainerRuntime, ContainerStatus, ExitStatus,
     Logs, OciRuntime, OciRuntimeKind, RunOutput, RUN_DIR,
 };
+pub use data_root::on_ext4_without_journal;
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};
 pub use image::{Image, ImageStore, ImageSummary, RemovedImage};
