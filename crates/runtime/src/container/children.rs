@@ -81,8 +81,17 @@ pub(crate) fn reap_orphans(name: &str) -> usize {
     let mut reaped = 0;
     let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     loop {
-        // No exited child at all (or no child): nothing to collect.
-        let Some(pid) = waitid(Id::All, peek).ok().and_then(|s| s.pid()) else { return reaped };
+        let pid = match waitid(Id::All, peek) {
+            Ok(status) => match status.pid() {
+                Some(pid) => pid,
+                // No child has exited: nothing to collect.
+                None => return reaped,
+            },
+            // No children at all.
+            Err(nix::errno::Errno::ECHILD) => return reaped,
+            // The peek failed (interrupted, say): look at every child instead.
+            Err(_) => break,
+        };
         if expected.contains(&pid.as_raw()) || !is_zombie_named(pid.as_raw(), name) {
             // The kernel shows this exit first and will again: look at every child instead.
             break;
