@@ -42,6 +42,31 @@ pub enum Error {
     /// A TLS configuration could not be built from the given material.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    // The caller's fault: what an operator asked of the CA (swarm init/update, `docker swarm
+    // ca`) is invalid. An API maps these to "invalid argument"; see [`Error::is_invalid_request`].
+    /// The operator's CA certificate is unusable (not a CA, expired, unparseable).
+    #[error("invalid CA certificate: {0}")]
+    InvalidCaCertificate(#[source] Box<Error>),
+    /// The operator's CA certificate and key do not load together (bad key, key/cert mismatch).
+    #[error("invalid CA certificate or key: {0}")]
+    InvalidCaCertificateOrKey(#[source] Box<Error>),
+    /// The external CA's certificate given at `swarm init` is unusable.
+    #[error("external CA certificate: {0}")]
+    InvalidExternalCaCertificate(#[source] Box<Error>),
+    /// A CA certificate without its key was given, but no external CA is configured for it.
+    #[error("a CA certificate without its key needs an external CA configured for that certificate")]
+    CaCertificateNeedsExternalCa,
+    /// A CA key was given without its certificate.
+    #[error("a CA key was given without its certificate")]
+    CaKeyWithoutCertificate,
+    /// A rotation was asked for while the current root's key is held by an external CA, so the
+    /// new root cannot be cross-signed here.
+    #[error("rotating away from a root whose key is held by an external CA is not supported")]
+    RotationFromExternalRoot,
+    /// A swarm unlock key is not in Docker's `SWMKEY-1-…` form (swarmkit's message; the input
+    /// is never echoed).
+    #[error("invalid key string")]
+    InvalidUnlockKey,
     /// Writing or reading key material on disk failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -53,4 +78,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// Whether the caller asked for something invalid (an operator's CA request), as opposed to
+    /// a failure of the environment or of stored state.
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidCaCertificate(_)
+                | Self::InvalidCaCertificateOrKey(_)
+                | Self::InvalidExternalCaCertificate(_)
+                | Self::CaCertificateNeedsExternalCa
+                | Self::CaKeyWithoutCertificate
+                | Self::RotationFromExternalRoot
+                | Self::InvalidUnlockKey
+        )
+    }
 }

@@ -6,6 +6,9 @@
 //!   `CN=<node id>`), applied to a CSR whose key never left the node.
 //! * [`JoinToken`]: `SWMTKN-1-<root CA digest>-<secret>`.
 //! * [`NodeKey`]: a node's private key and CSR, made locally.
+//! * [`CaState`]: the cluster's CA material as stored, and the root rotation state machine
+//!   (operator request → [`NewRoot`] → cross-signed rotation → new root), with [`IssuerInfo`].
+//! * [`UnlockKey`]: the swarm autolock key, `SWMKEY-1-<base64>`.
 //! * [`tls`]: rustls configurations for the mutually authenticated cluster port.
 //!
 //! Time comes from a [`Clock`] and randomness from a caller-supplied CSPRNG, so policy decisions
@@ -25,7 +28,9 @@ mod policy;
 mod renewal;
 mod role;
 mod root_ca;
+mod rotation;
 pub mod tls;
+mod unlock_key;
 
 pub use cert_info::NodeCertInfo;
 pub use clock::{Clock, SystemClock};
@@ -45,3 +50,5 @@ pub use policy::{CertExpiry, CERT_BACKDATE, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_C
 pub use renewal::{renewal_time, renewal_time_within, RENEW_WINDOW};
 pub use role::NodeRole;
 pub use root_ca::{RootCa, RootDigest, ROOT_CA_COMMON_NAME};
+pub use rotation::{CaRequest, CaState, IssuerInfo, NewRoot};
+pub use unlock_key::UnlockKey;
