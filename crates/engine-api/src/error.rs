@@ -76,6 +76,59 @@ impl ApiError {
         ))
     }
 
+    /// 400 with the text dockerd relays from a swarmkit `InvalidArgument` gRPC error.
+    pub fn invalid_argument(desc: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("rpc error: code = InvalidArgument desc = {desc}"))
+    }
+
+    /// 501: this node does not implement secrets yet (the [`crate::Backend`] default).
+    pub fn secrets_unsupported() -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "secrets are not supported by this node yet")
+    }
+
+    /// 501: this node does not implement autolock yet (the [`crate::Backend`] default).
+    pub fn unlock_unsupported() -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "swarm unlock is not supported by this node yet")
+    }
+
+    /// No secret matches the reference.
+    pub fn secret_not_found(reference: &str) -> Self {
+        Self::not_found(format!("secret {reference} not found"))
+    }
+
+    /// `POST /secrets/create` with a name already taken (swarmkit `AlreadyExists`).
+    pub fn secret_exists(name: &str) -> Self {
+        Self::conflict(format!("rpc error: code = AlreadyExists desc = secret {name} already exists"))
+    }
+
+    /// `DELETE /secrets/{id}` while services use it (swarmkit `InvalidArgument`).
+    pub fn secret_in_use(name: &str, services: &[String]) -> Self {
+        let plural = if services.len() > 1 { "s" } else { "" };
+        Self::invalid_argument(format!("secret '{name}' is in use by the following service{plural}: {}", services.join(", ")))
+    }
+
+    /// The manager is locked (autolock): every cluster-state request gets this until
+    /// `POST /swarm/unlock` (moby `errSwarmLocked`, 503).
+    pub fn swarm_locked() -> Self {
+        Self::unavailable("Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.")
+    }
+
+    /// `POST /swarm/unlock` with a wrong key (moby `invalidUnlockKey`, 401).
+    pub fn invalid_unlock_key() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "swarm could not be unlocked: invalid key provided")
+    }
+
+    /// `POST /swarm/unlock` with text that is not an unlock key at all (moby: 400
+    /// `invalid key string` from `ParseHumanReadableKey`).
+    pub fn malformed_unlock_key() -> Self {
+        Self::bad_request("invalid key string")
+    }
+
+    /// `POST /swarm/unlock` on a node that is not locked (moby `notLockedError`, 409).
+    pub fn swarm_not_locked() -> Self {
+        Self::conflict("swarm is not locked")
+    }
+
     /// No node matches the reference.
     pub fn node_not_found(reference: &str) -> Self {
         Self::not_found(format!("node {reference} not found"))

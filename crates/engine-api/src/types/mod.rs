@@ -2,10 +2,12 @@
 //! PascalCase; timestamps are RFC 3339 strings with nanoseconds, as Go writes them.
 
 mod node;
+mod secret;
 mod swarm;
 mod system;
 
 pub use node::*;
+pub use secret::*;
 pub use swarm::*;
 pub use system::*;
 
@@ -50,6 +52,29 @@ mod tests {
         assert_eq!(request.advertise_addr, "127.0.0.1");
         assert!(request.spec.labels.is_empty());
         assert_eq!(request.spec.ca_config.node_cert_expiry, None);
+    }
+
+    #[test]
+    fn autolock_init_and_manager_info_carry_docker_s_fields() {
+        let request: InitRequest =
+            serde_json::from_str(r#"{"ForceNewCluster":true,"AutoLockManagers":true,"Spec":{"EncryptionConfig":{"AutoLockManagers":true}}}"#).unwrap();
+        assert!(request.auto_lock_managers && request.force_new_cluster && request.spec.encryption_config.auto_lock_managers);
+        let raft = RaftConfig { snapshot_interval: 10000, keep_old_snapshots: Some(0), log_entries_for_slow_followers: 500, election_tick: 10, heartbeat_tick: 1 };
+        let info = SwarmInfo {
+            local_node_state: "active".into(),
+            managers: Some(3),
+            nodes: Some(3),
+            remote_managers: Some(vec![PeerNode { node_id: "n1".into(), addr: "127.0.0.1:2377".into() }]),
+            cluster: Some(ClusterInfo { spec: SwarmSpec { raft, ..SwarmSpec::default() }, ..ClusterInfo::default() }),
+            ..SwarmInfo::default()
+        };
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!((json["Managers"].as_u64(), json["Nodes"].as_u64()), (Some(3), Some(3)));
+        assert_eq!(json["RemoteManagers"][0]["Addr"], "127.0.0.1:2377");
+        assert_eq!(
+            json["Cluster"]["Spec"]["Raft"],
+            serde_json::json!({"SnapshotInterval":10000,"KeepOldSnapshots":0,"LogEntriesForSlowFollowers":500,"ElectionTick":10,"HeartbeatTick":1})
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::ObjectVersion;
@@ -265,10 +266,46 @@ pub struct UpdateSwarmQuery {
     pub rotate_manager_unlock_key: bool,
 }
 
-/// `GET /swarm/unlockkey`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `GET /swarm/unlockkey`. `Debug` does not show the key.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UnlockKeyResponse {
-    /// The key, or empty when autolock is off.
+    /// The key (`SWMKEY-1-…`), or empty when autolock is off.
     pub unlock_key: String,
+}
+
+impl std::fmt::Debug for UnlockKeyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.unlock_key.is_empty() { "" } else { "[REDACTED]" };
+        f.debug_struct("UnlockKeyResponse").field("unlock_key", &shown).finish()
+    }
+}
+
+/// `POST /swarm/unlock`: `{"UnlockKey": "SWMKEY-1-…"}`. The key is a [`SecretString`]: zeroed on
+/// drop, redacted in `Debug`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnlockRequest {
+    /// The unlock key as `docker swarm unlock-key` printed it.
+    #[serde(default = "empty_secret", deserialize_with = "secret_string")]
+    pub unlock_key: SecretString,
+}
+
+impl Serialize for UnlockRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use secrecy::ExposeSecret as _;
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct("UnlockRequest", 1)?;
+        s.serialize_field("UnlockKey", self.unlock_key.expose_secret())?;
+        s.end()
+    }
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from(String::new())
+}
+
+fn secret_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+    let text = zeroize::Zeroizing::new(Option::<String>::deserialize(deserializer)?.unwrap_or_default());
+    Ok(SecretString::from(text.as_str()))
 }
