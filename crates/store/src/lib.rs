@@ -1,22 +1,67 @@
-//! Cluster state on redb, encrypted at rest.
+//! The cluster store: raft-replicated between managers (openraft), encrypted at rest.
 //!
-//! Every value is sealed with XChaCha20-Poly1305 under the data encryption key (DEK), with the
-//! table and key as associated data, so a value cannot be moved to another record unnoticed.
-//! The DEK is itself sealed by the key-encryption key (KEK) in `dek.sealed`. Without autolock
-//! the KEK lives in a 0600 file on the node; with autolock (later) it exists only in the
-//! operator's unlock key.
+//! Every manager runs a [`ReplicatedStore`]: writes ([`WriteBatch`]: optimistic checks, then
+//! puts and deletes) are committed through the raft leader's log and applied atomically by each
+//! member's state machine; reads are local (call [`ReplicatedStore::linearizable`] first when a
+//! read must reflect every committed write). Raft RPCs travel as opaque bytes
+//! ([`RaftRpc::encode`]) over the cluster's mutual-TLS port through a [`Transport`].
+//!
+//! Everything on disk is sealed (XChaCha20-Poly1305) under a key derived from the data
+//! encryption key ([`DataKey`]), with associated data binding each value to its place. Record
+//! keys are stored only as keyed hashes (HMAC-SHA256 under another DEK subkey); the real key is
+//! inside the sealed value. The DEK is itself sealed by the key-encryption key ([`Kek`]).
 //!
 //! ```text
-//! <data-root>/store/
-//!   cluster.redb   tables of sealed records
-//!   dek.sealed     nonce ‖ AEAD(KEK, DEK)
-//! <data-root>/node/
-//!   kek            the KEK (0600), absent when autolocked
+//! <data-root>/raft/            0700
+//!   log.redb          log:  index -> seal(entry, "log/<index>")
+//!                     meta: "vote" -> seal(vote, "vote"), "purged" -> seal(log id, "purged")
+//!   state.redb        sm_<table>: HMAC(table‖0‖key) -> seal({key, version, value}, "sm/<table>/<row>")
+//!                     sm_meta: "applied" -> seal({last_applied, membership}, "sm/applied")
+//!   snapshot.sealed   seal({meta, data}, "snapshot"), 0600, replaced atomically
+//! <data-root>/store/  the legacy single-node store ([`LegacyStore`], read for migration)
 //! ```
+//! The caller keeps the sealed DEK (`nonce ‖ AEAD(KEK, DEK)`, AAD `palisade-dek`, 0600) where it
+//! chooses; without autolock the KEK is in a 0600 file on the node, with autolock only in the
+//! operator's unlock key.
+//!
+//! Durability: log appends, votes and purges commit with fsync before openraft is told they
+//! are done; each state-machine apply commits with fsync too, so after a crash the state machine
+//! is a prefix of the log and openraft re-applies the rest.
 #![warn(missing_docs)]
 
+mod batch;
+mod codec;
+mod error;
+mod keys;
+mod legacy;
+mod log_store;
+mod member;
+mod network;
+mod raft_types;
+mod replicated;
 mod sealing;
-mod store;
+mod snapshot;
+mod state_machine;
+mod table;
+mod transport;
 
-pub use sealing::Kek;
-pub use store::{ErasedRecord, Error, Result, Store, Table};
+pub use batch::{Applied, Check, Op, Outcome, Record, WriteBatch};
+pub use error::{Error, Result, WriteError};
+pub use keys::{DataKey, Kek};
+pub use legacy::{ErasedRecord, LegacyStore};
+pub use member::{Member, MemberState, RaftStatus};
+pub use raft_types::TypeConfig;
+pub use replicated::{ReplicatedStore, StoreConfig, CATCH_UP_TIMEOUT, MEMBERSHIP_TIMEOUT, WRITE_TIMEOUT};
+pub use table::Table;
+pub use transport::{RaftRpc, RaftRpcReply, Transport, TransportError};
+
+/// The openraft storage implementations, public for openraft's conformance suite.
+pub mod storage {
+    pub use crate::log_store::LogStore;
+    pub use crate::replicated::open_storage;
+    pub use crate::state_machine::StateMachine;
+}
+
+/// The single-node store under its old name, until callers move to [`ReplicatedStore`].
+#[doc(hidden)]
+pub type Store = LegacyStore;

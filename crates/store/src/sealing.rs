@@ -1,48 +1,17 @@
-//! Authenticated encryption of records and of the data key.
+//! Authenticated encryption (XChaCha20-Poly1305) and keyed hashing of row keys.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::store::{Error, Result};
+use crate::error::{Error, Result};
 
 const NONCE_LEN: usize = 24;
 /// Key length in bytes.
 pub(crate) const KEY_LEN: usize = 32;
-
-/// A key-encryption key. Zeroized on drop; never printed.
-pub struct Kek(Zeroizing<[u8; KEY_LEN]>);
-
-impl std::fmt::Debug for Kek {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Kek(<redacted>)")
-    }
-}
-
-impl Kek {
-    /// A fresh random key.
-    pub fn generate() -> Self {
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        rand::rngs::OsRng.fill_bytes(key.as_mut());
-        Self(key)
-    }
-
-    /// A key from its bytes; anything but 32 bytes is refused.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let array: [u8; KEY_LEN] = bytes.try_into().map_err(|_| Error::Corrupt("key-encryption key has the wrong length".into()))?;
-        Ok(Self(Zeroizing::new(array)))
-    }
-
-    /// The key bytes, for writing to a 0600 file.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_ref()
-    }
-
-    pub(crate) fn cipher(&self) -> Cipher {
-        Cipher::new(&self.0)
-    }
-}
 
 /// An AEAD under one key.
 pub(crate) struct Cipher(XChaCha20Poly1305);
@@ -77,4 +46,31 @@ impl Cipher {
             .map(Zeroizing::new)
             .map_err(|_| Error::Crypto("decryption failed: wrong key or tampered data"))
     }
+}
+
+/// HMAC-SHA256 under a subkey of the DEK: turns record keys into opaque row keys.
+#[derive(Clone)]
+pub(crate) struct RowHasher(Hmac<Sha256>);
+
+impl RowHasher {
+    /// `key` must be a derived subkey, never the AEAD key itself.
+    pub(crate) fn new(key: &[u8]) -> Result<Self> {
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map(Self).map_err(|_| Error::Crypto("bad hashing key"))
+    }
+
+    /// The row key of `key` in `table`: HMAC(table name ‖ 0 ‖ key).
+    pub(crate) fn row(&self, table: &str, key: &str) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(table.as_bytes());
+        mac.update(&[0]);
+        mac.update(key.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// A subkey of `key` for `purpose` (HMAC-SHA256(key, purpose)).
+pub(crate) fn derive(key: &[u8; KEY_LEN], purpose: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| Error::Crypto("bad key"))?;
+    mac.update(purpose);
+    Ok(Zeroizing::new(mac.finalize().into_bytes().into()))
 }

@@ -1,6 +1,8 @@
-//! The typed, encrypted key-value store.
+//! The single-node store of earlier releases (`<data-root>/store/`), kept to read and migrate
+//! old data roots: open, get, list. `write`/`put` remain only until callers move to
+//! [`crate::ReplicatedStore`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::RngCore;
 use redb::{ReadableTable, TableDefinition};
@@ -8,86 +10,28 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::sealing::{Cipher, Kek, KEY_LEN};
+use crate::error::{Error, Result};
+use crate::keys::Kek;
+use crate::sealing::{Cipher, KEY_LEN};
+use crate::table::Table;
 
-/// Result alias for this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Store failures.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The database failed.
-    #[error("cluster store: {0}")]
-    Database(String),
-    /// Reading or writing a file failed.
-    #[error("cluster store: {op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A value could not be sealed or opened.
-    #[error("cluster store: {0}")]
-    Crypto(&'static str),
-    /// Stored data is malformed.
-    #[error("cluster store is corrupt: {0}")]
-    Corrupt(String),
-    /// Writing the sealed data key failed.
-    #[error(transparent)]
-    KeyFile(#[from] palisade_pki::Error),
+fn definition(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
+    TableDefinition::new(table.name())
 }
 
-macro_rules! db_err {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Error {
-            fn from(e: $t) -> Self {
-                Error::Database(e.to_string())
-            }
-        }
-    )*};
-}
-db_err!(redb::Error, redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
-
-/// The tables of the cluster store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    /// The cluster object (one record).
-    Cluster,
-    /// Nodes by node ID.
-    Nodes,
-}
-
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Cluster => "cluster",
-            Self::Nodes => "nodes",
-        }
-    }
-
-    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
-        TableDefinition::new(self.name())
-    }
-}
-
-/// The cluster store: JSON records sealed under the data key.
-pub struct Store {
+/// The legacy single-node store: JSON records sealed under its own data key.
+pub struct LegacyStore {
     db: redb::Database,
     dek: Cipher,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for LegacyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
+        f.write_str("LegacyStore")
     }
 }
 
-impl Store {
+impl LegacyStore {
     /// Opens (or creates) the store in `dir`, unsealing its data key with `kek`.
     pub fn open(dir: &Path, kek: &Kek) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { op: "create", path: dir.to_owned(), source })?;
@@ -112,7 +56,7 @@ impl Store {
     /// The record `key` of `table`.
     pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>> {
         let txn = self.db.begin_read()?;
-        let tbl = match txn.open_table(table.definition()) {
+        let tbl = match txn.open_table(definition(table)) {
             Ok(tbl) => tbl,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -124,7 +68,7 @@ impl Store {
     /// Every record of `table`, in key order.
     pub fn list<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>> {
         let txn = self.db.begin_read()?;
-        let tbl = match txn.open_table(table.definition()) {
+        let tbl = match txn.open_table(definition(table)) {
             Ok(tbl) => tbl,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
@@ -141,7 +85,7 @@ impl Store {
     pub fn write(&self, writes: &[(Table, &str, Option<&dyn ErasedRecord>)]) -> Result<()> {
         let txn = self.db.begin_write()?;
         for (table, key, value) in writes {
-            let mut tbl = txn.open_table(table.definition())?;
+            let mut tbl = txn.open_table(definition(*table))?;
             match value {
                 Some(value) => {
                     let json = Zeroizing::new(value.to_json()?);
@@ -168,7 +112,7 @@ impl Store {
     }
 }
 
-/// A record that can be written by [`Store::write`] (any `Serialize` type).
+/// A record that can be written by [`LegacyStore::write`] (any `Serialize` type).
 pub trait ErasedRecord {
     /// The record as JSON.
     fn to_json(&self) -> Result<Vec<u8>>;
@@ -193,12 +137,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kek = Kek::generate();
         {
-            let store = Store::open(dir.path(), &kek).unwrap();
+            let store = LegacyStore::open(dir.path(), &kek).unwrap();
             store.put(Table::Nodes, "a", &vec!["x".to_owned()]).unwrap();
             store.put(Table::Nodes, "b", &vec!["y".to_owned()]).unwrap();
             store.write(&[(Table::Nodes, "a", None)]).unwrap();
         }
-        let store = Store::open(dir.path(), &kek).unwrap();
+        let store = LegacyStore::open(dir.path(), &kek).unwrap();
         assert_eq!(store.get::<Vec<String>>(Table::Nodes, "a").unwrap(), None);
         assert_eq!(store.list::<Vec<String>>(Table::Nodes).unwrap(), vec![vec!["y".to_owned()]]);
         assert_eq!(store.get::<String>(Table::Cluster, "none").unwrap(), None);
@@ -207,7 +151,7 @@ mod tests {
     #[test]
     fn plaintext_never_reaches_the_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Kek::generate()).unwrap();
+        let store = LegacyStore::open(dir.path(), &Kek::generate()).unwrap();
         store.put(Table::Cluster, "cluster", &"TOP-SECRET-CA-KEY-MATERIAL").unwrap();
         drop(store);
         for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -219,8 +163,8 @@ mod tests {
     #[test]
     fn a_wrong_key_encryption_key_cannot_open_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        Store::open(dir.path(), &Kek::generate()).unwrap();
-        let err = Store::open(dir.path(), &Kek::generate()).unwrap_err();
+        LegacyStore::open(dir.path(), &Kek::generate()).unwrap();
+        let err = LegacyStore::open(dir.path(), &Kek::generate()).unwrap_err();
         assert!(matches!(err, Error::Crypto(_)), "{err}");
     }
 }

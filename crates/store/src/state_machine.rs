@@ -1,0 +1,374 @@
+//! The replicated state machine in `<dir>/state.redb`, every value sealed.
+//!
+//! Invariants:
+//! - table `sm_<table>` maps `HMAC(row key, table ‖ 0 ‖ key)` to
+//!   `seal(json {key, version, value}, aad = "sm/<table>/" ‖ row)`: neither record keys nor
+//!   values reach the file in plaintext, and a row cannot be moved to another place unnoticed;
+//! - `sm_meta["applied"]` holds `seal(json {last_applied, membership}, aad = "sm/applied")` and is
+//!   written in the same transaction as the records it accounts for;
+//! - every transaction commits with `Durability::Immediate`, so after a crash the state machine
+//!   is exactly the prefix of the log up to `last_applied` (openraft never purges beyond a
+//!   snapshot, and snapshots are built from this durable state);
+//! - `version` of a record is the log index of the entry that put it.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta};
+use redb::{Durability, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::batch::{Check, Op, Outcome, Record, WriteBatch};
+use crate::error::{Error, Result};
+use crate::keys::DataKey;
+use crate::member::Member;
+use crate::raft_types::{read_err, write_err, Entry, LogId, StorageError, StoredMembership, TypeConfig};
+use crate::sealing::{Cipher, RowHasher};
+use crate::snapshot::{self, SnapRecord};
+use crate::table::Table;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+const APPLIED_AAD: &[u8] = b"sm/applied";
+
+fn table_def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(match table {
+        Table::Cluster => "sm_cluster",
+        Table::Nodes => "sm_nodes",
+        Table::Secrets => "sm_secrets",
+        Table::Configs => "sm_configs",
+        Table::Services => "sm_services",
+        Table::Tasks => "sm_tasks",
+        Table::Networks => "sm_networks",
+    })
+}
+
+/// Opens (or creates) a redb file, telling "in use" apart from other failures.
+pub(crate) fn open_db(path: &Path) -> Result<redb::Database> {
+    redb::Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::InUse(path.to_owned()),
+        other => other.into(),
+    })
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct AppliedState {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRow {
+    key: String,
+    version: u64,
+    #[serde(with = "crate::codec::b64")]
+    value: Vec<u8>,
+}
+
+impl Drop for StoredRow {
+    fn drop(&mut self) {
+        self.value.zeroize();
+    }
+}
+
+/// The state machine (openraft `RaftStateMachine`); clones share the database and read it
+/// concurrently with raft's writes.
+#[derive(Clone)]
+pub struct StateMachine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: redb::Database,
+    cipher: Cipher,
+    hasher: RowHasher,
+    snapshot_path: PathBuf,
+    /// Serializes writers of the snapshot file.
+    snapshot_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateMachine")
+    }
+}
+
+impl StateMachine {
+    /// Opens (or creates) the state machine in `dir` (`state.redb`, `snapshot.sealed`).
+    pub(crate) fn open(dir: &Path, dek: &DataKey) -> Result<Self> {
+        let db = open_db(&dir.join("state.redb"))?;
+        let txn = db.begin_write()?;
+        txn.open_table(META)?;
+        for table in Table::ALL {
+            txn.open_table(table_def(table))?;
+        }
+        txn.commit()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                cipher: dek.cipher()?,
+                hasher: dek.row_hasher()?,
+                snapshot_path: dir.join("snapshot.sealed"),
+                snapshot_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The record `key` of `table`.
+    pub(crate) fn get(&self, table: Table, key: &str) -> Result<Option<Record>> {
+        let txn = self.inner.db.begin_read()?;
+        let tbl = txn.open_table(table_def(table))?;
+        let row = self.inner.hasher.row(table.name(), key);
+        let Some(sealed) = tbl.get(row.as_slice())? else { return Ok(None) };
+        let mut stored = self.open_row(table, &row, sealed.value())?;
+        Ok(Some(Record { version: stored.version, value: Zeroizing::new(std::mem::take(&mut stored.value)) }))
+    }
+
+    /// Every record of `table`, in key order.
+    pub(crate) fn list(&self, table: Table) -> Result<Vec<(String, Record)>> {
+        let txn = self.inner.db.begin_read()?;
+        let tbl = txn.open_table(table_def(table))?;
+        let mut out = Vec::new();
+        for row in tbl.iter()? {
+            let (row, sealed) = row?;
+            let mut stored = self.open_row(table, row.value(), sealed.value())?;
+            let record = Record { version: stored.version, value: Zeroizing::new(std::mem::take(&mut stored.value)) };
+            out.push((std::mem::take(&mut stored.key), record));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Every record of every table.
+    pub(crate) fn export(&self) -> Result<Vec<(Table, String, Zeroizing<Vec<u8>>)>> {
+        let mut out = Vec::new();
+        for table in Table::ALL {
+            for (key, record) in self.list(table)? {
+                out.push((table, key, record.value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether anything was ever applied.
+    pub(crate) fn has_state(&self) -> Result<bool> {
+        Ok(self.applied()?.last_applied.is_some())
+    }
+
+    fn row_aad(table: Table, row: &[u8]) -> Vec<u8> {
+        let mut aad = format!("sm/{}/", table.name()).into_bytes();
+        aad.extend_from_slice(row);
+        aad
+    }
+
+    /// Opens a row and checks that its key hashes to the row it sits in.
+    fn open_row(&self, table: Table, row: &[u8], sealed: &[u8]) -> Result<StoredRow> {
+        let json = self.inner.cipher.open(sealed, &Self::row_aad(table, row))?;
+        let stored: StoredRow =
+            serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("{table} record: {e}")))?;
+        if self.inner.hasher.row(table.name(), &stored.key).as_slice() != row {
+            return Err(Error::Corrupt(format!("{table} record sits in the wrong row")));
+        }
+        Ok(stored)
+    }
+
+    fn seal_row(&self, table: Table, row: &[u8], stored: &StoredRow) -> Result<Vec<u8>> {
+        let json = Zeroizing::new(serde_json::to_vec(stored).map_err(|e| Error::Corrupt(e.to_string()))?);
+        self.inner.cipher.seal(&json, &Self::row_aad(table, row))
+    }
+
+    fn applied(&self) -> Result<AppliedState> {
+        let txn = self.inner.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let Some(sealed) = meta.get("applied")? else { return Ok(AppliedState::default()) };
+        let json = self.inner.cipher.open(sealed.value(), APPLIED_AAD)?;
+        serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("applied state: {e}")))
+    }
+
+    fn put_applied(&self, txn: &redb::WriteTransaction, state: &AppliedState) -> Result<()> {
+        let json = serde_json::to_vec(state).map_err(|e| Error::Corrupt(e.to_string()))?;
+        txn.open_table(META)?.insert("applied", self.inner.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
+        Ok(())
+    }
+
+    /// The version of `key` in `table` as seen by `txn`.
+    fn version_in(&self, txn: &redb::WriteTransaction, table: Table, key: &str) -> Result<Option<u64>> {
+        let tbl = txn.open_table(table_def(table))?;
+        let row = self.inner.hasher.row(table.name(), key);
+        let Some(sealed) = tbl.get(row.as_slice())? else { return Ok(None) };
+        Ok(Some(self.open_row(table, &row, sealed.value())?.version))
+    }
+
+    /// Applies `batch` at `index` inside `txn`: all checks first, then every op, or nothing.
+    fn apply_batch(&self, txn: &redb::WriteTransaction, batch: &WriteBatch, index: u64) -> Result<Outcome> {
+        for check in &batch.checks {
+            let (table, key, ok) = match check {
+                Check::Absent { table, key } => (table, key, self.version_in(txn, *table, key)?.is_none()),
+                Check::Version { table, key, version } => {
+                    (table, key, self.version_in(txn, *table, key)? == Some(*version))
+                }
+            };
+            if !ok {
+                return Ok(Outcome::Conflict { table: *table, key: key.clone() });
+            }
+        }
+        for op in &batch.ops {
+            match op {
+                Op::Put { table, key, value } => {
+                    let row = self.inner.hasher.row(table.name(), key);
+                    let stored = StoredRow { key: key.clone(), version: index, value: value.clone() };
+                    let sealed = self.seal_row(*table, &row, &stored)?;
+                    txn.open_table(table_def(*table))?.insert(row.as_slice(), sealed.as_slice())?;
+                }
+                Op::Delete { table, key } => {
+                    let row = self.inner.hasher.row(table.name(), key);
+                    txn.open_table(table_def(*table))?.remove(row.as_slice())?;
+                }
+            }
+        }
+        Ok(Outcome::Applied)
+    }
+
+    fn apply_all(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<Outcome>> {
+        let mut state = self.applied()?;
+        let mut txn = self.inner.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        let mut out = Vec::new();
+        for mut entry in entries {
+            state.last_applied = Some(entry.log_id);
+            let outcome = match &mut entry.payload {
+                EntryPayload::Blank => Outcome::Applied,
+                EntryPayload::Normal(batch) => {
+                    let outcome = self.apply_batch(&txn, batch, entry.log_id.index)?;
+                    batch.zeroize();
+                    outcome
+                }
+                EntryPayload::Membership(membership) => {
+                    state.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
+                    Outcome::Applied
+                }
+            };
+            out.push(outcome);
+        }
+        self.put_applied(&txn, &state)?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Reads a consistent view of everything and seals it into the snapshot file.
+    fn build(&self) -> Result<Snapshot<TypeConfig>> {
+        let (state, records) = {
+            let txn = self.inner.db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let state: AppliedState = match meta.get("applied")? {
+                Some(sealed) => {
+                    let json = self.inner.cipher.open(sealed.value(), APPLIED_AAD)?;
+                    serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("applied state: {e}")))?
+                }
+                None => AppliedState::default(),
+            };
+            let mut records = Vec::new();
+            for table in Table::ALL {
+                let tbl = txn.open_table(table_def(table))?;
+                for row in tbl.iter()? {
+                    let (row, sealed) = row?;
+                    let mut stored = self.open_row(table, row.value(), sealed.value())?;
+                    records.push(SnapRecord {
+                        table,
+                        key: std::mem::take(&mut stored.key),
+                        version: stored.version,
+                        value: std::mem::take(&mut stored.value),
+                    });
+                }
+            }
+            (state, records)
+        };
+        let data = snapshot::encode(&records)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let snapshot_id = match &state.last_applied {
+            Some(id) => format!("{}-{}-{}-{nanos:x}", id.leader_id.term, id.leader_id.node_id, id.index),
+            None => format!("0-0-0-{nanos:x}"),
+        };
+        let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership, snapshot_id };
+        {
+            let _guard = self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
+            snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, &meta, &data)?;
+        }
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+
+    /// Replaces the whole state with `data` (one durable transaction), then keeps the snapshot.
+    fn install(&self, meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<()> {
+        let records = snapshot::decode(data)?;
+        let mut txn = self.inner.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        for table in Table::ALL {
+            txn.delete_table(table_def(table))?;
+            txn.open_table(table_def(table))?;
+        }
+        for record in &records {
+            let row = self.inner.hasher.row(record.table.name(), &record.key);
+            let stored = StoredRow { key: record.key.clone(), version: record.version, value: record.value.clone() };
+            let sealed = self.seal_row(record.table, &row, &stored)?;
+            txn.open_table(table_def(record.table))?.insert(row.as_slice(), sealed.as_slice())?;
+        }
+        let state = AppliedState { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        self.put_applied(&txn, &state)?;
+        txn.commit()?;
+        let _guard = self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
+        snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
+        self.build().map_err(write_err)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> std::result::Result<(Option<LogId>, StoredMembership), StorageError> {
+        let state = self.applied().map_err(read_err)?;
+        Ok((state.last_applied, state.membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.apply_all(entries).map_err(write_err)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> std::result::Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, Member>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> std::result::Result<(), StorageError> {
+        let mut data = snapshot.into_inner();
+        let result = self.install(meta, &data).map_err(write_err);
+        data.zeroize();
+        result
+    }
+
+    async fn get_current_snapshot(&mut self) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let _guard = self.inner.snapshot_lock.lock().map_err(|_| read_err("snapshot lock poisoned"))?;
+        let loaded = snapshot::load(&self.inner.snapshot_path, &self.inner.cipher).map_err(read_err)?;
+        Ok(loaded.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
