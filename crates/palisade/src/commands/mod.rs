@@ -17,6 +17,7 @@ mod registry;
 mod rm;
 mod rmi;
 mod run;
+mod secret;
 mod stop;
 mod swarm;
 mod trust;
@@ -54,6 +55,9 @@ pub(crate) enum Command {
     /// Manage swarm nodes.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Manage swarm secrets.
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -104,6 +108,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up(args) => up::run(args).await,
         Command::Swarm(cmd) => swarm::run(cmd).await,
         Command::Node(cmd) => node::run(cmd).await,
+        Command::Secret(cmd) => secret::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
         Command::Trust(cmd) => trust::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,

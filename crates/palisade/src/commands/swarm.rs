@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use palisade_engine_api::client::Client;
-use palisade_engine_api::types::{Info, InitRequest, JoinRequest, Node, Swarm, SwarmSpec};
+use palisade_engine_api::types::{Info, InitRequest, JoinRequest, Node, Swarm, SwarmSpec, UnlockKeyResponse, UnlockRequest};
+use secrecy::SecretString;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use super::{duration, HostArg};
 
@@ -27,6 +29,9 @@ pub(crate) enum SwarmCommand {
         /// Period of node heartbeats (e.g. 5s).
         #[arg(long)]
         dispatcher_heartbeat: Option<String>,
+        /// Lock managers: after a restart they need the unlock key (printed here).
+        #[arg(long)]
+        autolock: bool,
     },
     /// Join a swarm as a worker or manager, as the token decides.
     Join {
@@ -80,16 +85,36 @@ pub(crate) enum SwarmCommand {
         /// Period of node heartbeats (e.g. 5s).
         #[arg(long)]
         dispatcher_heartbeat: Option<String>,
+        /// Turn manager autolock on or off (`--autolock`, `--autolock=false`).
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        autolock: Option<bool>,
+    },
+    /// Unlock a locked manager (the key is read from stdin, or prompted for on a terminal).
+    Unlock {
+        #[command(flatten)]
+        host: HostArg,
+    },
+    /// Show or rotate the manager unlock key.
+    UnlockKey {
+        #[command(flatten)]
+        host: HostArg,
+        /// Print only the key.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Replace the key.
+        #[arg(long)]
+        rotate: bool,
     },
 }
 
 pub(crate) async fn run(command: SwarmCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SwarmCommand::Init { host, advertise_addr, listen_addr, cert_expiry, dispatcher_heartbeat } => {
+        SwarmCommand::Init { host, advertise_addr, listen_addr, cert_expiry, dispatcher_heartbeat, autolock } => {
             let client = host.client();
             let mut spec = SwarmSpec::default();
             apply_durations(&mut spec, cert_expiry.as_deref(), dispatcher_heartbeat.as_deref())?;
-            let request = InitRequest { listen_addr, advertise_addr, spec, ..InitRequest::default() };
+            spec.encryption_config.auto_lock_managers = autolock;
+            let request = InitRequest { listen_addr, advertise_addr, spec, auto_lock_managers: autolock, ..InitRequest::default() };
             let node_id: String = client.post("/swarm/init", &request).await?;
             let node: Node = client.get(&format!("/nodes/{node_id}")).await?;
             let swarm: Swarm = client.get("/swarm").await?;
@@ -99,6 +124,9 @@ pub(crate) async fn run(command: SwarmCommand) -> anyhow::Result<ExitCode> {
                 println!("    palisade swarm join --token {} {}\n", swarm.join_tokens.worker, status.addr);
             }
             println!("To add a manager to this swarm, run 'palisade swarm join-token manager' and follow the instructions.\n");
+            if autolock {
+                print_unlock_key(&fetch_unlock_key(&client).await?, false);
+            }
         }
         SwarmCommand::Join { host, token, advertise_addr, listen_addr, remote } => {
             let client = host.client();
@@ -120,13 +148,36 @@ pub(crate) async fn run(command: SwarmCommand) -> anyhow::Result<ExitCode> {
             anyhow::ensure!(!root.is_empty(), "No CA information available");
             println!("{root}");
         }
-        SwarmCommand::Update { host, cert_expiry, dispatcher_heartbeat } => {
-            anyhow::ensure!(cert_expiry.is_some() || dispatcher_heartbeat.is_some(), "nothing to update: give --cert-expiry or --dispatcher-heartbeat");
+        SwarmCommand::Update { host, cert_expiry, dispatcher_heartbeat, autolock } => {
+            anyhow::ensure!(
+                cert_expiry.is_some() || dispatcher_heartbeat.is_some() || autolock.is_some(),
+                "nothing to update: give --cert-expiry, --dispatcher-heartbeat or --autolock"
+            );
             let client = host.client();
             let mut swarm: Swarm = client.get("/swarm").await?;
+            let was_locked = swarm.cluster.spec.encryption_config.auto_lock_managers;
             apply_durations(&mut swarm.cluster.spec, cert_expiry.as_deref(), dispatcher_heartbeat.as_deref())?;
+            if let Some(autolock) = autolock {
+                swarm.cluster.spec.encryption_config.auto_lock_managers = autolock;
+            }
             update(&client, &swarm, "").await?;
             println!("Swarm updated.");
+            if autolock == Some(true) && !was_locked {
+                print_unlock_key(&fetch_unlock_key(&client).await?, false);
+            }
+        }
+        SwarmCommand::Unlock { host } => unlock(&host.client()).await?,
+        SwarmCommand::UnlockKey { host, quiet, rotate } => {
+            let client = host.client();
+            if rotate {
+                let swarm: Swarm = client.get("/swarm").await?;
+                anyhow::ensure!(swarm.cluster.spec.encryption_config.auto_lock_managers, "cannot rotate because autolock is not turned on");
+                update(&client, &swarm, "&rotateManagerUnlockKey=true").await?;
+                if !quiet {
+                    println!("Successfully rotated manager unlock key.\n");
+                }
+            }
+            print_unlock_key(&fetch_unlock_key(&client).await?, quiet);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -140,6 +191,50 @@ fn apply_durations(spec: &mut SwarmSpec, cert_expiry: Option<&str>, heartbeat: O
         spec.dispatcher.heartbeat_period = Some(duration::nanos(duration::parse(text).map_err(anyhow::Error::msg)?));
     }
     Ok(())
+}
+
+/// `GET /swarm/unlockkey`, refusing an empty key as docker does.
+async fn fetch_unlock_key(client: &Client) -> anyhow::Result<Zeroizing<String>> {
+    let response: UnlockKeyResponse = client.get("/swarm/unlockkey").await.map_err(|e| anyhow::anyhow!("could not fetch unlock key: {e}"))?;
+    let key = Zeroizing::new(response.unlock_key);
+    anyhow::ensure!(!key.is_empty(), "no unlock key is set");
+    Ok(key)
+}
+
+fn print_unlock_key(key: &str, quiet: bool) {
+    if quiet {
+        println!("{key}");
+        return;
+    }
+    println!("To unlock a swarm manager after it restarts, run the `palisade swarm unlock`\ncommand and provide the following key:\n");
+    println!("    {key}\n");
+    println!("Remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.");
+}
+
+/// `docker swarm unlock`: only a locked node is asked; the key comes from a prompt on a
+/// terminal, else from the first line of stdin.
+async fn unlock(client: &Client) -> anyhow::Result<()> {
+    let info: Info = client.get("/info").await?;
+    match info.swarm.local_node_state.as_str() {
+        "inactive" => anyhow::bail!("This node is not part of a swarm"),
+        "locked" => {}
+        _ => anyhow::bail!("swarm is not locked"),
+    }
+    let key = read_unlock_key()?;
+    client.post_empty("/swarm/unlock", Some(&UnlockRequest { unlock_key: key })).await?;
+    Ok(())
+}
+
+fn read_unlock_key() -> anyhow::Result<SecretString> {
+    use std::io::IsTerminal as _;
+    let line = if std::io::stdin().is_terminal() {
+        Zeroizing::new(rpassword::prompt_password("Enter unlock key: ")?)
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin().read_line(&mut line)?;
+        line
+    };
+    Ok(SecretString::from(line.trim()))
 }
 
 /// `POST /swarm/update` with the spec read in `swarm` and `rotate` query flags.
