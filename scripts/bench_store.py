@@ -13,7 +13,7 @@ complete success response, i.e. until the store acknowledged the commit.
 Usage:
   bench_store.py run etcd --endpoints URL[,URL...] [--writes N] [--writers W] [--warmup M] --out FILE
   bench_store.py run palisade --socket PATH [...] --out FILE
-  bench_store.py report ETCD_JSON PALISADE_JSON
+  bench_store.py report ETCD_JSON PALISADE_JSON [--writers W]
 
 `run` writes a JSON result to --out and exits 0, or prints the reason on stderr and exits 2
 (for Palisade: a 501 means the node does not store secrets yet).
@@ -271,13 +271,13 @@ def cmd_report(args):
     etcd, pal = load(args.etcd), load(args.palisade)
     print()
     print("Replicated store: committed writes, 3 members, fsync on, %s writers, ~%d-byte records"
-          % ((etcd or pal or {}).get("writers", "?"), RECORD_BYTES))
-    print("%-22s %10s %12s %10s %10s" % ("", "writes", "writes/s", "p50 ms", "p99 ms"))
+          % ((etcd or pal or {}).get("writers", args.writers), RECORD_BYTES))
+    print("%-26s %10s %12s %10s %10s" % ("", "writes", "writes/s", "p50 ms", "p99 ms"))
     for label, r in (("etcd 3.4 (kv put)", etcd), ("Palisade (secret create)", pal)):
         if r:
-            print("%-22s %10d %12.1f %10.2f %10.2f" % (label, r["writes"], r["throughput"], r["p50_ms"], r["p99_ms"]))
+            print("%-26s %10d %12.1f %10.2f %10.2f" % (label, r["writes"], r["throughput"], r["p50_ms"], r["p99_ms"]))
         else:
-            print("%-22s %10s" % (label, "no result"))
+            print("%-26s %10s" % (label, "no result"))
     print()
     print("Target: Palisade throughput >= 1.0x etcd's, and Palisade p99 <= etcd's p99.")
     if not (etcd and pal):
@@ -304,6 +304,7 @@ def main():
     report = sub.add_parser("report")
     report.add_argument("etcd")
     report.add_argument("palisade")
+    report.add_argument("--writers", type=int, default=16)
     args = parser.parse_args()
     if args.command == "run":
         if args.side == "etcd" and not args.endpoints:
