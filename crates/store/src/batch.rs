@@ -70,6 +70,9 @@ pub struct Record {
     pub value: Zeroizing<Vec<u8>>,
 }
 
+/// One record of an exported store: its table, key and plaintext value.
+pub type ExportedRecord = (Table, String, Zeroizing<Vec<u8>>);
+
 /// What writing a batch yielded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {

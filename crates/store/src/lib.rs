@@ -45,7 +45,7 @@ mod state_machine;
 mod table;
 mod transport;
 
-pub use batch::{Applied, Check, Op, Outcome, Record, WriteBatch};
+pub use batch::{Applied, Check, ExportedRecord, Op, Outcome, Record, WriteBatch};
 pub use error::{Error, Result, WriteError};
 pub use keys::{DataKey, Kek};
 pub use legacy::{ErasedRecord, LegacyStore};

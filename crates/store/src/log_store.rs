@@ -55,6 +55,11 @@ impl LogStore {
         Ok(Self { inner: Arc::new(Inner { db, cipher }) })
     }
 
+    /// Whether this is the last handle on the database (so dropping it closes the file).
+    pub(crate) fn is_last_handle(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
     /// Whether anything (vote, entry, purge mark) was ever stored.
     pub(crate) fn has_state(&self) -> Result<bool> {
         let txn = self.inner.db.begin_read()?;

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
-use crate::batch::{Applied, Outcome, Record, WriteBatch};
+use crate::batch::{ExportedRecord, Applied, Outcome, Record, WriteBatch};
 use crate::error::{Error, Result, WriteError};
 use crate::keys::DataKey;
 use crate::log_store::LogStore;
@@ -90,6 +89,8 @@ pub struct ReplicatedStore {
     raft: openraft::Raft<TypeConfig>,
     /// `None` once shut down (so the database file is released).
     sm: RwLock<Option<StateMachine>>,
+    /// A handle on the log database, to see when raft's tasks have let go of it.
+    log: std::sync::Mutex<Option<LogStore>>,
     contacts: Arc<Contacts>,
     status: watch::Receiver<RaftStatus>,
     status_task: tokio::task::JoinHandle<()>,
@@ -134,7 +135,7 @@ impl ReplicatedStore {
             contacts: contacts.clone(),
             backoff: config.heartbeat * 2,
         };
-        let raft = openraft::Raft::new(config.raft_id, Arc::new(raft_config), network, log, sm.clone())
+        let raft = openraft::Raft::new(config.raft_id, Arc::new(raft_config), network, log.clone(), sm.clone())
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
 
@@ -162,6 +163,7 @@ impl ReplicatedStore {
             raft_id: config.raft_id,
             raft,
             sm: RwLock::new(Some(sm)),
+            log: std::sync::Mutex::new(Some(log)),
             contacts,
             status,
             status_task,
@@ -299,22 +301,29 @@ impl ReplicatedStore {
         })
     }
 
-    /// Stops raft and releases the state machine; further calls fail with [`Error::Closed`].
+    /// Stops raft and closes the database files: when it returns (within [`OPEN_RETRY`]),
+    /// raft's tasks have let go of them, so the directory can be reopened or exported. Further
+    /// calls fail with [`Error::Closed`].
     pub async fn shutdown(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         self.status_task.abort();
         let result = self.raft.shutdown().await.map_err(|e| Error::Raft(e.to_string()));
-        if let Ok(mut sm) = self.sm.write() {
-            sm.take();
+        let sm = self.sm.write().ok().and_then(|mut sm| sm.take());
+        let log = self.log.lock().ok().and_then(|mut log| log.take());
+        let deadline = tokio::time::Instant::now() + OPEN_RETRY;
+        while tokio::time::Instant::now() < deadline
+            && !(sm.as_ref().is_none_or(StateMachine::is_last_handle) && log.as_ref().is_none_or(LogStore::is_last_handle))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         result
     }
 
     /// Every record in the state machine of a stopped store in `dir` (for
     /// `--force-new-cluster`, which then wipes `dir`, bootstraps and re-writes them).
-    pub fn export(dir: &Path, dek: &DataKey) -> Result<Vec<(Table, String, Zeroizing<Vec<u8>>)>> {
+    pub fn export(dir: &Path, dek: &DataKey) -> Result<Vec<ExportedRecord>> {
         if !dir.join("state.redb").exists() {
             return Ok(Vec::new());
         }

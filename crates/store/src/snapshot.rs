@@ -16,6 +16,9 @@ use crate::member::Member;
 use crate::sealing::Cipher;
 use crate::table::Table;
 
+/// Snapshot metadata.
+type Meta = SnapshotMeta<u64, Member>;
+
 const FILE_AAD: &[u8] = b"snapshot";
 
 /// One record in snapshot data.
@@ -66,7 +69,7 @@ pub(crate) fn save(path: &Path, cipher: &Cipher, meta: &SnapshotMeta<u64, Member
 }
 
 /// The snapshot sealed in `path`, if any.
-pub(crate) fn load(path: &Path, cipher: &Cipher) -> Result<Option<(SnapshotMeta<u64, Member>, Vec<u8>)>> {
+pub(crate) fn load(path: &Path, cipher: &Cipher) -> Result<Option<(Meta, Vec<u8>)>> {
     let sealed = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -21,7 +21,7 @@ use redb::{Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::batch::{Check, Op, Outcome, Record, WriteBatch};
+use crate::batch::{ExportedRecord, Check, Op, Outcome, Record, WriteBatch};
 use crate::error::{Error, Result};
 use crate::keys::DataKey;
 use crate::member::Member;
@@ -116,6 +116,11 @@ impl StateMachine {
         })
     }
 
+    /// Whether this is the last handle on the database (so dropping it closes the file).
+    pub(crate) fn is_last_handle(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
     /// The record `key` of `table`.
     pub(crate) fn get(&self, table: Table, key: &str) -> Result<Option<Record>> {
         let txn = self.inner.db.begin_read()?;
@@ -142,7 +147,7 @@ impl StateMachine {
     }
 
     /// Every record of every table.
-    pub(crate) fn export(&self) -> Result<Vec<(Table, String, Zeroizing<Vec<u8>>)>> {
+    pub(crate) fn export(&self) -> Result<Vec<ExportedRecord>> {
         let mut out = Vec::new();
         for table in Table::ALL {
             for (key, record) in self.list(table)? {

@@ -1,4 +1,5 @@
 //! Three real stores on temp dirs, real openraft, an in-process transport.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! openraft's storage conformance suite against the redb log store and state machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
