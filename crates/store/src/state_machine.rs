@@ -6,9 +6,13 @@
 //!   values reach the file in plaintext, and a row cannot be moved to another place unnoticed;
 //! - `sm_meta["applied"]` holds `seal(json {last_applied, membership}, aad = "sm/applied")` and is
 //!   written in the same transaction as the records it accounts for;
-//! - every transaction commits with `Durability::Immediate`, so after a crash the state machine
-//!   is exactly the prefix of the log up to `last_applied` (openraft never purges beyond a
-//!   snapshot, and snapshots are built from this durable state);
+//! - applies commit with `Durability::Eventual` (written, not fsynced: one fsync per write is
+//!   the log's): a killed process loses nothing, a power cut may roll the state machine back to
+//!   an earlier commit — always a prefix of the log, `last_applied` moves with the records;
+//! - the log is purged only up to the current snapshot, which is fsynced before openraft
+//!   purges; [`StateMachine::open`] re-installs that snapshot when the state machine is behind
+//!   it, and openraft re-applies the rest of the log once the commit index is known;
+//! - installing a snapshot commits with `Durability::Immediate`;
 //! - `version` of a record is the log index of the entry that put it.
 
 use std::io::Cursor;
@@ -105,7 +109,7 @@ impl StateMachine {
             txn.open_table(table_def(table))?;
         }
         txn.commit()?;
-        Ok(Self {
+        let sm = Self {
             inner: Arc::new(Inner {
                 db,
                 cipher: dek.cipher()?,
@@ -113,7 +117,20 @@ impl StateMachine {
                 snapshot_path: dir.join("snapshot.sealed"),
                 snapshot_lock: Mutex::new(()),
             }),
-        })
+        };
+        sm.catch_up_with_snapshot()?;
+        Ok(sm)
+    }
+
+    /// After a power cut the state machine may be behind the snapshot (whose entries may be
+    /// purged from the log): re-install the snapshot then.
+    fn catch_up_with_snapshot(&self) -> Result<()> {
+        let Some((meta, mut data)) = snapshot::load(&self.inner.snapshot_path, &self.inner.cipher)? else {
+            return Ok(());
+        };
+        let result = if meta.last_log_id > self.applied()?.last_applied { self.install(&meta, &data) } else { Ok(()) };
+        data.zeroize();
+        result
     }
 
     /// Whether this is the last handle on the database (so dropping it closes the file).
@@ -239,7 +256,7 @@ impl StateMachine {
     fn apply_all(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<Outcome>> {
         let mut state = self.applied()?;
         let mut txn = self.inner.db.begin_write()?;
-        txn.set_durability(Durability::Immediate);
+        txn.set_durability(Durability::Eventual);
         let mut out = Vec::new();
         for mut entry in entries {
             state.last_applied = Some(entry.log_id);

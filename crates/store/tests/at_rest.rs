@@ -141,3 +141,36 @@ async fn a_different_data_key_cannot_read_the_store() {
     let other = DataKey::create(&tmp.path().join("other.sealed"), &Kek::generate()).unwrap();
     assert!(ReplicatedStore::export(&node.raft_dir(), &other).is_err());
 }
+
+/// A power cut may roll the (not fsynced) state machine back behind a snapshot whose entries
+/// are purged from the log: reopening re-installs the snapshot and re-applies the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_machine_rolled_back_behind_the_snapshot_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = Arc::new(Net::default());
+    let node = Node::new(tmp.path(), 1);
+    let store = start(&net, &node, 4).await;
+    store.bootstrap(member(1)).await.unwrap();
+    wait_until("leader", 10, || store.status().is_leader).await;
+    store.write(put(Table::Tasks, "early", "0")).await.unwrap();
+    stop(&net, store).await;
+    let old_state = std::fs::read(node.raft_dir().join("state.redb")).unwrap();
+
+    let store = start(&net, &node, 4).await;
+    wait_until("leader", 10, || store.status().is_leader).await;
+    let mut last = 0;
+    for i in 0..25 {
+        last = store.write(put(Table::Tasks, &format!("t{i:02}"), &i.to_string())).await.unwrap().index;
+    }
+    stop(&net, store).await;
+    std::fs::write(node.raft_dir().join("state.redb"), old_state).unwrap();
+
+    let store = start(&net, &node, 4).await;
+    wait_until("leader", 10, || store.status().is_leader).await;
+    wait_until("re-applying", 10, || store.status().last_applied >= last).await;
+    let tasks = store.list(Table::Tasks).unwrap();
+    assert_eq!(tasks.len(), 26);
+    assert_eq!(tasks.iter().find(|(k, _)| k == "t24").unwrap().1.version, last);
+    store.write(put(Table::Tasks, "later", "1")).await.unwrap();
+    stop(&net, store).await;
+}
