@@ -104,7 +104,9 @@ impl std::fmt::Debug for WriteBatch {
 impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Put { table, value, .. } => write!(f, "Put({table}, <{} bytes redacted>)", value.len()),
+            Self::Put { table, value, .. } => {
+                write!(f, "Put({table}, <{} bytes redacted>)", value.len())
+            }
             Self::Delete { table, .. } => write!(f, "Delete({table})"),
         }
     }

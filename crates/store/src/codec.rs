@@ -17,3 +17,15 @@ pub(crate) mod b64 {
         STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
     }
 }
+
+/// Describes a JSON failure without quoting the input (which may hold secrets): its kind and
+/// position only.
+pub(crate) fn json_fault(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "i/o error",
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{kind} at line {} column {}", e.line(), e.column())
+}

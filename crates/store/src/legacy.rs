@@ -47,7 +47,8 @@ impl LegacyStore {
             }
             Err(source) => return Err(Error::Io { op: "read", path: dek_path, source }),
         };
-        let dek: [u8; KEY_LEN] = dek.as_slice().try_into().map_err(|_| Error::Corrupt("data key has the wrong length".into()))?;
+        let dek: [u8; KEY_LEN] =
+            dek.as_slice().try_into().map_err(|_| Error::Corrupt("data key has the wrong length".into()))?;
         let dek = Zeroizing::new(dek);
         let db = redb::Database::create(dir.join("cluster.redb"))?;
         Ok(Self { db, dek: Cipher::new(&dek) })
@@ -61,7 +62,9 @@ impl LegacyStore {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let Some(value) = tbl.get(key)? else { return Ok(None) };
+        let Some(value) = tbl.get(key)? else {
+            return Ok(None);
+        };
         self.decode(table, key, value.value()).map(Some)
     }
 
@@ -108,7 +111,8 @@ impl LegacyStore {
 
     fn decode<T: DeserializeOwned>(&self, table: Table, key: &str, sealed: &[u8]) -> Result<T> {
         let json = self.dek.open(sealed, &aad(table, key))?;
-        serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("{}/{key}: {e}", table.name())))
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::Corrupt(format!("{}/{key}: {}", table.name(), crate::codec::json_fault(&e))))
     }
 }
 
@@ -120,7 +124,7 @@ pub trait ErasedRecord {
 
 impl<T: Serialize> ErasedRecord for T {
     fn to_json(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::Corrupt(e.to_string()))
+        serde_json::to_vec(self).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))
     }
 }
 

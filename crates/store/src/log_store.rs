@@ -69,13 +69,17 @@ impl LogStore {
     fn read_meta<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(META)?;
-        let Some(sealed) = table.get(name)? else { return Ok(None) };
+        let Some(sealed) = table.get(name)? else {
+            return Ok(None);
+        };
         let json = self.inner.cipher.open(sealed.value(), name.as_bytes())?;
-        serde_json::from_slice(&json).map(Some).map_err(|e| Error::Corrupt(format!("{name}: {e}")))
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("{name}: {}", crate::codec::json_fault(&e))))
     }
 
     fn write_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let json = Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::Corrupt(e.to_string()))?);
+        let json = Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?);
         let sealed = self.inner.cipher.seal(&json, name.as_bytes())?;
         let mut txn = self.inner.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
@@ -97,13 +101,16 @@ impl LogStore {
 
     fn decode(&self, index: u64, sealed: &[u8]) -> Result<Entry> {
         let json = self.inner.cipher.open(sealed, log_aad(index).as_bytes())?;
-        serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("log entry {index}: {e}")))
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::Corrupt(format!("log entry {index}: {}", crate::codec::json_fault(&e))))
     }
 
     fn last_entry(&self) -> Result<Option<Entry>> {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(LOG)?;
-        let Some((index, sealed)) = table.last()? else { return Ok(None) };
+        let Some((index, sealed)) = table.last()? else {
+            return Ok(None);
+        };
         self.decode(index.value(), sealed.value()).map(Some)
     }
 
@@ -114,7 +121,9 @@ impl LogStore {
             let mut table = txn.open_table(LOG)?;
             for mut entry in entries {
                 let index = entry.log_id.index;
-                let json = Zeroizing::new(serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(e.to_string()))?);
+                let json = Zeroizing::new(
+                    serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?,
+                );
                 if let openraft::EntryPayload::Normal(batch) = &mut entry.payload {
                     batch.zeroize();
                 }
@@ -135,7 +144,7 @@ impl LogStore {
     }
 
     fn purge_upto(&self, log_id: &LogId) -> Result<()> {
-        let json = serde_json::to_vec(log_id).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(log_id).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
         let sealed = self.inner.cipher.seal(&json, b"purged")?;
         let mut txn = self.inner.db.begin_write()?;
         txn.set_durability(Durability::Immediate);

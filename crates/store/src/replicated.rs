@@ -12,7 +12,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
-use crate::batch::{ExportedRecord, Applied, Outcome, Record, WriteBatch};
+use crate::batch::{Applied, ExportedRecord, Outcome, Record, WriteBatch};
 use crate::error::{Error, Result, WriteError};
 use crate::keys::DataKey;
 use crate::log_store::LogStore;
@@ -314,7 +314,8 @@ impl ReplicatedStore {
         let log = self.log.lock().ok().and_then(|mut log| log.take());
         let deadline = tokio::time::Instant::now() + OPEN_RETRY;
         while tokio::time::Instant::now() < deadline
-            && !(sm.as_ref().is_none_or(StateMachine::is_last_handle) && log.as_ref().is_none_or(LogStore::is_last_handle))
+            && !(sm.as_ref().is_none_or(StateMachine::is_last_handle)
+                && log.as_ref().is_none_or(LogStore::is_last_handle))
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

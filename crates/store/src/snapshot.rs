@@ -52,18 +52,18 @@ impl Drop for SnapshotFile {
 
 /// Encodes snapshot data.
 pub(crate) fn encode(records: &[SnapRecord]) -> Result<Vec<u8>> {
-    serde_json::to_vec(records).map_err(|e| Error::Corrupt(format!("snapshot: {e}")))
+    serde_json::to_vec(records).map_err(|e| Error::Corrupt(format!("snapshot: {}", crate::codec::json_fault(&e))))
 }
 
 /// Decodes snapshot data.
 pub(crate) fn decode(data: &[u8]) -> Result<Vec<SnapRecord>> {
-    serde_json::from_slice(data).map_err(|e| Error::Corrupt(format!("snapshot data: {e}")))
+    serde_json::from_slice(data).map_err(|e| Error::Corrupt(format!("snapshot data: {}", crate::codec::json_fault(&e))))
 }
 
 /// Seals `meta` and `data` into `path`, replacing it atomically.
 pub(crate) fn save(path: &Path, cipher: &Cipher, meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<()> {
     let file = SnapshotFile { meta: meta.clone(), data: data.to_vec() };
-    let json = Zeroizing::new(serde_json::to_vec(&file).map_err(|e| Error::Corrupt(e.to_string()))?);
+    let json = Zeroizing::new(serde_json::to_vec(&file).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?);
     palisade_pki::write_private_file(path, &cipher.seal(&json, FILE_AAD)?)?;
     Ok(())
 }
@@ -76,7 +76,7 @@ pub(crate) fn load(path: &Path, cipher: &Cipher) -> Result<Option<(Meta, Vec<u8>
         Err(source) => return Err(Error::Io { op: "read", path: path.to_owned(), source }),
     };
     let json = cipher.open(&sealed, FILE_AAD)?;
-    let mut file: SnapshotFile =
-        serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("snapshot file: {e}")))?;
+    let mut file: SnapshotFile = serde_json::from_slice(&json)
+        .map_err(|e| Error::Corrupt(format!("snapshot file: {}", crate::codec::json_fault(&e))))?;
     Ok(Some((file.meta.clone(), std::mem::take(&mut file.data))))
 }

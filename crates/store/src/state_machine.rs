@@ -25,7 +25,7 @@ use redb::{Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::batch::{ExportedRecord, Check, Op, Outcome, Record, WriteBatch};
+use crate::batch::{Check, ExportedRecord, Op, Outcome, Record, WriteBatch};
 use crate::error::{Error, Result};
 use crate::keys::DataKey;
 use crate::member::Member;
@@ -143,7 +143,9 @@ impl StateMachine {
         let txn = self.inner.db.begin_read()?;
         let tbl = txn.open_table(table_def(table))?;
         let row = self.inner.hasher.row(table.name(), key);
-        let Some(sealed) = tbl.get(row.as_slice())? else { return Ok(None) };
+        let Some(sealed) = tbl.get(row.as_slice())? else {
+            return Ok(None);
+        };
         let mut stored = self.open_row(table, &row, sealed.value())?;
         Ok(Some(Record { version: stored.version, value: Zeroizing::new(std::mem::take(&mut stored.value)) }))
     }
@@ -188,8 +190,8 @@ impl StateMachine {
     /// Opens a row and checks that its key hashes to the row it sits in.
     fn open_row(&self, table: Table, row: &[u8], sealed: &[u8]) -> Result<StoredRow> {
         let json = self.inner.cipher.open(sealed, &Self::row_aad(table, row))?;
-        let stored: StoredRow =
-            serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("{table} record: {e}")))?;
+        let stored: StoredRow = serde_json::from_slice(&json)
+            .map_err(|e| Error::Corrupt(format!("{table} record: {}", crate::codec::json_fault(&e))))?;
         if self.inner.hasher.row(table.name(), &stored.key).as_slice() != row {
             return Err(Error::Corrupt(format!("{table} record sits in the wrong row")));
         }
@@ -197,20 +199,24 @@ impl StateMachine {
     }
 
     fn seal_row(&self, table: Table, row: &[u8], stored: &StoredRow) -> Result<Vec<u8>> {
-        let json = Zeroizing::new(serde_json::to_vec(stored).map_err(|e| Error::Corrupt(e.to_string()))?);
+        let json =
+            Zeroizing::new(serde_json::to_vec(stored).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?);
         self.inner.cipher.seal(&json, &Self::row_aad(table, row))
     }
 
     fn applied(&self) -> Result<AppliedState> {
         let txn = self.inner.db.begin_read()?;
         let meta = txn.open_table(META)?;
-        let Some(sealed) = meta.get("applied")? else { return Ok(AppliedState::default()) };
+        let Some(sealed) = meta.get("applied")? else {
+            return Ok(AppliedState::default());
+        };
         let json = self.inner.cipher.open(sealed.value(), APPLIED_AAD)?;
-        serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("applied state: {e}")))
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::Corrupt(format!("applied state: {}", crate::codec::json_fault(&e))))
     }
 
     fn put_applied(&self, txn: &redb::WriteTransaction, state: &AppliedState) -> Result<()> {
-        let json = serde_json::to_vec(state).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let json = serde_json::to_vec(state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
         txn.open_table(META)?.insert("applied", self.inner.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
         Ok(())
     }
@@ -219,7 +225,9 @@ impl StateMachine {
     fn version_in(&self, txn: &redb::WriteTransaction, table: Table, key: &str) -> Result<Option<u64>> {
         let tbl = txn.open_table(table_def(table))?;
         let row = self.inner.hasher.row(table.name(), key);
-        let Some(sealed) = tbl.get(row.as_slice())? else { return Ok(None) };
+        let Some(sealed) = tbl.get(row.as_slice())? else {
+            return Ok(None);
+        };
         Ok(Some(self.open_row(table, &row, sealed.value())?.version))
     }
 
@@ -287,7 +295,8 @@ impl StateMachine {
             let state: AppliedState = match meta.get("applied")? {
                 Some(sealed) => {
                     let json = self.inner.cipher.open(sealed.value(), APPLIED_AAD)?;
-                    serde_json::from_slice(&json).map_err(|e| Error::Corrupt(format!("applied state: {e}")))?
+                    serde_json::from_slice(&json)
+                        .map_err(|e| Error::Corrupt(format!("applied state: {}", crate::codec::json_fault(&e))))?
                 }
                 None => AppliedState::default(),
             };
@@ -318,7 +327,8 @@ impl StateMachine {
         };
         let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership, snapshot_id };
         {
-            let _guard = self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
+            let _guard =
+                self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
             snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, &meta, &data)?;
         }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 /// The tables of the cluster store. Serialized as [`Table::name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[non_exhaustive]
 pub enum Table {
     /// The cluster object (one record).
     Cluster,

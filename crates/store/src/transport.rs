@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::member::Member;
 use crate::raft_types::TypeConfig;
 
-/// A raft request from one member to another.
-#[derive(Debug)]
+/// A raft request from one member to another. `Debug` shows no record values or snapshot
+/// bytes.
 pub enum RaftRpc {
     /// Log replication and heartbeats.
     AppendEntries(AppendEntriesRequest<TypeConfig>),
@@ -27,6 +27,18 @@ pub enum RaftRpc {
     Vote(VoteRequest<u64>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+impl std::fmt::Debug for RaftRpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Entries print through `WriteBatch`'s redacting `Debug`.
+            Self::AppendEntries(r) => f.debug_tuple("AppendEntries").field(r).finish(),
+            Self::Vote(r) => f.debug_tuple("Vote").field(r).finish(),
+            // `Display` shows the chunk's length, not its bytes.
+            Self::InstallSnapshot(r) => write!(f, "InstallSnapshot({r})"),
+        }
+    }
 }
 
 /// The answer to a [`RaftRpc`].
@@ -54,7 +66,12 @@ pub struct TransportError(pub String);
 /// [`RaftRpcReply::decode`]; the receiver feeds the request to `ReplicatedStore::handle`.
 pub trait Transport: Send + Sync + 'static {
     /// Sends `rpc` to the member with raft ID `target` and waits for its answer.
-    fn send(&self, target: u64, member: &Member, rpc: RaftRpc) -> BoxFuture<'_, std::result::Result<RaftRpcReply, TransportError>>;
+    fn send(
+        &self,
+        target: u64,
+        member: &Member,
+        rpc: RaftRpc,
+    ) -> BoxFuture<'_, std::result::Result<RaftRpcReply, TransportError>>;
 }
 
 /// Borrowed wire form, so encoding does not copy entries.
@@ -110,12 +127,12 @@ impl RaftRpc {
                 done: r.done,
             }),
         };
-        serde_json::to_vec(&wire).map_err(|e| Error::Wire(e.to_string()))
+        serde_json::to_vec(&wire).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))
     }
 
     /// A request from its wire bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| Error::Wire(e.to_string()))?;
+        let wire: Wire = serde_json::from_slice(bytes).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))?;
         Ok(match wire {
             Wire::AppendEntries(r) => Self::AppendEntries(r),
             Wire::Vote(r) => Self::Vote(r),
@@ -133,11 +150,66 @@ impl RaftRpc {
 impl RaftRpcReply {
     /// The wire bytes of this reply.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::Wire(e.to_string()))
+        serde_json::to_vec(self).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))
     }
 
     /// A reply from its wire bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Wire(e.to_string()))
+        serde_json::from_slice(bytes).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, StoredMembership};
+
+    use super::*;
+    use crate::batch::WriteBatch;
+    use crate::table::Table;
+
+    fn log_id(index: u64) -> LogId<u64> {
+        LogId::new(CommittedLeaderId::new(3, 1), index)
+    }
+
+    #[test]
+    fn requests_round_trip_with_base64_payloads_and_redacted_debug() {
+        let batch = WriteBatch::default().put(Table::Secrets, "s1", b"{\"data\":\"hunter2\"}".to_vec());
+        let rpc = RaftRpc::AppendEntries(AppendEntriesRequest {
+            vote: Vote::new_committed(3, 1),
+            prev_log_id: Some(log_id(6)),
+            entries: vec![Entry { log_id: log_id(7), payload: EntryPayload::Normal(batch.clone()) }],
+            leader_commit: Some(log_id(6)),
+        });
+        let bytes = rpc.encode().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("eyJkYXRhIjoiaHVudGVyMiJ9"), "{text}");
+        assert!(!text.contains("hunter2"));
+        assert!(!format!("{rpc:?}").contains("hunter2"));
+        let RaftRpc::AppendEntries(back) = RaftRpc::decode(&bytes).unwrap() else { panic!("wrong kind") };
+        assert_eq!(back.entries[0].payload, EntryPayload::Normal(batch));
+
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(9)),
+            last_membership: StoredMembership::new(Some(log_id(1)), Membership::new(vec![[1u64].into()], None)),
+            snapshot_id: "3-1-9-x".into(),
+        };
+        let chunk = vec![0u8, 1, 2, 250, 251, 252, 253];
+        let rpc = RaftRpc::InstallSnapshot(InstallSnapshotRequest {
+            vote: Vote::new_committed(3, 1),
+            meta: meta.clone(),
+            offset: 0,
+            data: chunk.clone(),
+            done: true,
+        });
+        let bytes = rpc.encode().unwrap();
+        assert!(String::from_utf8(bytes.clone()).unwrap().contains("\"AAEC+vv8/Q==\""));
+        let RaftRpc::InstallSnapshot(back) = RaftRpc::decode(&bytes).unwrap() else { panic!("wrong kind") };
+        assert_eq!((back.data, back.meta, back.done), (chunk, meta, true));
+
+        assert!(RaftRpc::decode(b"{\"Vote\": 7}").is_err());
+        let reply = RaftRpcReply::Failed("stopped".into());
+        assert!(
+            matches!(RaftRpcReply::decode(&reply.encode().unwrap()).unwrap(), RaftRpcReply::Failed(m) if m == "stopped")
+        );
     }
 }

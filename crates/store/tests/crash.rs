@@ -61,7 +61,9 @@ async fn sigkill_loses_no_acknowledged_write() {
         let mut seen = 0;
         for line in stdout.lines() {
             let line = line.unwrap();
-            let Some(rest) = line.strip_prefix("acked ") else { continue };
+            let Some(rest) = line.strip_prefix("acked ") else {
+                continue;
+            };
             let (key, index) = rest.split_once(' ').unwrap();
             acked.push((key.to_owned(), index.parse::<u64>().unwrap()));
             seen += 1;

@@ -61,15 +61,15 @@ async fn failed_checks_refuse_the_whole_batch() {
                 .check(Check::Absent { table: Table::Secrets, key: "s".into() }),
         )
         .await;
-    assert!(
-        matches!(&refused, Err(WriteError::Conflict { table: Table::Secrets, key }) if key == "s"),
-        "{refused:?}"
-    );
+    assert!(matches!(&refused, Err(WriteError::Conflict { table: Table::Secrets, key }) if key == "s"), "{refused:?}");
     let stale = Check::Version { table: Table::Secrets, key: "s".into(), version: first.index + 100 };
     let refused = store.write(WriteBatch::default().delete(Table::Secrets, "s").check(stale)).await;
     assert!(matches!(refused, Err(WriteError::Conflict { .. })), "{refused:?}");
     let missing = Check::Version { table: Table::Tasks, key: "none".into(), version: 1 };
-    assert!(matches!(store.write(put(Table::Tasks, "none", "x").check(missing)).await, Err(WriteError::Conflict { .. })));
+    assert!(matches!(
+        store.write(put(Table::Tasks, "none", "x").check(missing)).await,
+        Err(WriteError::Conflict { .. })
+    ));
 
     assert_eq!(value_of(&store, Table::Secrets, "s").as_deref(), Some("v1"));
     assert_eq!(store.get(Table::Secrets, "s").unwrap().unwrap().version, first.index);

@@ -53,7 +53,9 @@ impl Transport for Link {
                 return Err(TransportError("partitioned".into()));
             }
             let store = self.net.stores.lock().unwrap().get(&target).cloned();
-            let Some(store) = store else { return Err(TransportError("unreachable".into())) };
+            let Some(store) = store else {
+                return Err(TransportError("unreachable".into()));
+            };
             let is_snapshot = matches!(rpc, RaftRpc::InstallSnapshot(_));
             let rpc = RaftRpc::decode(&rpc.encode().unwrap()).unwrap();
             let reply = store.handle(rpc).await.map_err(|e| TransportError(e.to_string()))?;
@@ -99,12 +101,8 @@ impl Node {
 
 /// Opens (or reopens) `node` and registers it with `net`.
 pub async fn start(net: &Arc<Net>, node: &Node, snapshot_every: u64) -> Arc<ReplicatedStore> {
-    let mut config = StoreConfig::new(
-        node.raft_dir(),
-        node.id,
-        node.dek(),
-        Arc::new(Link { from: node.id, net: net.clone() }),
-    );
+    let mut config =
+        StoreConfig::new(node.raft_dir(), node.id, node.dek(), Arc::new(Link { from: node.id, net: net.clone() }));
     config.heartbeat = Duration::from_millis(50);
     config.election_timeout = (Duration::from_millis(400), Duration::from_millis(800));
     config.snapshot_every = snapshot_every;
