@@ -194,7 +194,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        match self.append_all(entries) {
+        // Off the async workers: the commit waits for fsync.
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let this = self.clone();
+        let appended = tokio::task::spawn_blocking(move || this.append_all(entries))
+            .await
+            .unwrap_or_else(|e| Err(Error::Database(format!("log append task: {e}"))));
+        match appended {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())

@@ -376,7 +376,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.apply_all(entries).map_err(write_err)
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.apply_all(entries))
+            .await
+            .unwrap_or_else(|e| Err(Error::Database(format!("apply task: {e}"))))
+            .map_err(write_err)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

@@ -197,3 +197,41 @@ async fn set_voters_removes_members_including_the_leader_itself() {
         store.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_all_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = Arc::new(Net::default());
+    let nodes: Vec<Node> = (1..=3).map(|id| Node::new(tmp.path(), id)).collect();
+    let stores = three(&net, &nodes, 50).await;
+    let started = std::time::Instant::now();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let leader = stores[0].clone();
+            tokio::spawn(async move {
+                let mut indexes = Vec::new();
+                for i in 0..20 {
+                    let key = format!("w{w:02}-{i:02}");
+                    indexes.push(leader.write(put(Table::Tasks, &key, "{}")).await.unwrap().index);
+                }
+                indexes
+            })
+        })
+        .collect();
+    let mut indexes = Vec::new();
+    for writer in writers {
+        indexes.extend(writer.await.unwrap());
+    }
+    eprintln!("320 writes from 16 writers in {:?}", started.elapsed());
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 320, "every write has its own log index");
+    let last = *indexes.last().unwrap();
+    for store in &stores {
+        wait_until("replication", 15, || store.status().last_applied >= last).await;
+        assert_eq!(store.list(Table::Tasks).unwrap().len(), 320);
+    }
+    for store in stores {
+        store.shutdown().await.unwrap();
+    }
+}
