@@ -1,6 +1,6 @@
 //! What a node reports about itself.
 
-use palisade_engine_api::types::{EngineDescription, NodeDescription, NodePlatform, NodeResources, PluginDescription, TlsInfo};
+use crate::model::NodeDescription;
 
 /// The host name, as the kernel has it.
 pub(crate) fn hostname() -> String {
@@ -23,17 +23,16 @@ pub(crate) fn cpus() -> i64 {
 }
 
 /// This node's description, with the trust root it holds.
-pub(crate) fn local_description(tls_info: TlsInfo) -> NodeDescription {
-    let plugin = |kind: &str, name: &str| PluginDescription { r#type: kind.to_owned(), name: name.to_owned() };
+pub(crate) fn local_description(trust_root_pem: &str) -> NodeDescription {
+    let plugin = |kind: &str, name: &str| (kind.to_owned(), name.to_owned());
     NodeDescription {
         hostname: hostname(),
-        platform: NodePlatform { architecture: std::env::consts::ARCH.to_owned(), os: std::env::consts::OS.to_owned() },
-        resources: NodeResources { nano_cpus: cpus() * 1_000_000_000, memory_bytes: memory_bytes() },
-        engine: EngineDescription {
-            engine_version: env!("CARGO_PKG_VERSION").to_owned(),
-            labels: Default::default(),
-            plugins: vec![plugin("Log", "json-file"), plugin("Network", "host"), plugin("Network", "null"), plugin("Volume", "local")],
-        },
-        tls_info,
+        os: std::env::consts::OS.to_owned(),
+        architecture: std::env::consts::ARCH.to_owned(),
+        nano_cpus: cpus() * 1_000_000_000,
+        memory_bytes: memory_bytes(),
+        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+        plugins: vec![plugin("Log", "json-file"), plugin("Network", "host"), plugin("Network", "null"), plugin("Volume", "local")],
+        trust_root_pem: trust_root_pem.to_owned(),
     }
 }

@@ -1,26 +1,37 @@
-//! A Palisade node: swarm membership, the manager role and the mutually authenticated cluster
-//! port, and the Engine-API backend that drives them.
+//! A Palisade node: swarm membership, the manager role on a raft-replicated store, the mutually
+//! authenticated cluster port, and the Engine-API backend that drives them.
 //!
-//! * [`Daemon`] implements [`palisade_engine_api::Backend`]: `swarm init/join/leave`, node and
-//!   swarm state. Cluster-state calls run on the leader, locally or forwarded over mTLS.
-//! * `manager`: the leader's state (cluster record, nodes, root CA signer, join tokens,
-//!   liveness), persisted in the encrypted store.
-//! * `rpc`: the cluster port. Only the join calls are served without a client certificate.
-//! * `agent`: every non-leader node heartbeats to the leader and follows role changes.
-//! * [`ServiceCertificate`]: TLS certificates from the cluster CA for the services the leader
+//! * [`Daemon`]: the membership state machine (inactive, locked, active); `daemon/` holds
+//!   init (and `--force-new-cluster`), join and leave.
+//! * `api`: the Engine-API edge — `Backend` for `Daemon`, the conversions between the cluster
+//!   model and Engine-API types, and the one mapping from [`Error`] to dockerd's errors.
+//! * `model`: Palisade's own cluster records (cluster, nodes, secrets) on the replicated store.
+//! * `manager`: decisions on those records (issuance, liveness, rotation, membership, secrets),
+//!   run on the raft leader.
+//! * `role`: a node's manager role — store, keys (autolock), cluster port; `node`: a node in a
+//!   swarm, which reaches the leader through its role or through any manager it knows.
+//! * `rpc`: the cluster port and raft's transport over it. Only the join calls are served
+//!   without a client certificate; raft only to manager certificates.
+//! * `agent`: heartbeats, renewals, role changes and resealing, on every node.
+//! * [`ServiceCertificate`]: TLS certificates from the cluster CA for the services a manager
 //!   runs (registry, trust server), renewed like node certificates.
 #![warn(missing_docs)]
 
 mod agent;
+mod api;
 mod daemon;
 mod describe;
 mod error;
 mod identity;
 mod manager;
+mod model;
+mod node;
 mod paths;
+mod role;
 mod rpc;
 mod service_cert;
 
 pub use daemon::{Daemon, DaemonConfig};
+pub use error::{Error, Result};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

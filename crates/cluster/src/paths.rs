@@ -7,16 +7,17 @@
 //!     node.key            its private key (0600, never leaves the node)
 //!     node.crt            its certificate, issued by the cluster CA
 //!     root-ca.crt         the trust bundle
-//!     membership.json     cluster ID, node ID, role, addresses
-//!     kek                 key-encryption key of the store (0600; managers)
-//!   store/                the leader's cluster store (sealed records)
+//!     membership.json     cluster ID, node ID, addresses, raft member ID
+//!     kek                 key-encryption key of the store (0600; managers without autolock)
+//!   raft/                 a manager's replicated store: raft log, state machine, snapshots,
+//!                         all sealed with the data key
+//!     dek.sealed          the data key, sealed by the KEK (or by the unlock key)
+//!   store/                only in data roots of Palisade 0.1's first round (single leader)
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use palisade_engine_api::ApiError;
-
-use crate::error::internal;
+use crate::error::{Error, Result};
 
 /// Paths under one data root.
 #[derive(Debug, Clone)]
@@ -63,20 +64,43 @@ impl DataRoot {
         self.node_dir().join("kek")
     }
 
-    pub(crate) fn store_dir(&self) -> PathBuf {
+    /// The single-leader store of earlier versions.
+    pub(crate) fn legacy_store_dir(&self) -> PathBuf {
         self.0.join("store")
     }
 
+    pub(crate) fn raft_dir(&self) -> PathBuf {
+        self.0.join("raft")
+    }
+
+    pub(crate) fn sealed_dek(&self) -> PathBuf {
+        self.raft_dir().join("dek.sealed")
+    }
+
+    /// Removes a manager's replicated store and its keys (demotion, leave).
+    pub(crate) fn wipe_manager_state(&self) -> Result<()> {
+        remove_all(&self.raft_dir())?;
+        match std::fs::remove_file(self.kek()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(format!("remove {}", self.kek().display()), e)),
+        }
+    }
+
     /// Removes every trace of swarm membership (`swarm leave`).
-    pub(crate) fn wipe_swarm_state(&self) -> Result<(), ApiError> {
-        for dir in [self.node_dir(), self.store_dir()] {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(internal(&format!("remove {}", dir.display()), e)),
-            }
+    pub(crate) fn wipe_swarm_state(&self) -> Result<()> {
+        for dir in [self.node_dir(), self.raft_dir(), self.legacy_store_dir()] {
+            remove_all(&dir)?;
         }
         Ok(())
+    }
+}
+
+fn remove_all(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::internal(format!("remove {}", dir.display()), e)),
     }
 }
 

@@ -11,12 +11,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_engine_api::ApiError;
 use palisade_pki::tls::ReloadableCert;
 use palisade_pki::{Clock, NodeKey};
 
 use crate::daemon::Daemon;
-use crate::error::internal;
+use crate::error::{Error, Result};
 
 /// How often the renewal task looks at the clock and the trust bundle.
 const CHECK_PERIOD: Duration = Duration::from_secs(15);
@@ -56,10 +55,10 @@ struct Current {
     renew_at: time::OffsetDateTime,
 }
 
-async fn issue(daemon: &Daemon, names: &ServiceNames) -> Result<(String, NodeKey, Current), ApiError> {
-    let trust_pem = daemon.trust_bundle_pem().await.ok_or_else(ApiError::not_a_manager)?;
-    let key = NodeKey::generate().map_err(|e| internal("service key", e))?;
-    let csr = key.csr_pem().map_err(|e| internal("service CSR", e))?;
+async fn issue(daemon: &Daemon, names: &ServiceNames) -> Result<(String, NodeKey, Current)> {
+    let trust_pem = daemon.trust_bundle_pem().await.ok_or(Error::NotAManager)?;
+    let key = NodeKey::generate().map_err(|e| Error::internal("service key", e))?;
+    let csr = key.csr_pem().map_err(|e| Error::internal("service CSR", e))?;
     let issued = daemon.issue_service_certificate(&csr, names).await?;
     let renew_at = palisade_pki::renewal_time_within(issued.not_before, issued.not_after, &mut rand::rngs::OsRng);
     Ok((issued.cert_pem, key, Current { trust_pem, renew_at }))
@@ -67,9 +66,9 @@ async fn issue(daemon: &Daemon, names: &ServiceNames) -> Result<(String, NodeKey
 
 impl ServiceCertificate {
     /// Issues the first certificate (the daemon must be the leader) and starts renewing it.
-    pub async fn start(daemon: Arc<Daemon>, names: ServiceNames, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
+    pub async fn start(daemon: Arc<Daemon>, names: ServiceNames, clock: Arc<dyn Clock>) -> Result<Self> {
         let (cert_pem, key, mut current) = issue(&daemon, &names).await?;
-        let cert = ReloadableCert::new(&cert_pem, &key).map_err(|e| internal("service TLS", e))?;
+        let cert = ReloadableCert::new(&cert_pem, &key).map_err(|e| Error::internal("service TLS", e))?;
         let reloadable = cert.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -86,7 +85,7 @@ impl ServiceCertificate {
                         }
                         Err(e) => tracing::warn!(service = %names.common_name, "renewed certificate unusable: {e}"),
                     },
-                    Err(e) => tracing::warn!(service = %names.common_name, "renewing service certificate: {}", e.message),
+                    Err(e) => tracing::warn!(service = %names.common_name, "renewing service certificate: {e}"),
                 }
             }
         });

@@ -26,13 +26,13 @@ fn without_a_client_certificate_only_join_calls_are_served() {
     assert!(out.contains("HTTP/1.1 200"), "{out}");
     assert!(out.contains("BEGIN CERTIFICATE"), "{out}");
 
-    for (path, body) in [("/node/v1/heartbeat", "{}"), ("/node/v1/certificate", "{}"), ("/control/v1", "\"NodeList\"")] {
+    for (path, body) in [("/node/v1", "\"RaftJoin\""), ("/raft/v1", ""), ("/control/v1", "\"NodeList\"")] {
         let (_, out) = request(&addr, &[], &post(path, body));
         assert!(out.contains("HTTP/1.1 401"), "{path}: {out}");
         assert!(out.contains("a client certificate issued by this cluster is required"), "{path}: {out}");
     }
     // The join call itself needs a valid token.
-    let (_, out) = request(&addr, &[], &post("/join/v1/certificate", r#"{"token":"SWMTKN-1-x-y","csr_pem":"","description":{"Hostname":"h","Platform":{"Architecture":"x","OS":"linux"},"Resources":{"NanoCPUs":0,"MemoryBytes":0},"Engine":{"EngineVersion":"1"},"TLSInfo":{"TrustRoot":"","CertIssuerSubject":"","CertIssuerPublicKey":""}},"advertise_addr":"","listen_port":0,"availability":""}"#));
+    let (_, out) = request(&addr, &[], &post("/join/v1/certificate", r#"{"token":"SWMTKN-1-x-y","csr_pem":"","description":{"hostname":"h","os":"linux","architecture":"x","nano_cpus":0,"memory_bytes":0,"engine_version":"1","plugins":[],"trust_root_pem":""},"advertise_addr":"","listen_port":0,"availability":""}"#));
     assert!(out.contains("HTTP/1.1 400") && out.contains("A valid join token is necessary"), "{out}");
 }
 

@@ -75,7 +75,7 @@ fn private_material_is_never_stored_in_plaintext() {
     manager.init(&[]);
     let token = manager.join_token("worker");
     let secret = token.rsplit('-').next().unwrap().to_owned();
-    for entry in walk(&manager.data_root().join("store")) {
+    for entry in walk(&manager.data_root().join("raft")) {
         let bytes = std::fs::read(&entry).unwrap();
         let haystack = String::from_utf8_lossy(&bytes);
         assert!(!haystack.contains(&secret), "join token secret in plaintext in {}", entry.display());

@@ -79,9 +79,11 @@ async fn a_restarted_store_keeps_everything() {
     let node = Node::new(tmp.path(), 1);
     let store = start(&net, &node, 4).await;
     assert!(!store.is_initialized());
+    let mut status = store.subscribe();
     store.bootstrap(member(1)).await.unwrap();
     assert!(store.is_initialized());
-    wait_until("leader", 10, || store.status().is_leader).await;
+    let elected = tokio::time::timeout(std::time::Duration::from_secs(10), status.wait_for(|s| s.is_leader)).await;
+    assert_eq!(elected.unwrap().unwrap().leader, Some(1));
     for i in 0..10 {
         store.write(put(Table::Configs, &format!("c{i}"), &i.to_string())).await.unwrap();
     }

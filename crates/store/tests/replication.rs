@@ -178,6 +178,10 @@ async fn set_voters_removes_members_including_the_leader_itself() {
     let mut stores = three(&net, &nodes[..3], 10_000).await;
     stores[0].write(put(Table::Cluster, "cluster", "c")).await.unwrap();
 
+    let unknown = stores[0].set_voters(BTreeSet::from([1, 2, 9])).await;
+    assert!(matches!(unknown, Err(WriteError::Store(palisade_store::Error::Membership(_)))), "{unknown:?}");
+    assert!(matches!(stores[0].set_voters(BTreeSet::new()).await, Err(WriteError::Store(_))));
+    assert_eq!(stores[0].status().members.len(), 3);
     stores[0].set_voters(BTreeSet::from([1, 2])).await.unwrap();
     let members = stores[0].status().members;
     assert_eq!(members.keys().copied().collect::<Vec<_>>(), vec![1, 2]);

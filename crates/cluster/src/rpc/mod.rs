@@ -1,26 +1,33 @@
 //! The cluster port: wire types shared by its server and client.
 //!
 //! Calls are JSON over HTTP/1.1 inside mutual TLS. Paths under `/join/` are the only ones served
-//! without a client certificate; `/node/` needs a node certificate of this cluster, `/control/`
-//! a manager certificate.
+//! without a client certificate; `/node/` needs a node certificate of this cluster; `/control/`
+//! and `/raft/` a manager certificate. Calls that read or change cluster state run on the raft
+//! leader: a follower passes them on over its own mutual-TLS connection to the leader, naming
+//! the node it authenticated ([`ControlCall::Node`]); only managers are believed when they do.
 
 mod client;
 mod server;
+pub(crate) mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use palisade_engine_api::types::{ClusterInfo, Node, NodeDescription, NodeSpec, PeerNode, Swarm, SwarmSpec};
-use palisade_pki::{ClusterId, NodeId, NodeRole};
+use palisade_pki::{ClusterId, IssuerInfo, NodeId, NodeRole};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
-pub(crate) use client::ManagerClient;
+pub(crate) use client::{ManagerClient, ManagerClients};
 pub(crate) use server::ClusterServer;
+
+use crate::model::{ClusterSpec, NodeDescription, NodeObject};
 
 pub(crate) const ROOT_CA_PATH: &str = "/join/v1/root-ca";
 pub(crate) const JOIN_PATH: &str = "/join/v1/certificate";
-pub(crate) const HEARTBEAT_PATH: &str = "/node/v1/heartbeat";
-pub(crate) const RENEW_PATH: &str = "/node/v1/certificate";
+pub(crate) const NODE_PATH: &str = "/node/v1";
 pub(crate) const CONTROL_PATH: &str = "/control/v1";
+pub(crate) const RAFT_PATH: &str = "/raft/v1";
 
 /// `GET /join/v1/root-ca`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,7 +45,7 @@ pub(crate) struct JoinCertRequest {
     pub(crate) description: NodeDescription,
     /// Advertised IP; empty → the address the manager sees.
     pub(crate) advertise_addr: String,
-    /// Port of the node's own cluster listener (reported for managers).
+    /// Port of the node's own cluster listener (served once it is a manager).
     pub(crate) listen_port: u16,
     pub(crate) availability: String,
 }
@@ -59,9 +66,23 @@ pub(crate) struct JoinCertResponse {
     pub(crate) managers: Vec<String>,
     /// The address the cluster records for the node (its advertised one, or the one seen).
     pub(crate) addr: String,
+    /// The raft member ID of a joining manager.
+    pub(crate) raft_id: Option<u64>,
 }
 
-/// `POST /node/v1/heartbeat`.
+/// What a node asks of the leader, as itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum NodeCall {
+    Heartbeat(HeartbeatRequest),
+    /// Renewal with a fresh key.
+    Renew { csr_pem: String },
+    /// A manager serving its cluster port asks to become a raft voter.
+    RaftJoin,
+    /// A manager leaving the swarm leaves raft first.
+    RaftLeave,
+}
+
+/// A node's periodic report.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct HeartbeatRequest {
     pub(crate) description: NodeDescription,
@@ -73,19 +94,16 @@ pub(crate) struct HeartbeatResponse {
     /// Send the next heartbeat within this many nanoseconds.
     pub(crate) period_ns: i64,
     /// The role the cluster wants this node in; when it differs from the certificate's, the
-    /// node renews its certificate.
+    /// node renews its certificate (and starts or stops its manager role).
     pub(crate) desired_role: NodeRole,
+    /// Cluster addresses of managers, the leader's first.
     pub(crate) managers: Vec<String>,
     /// Renew now: the certificate is not from the current signer (root rotation).
     pub(crate) renew: bool,
     /// The trust bundle the node should hold.
     pub(crate) trust_root_pem: String,
-}
-
-/// `POST /node/v1/certificate`: renewal with a fresh key.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct RenewRequest {
-    pub(crate) csr_pem: String,
+    /// The node's raft member ID, while the cluster wants it a manager.
+    pub(crate) raft_id: Option<u64>,
 }
 
 /// The renewed certificate.
@@ -95,16 +113,84 @@ pub(crate) struct RenewResponse {
     pub(crate) root_ca_pem: String,
 }
 
-/// A cluster-state call. Managers run it on the leader: locally there, forwarded elsewhere.
+/// `swarm update`, as the cluster model sees it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SwarmUpdate {
+    pub(crate) version: Option<u64>,
+    pub(crate) spec: ClusterSpec,
+    /// A root to rotate to (`docker swarm ca --ca-cert/--ca-key`); the key is secret.
+    pub(crate) signing_ca_cert: String,
+    pub(crate) signing_ca_key: Zeroizing<String>,
+    pub(crate) rotate_worker_token: bool,
+    pub(crate) rotate_manager_token: bool,
+    pub(crate) rotate_unlock_key: bool,
+}
+
+impl fmt::Debug for SwarmUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwarmUpdate").field("version", &self.version).field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+/// `node update`'s spec.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct NodeSpecUpdate {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) role: String,
+    pub(crate) availability: String,
+}
+
+/// A new secret; the value is secret.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SecretCreate {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(with = "base64_secret")]
+    pub(crate) data: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for SecretCreate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCreate").field("name", &self.name).field("data", &"<redacted>").finish()
+    }
+}
+
+mod base64_secret {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use zeroize::Zeroizing;
+
+    pub(crate) fn serialize<S: Serializer>(data: &Zeroizing<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(data.as_slice())))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map(Zeroizing::new).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A cluster-state call. It runs on the leader: locally there, passed on from elsewhere.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ControlCall {
     Summary,
     SwarmInspect,
-    SwarmUpdate { spec: Box<SwarmSpec>, version: Option<u64>, rotate_worker_token: bool, rotate_manager_token: bool },
+    SwarmUpdate(Box<SwarmUpdate>),
+    UnlockKey,
     NodeList,
     NodeInspect { reference: String },
-    NodeUpdate { reference: String, version: u64, spec: NodeSpec },
+    NodeUpdate { reference: String, version: u64, spec: NodeSpecUpdate },
     NodeRemove { reference: String, force: bool },
+    SecretCreate(SecretCreate),
+    SecretList,
+    SecretInspect { reference: String },
+    SecretUpdate { reference: String, version: u64, labels: BTreeMap<String, String> },
+    SecretRemove { reference: String },
+    /// A join, passed on by the manager that received it, with the address it saw.
+    Join { request: JoinCertRequest, peer_ip: String },
+    /// A node's own call; `peer_cert_der` is the certificate the receiving manager verified.
+    Node { peer_cert_der: Vec<u8>, call: NodeCall },
 }
 
 /// The answer to a [`ControlCall`].
@@ -112,17 +198,73 @@ pub(crate) enum ControlCall {
 #[allow(clippy::large_enum_variant)] // replies are moved once, never stored
 pub(crate) enum ControlReply {
     Summary(ClusterSummary),
-    Swarm(Box<Swarm>),
-    Nodes(Vec<Node>),
-    Node(Box<Node>),
+    Swarm(Box<SwarmView>),
+    UnlockKey(Option<Zeroizing<String>>),
+    Nodes(Vec<NodeView>),
+    Node(Box<NodeView>),
+    SecretId(String),
+    Secrets(Vec<SecretView>),
+    Secret(SecretView),
+    Join(JoinCertResponse),
+    Heartbeat(HeartbeatResponse),
+    Renew(RenewResponse),
     Done,
+}
+
+/// The cluster object as managers show it: no CA key, no unlock key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SwarmView {
+    pub(crate) id: ClusterId,
+    pub(crate) version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) updated_at: OffsetDateTime,
+    pub(crate) spec: ClusterSpec,
+    pub(crate) trust_root_pem: String,
+    pub(crate) issuer: IssuerInfo,
+    pub(crate) root_rotation_in_progress: bool,
+    /// Only in `GET /swarm`, never in `docker info`.
+    pub(crate) worker_token: String,
+    pub(crate) manager_token: String,
+}
+
+/// A node with its liveness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeView {
+    pub(crate) node: NodeObject,
+    pub(crate) version: u64,
+    pub(crate) ready: bool,
+    pub(crate) manager: Option<ManagerView>,
+}
+
+/// A manager's raft status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ManagerView {
+    pub(crate) leader: bool,
+    pub(crate) reachable: bool,
+    pub(crate) addr: String,
+}
+
+/// A secret's metadata (never its value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SecretView {
+    pub(crate) id: String,
+    pub(crate) version: u64,
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// What `docker info` shows of the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ClusterSummary {
-    pub(crate) cluster: ClusterInfo,
+    pub(crate) swarm: SwarmView,
     pub(crate) nodes: u64,
     pub(crate) managers: u64,
-    pub(crate) remote_managers: Vec<PeerNode>,
+    /// `(node ID, cluster address)` of each manager.
+    pub(crate) remote_managers: Vec<(String, String)>,
 }

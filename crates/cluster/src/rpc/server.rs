@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::middleware;
 use axum::routing::{get, post};
@@ -12,35 +13,45 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use palisade_engine_api::ApiError;
 use palisade_pki::{NodeCertInfo, NodeRole};
+use palisade_store::RaftRpc;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use super::{
-    ControlCall, ControlReply, HeartbeatRequest, HeartbeatResponse, JoinCertRequest, JoinCertResponse, RenewRequest,
-    RenewResponse, RootCaResponse, CONTROL_PATH, HEARTBEAT_PATH, JOIN_PATH, RENEW_PATH, ROOT_CA_PATH,
-};
-use crate::manager::Manager;
+use super::{ControlCall, ControlReply, JoinCertRequest, JoinCertResponse, NodeCall, RootCaResponse};
+use super::{CONTROL_PATH, JOIN_PATH, NODE_PATH, RAFT_PATH, ROOT_CA_PATH};
+use crate::api::errors::to_api;
+use crate::error::Error;
+use crate::role::ManagerCore;
 
 /// A TLS handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who is calling: the verified client certificate, if one was presented, and the TCP peer.
 #[derive(Debug, Clone)]
-pub(crate) struct Peer {
-    pub(crate) cert: Option<NodeCertInfo>,
-    pub(crate) addr: SocketAddr,
+struct Peer {
+    cert: Option<(NodeCertInfo, Vec<u8>)>,
+    addr: SocketAddr,
 }
 
 impl Peer {
-    /// The caller's certificate; every call outside `/join/` needs one.
-    fn node(&self) -> Result<&NodeCertInfo, ApiError> {
-        self.cert
-            .as_ref()
-            .ok_or_else(|| ApiError::new(http::StatusCode::UNAUTHORIZED, "a client certificate issued by this cluster is required"))
+    /// The caller's certificate and its DER; every call outside `/join/` needs one.
+    fn node(&self) -> Result<&(NodeCertInfo, Vec<u8>), ApiError> {
+        self.cert.as_ref().ok_or_else(|| to_api(Error::Unauthenticated))
+    }
+
+    /// The caller's certificate, which must say manager.
+    fn manager(&self) -> Result<&NodeCertInfo, ApiError> {
+        let (cert, _) = self.node()?;
+        if cert.role != NodeRole::Manager {
+            return Err(to_api(Error::PermissionDenied("only managers may read or change cluster state".into())));
+        }
+        Ok(cert)
     }
 }
+
+type Shared = Arc<ManagerCore>;
 
 /// A running cluster port. The TLS configuration can be replaced (certificate renewal) without
 /// dropping the listener.
@@ -50,21 +61,17 @@ pub(crate) struct ClusterServer {
 }
 
 impl ClusterServer {
-    /// Serves `manager`'s cluster calls on a bound listener.
-    pub(crate) fn start(listener: TcpListener, tls: ServerConfig, manager: Arc<Manager>) -> Self {
+    /// Serves a manager's cluster calls on a bound listener.
+    pub(crate) fn start(listener: TcpListener, tls: ServerConfig, core: Shared) -> Self {
         let tls = Arc::new(RwLock::new(Arc::new(tls)));
         // Every route but the join calls sits behind the certificate check, which runs before
         // anything of the request is read.
         let members = Router::new()
-            .route(HEARTBEAT_PATH, post(heartbeat))
-            .route(RENEW_PATH, post(renew))
+            .route(NODE_PATH, post(node))
             .route(CONTROL_PATH, post(control))
+            .route(RAFT_PATH, post(raft))
             .route_layer(middleware::from_fn(require_client_certificate));
-        let routes = Router::new()
-            .route(ROOT_CA_PATH, get(root_ca))
-            .route(JOIN_PATH, post(join))
-            .merge(members)
-            .with_state(manager);
+        let routes = Router::new().route(ROOT_CA_PATH, get(root_ca)).route(JOIN_PATH, post(join)).merge(members).with_state(core);
         let task = tokio::spawn(accept_loop(listener, tls.clone(), routes));
         tracing::info!("cluster port listening (mutual TLS)");
         Self { tls, task }
@@ -76,10 +83,17 @@ impl ClusterServer {
     }
 }
 
+impl ClusterServer {
+    /// Closes the port. Aborting the accept loop drops its JoinSet, which aborts every open
+    /// connection.
+    pub(crate) fn stop(&self) {
+        self.task.abort();
+    }
+}
+
 impl Drop for ClusterServer {
     fn drop(&mut self) {
-        // Aborting the accept loop drops its JoinSet, which aborts every open connection.
-        self.task.abort();
+        self.stop();
     }
 }
 
@@ -94,6 +108,7 @@ async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>,
                 continue;
             }
         };
+        let _ = tcp.set_nodelay(true);
         while connections.try_join_next().is_some() {}
         let config = tls.read().unwrap_or_else(|e| e.into_inner()).clone();
         let routes = routes.clone();
@@ -108,7 +123,7 @@ async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>,
                 // The chain was verified against the cluster root during the handshake; a
                 // verified certificate without node subject fields is refused outright.
                 Some(leaf) => match NodeCertInfo::from_der(leaf) {
-                    Ok(info) => Some(info),
+                    Ok(info) => Some((info, leaf.to_vec())),
                     Err(e) => return tracing::info!(%addr, "refused a certificate that is not a node certificate: {e}"),
                 },
             };
@@ -133,45 +148,42 @@ async fn require_client_certificate(
     Ok(next.run(request).await)
 }
 
-async fn root_ca(State(manager): State<Arc<Manager>>) -> Json<RootCaResponse> {
-    Json(RootCaResponse { root_ca_pem: manager.root_ca_pem() })
+async fn root_ca(State(core): State<Shared>) -> Result<Json<RootCaResponse>, ApiError> {
+    Ok(Json(RootCaResponse { root_ca_pem: core.manager.trust_pem().map_err(to_api)? }))
 }
 
 async fn join(
-    State(manager): State<Arc<Manager>>,
+    State(core): State<Shared>,
     Extension(peer): Extension<Peer>,
     Json(request): Json<JoinCertRequest>,
 ) -> Result<Json<JoinCertResponse>, ApiError> {
-    manager.join(request, peer.addr.ip().to_string()).await.map(Json)
+    match core.dispatch(ControlCall::Join { request, peer_ip: peer.addr.ip().to_string() }).await.map_err(to_api)? {
+        ControlReply::Join(response) => Ok(Json(response)),
+        other => Err(to_api(Error::internal("join", format!("unexpected reply {other:?}")))),
+    }
 }
 
-async fn heartbeat(
-    State(manager): State<Arc<Manager>>,
-    Extension(peer): Extension<Peer>,
-    Json(request): Json<HeartbeatRequest>,
-) -> Result<Json<HeartbeatResponse>, ApiError> {
-    manager.heartbeat(peer.node()?, request).map(Json)
+/// A node's own call: passed to the leader with the certificate verified here.
+async fn node(State(core): State<Shared>, Extension(peer): Extension<Peer>, Json(call): Json<NodeCall>) -> Result<Json<ControlReply>, ApiError> {
+    let (_, der) = peer.node()?;
+    core.dispatch(ControlCall::Node { peer_cert_der: der.clone(), call }).await.map(Json).map_err(to_api)
 }
 
-async fn renew(
-    State(manager): State<Arc<Manager>>,
-    Extension(peer): Extension<Peer>,
-    Json(request): Json<RenewRequest>,
-) -> Result<Json<RenewResponse>, ApiError> {
-    manager.renew(peer.node()?, &request.csr_pem).await.map(Json)
-}
-
-async fn control(
-    State(manager): State<Arc<Manager>>,
-    Extension(peer): Extension<Peer>,
-    Json(call): Json<ControlCall>,
-) -> Result<Json<ControlReply>, ApiError> {
-    let cert = peer.node()?;
-    let node = manager.authorize(cert)?;
+/// A call from another manager: runs here only if this manager leads; it is never passed on
+/// again, so a call cannot travel in circles while leadership moves.
+async fn control(State(core): State<Shared>, Extension(peer): Extension<Peer>, Json(call): Json<ControlCall>) -> Result<Json<ControlReply>, ApiError> {
+    let cert = peer.manager()?;
     // Both the certificate and the cluster's current view must say manager: a demoted node's
     // older manager certificate stops working at once.
-    if cert.role != NodeRole::Manager || node.role != NodeRole::Manager {
-        return Err(ApiError::new(http::StatusCode::FORBIDDEN, "only managers may read or change cluster state"));
-    }
-    manager.control(call).map(Json)
+    core.authorize_manager(cert).map_err(to_api)?;
+    core.run_as_leader(call).await.map(Json).map_err(to_api)
+}
+
+/// A raft message from another manager.
+async fn raft(State(core): State<Shared>, Extension(peer): Extension<Peer>, body: Bytes) -> Result<Vec<u8>, ApiError> {
+    let cert = peer.manager()?;
+    core.authorize_raft_peer(cert).map_err(to_api)?;
+    let rpc = RaftRpc::decode(&body).map_err(|e| to_api(Error::invalid(format!("raft message: {e}"))))?;
+    let reply = core.manager.store().handle(rpc).await.map_err(|e| to_api(Error::internal("raft", e)))?;
+    reply.encode().map_err(|e| to_api(Error::internal("raft", e)))
 }

@@ -58,7 +58,7 @@ impl DaemonArgs {
             advertise_addr: self.advertise_addr,
             clock: Arc::new(palisade_pki::SystemClock),
         };
-        let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
         Ok((Arc::new(daemon), socket))
     }
 

@@ -2,6 +2,8 @@
 //! CLI, palisade CLI and openssl.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -121,7 +121,7 @@ pub(crate) async fn start(
     let names = service_names("palisade-services", &[registry_addr, trust_addr]);
     let cert = ServiceCertificate::start(daemon, names, Arc::new(palisade_pki::SystemClock))
         .await
-        .map_err(|e| anyhow::anyhow!("service certificate: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("service certificate: {e}"))?;
     let registry_tls = Arc::new(palisade_pki::tls::server_config_with_cert(cert.cert(), &[b"h2", b"http/1.1"])?);
     let trust_tls = Arc::new(palisade_pki::tls::server_config_with_cert(cert.cert(), &[b"http/1.1"])?);
 

@@ -1,0 +1,177 @@
+//! The Engine-API edge: [`Backend`] for [`Daemon`]. Requests are converted into the cluster
+//! model here ([`convert`]), and cluster errors into dockerd's statuses and texts ([`errors`]);
+//! nothing past this module sees an Engine-API type.
+
+mod convert;
+pub(crate) mod errors;
+mod system;
+
+use palisade_engine_api::types::{
+    Info, InitRequest, JoinRequest, Node, NodeSpec, Secret, SecretFilters, SecretSpec, Swarm, SwarmSpec, UnlockKeyResponse,
+    UpdateSwarmQuery, Version,
+};
+use palisade_engine_api::{ApiError, Backend};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::daemon::{Daemon, InitOptions, JoinOptions, NodeState};
+use crate::error::Error;
+use crate::rpc::{ControlCall, ControlReply, NodeSpecUpdate, SecretCreate, SwarmUpdate};
+use errors::to_api;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn unexpected(reply: &ControlReply) -> ApiError {
+    to_api(Error::internal("cluster call", format!("unexpected reply {reply:?}")))
+}
+
+impl Daemon {
+    async fn call(&self, call: ControlCall) -> ApiResult<ControlReply> {
+        self.control(call).await.map_err(to_api)
+    }
+
+    async fn done(&self, call: ControlCall) -> ApiResult<()> {
+        match self.call(call).await? {
+            ControlReply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl Backend for Daemon {
+    fn version(&self) -> Version {
+        system::version()
+    }
+
+    fn swarm_status(&self) -> String {
+        match self.state.try_lock().map(|s| s.clone()) {
+            Ok(NodeState::Active(node)) => format!("active/{}", node.role()),
+            Ok(NodeState::Locked(_)) => "locked".to_owned(),
+            Ok(NodeState::Inactive) => "inactive".to_owned(),
+            // Busy with init/join/leave.
+            Err(_) => "pending".to_owned(),
+        }
+    }
+
+    async fn info(&self) -> ApiResult<Info> {
+        Ok(system::info(self).await)
+    }
+
+    async fn swarm_init(&self, request: InitRequest) -> ApiResult<String> {
+        let mut spec = convert::cluster_spec(&request.spec).map_err(to_api)?;
+        spec.autolock |= request.auto_lock_managers;
+        if !request.spec.ca_config.signing_ca_cert.is_empty() {
+            return Err(to_api(Error::invalid("a CA certificate cannot be given at init; rotate to it with `swarm ca --rotate`")));
+        }
+        let options = InitOptions {
+            listen_addr: request.listen_addr,
+            advertise_addr: request.advertise_addr,
+            force_new_cluster: request.force_new_cluster,
+            spec,
+            availability: request.availability,
+        };
+        self.init(options).await.map_err(to_api)
+    }
+
+    async fn swarm_join(&self, request: JoinRequest) -> ApiResult<()> {
+        let options = JoinOptions {
+            listen_addr: request.listen_addr,
+            advertise_addr: request.advertise_addr,
+            remote_addrs: request.remote_addrs,
+            join_token: request.join_token,
+            availability: request.availability,
+        };
+        self.join(options).await.map_err(to_api)
+    }
+
+    async fn swarm_leave(&self, force: bool) -> ApiResult<()> {
+        self.leave(force).await.map_err(to_api)
+    }
+
+    async fn swarm_inspect(&self) -> ApiResult<Swarm> {
+        match self.call(ControlCall::SwarmInspect).await? {
+            ControlReply::Swarm(view) => Ok(convert::swarm(&view)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn swarm_update(&self, spec: SwarmSpec, query: UpdateSwarmQuery) -> ApiResult<()> {
+        let update = SwarmUpdate {
+            version: query.version,
+            spec: convert::cluster_spec(&spec).map_err(to_api)?,
+            signing_ca_cert: spec.ca_config.signing_ca_cert.clone(),
+            signing_ca_key: Zeroizing::new(spec.ca_config.signing_ca_key.clone()),
+            rotate_worker_token: query.rotate_worker_token,
+            rotate_manager_token: query.rotate_manager_token,
+            rotate_unlock_key: query.rotate_manager_unlock_key,
+        };
+        self.done(ControlCall::SwarmUpdate(Box::new(update))).await
+    }
+
+    async fn swarm_unlock_key(&self) -> ApiResult<UnlockKeyResponse> {
+        match self.call(ControlCall::UnlockKey).await? {
+            ControlReply::UnlockKey(key) => Ok(UnlockKeyResponse { unlock_key: key.map(|k| k.to_string()).unwrap_or_default() }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn swarm_unlock(&self, key: SecretString) -> ApiResult<()> {
+        let key = key.expose_secret().parse::<palisade_pki::UnlockKey>().map_err(|_| ApiError::malformed_unlock_key())?;
+        self.unlock(key).await.map_err(to_api)
+    }
+
+    async fn node_list(&self) -> ApiResult<Vec<Node>> {
+        match self.call(ControlCall::NodeList).await? {
+            ControlReply::Nodes(nodes) => Ok(nodes.iter().map(convert::node).collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn node_inspect(&self, reference: String) -> ApiResult<Node> {
+        match self.call(ControlCall::NodeInspect { reference }).await? {
+            ControlReply::Node(node) => Ok(convert::node(&node)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn node_update(&self, reference: String, version: u64, spec: NodeSpec) -> ApiResult<()> {
+        let spec = NodeSpecUpdate { name: spec.name, labels: spec.labels, role: spec.role, availability: spec.availability };
+        self.done(ControlCall::NodeUpdate { reference, version, spec }).await
+    }
+
+    async fn node_remove(&self, reference: String, force: bool) -> ApiResult<()> {
+        self.done(ControlCall::NodeRemove { reference, force }).await
+    }
+
+    async fn secret_create(&self, spec: SecretSpec) -> ApiResult<String> {
+        let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
+        match self.call(ControlCall::SecretCreate(SecretCreate { name: spec.name, labels: spec.labels, data })).await? {
+            ControlReply::SecretId(id) => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn secret_list(&self, filters: SecretFilters) -> ApiResult<Vec<Secret>> {
+        match self.call(ControlCall::SecretList).await? {
+            ControlReply::Secrets(secrets) => Ok(secrets.iter().map(convert::secret).filter(|s| filters.matches(s)).collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn secret_inspect(&self, reference: String) -> ApiResult<Secret> {
+        match self.call(ControlCall::SecretInspect { reference }).await? {
+            ControlReply::Secret(secret) => Ok(convert::secret(&secret)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn secret_update(&self, reference: String, version: u64, spec: SecretSpec) -> ApiResult<()> {
+        let current = self.secret_inspect(reference.clone()).await?;
+        spec.check_label_only_update(&current.spec)?;
+        self.done(ControlCall::SecretUpdate { reference, version, labels: spec.labels }).await
+    }
+
+    async fn secret_remove(&self, reference: String) -> ApiResult<()> {
+        self.done(ControlCall::SecretRemove { reference }).await
+    }
+}

@@ -1,0 +1,157 @@
+//! The cluster-state calls, run on the leader.
+
+use palisade_pki::{NodeCertInfo, NodeRole, UnlockKey};
+use zeroize::Zeroizing;
+
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::model::{ClusterObject, Versioned};
+use crate::rpc::{ClusterSummary, ControlCall, ControlReply, NodeCall, SwarmUpdate, SwarmView};
+
+impl Manager {
+    /// Runs a cluster-state call. Reads first confirm that this manager still leads, so they
+    /// see every write acknowledged before them.
+    pub(crate) async fn control(&self, call: ControlCall) -> Result<ControlReply> {
+        match call {
+            ControlCall::Summary => {
+                self.confirm_leadership().await?;
+                self.summary().map(ControlReply::Summary)
+            }
+            ControlCall::SwarmInspect => {
+                self.confirm_leadership().await?;
+                Ok(ControlReply::Swarm(Box::new(self.swarm_view()?)))
+            }
+            ControlCall::SwarmUpdate(update) => self.swarm_update(*update).await.map(|()| ControlReply::Done),
+            ControlCall::UnlockKey => {
+                self.confirm_leadership().await?;
+                Ok(ControlReply::UnlockKey(self.records.cluster()?.value.unlock_key.clone().map(Zeroizing::new)))
+            }
+            ControlCall::NodeList => {
+                self.confirm_leadership().await?;
+                let period = self.records.cluster()?.value.spec.heartbeat_period;
+                Ok(ControlReply::Nodes(self.nodes()?.into_iter().map(|n| self.view(n, period)).collect()))
+            }
+            ControlCall::NodeInspect { reference } => {
+                self.confirm_leadership().await?;
+                let period = self.records.cluster()?.value.spec.heartbeat_period;
+                Ok(ControlReply::Node(Box::new(self.view(self.resolve_node(&reference)?, period))))
+            }
+            ControlCall::NodeUpdate { reference, version, spec } => self.node_update(&reference, version, spec).await.map(|()| ControlReply::Done),
+            ControlCall::NodeRemove { reference, force } => self.node_remove(&reference, force).await.map(|()| ControlReply::Done),
+            ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::SecretId),
+            ControlCall::SecretList => {
+                self.confirm_leadership().await?;
+                self.secret_list().map(ControlReply::Secrets)
+            }
+            ControlCall::SecretInspect { reference } => {
+                self.confirm_leadership().await?;
+                self.secret_inspect(&reference).map(ControlReply::Secret)
+            }
+            ControlCall::SecretUpdate { reference, version, labels } => {
+                self.secret_update(&reference, version, labels).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::SecretRemove { reference } => self.secret_remove(&reference).await.map(|()| ControlReply::Done),
+            ControlCall::Join { request, peer_ip } => self.join(request, peer_ip).await.map(ControlReply::Join),
+            ControlCall::Node { peer_cert_der, call } => {
+                let der = rustls_pki_types::CertificateDer::from(peer_cert_der);
+                let peer = NodeCertInfo::from_der(&der).map_err(|e| Error::PermissionDenied(format!("not a node certificate: {e}")))?;
+                self.node_call(&peer, call).await
+            }
+        }
+    }
+
+    async fn node_call(&self, peer: &NodeCertInfo, call: NodeCall) -> Result<ControlReply> {
+        match call {
+            NodeCall::Heartbeat(request) => self.heartbeat(peer, request).await.map(ControlReply::Heartbeat),
+            NodeCall::Renew { csr_pem } => self.renew(peer, &csr_pem).await.map(ControlReply::Renew),
+            NodeCall::RaftJoin | NodeCall::RaftLeave if peer.role != NodeRole::Manager => {
+                Err(Error::PermissionDenied("only managers take part in raft".into()))
+            }
+            NodeCall::RaftJoin => self.raft_join(peer).await.map(|()| ControlReply::Done),
+            NodeCall::RaftLeave => self.raft_leave(peer).await.map(|()| ControlReply::Done),
+        }
+    }
+
+    fn summary(&self) -> Result<ClusterSummary> {
+        let nodes = self.nodes()?;
+        let managers: Vec<(String, String)> = nodes
+            .iter()
+            .filter(|n| n.value.role == NodeRole::Manager)
+            .map(|n| (n.value.id.to_string(), n.value.cluster_addr()))
+            .collect();
+        let mut remote_managers = managers.clone();
+        remote_managers.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(ClusterSummary { swarm: self.swarm_view()?, nodes: nodes.len() as u64, managers: managers.len() as u64, remote_managers })
+    }
+
+    pub(super) fn swarm_view(&self) -> Result<SwarmView> {
+        let Versioned { version, value: cluster } = self.records.cluster()?;
+        swarm_view(version, &cluster)
+    }
+
+    async fn swarm_update(&self, update: SwarmUpdate) -> Result<()> {
+        update.spec.validate()?;
+        let current = self.records.cluster()?;
+        if update.version != Some(current.version) {
+            return Err(Error::OutOfSequence);
+        }
+        // Decided once, outside the retry loop: a generated root must not be generated twice.
+        let new_root = self.desired_root(&current.value, &update)?;
+        let mut rng = rand::rngs::OsRng;
+        self.update_cluster(Some(current.version), |cluster| {
+            let mut spec = update.spec.clone();
+            if spec.autolock && !cluster.spec.autolock || spec.autolock && update.rotate_unlock_key {
+                cluster.unlock_key = Some(UnlockKey::generate(&mut rng).expose().to_string());
+            }
+            if !spec.autolock {
+                cluster.unlock_key = None;
+            }
+            for external in &mut spec.external_cas {
+                if external.ca_cert.trim().is_empty() {
+                    external.ca_cert = cluster.ca.trust_pem().to_owned();
+                }
+            }
+            if let Some(new_root) = new_root.clone() {
+                cluster.ca.begin_rotation(new_root, &mut rng).map_err(rotation_error)?;
+                tracing::info!("root CA rotation started");
+            }
+            let (worker, manager) = cluster.tokens()?;
+            let digest = palisade_pki::RootDigest::of_pem(cluster.ca.trust_pem());
+            if update.rotate_worker_token {
+                cluster.worker_token = palisade_pki::JoinToken::generate(digest.clone(), &mut rng).expose();
+            } else {
+                cluster.worker_token = worker.expose();
+            }
+            if update.rotate_manager_token {
+                cluster.manager_token = palisade_pki::JoinToken::generate(digest, &mut rng).expose();
+            } else {
+                cluster.manager_token = manager.expose();
+            }
+            cluster.spec = spec;
+            Ok(())
+        })
+        .await?;
+        self.reconcile_rotation().await
+    }
+}
+
+/// The cluster object as managers show it.
+pub(crate) fn swarm_view(version: u64, cluster: &ClusterObject) -> Result<SwarmView> {
+    Ok(SwarmView {
+        id: cluster.id.clone(),
+        version,
+        created_at: cluster.created_at,
+        updated_at: cluster.updated_at,
+        spec: cluster.spec.clone(),
+        trust_root_pem: cluster.ca.trust_pem().to_owned(),
+        issuer: cluster.ca.issuer().map_err(|e| Error::internal("load root CA", e))?,
+        root_rotation_in_progress: cluster.ca.is_rotating(),
+        worker_token: cluster.worker_token.clone(),
+        manager_token: cluster.manager_token.clone(),
+    })
+}
+
+/// pki's rotation errors: the caller's, except where pki says its own state is broken.
+pub(super) fn rotation_error(e: palisade_pki::Error) -> Error {
+    Error::invalid(e)
+}

@@ -1,0 +1,20 @@
+//! Palisade's own cluster model: the typed records the replicated store holds.
+//!
+//! These are domain types, not wire types: Engine-API structs (`SwarmSpec`, `Node`, ...) are
+//! converted to and from them in [`crate::api`] and are never persisted. Every record is stored
+//! as JSON, sealed by the store; its version is the raft index of the write that stored it.
+
+mod cluster;
+mod node;
+mod records;
+mod secret;
+
+pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
+pub(crate) use node::{Availability, NodeDescription, NodeObject};
+pub(crate) use records::{Object, Records, Versioned, WriteSet};
+pub(crate) use secret::SecretObject;
+
+/// RFC 3339 timestamps in records.
+pub(crate) mod timestamp {
+    pub(crate) use time::serde::rfc3339::{deserialize, serialize};
+}
