@@ -24,9 +24,12 @@
 //! chooses; without autolock the KEK is in a 0600 file on the node, with autolock only in the
 //! operator's unlock key.
 //!
-//! Durability: log appends, votes and purges commit with fsync before openraft is told they
-//! are done; each state-machine apply commits with fsync too, so after a crash the state machine
-//! is a prefix of the log and openraft re-applies the rest.
+//! Durability: log appends (one transaction and one fsync per batch openraft hands over),
+//! votes and purges are fsynced before openraft is told they are done, so an acknowledged write
+//! is on disk on a quorum. State-machine applies are written without fsync (they survive a
+//! killed process; a power cut may roll them back to an earlier prefix of the log, which openraft
+//! re-applies). The current snapshot is fsynced before openraft purges the log it covers, and
+//! opening re-installs it when the state machine is behind it.
 #![warn(missing_docs)]
 
 mod batch;

@@ -89,8 +89,9 @@ struct Inner {
     cipher: Cipher,
     hasher: RowHasher,
     snapshot_path: PathBuf,
-    /// Serializes writers of the snapshot file.
-    snapshot_lock: Mutex<()>,
+    /// Serializes access to the snapshot file and holds the last log ID it covers, so a slow
+    /// build never replaces a newer snapshot (installed or built meanwhile) with an older one.
+    snapshot_lock: Mutex<Option<LogId>>,
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -115,7 +116,7 @@ impl StateMachine {
                 cipher: dek.cipher()?,
                 hasher: dek.row_hasher()?,
                 snapshot_path: dir.join("snapshot.sealed"),
-                snapshot_lock: Mutex::new(()),
+                snapshot_lock: Mutex::new(None),
             }),
         };
         sm.catch_up_with_snapshot()?;
@@ -128,6 +129,7 @@ impl StateMachine {
         let Some((meta, mut data)) = snapshot::load(&self.inner.snapshot_path, &self.inner.cipher)? else {
             return Ok(());
         };
+        *self.snapshot_guard()? = meta.last_log_id;
         let result = if meta.last_log_id > self.applied()?.last_applied { self.install(&meta, &data) } else { Ok(()) };
         data.zeroize();
         result
@@ -327,9 +329,11 @@ impl StateMachine {
         };
         let meta = SnapshotMeta { last_log_id: state.last_applied, last_membership: state.membership, snapshot_id };
         {
-            let _guard =
-                self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
-            snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, &meta, &data)?;
+            let mut current = self.snapshot_guard()?;
+            if meta.last_log_id >= *current {
+                snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, &meta, &data)?;
+                *current = meta.last_log_id;
+            }
         }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
@@ -352,8 +356,14 @@ impl StateMachine {
         let state = AppliedState { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
         self.put_applied(&txn, &state)?;
         txn.commit()?;
-        let _guard = self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))?;
-        snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)
+        let mut current = self.snapshot_guard()?;
+        snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)?;
+        *current = meta.last_log_id;
+        Ok(())
+    }
+
+    fn snapshot_guard(&self) -> Result<std::sync::MutexGuard<'_, Option<LogId>>> {
+        self.inner.snapshot_lock.lock().map_err(|_| Error::Corrupt("snapshot lock poisoned".into()))
     }
 }
 
@@ -404,7 +414,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let _guard = self.inner.snapshot_lock.lock().map_err(|_| read_err("snapshot lock poisoned"))?;
+        let _guard = self.snapshot_guard().map_err(read_err)?;
         let loaded = snapshot::load(&self.inner.snapshot_path, &self.inner.cipher).map_err(read_err)?;
         Ok(loaded.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
