@@ -89,7 +89,7 @@ impl Manager {
         swarm_view(version, &cluster)
     }
 
-    async fn swarm_update(&self, update: SwarmUpdate) -> Result<()> {
+    pub(super) async fn swarm_update(&self, update: SwarmUpdate) -> Result<()> {
         update.spec.validate()?;
         let current = self.records.cluster()?;
         if update.version != Some(current.version) {

@@ -199,3 +199,128 @@ pub(crate) enum LeaderRef {
     /// Another manager.
     Remote(Member),
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::future::BoxFuture;
+    use palisade_pki::{NodeCertInfo, NodeKey, SystemClock};
+    use palisade_store::{DataKey, Kek, Member, RaftRpc, RaftRpcReply, StoreConfig, Transport, TransportError};
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+
+    use super::*;
+    use crate::rpc::JoinCertRequest;
+
+    /// A one-member group never sends anything.
+    struct Alone;
+
+    impl Transport for Alone {
+        fn send(&self, _: u64, _: &Member, _: RaftRpc) -> BoxFuture<'_, Result<RaftRpcReply, TransportError>> {
+            Box::pin(async { Err(TransportError("no peers".into())) })
+        }
+    }
+
+    /// A manager leading a new one-member cluster on a real store in `dir`.
+    async fn manager(dir: &std::path::Path) -> Manager {
+        let dek = DataKey::create(&dir.join("dek.sealed"), &Kek::generate()).unwrap();
+        let store = Arc::new(ReplicatedStore::open(StoreConfig::new(dir.join("raft"), 1, dek, Arc::new(Alone))).await.unwrap());
+        let mut rng = rand::rngs::OsRng;
+        let node_id = NodeId::generate(&mut rng);
+        store.bootstrap(Member { node_id: node_id.to_string(), addr: "127.0.0.1:2377".into() }).await.unwrap();
+        store.subscribe().wait_for(|s| s.is_leader).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let init = InitParams {
+            cluster_id: ClusterId::generate(&mut rng),
+            node_id: node_id.clone(),
+            raft_id: 1,
+            spec: ClusterSpec::default(),
+            csr_pem: NodeKey::generate().unwrap().csr_pem().unwrap(),
+            description: NodeDescription::default(),
+            advertise_addr: "127.0.0.1".into(),
+            listen_port: 2377,
+            availability: Availability::Active,
+            unlock_key: None,
+        };
+        let new = new_cluster(&clock, init).await.unwrap();
+        let manager = Manager::new(store, clock, node_id);
+        manager.store_new_cluster(&new).await.unwrap();
+        manager
+    }
+
+    fn join_request(token: String, csr_pem: String) -> JoinCertRequest {
+        JoinCertRequest { token, csr_pem, description: NodeDescription::default(), advertise_addr: String::new(), listen_port: 0, availability: String::new() }
+    }
+
+    #[tokio::test]
+    async fn a_worker_token_never_yields_a_manager_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        // A CSR that asks for a manager identity with a chosen node ID.
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["swarm-manager".to_owned()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "attacker-cluster");
+        dn.push(DnType::OrganizationalUnitName, "swarm-manager");
+        dn.push(DnType::CommonName, "aaaaaaaaaaaaaaaaaaaaaaaaa");
+        params.distinguished_name = dn;
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let worker_token = manager.records.cluster().unwrap().value.worker_token;
+
+        let response = manager.join(join_request(worker_token, csr), "127.0.0.9".into()).await.unwrap();
+        let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
+        assert_eq!(cert.role, NodeRole::Worker);
+        assert_ne!(cert.node_id.as_str(), "aaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(cert.cluster_id, manager.records.cluster().unwrap().value.id);
+        assert_eq!(response.raft_id, None, "a worker gets no raft member ID");
+    }
+
+    #[tokio::test]
+    async fn certificates_of_removed_nodes_and_other_clusters_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let key = NodeKey::generate().unwrap();
+        let token = manager.records.cluster().unwrap().value.worker_token;
+        let response = manager.join(join_request(token, key.csr_pem().unwrap()), "127.0.0.9".into()).await.unwrap();
+        let cert = NodeCertInfo::from_pem(&response.cert_pem).unwrap();
+        let cluster = manager.records.cluster().unwrap().value;
+        assert!(manager.authorize(&cluster, &cert).is_ok());
+
+        let mut foreign = cert.clone();
+        foreign.cluster_id = ClusterId::generate(&mut rand::rngs::OsRng);
+        assert!(matches!(manager.authorize(&cluster, &foreign), Err(Error::PermissionDenied(_))));
+
+        manager.node_remove(cert.node_id.as_str(), true).await.unwrap();
+        let cluster = manager.records.cluster().unwrap().value;
+        match manager.authorize(&cluster, &cert) {
+            Err(Error::PermissionDenied(message)) => assert!(message.contains("was removed"), "{message}"),
+            other => panic!("removed node authorized: {:?}", other.map(|n| n.value.id)),
+        }
+        // A removed node cannot renew either, nor join raft.
+        assert!(manager.renew(&cert, &NodeKey::generate().unwrap().csr_pem().unwrap()).await.is_err());
+        assert!(manager.raft_join(&cert).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stale_swarm_update_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let before = manager.records.cluster().unwrap();
+        let update = |version| crate::rpc::SwarmUpdate {
+            version: Some(version),
+            spec: ClusterSpec { name: "renamed".into(), ..ClusterSpec::default() },
+            signing_ca_cert: String::new(),
+            signing_ca_key: Default::default(),
+            rotate_worker_token: true,
+            rotate_manager_token: false,
+            rotate_unlock_key: false,
+        };
+        assert_eq!(manager.swarm_update(update(before.version + 100)).await.unwrap_err(), Error::OutOfSequence);
+        let unchanged = manager.records.cluster().unwrap();
+        assert_eq!(unchanged.version, before.version);
+        assert_eq!(unchanged.value.worker_token, before.value.worker_token);
+        manager.swarm_update(update(before.version)).await.unwrap();
+        let after = manager.records.cluster().unwrap();
+        assert_eq!(after.value.spec.name, "renamed");
+        assert_ne!(after.value.worker_token, before.value.worker_token);
+        assert_eq!(after.value.manager_token, before.value.manager_token);
+    }
+}
