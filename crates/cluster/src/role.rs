@@ -285,14 +285,14 @@ async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
     let mut changes = manager.store().subscribe();
     let mut seen = None;
     loop {
-        let version = manager.records().cluster().ok().map(|c| c.version);
-        if version.is_some() && version != seen {
-            let wanted = manager.records().cluster().and_then(|c| {
-                c.value.unlock_key.as_deref().map(str::parse::<UnlockKey>).transpose().map_err(|e| Error::internal("unlock key", e))
-            });
-            match wanted.and_then(|key| sealer.reseal(key)) {
-                Ok(()) => seen = version,
-                Err(e) => tracing::error!("resealing the data key: {e}"),
+        // Not there yet before the first records of a new cluster are applied.
+        if let Ok(cluster) = manager.records().cluster() {
+            if seen != Some(cluster.version) {
+                let wanted = cluster.value.unlock_key.as_deref().map(str::parse::<UnlockKey>).transpose().map_err(|e| Error::internal("unlock key", e));
+                match wanted.and_then(|key| sealer.reseal(key)) {
+                    Ok(()) => seen = Some(cluster.version),
+                    Err(e) => tracing::error!("resealing the data key: {e}"),
+                }
             }
         }
         if changes.changed().await.is_err() {

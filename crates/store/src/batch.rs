@@ -61,10 +61,37 @@ pub enum Op {
     },
 }
 
+/// One raft log entry's payload: the writes that reached the leader together. Each is applied
+/// on its own, in order, with its own checks and [`Outcome`]; coalescing concurrent writes
+/// into one entry is what lets many writers share a replication round and an fsync.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The writes, in the order they are applied.
+    pub batches: Vec<WriteBatch>,
+}
+
+impl Proposal {
+    /// Most writes one entry carries.
+    pub const MAX_BATCHES: usize = 1 << 12;
+}
+
+impl Zeroize for Proposal {
+    fn zeroize(&mut self) {
+        self.batches.iter_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+impl std::fmt::Debug for Proposal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proposal").field("batches", &self.batches).finish()
+    }
+}
+
 /// A stored record.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The raft log index of the write that stored it.
+    /// The raft log index of the write that stored it. Writes coalesced into one entry share
+    /// it; no reader can see the state between them (an entry is applied whole).
     pub version: u64,
     /// The plaintext value (JSON), zeroized on drop.
     pub value: Zeroizing<Vec<u8>>,

@@ -41,6 +41,7 @@ mod log_store;
 mod member;
 mod network;
 mod raft_types;
+mod proposals;
 mod replicated;
 mod sealing;
 mod snapshot;

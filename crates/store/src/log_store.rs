@@ -4,14 +4,20 @@
 //! - row `log[i]` holds `seal(json(entry i), aad = "log/<i>")`;
 //! - `meta["vote"]` and `meta["purged"]` hold `seal(json(..), aad = "vote" | "purged")`;
 //! - every write transaction commits with `Durability::Immediate`: when `append` reports an
-//!   entry flushed, or `save_vote` returns, it is on disk. One append batch is one transaction
-//!   (one fsync), however many entries openraft hands over;
+//!   entry flushed, or `save_vote` returns, it is on disk;
+//! - appends are group-committed: `append` hands its entries to one writer thread and returns;
+//!   the writer puts every append queued meanwhile into one transaction (one fsync), then
+//!   reports each flushed. Until then the entries are `pending` and reads see them there;
+//! - truncate and purge go through the same writer, in order with the appends before them,
+//!   and return once done;
 //! - `purged` is written in the same transaction that deletes the purged rows.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Weak};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, Vote};
@@ -36,6 +42,17 @@ pub struct LogStore {
 struct Inner {
     db: redb::Database,
     cipher: Cipher,
+    /// Entries handed to `append` and not yet committed, by index.
+    pending: Mutex<BTreeMap<u64, Entry>>,
+    /// To the writer thread, which exits once this is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// Work for the writer thread, done in the order queued.
+enum Job {
+    Append { entries: Vec<Entry>, callback: LogFlushed<TypeConfig> },
+    Truncate { from: u64, done: tokio::sync::oneshot::Sender<Result<()>> },
+    Purge { upto: LogId, done: tokio::sync::oneshot::Sender<Result<()>> },
 }
 
 impl Debug for LogStore {
@@ -52,7 +69,30 @@ impl LogStore {
         txn.open_table(LOG)?;
         txn.open_table(META)?;
         txn.commit()?;
-        Ok(Self { inner: Arc::new(Inner { db, cipher }) })
+        let (jobs, queue) = mpsc::channel();
+        let inner = Arc::new(Inner { db, cipher, pending: Mutex::new(BTreeMap::new()), jobs: Mutex::new(jobs) });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("raft-log-writer".into())
+            .spawn(move || write_jobs(&weak, &queue))
+            .map_err(|e| Error::Database(format!("start the log writer: {e}")))?;
+        Ok(Self { inner })
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
+        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.send(job).map_err(|_| Error::Database("the log writer has stopped".into()))
+    }
+
+    /// Runs a truncate or purge on the writer, after every append queued before it.
+    async fn run_in_order(&self, job: impl FnOnce(tokio::sync::oneshot::Sender<Result<()>>) -> Job) -> Result<()> {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        self.submit(job(done))?;
+        finished.await.unwrap_or_else(|_| Err(Error::Database("the log writer has stopped".into())))
     }
 
     /// Whether this is the last handle on the database (so dropping it closes the file).
@@ -88,15 +128,17 @@ impl LogStore {
         Ok(())
     }
 
-    fn entries<RB: RangeBounds<u64>>(&self, range: RB) -> Result<Vec<Entry>> {
+    fn entries<RB: RangeBounds<u64> + Clone>(&self, range: RB) -> Result<Vec<Entry>> {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(LOG)?;
-        let mut out = Vec::new();
-        for row in table.range(range)? {
+        let mut out = BTreeMap::new();
+        for row in table.range(range.clone())? {
             let (index, sealed) = row?;
-            out.push(self.decode(index.value(), sealed.value())?);
+            out.insert(index.value(), self.decode(index.value(), sealed.value())?);
         }
-        Ok(out)
+        // Entries not committed yet are newer than any row they replace.
+        out.extend(self.pending().range(range).map(|(index, entry)| (*index, entry.clone())));
+        Ok(out.into_values().collect())
     }
 
     fn decode(&self, index: u64, sealed: &[u8]) -> Result<Entry> {
@@ -106,6 +148,9 @@ impl LogStore {
     }
 
     fn last_entry(&self) -> Result<Option<Entry>> {
+        if let Some((_, entry)) = self.pending().last_key_value() {
+            return Ok(Some(entry.clone()));
+        }
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(LOG)?;
         let Some((index, sealed)) = table.last()? else {
@@ -114,20 +159,23 @@ impl LogStore {
         self.decode(index.value(), sealed.value()).map(Some)
     }
 
-    fn append_all(&self, entries: impl IntoIterator<Item = Entry>) -> Result<()> {
-        let mut txn = self.inner.db.begin_write()?;
+}
+
+impl Inner {
+    fn append_all<'a>(&self, entries: impl IntoIterator<Item = &'a mut Entry>) -> Result<()> {
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
         {
             let mut table = txn.open_table(LOG)?;
-            for mut entry in entries {
+            for entry in entries {
                 let index = entry.log_id.index;
                 let json = Zeroizing::new(
-                    serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?,
+                    serde_json::to_vec(&*entry).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?,
                 );
-                if let openraft::EntryPayload::Normal(batch) = &mut entry.payload {
-                    batch.zeroize();
+                if let openraft::EntryPayload::Normal(proposal) = &mut entry.payload {
+                    proposal.zeroize();
                 }
-                let sealed = self.inner.cipher.seal(&json, log_aad(index).as_bytes())?;
+                let sealed = self.cipher.seal(&json, log_aad(index).as_bytes())?;
                 table.insert(index, sealed.as_slice())?;
             }
         }
@@ -136,7 +184,7 @@ impl LogStore {
     }
 
     fn remove_from(&self, from: u64) -> Result<()> {
-        let mut txn = self.inner.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
         txn.open_table(LOG)?.retain_in(from.., |_, _| false)?;
         txn.commit()?;
@@ -145,13 +193,57 @@ impl LogStore {
 
     fn purge_upto(&self, log_id: &LogId) -> Result<()> {
         let json = serde_json::to_vec(log_id).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
-        let sealed = self.inner.cipher.seal(&json, b"purged")?;
-        let mut txn = self.inner.db.begin_write()?;
+        let sealed = self.cipher.seal(&json, b"purged")?;
+        let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
         txn.open_table(META)?.insert("purged", sealed.as_slice())?;
         txn.open_table(LOG)?.retain_in(..=log_id.index, |_, _| false)?;
         txn.commit()?;
         Ok(())
+    }
+}
+
+/// The writer thread: runs jobs in order, every run of consecutive appends as one transaction.
+/// Ends when the store is dropped.
+fn write_jobs(inner: &Weak<Inner>, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let Some(inner) = inner.upgrade() else { return };
+        let mut appends: Vec<(Vec<Entry>, LogFlushed<TypeConfig>)> = Vec::new();
+        for job in std::iter::once(first).chain(queue.try_iter()) {
+            match job {
+                Job::Append { entries, callback } => appends.push((entries, callback)),
+                Job::Truncate { from, done } => {
+                    commit_appends(&inner, &mut appends);
+                    let _ = done.send(inner.remove_from(from));
+                }
+                Job::Purge { upto, done } => {
+                    commit_appends(&inner, &mut appends);
+                    let _ = done.send(inner.purge_upto(&upto));
+                }
+            }
+        }
+        commit_appends(&inner, &mut appends);
+    }
+}
+
+/// Commits queued appends in one transaction, then reports each.
+fn commit_appends(inner: &Inner, appends: &mut Vec<(Vec<Entry>, LogFlushed<TypeConfig>)>) {
+    if appends.is_empty() {
+        return;
+    }
+    let written: Vec<LogId> = appends.iter().flat_map(|(entries, _)| entries.iter().map(|e| e.log_id)).collect();
+    let result = inner.append_all(appends.iter_mut().flat_map(|(entries, _)| entries.iter_mut()));
+    if result.is_ok() {
+        // What was truncated meanwhile, or replaced by a later append, stays as it is.
+        let mut pending = inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for log_id in &written {
+            if pending.get(&log_id.index).is_some_and(|e| e.log_id == *log_id) {
+                pending.remove(&log_id.index);
+            }
+        }
+    }
+    for (_, callback) in appends.drain(..) {
+        callback.log_io_completed(result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string())));
     }
 }
 
@@ -194,29 +286,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        // Off the async workers: the commit waits for fsync.
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let this = self.clone();
-        let appended = tokio::task::spawn_blocking(move || this.append_all(entries))
-            .await
-            .unwrap_or_else(|e| Err(Error::Database(format!("log append task: {e}"))));
-        match appended {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(write_err(e))
-            }
-        }
+        self.pending().extend(entries.iter().map(|e| (e.log_id.index, e.clone())));
+        // The writer thread commits it (with whatever else is queued) and calls back.
+        self.submit(Job::Append { entries, callback }).map_err(write_err)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.remove_from(log_id.index).map_err(write_err)
+        self.pending().retain(|index, _| *index < log_id.index);
+        self.run_in_order(|done| Job::Truncate { from: log_id.index, done }).await.map_err(write_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
-        self.purge_upto(&log_id).map_err(write_err)
+        self.run_in_order(|done| Job::Purge { upto: log_id, done }).await.map_err(write_err)
     }
 }

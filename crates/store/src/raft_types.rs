@@ -2,15 +2,16 @@
 
 use std::io::Cursor;
 
-use crate::batch::{Outcome, WriteBatch};
+use crate::batch::{Outcome, Proposal};
 use crate::member::Member;
 
 openraft::declare_raft_types!(
-    /// Raft types: node IDs are `u64`, nodes are [`Member`]s, log payloads are [`WriteBatch`]es
-    /// and the state machine answers each entry with an [`Outcome`]. Snapshots are built in memory.
+    /// Raft types: node IDs are `u64`, nodes are [`Member`]s, log payloads are [`Proposal`]s
+    /// and the state machine answers each entry with an [`Outcome`] per write. Snapshots are
+    /// built in memory.
     pub TypeConfig:
-        D = WriteBatch,
-        R = Outcome,
+        D = Proposal,
+        R = Vec<Outcome>,
         NodeId = u64,
         Node = Member,
         Entry = openraft::Entry<TypeConfig>,

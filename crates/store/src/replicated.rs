@@ -12,7 +12,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
-use crate::batch::{Applied, ExportedRecord, Outcome, Record, WriteBatch};
+use crate::batch::{Applied, ExportedRecord, Record, WriteBatch};
 use crate::error::{Error, Result, WriteError};
 use crate::keys::DataKey;
 use crate::log_store::LogStore;
@@ -92,6 +92,8 @@ pub struct ReplicatedStore {
     /// A handle on the log database, to see when raft's tasks have let go of it.
     log: std::sync::Mutex<Option<LogStore>>,
     contacts: Arc<Contacts>,
+    /// Coalesces concurrent writes into log entries.
+    proposer: crate::proposals::Proposer,
     status: watch::Receiver<RaftStatus>,
     status_task: tokio::task::JoinHandle<()>,
     initialized: AtomicBool,
@@ -161,6 +163,7 @@ impl ReplicatedStore {
         });
         Ok(Self {
             raft_id: config.raft_id,
+            proposer: crate::proposals::Proposer::new(raft.clone()),
             raft,
             sm: RwLock::new(Some(sm)),
             log: std::sync::Mutex::new(Some(log)),
@@ -199,16 +202,13 @@ impl ReplicatedStore {
         }
     }
 
-    /// Commits `batch` through the leader and waits until this member applied it.
+    /// Commits `batch` through the leader (in one log entry with the writes that arrived with
+    /// it) and waits until this member applied it.
     pub async fn write(&self, batch: WriteBatch) -> std::result::Result<Applied, WriteError> {
-        let response = self.timed(WRITE_TIMEOUT, self.raft.client_write(batch)).await?;
-        match response {
-            Ok(resp) => match resp.data {
-                Outcome::Applied => Ok(Applied { index: resp.log_id.index }),
-                Outcome::Conflict { table, key } => Err(WriteError::Conflict { table, key }),
-            },
-            Err(e) => Err(self.client_write_error(e)),
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(WriteError::Store(Error::Closed));
         }
+        self.proposer.write(batch).await
     }
 
     /// Confirms leadership with a quorum and waits until everything committed before the call
@@ -347,13 +347,7 @@ impl ReplicatedStore {
     }
 
     fn client_write_error(&self, e: RaftError<u64, ClientWriteError<u64, Member>>) -> WriteError {
-        match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.not_leader(f.leader_id, f.leader_node),
-            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-                WriteError::Store(Error::Membership(e.to_string()))
-            }
-            RaftError::Fatal(f) => WriteError::Store(fatal(f)),
-        }
+        crate::proposals::write_failure(&self.raft, &e)
     }
 
     fn not_leader(&self, leader_id: Option<u64>, leader_node: Option<Member>) -> WriteError {

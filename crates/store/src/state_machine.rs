@@ -6,15 +6,20 @@
 //!   values reach the file in plaintext, and a row cannot be moved to another place unnoticed;
 //! - `sm_meta["applied"]` holds `seal(json {last_applied, membership}, aad = "sm/applied")` and is
 //!   written in the same transaction as the records it accounts for;
-//! - applies commit with `Durability::Eventual` (written, not fsynced: one fsync per write is
-//!   the log's): a killed process loses nothing, a power cut may roll the state machine back to
-//!   an earlier commit — always a prefix of the log, `last_applied` moves with the records;
+//! - applies are written behind: an apply seals its rows into an in-memory overlay (`dirty`),
+//!   which reads consult before the file, and the overlay goes to `state.redb` in one durable
+//!   transaction at most every [`FLUSH_AFTER`] or [`FLUSH_ROWS`] rows, before a snapshot is
+//!   built, and when the last handle is dropped. The only fsync on a write's path is the log's.
+//!   A killed process or a power cut may roll the state machine back to an earlier flush —
+//!   always a prefix of the log, `last_applied` moves with the records — and openraft
+//!   re-applies the rest from the log;
 //! - the log is purged only up to the current snapshot, which is fsynced before openraft
 //!   purges; [`StateMachine::open`] re-installs that snapshot when the state machine is behind
 //!   it, and openraft re-applies the rest of the log once the commit index is known;
 //! - installing a snapshot commits with `Durability::Immediate`;
 //! - `version` of a record is the log index of the entry that put it.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -57,7 +62,7 @@ pub(crate) fn open_db(path: &Path) -> Result<redb::Database> {
     })
 }
 
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Clone, Serialize, Deserialize, Default)]
 struct AppliedState {
     last_applied: Option<LogId>,
     membership: StoredMembership,
@@ -84,8 +89,24 @@ pub struct StateMachine {
     inner: Arc<Inner>,
 }
 
+/// Applied rows wait in memory at most this long before they are written to the file...
+const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+/// ...or until there are this many.
+const FLUSH_ROWS: usize = 4096;
+
+/// Rows applied but not yet written to the file.
+#[derive(Default)]
+struct Dirty {
+    /// `(table, row)` → the sealed row, or `None` for a deletion.
+    rows: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    /// The applied state the rows bring, when there are any.
+    applied: Option<AppliedState>,
+    since: Option<std::time::Instant>,
+}
+
 struct Inner {
     db: redb::Database,
+    dirty: Mutex<Dirty>,
     cipher: Cipher,
     hasher: RowHasher,
     snapshot_path: PathBuf,
@@ -113,6 +134,7 @@ impl StateMachine {
         let sm = Self {
             inner: Arc::new(Inner {
                 db,
+                dirty: Mutex::new(Dirty::default()),
                 cipher: dek.cipher()?,
                 hasher: dek.row_hasher()?,
                 snapshot_path: dir.join("snapshot.sealed"),
@@ -142,24 +164,50 @@ impl StateMachine {
 
     /// The record `key` of `table`.
     pub(crate) fn get(&self, table: Table, key: &str) -> Result<Option<Record>> {
-        let txn = self.inner.db.begin_read()?;
-        let tbl = txn.open_table(table_def(table))?;
         let row = self.inner.hasher.row(table.name(), key);
-        let Some(sealed) = tbl.get(row.as_slice())? else {
+        let Some(sealed) = self.sealed_row(table, &row)? else {
             return Ok(None);
         };
-        let mut stored = self.open_row(table, &row, sealed.value())?;
+        let mut stored = self.open_row(table, &row, &sealed)?;
         Ok(Some(Record { version: stored.version, value: Zeroizing::new(std::mem::take(&mut stored.value)) }))
+    }
+
+    /// A sealed row: from the overlay, else from the file.
+    fn sealed_row(&self, table: Table, row: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(dirty) = self.dirty()?.rows.get(&(table, row.to_vec())) {
+            return Ok(dirty.clone());
+        }
+        let txn = self.inner.db.begin_read()?;
+        let tbl = txn.open_table(table_def(table))?;
+        Ok(tbl.get(row)?.map(|sealed| sealed.value().to_vec()))
+    }
+
+    fn dirty(&self) -> Result<std::sync::MutexGuard<'_, Dirty>> {
+        self.inner.dirty.lock().map_err(|_| Error::Corrupt("state machine lock poisoned".into()))
     }
 
     /// Every record of `table`, in key order.
     pub(crate) fn list(&self, table: Table) -> Result<Vec<(String, Record)>> {
-        let txn = self.inner.db.begin_read()?;
-        let tbl = txn.open_table(table_def(table))?;
+        let mut rows: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        {
+            // The overlay is read under its lock, after the file: a flush cannot fall between.
+            let dirty = self.dirty()?;
+            let txn = self.inner.db.begin_read()?;
+            let tbl = txn.open_table(table_def(table))?;
+            for row in tbl.iter()? {
+                let (row, sealed) = row?;
+                rows.insert(row.value().to_vec(), sealed.value().to_vec());
+            }
+            for ((_, row), sealed) in dirty.rows.range((table, Vec::new())..).take_while(|((t, _), _)| *t == table) {
+                match sealed {
+                    Some(sealed) => rows.insert(row.clone(), sealed.clone()),
+                    None => rows.remove(row),
+                };
+            }
+        }
         let mut out = Vec::new();
-        for row in tbl.iter()? {
-            let (row, sealed) = row?;
-            let mut stored = self.open_row(table, row.value(), sealed.value())?;
+        for (row, sealed) in rows {
+            let mut stored = self.open_row(table, &row, &sealed)?;
             let record = Record { version: stored.version, value: Zeroizing::new(std::mem::take(&mut stored.value)) };
             out.push((std::mem::take(&mut stored.key), record));
         }
@@ -207,6 +255,13 @@ impl StateMachine {
     }
 
     fn applied(&self) -> Result<AppliedState> {
+        if let Some(applied) = &self.dirty()?.applied {
+            return Ok(applied.clone());
+        }
+        self.applied_on_file()
+    }
+
+    fn applied_on_file(&self) -> Result<AppliedState> {
         let txn = self.inner.db.begin_read()?;
         let meta = txn.open_table(META)?;
         let Some(sealed) = meta.get("applied")? else {
@@ -223,23 +278,29 @@ impl StateMachine {
         Ok(())
     }
 
-    /// The version of `key` in `table` as seen by `txn`.
-    fn version_in(&self, txn: &redb::WriteTransaction, table: Table, key: &str) -> Result<Option<u64>> {
-        let tbl = txn.open_table(table_def(table))?;
+    /// The version of `key` in `table`, the overlay `dirty` included.
+    fn version_in(&self, dirty: &Dirty, table: Table, key: &str) -> Result<Option<u64>> {
         let row = self.inner.hasher.row(table.name(), key);
-        let Some(sealed) = tbl.get(row.as_slice())? else {
-            return Ok(None);
+        let sealed = match dirty.rows.get(&(table, row.to_vec())) {
+            Some(sealed) => sealed.clone(),
+            None => {
+                let txn = self.inner.db.begin_read()?;
+                let tbl = txn.open_table(table_def(table))?;
+                let on_file = tbl.get(row.as_slice())?.map(|sealed| sealed.value().to_vec());
+                on_file
+            }
         };
-        Ok(Some(self.open_row(table, &row, sealed.value())?.version))
+        sealed.map(|sealed| self.open_row(table, &row, &sealed).map(|stored| stored.version)).transpose()
     }
 
-    /// Applies `batch` at `index` inside `txn`: all checks first, then every op, or nothing.
-    fn apply_batch(&self, txn: &redb::WriteTransaction, batch: &WriteBatch, index: u64) -> Result<Outcome> {
+    /// Applies `batch` as version `version` to the overlay: all checks first, then every op, or
+    /// nothing.
+    fn apply_batch(&self, dirty: &mut Dirty, batch: &WriteBatch, version: u64) -> Result<Outcome> {
         for check in &batch.checks {
             let (table, key, ok) = match check {
-                Check::Absent { table, key } => (table, key, self.version_in(txn, *table, key)?.is_none()),
+                Check::Absent { table, key } => (table, key, self.version_in(dirty, *table, key)?.is_none()),
                 Check::Version { table, key, version } => {
-                    (table, key, self.version_in(txn, *table, key)? == Some(*version))
+                    (table, key, self.version_in(dirty, *table, key)? == Some(*version))
                 }
             };
             if !ok {
@@ -250,47 +311,79 @@ impl StateMachine {
             match op {
                 Op::Put { table, key, value } => {
                     let row = self.inner.hasher.row(table.name(), key);
-                    let stored = StoredRow { key: key.clone(), version: index, value: value.clone() };
+                    let stored = StoredRow { key: key.clone(), version, value: value.clone() };
                     let sealed = self.seal_row(*table, &row, &stored)?;
-                    txn.open_table(table_def(*table))?.insert(row.as_slice(), sealed.as_slice())?;
+                    dirty.rows.insert((*table, row.to_vec()), Some(sealed));
                 }
                 Op::Delete { table, key } => {
                     let row = self.inner.hasher.row(table.name(), key);
-                    txn.open_table(table_def(*table))?.remove(row.as_slice())?;
+                    dirty.rows.insert((*table, row.to_vec()), None);
                 }
             }
         }
         Ok(Outcome::Applied)
     }
 
-    fn apply_all(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Vec<Outcome>> {
-        let mut state = self.applied()?;
-        let mut txn = self.inner.db.begin_write()?;
-        txn.set_durability(Durability::Eventual);
+    /// Applies entries to the overlay; says whether it is due to be flushed.
+    fn apply_all(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(Vec<Vec<Outcome>>, bool)> {
+        let mut dirty = self.dirty()?;
+        let mut state = match &dirty.applied {
+            Some(applied) => applied.clone(),
+            None => self.applied_on_file()?,
+        };
         let mut out = Vec::new();
         for mut entry in entries {
             state.last_applied = Some(entry.log_id);
             let outcome = match &mut entry.payload {
-                EntryPayload::Blank => Outcome::Applied,
-                EntryPayload::Normal(batch) => {
-                    let outcome = self.apply_batch(&txn, batch, entry.log_id.index)?;
-                    batch.zeroize();
-                    outcome
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(proposal) => {
+                    let mut outcomes = Vec::with_capacity(proposal.batches.len());
+                    // One version for the whole entry: it is applied under one lock, so no
+                    // reader sees the state between two of its writes.
+                    for batch in &proposal.batches {
+                        outcomes.push(self.apply_batch(&mut dirty, batch, entry.log_id.index)?);
+                    }
+                    proposal.zeroize();
+                    outcomes
                 }
                 EntryPayload::Membership(membership) => {
                     state.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
-                    Outcome::Applied
+                    Vec::new()
                 }
             };
             out.push(outcome);
         }
+        dirty.applied = Some(state);
+        let since = *dirty.since.get_or_insert_with(std::time::Instant::now);
+        Ok((out, dirty.rows.len() >= FLUSH_ROWS || since.elapsed() >= FLUSH_AFTER))
+    }
+
+    /// Writes the overlay to the file in one durable transaction and empties it.
+    fn flush(&self) -> Result<()> {
+        let mut dirty = self.dirty()?;
+        let Some(state) = dirty.applied.clone() else {
+            return Ok(());
+        };
+        let mut txn = self.inner.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        for table in Table::ALL {
+            let mut tbl = txn.open_table(table_def(table))?;
+            for ((_, row), sealed) in dirty.rows.range((table, Vec::new())..).take_while(|((t, _), _)| *t == table) {
+                match sealed {
+                    Some(sealed) => tbl.insert(row.as_slice(), sealed.as_slice())?,
+                    None => tbl.remove(row.as_slice())?,
+                };
+            }
+        }
         self.put_applied(&txn, &state)?;
         txn.commit()?;
-        Ok(out)
+        *dirty = Dirty::default();
+        Ok(())
     }
 
     /// Reads a consistent view of everything and seals it into the snapshot file.
     fn build(&self) -> Result<Snapshot<TypeConfig>> {
+        self.flush()?;
         let (state, records) = {
             let txn = self.inner.db.begin_read()?;
             let meta = txn.open_table(META)?;
@@ -341,6 +434,9 @@ impl StateMachine {
     /// Replaces the whole state with `data` (one durable transaction), then keeps the snapshot.
     fn install(&self, meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<()> {
         let records = snapshot::decode(data)?;
+        // The snapshot replaces everything, applied-but-unwritten rows included.
+        let mut dirty = self.dirty()?;
+        *dirty = Dirty::default();
         let mut txn = self.inner.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
         for table in Table::ALL {
@@ -356,6 +452,7 @@ impl StateMachine {
         let state = AppliedState { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
         self.put_applied(&txn, &state)?;
         txn.commit()?;
+        drop(dirty);
         let mut current = self.snapshot_guard()?;
         snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)?;
         *current = meta.last_log_id;
@@ -381,17 +478,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((state.last_applied, state.membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<Outcome>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<Vec<Outcome>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.apply_all(entries))
-            .await
-            .unwrap_or_else(|e| Err(Error::Database(format!("apply task: {e}"))))
-            .map_err(write_err)
+        // Sealing rows into memory is quick; only a due flush waits for the disk, off the
+        // async workers.
+        let (outcomes, flush_due) = self.apply_all(entries).map_err(write_err)?;
+        if flush_due {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.flush())
+                .await
+                .unwrap_or_else(|e| Err(Error::Database(format!("state flush task: {e}"))))
+                .map_err(write_err)?;
+        }
+        Ok(outcomes)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -417,5 +519,33 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let _guard = self.snapshot_guard().map_err(read_err)?;
         let loaded = snapshot::load(&self.inner.snapshot_path, &self.inner.cipher).map_err(read_err)?;
         Ok(loaded.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle writes what is still in memory, so a stopped store's file is complete
+    /// (`export` reads only the file).
+    fn drop(&mut self) {
+        let Ok(dirty) = self.dirty.get_mut() else { return };
+        let Some(state) = dirty.applied.take() else { return };
+        let written = (|| -> Result<()> {
+            let mut txn = self.db.begin_write()?;
+            txn.set_durability(Durability::Immediate);
+            for ((table, row), sealed) in std::mem::take(&mut dirty.rows) {
+                let mut tbl = txn.open_table(table_def(table))?;
+                match sealed {
+                    Some(sealed) => tbl.insert(row.as_slice(), sealed.as_slice())?,
+                    None => tbl.remove(row.as_slice())?,
+                };
+            }
+            let json = serde_json::to_vec(&state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
+            txn.open_table(META)?.insert("applied", self.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // Nothing is lost: the log still holds every entry past the last flush.
+            tracing::warn!("writing the state machine on close: {e}");
+        }
     }
 }

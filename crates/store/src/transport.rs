@@ -173,7 +173,9 @@ mod tests {
 
     #[test]
     fn requests_round_trip_with_base64_payloads_and_redacted_debug() {
-        let batch = WriteBatch::default().put(Table::Secrets, "s1", b"{\"data\":\"hunter2\"}".to_vec());
+        let batch = crate::batch::Proposal {
+            batches: vec![WriteBatch::default().put(Table::Secrets, "s1", b"{\"data\":\"hunter2\"}".to_vec())],
+        };
         let rpc = RaftRpc::AppendEntries(AppendEntriesRequest {
             vote: Vote::new_committed(3, 1),
             prev_log_id: Some(log_id(6)),

@@ -224,12 +224,15 @@ async fn concurrent_writers_all_commit() {
         .collect();
     let mut indexes = Vec::new();
     for writer in writers {
-        indexes.extend(writer.await.unwrap());
+        let own = writer.await.unwrap();
+        assert!(own.windows(2).all(|w| w[0] < w[1]), "a writer's later write gets a later index: {own:?}");
+        indexes.extend(own);
     }
-    eprintln!("320 writes from 16 writers in {:?}", started.elapsed());
     indexes.sort_unstable();
     indexes.dedup();
-    assert_eq!(indexes.len(), 320, "every write has its own log index");
+    // Writes that arrive together share a log entry (and its replication round and fsync).
+    eprintln!("320 writes from 16 writers in {:?}, in {} log entries", started.elapsed(), indexes.len());
+    assert!(indexes.len() <= 320);
     let last = *indexes.last().unwrap();
     for store in &stores {
         wait_until("replication", 15, || store.status().last_applied >= last).await;

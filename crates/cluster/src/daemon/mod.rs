@@ -131,10 +131,13 @@ impl Daemon {
             NodeState::Locked(_) => return Err(Error::Locked),
             NodeState::Inactive => return Err(Error::NotAManager),
         };
+        // A change of this node's role or of the cluster's root takes effect at its next
+        // heartbeat; bring that forward.
+        let nudge = matches!(call, ControlCall::SwarmUpdate(_) | ControlCall::NodeUpdate { .. });
         let reply = node.control(call).await;
-        // Changes of the cluster object (autolock, keys) take effect at the next heartbeat;
-        // bring it forward.
-        node.nudge.notify_one();
+        if nudge {
+            node.nudge.notify_one();
+        }
         reply
     }
 

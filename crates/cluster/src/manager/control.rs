@@ -100,7 +100,7 @@ impl Manager {
         let mut rng = rand::rngs::OsRng;
         self.update_cluster(Some(current.version), |cluster| {
             let mut spec = update.spec.clone();
-            if spec.autolock && !cluster.spec.autolock || spec.autolock && update.rotate_unlock_key {
+            if spec.autolock && (!cluster.spec.autolock || update.rotate_unlock_key) {
                 cluster.unlock_key = Some(UnlockKey::generate(&mut rng).expose().to_string());
             }
             if !spec.autolock {
@@ -118,7 +118,7 @@ impl Manager {
             let (worker, manager) = cluster.tokens()?;
             let digest = palisade_pki::RootDigest::of_pem(cluster.ca.trust_pem());
             if update.rotate_worker_token {
-                cluster.worker_token = palisade_pki::JoinToken::generate(digest.clone(), &mut rng).expose();
+                cluster.worker_token = palisade_pki::JoinToken::generate(digest, &mut rng).expose();
             } else {
                 cluster.worker_token = worker.expose();
             }
@@ -151,7 +151,11 @@ pub(crate) fn swarm_view(version: u64, cluster: &ClusterObject) -> Result<SwarmV
     })
 }
 
-/// pki's rotation errors: the caller's, except where pki says its own state is broken.
+/// pki's rotation errors: the caller's where pki says so, else ours.
 pub(super) fn rotation_error(e: palisade_pki::Error) -> Error {
-    Error::invalid(e)
+    if e.is_invalid_request() {
+        Error::invalid(e)
+    } else {
+        Error::internal("root CA rotation", e)
+    }
 }

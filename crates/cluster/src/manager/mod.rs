@@ -84,7 +84,7 @@ pub(crate) async fn new_cluster(clock: &Arc<dyn Clock>, init: InitParams) -> Res
         unlock_key: init.unlock_key.map(|key| key.expose().to_string()),
         spec,
         ca,
-        worker_token: JoinToken::generate(digest.clone(), &mut rng).expose(),
+        worker_token: JoinToken::generate(digest, &mut rng).expose(),
         manager_token: JoinToken::generate(digest, &mut rng).expose(),
         removed: BTreeMap::new(),
     };

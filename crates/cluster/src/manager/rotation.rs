@@ -44,7 +44,7 @@ impl Manager {
             };
             let digest = root.digest();
             let (worker, manager) = cluster.tokens()?;
-            cluster.worker_token = worker.with_digest(digest.clone()).expose();
+            cluster.worker_token = worker.with_digest(digest).expose();
             cluster.manager_token = manager.with_digest(digest).expose();
             tracing::info!("root CA rotation complete");
             Ok(())

@@ -87,8 +87,9 @@ impl WriteSet {
     pub(crate) fn put<T: Object>(mut self, value: &T, version: Option<u64>) -> Result<Self> {
         let key = value.key();
         self.check::<T>(&key, version);
-        let json = Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::internal(format!("encode {} {key}", T::KIND), e))?);
-        self.batch.ops.push(Op::Put { table: T::TABLE, key, value: json.to_vec() });
+        let mut json = Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::internal(format!("encode {} {key}", T::KIND), e))?);
+        // Moved, not copied: the store takes it from here.
+        self.batch.ops.push(Op::Put { table: T::TABLE, key, value: std::mem::take(&mut *json) });
         Ok(self)
     }
 

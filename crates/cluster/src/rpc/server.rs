@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +25,8 @@ use crate::api::errors::to_api;
 use crate::error::Error;
 use crate::role::ManagerCore;
 
+/// The largest raft message accepted (snapshot chunks are at most 4 MiB once encoded).
+const RAFT_BODY_LIMIT: usize = 16 << 20;
 /// A TLS handshake that takes longer than this is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,7 +71,8 @@ impl ClusterServer {
         let members = Router::new()
             .route(NODE_PATH, post(node))
             .route(CONTROL_PATH, post(control))
-            .route(RAFT_PATH, post(raft))
+            // Snapshot chunks are a few MiB; nothing else comes near this.
+            .route(RAFT_PATH, post(raft).layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT)))
             .route_layer(middleware::from_fn(require_client_certificate));
         let routes = Router::new().route(ROOT_CA_PATH, get(root_ca)).route(JOIN_PATH, post(join)).merge(members).with_state(core);
         let task = tokio::spawn(accept_loop(listener, tls.clone(), routes));
