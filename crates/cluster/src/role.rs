@@ -288,7 +288,7 @@ async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
         // Not there yet before the first records of a new cluster are applied.
         if let Ok(cluster) = manager.records().cluster() {
             if seen != Some(cluster.version) {
-                let wanted = cluster.value.unlock_key.as_deref().map(str::parse::<UnlockKey>).transpose().map_err(|e| Error::internal("unlock key", e));
+                let wanted = cluster.value.unlock_key.as_deref().map(|key| key.parse::<UnlockKey>()).transpose().map_err(|e| Error::internal("unlock key", e));
                 match wanted.and_then(|key| sealer.reseal(key)) {
                     Ok(()) => seen = Some(cluster.version),
                     Err(e) => tracing::error!("resealing the data key: {e}"),

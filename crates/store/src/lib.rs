@@ -18,17 +18,21 @@
 //!   state.redb        sm_<table>: HMAC(table‖0‖key) -> seal({key, version, value}, "sm/<table>/<row>")
 //!                     sm_meta: "applied" -> seal({last_applied, membership}, "sm/applied")
 //!   snapshot.sealed   seal({meta, data}, "snapshot"), 0600, replaced atomically
-//! <data-root>/store/  the legacy single-node store ([`LegacyStore`], read for migration)
 //! ```
 //! The caller keeps the sealed DEK (`nonce ‖ AEAD(KEK, DEK)`, AAD `palisade-dek`, 0600) where it
 //! chooses; without autolock the KEK is in a 0600 file on the node, with autolock only in the
 //! operator's unlock key.
 //!
-//! Durability: log appends (one transaction and one fsync per batch openraft hands over),
-//! votes and purges are fsynced before openraft is told they are done, so an acknowledged write
-//! is on disk on a quorum. State-machine applies are written without fsync (they survive a
-//! killed process; a power cut may roll them back to an earlier prefix of the log, which openraft
-//! re-applies). The current snapshot is fsynced before openraft purges the log it covers, and
+//! Throughput: concurrent writes are coalesced into one log entry (`proposals`), appends
+//! queued together are committed in one transaction by one writer thread, and applied rows are
+//! written behind, so writers arriving together share a replication round and one fsync per
+//! member.
+//!
+//! Durability: log appends, votes and purges are fsynced before openraft is told they are done,
+//! so an acknowledged write is on disk on a quorum. Applied rows are kept in memory and written
+//! in one durable transaction every 200 ms, before a snapshot and on close; a killed process or
+//! a power cut may roll the state machine back to an earlier prefix of the log, which openraft
+//! re-applies. The current snapshot is fsynced before openraft purges the log it covers, and
 //! opening re-installs it when the state machine is behind it.
 #![warn(missing_docs)]
 
@@ -36,7 +40,6 @@ mod batch;
 mod codec;
 mod error;
 mod keys;
-mod legacy;
 mod log_store;
 mod member;
 mod network;
@@ -52,7 +55,6 @@ mod transport;
 pub use batch::{Applied, Check, ExportedRecord, Op, Outcome, Record, WriteBatch};
 pub use error::{Error, Result, WriteError};
 pub use keys::{DataKey, Kek};
-pub use legacy::{ErasedRecord, LegacyStore};
 pub use member::{Member, MemberState, RaftStatus};
 pub use raft_types::TypeConfig;
 pub use replicated::{ReplicatedStore, StoreConfig, CATCH_UP_TIMEOUT, MEMBERSHIP_TIMEOUT, WRITE_TIMEOUT};
@@ -66,6 +68,3 @@ pub mod storage {
     pub use crate::state_machine::StateMachine;
 }
 
-/// The single-node store under its old name, until callers move to [`ReplicatedStore`].
-#[doc(hidden)]
-pub type Store = LegacyStore;

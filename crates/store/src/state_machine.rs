@@ -7,9 +7,11 @@
 //! - `sm_meta["applied"]` holds `seal(json {last_applied, membership}, aad = "sm/applied")` and is
 //!   written in the same transaction as the records it accounts for;
 //! - applies are written behind: an apply seals its rows into an in-memory overlay (`dirty`),
-//!   which reads consult before the file, and the overlay goes to `state.redb` in one durable
-//!   transaction at most every [`FLUSH_AFTER`] or [`FLUSH_ROWS`] rows, before a snapshot is
-//!   built, and when the last handle is dropped. The only fsync on a write's path is the log's.
+//!   which reads consult before the file. At most every [`FLUSH_AFTER`] or [`FLUSH_ROWS`] rows
+//!   the overlay moves aside (`flushing`, still read) and a background thread writes it to
+//!   `state.redb` in one durable transaction, one flush at a time; a snapshot build flushes
+//!   first, and the last handle writes what is left. No fsync and no lock held across one is
+//!   on a write's path but the log's.
 //!   A killed process or a power cut may roll the state machine back to an earlier flush —
 //!   always a prefix of the log, `last_applied` moves with the records — and openraft
 //!   re-applies the rest from the log;
@@ -95,10 +97,14 @@ const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 const FLUSH_ROWS: usize = 4096;
 
 /// Rows applied but not yet written to the file.
+type Rows = BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>;
+
 #[derive(Default)]
 struct Dirty {
     /// `(table, row)` → the sealed row, or `None` for a deletion.
-    rows: BTreeMap<(Table, Vec<u8>), Option<Vec<u8>>>,
+    rows: Rows,
+    /// Rows being written by a flush: older than `rows`, newer than the file.
+    flushing: Arc<Rows>,
     /// The applied state the rows bring, when there are any.
     applied: Option<AppliedState>,
     since: Option<std::time::Instant>,
@@ -107,6 +113,10 @@ struct Dirty {
 struct Inner {
     db: redb::Database,
     dirty: Mutex<Dirty>,
+    /// Held for a whole flush (and a snapshot install): one writer of the file at a time.
+    flush_lock: Mutex<()>,
+    /// A background flush is queued or running.
+    flush_running: std::sync::atomic::AtomicBool,
     cipher: Cipher,
     hasher: RowHasher,
     snapshot_path: PathBuf,
@@ -135,6 +145,8 @@ impl StateMachine {
             inner: Arc::new(Inner {
                 db,
                 dirty: Mutex::new(Dirty::default()),
+                flush_lock: Mutex::new(()),
+                flush_running: std::sync::atomic::AtomicBool::new(false),
                 cipher: dek.cipher()?,
                 hasher: dek.row_hasher()?,
                 snapshot_path: dir.join("snapshot.sealed"),
@@ -174,8 +186,8 @@ impl StateMachine {
 
     /// A sealed row: from the overlay, else from the file.
     fn sealed_row(&self, table: Table, row: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(dirty) = self.dirty()?.rows.get(&(table, row.to_vec())) {
-            return Ok(dirty.clone());
+        if let Some(sealed) = overlay_row(&*self.dirty()?, table, row) {
+            return Ok(sealed);
         }
         let txn = self.inner.db.begin_read()?;
         let tbl = txn.open_table(table_def(table))?;
@@ -198,11 +210,13 @@ impl StateMachine {
                 let (row, sealed) = row?;
                 rows.insert(row.value().to_vec(), sealed.value().to_vec());
             }
-            for ((_, row), sealed) in dirty.rows.range((table, Vec::new())..).take_while(|((t, _), _)| *t == table) {
-                match sealed {
-                    Some(sealed) => rows.insert(row.clone(), sealed.clone()),
-                    None => rows.remove(row),
-                };
+            for overlay in [&*dirty.flushing, &dirty.rows] {
+                for ((_, row), sealed) in overlay.range((table, Vec::new())..).take_while(|((t, _), _)| *t == table) {
+                    match sealed {
+                        Some(sealed) => rows.insert(row.clone(), sealed.clone()),
+                        None => rows.remove(row),
+                    };
+                }
             }
         }
         let mut out = Vec::new();
@@ -281,8 +295,8 @@ impl StateMachine {
     /// The version of `key` in `table`, the overlay `dirty` included.
     fn version_in(&self, dirty: &Dirty, table: Table, key: &str) -> Result<Option<u64>> {
         let row = self.inner.hasher.row(table.name(), key);
-        let sealed = match dirty.rows.get(&(table, row.to_vec())) {
-            Some(sealed) => sealed.clone(),
+        let sealed = match overlay_row(dirty, table, &row) {
+            Some(sealed) => sealed,
             None => {
                 let txn = self.inner.db.begin_read()?;
                 let tbl = txn.open_table(table_def(table))?;
@@ -358,27 +372,42 @@ impl StateMachine {
         Ok((out, dirty.rows.len() >= FLUSH_ROWS || since.elapsed() >= FLUSH_AFTER))
     }
 
-    /// Writes the overlay to the file in one durable transaction and empties it.
+    /// Writes the overlay to the file in one durable transaction. Applies go on meanwhile:
+    /// the rows being written stay readable in `flushing` until the commit is done.
     fn flush(&self) -> Result<()> {
-        let mut dirty = self.dirty()?;
-        let Some(state) = dirty.applied.clone() else {
-            return Ok(());
+        let _one = self.inner.flush_lock.lock().map_err(|_| Error::Corrupt("state machine lock poisoned".into()))?;
+        let (rows, state) = {
+            let mut dirty = self.dirty()?;
+            let Some(state) = dirty.applied.clone() else {
+                return Ok(());
+            };
+            dirty.flushing = Arc::new(std::mem::take(&mut dirty.rows));
+            dirty.since = None;
+            (dirty.flushing.clone(), state)
         };
         let mut txn = self.inner.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
-        for table in Table::ALL {
-            let mut tbl = txn.open_table(table_def(table))?;
-            for ((_, row), sealed) in dirty.rows.range((table, Vec::new())..).take_while(|((t, _), _)| *t == table) {
-                match sealed {
-                    Some(sealed) => tbl.insert(row.as_slice(), sealed.as_slice())?,
-                    None => tbl.remove(row.as_slice())?,
-                };
-            }
-        }
+        write_rows(&txn, &rows)?;
         self.put_applied(&txn, &state)?;
         txn.commit()?;
-        *dirty = Dirty::default();
+        self.dirty()?.flushing = Arc::default();
         Ok(())
+    }
+
+    /// Starts a background flush unless one is queued or running.
+    fn flush_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.flush_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = this.flush() {
+                // Nothing is lost: the log still holds every entry since the last flush.
+                tracing::warn!("writing the state machine: {e}");
+            }
+            this.inner.flush_running.store(false, Ordering::Release);
+        });
     }
 
     /// Reads a consistent view of everything and seals it into the snapshot file.
@@ -435,6 +464,7 @@ impl StateMachine {
     fn install(&self, meta: &SnapshotMeta<u64, Member>, data: &[u8]) -> Result<()> {
         let records = snapshot::decode(data)?;
         // The snapshot replaces everything, applied-but-unwritten rows included.
+        let _one = self.inner.flush_lock.lock().map_err(|_| Error::Corrupt("state machine lock poisoned".into()))?;
         let mut dirty = self.dirty()?;
         *dirty = Dirty::default();
         let mut txn = self.inner.db.begin_write()?;
@@ -483,15 +513,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        // Sealing rows into memory is quick; only a due flush waits for the disk, off the
-        // async workers.
+        // Sealing rows into memory is quick; the file is written in the background.
         let (outcomes, flush_due) = self.apply_all(entries).map_err(write_err)?;
         if flush_due {
-            let this = self.clone();
-            tokio::task::spawn_blocking(move || this.flush())
-                .await
-                .unwrap_or_else(|e| Err(Error::Database(format!("state flush task: {e}"))))
-                .map_err(write_err)?;
+            self.flush_in_background();
         }
         Ok(outcomes)
     }
@@ -531,13 +556,8 @@ impl Drop for Inner {
         let written = (|| -> Result<()> {
             let mut txn = self.db.begin_write()?;
             txn.set_durability(Durability::Immediate);
-            for ((table, row), sealed) in std::mem::take(&mut dirty.rows) {
-                let mut tbl = txn.open_table(table_def(table))?;
-                match sealed {
-                    Some(sealed) => tbl.insert(row.as_slice(), sealed.as_slice())?,
-                    None => tbl.remove(row.as_slice())?,
-                };
-            }
+            write_rows(&txn, &dirty.flushing)?;
+            write_rows(&txn, &dirty.rows)?;
             let json = serde_json::to_vec(&state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
             txn.open_table(META)?.insert("applied", self.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
             txn.commit()?;
@@ -548,4 +568,23 @@ impl Drop for Inner {
             tracing::warn!("writing the state machine on close: {e}");
         }
     }
+}
+
+/// A row of the overlay: `Some(None)` when deleted there, `None` when the overlay has no word
+/// on it (newest first: `rows`, then `flushing`).
+fn overlay_row(dirty: &Dirty, table: Table, row: &[u8]) -> Option<Option<Vec<u8>>> {
+    let key = (table, row.to_vec());
+    dirty.rows.get(&key).or_else(|| dirty.flushing.get(&key)).cloned()
+}
+
+/// Puts overlay rows into the file's tables.
+fn write_rows(txn: &redb::WriteTransaction, rows: &Rows) -> Result<()> {
+    for ((table, row), sealed) in rows {
+        let mut tbl = txn.open_table(table_def(*table))?;
+        match sealed {
+            Some(sealed) => tbl.insert(row.as_slice(), sealed.as_slice())?,
+            None => tbl.remove(row.as_slice())?,
+        };
+    }
+    Ok(())
 }

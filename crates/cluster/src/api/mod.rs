@@ -110,7 +110,7 @@ impl Backend for Daemon {
 
     async fn swarm_unlock_key(&self) -> ApiResult<UnlockKeyResponse> {
         match self.call(ControlCall::UnlockKey).await? {
-            ControlReply::UnlockKey(key) => Ok(UnlockKeyResponse { unlock_key: key.map(|k| k.to_string()).unwrap_or_default() }),
+            ControlReply::UnlockKey(key) => Ok(UnlockKeyResponse { unlock_key: key.map(|k| k.0.to_string()).unwrap_or_default() }),
             other => Err(unexpected(&other)),
         }
     }

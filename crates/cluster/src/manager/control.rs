@@ -1,12 +1,11 @@
 //! The cluster-state calls, run on the leader.
 
 use palisade_pki::{NodeCertInfo, NodeRole, UnlockKey};
-use zeroize::Zeroizing;
 
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{ClusterObject, Versioned};
-use crate::rpc::{ClusterSummary, ControlCall, ControlReply, NodeCall, SwarmUpdate, SwarmView};
+use crate::rpc::{ClusterSummary, ControlCall, ControlReply, NodeCall, SwarmUpdate, SwarmView, UnlockKeyText};
 
 impl Manager {
     /// Runs a cluster-state call. Reads first confirm that this manager still leads, so they
@@ -24,7 +23,7 @@ impl Manager {
             ControlCall::SwarmUpdate(update) => self.swarm_update(*update).await.map(|()| ControlReply::Done),
             ControlCall::UnlockKey => {
                 self.confirm_leadership().await?;
-                Ok(ControlReply::UnlockKey(self.records.cluster()?.value.unlock_key.clone().map(Zeroizing::new)))
+                Ok(ControlReply::UnlockKey(self.records.cluster()?.value.unlock_key.clone().map(UnlockKeyText)))
             }
             ControlCall::NodeList => {
                 self.confirm_leadership().await?;
@@ -101,7 +100,7 @@ impl Manager {
         self.update_cluster(Some(current.version), |cluster| {
             let mut spec = update.spec.clone();
             if spec.autolock && (!cluster.spec.autolock || update.rotate_unlock_key) {
-                cluster.unlock_key = Some(UnlockKey::generate(&mut rng).expose().to_string());
+                cluster.unlock_key = Some(UnlockKey::generate(&mut rng).expose());
             }
             if !spec.autolock {
                 cluster.unlock_key = None;

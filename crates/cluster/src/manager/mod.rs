@@ -81,7 +81,7 @@ pub(crate) async fn new_cluster(clock: &Arc<dyn Clock>, init: InitParams) -> Res
         id: init.cluster_id.clone(),
         created_at: now,
         updated_at: now,
-        unlock_key: init.unlock_key.map(|key| key.expose().to_string()),
+        unlock_key: init.unlock_key.map(|key| key.expose()),
         spec,
         ca,
         worker_token: JoinToken::generate(digest, &mut rng).expose(),

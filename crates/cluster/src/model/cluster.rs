@@ -30,7 +30,7 @@ pub(crate) struct ClusterObject {
     pub(crate) worker_token: String,
     pub(crate) manager_token: String,
     /// `SWMKEY-1-…` while autolock is on.
-    pub(crate) unlock_key: Option<String>,
+    pub(crate) unlock_key: Option<zeroize::Zeroizing<String>>,
     /// Removed nodes, refused until their last certificate would have expired.
     pub(crate) removed: BTreeMap<NodeId, RemovedNode>,
 }

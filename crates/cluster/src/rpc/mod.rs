@@ -199,7 +199,7 @@ pub(crate) enum ControlCall {
 pub(crate) enum ControlReply {
     Summary(ClusterSummary),
     Swarm(Box<SwarmView>),
-    UnlockKey(Option<Zeroizing<String>>),
+    UnlockKey(Option<UnlockKeyText>),
     Nodes(Vec<NodeView>),
     Node(Box<NodeView>),
     SecretId(String),
@@ -211,8 +211,21 @@ pub(crate) enum ControlReply {
     Done,
 }
 
-/// The cluster object as managers show it: no CA key, no unlock key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The unlock key's text (`SWMKEY-1-…`), as `GET /swarm/unlockkey` returns it: zeroized on
+/// drop, never printed.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct UnlockKeyText(pub(crate) Zeroizing<String>);
+
+impl fmt::Debug for UnlockKeyText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UnlockKeyText(<redacted>)")
+    }
+}
+
+/// The cluster object as managers show it: no CA key, no unlock key. The join tokens are
+/// secret: `Debug` leaves them out.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SwarmView {
     pub(crate) id: ClusterId,
     pub(crate) version: u64,
@@ -227,6 +240,12 @@ pub(crate) struct SwarmView {
     /// Only in `GET /swarm`, never in `docker info`.
     pub(crate) worker_token: String,
     pub(crate) manager_token: String,
+}
+
+impl fmt::Debug for SwarmView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwarmView").field("id", &self.id).field("version", &self.version).field("spec", &self.spec).finish_non_exhaustive()
+    }
 }
 
 /// A node with its liveness.
