@@ -215,3 +215,21 @@ fn parse_addr(text: &str, default_port: u16) -> std::result::Result<SocketAddr, 
     }
     Err("expected IP:PORT (interface names are not supported)".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_data_root_of_the_single_leader_store_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataRoot::create(dir.path()).unwrap();
+        std::fs::create_dir_all(data.legacy_store_dir()).unwrap();
+        let config = DaemonConfig { data_root: data, listen_addr: None, advertise_addr: None, clock: Arc::new(palisade_pki::SystemClock) };
+        let Err(Error::FailedPrecondition(message)) = Daemon::start(config).await else { panic!("an old data root was accepted") };
+        assert!(message.contains("single leader") && message.contains("join or initialise again"), "{message}");
+        // Nothing was changed: the old store is still there, and no raft directory was made.
+        assert!(dir.path().join("store").exists());
+        assert!(!dir.path().join("raft").exists());
+    }
+}

@@ -12,7 +12,7 @@ mod secret;
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use node::{Availability, NodeDescription, NodeObject};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
-pub(crate) use secret::SecretObject;
+pub(crate) use secret::{secret_bytes, SecretObject};
 
 /// RFC 3339 timestamps in records.
 pub(crate) mod timestamp {

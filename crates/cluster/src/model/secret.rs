@@ -39,8 +39,8 @@ impl Object for SecretObject {
     }
 }
 
-/// Base64 in the (sealed) JSON record.
-mod secret_bytes {
+/// Secret bytes as base64 in JSON (sealed records, the cluster port), zeroized on the way.
+pub(crate) mod secret_bytes {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
     use zeroize::Zeroizing;

@@ -146,28 +146,13 @@ pub(crate) struct NodeSpecUpdate {
 pub(crate) struct SecretCreate {
     pub(crate) name: String,
     pub(crate) labels: BTreeMap<String, String>,
-    #[serde(with = "base64_secret")]
+    #[serde(with = "crate::model::secret_bytes")]
     pub(crate) data: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for SecretCreate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretCreate").field("name", &self.name).field("data", &"<redacted>").finish()
-    }
-}
-
-mod base64_secret {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-    use zeroize::Zeroizing;
-
-    pub(crate) fn serialize<S: Serializer>(data: &Zeroizing<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(data.as_slice())))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map(Zeroizing::new).map_err(serde::de::Error::custom)
     }
 }
 
