@@ -47,7 +47,10 @@ pub(crate) async fn run(node: Arc<ActiveNode>) {
 /// One heartbeat and what follows from its answer.
 async fn beat(node: &ActiveNode) -> Result<Duration> {
     let identity = node.identity();
-    let response = match node.node_call(NodeCall::Heartbeat(HeartbeatRequest { description: local_description(identity.root.certs_pem()) })).await? {
+    let response = match node
+        .node_call(NodeCall::Heartbeat(HeartbeatRequest { description: local_description(identity.root.certs_pem()) }))
+        .await?
+    {
         ControlReply::Heartbeat(response) => response,
         other => return Err(Error::internal("heartbeat", format!("unexpected reply {other:?}"))),
     };
@@ -82,7 +85,8 @@ async fn follow_role(node: &ActiveNode, response: &HeartbeatResponse) -> Result<
     let role = node.role();
     match (role, node.manager_role()) {
         (NodeRole::Manager, None) => {
-            let raft_id = response.raft_id.ok_or_else(|| Error::internal("promotion", "the cluster named no raft ID"))?;
+            let raft_id =
+                response.raft_id.ok_or_else(|| Error::internal("promotion", "the cluster named no raft ID"))?;
             // Any earlier manager state of this node is stale: it left raft when demoted.
             node.data.wipe_manager_state()?;
             let keys = ManagerKeys::create(&node.data, None)?;

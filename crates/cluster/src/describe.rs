@@ -4,7 +4,9 @@ use crate::model::NodeDescription;
 
 /// The host name, as the kernel has it.
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 /// Total memory in bytes, from `/proc/meminfo`.
@@ -32,7 +34,12 @@ pub(crate) fn local_description(trust_root_pem: &str) -> NodeDescription {
         nano_cpus: cpus() * 1_000_000_000,
         memory_bytes: memory_bytes(),
         engine_version: env!("CARGO_PKG_VERSION").to_owned(),
-        plugins: vec![plugin("Log", "json-file"), plugin("Network", "host"), plugin("Network", "null"), plugin("Volume", "local")],
+        plugins: vec![
+            plugin("Log", "json-file"),
+            plugin("Network", "host"),
+            plugin("Network", "null"),
+            plugin("Volume", "local"),
+        ],
         trust_root_pem: trust_root_pem.to_owned(),
     }
 }

@@ -67,11 +67,15 @@ impl NodeIdentity {
     /// Loads the identity and membership under `root`, if this node is in a swarm.
     pub(crate) fn load(data: &DataRoot) -> Result<Option<(Self, Membership)>> {
         let membership = match std::fs::read(data.membership()) {
-            Ok(bytes) => serde_json::from_slice::<Membership>(&bytes).map_err(|e| Error::internal("read membership", e))?,
+            Ok(bytes) => {
+                serde_json::from_slice::<Membership>(&bytes).map_err(|e| Error::internal("read membership", e))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::internal("read membership", e)),
         };
-        let read = |path: std::path::PathBuf| std::fs::read_to_string(&path).map_err(|e| Error::internal(format!("read {}", path.display()), e));
+        let read = |path: std::path::PathBuf| {
+            std::fs::read_to_string(&path).map_err(|e| Error::internal(format!("read {}", path.display()), e))
+        };
         let key = NodeKey::from_pem(&read(data.node_key())?).map_err(|e| Error::internal("load node key", e))?;
         let identity = Self::new(key, read(data.node_cert())?, &read(data.root_ca())?)?;
         Ok(Some((identity, membership)))
@@ -80,7 +84,9 @@ impl NodeIdentity {
     /// Persists the identity. Each file is replaced atomically; the key is 0600.
     pub(crate) fn save(&self, data: &DataRoot) -> Result<()> {
         create_private_dir(&data.node_dir()).map_err(|e| Error::internal("create node directory", e))?;
-        let write = |path: std::path::PathBuf, bytes: &[u8]| write_private_file(&path, bytes).map_err(|e| Error::internal("save node identity", e));
+        let write = |path: std::path::PathBuf, bytes: &[u8]| {
+            write_private_file(&path, bytes).map_err(|e| Error::internal("save node identity", e))
+        };
         write(data.node_key(), self.key.to_pem().as_bytes())?;
         write(data.node_cert(), self.cert_pem.as_bytes())?;
         write(data.root_ca(), self.root.certs_pem().as_bytes())

@@ -35,7 +35,12 @@ pub(crate) struct ActiveNode {
 }
 
 impl ActiveNode {
-    pub(crate) fn new(data: DataRoot, identity: NodeIdentity, membership: Membership, clock: Arc<dyn Clock>) -> Arc<Self> {
+    pub(crate) fn new(
+        data: DataRoot,
+        identity: NodeIdentity,
+        membership: Membership,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
         let identity = Arc::new(IdentityCell::new(identity));
         Arc::new(Self {
             data,
@@ -138,7 +143,8 @@ impl ActiveNode {
         if self.role() != NodeRole::Manager {
             return Err(Error::WorkerCannotView);
         }
-        let role = self.manager_role().ok_or_else(|| Error::Unavailable("this manager is still starting; retry".into()))?;
+        let role =
+            self.manager_role().ok_or_else(|| Error::Unavailable("this manager is still starting; retry".into()))?;
         role.core.dispatch(call).await
     }
 
@@ -193,14 +199,33 @@ impl ActiveNode {
 
     /// Takes on the manager role: keys, store, cluster port; then asks the leader to make this
     /// node a raft voter (unless `bootstrapped`, when it is the only one).
-    pub(crate) async fn start_manager_role(&self, raft_id: u64, keys: ManagerKeys, listener: Option<TcpListener>) -> Result<Arc<ManagerRole>> {
+    pub(crate) async fn start_manager_role(
+        &self,
+        raft_id: u64,
+        keys: ManagerKeys,
+        listener: Option<TcpListener>,
+    ) -> Result<Arc<ManagerRole>> {
         let membership = self.membership();
-        let listen = membership.listen_addr.ok_or_else(|| Error::internal("manager role", "no listen address is recorded"))?;
+        let listen =
+            membership.listen_addr.ok_or_else(|| Error::internal("manager role", "no listen address is recorded"))?;
         let listener = match listener {
             Some(listener) => listener,
-            None => TcpListener::bind(listen).await.map_err(|e| Error::Unavailable(format!("cannot listen on {listen}: {e}")))?,
+            None => TcpListener::bind(listen)
+                .await
+                .map_err(|e| Error::Unavailable(format!("cannot listen on {listen}: {e}")))?,
         };
-        let role = Arc::new(ManagerRole::start(&self.data, &self.identity, self.clients.clone(), self.clock.clone(), listener, raft_id, keys).await?);
+        let role = Arc::new(
+            ManagerRole::start(
+                &self.data,
+                &self.identity,
+                self.clients.clone(),
+                self.clock.clone(),
+                listener,
+                raft_id,
+                keys,
+            )
+            .await?,
+        );
         *self.role.lock().unwrap_or_else(|e| e.into_inner()) = Some(role.clone());
         if membership.raft_id != Some(raft_id) {
             self.update_membership(|m| m.raft_id = Some(raft_id))?;

@@ -52,7 +52,9 @@ impl ManagerCore {
             };
             match passed_on {
                 // Not sent, or refused by a manager that no longer leads: ask again.
-                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 503, .. })) if tokio::time::Instant::now() < deadline => {
+                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 503, .. }))
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tracing::debug!(leader = %member.addr, "leader unavailable: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -69,7 +71,9 @@ impl ManagerCore {
     pub(crate) async fn run_as_leader(&self, call: ControlCall) -> Result<ControlReply> {
         match self.leader(tokio::time::Instant::now() + LEADER_WAIT).await? {
             LeaderRef::Local => self.manager.control(call).await,
-            LeaderRef::Remote(_) => Err(Error::Unavailable("rpc error: code = Unavailable desc = this manager is no longer the leader; retry".into())),
+            LeaderRef::Remote(_) => Err(Error::Unavailable(
+                "rpc error: code = Unavailable desc = this manager is no longer the leader; retry".into(),
+            )),
         }
     }
 
@@ -131,7 +135,8 @@ impl ManagerKeys {
             Some(key) => (kek_of(&key)?, Sealing::UnlockKey(key)),
             None => {
                 let kek = Kek::generate();
-                palisade_pki::write_private_file(&data.kek(), kek.as_bytes()).map_err(|e| Error::internal("save key-encryption key", e))?;
+                palisade_pki::write_private_file(&data.kek(), kek.as_bytes())
+                    .map_err(|e| Error::internal("save key-encryption key", e))?;
                 (kek, Sealing::KekFile)
             }
         };
@@ -202,7 +207,8 @@ impl ManagerRole {
         let store = Arc::new(ReplicatedStore::open(config).await?);
         let manager = Arc::new(Manager::new(store, clock.clone(), current.cert.node_id.clone()));
         let core = Arc::new(ManagerCore { manager, clients });
-        let tls = tls::server_config(&current.root, &current.cert_pem, &current.key, clock).map_err(|e| Error::internal("TLS", e))?;
+        let tls = tls::server_config(&current.root, &current.cert_pem, &current.key, clock)
+            .map_err(|e| Error::internal("TLS", e))?;
         let server = ClusterServer::start(listener, tls, core.clone());
         let sealer = Arc::new(Sealer { data: data.clone(), dek: keys.dek, sealing: Mutex::new(keys.sealing) });
         let seal_task = tokio::spawn(follow_unlock_key(core.manager.clone(), sealer.clone()));
@@ -211,7 +217,10 @@ impl ManagerRole {
 
     /// The keys this role runs with (to reopen its store).
     pub(crate) fn keys(&self) -> ManagerKeys {
-        ManagerKeys { dek: self.sealer.dek.clone(), sealing: self.sealer.sealing.lock().unwrap_or_else(|e| e.into_inner()).clone() }
+        ManagerKeys {
+            dek: self.sealer.dek.clone(),
+            sealing: self.sealer.sealing.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
     }
 
     pub(crate) fn manager(&self) -> &Arc<Manager> {
@@ -233,7 +242,8 @@ impl ManagerRole {
     }
 
     pub(crate) fn replace_tls(&self, identity: &NodeIdentity, clock: Arc<dyn Clock>) -> Result<()> {
-        let config = tls::server_config(&identity.root, &identity.cert_pem, &identity.key, clock).map_err(|e| Error::internal("TLS", e))?;
+        let config = tls::server_config(&identity.root, &identity.cert_pem, &identity.key, clock)
+            .map_err(|e| Error::internal("TLS", e))?;
         self.server.replace_tls(config);
         Ok(())
     }
@@ -268,7 +278,8 @@ impl Sealer {
             }
             (Sealing::UnlockKey(_), None) => {
                 let kek = Kek::generate();
-                palisade_pki::write_private_file(&self.data.kek(), kek.as_bytes()).map_err(|e| Error::internal("save key-encryption key", e))?;
+                palisade_pki::write_private_file(&self.data.kek(), kek.as_bytes())
+                    .map_err(|e| Error::internal("save key-encryption key", e))?;
                 self.dek.reseal(&self.data.sealed_dek(), &kek)?;
                 tracing::info!("data key sealed with the node's key-encryption key (autolock off)");
                 *sealing = Sealing::KekFile;
@@ -288,7 +299,13 @@ async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
         // Not there yet before the first records of a new cluster are applied.
         if let Ok(cluster) = manager.records().cluster() {
             if seen != Some(cluster.version) {
-                let wanted = cluster.value.unlock_key.as_deref().map(|key| key.parse::<UnlockKey>()).transpose().map_err(|e| Error::internal("unlock key", e));
+                let wanted = cluster
+                    .value
+                    .unlock_key
+                    .as_deref()
+                    .map(|key| key.parse::<UnlockKey>())
+                    .transpose()
+                    .map_err(|e| Error::internal("unlock key", e));
                 match wanted.and_then(|key| sealer.reseal(key)) {
                     Ok(()) => seen = Some(cluster.version),
                     Err(e) => tracing::error!("resealing the data key: {e}"),

@@ -13,7 +13,8 @@ use palisade_pki::{FixedClock, NodeCertInfo};
 use time::OffsetDateTime;
 
 async fn daemon(dir: &std::path::Path, clock: Arc<FixedClock>) -> Daemon {
-    let config = DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock };
+    let config =
+        DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock };
     Daemon::start(config).await.unwrap()
 }
 
@@ -63,20 +64,34 @@ async fn a_worker_renews_before_expiry_and_its_old_certificate_is_refused_after(
     let mut spec = SwarmSpec::default();
     spec.ca_config.node_cert_expiry = Some(3_600_000_000_000); // 1 h, the policy minimum
     spec.dispatcher.heartbeat_period = Some(100_000_000); // 100 ms
-    let request = InitRequest { listen_addr: "127.0.0.1:0".into(), advertise_addr: "127.0.0.1".into(), spec, ..Default::default() };
+    let request = InitRequest {
+        listen_addr: "127.0.0.1:0".into(),
+        advertise_addr: "127.0.0.1".into(),
+        spec,
+        ..Default::default()
+    };
     leader.swarm_init(request).await.unwrap();
     let addr = leader.info().await.unwrap().swarm.remote_managers.unwrap()[0].addr.clone();
     let token = leader.swarm_inspect().await.unwrap().join_tokens.worker;
 
     let worker = daemon(worker_dir.path(), clock.clone()).await;
-    let join = JoinRequest { remote_addrs: vec![addr.clone()], join_token: token, advertise_addr: "127.0.0.1".into(), ..Default::default() };
+    let join = JoinRequest {
+        remote_addrs: vec![addr.clone()],
+        join_token: token,
+        advertise_addr: "127.0.0.1".into(),
+        ..Default::default()
+    };
     worker.swarm_join(join).await.unwrap();
     let (old_pem, old) = cert_of(worker_dir.path());
     let saved = tempfile::tempdir().unwrap();
     let (old_cert, old_key) = (saved.path().join("old.crt"), saved.path().join("old.key"));
     std::fs::write(&old_cert, &old_pem).unwrap();
     std::fs::copy(worker_dir.path().join("node/node.key"), &old_key).unwrap();
-    assert!(control_call_accepted(&addr, &leader_dir.path().join("node/node.crt"), &leader_dir.path().join("node/node.key")));
+    assert!(control_call_accepted(
+        &addr,
+        &leader_dir.path().join("node/node.crt"),
+        &leader_dir.path().join("node/node.key")
+    ));
 
     // Before the renewal window (30–48 min for a 1 h certificate) nothing changes.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -96,7 +111,11 @@ async fn a_worker_renews_before_expiry_and_its_old_certificate_is_refused_after(
     // After the old certificate's expiry it is refused; the renewed one works.
     clock.set(start + time::Duration::minutes(61));
     assert!(!control_call_accepted(&addr, &old_cert, &old_key), "an expired certificate must be refused");
-    assert!(control_call_accepted(&addr, &leader_dir.path().join("node/node.crt"), &leader_dir.path().join("node/node.key")));
+    assert!(control_call_accepted(
+        &addr,
+        &leader_dir.path().join("node/node.crt"),
+        &leader_dir.path().join("node/node.key")
+    ));
     let nodes = leader.node_list().await.unwrap();
     assert!(nodes.iter().all(|n| n.status.state == "ready"), "{nodes:?}");
 }

@@ -43,8 +43,8 @@ mod keys;
 mod log_store;
 mod member;
 mod network;
-mod raft_types;
 mod proposals;
+mod raft_types;
 mod replicated;
 mod sealing;
 mod snapshot;
@@ -67,4 +67,3 @@ pub mod storage {
     pub use crate::replicated::open_storage;
     pub use crate::state_machine::StateMachine;
 }
-

@@ -158,7 +158,6 @@ impl LogStore {
         };
         self.decode(index.value(), sealed.value()).map(Some)
     }
-
 }
 
 impl Inner {

@@ -39,7 +39,13 @@ struct Inner {
 
 impl Proposer {
     pub(crate) fn new(raft: openraft::Raft<TypeConfig>) -> Self {
-        Self { inner: Arc::new(Inner { raft, queue: Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(IN_FLIGHT)) }) }
+        Self {
+            inner: Arc::new(Inner {
+                raft,
+                queue: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+            }),
+        }
     }
 
     /// Queues `batch` and waits for its outcome.
@@ -94,7 +100,9 @@ impl Inner {
                     let result = match outcome {
                         Some(Outcome::Applied) => Ok(Applied { index }),
                         Some(Outcome::Conflict { table, key }) => Err(WriteError::Conflict { table, key }),
-                        None => Err(WriteError::Store(Error::Raft("the state machine gave no outcome for a write".into()))),
+                        None => {
+                            Err(WriteError::Store(Error::Raft("the state machine gave no outcome for a write".into())))
+                        }
                     };
                     let _ = reply.send(result);
                 }
@@ -114,7 +122,10 @@ impl Inner {
 }
 
 /// What a failed `client_write` means to the writer (every writer of a failed proposal).
-pub(crate) fn write_failure(raft: &openraft::Raft<TypeConfig>, e: &RaftError<u64, ClientWriteError<u64, Member>>) -> WriteError {
+pub(crate) fn write_failure(
+    raft: &openraft::Raft<TypeConfig>,
+    e: &RaftError<u64, ClientWriteError<u64, Member>>,
+) -> WriteError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
             let leader = f.leader_id.and_then(|id| {
@@ -127,7 +138,9 @@ pub(crate) fn write_failure(raft: &openraft::Raft<TypeConfig>, e: &RaftError<u64
             });
             WriteError::NotLeader { leader }
         }
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => WriteError::Store(Error::Membership(e.to_string())),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            WriteError::Store(Error::Membership(e.to_string()))
+        }
         RaftError::Fatal(openraft::error::Fatal::Stopped) => WriteError::Store(Error::Closed),
         RaftError::Fatal(f) => WriteError::Store(Error::Raft(f.to_string())),
     }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use palisade_engine_api::types::{
-    self as api, CaConfig, ClusterInfo, DispatcherConfig, EncryptionConfig, ExternalCa, ManagerStatus, NodeStatus, ObjectVersion,
-    OrchestrationConfig, RaftConfig, SwarmSpec, TlsInfo,
+    self as api, CaConfig, ClusterInfo, DispatcherConfig, EncryptionConfig, ExternalCa, ManagerStatus, NodeStatus,
+    ObjectVersion, OrchestrationConfig, RaftConfig, SwarmSpec, TlsInfo,
 };
 use palisade_pki::IssuerInfo;
 
@@ -37,13 +37,27 @@ pub(crate) fn cluster_spec(spec: &SwarmSpec) -> Result<ClusterSpec> {
     Ok(ClusterSpec {
         name: if spec.name.is_empty() { defaults.name } else { spec.name.clone() },
         labels: spec.labels.clone(),
-        task_history_retention_limit: spec.orchestration.task_history_retention_limit.unwrap_or(defaults.task_history_retention_limit),
+        task_history_retention_limit: spec
+            .orchestration
+            .task_history_retention_limit
+            .unwrap_or(defaults.task_history_retention_limit),
         raft: RaftSettings {
             snapshot_interval: or(spec.raft.snapshot_interval, defaults.raft.snapshot_interval),
             keep_old_snapshots: spec.raft.keep_old_snapshots.unwrap_or(defaults.raft.keep_old_snapshots),
-            log_entries_for_slow_followers: or(spec.raft.log_entries_for_slow_followers, defaults.raft.log_entries_for_slow_followers),
-            election_tick: if spec.raft.election_tick == 0 { defaults.raft.election_tick } else { spec.raft.election_tick },
-            heartbeat_tick: if spec.raft.heartbeat_tick == 0 { defaults.raft.heartbeat_tick } else { spec.raft.heartbeat_tick },
+            log_entries_for_slow_followers: or(
+                spec.raft.log_entries_for_slow_followers,
+                defaults.raft.log_entries_for_slow_followers,
+            ),
+            election_tick: if spec.raft.election_tick == 0 {
+                defaults.raft.election_tick
+            } else {
+                spec.raft.election_tick
+            },
+            heartbeat_tick: if spec.raft.heartbeat_tick == 0 {
+                defaults.raft.heartbeat_tick
+            } else {
+                spec.raft.heartbeat_tick
+            },
         },
         heartbeat_period: nanos(spec.dispatcher.heartbeat_period, defaults.heartbeat_period, "heartbeat period")?,
         node_cert_expiry,
@@ -51,7 +65,12 @@ pub(crate) fn cluster_spec(spec: &SwarmSpec) -> Result<ClusterSpec> {
             .ca_config
             .external_cas
             .iter()
-            .map(|e| ExternalCaSpec { protocol: e.protocol.clone(), url: e.url.clone(), options: e.options.clone(), ca_cert: e.ca_cert.clone() })
+            .map(|e| ExternalCaSpec {
+                protocol: e.protocol.clone(),
+                url: e.url.clone(),
+                options: e.options.clone(),
+                ca_cert: e.ca_cert.clone(),
+            })
             .collect(),
         force_rotate: spec.ca_config.force_rotate,
         autolock: spec.encryption_config.auto_lock_managers,
@@ -84,7 +103,12 @@ pub(crate) fn swarm_spec(spec: &ClusterSpec) -> SwarmSpec {
             external_cas: spec
                 .external_cas
                 .iter()
-                .map(|e| ExternalCa { protocol: e.protocol.clone(), url: e.url.clone(), options: e.options.clone(), ca_cert: e.ca_cert.clone() })
+                .map(|e| ExternalCa {
+                    protocol: e.protocol.clone(),
+                    url: e.url.clone(),
+                    options: e.options.clone(),
+                    ca_cert: e.ca_cert.clone(),
+                })
                 .collect(),
             signing_ca_cert: String::new(),
             signing_ca_key: String::new(),
@@ -99,7 +123,11 @@ pub(crate) fn swarm_spec(spec: &ClusterSpec) -> SwarmSpec {
 /// `TLSInfo`: the trust root and its issuer, base64 as Go renders `[]byte`.
 pub(crate) fn tls_info(trust_root_pem: &str, issuer: &IssuerInfo) -> TlsInfo {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    TlsInfo { trust_root: trust_root_pem.to_owned(), cert_issuer_subject: b64(&issuer.subject_der), cert_issuer_public_key: b64(&issuer.public_key_der) }
+    TlsInfo {
+        trust_root: trust_root_pem.to_owned(),
+        cert_issuer_subject: b64(&issuer.subject_der),
+        cert_issuer_public_key: b64(&issuer.public_key_der),
+    }
 }
 
 pub(crate) fn cluster_info(view: &SwarmView) -> ClusterInfo {
@@ -133,15 +161,28 @@ pub(crate) fn node(view: &NodeView) -> api::Node {
         version: ObjectVersion { index: view.version },
         created_at: api::timestamp(n.created_at),
         updated_at: api::timestamp(n.updated_at),
-        spec: api::NodeSpec { name: n.name.clone(), labels: n.labels.clone(), role: n.role.as_str().to_owned(), availability: n.availability.as_str().to_owned() },
+        spec: api::NodeSpec {
+            name: n.name.clone(),
+            labels: n.labels.clone(),
+            role: n.role.as_str().to_owned(),
+            availability: n.availability.as_str().to_owned(),
+        },
         description: api::NodeDescription {
             hostname: d.hostname.clone(),
             platform: api::NodePlatform { architecture: d.architecture.clone(), os: d.os.clone() },
             resources: api::NodeResources { nano_cpus: d.nano_cpus, memory_bytes: d.memory_bytes },
-            engine: api::EngineDescription { engine_version: d.engine_version.clone(), labels: Default::default(), plugins: d.plugins.iter().map(plugin).collect() },
+            engine: api::EngineDescription {
+                engine_version: d.engine_version.clone(),
+                labels: Default::default(),
+                plugins: d.plugins.iter().map(plugin).collect(),
+            },
             tls_info: tls_info(&d.trust_root_pem, &n.issuer),
         },
-        status: NodeStatus { state: if view.ready { "ready" } else { "down" }.to_owned(), message: String::new(), addr: n.addr.clone() },
+        status: NodeStatus {
+            state: if view.ready { "ready" } else { "down" }.to_owned(),
+            message: String::new(),
+            addr: n.addr.clone(),
+        },
         manager_status: view.manager.as_ref().map(|m| ManagerStatus {
             leader: m.leader,
             reachability: if m.reachable { "reachable" } else { "unreachable" }.to_owned(),
@@ -156,6 +197,12 @@ pub(crate) fn secret(view: &SecretView) -> api::Secret {
         version: ObjectVersion { index: view.version },
         created_at: api::timestamp(view.created_at),
         updated_at: api::timestamp(view.updated_at),
-        spec: api::SecretSpec { name: view.name.clone(), labels: view.labels.clone(), data: None, driver: None, templating: None },
+        spec: api::SecretSpec {
+            name: view.name.clone(),
+            labels: view.labels.clone(),
+            data: None,
+            driver: None,
+            templating: None,
+        },
     }
 }

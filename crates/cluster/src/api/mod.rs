@@ -7,8 +7,8 @@ pub(crate) mod errors;
 mod system;
 
 use palisade_engine_api::types::{
-    Info, InitRequest, JoinRequest, Node, NodeSpec, Secret, SecretFilters, SecretSpec, Swarm, SwarmSpec, UnlockKeyResponse,
-    UpdateSwarmQuery, Version,
+    Info, InitRequest, JoinRequest, Node, NodeSpec, Secret, SecretFilters, SecretSpec, Swarm, SwarmSpec,
+    UnlockKeyResponse, UpdateSwarmQuery, Version,
 };
 use palisade_engine_api::{ApiError, Backend};
 use secrecy::{ExposeSecret, SecretString};
@@ -61,7 +61,9 @@ impl Backend for Daemon {
         let mut spec = convert::cluster_spec(&request.spec).map_err(to_api)?;
         spec.autolock |= request.auto_lock_managers;
         if !request.spec.ca_config.signing_ca_cert.is_empty() {
-            return Err(to_api(Error::invalid("a CA certificate cannot be given at init; rotate to it with `swarm ca --rotate`")));
+            return Err(to_api(Error::invalid(
+                "a CA certificate cannot be given at init; rotate to it with `swarm ca --rotate`",
+            )));
         }
         let options = InitOptions {
             listen_addr: request.listen_addr,
@@ -110,13 +112,16 @@ impl Backend for Daemon {
 
     async fn swarm_unlock_key(&self) -> ApiResult<UnlockKeyResponse> {
         match self.call(ControlCall::UnlockKey).await? {
-            ControlReply::UnlockKey(key) => Ok(UnlockKeyResponse { unlock_key: key.map(|k| k.0.to_string()).unwrap_or_default() }),
+            ControlReply::UnlockKey(key) => {
+                Ok(UnlockKeyResponse { unlock_key: key.map(|k| k.0.to_string()).unwrap_or_default() })
+            }
             other => Err(unexpected(&other)),
         }
     }
 
     async fn swarm_unlock(&self, key: SecretString) -> ApiResult<()> {
-        let key = key.expose_secret().parse::<palisade_pki::UnlockKey>().map_err(|_| ApiError::malformed_unlock_key())?;
+        let key =
+            key.expose_secret().parse::<palisade_pki::UnlockKey>().map_err(|_| ApiError::malformed_unlock_key())?;
         self.unlock(key).await.map_err(to_api)
     }
 
@@ -135,7 +140,8 @@ impl Backend for Daemon {
     }
 
     async fn node_update(&self, reference: String, version: u64, spec: NodeSpec) -> ApiResult<()> {
-        let spec = NodeSpecUpdate { name: spec.name, labels: spec.labels, role: spec.role, availability: spec.availability };
+        let spec =
+            NodeSpecUpdate { name: spec.name, labels: spec.labels, role: spec.role, availability: spec.availability };
         self.done(ControlCall::NodeUpdate { reference, version, spec }).await
     }
 
@@ -153,7 +159,9 @@ impl Backend for Daemon {
 
     async fn secret_list(&self, filters: SecretFilters) -> ApiResult<Vec<Secret>> {
         match self.call(ControlCall::SecretList).await? {
-            ControlReply::Secrets(secrets) => Ok(secrets.iter().map(convert::secret).filter(|s| filters.matches(s)).collect()),
+            ControlReply::Secrets(secrets) => {
+                Ok(secrets.iter().map(convert::secret).filter(|s| filters.matches(s)).collect())
+            }
             other => Err(unexpected(&other)),
         }
     }

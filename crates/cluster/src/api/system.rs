@@ -58,7 +58,8 @@ pub(super) async fn info(daemon: &Daemon) -> Info {
         driver: "overlayfs".to_owned(),
         logging_driver: "json-file".to_owned(),
         cgroup_driver: "cgroupfs".to_owned(),
-        cgroup_version: if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" }.to_owned(),
+        cgroup_version: if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" }
+            .to_owned(),
         kernel_version: kernel_version(),
         operating_system: "Palisade".to_owned(),
         os_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -70,7 +71,10 @@ pub(super) async fn info(daemon: &Daemon) -> Info {
         name: hostname(),
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
         default_runtime: "crun".to_owned(),
-        runtimes: [("crun", "crun"), ("runc", "runc")].into_iter().map(|(name, path)| (name.to_owned(), Runtime { path: path.to_owned() })).collect(),
+        runtimes: [("crun", "crun"), ("runc", "runc")]
+            .into_iter()
+            .map(|(name, path)| (name.to_owned(), Runtime { path: path.to_owned() }))
+            .collect(),
         security_options: vec!["name=seccomp,profile=builtin".to_owned(), "name=no-new-privileges".to_owned()],
         swarm,
         isolation: String::new(),
@@ -89,7 +93,9 @@ async fn swarm_info(node: &ActiveNode) -> SwarmInfo {
         node_addr: membership.advertise_addr.clone(),
         local_node_state: "active".to_owned(),
         control_available: is_manager,
-        remote_managers: Some(membership.managers.iter().map(|addr| PeerNode { node_id: String::new(), addr: addr.clone() }).collect()),
+        remote_managers: Some(
+            membership.managers.iter().map(|addr| PeerNode { node_id: String::new(), addr: addr.clone() }).collect(),
+        ),
         ..SwarmInfo::default()
     };
     if let Some(error) = node.error() {
@@ -103,7 +109,8 @@ async fn swarm_info(node: &ActiveNode) -> SwarmInfo {
                 info.cluster = Some(convert::cluster_info(&swarm));
                 info.nodes = Some(nodes);
                 info.managers = Some(managers);
-                info.remote_managers = Some(remote_managers.into_iter().map(|(node_id, addr)| PeerNode { node_id, addr }).collect());
+                info.remote_managers =
+                    Some(remote_managers.into_iter().map(|(node_id, addr)| PeerNode { node_id, addr }).collect());
             }
             Ok(other) => info.error = format!("unexpected reply {other:?}"),
             Err(e) => info.error = e.to_string(),

@@ -34,7 +34,9 @@ impl Daemon {
             return match &*state {
                 NodeState::Active(node) => self.force_new_cluster(node).await,
                 NodeState::Locked(_) => Err(Error::Locked),
-                NodeState::Inactive => Err(Error::invalid("--force-new-cluster needs existing swarm state, and this node has none")),
+                NodeState::Inactive => {
+                    Err(Error::invalid("--force-new-cluster needs existing swarm state, and this node has none"))
+                }
             };
         }
         if !matches!(*state, NodeState::Inactive) {
@@ -47,7 +49,8 @@ impl Daemon {
         })?;
         options.spec.validate()?;
         let availability = Availability::parse(&options.availability)?;
-        let listener = TcpListener::bind(listen).await.map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
+        let listener =
+            TcpListener::bind(listen).await.map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
         let listen = listener.local_addr().map_err(|e| Error::internal("listen", e))?;
 
         let data = self.config.data_root.clone();
@@ -110,19 +113,24 @@ impl Daemon {
     /// stay in the node list, unreachable, until an operator demotes and removes them.
     async fn force_new_cluster(&self, node: &Arc<ActiveNode>) -> Result<String> {
         let role = node.manager_role().filter(|_| node.role() == NodeRole::Manager).ok_or(Error::NotAManager)?;
-        let raft_id = node.membership().raft_id.ok_or_else(|| Error::internal("force new cluster", "this manager has no raft ID"))?;
+        let raft_id = node
+            .membership()
+            .raft_id
+            .ok_or_else(|| Error::internal("force new cluster", "this manager has no raft ID"))?;
         let keys = role.keys();
         node.stop().await;
         drop(role);
         let data = &self.config.data_root;
         let records = ReplicatedStore::export(&data.raft_dir(), &keys.dek)?;
         clear_raft_dir(data)?;
-        let listen = node.listen_addr().ok_or_else(|| Error::internal("force new cluster", "no listen address is recorded"))?;
+        let listen =
+            node.listen_addr().ok_or_else(|| Error::internal("force new cluster", "no listen address is recorded"))?;
         let listener = bind_again(listen).await?;
         let role = node.start_manager_role(raft_id, keys, Some(listener)).await?;
         let member = ManagerRole::member(&node.identity(), &node.membership().advertise_addr, listen);
         bootstrap(role.manager().store(), member).await?;
-        let ops = records.into_iter().map(|(table, key, value)| Op::Put { table, key, value: value.to_vec() }).collect();
+        let ops =
+            records.into_iter().map(|(table, key, value)| Op::Put { table, key, value: value.to_vec() }).collect();
         role.manager().store().write(WriteBatch { checks: Vec::new(), ops }).await?;
         node.update_membership(|m| m.managers = vec![role_addr(&role)])?;
         node.start_agent();
@@ -156,7 +164,11 @@ fn clear_raft_dir(data: &crate::paths::DataRoot) -> Result<()> {
         if entry.path() == data.sealed_dek() {
             continue;
         }
-        let removed = if entry.path().is_dir() { std::fs::remove_dir_all(entry.path()) } else { std::fs::remove_file(entry.path()) };
+        let removed = if entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
         removed.map_err(|e| Error::internal(format!("remove {}", entry.path().display()), e))?;
     }
     Ok(())

@@ -31,15 +31,20 @@ impl Daemon {
         crate::model::Availability::parse(&options.availability)?;
         let listen = self.listen_addr(&options.listen_addr)?;
         let advertise = self.advertise_ip(&options.advertise_addr, listen)?;
-        let remote = options.remote_addrs.first().ok_or_else(|| Error::invalid("at least 1 RemoteAddr is required to join"))?;
+        let remote =
+            options.remote_addrs.first().ok_or_else(|| Error::invalid("at least 1 RemoteAddr is required to join"))?;
         let remote = if remote.contains(':') { remote.clone() } else { format!("{remote}:{DEFAULT_CLUSTER_PORT}") };
 
         // Authenticate the manager's root CA against the token before trusting or sending anything.
         let root_pem = ManagerClient::bootstrap(&remote).await?.root_ca().await?;
         if RootDigest::of_pem(&root_pem) != token.digest() {
-            return Err(Error::invalid(format!("remote CA does not match fingerprint. Expected: {}", token.digest().hex())));
+            return Err(Error::invalid(format!(
+                "remote CA does not match fingerprint. Expected: {}",
+                token.digest().hex()
+            )));
         }
-        let root = RootCa::from_pem(&root_pem, None).map_err(|e| Error::invalid(format!("the manager sent an invalid root CA: {e}")))?;
+        let root = RootCa::from_pem(&root_pem, None)
+            .map_err(|e| Error::invalid(format!("the manager sent an invalid root CA: {e}")))?;
 
         // The key is made here and never leaves this node; only its CSR is sent.
         let key = NodeKey::generate().map_err(|e| Error::internal("generate node key", e))?;
@@ -56,7 +61,10 @@ impl Daemon {
             })
             .await?;
         let identity = NodeIdentity::new(key, response.cert_pem, &root_pem)?;
-        if identity.cert.node_id != response.node_id || identity.cert.cluster_id != response.cluster_id || identity.cert.issuer_common_name.is_empty() {
+        if identity.cert.node_id != response.node_id
+            || identity.cert.cluster_id != response.cluster_id
+            || identity.cert.issuer_common_name.is_empty()
+        {
             return Err(Error::internal("join", "the issued certificate does not match the join response"));
         }
         let mut managers = response.managers;
@@ -79,7 +87,9 @@ impl Daemon {
             let node = ActiveNode::new(data.clone(), identity, membership, self.config.clock.clone());
             if let (NodeRole::Manager, Some(raft_id)) = (node.role(), response.raft_id) {
                 // Only managers serve the cluster port.
-                let listener = TcpListener::bind(listen).await.map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
+                let listener = TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
                 let keys = ManagerKeys::create(&data, None)?;
                 node.start_manager_role(raft_id, keys, Some(listener)).await?;
             }

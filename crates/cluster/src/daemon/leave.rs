@@ -24,7 +24,10 @@ impl Daemon {
                     return Err(if reachable <= 1 && unreachable == 0 {
                         Error::LastManagerLeave
                     } else if reachable.saturating_sub(2) <= unreachable {
-                        Error::LeaveLosesQuorum { remaining: reachable.saturating_sub(1), total: reachable + unreachable }
+                        Error::LeaveLosesQuorum {
+                            remaining: reachable.saturating_sub(1),
+                            total: reachable + unreachable,
+                        }
                     } else {
                         Error::ManagerLeaveNeedsForce
                     });

@@ -84,7 +84,10 @@ impl Daemon {
                         None => {
                             tracing::warn!("this manager is locked: give the unlock key with `docker swarm unlock`");
                             let locked = LockedNode { identity, membership };
-                            return Ok(Self { state: tokio::sync::Mutex::new(NodeState::Locked(Arc::new(locked))), config });
+                            return Ok(Self {
+                                state: tokio::sync::Mutex::new(NodeState::Locked(Arc::new(locked))),
+                                config,
+                            });
                         }
                     },
                     _ => None,
@@ -149,7 +152,8 @@ impl Daemon {
         };
         let keys = ManagerKeys::unlock(&self.config.data_root, key)?;
         let locked = Arc::clone(locked);
-        let identity = NodeIdentity::load(&self.config.data_root)?.map(|(identity, _)| identity).ok_or(Error::NotInSwarm)?;
+        let identity =
+            NodeIdentity::load(&self.config.data_root)?.map(|(identity, _)| identity).ok_or(Error::NotInSwarm)?;
         let node = resume(&self.config, identity, locked.membership.clone(), Some(keys)).await?;
         *state = NodeState::Active(node);
         tracing::info!("swarm unlocked");
@@ -165,7 +169,8 @@ impl Daemon {
             }
         }
         let requested = if requested.is_empty() { CLI_DEFAULT_LISTEN_ADDR } else { requested };
-        parse_addr(requested, DEFAULT_CLUSTER_PORT).map_err(|e| Error::invalid(format!("invalid listen address {requested:?}: {e}")))
+        parse_addr(requested, DEFAULT_CLUSTER_PORT)
+            .map_err(|e| Error::invalid(format!("invalid listen address {requested:?}: {e}")))
     }
 
     /// The advertised IP: the request's, the daemon's, or the listen IP when it is specific.
@@ -181,7 +186,12 @@ impl Daemon {
 }
 
 /// Brings a persisted membership back up: the manager role when this node has its keys.
-async fn resume(config: &DaemonConfig, identity: NodeIdentity, membership: Membership, keys: Option<ManagerKeys>) -> Result<Arc<ActiveNode>> {
+async fn resume(
+    config: &DaemonConfig,
+    identity: NodeIdentity,
+    membership: Membership,
+    keys: Option<ManagerKeys>,
+) -> Result<Arc<ActiveNode>> {
     let raft_id = membership.raft_id;
     let node = ActiveNode::new(config.data_root.clone(), identity, membership, config.clock.clone());
     if let (Some(keys), Some(raft_id), NodeRole::Manager) = (keys, raft_id, node.role()) {
@@ -225,8 +235,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataRoot::create(dir.path()).unwrap();
         std::fs::create_dir_all(data.legacy_store_dir()).unwrap();
-        let config = DaemonConfig { data_root: data, listen_addr: None, advertise_addr: None, clock: Arc::new(palisade_pki::SystemClock) };
-        let Err(Error::FailedPrecondition(message)) = Daemon::start(config).await else { panic!("an old data root was accepted") };
+        let config = DaemonConfig {
+            data_root: data,
+            listen_addr: None,
+            advertise_addr: None,
+            clock: Arc::new(palisade_pki::SystemClock),
+        };
+        let Err(Error::FailedPrecondition(message)) = Daemon::start(config).await else {
+            panic!("an old data root was accepted")
+        };
         assert!(message.contains("single leader") && message.contains("join or initialise again"), "{message}");
         // Nothing was changed: the old store is still there, and no raft directory was made.
         assert!(dir.path().join("store").exists());

@@ -35,8 +35,12 @@ impl Manager {
                 let period = self.records.cluster()?.value.spec.heartbeat_period;
                 Ok(ControlReply::Node(Box::new(self.view(self.resolve_node(&reference)?, period))))
             }
-            ControlCall::NodeUpdate { reference, version, spec } => self.node_update(&reference, version, spec).await.map(|()| ControlReply::Done),
-            ControlCall::NodeRemove { reference, force } => self.node_remove(&reference, force).await.map(|()| ControlReply::Done),
+            ControlCall::NodeUpdate { reference, version, spec } => {
+                self.node_update(&reference, version, spec).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::NodeRemove { reference, force } => {
+                self.node_remove(&reference, force).await.map(|()| ControlReply::Done)
+            }
             ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::SecretId),
             ControlCall::SecretList => {
                 self.confirm_leadership().await?;
@@ -49,11 +53,14 @@ impl Manager {
             ControlCall::SecretUpdate { reference, version, labels } => {
                 self.secret_update(&reference, version, labels).await.map(|()| ControlReply::Done)
             }
-            ControlCall::SecretRemove { reference } => self.secret_remove(&reference).await.map(|()| ControlReply::Done),
+            ControlCall::SecretRemove { reference } => {
+                self.secret_remove(&reference).await.map(|()| ControlReply::Done)
+            }
             ControlCall::Join { request, peer_ip } => self.join(request, peer_ip).await.map(ControlReply::Join),
             ControlCall::Node { peer_cert_der, call } => {
                 let der = rustls_pki_types::CertificateDer::from(peer_cert_der);
-                let peer = NodeCertInfo::from_der(&der).map_err(|e| Error::PermissionDenied(format!("not a node certificate: {e}")))?;
+                let peer = NodeCertInfo::from_der(&der)
+                    .map_err(|e| Error::PermissionDenied(format!("not a node certificate: {e}")))?;
                 self.node_call(&peer, call).await
             }
         }
@@ -80,7 +87,12 @@ impl Manager {
             .collect();
         let mut remote_managers = managers.clone();
         remote_managers.sort_by(|a, b| a.1.cmp(&b.1));
-        Ok(ClusterSummary { swarm: self.swarm_view()?, nodes: nodes.len() as u64, managers: managers.len() as u64, remote_managers })
+        Ok(ClusterSummary {
+            swarm: self.swarm_view()?,
+            nodes: nodes.len() as u64,
+            managers: managers.len() as u64,
+            remote_managers,
+        })
     }
 
     pub(super) fn swarm_view(&self) -> Result<SwarmView> {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use palisade_pki::{
-    issue_node_certificate, Clock, issue_service_certificate, CfsslClient, IssuedCertificate, IssuerInfo, JoinToken, NodeCertInfo,
-    NodeRole, NodeSubject, RootCa, ServiceSubject,
+    issue_node_certificate, issue_service_certificate, CfsslClient, Clock, IssuedCertificate, IssuerInfo, JoinToken,
+    NodeCertInfo, NodeRole, NodeSubject, RootCa, ServiceSubject,
 };
 
 use super::Manager;
@@ -22,18 +22,24 @@ pub(super) struct Issued {
 
 /// Signs a node certificate for `subject`: with the external CA when one is configured for
 /// the root that signs now (as swarmkit: external first), else with the cluster's key.
-pub(super) async fn issue(clock: &Arc<dyn Clock>, cluster: &ClusterObject, csr_pem: &str, subject: &NodeSubject) -> Result<Issued> {
+pub(super) async fn issue(
+    clock: &Arc<dyn Clock>,
+    cluster: &ClusterObject,
+    csr_pem: &str,
+    subject: &NodeSubject,
+) -> Result<Issued> {
     let issuer = cluster.ca.issuer().map_err(|e| Error::internal("load root CA", e))?;
     let Some(external) = external_signer(clock, cluster)? else {
         let signer = cluster.ca.signer().map_err(|e| Error::internal("load root CA", e))?;
         let expiry = cluster.spec.cert_expiry()?;
-        let issued =
-            issue_node_certificate(&signer, csr_pem, subject, expiry, clock.as_ref(), &mut rand::rngs::OsRng).map_err(Error::invalid)?;
+        let issued = issue_node_certificate(&signer, csr_pem, subject, expiry, clock.as_ref(), &mut rand::rngs::OsRng)
+            .map_err(Error::invalid)?;
         return Ok(Issued { cert_pem: issued.cert_pem, not_after: issued.not_after, issuer });
     };
     // What the external CA returns must chain to the certificate it signs for (the new root
     // during a rotation); the cross-signed intermediate is appended afterwards.
-    let trust = RootCa::from_pem(cluster.ca.signing_cert_pem(), None).map_err(|e| Error::internal("load root CA", e))?;
+    let trust =
+        RootCa::from_pem(cluster.ca.signing_cert_pem(), None).map_err(|e| Error::internal("load root CA", e))?;
     let intermediates = cluster.ca.intermediates_pem().to_owned();
     let cert_pem = external.sign(csr_pem, subject, &trust).await.map_err(|e| Error::Unavailable(e.to_string()))?;
     let info = NodeCertInfo::from_pem(&cert_pem).map_err(|e| Error::internal("external CA certificate", e))?;
@@ -48,7 +54,8 @@ fn external_signer(clock: &Arc<dyn Clock>, cluster: &ClusterObject) -> Result<Op
         return Ok(None);
     }
     // The external CA's HTTPS endpoint is authenticated by the CA it signs for.
-    let ca = RootCa::from_pem(&external.ca_cert, None).map_err(|e| Error::invalid(format!("external CA certificate: {e}")))?;
+    let ca = RootCa::from_pem(&external.ca_cert, None)
+        .map_err(|e| Error::invalid(format!("external CA certificate: {e}")))?;
     CfsslClient::new(&external.url, &ca, clock.clone()).map(Some).map_err(|e| Error::invalid(e.to_string()))
 }
 
@@ -62,7 +69,9 @@ impl Manager {
     pub(crate) fn issue_service(&self, csr_pem: &str, names: &ServiceNames) -> Result<IssuedCertificate> {
         let cluster = self.records.cluster()?.value;
         if external_signer(&self.clock, &cluster)?.is_some() {
-            return Err(Error::precondition("service certificates need the cluster's own CA, but this swarm signs with an external CA"));
+            return Err(Error::precondition(
+                "service certificates need the cluster's own CA, but this swarm signs with an external CA",
+            ));
         }
         let subject = ServiceSubject {
             common_name: names.common_name.clone(),
@@ -71,8 +80,15 @@ impl Manager {
             ip_addresses: names.ip_addresses.clone(),
         };
         let signer = cluster.ca.signer().map_err(|e| Error::internal("load root CA", e))?;
-        issue_service_certificate(&signer, csr_pem, &subject, cluster.spec.cert_expiry()?, self.clock.as_ref(), &mut rand::rngs::OsRng)
-            .map_err(Error::invalid)
+        issue_service_certificate(
+            &signer,
+            csr_pem,
+            &subject,
+            cluster.spec.cert_expiry()?,
+            self.clock.as_ref(),
+            &mut rand::rngs::OsRng,
+        )
+        .map_err(Error::invalid)
     }
 
     /// Admits a node: checks the token in constant time, signs its CSR with the role the
@@ -130,7 +146,8 @@ impl Manager {
     pub(crate) async fn renew(&self, peer: &NodeCertInfo, csr_pem: &str) -> Result<RenewResponse> {
         let cluster = self.records.cluster()?.value;
         let node = self.authorize(&cluster, peer)?;
-        let subject = NodeSubject { node_id: node.value.id.clone(), role: node.value.role, cluster_id: peer.cluster_id.clone() };
+        let subject =
+            NodeSubject { node_id: node.value.id.clone(), role: node.value.role, cluster_id: peer.cluster_id.clone() };
         let issued = self.issue(&cluster, csr_pem, &subject).await?;
         let mut updated = node.value;
         updated.cert_not_after = updated.cert_not_after.max(issued.not_after);

@@ -58,7 +58,8 @@ impl Manager {
         if cluster.removed.contains_key(&peer.node_id) {
             return Err(Error::PermissionDenied(format!("node {} was removed from the swarm", peer.node_id)));
         }
-        self.node(&peer.node_id)?.ok_or_else(|| Error::PermissionDenied(format!("node {} is not a member of this swarm", peer.node_id)))
+        self.node(&peer.node_id)?
+            .ok_or_else(|| Error::PermissionDenied(format!("node {} is not a member of this swarm", peer.node_id)))
     }
 
     /// A node's heartbeat: marks it alive, records what it reports, tells it its desired role.

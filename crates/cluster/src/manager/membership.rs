@@ -32,8 +32,11 @@ impl Manager {
             [] => {}
             many => return Err(ambiguous(many.len())),
         }
-        let by_prefix: Vec<&Versioned<NodeObject>> =
-            if reference.is_empty() { Vec::new() } else { nodes.iter().filter(|n| n.value.id.as_str().starts_with(reference)).collect() };
+        let by_prefix: Vec<&Versioned<NodeObject>> = if reference.is_empty() {
+            Vec::new()
+        } else {
+            nodes.iter().filter(|n| n.value.id.as_str().starts_with(reference)).collect()
+        };
         match by_prefix.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::node_not_found(reference)),
@@ -81,9 +84,12 @@ impl Manager {
             .members
             .iter()
             .filter(|(_, m)| m.voter)
-            .map(|(id, m)| (id, status.leader == Some(*id) || m.last_contact.is_some_and(|at| at.elapsed() <= REACHABLE_WITHIN)))
+            .map(|(id, m)| {
+                (id, status.leader == Some(*id) || m.last_contact.is_some_and(|at| at.elapsed() <= REACHABLE_WITHIN))
+            })
             .collect();
-        let remaining: Vec<bool> = voters.iter().filter(|(id, _)| Some(**id) != node.raft_id).map(|(_, up)| *up).collect();
+        let remaining: Vec<bool> =
+            voters.iter().filter(|(id, _)| Some(**id) != node.raft_id).map(|(_, up)| *up).collect();
         let reachable = remaining.iter().filter(|up| **up).count();
         if !remaining.is_empty() && reachable < remaining.len() / 2 + 1 {
             return Err(Error::precondition(format!(
@@ -116,7 +122,8 @@ impl Manager {
             cluster.removed.retain(|_, tomb| tomb.until > now);
             cluster.removed.insert(id.clone(), RemovedNode { until });
             cluster.updated_at = now;
-            let writes = WriteSet::new().put(&cluster, Some(current.version))?.delete::<NodeObject>(id.as_str(), node.version);
+            let writes =
+                WriteSet::new().put(&cluster, Some(current.version))?.delete::<NodeObject>(id.as_str(), node.version);
             self.records.commit(writes).await?;
         }
         self.liveness.forget(&id);
@@ -148,7 +155,8 @@ impl Manager {
         let node = self.authorize(&cluster, peer)?.value;
         let Some(raft_id) = node.raft_id else { return Ok(()) };
         let status = self.store().status();
-        let voters: BTreeSet<u64> = status.members.iter().filter(|(id, m)| m.voter && **id != raft_id).map(|(id, _)| *id).collect();
+        let voters: BTreeSet<u64> =
+            status.members.iter().filter(|(id, m)| m.voter && **id != raft_id).map(|(id, _)| *id).collect();
         if voters.is_empty() {
             return Err(Error::LastManagerLeave);
         }
@@ -162,8 +170,12 @@ impl Manager {
     /// Makes the raft voters the members whose record says manager. A member whose record
     /// says worker (demoted) or that has no record (removed) is dropped.
     pub(crate) async fn reconcile_voters(&self) -> Result<()> {
-        let managers: BTreeSet<u64> =
-            self.nodes()?.into_iter().filter(|n| n.value.role == NodeRole::Manager).filter_map(|n| n.value.raft_id).collect();
+        let managers: BTreeSet<u64> = self
+            .nodes()?
+            .into_iter()
+            .filter(|n| n.value.role == NodeRole::Manager)
+            .filter_map(|n| n.value.raft_id)
+            .collect();
         let status = self.store().status();
         let current: BTreeSet<u64> = status.members.iter().filter(|(_, m)| m.voter).map(|(id, _)| *id).collect();
         let desired: BTreeSet<u64> = status.members.keys().copied().filter(|id| managers.contains(id)).collect();

@@ -28,7 +28,9 @@ use palisade_store::{Member, ReplicatedStore};
 use liveness::Liveness;
 
 use crate::error::{Error, Result};
-use crate::model::{Availability, ClusterObject, ClusterSpec, NodeDescription, NodeObject, Records, Versioned, WriteSet};
+use crate::model::{
+    Availability, ClusterObject, ClusterSpec, NodeDescription, NodeObject, Records, Versioned, WriteSet,
+};
 
 /// What `swarm init` decided for the first node.
 pub(crate) struct InitParams {
@@ -62,10 +64,13 @@ pub(crate) async fn new_cluster(clock: &Arc<dyn Clock>, init: InitParams) -> Res
         None => CaState::generate(clock.as_ref()).map_err(|e| Error::internal("generate root CA", e))?,
         Some(external) => {
             let pem = match external.ca_cert.trim() {
-                "" => palisade_pki::fetch_external_ca_certificate(&external.url).await.map_err(|e| Error::invalid(e.to_string()))?,
+                "" => palisade_pki::fetch_external_ca_certificate(&external.url)
+                    .await
+                    .map_err(|e| Error::invalid(e.to_string()))?,
                 given => format!("{given}\n"),
             };
-            CaState::external(&pem, clock.as_ref()).map_err(|e| Error::invalid(format!("external CA certificate: {e}")))?
+            CaState::external(&pem, clock.as_ref())
+                .map_err(|e| Error::invalid(format!("external CA certificate: {e}")))?
         }
     };
     let mut spec = init.spec;
@@ -88,7 +93,11 @@ pub(crate) async fn new_cluster(clock: &Arc<dyn Clock>, init: InitParams) -> Res
         manager_token: JoinToken::generate(digest, &mut rng).expose(),
         removed: BTreeMap::new(),
     };
-    let subject = palisade_pki::NodeSubject { node_id: init.node_id.clone(), role: NodeRole::Manager, cluster_id: init.cluster_id };
+    let subject = palisade_pki::NodeSubject {
+        node_id: init.node_id.clone(),
+        role: NodeRole::Manager,
+        cluster_id: init.cluster_id,
+    };
     let issued = issuance::issue(clock, &cluster, &init.csr_pem, &subject).await?;
     let node = NodeObject {
         id: init.node_id,
@@ -121,7 +130,13 @@ pub(crate) struct Manager {
 
 impl Manager {
     pub(crate) fn new(store: Arc<ReplicatedStore>, clock: Arc<dyn Clock>, self_id: NodeId) -> Self {
-        Self { records: Records::new(store), clock, self_id, liveness: Liveness::new(), cluster_lock: tokio::sync::Mutex::new(()) }
+        Self {
+            records: Records::new(store),
+            clock,
+            self_id,
+            liveness: Liveness::new(),
+            cluster_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Stores a new cluster's first records (see [`new_cluster`]) on a freshly bootstrapped
@@ -169,7 +184,11 @@ impl Manager {
     /// Updates the cluster object with `change`, provided it is still at `expected` (any
     /// version when `None`). The commit is pinned to the version read, so a write that raced
     /// this one (from a previous leader) makes it fail rather than be lost.
-    async fn update_cluster<T>(&self, expected: Option<u64>, change: impl FnOnce(&mut ClusterObject) -> Result<T>) -> Result<T> {
+    async fn update_cluster<T>(
+        &self,
+        expected: Option<u64>,
+        change: impl FnOnce(&mut ClusterObject) -> Result<T>,
+    ) -> Result<T> {
         let _serial = self.cluster_lock.lock().await;
         let current = self.records.cluster()?;
         if expected.is_some_and(|v| v != current.version) {
@@ -185,7 +204,8 @@ impl Manager {
     /// Managers' cluster addresses, the leader's first.
     fn manager_addrs(&self, nodes: &[Versioned<NodeObject>]) -> Vec<String> {
         let leader = self.store().status().leader;
-        let mut managers: Vec<&NodeObject> = nodes.iter().map(|n| &n.value).filter(|n| n.role == NodeRole::Manager).collect();
+        let mut managers: Vec<&NodeObject> =
+            nodes.iter().map(|n| &n.value).filter(|n| n.role == NodeRole::Manager).collect();
         managers.sort_by_key(|n| (n.raft_id != leader || leader.is_none(), n.cluster_addr()));
         managers.iter().map(|n| n.cluster_addr()).collect()
     }
@@ -222,7 +242,8 @@ mod tests {
     /// A manager leading a new one-member cluster on a real store in `dir`.
     async fn manager(dir: &std::path::Path) -> Manager {
         let dek = DataKey::create(&dir.join("dek.sealed"), &Kek::generate()).unwrap();
-        let store = Arc::new(ReplicatedStore::open(StoreConfig::new(dir.join("raft"), 1, dek, Arc::new(Alone))).await.unwrap());
+        let store =
+            Arc::new(ReplicatedStore::open(StoreConfig::new(dir.join("raft"), 1, dek, Arc::new(Alone))).await.unwrap());
         let mut rng = rand::rngs::OsRng;
         let node_id = NodeId::generate(&mut rng);
         store.bootstrap(Member { node_id: node_id.to_string(), addr: "127.0.0.1:2377".into() }).await.unwrap();
@@ -247,7 +268,14 @@ mod tests {
     }
 
     fn join_request(token: String, csr_pem: String) -> JoinCertRequest {
-        JoinCertRequest { token, csr_pem, description: NodeDescription::default(), advertise_addr: String::new(), listen_port: 0, availability: String::new() }
+        JoinCertRequest {
+            token,
+            csr_pem,
+            description: NodeDescription::default(),
+            advertise_addr: String::new(),
+            listen_port: 0,
+            availability: String::new(),
+        }
     }
 
     #[tokio::test]

@@ -39,7 +39,9 @@ impl Manager {
             return Ok(());
         }
         self.update_cluster(Some(cluster.version), |cluster| {
-            let Some(root) = cluster.ca.try_finish_rotation(0).map_err(|e| Error::internal("finish root rotation", e))? else {
+            let Some(root) =
+                cluster.ca.try_finish_rotation(0).map_err(|e| Error::internal("finish root rotation", e))?
+            else {
                 return Ok(());
             };
             let digest = root.digest();

@@ -34,7 +34,12 @@ impl Manager {
         self.resolve_secret(reference).map(|s| secret_view(&s))
     }
 
-    pub(super) async fn secret_update(&self, reference: &str, version: u64, labels: BTreeMap<String, String>) -> Result<()> {
+    pub(super) async fn secret_update(
+        &self,
+        reference: &str,
+        version: u64,
+        labels: BTreeMap<String, String>,
+    ) -> Result<()> {
         let current = self.resolve_secret(reference)?;
         if current.version != version {
             return Err(Error::OutOfSequence);
@@ -59,8 +64,11 @@ impl Manager {
         if let Some(by_id) = secrets.iter().find(|s| s.value.id == reference) {
             return Ok(by_id.clone());
         }
-        let by_prefix: Vec<&Versioned<SecretObject>> =
-            if reference.is_empty() { Vec::new() } else { secrets.iter().filter(|s| s.value.id.starts_with(reference)).collect() };
+        let by_prefix: Vec<&Versioned<SecretObject>> = if reference.is_empty() {
+            Vec::new()
+        } else {
+            secrets.iter().filter(|s| s.value.id.starts_with(reference)).collect()
+        };
         match by_prefix.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::NotFound { kind: "secret", reference: reference.to_owned() }),
@@ -71,7 +79,14 @@ impl Manager {
 
 fn secret_view(secret: &Versioned<SecretObject>) -> SecretView {
     let s = &secret.value;
-    SecretView { id: s.id.clone(), version: secret.version, name: s.name.clone(), labels: s.labels.clone(), created_at: s.created_at, updated_at: s.updated_at }
+    SecretView {
+        id: s.id.clone(),
+        version: secret.version,
+        name: s.name.clone(),
+        labels: s.labels.clone(),
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
 }
 
 /// A swarmkit-style object ID: 25 characters of base 36 from 128 random bits.

@@ -55,7 +55,6 @@ impl ClusterObject {
         let parse = |text: &str| text.parse::<JoinToken>().map_err(|e| Error::internal("load join token", e));
         Ok((parse(&self.worker_token)?, parse(&self.manager_token)?))
     }
-
 }
 
 /// A tombstone for a removed node.
@@ -114,7 +113,13 @@ impl Default for ClusterSpec {
             name: "default".to_owned(),
             labels: BTreeMap::new(),
             task_history_retention_limit: 5,
-            raft: RaftSettings { snapshot_interval: 10_000, keep_old_snapshots: 0, log_entries_for_slow_followers: 500, election_tick: 10, heartbeat_tick: 1 },
+            raft: RaftSettings {
+                snapshot_interval: 10_000,
+                keep_old_snapshots: 0,
+                log_entries_for_slow_followers: 500,
+                election_tick: 10,
+                heartbeat_tick: 1,
+            },
             heartbeat_period: DEFAULT_HEARTBEAT_PERIOD,
             node_cert_expiry: palisade_pki::DEFAULT_NODE_CERT_EXPIRY,
             external_cas: Vec::new(),

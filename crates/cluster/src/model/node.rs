@@ -81,7 +81,9 @@ impl Availability {
             "" | "active" => Ok(Self::Active),
             "pause" => Ok(Self::Pause),
             "drain" => Ok(Self::Drain),
-            other => Err(Error::invalid(format!("invalid availability {other:?}, only active, pause and drain are supported"))),
+            other => Err(Error::invalid(format!(
+                "invalid availability {other:?}, only active, pause and drain are supported"
+            ))),
         }
     }
 }

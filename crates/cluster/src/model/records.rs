@@ -59,7 +59,8 @@ impl Records {
 
     /// The cluster object; every initialised store has one.
     pub(crate) fn cluster(&self) -> Result<Versioned<ClusterObject>> {
-        self.get::<ClusterObject>(CLUSTER_KEY)?.ok_or_else(|| Error::internal("load cluster", "the cluster store has no cluster object"))
+        self.get::<ClusterObject>(CLUSTER_KEY)?
+            .ok_or_else(|| Error::internal("load cluster", "the cluster store has no cluster object"))
     }
 
     /// Commits `writes` through raft: all of it, or nothing when a check fails.
@@ -87,7 +88,9 @@ impl WriteSet {
     pub(crate) fn put<T: Object>(mut self, value: &T, version: Option<u64>) -> Result<Self> {
         let key = value.key();
         self.check::<T>(&key, version);
-        let mut json = Zeroizing::new(serde_json::to_vec(value).map_err(|e| Error::internal(format!("encode {} {key}", T::KIND), e))?);
+        let mut json = Zeroizing::new(
+            serde_json::to_vec(value).map_err(|e| Error::internal(format!("encode {} {key}", T::KIND), e))?,
+        );
         // Moved, not copied: the store takes it from here.
         self.batch.ops.push(Op::Put { table: T::TABLE, key, value: std::mem::take(&mut *json) });
         Ok(self)

@@ -27,7 +27,11 @@ pub(crate) struct SecretObject {
 
 impl std::fmt::Debug for SecretObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretObject").field("id", &self.id).field("name", &self.name).field("data", &"<redacted>").finish()
+        f.debug_struct("SecretObject")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("data", &"<redacted>")
+            .finish()
     }
 }
 
@@ -52,6 +56,9 @@ pub(crate) mod secret_bytes {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
         let text = Zeroizing::new(String::deserialize(d)?);
-        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map(Zeroizing::new).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(serde::de::Error::custom)
     }
 }

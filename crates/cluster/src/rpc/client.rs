@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    ControlCall, ControlReply, JoinCertRequest, JoinCertResponse, NodeCall, RootCaResponse, CONTROL_PATH, JOIN_PATH, NODE_PATH,
-    RAFT_PATH, ROOT_CA_PATH,
+    ControlCall, ControlReply, JoinCertRequest, JoinCertResponse, NodeCall, RootCaResponse, CONTROL_PATH, JOIN_PATH,
+    NODE_PATH, RAFT_PATH, ROOT_CA_PATH,
 };
 use crate::error::{Error, Result};
 use crate::identity::IdentityCell;
@@ -38,7 +38,12 @@ impl ManagerClient {
     }
 
     /// A client that verifies the manager against `trust` and presents `identity` if given.
-    pub(crate) async fn new(addr: &str, trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub(crate) async fn new(
+        addr: &str,
+        trust: &RootCa,
+        identity: Option<(&str, &NodeKey)>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         let config = client_config(trust, identity, clock).map_err(|e| Error::internal("TLS", e))?;
         Self::build(addr, config).await
     }
@@ -57,7 +62,8 @@ impl ManagerClient {
     }
 
     pub(crate) async fn root_ca(&self) -> Result<String> {
-        let response = self.http.get(format!("{}{ROOT_CA_PATH}", self.base)).send().await.map_err(|e| self.unreachable(e))?;
+        let response =
+            self.http.get(format!("{}{ROOT_CA_PATH}", self.base)).send().await.map_err(|e| self.unreachable(e))?;
         Ok(decode::<RootCaResponse>(response).await?.root_ca_pem)
     }
 
@@ -94,7 +100,8 @@ impl ManagerClient {
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let response = self.http.post(format!("{}{path}", self.base)).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        let response =
+            self.http.post(format!("{}{path}", self.base)).json(body).send().await.map_err(|e| self.unreachable(e))?;
         decode(response).await
     }
 
@@ -155,7 +162,9 @@ impl ManagerClients {
                 return Ok(client.clone());
             }
         }
-        let client = ManagerClient::new(addr, &identity.root, Some((&identity.cert_pem, &identity.key)), self.clock.clone()).await?;
+        let client =
+            ManagerClient::new(addr, &identity.root, Some((&identity.cert_pem, &identity.key)), self.clock.clone())
+                .await?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(addr.to_owned(), (serial, client.clone()));
         Ok(client)
     }

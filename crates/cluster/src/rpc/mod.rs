@@ -52,7 +52,10 @@ pub(crate) struct JoinCertRequest {
 
 impl fmt::Debug for JoinCertRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinCertRequest").field("token", &"<redacted>").field("advertise_addr", &self.advertise_addr).finish()
+        f.debug_struct("JoinCertRequest")
+            .field("token", &"<redacted>")
+            .field("advertise_addr", &self.advertise_addr)
+            .finish()
     }
 }
 
@@ -75,7 +78,9 @@ pub(crate) struct JoinCertResponse {
 pub(crate) enum NodeCall {
     Heartbeat(HeartbeatRequest),
     /// Renewal with a fresh key.
-    Renew { csr_pem: String },
+    Renew {
+        csr_pem: String,
+    },
     /// A manager serving its cluster port asks to become a raft voter.
     RaftJoin,
     /// A manager leaving the swarm leaves raft first.
@@ -164,18 +169,41 @@ pub(crate) enum ControlCall {
     SwarmUpdate(Box<SwarmUpdate>),
     UnlockKey,
     NodeList,
-    NodeInspect { reference: String },
-    NodeUpdate { reference: String, version: u64, spec: NodeSpecUpdate },
-    NodeRemove { reference: String, force: bool },
+    NodeInspect {
+        reference: String,
+    },
+    NodeUpdate {
+        reference: String,
+        version: u64,
+        spec: NodeSpecUpdate,
+    },
+    NodeRemove {
+        reference: String,
+        force: bool,
+    },
     SecretCreate(SecretCreate),
     SecretList,
-    SecretInspect { reference: String },
-    SecretUpdate { reference: String, version: u64, labels: BTreeMap<String, String> },
-    SecretRemove { reference: String },
+    SecretInspect {
+        reference: String,
+    },
+    SecretUpdate {
+        reference: String,
+        version: u64,
+        labels: BTreeMap<String, String>,
+    },
+    SecretRemove {
+        reference: String,
+    },
     /// A join, passed on by the manager that received it, with the address it saw.
-    Join { request: JoinCertRequest, peer_ip: String },
+    Join {
+        request: JoinCertRequest,
+        peer_ip: String,
+    },
     /// A node's own call; `peer_cert_der` is the certificate the receiving manager verified.
-    Node { peer_cert_der: Vec<u8>, call: NodeCall },
+    Node {
+        peer_cert_der: Vec<u8>,
+        call: NodeCall,
+    },
 }
 
 /// The answer to a [`ControlCall`].
@@ -229,7 +257,11 @@ pub(crate) struct SwarmView {
 
 impl fmt::Debug for SwarmView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SwarmView").field("id", &self.id).field("version", &self.version).field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("SwarmView")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
     }
 }
 

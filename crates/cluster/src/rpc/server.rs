@@ -74,7 +74,11 @@ impl ClusterServer {
             // Snapshot chunks are a few MiB; nothing else comes near this.
             .route(RAFT_PATH, post(raft).layer(DefaultBodyLimit::max(RAFT_BODY_LIMIT)))
             .route_layer(middleware::from_fn(require_client_certificate));
-        let routes = Router::new().route(ROOT_CA_PATH, get(root_ca)).route(JOIN_PATH, post(join)).merge(members).with_state(core);
+        let routes = Router::new()
+            .route(ROOT_CA_PATH, get(root_ca))
+            .route(JOIN_PATH, post(join))
+            .merge(members)
+            .with_state(core);
         let task = tokio::spawn(accept_loop(listener, tls.clone(), routes));
         tracing::info!("cluster port listening (mutual TLS)");
         Self { tls, task }
@@ -167,14 +171,22 @@ async fn join(
 }
 
 /// A node's own call: passed to the leader with the certificate verified here.
-async fn node(State(core): State<Shared>, Extension(peer): Extension<Peer>, Json(call): Json<NodeCall>) -> Result<Json<ControlReply>, ApiError> {
+async fn node(
+    State(core): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    Json(call): Json<NodeCall>,
+) -> Result<Json<ControlReply>, ApiError> {
     let (_, der) = peer.node()?;
     core.dispatch(ControlCall::Node { peer_cert_der: der.clone(), call }).await.map(Json).map_err(to_api)
 }
 
 /// A call from another manager: runs here only if this manager leads; it is never passed on
 /// again, so a call cannot travel in circles while leadership moves.
-async fn control(State(core): State<Shared>, Extension(peer): Extension<Peer>, Json(call): Json<ControlCall>) -> Result<Json<ControlReply>, ApiError> {
+async fn control(
+    State(core): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    Json(call): Json<ControlCall>,
+) -> Result<Json<ControlReply>, ApiError> {
     let cert = peer.manager()?;
     // Both the certificate and the cluster's current view must say manager: a demoted node's
     // older manager certificate stops working at once.
