@@ -90,12 +90,15 @@ async fn a_new_leader_takes_over_and_the_old_one_rejoins_from_its_dir() {
     let net = Arc::new(Net::default());
     let nodes: Vec<Node> = (1..=3).map(|id| Node::new(tmp.path(), id)).collect();
     let mut stores = three(&net, &nodes, 10_000).await;
-    stores[0].write(put(Table::Services, "before", "1")).await.unwrap();
+    let before = stores[0].write(put(Table::Services, "before", "1")).await.unwrap();
 
     let old = stores.remove(0);
     stop(&net, old).await;
     let leader = leader_of(&[&stores[0], &stores[1]]).await;
     assert_ne!(leader.status().raft_id, 1);
+    // A new leader applies what was committed before it took over once it has committed an
+    // entry of its own term: wait for that, not just for the election.
+    wait_until("the new leader to apply", 10, || leader.status().last_applied >= before.index).await;
     assert_eq!(value_of(&leader, Table::Services, "before").as_deref(), Some("1"));
     let after = leader.write(put(Table::Services, "after", "2")).await.unwrap();
 
