@@ -62,6 +62,10 @@ pub enum Error {
     /// The cluster cannot serve the call now: no leader, no quorum, a manager out of reach.
     #[error("{0}")]
     Unavailable(String),
+    /// A call passed on to this manager as the leader, which it no longer is: nothing was
+    /// done, so the caller may pass it on again.
+    #[error("this manager is no longer the leader; retry")]
+    NotLeader,
     /// This manager's store is sealed until an operator gives the unlock key.
     #[error("swarm is locked")]
     Locked,

@@ -159,7 +159,7 @@ impl ActiveNode {
                 }
                 Some(LeaderRef::Remote(leader)) => match self.clients.get(&leader.addr).await {
                     Ok(client) => match client.node(&call).await {
-                        Err(Error::Unavailable(_) | Error::Remote { status: 503, .. }) => {}
+                        Err(Error::Unavailable(_) | Error::Remote { status: 421 | 503, .. }) => {}
                         other => return other,
                     },
                     Err(e) => tracing::debug!("leader {}: {e}", leader.addr),
@@ -184,7 +184,7 @@ impl ActiveNode {
             };
             match client.node(call).await {
                 // Unreachable or without a leader: try the next one.
-                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 503, .. })) => last = e,
+                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 421 | 503, .. })) => last = e,
                 other => return other,
             }
         }

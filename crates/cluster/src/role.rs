@@ -51,15 +51,16 @@ impl ManagerCore {
                 Err(e) => Err(e),
             };
             match passed_on {
-                // Not sent, or refused by a manager that no longer leads: ask again.
-                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 503, .. }))
+                // Not sent, or refused by a manager that no longer leads: ask again. (A 503
+                // from the leader itself, no quorum say, may have done something: not retried.)
+                Err(e @ (Error::Unavailable(_) | Error::Remote { status: 421, .. }))
                     if tokio::time::Instant::now() < deadline =>
                 {
                     tracing::debug!(leader = %member.addr, "leader unavailable: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(Error::Unavailable(e)) => {
-                    tracing::info!("no reachable leader: {e}");
+                Err(Error::Unavailable(_) | Error::Remote { status: 421, .. }) => {
+                    tracing::info!("no reachable leader");
                     return Err(Error::from(palisade_store::WriteError::NoQuorum));
                 }
                 other => return other,
@@ -71,9 +72,7 @@ impl ManagerCore {
     pub(crate) async fn run_as_leader(&self, call: ControlCall) -> Result<ControlReply> {
         match self.leader(tokio::time::Instant::now() + LEADER_WAIT).await? {
             LeaderRef::Local => self.manager.control(call).await,
-            LeaderRef::Remote(_) => Err(Error::Unavailable(
-                "rpc error: code = Unavailable desc = this manager is no longer the leader; retry".into(),
-            )),
+            LeaderRef::Remote(_) => Err(Error::NotLeader),
         }
     }
 

@@ -162,7 +162,13 @@ async fn a_learner_added_after_compaction_gets_a_snapshot() {
 
     let s2 = start(&net, &nodes[1], 5).await;
     s1.add_learner(2, member(2)).await.unwrap();
-    wait_until("the learner to catch up", 15, || s2.status().last_applied >= last).await;
+    // Caught up with the writes and with the membership entry that made it a learner (which
+    // comes after them).
+    wait_until("the learner to catch up", 15, || {
+        let status = s2.status();
+        status.last_applied >= last && status.members.contains_key(&2)
+    })
+    .await;
     assert!(net.snapshots.load(std::sync::atomic::Ordering::SeqCst) > 0, "no snapshot was sent");
     let listed = s2.list(Table::Tasks).unwrap();
     assert_eq!(listed.len(), 30);

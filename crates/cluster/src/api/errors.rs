@@ -27,6 +27,8 @@ pub(crate) fn to_api(error: Error) -> ApiError {
         e @ Error::Unauthenticated => ApiError::new(http::StatusCode::UNAUTHORIZED, e.to_string()),
         Error::PermissionDenied(message) => ApiError::new(http::StatusCode::FORBIDDEN, message),
         Error::Unavailable(message) => ApiError::unavailable(message),
+        // Its own status, so that a manager passing a call on knows nothing was done.
+        e @ Error::NotLeader => ApiError::new(http::StatusCode::MISDIRECTED_REQUEST, rpc("Unavailable", e)),
         Error::Locked => ApiError::swarm_locked(),
         Error::WrongUnlockKey => ApiError::invalid_unlock_key(),
         Error::NotLocked => ApiError::swarm_not_locked(),
