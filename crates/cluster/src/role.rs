@@ -293,11 +293,15 @@ impl Sealer {
 /// next restart, as soon as the change reaches it.
 async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
     let mut changes = manager.store().subscribe();
-    let mut seen = None;
+    // The cluster table's change mark the data key was last sealed for.
+    let mut sealed_for = None;
     loop {
-        // Not there yet before the first records of a new cluster are applied.
-        if let Ok(cluster) = manager.records().cluster() {
-            if seen != Some(cluster.version) {
+        // Every apply wakes this; the cluster object is read (and decrypted) only when its
+        // table changed.
+        let changed = manager.store().changed_at(palisade_store::Table::Cluster).ok();
+        if changed.is_some() && changed != sealed_for {
+            // Not there yet before the first records of a new cluster are applied.
+            if let Ok(cluster) = manager.records().cluster() {
                 let wanted = cluster
                     .value
                     .unlock_key
@@ -306,7 +310,7 @@ async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
                     .transpose()
                     .map_err(|e| Error::internal("unlock key", e));
                 match wanted.and_then(|key| sealer.reseal(key)) {
-                    Ok(()) => seen = Some(cluster.version),
+                    Ok(()) => sealed_for = changed,
                     Err(e) => tracing::error!("resealing the data key: {e}"),
                 }
             }

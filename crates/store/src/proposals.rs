@@ -19,7 +19,7 @@ use crate::batch::{Applied, Outcome, Proposal, WriteBatch};
 use crate::error::{Error, WriteError};
 use crate::member::Member;
 use crate::raft_types::TypeConfig;
-use crate::replicated::WRITE_TIMEOUT;
+use crate::replicated::{fatal, not_leader, WRITE_TIMEOUT};
 
 /// Entries proposed and not yet answered, at most. Fewer in flight means bigger entries:
 /// measured with `scripts/bench-store`, 2 gave the shortest tail (8 halved throughput).
@@ -129,20 +129,11 @@ pub(crate) fn write_failure(
 ) -> WriteError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            let leader = f.leader_id.and_then(|id| {
-                let node = f.leader_node.clone().or_else(|| {
-                    let metrics = raft.metrics();
-                    let metrics = metrics.borrow();
-                    metrics.membership_config.membership().get_node(&id).cloned()
-                });
-                node.map(|n| (id, n))
-            });
-            WriteError::NotLeader { leader }
+            not_leader(raft, f.leader_id, f.leader_node.clone())
         }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
             WriteError::Store(Error::Membership(e.to_string()))
         }
-        RaftError::Fatal(openraft::error::Fatal::Stopped) => WriteError::Store(Error::Closed),
-        RaftError::Fatal(f) => WriteError::Store(Error::Raft(f.to_string())),
+        RaftError::Fatal(f) => WriteError::Store(fatal(f.clone())),
     }
 }

@@ -217,7 +217,7 @@ impl ReplicatedStore {
         match self.timed(WRITE_TIMEOUT, self.raft.ensure_linearizable()).await? {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(self.not_leader(f.leader_id, f.leader_node))
+                Err(not_leader(&self.raft, f.leader_id, f.leader_node))
             }
             Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(WriteError::NoQuorum),
             Err(RaftError::Fatal(f)) => Err(WriteError::Store(fatal(f))),
@@ -227,6 +227,12 @@ impl ReplicatedStore {
     /// The record `key` of `table` in the local state machine.
     pub fn get(&self, table: Table, key: &str) -> Result<Option<Record>> {
         self.with_sm(|sm| sm.get(table, key))
+    }
+
+    /// The log index of the last write applied here that touched `table`, since this store was
+    /// opened (0 before any): a cheap way to tell whether a table changed without reading it.
+    pub fn changed_at(&self, table: Table) -> Result<u64> {
+        self.with_sm(|sm| Ok(sm.changed_at(table)))
     }
 
     /// Every record of `table` in the local state machine, in key order.
@@ -349,21 +355,26 @@ impl ReplicatedStore {
     fn client_write_error(&self, e: RaftError<u64, ClientWriteError<u64, Member>>) -> WriteError {
         crate::proposals::write_failure(&self.raft, &e)
     }
-
-    fn not_leader(&self, leader_id: Option<u64>, leader_node: Option<Member>) -> WriteError {
-        let leader = leader_id.and_then(|id| {
-            let node = leader_node.or_else(|| {
-                let m = self.raft.metrics();
-                let m = m.borrow();
-                m.membership_config.membership().get_node(&id).cloned()
-            });
-            node.map(|n| (id, n))
-        });
-        WriteError::NotLeader { leader }
-    }
 }
 
-fn fatal(f: openraft::error::Fatal<u64>) -> Error {
+/// "Not the leader", naming the leader when it is known (from the error, else the membership).
+pub(crate) fn not_leader(
+    raft: &openraft::Raft<TypeConfig>,
+    leader_id: Option<u64>,
+    leader_node: Option<Member>,
+) -> WriteError {
+    let leader = leader_id.and_then(|id| {
+        let node = leader_node.or_else(|| {
+            let m = raft.metrics();
+            let m = m.borrow();
+            m.membership_config.membership().get_node(&id).cloned()
+        });
+        node.map(|n| (id, n))
+    });
+    WriteError::NotLeader { leader }
+}
+
+pub(crate) fn fatal(f: openraft::error::Fatal<u64>) -> Error {
     match f {
         openraft::error::Fatal::Stopped => Error::Closed,
         other => Error::Raft(other.to_string()),

@@ -117,6 +117,8 @@ struct Inner {
     flush_lock: Mutex<()>,
     /// A background flush is queued or running.
     flush_running: std::sync::atomic::AtomicBool,
+    /// Per table (in [`Table::ALL`] order): the log index of the last applied write to it.
+    changed: [std::sync::atomic::AtomicU64; Table::ALL.len()],
     cipher: Cipher,
     hasher: RowHasher,
     snapshot_path: PathBuf,
@@ -147,6 +149,7 @@ impl StateMachine {
                 dirty: Mutex::new(Dirty::default()),
                 flush_lock: Mutex::new(()),
                 flush_running: std::sync::atomic::AtomicBool::new(false),
+                changed: Default::default(),
                 cipher: dek.cipher()?,
                 hasher: dek.row_hasher()?,
                 snapshot_path: dir.join("snapshot.sealed"),
@@ -192,6 +195,15 @@ impl StateMachine {
         let txn = self.inner.db.begin_read()?;
         let tbl = txn.open_table(table_def(table))?;
         Ok(tbl.get(row)?.map(|sealed| sealed.value().to_vec()))
+    }
+
+    /// See [`crate::ReplicatedStore::changed_at`].
+    pub(crate) fn changed_at(&self, table: Table) -> u64 {
+        self.inner.changed[slot(table)].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn mark_changed(&self, table: Table, index: u64) {
+        self.inner.changed[slot(table)].fetch_max(index, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn dirty(&self) -> Result<std::sync::MutexGuard<'_, Dirty>> {
@@ -287,9 +299,7 @@ impl StateMachine {
     }
 
     fn put_applied(&self, txn: &redb::WriteTransaction, state: &AppliedState) -> Result<()> {
-        let json = serde_json::to_vec(state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
-        txn.open_table(META)?.insert("applied", self.inner.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
-        Ok(())
+        self.inner.put_applied(txn, state)
     }
 
     /// The version of `key` in `table`, the overlay `dirty` included.
@@ -328,10 +338,12 @@ impl StateMachine {
                     let stored = StoredRow { key: key.clone(), version, value: value.clone() };
                     let sealed = self.seal_row(*table, &row, &stored)?;
                     dirty.rows.insert((*table, row.to_vec()), Some(sealed));
+                    self.mark_changed(*table, version);
                 }
                 Op::Delete { table, key } => {
                     let row = self.inner.hasher.row(table.name(), key);
                     dirty.rows.insert((*table, row.to_vec()), None);
+                    self.mark_changed(*table, version);
                 }
             }
         }
@@ -483,6 +495,8 @@ impl StateMachine {
         self.put_applied(&txn, &state)?;
         txn.commit()?;
         drop(dirty);
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        Table::ALL.iter().for_each(|table| self.mark_changed(*table, index));
         let mut current = self.snapshot_guard()?;
         snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)?;
         *current = meta.last_log_id;
@@ -547,19 +561,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+impl Inner {
+    fn put_applied(&self, txn: &redb::WriteTransaction, state: &AppliedState) -> Result<()> {
+        let json = serde_json::to_vec(state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
+        txn.open_table(META)?.insert("applied", self.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
+        Ok(())
+    }
+}
+
 impl Drop for Inner {
     /// The last handle writes what is still in memory, so a stopped store's file is complete
     /// (`export` reads only the file).
     fn drop(&mut self) {
         let Ok(dirty) = self.dirty.get_mut() else { return };
-        let Some(state) = dirty.applied.take() else { return };
+        let dirty = std::mem::take(dirty);
+        let Some(state) = dirty.applied.as_ref() else { return };
         let written = (|| -> Result<()> {
             let mut txn = self.db.begin_write()?;
             txn.set_durability(Durability::Immediate);
             write_rows(&txn, &dirty.flushing)?;
             write_rows(&txn, &dirty.rows)?;
-            let json = serde_json::to_vec(&state).map_err(|e| Error::Corrupt(crate::codec::json_fault(&e)))?;
-            txn.open_table(META)?.insert("applied", self.cipher.seal(&json, APPLIED_AAD)?.as_slice())?;
+            self.put_applied(&txn, state)?;
             txn.commit()?;
             Ok(())
         })();
@@ -568,6 +590,11 @@ impl Drop for Inner {
             tracing::warn!("writing the state machine on close: {e}");
         }
     }
+}
+
+/// A table's place in [`Table::ALL`].
+fn slot(table: Table) -> usize {
+    Table::ALL.iter().position(|t| *t == table).unwrap_or(0)
 }
 
 /// A row of the overlay: `Some(None)` when deleted there, `None` when the overlay has no word
