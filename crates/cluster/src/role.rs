@@ -228,11 +228,10 @@ impl ManagerRole {
 
     /// This manager as a raft member.
     pub(crate) fn member(identity: &NodeIdentity, advertise: &str, listen: SocketAddr) -> Member {
-        let addr = match advertise.parse::<std::net::IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, listen.port()).to_string(),
-            Err(_) => listen.to_string(),
-        };
-        Member { node_id: identity.cert.node_id.to_string(), addr }
+        Member {
+            node_id: identity.cert.node_id.to_string(),
+            addr: crate::model::cluster_addr(advertise, listen.port()),
+        }
     }
 
     pub(crate) fn is_voter(&self) -> bool {

@@ -288,7 +288,11 @@ impl StateMachine {
     }
 
     fn applied_on_file(&self) -> Result<AppliedState> {
-        let txn = self.inner.db.begin_read()?;
+        self.applied_in(&self.inner.db.begin_read()?)
+    }
+
+    /// The applied state as `txn` sees the file.
+    fn applied_in(&self, txn: &redb::ReadTransaction) -> Result<AppliedState> {
         let meta = txn.open_table(META)?;
         let Some(sealed) = meta.get("applied")? else {
             return Ok(AppliedState::default());
@@ -427,15 +431,7 @@ impl StateMachine {
         self.flush()?;
         let (state, records) = {
             let txn = self.inner.db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            let state: AppliedState = match meta.get("applied")? {
-                Some(sealed) => {
-                    let json = self.inner.cipher.open(sealed.value(), APPLIED_AAD)?;
-                    serde_json::from_slice(&json)
-                        .map_err(|e| Error::Corrupt(format!("applied state: {}", crate::codec::json_fault(&e))))?
-                }
-                None => AppliedState::default(),
-            };
+            let state = self.applied_in(&txn)?;
             let mut records = Vec::new();
             for table in Table::ALL {
                 let tbl = txn.open_table(table_def(table))?;

@@ -11,28 +11,22 @@ impl Manager {
     /// Runs a cluster-state call. Reads first confirm that this manager still leads, so they
     /// see every write acknowledged before them.
     pub(crate) async fn control(&self, call: ControlCall) -> Result<ControlReply> {
+        if call.is_read() {
+            self.confirm_leadership().await?;
+        }
         match call {
-            ControlCall::Summary => {
-                self.confirm_leadership().await?;
-                self.summary().map(ControlReply::Summary)
-            }
-            ControlCall::SwarmInspect => {
-                self.confirm_leadership().await?;
-                Ok(ControlReply::Swarm(Box::new(self.swarm_view()?)))
-            }
+            ControlCall::Summary => self.summary().map(ControlReply::Summary),
+            ControlCall::SwarmInspect => Ok(ControlReply::Swarm(Box::new(self.swarm_view()?))),
             ControlCall::SwarmUpdate(update) => self.swarm_update(*update).await.map(|()| ControlReply::Done),
             ControlCall::UnlockKey => {
-                self.confirm_leadership().await?;
                 Ok(ControlReply::UnlockKey(self.records.cluster()?.value.unlock_key.clone().map(UnlockKeyText)))
             }
             ControlCall::NodeList => {
-                self.confirm_leadership().await?;
-                let period = self.records.cluster()?.value.spec.heartbeat_period;
+                let period = self.heartbeat_period()?;
                 Ok(ControlReply::Nodes(self.nodes()?.into_iter().map(|n| self.view(n, period)).collect()))
             }
             ControlCall::NodeInspect { reference } => {
-                self.confirm_leadership().await?;
-                let period = self.records.cluster()?.value.spec.heartbeat_period;
+                let period = self.heartbeat_period()?;
                 Ok(ControlReply::Node(Box::new(self.view(self.resolve_node(&reference)?, period))))
             }
             ControlCall::NodeUpdate { reference, version, spec } => {
@@ -42,14 +36,8 @@ impl Manager {
                 self.node_remove(&reference, force).await.map(|()| ControlReply::Done)
             }
             ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::SecretId),
-            ControlCall::SecretList => {
-                self.confirm_leadership().await?;
-                self.secret_list().map(ControlReply::Secrets)
-            }
-            ControlCall::SecretInspect { reference } => {
-                self.confirm_leadership().await?;
-                self.secret_inspect(&reference).map(ControlReply::Secret)
-            }
+            ControlCall::SecretList => self.secret_list().map(ControlReply::Secrets),
+            ControlCall::SecretInspect { reference } => self.secret_inspect(&reference).map(ControlReply::Secret),
             ControlCall::SecretUpdate { reference, version, labels } => {
                 self.secret_update(&reference, version, labels).await.map(|()| ControlReply::Done)
             }

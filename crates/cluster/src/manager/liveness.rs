@@ -62,6 +62,11 @@ impl Manager {
             .ok_or_else(|| Error::PermissionDenied(format!("node {} is not a member of this swarm", peer.node_id)))
     }
 
+    /// How often nodes report in, as the cluster is set now.
+    pub(super) fn heartbeat_period(&self) -> Result<Duration> {
+        Ok(self.records.cluster()?.value.spec.heartbeat_period)
+    }
+
     /// A node's heartbeat: marks it alive, records what it reports, tells it its desired role.
     pub(crate) async fn heartbeat(&self, peer: &NodeCertInfo, request: HeartbeatRequest) -> Result<HeartbeatResponse> {
         let cluster = self.records.cluster()?.value;

@@ -108,7 +108,7 @@ impl Manager {
                 node.value.id
             )));
         }
-        let period = self.records.cluster()?.value.spec.heartbeat_period;
+        let period = self.heartbeat_period()?;
         if !force && self.view(node.clone(), period).ready {
             return Err(Error::precondition(format!("node {} is not down and can't be removed", node.value.id)));
         }

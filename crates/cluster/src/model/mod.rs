@@ -10,7 +10,7 @@ mod records;
 mod secret;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
-pub(crate) use node::{Availability, NodeDescription, NodeObject};
+pub(crate) use node::{cluster_addr, Availability, NodeDescription, NodeObject};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
 pub(crate) use secret::{secret_bytes, SecretObject};
 

@@ -49,10 +49,15 @@ impl Object for NodeObject {
 impl NodeObject {
     /// `IP:PORT` of its cluster port.
     pub(crate) fn cluster_addr(&self) -> String {
-        match self.addr.parse::<std::net::IpAddr>() {
-            Ok(ip) => std::net::SocketAddr::new(ip, self.listen_port).to_string(),
-            Err(_) => format!("{}:{}", self.addr, self.listen_port),
-        }
+        cluster_addr(&self.addr, self.listen_port)
+    }
+}
+
+/// `IP:PORT` of a cluster port (IPv6 in brackets), from the address a node advertises.
+pub(crate) fn cluster_addr(addr: &str, port: u16) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{addr}:{port}"),
     }
 }
 

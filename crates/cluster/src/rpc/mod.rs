@@ -206,6 +206,23 @@ pub(crate) enum ControlCall {
     },
 }
 
+impl ControlCall {
+    /// Whether the call only reads cluster state (and so must first confirm leadership to see
+    /// every acknowledged write).
+    pub(crate) fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Self::Summary
+                | Self::SwarmInspect
+                | Self::UnlockKey
+                | Self::NodeList
+                | Self::NodeInspect { .. }
+                | Self::SecretList
+                | Self::SecretInspect { .. }
+        )
+    }
+}
+
 /// The answer to a [`ControlCall`].
 #[derive(Debug, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)] // replies are moved once, never stored
