@@ -174,3 +174,33 @@ fn non_bcrypt_htpasswd_is_refused_at_startup_palisade() {
     assert!(err.contains("not a bcrypt hash") && err.contains("carol"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "must not report listening");
 }
+
+/// Issue #21 item 2: trust GUNs name their registry host in every form docker's reference parser
+/// accepts (`host.domain/…`, `localhost/…`, `IP/…`, `host:port/…`). Each is governed by the rule
+/// of the repository after the host, so a user with no rights on `team/app` gets no `*` (delete,
+/// key rotation) or `push` on its trust data; a name that maps to no repository grants nothing.
+#[test]
+fn trust_gun_scopes_follow_the_repository_rule_for_every_host_form_palisade() {
+    let mut people = users();
+    people.push(("carol".into(), "carol-pw".into()));
+    let s = start(Kind::Palisade, &Opts { users: people, palisade_config: Some(TOKEN.into()), ..Opts::default() });
+    let granted = |user: &str, scope: &str| -> serde_json::Value {
+        let t: serde_json::Value = get_token(&s, Some((user, &format!("{user}-pw"))), scope).json().unwrap();
+        let access = jwt_claims(t["token"].as_str().unwrap())["access"].clone();
+        access.as_array().and_then(|a| a.first()).map(|e| e["actions"].clone()).unwrap_or(serde_json::json!([]))
+    };
+    for host in ["registry.example.com", "localhost", "127.0.0.1", "127.0.0.1:5000", "Registry"] {
+        let scope = format!("repository:{host}/team/app:*");
+        assert_eq!(granted("carol", &scope), serde_json::json!([]), "carol on {scope}");
+        assert_eq!(granted("bob", &scope), serde_json::json!(["pull"]), "bob on {scope}");
+        assert_eq!(granted("alice", &scope), serde_json::json!(["*", "pull"]), "alice on {scope}");
+        let push = format!("repository:{host}/team/app:push,pull");
+        assert_eq!(granted("carol", &push), serde_json::json!([]), "carol on {push}");
+    }
+    // Unlisted repositories stay open to any user, whatever the host form.
+    assert_eq!(granted("carol", "repository:localhost/carol/own:push"), serde_json::json!(["push"]));
+    // Names that map to no repository grant nothing.
+    for bad in ["repository:registry.example.com/Team/App:*", "repository:localhost/:*", "repository:a.b/x//y:*"] {
+        assert_eq!(granted("carol", bad), serde_json::json!([]), "{bad}");
+    }
+}

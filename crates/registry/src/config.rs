@@ -33,7 +33,10 @@
 //! # access_key_id / secret_access_key / session_token: default from AWS_* environment
 //! ```
 //! A repository matching no rule can be pulled and pushed by any authenticated user (or by
-//! anyone when auth mode is `none`).
+//! anyone when auth mode is `none`). A name whose first component is a host name (it has a `.`
+//! or a `:`, is `localhost`, or has upper case — as docker's reference parser decides), such as
+//! the trust GUN `registry.example.com/app`, is governed by the rule of the repository after the
+//! host (`app`); a name with no valid repository after the host is refused.
 
 use std::path::PathBuf;
 

@@ -75,12 +75,15 @@ impl AccessPolicy {
         Self { rules, open }
     }
 
-    /// Whether `who` may perform `action` on `repo`.
-    pub fn allows(&self, who: &Identity, repo: &str, action: Action) -> bool {
+    /// Whether `who` may perform `action` on `name`: a repository name or a trust GUN, judged by
+    /// the rule of the repository `governing_repo` maps it to. A name that maps to no
+    /// repository is refused (unless the policy is open).
+    pub fn allows(&self, who: &Identity, name: &str, action: Action) -> bool {
         if self.open {
             return true;
         }
-        let Some(rule) = self.rules.iter().find(|r| r.matches(repo)) else {
+        let Some(repo) = governing_repo(name) else { return false };
+        let Some(rule) = self.rules.iter().find(|r| r.matches(repo.as_str())) else {
             return who.user().is_some();
         };
         let listed = |users: &[String]| {
@@ -124,18 +127,25 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_owned(), p.to_owned()))
 }
 
-/// The repository whose rules govern a token scope's name: the name itself when it is a valid
-/// repository name; otherwise, for a trust GUN such as `127.0.0.1:5000/app` (the names the
-/// trust server's scopes carry), the repository part, so one rule covers an image and its
-/// signatures. The token names the scope exactly as asked, and a name with a port is never a
-/// valid repository name, so such a grant cannot be used at the registry.
-fn policy_name(scope_name: &str) -> Option<RepoName> {
-    if let Ok(repo) = scope_name.parse::<RepoName>() {
-        return Some(repo);
-    }
-    let (host, path) = scope_name.split_once('/')?;
-    let looks_like_host = host == "localhost" || host.contains('.') || host.contains(':');
-    looks_like_host.then(|| path.parse::<RepoName>().ok()).flatten()
+/// The repository whose rules govern `name` (a repository name or a token scope's name): when
+/// the first component is a host name as docker's reference parser decides
+/// (`splitDockerDomain`: it contains a `.` or a `:`, is `localhost`, or has upper case), the
+/// repository after it; otherwise the name itself. So a trust GUN such as `127.0.0.1:5000/app`,
+/// `localhost/app` or `registry.example.com/app` falls under the rule for `app`, one rule covers
+/// an image and its signatures, and `None` (nothing valid after the host) grants nothing.
+///
+/// Invariant: applied once to a name as the client sent it, never to its own result (which may
+/// itself start with a dotted component).
+fn governing_repo(name: &str) -> Option<RepoName> {
+    let repo = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            rest
+        }
+        _ => name,
+    };
+    repo.parse().ok()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -291,7 +301,6 @@ impl Authenticator {
         for scope in scopes {
             match scope.kind.as_str() {
                 "repository" => {
-                    let Some(repo) = policy_name(&scope.name) else { continue };
                     let mut granted: Vec<String> = Vec::new();
                     for a in &scope.actions {
                         let candidates: &[(&str, Action)] = match a.as_str() {
@@ -304,7 +313,7 @@ impl Authenticator {
                             _ => &[],
                         };
                         for (name, action) in candidates {
-                            if self.policy.allows(&who, repo.as_str(), *action) && !granted.iter().any(|g| g == name) {
+                            if self.policy.allows(&who, &scope.name, *action) && !granted.iter().any(|g| g == name) {
                                 granted.push((*name).to_owned());
                             }
                         }
@@ -359,6 +368,19 @@ mod tests {
         assert_eq!(bob_push[0].actions, vec!["pull"]);
         // A GUN grant is named as the GUN, which is never a registry repository name.
         assert!(!Claims { access: alice, ..claims_stub() }.allows("repository", "app", "push"));
+    }
+
+    #[test]
+    fn host_prefixed_names_map_to_the_repository_after_the_host() {
+        let map = |n: &str| governing_repo(n).map(|r| r.as_str().to_owned());
+        for host in ["registry.example.com", "localhost", "127.0.0.1", "127.0.0.1:5000", "Host"] {
+            assert_eq!(map(&format!("{host}/team/app")).as_deref(), Some("team/app"), "{host}");
+        }
+        assert_eq!(map("team/app").as_deref(), Some("team/app"));
+        assert_eq!(map("app").as_deref(), Some("app"));
+        for bad in ["localhost/", "a.b/Team", "a.b/x//y", "Team/app/"] {
+            assert_eq!(map(bad), None, "{bad}");
+        }
     }
 
     fn claims_stub() -> Claims {
