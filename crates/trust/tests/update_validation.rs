@@ -368,3 +368,19 @@ fn delegation_must_exist_in_parent() {
     assert!(msg.contains("tuf: invalid role targets/bob. delegation does not exist"), "{msg}");
     assert_eq!(repo.state(), before);
 }
+
+/// Issue #21 item 8: a root certificate must name the GUN exactly, as notary-server's
+/// `validRootLeafCerts` demands; wildcard and prefix common names are refused and nothing is stored.
+#[test]
+fn root_certificate_must_name_the_gun_exactly() {
+    for cn in ["*", "example.com/*", "example.com/ap*", "example.com/app/x", "Example.com/app"] {
+        let mut repo = Repo::new(false);
+        repo.root = root_key(cn);
+        let root = repo.root_meta(1, &[&repo.root.cert_key], &repo.targets.public().unwrap());
+        let root = sign_root(root, &[&repo.root]).bytes().to_vec();
+        let targets = Signed::sign(repo.targets_meta(1, &["v1"]), &[&repo.targets]).unwrap().bytes().to_vec();
+        let msg = assert_invalid(repo.post(&[("root", &root), ("targets", &targets)]), InvalidKind::BadRoot);
+        assert!(msg.contains("valid leaf certificates"), "CN={cn}: {msg}");
+        assert!(repo.state().is_empty(), "CN={cn}: stored {:?}", repo.state());
+    }
+}

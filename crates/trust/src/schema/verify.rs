@@ -13,21 +13,15 @@ use crate::names::Gun;
 const NOT_BEFORE_LEEWAY: time::Duration = time::Duration::days(1);
 
 /// The keys of `root`'s root role that are acceptable root certificates for `gun` (notary
-/// trust pinning): x509 leaf certificates (not CA, not SHA-1 signed) whose CN is the GUN (or a
-/// `prefix*` wildcard matching it), valid at `now` with a day of NotBefore leeway. Signatures
-/// on a root only count when made by one of these keys.
+/// trust pinning): x509 leaf certificates (not CA, not SHA-1 signed) whose CN is exactly the GUN
+/// (no wildcard or prefix match: notary's `validRootLeafCerts`), valid at `now` with a day of
+/// NotBefore leeway. Signatures on a root only count when made by one of these keys.
 pub fn root_leaf_keys(gun: &Gun, root: &Root, now: OffsetDateTime) -> BTreeMap<String, Key> {
     let mut valid = BTreeMap::new();
     for id in root.roles.get("root").map(|k| k.keyids.as_slice()).unwrap_or_default() {
         let Some(key) = root.keys.get(id) else { continue };
         let Some(cert) = key.cert() else { continue };
-        let cn_ok = match cert.common_name.as_deref() {
-            Some(cn) => match cn.strip_suffix('*') {
-                Some(prefix) => gun.as_str().starts_with(prefix),
-                None => cn == gun.as_str(),
-            },
-            None => false,
-        };
+        let cn_ok = cert.common_name.as_deref() == Some(gun.as_str());
         let time_ok = now + NOT_BEFORE_LEEWAY >= cert.not_before && now <= cert.not_after;
         if cn_ok && time_ok && !cert.is_ca && !cert.sha1_signed {
             valid.insert(id.clone(), key.clone());
