@@ -42,8 +42,8 @@ fn root_key(cn: &str) -> RootKey {
 }
 
 struct Repo {
-    server: TrustServer,
-    _dir: tempfile::TempDir,
+    server: Arc<TrustServer>,
+    _dir: Arc<tempfile::TempDir>,
     gun: Gun,
     clock: Arc<FixedClock>,
     root: RootKey,
@@ -66,8 +66,24 @@ impl Repo {
     fn new(client_snapshot: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-        let server = TrustServer::open(&dir.path().join("trust"), clock.clone()).unwrap();
-        let gun = Gun::new(GUN).unwrap();
+        let server = Arc::new(TrustServer::open(&dir.path().join("trust"), clock.clone()).unwrap());
+        Self::on(server, Arc::new(dir), clock, GUN, client_snapshot)
+    }
+
+    /// Another GUN on the same server as `self`.
+    fn sibling(&self, gun: &str) -> Self {
+        Self::on(self.server.clone(), self._dir.clone(), self.clock.clone(), gun, false)
+    }
+
+    fn on(
+        server: Arc<TrustServer>,
+        dir: Arc<tempfile::TempDir>,
+        clock: Arc<FixedClock>,
+        gun: &str,
+        client_snapshot: bool,
+    ) -> Self {
+        let cn = gun;
+        let gun = Gun::new(gun).unwrap();
         let timestamp_key = server.public_key(&gun, &RoleName::Timestamp).unwrap();
         let server_snapshot_key = server.public_key(&gun, &RoleName::Snapshot).unwrap();
         Repo {
@@ -75,7 +91,7 @@ impl Repo {
             _dir: dir,
             gun,
             clock,
-            root: root_key(GUN),
+            root: root_key(cn),
             targets: PrivateKey::generate_ecdsa(),
             snapshot: client_snapshot.then(PrivateKey::generate_ecdsa),
             timestamp_key,
@@ -383,4 +399,56 @@ fn root_certificate_must_name_the_gun_exactly() {
         assert!(msg.contains("valid leaf certificates"), "CN={cn}: {msg}");
         assert!(repo.state().is_empty(), "CN={cn}: stored {:?}", repo.state());
     }
+}
+
+/// Issue #21 item 1: a publisher uploads targets with a version near `i64::MAX`, then deletes the
+/// GUN. The delete must not cost anything that depends on the version (it counted versions one
+/// by one under the one global lock, freezing every update of every GUN); meanwhile another
+/// GUN is published and read.
+#[test]
+fn delete_after_a_huge_version_finishes_and_blocks_no_other_gun() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let attacker = Repo::new(false);
+    let huge = i64::MAX as u64 - 1;
+    let root = attacker.root_meta(1, &[&attacker.root.cert_key], &attacker.targets.public().unwrap());
+    let root = sign_root(root, &[&attacker.root]).bytes().to_vec();
+    let targets = Signed::sign(attacker.targets_meta(huge, &["v1"]), &[&attacker.targets]).unwrap().bytes().to_vec();
+    attacker.post(&[("root", &root), ("targets", &targets)]).unwrap();
+    assert_eq!(attacker.state()["targets"], huge);
+
+    let victim = attacker.sibling("example.com/victim");
+    let (done, finished) = mpsc::channel();
+    let server = attacker.server.clone();
+    let gun = attacker.gun.clone();
+    let deleter = done.clone();
+    std::thread::spawn(move || deleter.send(("delete", server.delete(&gun).is_ok())).unwrap());
+    std::thread::spawn(move || {
+        victim.publish_initial();
+        let req = palisade_trust::server::MetaRequest::parse("targets.json").unwrap();
+        done.send(("other GUN", victim.server.metadata(&victim.gun, &req).is_ok())).unwrap();
+    });
+    for _ in 0..2 {
+        let (what, ok) = finished.recv_timeout(Duration::from_secs(20)).expect("an operation hung");
+        assert!(ok, "{what} failed");
+    }
+    assert!(attacker.state().is_empty());
+}
+
+/// Versions a client chooses are bounded: at most `i64::MAX` (notary's Go `int`; more is
+/// malformed) and, for a role already stored, at most a bounded step above it (root: one).
+#[test]
+fn version_jumps_are_bounded() {
+    let repo = Repo::new(false);
+    repo.publish_initial();
+    let before = repo.state();
+    let t = Signed::sign(repo.targets_meta(u64::MAX, &["v2"]), &[&repo.targets]).unwrap();
+    assert!(repo.post(&[("targets", t.bytes())]).is_err_and(|e| e.wire().1 == "MALFORMED_JSON"));
+    let t = Signed::sign(repo.targets_meta(1 + 1_000_000, &["v2"]), &[&repo.targets]).unwrap();
+    let msg = assert_invalid(repo.post(&[("targets", t.bytes())]), InvalidKind::BadTargets);
+    assert!(msg.contains("version"), "{msg}");
+    assert_eq!(repo.state(), before);
+    let t = Signed::sign(repo.targets_meta(1 + 1000, &["v2"]), &[&repo.targets]).unwrap();
+    repo.post(&[("targets", t.bytes())]).unwrap();
+    assert_eq!(repo.state()["targets"], 1001);
 }

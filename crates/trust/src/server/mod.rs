@@ -10,12 +10,13 @@ mod config;
 mod error;
 mod http;
 mod keys;
+mod locks;
 mod store;
 mod update;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use palisade_pki::Clock;
 use serde_json::json;
@@ -31,6 +32,7 @@ use crate::key::Key;
 use crate::names::{Gun, RoleName};
 use crate::schema::{Role as _, Root, Signed, Snapshot, Timestamp};
 use keys::{Kek, ServerKeys};
+use locks::GunLocks;
 use store::{CommitError, RoleWrite, Store};
 
 /// Database file name under the server root.
@@ -72,8 +74,8 @@ pub struct TrustServer {
     store: Store,
     keys: ServerKeys,
     clock: Arc<dyn Clock>,
-    /// Serialises updates so validation reads and the commit see the same state.
-    update_lock: Mutex<()>,
+    /// Serialises the writes of each GUN so validation reads and the commit see the same state.
+    locks: GunLocks,
 }
 
 impl std::fmt::Debug for TrustServer {
@@ -91,11 +93,7 @@ impl TrustServer {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io("chmod", e))?;
         let kek = Kek::load_or_create(&dir.join(KEK_FILE))?;
         let store = Store::open(&dir.join(DB_FILE))?;
-        Ok(Self { store, keys: ServerKeys::new(kek), clock, update_lock: Mutex::new(()) })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.update_lock.lock().unwrap_or_else(|e| e.into_inner())
+        Ok(Self { store, keys: ServerKeys::new(kek), clock, locks: GunLocks::default() })
     }
 
     fn current_root(&self, gun: &Gun) -> Result<Option<Signed<Root>>> {
@@ -138,23 +136,24 @@ impl TrustServer {
         if !expired("timestamp")? && !expired("snapshot")? {
             return Ok(());
         }
-        let _guard = self.lock();
-        let Some(root) = self.current_root(gun)? else { return Ok(()) };
-        let mut writes = Vec::new();
-        let mut snapshot = self.store.current(g, "snapshot")?.unwrap_or_default();
-        if expired("snapshot")? {
-            if let Some(b) = self.generate_snapshot(gun, root.signed(), &[], now)? {
-                let v = Signed::<Snapshot>::from_bytes("snapshot", &b)?.signed().version.get();
-                snapshot = b.clone();
-                writes.push(("snapshot".to_owned(), v, b));
+        self.locks.with(g, || {
+            let Some(root) = self.current_root(gun)? else { return Ok(()) };
+            let mut writes = Vec::new();
+            let mut snapshot = self.store.current(g, "snapshot")?.unwrap_or_default();
+            if expired("snapshot")? {
+                if let Some(b) = self.generate_snapshot(gun, root.signed(), &[], now)? {
+                    let v = Signed::<Snapshot>::from_bytes("snapshot", &b)?.signed().version.get();
+                    snapshot = b.clone();
+                    writes.push(("snapshot".to_owned(), v, b));
+                }
             }
-        }
-        if !writes.is_empty() || expired("timestamp")? {
-            if let Some((v, ts)) = self.generate_timestamp(gun, root.signed(), &snapshot, now)? {
-                writes.push(("timestamp".to_owned(), v, ts));
+            if !writes.is_empty() || expired("timestamp")? {
+                if let Some((v, ts)) = self.generate_timestamp(gun, root.signed(), &snapshot, now)? {
+                    writes.push(("timestamp".to_owned(), v, ts));
+                }
             }
-        }
-        self.commit(gun, writes)
+            self.commit(gun, writes)
+        })
     }
 
     fn commit(&self, gun: &Gun, writes: Vec<(String, u64, Vec<u8>)>) -> Result<(), ServerError> {
@@ -177,10 +176,11 @@ impl TrustServer {
     /// server-generated timestamp (and snapshot, when the client did not send one).
     pub fn update(&self, gun: &Gun, parts: Vec<(Option<String>, Vec<u8>)>) -> Result<(), ServerError> {
         let parts = update::parse_parts(parts)?;
-        let _guard = self.lock();
-        let writes = self.validate_update(gun, parts)?;
-        let roles: Vec<String> = writes.iter().map(|(r, v, _)| format!("{r}@{v}")).collect();
-        self.commit(gun, writes)?;
+        let roles = self.locks.with(gun.as_str(), || {
+            let writes = self.validate_update(gun, parts)?;
+            let roles: Vec<String> = writes.iter().map(|(r, v, _)| format!("{r}@{v}")).collect();
+            self.commit(gun, writes).map(|()| roles)
+        })?;
         tracing::info!(gun = gun.as_str(), ?roles, "trust data updated");
         Ok(())
     }
@@ -188,23 +188,24 @@ impl TrustServer {
     /// `GET …/<role>.key`: the server-held timestamp/snapshot public key (created if none).
     pub fn public_key(&self, gun: &Gun, role: &RoleName) -> Result<Key, ServerError> {
         check_server_role(role)?;
-        let _guard = self.lock();
-        let root = self.current_root(gun)?;
-        Ok(self.keys.current_or_create(&self.store, gun.as_str(), role.as_str(), root.as_ref().map(|r| r.signed()))?)
+        self.locks.with(gun.as_str(), || {
+            let root = self.current_root(gun)?;
+            Ok(self.keys.current_or_create(&self.store, gun.as_str(), role.as_str(), root.as_ref().map(|r| r.signed()))?)
+        })
     }
 
     /// `POST …/<role>.key`: a new pending key, used once a new root lists it.
     pub fn rotate_key(&self, gun: &Gun, role: &RoleName) -> Result<Key, ServerError> {
         check_server_role(role)?;
-        let _guard = self.lock();
-        Ok(self.keys.create(&self.store, gun.as_str(), role.as_str())?)
+        self.locks.with(gun.as_str(), || Ok(self.keys.create(&self.store, gun.as_str(), role.as_str())?))
     }
 
     /// `DELETE …/_trust/tuf/`: removes all trust data of `gun`.
     pub fn delete(&self, gun: &Gun) -> Result<(), ServerError> {
-        let _guard = self.lock();
         let now = self.clock.now();
-        self.store.delete(gun.as_str(), |id| change_record(id, now, gun, "deletion", (0, String::new())))?;
+        self.locks.with(gun.as_str(), || {
+            self.store.delete(gun.as_str(), |id| change_record(id, now, gun, "deletion", (0, String::new())))
+        })?;
         tracing::info!(gun = gun.as_str(), "trust data deleted");
         Ok(())
     }
@@ -224,30 +225,18 @@ impl TrustServer {
         let matches =
             |rec: &serde_json::Value| gun.is_none_or(|g| rec.get("GUN").and_then(|v| v.as_str()) == Some(g.as_str()));
         let mut out = Vec::new();
-        if records >= 0 {
-            for (_, bytes) in self.store.changes(id.saturating_add(1)..=u64::MAX)? {
-                let rec: serde_json::Value =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::Storage(e.to_string()))?;
-                if matches(&rec) {
-                    out.push(rec);
-                    if out.len() >= want {
-                        break;
-                    }
-                }
+        let mut visit = |bytes: &[u8]| -> Result<bool> {
+            let rec: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Storage(e.to_string()))?;
+            if matches(&rec) {
+                out.push(rec);
             }
+            Ok(out.len() < want)
+        };
+        if records >= 0 {
+            self.store.changes(id.saturating_add(1)..=u64::MAX, false, &mut visit)?;
         } else {
             let end = if id == 0 { self.store.last_change_id()? } else { id.saturating_sub(1) };
-            let all = self.store.changes(1..=end)?;
-            for (_, bytes) in all.iter().rev() {
-                let rec: serde_json::Value =
-                    serde_json::from_slice(bytes).map_err(|e| Error::Storage(e.to_string()))?;
-                if matches(&rec) {
-                    out.push(rec);
-                    if out.len() >= want {
-                        break;
-                    }
-                }
-            }
+            self.store.changes(1..=end, true, &mut visit)?;
             out.reverse();
         }
         Ok(json!({"count": out.len(), "records": out}))

@@ -144,24 +144,21 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes every version of every role of `gun` (server keys are kept).
+    /// Deletes every version of every role of `gun` (server keys are kept). Each table is cleared
+    /// over the key range of `gun`, so the cost is the number of stored entries, never a
+    /// version number a client chose.
     pub(crate) fn delete(&self, gun: &str, change: impl FnOnce(u64) -> Vec<u8>) -> Result<()> {
-        let roles = self.roles(gun)?;
+        // Every key whose first element is `gun` sorts below `(gun + "\0", …)`: no string lies
+        // between `gun` and `gun + "\0"`.
+        let after = format!("{gun}\0");
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut tuf = tx.open_table(TUF).map_err(db_err)?;
+            tuf.retain_in((gun, "", 0)..(after.as_str(), "", 0), |_, _| false).map_err(db_err)?;
             let mut current = tx.open_table(CURRENT).map_err(db_err)?;
+            current.retain_in((gun, "")..(after.as_str(), ""), |_, _| false).map_err(db_err)?;
             let mut sums = tx.open_table(CHECKSUMS).map_err(db_err)?;
-            for (role, latest) in &roles {
-                for version in 1..=*latest {
-                    if let Some(bytes) = tuf.remove((gun, role.as_str(), version)).map_err(db_err)? {
-                        let hex = hex::encode(Sha256::digest(bytes.value()));
-                        drop(bytes);
-                        sums.remove((gun, role.as_str(), hex.as_str())).map_err(db_err)?;
-                    }
-                }
-                current.remove((gun, role.as_str())).map_err(db_err)?;
-            }
+            sums.retain_in((gun, "", "")..(after.as_str(), "", ""), |_, _| false).map_err(db_err)?;
             append_change(&tx, change)?;
         }
         tx.commit().map_err(db_err)?;
@@ -183,16 +180,35 @@ impl Store {
         tx.commit().map_err(db_err)
     }
 
-    /// Changefeed records with id in `range`, in id order.
-    pub(crate) fn changes(&self, range: std::ops::RangeInclusive<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+    /// Visits changefeed records with id in `range`, in id order (or reverse id order), until
+    /// `visit` returns `false`; only the records visited are read.
+    pub(crate) fn changes(
+        &self,
+        range: std::ops::RangeInclusive<u64>,
+        reverse: bool,
+        mut visit: impl FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<()> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let t = tx.open_table(CHANGES).map_err(db_err)?;
-        let mut out = Vec::new();
-        for entry in t.range(range).map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            out.push((k.value(), v.value().to_vec()));
+        let entries = t.range(range).map_err(db_err)?;
+        let mut step = |entry: std::result::Result<(redb::AccessGuard<'_, u64>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| {
+            let (_, v) = entry.map_err(db_err)?;
+            visit(v.value())
+        };
+        if reverse {
+            for entry in entries.rev() {
+                if !step(entry)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in entries {
+                if !step(entry)? {
+                    break;
+                }
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     pub(crate) fn last_change_id(&self) -> Result<u64> {

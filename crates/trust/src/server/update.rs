@@ -80,11 +80,39 @@ fn check_root(
     Ok(valid)
 }
 
+/// How far above its stored version an uploaded targets, delegation or snapshot may go. Clients
+/// step a role by one per publish; notary-server bounds root to one step ("Root modifications
+/// must increment the version") and we bound the others too, so a client cannot leap a role to
+/// the end of the version space. Costs never depend on versions either way (see store.rs).
+pub(crate) const MAX_VERSION_STEP: u64 = 1024;
+
+/// The highest version (notary's Go `int`; larger versions do not even parse as an upload).
+const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// The version after `prev` for metadata the server signs.
+fn next_version(prev: u64) -> Result<std::num::NonZeroU64, ServerError> {
+    prev.checked_add(1)
+        .filter(|v| *v <= MAX_VERSION)
+        .and_then(std::num::NonZeroU64::new)
+        .ok_or_else(|| ServerError::invalid(InvalidKind::Validation, "version overflow"))
+}
+
 fn threshold(root: &Root, role: &str) -> (Vec<String>, u64) {
     root.roles.get(role).map(|k| (k.keyids.clone(), k.threshold.get())).unwrap_or_default()
 }
 
 impl TrustServer {
+    /// Refuses `version` of an uploaded `role` more than [`MAX_VERSION_STEP`] above the stored one.
+    fn check_step(&self, kind: InvalidKind, gun: &Gun, role: &str, version: u64) -> Result<(), ServerError> {
+        match self.store.current_version(gun.as_str(), role)? {
+            Some(current) if version > current.saturating_add(MAX_VERSION_STEP) => Err(ServerError::invalid(
+                kind,
+                format!("{role} version {version} is more than {MAX_VERSION_STEP} above the current version {current}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Validates an update and returns every role to write (uploaded plus generated).
     /// Caller holds the update lock.
     pub(crate) fn validate_update(
@@ -142,6 +170,7 @@ impl TrustServer {
             let name = role.as_str();
             let bytes = parts.get(role).map(Vec::as_slice).unwrap_or_default();
             let meta: Signed<Targets> = parse(InvalidKind::BadTargets, name, bytes)?;
+            self.check_step(InvalidKind::BadTargets, gun, name, meta.signed().version.get())?;
             let bad = |msg: String| ServerError::invalid(InvalidKind::BadTargets, msg);
             let (keys, ids, t) = match role.parent() {
                 None => {
@@ -179,6 +208,7 @@ impl TrustServer {
         let snapshot_bytes = match parts.get(&RoleName::Snapshot) {
             Some(bytes) => {
                 let meta: Signed<Snapshot> = parse(InvalidKind::BadSnapshot, "snapshot", bytes)?;
+                self.check_step(InvalidKind::BadSnapshot, gun, "snapshot", meta.signed().version.get())?;
                 let bad = |msg: String| ServerError::invalid(InvalidKind::BadSnapshot, msg);
                 let (ids, t) = threshold(root.signed(), "snapshot");
                 verify_role("snapshot", &meta, &root.signed().keys, &ids, t).map_err(|e| bad(e.to_string()))?;
@@ -248,8 +278,8 @@ impl TrustServer {
             None => None,
         };
         let (mut meta, version, extra) = match prev {
-            Some(p) => (p.signed().meta.clone(), p.signed().version.get() + 1, p.signed().extra.clone()),
-            None => (BTreeMap::new(), 1, Default::default()),
+            Some(p) => (p.signed().meta.clone(), next_version(p.signed().version.get())?, p.signed().extra.clone()),
+            None => (BTreeMap::new(), next_version(0)?, Default::default()),
         };
         for (role, _, bytes) in writes {
             if role != "snapshot" && role != "timestamp" {
@@ -267,7 +297,7 @@ impl TrustServer {
             type_: Snapshot::TYPE.into(),
             expires: now + SNAPSHOT_EXPIRY,
             meta,
-            version: std::num::NonZeroU64::new(version).ok_or(crate::Error::ApiMisuse("version overflow"))?,
+            version,
             extra,
         };
         Ok(Some(Signed::sign(snapshot, &[&key])?.bytes().to_vec()))
@@ -283,14 +313,14 @@ impl TrustServer {
     ) -> Result<Option<(u64, Vec<u8>)>, ServerError> {
         let g = gun.as_str();
         let Some(key) = self.keys.signing_key(&self.store, g, "timestamp", root)? else { return Ok(None) };
-        let version = self.store.current_version(g, "timestamp")?.unwrap_or(0) + 1;
+        let version = next_version(self.store.current_version(g, "timestamp")?.unwrap_or(0))?;
         let ts = Timestamp {
             type_: Timestamp::TYPE.into(),
             expires: now + TIMESTAMP_EXPIRY,
             meta: BTreeMap::from([("snapshot".to_owned(), FileMeta::of(snapshot))]),
-            version: std::num::NonZeroU64::new(version).ok_or(crate::Error::ApiMisuse("version overflow"))?,
+            version,
             extra: Default::default(),
         };
-        Ok(Some((version, Signed::sign(ts, &[&key])?.bytes().to_vec())))
+        Ok(Some((version.get(), Signed::sign(ts, &[&key])?.bytes().to_vec())))
     }
 }
