@@ -67,14 +67,9 @@ pub enum Error {
     Unsupported(String),
 }
 
-#[allow(dead_code)] // used by the modules that follow
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { op, path, source }
-    }
-
-    pub(crate) fn db(path: &std::path::Path) -> impl FnOnce(redb::Error) -> Self + '_ {
-        move |e| Self::Database { path: path.to_path_buf(), reason: e.to_string() }
     }
 }

@@ -17,6 +17,7 @@ mod registry;
 mod rm;
 mod rmi;
 mod run;
+mod scan;
 mod secret;
 mod stop;
 mod swarm;
@@ -87,6 +88,8 @@ pub(crate) enum Command {
     Push(push::PushArgs),
     /// Download an image from a registry into oci:DIR[:TAG] or docker-archive:FILE.
     Pull(pull::PullArgs),
+    /// Scan an image for packages with known vulnerabilities (offline advisory database).
+    Scan(scan::ScanArgs),
 }
 
 impl Command {
@@ -122,5 +125,6 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Rmi(args) => rmi::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Pull(args) => pull::run(args).await,
+        Command::Scan(args) => scan::run(args).await,
     }
 }

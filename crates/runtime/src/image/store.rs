@@ -88,6 +88,14 @@ impl ImageStore {
         Ok(Self { dir, lock: Mutex::new(()) })
     }
 
+    /// Opens an existing store for reading only: nothing is created or cleaned up, so it is
+    /// safe beside a daemon that uses the same data root (`palisade scan IMAGE`).
+    pub fn open_existing(root: &Path) -> Result<Self> {
+        let dir = root.join("images");
+        fs::metadata(dir.join("index.json")).map_err(Error::io("open image store", &dir))?;
+        Ok(Self { dir, lock: Mutex::new(()) })
+    }
+
     /// Path of a blob (whether or not it exists).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.dir.join("blobs/sha256").join(digest.hex())

@@ -1,0 +1,239 @@
+//! OSV records (ossf/osv-schema `docs/schema.md`, 1.7): the fields the scanner uses, read from
+//! JSON files, directories of them, or the per-ecosystem zip files OSV publishes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Largest advisory file read into memory.
+pub const MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// One OSV record, as far as matching and reports need it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvRecord {
+    /// Advisory id (`CVE-…`, `GHSA-…`, `DSA-…`).
+    pub id: String,
+    /// RFC 3339 time of the last change.
+    #[serde(default)]
+    pub modified: String,
+    /// When set, the record was withdrawn and must not match.
+    #[serde(default)]
+    pub withdrawn: Option<String>,
+    /// Other ids of the same vulnerability.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// One-line summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Longer description.
+    #[serde(default)]
+    pub details: Option<String>,
+    /// Severity scores (`CVSS_V3` / `CVSS_V4` vectors).
+    #[serde(default)]
+    pub severity: Vec<OsvSeverity>,
+    /// Affected packages.
+    #[serde(default)]
+    pub affected: Vec<OsvAffected>,
+    /// Links.
+    #[serde(default)]
+    pub references: Vec<OsvReference>,
+    /// Database-specific data (GHSA puts a `severity` word here).
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
+}
+
+/// `severity[]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvSeverity {
+    /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, `Ubuntu`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The vector (or word, for `Ubuntu`).
+    pub score: String,
+}
+
+/// `references[]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvReference {
+    /// `ADVISORY`, `WEB`, `FIX`, …
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The link.
+    pub url: String,
+}
+
+/// `affected[]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvAffected {
+    /// The package.
+    pub package: Option<OsvPackage>,
+    /// Version ranges.
+    #[serde(default)]
+    pub ranges: Vec<OsvRange>,
+    /// Explicit affected versions.
+    #[serde(default)]
+    pub versions: Vec<String>,
+    /// Per-package severity, when the database gives one.
+    #[serde(default)]
+    pub severity: Vec<OsvSeverity>,
+    /// Ecosystem-specific data (Debian's `urgency`, …).
+    #[serde(default)]
+    pub ecosystem_specific: Option<serde_json::Value>,
+    /// Database-specific data.
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
+}
+
+/// `affected[].package`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvPackage {
+    /// `Debian:12`, `PyPI`, …
+    pub ecosystem: String,
+    /// Package name in that ecosystem.
+    pub name: String,
+}
+
+/// `affected[].ranges[]`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OsvRange {
+    /// `SEMVER`, `ECOSYSTEM` or `GIT`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Events, each with exactly one key.
+    #[serde(default)]
+    pub events: Vec<HashMap<String, String>>,
+}
+
+/// One range event (OSV schema, "affected[].ranges[].events").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// Fixed from this version on.
+    Fixed(String),
+    /// Affected from this version on (`"0"`: from the start).
+    Introduced(String),
+    /// Affected up to and including this version.
+    LastAffected(String),
+    /// No version at or above this one is affected by this range.
+    Limit(String),
+}
+
+impl Event {
+    /// Parses one `{"introduced": "1.0"}` object; `None` for unknown or ambiguous events.
+    pub fn from_map(m: &HashMap<String, String>) -> Option<Self> {
+        if m.len() != 1 {
+            return None;
+        }
+        let (k, v) = m.iter().next()?;
+        Some(match k.as_str() {
+            "introduced" => Self::Introduced(v.clone()),
+            "fixed" => Self::Fixed(v.clone()),
+            "last_affected" => Self::LastAffected(v.clone()),
+            "limit" => Self::Limit(v.clone()),
+            _ => return None,
+        })
+    }
+
+    /// The version the event names.
+    pub fn version(&self) -> &str {
+        match self {
+            Self::Fixed(v) | Self::Introduced(v) | Self::LastAffected(v) | Self::Limit(v) => v,
+        }
+    }
+}
+
+/// Parses one record from JSON bytes; `origin` names the file in errors.
+pub fn parse_record(bytes: &[u8], origin: &str) -> Result<OsvRecord> {
+    let rec: OsvRecord = serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadAdvisory { path: origin.to_owned(), reason: e.to_string() })?;
+    if rec.id.is_empty() {
+        return Err(Error::BadAdvisory { path: origin.to_owned(), reason: "record has no id".into() });
+    }
+    Ok(rec)
+}
+
+/// Every advisory file under the given paths: `.json` files, directories (searched
+/// recursively, symlinks not followed) and `.zip` files (their `.json` members).
+pub fn visit_inputs(paths: &[PathBuf], mut f: impl FnMut(&str, &[u8])) -> Result<()> {
+    for p in paths {
+        let md = std::fs::symlink_metadata(p).map_err(Error::io("stat", p))?;
+        if md.is_dir() {
+            visit_dir(p, &mut f)?;
+        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
+            visit_zip(p, &mut f)?;
+        } else {
+            let bytes = read_capped(p)?;
+            f(&p.display().to_string(), &bytes);
+        }
+    }
+    Ok(())
+}
+
+fn read_capped(p: &Path) -> Result<Vec<u8>> {
+    let file = File::open(p).map_err(Error::io("open", p))?;
+    let len = file.metadata().map_err(Error::io("stat", p))?.len();
+    if len > MAX_RECORD_BYTES {
+        return Err(Error::BadAdvisory { path: p.display().to_string(), reason: format!("larger than {MAX_RECORD_BYTES} bytes") });
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(MAX_RECORD_BYTES).read_to_end(&mut buf).map_err(Error::io("read", p))?;
+    Ok(buf)
+}
+
+fn visit_dir(dir: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d).map_err(Error::io("read", &d))?.flatten().collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let Ok(ft) = e.file_type() else { continue };
+            let path = e.path();
+            if ft.is_dir() {
+                todo.push(path);
+            } else if ft.is_file() && path.extension().is_some_and(|x| x == "json") {
+                match read_capped(&path) {
+                    Ok(bytes) => f(&path.display().to_string(), &bytes),
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            } else if ft.is_file() && path.extension().is_some_and(|x| x == "zip") {
+                visit_zip(&path, f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn visit_zip(path: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
+    let file = File::open(path).map_err(Error::io("open", path))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| Error::BadAdvisory { path: path.display().to_string(), reason: e.to_string() })?;
+    let mut buf = Vec::new();
+    for i in 0..zip.len() {
+        let mut member = match zip.by_index(i) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("{}: member {i}: {e}", path.display());
+                continue;
+            }
+        };
+        if !member.is_file() || !member.name().ends_with(".json") {
+            continue;
+        }
+        let origin = format!("{}!{}", path.display(), member.name());
+        if member.size() > MAX_RECORD_BYTES {
+            tracing::warn!("{origin}: larger than {MAX_RECORD_BYTES} bytes, skipped");
+            continue;
+        }
+        buf.clear();
+        if let Err(e) = (&mut member).take(MAX_RECORD_BYTES).read_to_end(&mut buf) {
+            tracing::warn!("{origin}: {e}");
+            continue;
+        }
+        f(&origin, &buf);
+    }
+    Ok(())
+}
