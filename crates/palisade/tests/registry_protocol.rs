@@ -315,8 +315,13 @@ fn invalid_names_are_rejected(kind: Kind) {
     if kind == Kind::Palisade {
         let r = c.get(s.url("/v2/lib/x/manifests/bad:tag")).send().unwrap();
         assert_eq!(error_code(&r.text().unwrap()), "DIGEST_INVALID");
+        // A malformed tag names no manifest (404, as the OCI conformance suite v1.1.1 expects);
+        // pushing to one is refused.
         let r = c.get(s.url(&format!("/v2/lib/x/manifests/{}", "t".repeat(129)))).send().unwrap();
-        assert_eq!(error_code(&r.text().unwrap()), "TAG_INVALID");
+        assert_eq!(r.status(), 404);
+        assert_eq!(error_code(&r.text().unwrap()), "MANIFEST_UNKNOWN");
+        let (status, body) = raw_request(s.addr, "PUT", &format!("/v2/lib/x/manifests/{}", "t".repeat(129)), m, &ct);
+        assert_eq!((status, error_code(&body).as_str()), (400, "TAG_INVALID"));
     }
 }
 

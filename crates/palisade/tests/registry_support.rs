@@ -211,9 +211,9 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
 fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
     cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
-    // A config with its own `[storage]` section (e.g. S3) names the storage itself.
+    // A config whose `[storage]` section names a backend (e.g. S3) names the storage itself.
     let own_storage = config
-        && std::fs::read_to_string(d.join("registry.toml")).is_ok_and(|t| t.contains("[storage]"));
+        && std::fs::read_to_string(d.join("registry.toml")).is_ok_and(|t| t.contains("[storage]") && t.contains("kind ="));
     if !own_storage {
         cmd.arg("--root").arg(d.join("data"));
     }

@@ -31,6 +31,7 @@
 //! # endpoint = "http://127.0.0.1:9000"  # S3-compatible services (path-style); omit for AWS
 //! # prefix = "palisade"           # key prefix inside the bucket
 //! # access_key_id / secret_access_key / session_token: default from AWS_* environment
+//! delete = true                   # false: DELETE of blobs and manifests answers 405 UNSUPPORTED
 //! ```
 //! A repository matching no rule can be pulled and pushed by any authenticated user (or by
 //! anyone when auth mode is `none`). A name whose first component is a host name (it has a `.`
@@ -218,6 +219,31 @@ pub struct StorageConfig {
     pub secret_access_key: Option<String>,
     /// S3 session token (default: `AWS_SESSION_TOKEN`).
     pub session_token: Option<String>,
+    /// Whether blobs and manifests may be deleted (distribution's `storage.delete.enabled`).
+    pub delete: Deletes,
+}
+
+/// `[storage] delete = true|false`: whether `DELETE` of blobs, manifests and tags is served.
+/// Enabled by default (Palisade always served deletes); when disabled they answer 405
+/// `UNSUPPORTED`, as distribution does. Cancelling an upload is not a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(from = "bool")]
+pub enum Deletes {
+    /// Deletes are served.
+    #[default]
+    Enabled,
+    /// Deletes answer 405.
+    Disabled,
+}
+
+impl From<bool> for Deletes {
+    fn from(enabled: bool) -> Self {
+        if enabled {
+            Self::Enabled
+        } else {
+            Self::Disabled
+        }
+    }
 }
 
 impl StorageConfig {
@@ -262,6 +288,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.storage.kind, StorageKind::S3);
+        assert_eq!(c.storage.delete, super::Deletes::Enabled);
+        let off = RegistryConfig::from_toml("[storage]\ndelete = false\n").unwrap();
+        assert_eq!(off.storage.delete, super::Deletes::Disabled);
         assert!(c.storage.open(None).is_ok());
         assert!(c.storage.open(Some(std::path::Path::new("/tmp"))).is_err());
         assert!(RegistryConfig::from_toml("[storage]\nkind = \"s3\"\nbukket = \"b\"\n").is_err());

@@ -37,7 +37,7 @@ pub mod storage;
 pub mod testing;
 
 pub use config::{
-    AuthConfig, AuthMode, Limits, RegistryConfig, RepositoryRule, StorageConfig, StorageKind, TokenConfig,
+    AuthConfig, AuthMode, Deletes, Limits, RegistryConfig, RepositoryRule, StorageConfig, StorageKind, TokenConfig,
 };
 pub use digest::{Digest, DigestAlgorithm, DigestHasher};
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@ use axum::routing::get;
 use http::{header, HeaderMap, HeaderValue, Method};
 
 use crate::auth::{Action, Authenticator, Denial, Identity};
-use crate::config::{Limits, RegistryConfig};
+use crate::config::{Deletes, Limits, RegistryConfig};
 use crate::driver::StorageDriver;
 use crate::error::{Error, Result};
 use crate::names::RepoName;
@@ -40,6 +40,7 @@ struct Inner {
     store: Store,
     auth: Authenticator,
     limits: Limits,
+    deletes: Deletes,
     uploads: uploads::UploadTracker,
 }
 
@@ -57,6 +58,7 @@ impl Registry {
                 store: Store::new(driver),
                 auth: Authenticator::from_config(config)?,
                 limits: config.limits.clone(),
+                deletes: config.storage.delete,
                 uploads: uploads::UploadTracker::default(),
             }),
         })
@@ -173,9 +175,10 @@ fn required_access(route: &Route, method: &Method) -> std::result::Result<Vec<(R
             }
         }
         Route::Manifest(r, _) | Route::Blob(r, _) => {
+            let writes = method == Method::DELETE || (method == Method::PUT && matches!(route, Route::Manifest(..)));
             if read {
                 need(r, Action::Pull)
-            } else if method == Method::PUT || method == Method::DELETE {
+            } else if writes {
                 need(r, Action::Push)
             } else {
                 Err(unsupported())
@@ -239,6 +242,12 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
         Some(r) => r?,
     };
     let required = required_access(&route, &parts.method)?;
+    if parts.method == Method::DELETE
+        && matches!(route, Route::Manifest(..) | Route::Blob(..))
+        && reg.inner.deletes == Deletes::Disabled
+    {
+        return Err(unsupported().with_message("deletes are disabled on this registry"));
+    }
     let base = base_url(&parts);
     let who = reg.authorize(&parts.headers, required, base.clone()).await?;
     let query = parts.uri.query().unwrap_or("").to_owned();
@@ -253,13 +262,15 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
         Route::Manifest(repo, reference) => match method {
             Method::GET => manifests::get(reg, repo, &reference, false).await,
             Method::HEAD => manifests::get(reg, repo, &reference, true).await,
-            Method::PUT => manifests::put(reg, repo, &reference, &headers, body).await,
-            _ => manifests::delete(reg, repo, &reference).await,
+            Method::PUT => manifests::put(reg, repo, &reference, &query, &headers, body).await,
+            Method::DELETE => manifests::delete(reg, repo, &reference).await,
+            _ => Err(unsupported()),
         },
         Route::Blob(repo, digest) => match method {
             Method::GET => blobs::get(reg, repo, &digest, &headers, false).await,
             Method::HEAD => blobs::get(reg, repo, &digest, &headers, true).await,
-            _ => blobs::delete(reg, repo, &digest).await,
+            Method::DELETE => blobs::delete(reg, repo, &digest).await,
+            _ => Err(unsupported()),
         },
         Route::UploadStart(repo) => {
             if method != Method::POST {

@@ -271,6 +271,19 @@ impl Store {
         bytes: &[u8],
         content_type: Option<&str>,
     ) -> Result<PutManifest> {
+        self.put_manifest_tagged(repo, reference, bytes, content_type, &[])
+    }
+
+    /// [`Self::put_manifest`], then also pointing each of `tags` at it (a push by digest with
+    /// `?tag=` parameters). Tags are written last, after every check passed.
+    pub fn put_manifest_tagged(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<PutManifest> {
         let manifest = Manifest::parse(bytes, content_type)?;
         let digest = match reference {
             Reference::Digest(d) => {
@@ -314,7 +327,11 @@ impl Store {
             })?;
             self.driver.put_content(&path_for(PathSpec::ReferrerEntry(repo, subject, &digest))?, &json)?;
         }
-        if let Reference::Tag(tag) = reference {
+        let named = match reference {
+            Reference::Tag(tag) => Some(tag),
+            Reference::Digest(_) => None,
+        };
+        for tag in named.into_iter().chain(tags) {
             self.driver
                 .put_content(&path_for(PathSpec::TagLink(repo, tag))?, digest.to_string().as_bytes())?;
         }
