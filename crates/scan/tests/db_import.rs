@@ -1,0 +1,60 @@
+//! The advisory index: importing again updates in place (changed ranges replace old ones,
+//! withdrawn records go), every import bumps the generation, and `info` counts per ecosystem.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use palisade_scan::AdvisoryDb;
+
+#[test]
+fn reimport_updates_in_place() {
+    let dir = tmp();
+    let db_path = dir.path().join("db.redb");
+    let v1 = dir.path().join("v1");
+    std::fs::create_dir_all(&v1).unwrap();
+    let mut rec = osv("GHSA-1", "npm", "lodash", &[("introduced", "0"), ("fixed", "4.17.21")]);
+    std::fs::write(v1.join("a.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    std::fs::write(v1.join("b.json"), serde_json::to_vec(&osv("DEB-1", "Debian:12", "openssl", &[("introduced", "0")])).unwrap()).unwrap();
+    std::fs::write(v1.join("c.json"), serde_json::to_vec(&osv("RUBY-1", "RubyGems", "rails", &[("introduced", "0")])).unwrap()).unwrap();
+    let db = AdvisoryDb::create(&db_path).unwrap();
+    let s = db.import(std::slice::from_ref(&v1)).unwrap();
+    assert_eq!((s.imported, s.skipped), (2, 1));
+    let info = db.info().unwrap();
+    assert_eq!((info.records, info.generation), (2, 1));
+    assert_eq!(info.ecosystems.get("npm"), Some(&1));
+    assert_eq!(info.ecosystems.get("Debian:12"), Some(&1));
+
+    // The same files again: nothing changes but the generation.
+    let s = db.import(std::slice::from_ref(&v1)).unwrap();
+    assert_eq!((s.imported, s.unchanged), (0, 2));
+
+    // The record moves to another package; the other is withdrawn.
+    let v2 = dir.path().join("v2");
+    std::fs::create_dir_all(&v2).unwrap();
+    rec["modified"] = "2024-02-01T00:00:00Z".into();
+    rec["affected"][0]["package"]["name"] = "lodash-es".into();
+    std::fs::write(v2.join("a.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    let mut gone = osv("DEB-1", "Debian:12", "openssl", &[("introduced", "0")]);
+    gone["withdrawn"] = "2024-02-01T00:00:00Z".into();
+    std::fs::write(v2.join("b.json"), serde_json::to_vec(&gone).unwrap()).unwrap();
+    let s = db.import(&[v2]).unwrap();
+    assert_eq!((s.imported, s.withdrawn), (1, 1));
+    drop(db);
+
+    let db = AdvisoryDb::open(&db_path).unwrap();
+    let info = db.info().unwrap();
+    assert_eq!((info.records, info.generation), (1, 3));
+    let r = db.reader().unwrap();
+    assert!(r.lookup("npm", "lodash").unwrap().is_empty(), "old key removed");
+    assert_eq!(r.lookup("npm", "lodash-es").unwrap().len(), 1);
+    assert!(r.lookup("Debian:12", "openssl").unwrap().is_empty());
+    assert!(r.record("DEB-1").unwrap().is_none());
+}
+
+#[test]
+fn missing_database_is_a_clear_error() {
+    let dir = tmp();
+    let err = AdvisoryDb::open(&dir.path().join("nope.redb")).unwrap_err().to_string();
+    assert!(err.contains("palisade scan db import"), "{err}");
+}
