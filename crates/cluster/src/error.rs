@@ -46,6 +46,16 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// A secret or config that services still use.
+    #[error("{kind} '{name}' is in use by the following service(s): {}", services.join(", "))]
+    InUse {
+        /// `secret` or `config`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The services that use it.
+        services: Vec<String>,
+    },
     /// The caller's copy of an object is older than the stored one.
     #[error("update out of sequence")]
     OutOfSequence,

@@ -13,6 +13,7 @@
 //! * `rpc`: the cluster port and raft's transport over it. Only the join calls are served
 //!   without a client certificate; raft only to manager certificates.
 //! * `agent`: heartbeats, renewals, role changes and resealing, on every node.
+//! * `worker`: runs the tasks assigned to the node through its [`TaskExecutor`].
 //! * [`ServiceCertificate`]: TLS certificates from the cluster CA for the services a manager
 //!   runs (registry, trust server), renewed like node certificates.
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ mod api;
 mod daemon;
 mod describe;
 mod error;
+mod exec;
 mod identity;
 mod manager;
 mod model;
@@ -30,8 +32,10 @@ mod paths;
 mod role;
 mod rpc;
 mod service_cert;
+mod worker;
 
 pub use daemon::{Daemon, DaemonConfig};
 pub use error::{Error, Result};
+pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

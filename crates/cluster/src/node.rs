@@ -27,6 +27,9 @@ pub(crate) struct ActiveNode {
     /// Set when the cluster refused this node (removed).
     error: Mutex<Option<String>>,
     agent: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Runs assigned tasks, when the node has an engine.
+    executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
+    worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Wakes the agent before its next heartbeat is due.
     pub(crate) nudge: Notify,
     pub(crate) clock: Arc<dyn Clock>,
@@ -40,6 +43,7 @@ impl ActiveNode {
         identity: NodeIdentity,
         membership: Membership,
         clock: Arc<dyn Clock>,
+        executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
     ) -> Arc<Self> {
         let identity = Arc::new(IdentityCell::new(identity));
         Arc::new(Self {
@@ -50,6 +54,8 @@ impl ActiveNode {
             role: Mutex::new(None),
             error: Mutex::new(None),
             agent: Mutex::new(None),
+            executor,
+            worker: Mutex::new(None),
             nudge: Notify::new(),
             clock,
             renew_at: Mutex::new(None),
@@ -125,12 +131,18 @@ impl ActiveNode {
     pub(crate) fn start_agent(self: &Arc<Self>) {
         let task = tokio::spawn(crate::agent::run(self.clone()));
         *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        if let Some(executor) = &self.executor {
+            let worker = tokio::spawn(crate::worker::run(self.clone(), executor.clone()));
+            *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
+        }
     }
 
     /// Stops the agent and the manager role.
     pub(crate) async fn stop(&self) {
-        if let Some(agent) = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            agent.abort();
+        for task in [&self.agent, &self.worker] {
+            if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
         }
         let role = self.role.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(role) = role {
@@ -254,8 +266,10 @@ impl ActiveNode {
 
 impl Drop for ActiveNode {
     fn drop(&mut self) {
-        if let Some(agent) = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            agent.abort();
+        for task in [&self.agent, &self.worker] {
+            if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
         }
     }
 }

@@ -180,6 +180,8 @@ pub(crate) struct ManagerRole {
     /// Reseals the data key whenever an applied change of the cluster object turns autolock
     /// on or off or rotates the unlock key.
     seal_task: tokio::task::JoinHandle<()>,
+    /// The orchestrator loop (acts only while this manager leads).
+    orchestrator: tokio::task::JoinHandle<()>,
 }
 
 /// This manager's data key and how it is sealed.
@@ -211,7 +213,8 @@ impl ManagerRole {
         let server = ClusterServer::start(listener, tls, core.clone());
         let sealer = Arc::new(Sealer { data: data.clone(), dek: keys.dek, sealing: Mutex::new(keys.sealing) });
         let seal_task = tokio::spawn(follow_unlock_key(core.manager.clone(), sealer.clone()));
-        Ok(Self { core, server, sealer, seal_task })
+        let orchestrator = tokio::spawn(crate::manager::orchestrator::run(core.manager.clone()));
+        Ok(Self { core, server, sealer, seal_task, orchestrator })
     }
 
     /// The keys this role runs with (to reopen its store).
@@ -249,6 +252,7 @@ impl ManagerRole {
     /// Stops serving and closes the store.
     pub(crate) async fn shutdown(&self) {
         self.seal_task.abort();
+        self.orchestrator.abort();
         self.server.stop();
         if let Err(e) = self.manager().store().shutdown().await {
             tracing::warn!("closing the replicated store: {e}");

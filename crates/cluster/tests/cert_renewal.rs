@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 async fn daemon(dir: &std::path::Path, clock: Arc<FixedClock>) -> Daemon {
     let config =
-        DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock };
+        DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock, executor: None };
     Daemon::start(config).await.unwrap()
 }
 

@@ -11,7 +11,9 @@ pub mod client;
 pub mod containers;
 mod error;
 mod routes;
+pub mod services;
 pub mod types;
 
 pub use error::ApiError;
 pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};
+pub use services::ServiceBackend;

@@ -18,6 +18,7 @@ use crate::types::{
     Swarm, SwarmSpec, UnlockKeyResponse, UnlockRequest, UpdateNodeQuery, UpdateSecretQuery, UpdateSwarmQuery, Version,
 };
 use crate::containers::{container_routes, ContainerBackend};
+use crate::services::{service_routes, ServiceBackend};
 use crate::ApiError;
 
 /// The highest API version served; the docker CLI negotiates down to it via `_ping`.
@@ -29,7 +30,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// What the Engine API needs from a node. The daemon implements it; the routes only translate
 /// HTTP to these calls.
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: ServiceBackend + Send + Sync + 'static {
     /// `GET /version`.
     fn version(&self) -> Version;
     /// `Swarm` header of `_ping`: `inactive`, `active/manager` or `active/worker`.
@@ -107,7 +108,7 @@ pub fn router<B: Backend, C: ContainerBackend>(backend: Arc<B>, containers: Arc<
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone + Send + 'static {
-    let routes = swarm_routes(backend).merge(container_routes(containers));
+    let routes = swarm_routes(backend.clone()).merge(service_routes(backend)).merge(container_routes(containers));
     tower::ServiceBuilder::new().map_request(strip_version_prefix).service(routes)
 }
 
@@ -252,8 +253,8 @@ async fn swarm_unlock<B: Backend>(State(backend): State<Arc<B>>, JsonBody(reques
 
 /// The `filters` query parameter (JSON), as list endpoints take it.
 #[derive(serde::Deserialize)]
-struct FiltersQuery {
-    filters: Option<String>,
+pub(crate) struct FiltersQuery {
+    pub(crate) filters: Option<String>,
 }
 
 async fn secret_list<B: Backend>(State(backend): State<Arc<B>>, QueryArgs(query): QueryArgs<FiltersQuery>) -> ApiResult<Json<Vec<Secret>>> {
@@ -293,7 +294,7 @@ async fn secret_remove<B: Backend>(State(backend): State<Arc<B>>, Path(reference
 
 /// A `SecretSpec` body. Like [`JsonBody`], except that a bad `Data` gets Go's own text
 /// (`illegal base64 data at input byte N`), as dockerd answers, and the raw body is zeroed.
-struct SecretSpecBody(SecretSpec);
+pub(crate) struct SecretSpecBody(pub(crate) SecretSpec);
 
 impl<S: Send + Sync> FromRequest<S> for SecretSpecBody {
     type Rejection = ApiError;
@@ -402,6 +403,7 @@ mod tests {
 
     /// A node with no secrets or autolock support: the trait's defaults.
     struct Bare;
+    impl crate::services::ServiceBackend for Bare {}
     impl Backend for Bare {
         required_methods!();
     }
@@ -412,6 +414,7 @@ mod tests {
         secrets: Mutex<Vec<(Secret, SecretSpec)>>,
         unlocked_with: Mutex<Option<String>>,
     }
+    impl crate::services::ServiceBackend for Fake {}
     impl Backend for Fake {
         required_methods!();
         async fn swarm_unlock(&self, key: SecretString) -> ApiResult<()> {

@@ -84,7 +84,7 @@ fn inspect(entry: &Entry) -> ContainerInspect {
 
 impl ContainerBackend for Engine {
     async fn container_create(&self, name: Option<String>, request: ContainerCreateRequest) -> ApiResult<ContainerCreateResponse> {
-        let (id, warnings) = self.create(name, request).await?;
+        let (id, warnings) = self.create(name, request, Vec::new()).await?;
         Ok(ContainerCreateResponse { id, warnings })
     }
 

@@ -22,4 +22,4 @@ mod pull;
 mod state;
 
 pub use error::{Error, Result};
-pub use state::Engine;
+pub use state::{Engine, TaskFile};

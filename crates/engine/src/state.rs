@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_engine_api::containers::types::{ContainerCreateRequest, WaitCondition};
-use palisade_runtime::{ContainerId, ContainerRuntime, OciRuntimeKind};
+use palisade_runtime::{ContainerId, ContainerRuntime, ExtraMount, OciRuntimeKind};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -130,6 +130,55 @@ fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { op, source }
 }
 
+/// A file a service task receives: a secret (`/run/secrets/<target>`) or a config (`target`,
+/// absolute). The value is zeroized on drop and never written anywhere but a tmpfs.
+#[derive(Clone)]
+pub struct TaskFile {
+    /// A secret, else a config.
+    pub secret: bool,
+    /// Secrets: the file name; configs: the absolute path.
+    pub target: String,
+    /// Owner in the container.
+    pub uid: u32,
+    /// Group in the container.
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// The value.
+    pub data: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TaskFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskFile").field("secret", &self.secret).field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+/// Size of the tmpfs behind `/run/secrets` (secrets are under 500 KiB each).
+const SECRETS_TMPFS_SIZE: u64 = 16 << 20;
+
+/// The mounts `files` need: one secrets tmpfs, and one tmpfs file per config.
+fn file_mounts(files: &[TaskFile]) -> Vec<ExtraMount> {
+    let mut mounts = Vec::new();
+    if files.iter().any(|f| f.secret) {
+        mounts.push(ExtraMount::SecretsTmpfs { destination: "/run/secrets".into(), size_bytes: SECRETS_TMPFS_SIZE });
+    }
+    for (index, file) in files.iter().filter(|f| !f.secret).enumerate() {
+        mounts.push(ExtraMount::TmpfsFile { destination: file.target.clone(), name: format!("config-{index}") });
+    }
+    mounts
+}
+
+fn write_files(container: &palisade_runtime::Container, files: &[TaskFile]) -> Result<()> {
+    for (index, file) in files.iter().filter(|f| !f.secret).enumerate() {
+        container.write_file(&format!("config-{index}"), &file.data, file.uid, file.gid, file.mode)?;
+    }
+    for file in files.iter().filter(|f| f.secret) {
+        container.write_secret(&file.target, &file.data, file.uid, file.gid, file.mode)?;
+    }
+    Ok(())
+}
+
 fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -224,8 +273,31 @@ impl Engine {
         }
     }
 
-    /// `docker create`.
-    pub(crate) async fn create(&self, name: Option<String>, request: ContainerCreateRequest) -> Result<(String, Vec<String>)> {
+    /// A service task's container: `docker create` plus its secret and config files, each on
+    /// a tmpfs created for the container (secrets under `/run/secrets`, configs at their
+    /// targets). Returns the container ID.
+    pub async fn create_task(&self, name: String, request: ContainerCreateRequest, files: Vec<TaskFile>) -> Result<String> {
+        self.create(Some(name), request, files).await.map(|(id, _)| id)
+    }
+
+    /// Unmounts the secret and config files of a container that has exited.
+    pub async fn release_files(&self, reference: &str) -> Result<()> {
+        let entry = self.resolve(reference)?;
+        let _op = entry.op.lock().await;
+        if entry.life().removed {
+            return Ok(());
+        }
+        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
+        blocking(move || Ok(this.runtime(kind).container(&id)?.release_files()?)).await
+    }
+
+    /// `docker create` (with `files` for a service task).
+    pub(crate) async fn create(
+        &self,
+        name: Option<String>,
+        request: ContainerCreateRequest,
+        files: Vec<TaskFile>,
+    ) -> Result<(String, Vec<String>)> {
         let id = ContainerId::random();
         let name = match name {
             Some(n) => {
@@ -244,7 +316,8 @@ impl Engine {
             return Err(Error::InvalidArgument("config cannot be empty in order to create a container".into()));
         }
         let profile = self.engine_dir().join("seccomp").join(format!("{id}.json"));
-        let translated = translate(&request, self.inner.default_kind, &profile)?;
+        let mut translated = translate(&request, self.inner.default_kind, &profile)?;
+        translated.options.mounts.extend(file_mounts(&files));
         if let Some((path, json)) = &translated.seccomp_file {
             std::fs::write(path, json).map_err(io(format!("writing {}", path.display())))?;
         }
@@ -271,7 +344,12 @@ impl Engine {
             } else {
                 img.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default()
             };
-            rt.create_from_image(cid, &img, &options)?;
+            let container = rt.create_from_image(cid, &img, &options)?;
+            if let Err(e) = write_files(&container, &files) {
+                let _ = container.remove(true);
+                return Err(e);
+            }
+            drop(files);
             Ok((img.summary.id.to_string(), entrypoint.into_iter().chain(cmd).collect::<Vec<_>>()))
         })
         .await;

@@ -22,6 +22,11 @@ pub(crate) fn to_api(error: Error) -> ApiError {
         e @ Error::Ambiguous { .. } => ApiError::bad_request(e.to_string()),
         Error::AlreadyExists { kind: "secret", name } => ApiError::secret_exists(&name),
         e @ Error::AlreadyExists { .. } => ApiError::conflict(rpc("AlreadyExists", e)),
+        Error::InUse { kind: "secret", name, services } => ApiError::secret_in_use(&name, &services),
+        Error::InUse { kind, name, services } => {
+            let plural = if services.len() > 1 { "s" } else { "" };
+            ApiError::invalid_argument(format!("{kind} '{name}' is in use by the following service{plural}: {}", services.join(", ")))
+        }
         Error::OutOfSequence => ApiError::internal(rpc("Unknown", "update out of sequence")),
         e @ Error::InvalidJoinToken => ApiError::bad_request(rpc("InvalidArgument", e)),
         e @ Error::Unauthenticated => ApiError::new(http::StatusCode::UNAUTHORIZED, e.to_string()),

@@ -4,6 +4,9 @@
 
 mod convert;
 pub(crate) mod errors;
+mod logs;
+mod service_convert;
+mod services;
 mod system;
 
 use palisade_engine_api::types::{
@@ -19,18 +22,18 @@ use crate::error::Error;
 use crate::rpc::{ControlCall, ControlReply, NodeSpecUpdate, SecretCreate, SwarmUpdate};
 use errors::to_api;
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
-fn unexpected(reply: &ControlReply) -> ApiError {
+pub(super) fn unexpected(reply: &ControlReply) -> ApiError {
     to_api(Error::internal("cluster call", format!("unexpected reply {reply:?}")))
 }
 
 impl Daemon {
-    async fn call(&self, call: ControlCall) -> ApiResult<ControlReply> {
+    pub(super) async fn call(&self, call: ControlCall) -> ApiResult<ControlReply> {
         self.control(call).await.map_err(to_api)
     }
 
-    async fn done(&self, call: ControlCall) -> ApiResult<()> {
+    pub(super) async fn done(&self, call: ControlCall) -> ApiResult<()> {
         match self.call(call).await? {
             ControlReply::Done => Ok(()),
             other => Err(unexpected(&other)),
@@ -152,7 +155,7 @@ impl Backend for Daemon {
     async fn secret_create(&self, spec: SecretSpec) -> ApiResult<String> {
         let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
         match self.call(ControlCall::SecretCreate(SecretCreate { name: spec.name, labels: spec.labels, data })).await? {
-            ControlReply::SecretId(id) => Ok(id),
+            ControlReply::ObjectId(id) => Ok(id),
             other => Err(unexpected(&other)),
         }
     }

@@ -84,7 +84,7 @@ impl Daemon {
         let joined = async {
             identity.save(&data)?;
             membership.save(&data)?;
-            let node = ActiveNode::new(data.clone(), identity, membership, self.config.clock.clone());
+            let node = ActiveNode::new(data.clone(), identity, membership, self.config.clock.clone(), self.config.executor.clone());
             if let (NodeRole::Manager, Some(raft_id)) = (node.role(), response.raft_id) {
                 // Only managers serve the cluster port.
                 let listener = TcpListener::bind(listen)

@@ -45,6 +45,8 @@ pub struct DaemonConfig {
     pub advertise_addr: Option<IpAddr>,
     /// Time source for certificate decisions.
     pub clock: Arc<dyn Clock>,
+    /// Runs the tasks assigned to this node; `None`: the node accepts no tasks.
+    pub executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
 }
 
 /// Where the node is in the membership state machine.
@@ -193,7 +195,7 @@ async fn resume(
     keys: Option<ManagerKeys>,
 ) -> Result<Arc<ActiveNode>> {
     let raft_id = membership.raft_id;
-    let node = ActiveNode::new(config.data_root.clone(), identity, membership, config.clock.clone());
+    let node = ActiveNode::new(config.data_root.clone(), identity, membership, config.clock.clone(), config.executor.clone());
     if let (Some(keys), Some(raft_id), NodeRole::Manager) = (keys, raft_id, node.role()) {
         node.start_manager_role(raft_id, keys, None).await?;
     }
@@ -240,6 +242,7 @@ mod tests {
             listen_addr: None,
             advertise_addr: None,
             clock: Arc::new(palisade_pki::SystemClock),
+            executor: None,
         };
         let Err(Error::FailedPrecondition(message)) = Daemon::start(config).await else {
             panic!("an old data root was accepted")

@@ -35,7 +35,7 @@ impl Manager {
             ControlCall::NodeRemove { reference, force } => {
                 self.node_remove(&reference, force).await.map(|()| ControlReply::Done)
             }
-            ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::SecretId),
+            ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::ObjectId),
             ControlCall::SecretList => self.secret_list().map(ControlReply::Secrets),
             ControlCall::SecretInspect { reference } => self.secret_inspect(&reference).map(ControlReply::Secret),
             ControlCall::SecretUpdate { reference, version, labels } => {
@@ -43,6 +43,30 @@ impl Manager {
             }
             ControlCall::SecretRemove { reference } => {
                 self.secret_remove(&reference).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::ServiceCreate(spec) => self.service_create(*spec).await.map(ControlReply::ObjectId),
+            ControlCall::ServiceList => self.service_list().map(ControlReply::Services),
+            ControlCall::ServiceInspect { reference } => {
+                self.service_inspect(&reference).map(|s| ControlReply::Service(Box::new(s)))
+            }
+            ControlCall::ServiceUpdate { reference, version, spec, rollback } => {
+                self.service_update(&reference, version, *spec, rollback).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::ServiceRemove { reference } => {
+                self.service_remove(&reference).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::TaskList => self.task_list().map(ControlReply::Tasks),
+            ControlCall::TaskInspect { reference } => self.task_inspect(&reference).map(|t| ControlReply::Task(Box::new(t))),
+            ControlCall::ConfigCreate(create) => self.config_create(create).await.map(ControlReply::ObjectId),
+            ControlCall::ConfigList => self.config_list().map(ControlReply::Configs),
+            ControlCall::ConfigInspect { reference } => {
+                self.config_inspect(&reference).map(|c| ControlReply::Config(Box::new(c)))
+            }
+            ControlCall::ConfigUpdate { reference, version, labels } => {
+                self.config_update(&reference, version, labels).await.map(|()| ControlReply::Done)
+            }
+            ControlCall::ConfigRemove { reference } => {
+                self.config_remove(&reference).await.map(|()| ControlReply::Done)
             }
             ControlCall::Join { request, peer_ip } => self.join(request, peer_ip).await.map(ControlReply::Join),
             ControlCall::Node { peer_cert_der, call } => {
@@ -63,6 +87,11 @@ impl Manager {
             }
             NodeCall::RaftJoin => self.raft_join(peer).await.map(|()| ControlReply::Done),
             NodeCall::RaftLeave => self.raft_leave(peer).await.map(|()| ControlReply::Done),
+            NodeCall::Assignments { node, known } => {
+                self.assignments(peer, &node, known).await.map(ControlReply::Assignments)
+            }
+            NodeCall::TaskFiles { task_id } => self.task_files(peer, &task_id).await.map(ControlReply::TaskFiles),
+            NodeCall::TaskReports { reports } => self.task_reports(peer, reports).await.map(|()| ControlReply::Done),
         }
     }
 

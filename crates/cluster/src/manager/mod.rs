@@ -11,13 +11,19 @@
 //! * `membership`: node updates and removal, raft voters.
 //! * `control`: the cluster-state calls (`ControlCall`) and swarm inspect/update.
 //! * `secrets`: secret records.
+//! * `services`: service, task and config records.
+//! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
+//! * `dispatcher`: assignments, task files and status reports, per calling node.
 
 mod control;
+mod dispatcher;
 mod issuance;
 mod liveness;
 mod membership;
+pub(crate) mod orchestrator;
 mod rotation;
 mod secrets;
+mod services;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

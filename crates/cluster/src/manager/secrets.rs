@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::services::{random_object_id, resolve};
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{SecretObject, Versioned, WriteSet};
@@ -52,28 +53,16 @@ impl Manager {
 
     pub(super) async fn secret_remove(&self, reference: &str) -> Result<()> {
         let secret = self.resolve_secret(reference)?;
+        let users = self.services_granting(&secret.value.id)?;
+        if !users.is_empty() {
+            return Err(Error::InUse { kind: "secret", name: secret.value.name, services: users });
+        }
         self.records.commit(WriteSet::new().delete::<SecretObject>(&secret.value.name, secret.version)).await.map(drop)
     }
 
     /// As dockerd: exact ID, then exact name, then unique ID prefix.
-    fn resolve_secret(&self, reference: &str) -> Result<Versioned<SecretObject>> {
-        if let Some(by_name) = self.records.get::<SecretObject>(reference)? {
-            return Ok(by_name);
-        }
-        let secrets = self.records.list::<SecretObject>()?;
-        if let Some(by_id) = secrets.iter().find(|s| s.value.id == reference) {
-            return Ok(by_id.clone());
-        }
-        let by_prefix: Vec<&Versioned<SecretObject>> = if reference.is_empty() {
-            Vec::new()
-        } else {
-            secrets.iter().filter(|s| s.value.id.starts_with(reference)).collect()
-        };
-        match by_prefix.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::NotFound { kind: "secret", reference: reference.to_owned() }),
-            many => Err(Error::Ambiguous { kind: "secret", reference: reference.to_owned(), matches: many.len() }),
-        }
+    pub(super) fn resolve_secret(&self, reference: &str) -> Result<Versioned<SecretObject>> {
+        resolve(self.records.list::<SecretObject>()?, reference, "secret", |s| (&s.id, &s.name))
     }
 }
 
@@ -89,7 +78,3 @@ fn secret_view(secret: &Versioned<SecretObject>) -> SecretView {
     }
 }
 
-/// A swarmkit-style object ID: 25 characters of base 36 from 128 random bits.
-fn random_object_id() -> String {
-    palisade_pki::NodeId::generate(&mut rand::rngs::OsRng).to_string()
-}

@@ -5,16 +5,25 @@
 //! as JSON, sealed by the store; its version is the raft index of the write that stored it.
 
 mod cluster;
+mod config;
 mod node;
 mod records;
 mod secret;
+mod service;
+mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use node::{cluster_addr, Availability, NodeDescription, NodeObject};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
+pub(crate) use config::ConfigObject;
 pub(crate) use secret::{secret_bytes, SecretObject};
+pub(crate) use service::{
+    Constraint, FailureAction, FileGrant, RestartCondition, RestartPolicy, ServiceMode, ServiceObject, ServiceSpec, TaskSpec,
+    UpdatePolicy, UpdateProgress, UpdateState,
+};
+pub(crate) use task::{TaskObject, TaskState, TaskStatus};
 
 /// RFC 3339 timestamps in records.
 pub(crate) mod timestamp {
-    pub(crate) use time::serde::rfc3339::{deserialize, serialize};
+    pub(crate) use time::serde::rfc3339::{deserialize, option, serialize};
 }

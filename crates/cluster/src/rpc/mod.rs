@@ -21,7 +21,9 @@ use zeroize::Zeroizing;
 pub(crate) use client::{ManagerClient, ManagerClients};
 pub(crate) use server::ClusterServer;
 
-use crate::model::{ClusterSpec, NodeDescription, NodeObject};
+use crate::model::{
+    ClusterSpec, ConfigObject, FileGrant, NodeDescription, NodeObject, ServiceObject, ServiceSpec, TaskObject, TaskStatus,
+};
 
 pub(crate) const ROOT_CA_PATH: &str = "/join/v1/root-ca";
 pub(crate) const JOIN_PATH: &str = "/join/v1/certificate";
@@ -85,7 +87,106 @@ pub(crate) enum NodeCall {
     RaftJoin,
     /// A manager leaving the swarm leaves raft first.
     RaftLeave,
+    /// The tasks assigned to `node` (which must be the caller); waits for a change when
+    /// `known` is the version the node holds.
+    Assignments {
+        node: NodeId,
+        known: Option<u64>,
+    },
+    /// The secrets and configs of one of the caller's tasks.
+    TaskFiles {
+        task_id: String,
+    },
+    /// Status changes of the caller's tasks.
+    TaskReports {
+        reports: Vec<TaskReport>,
+    },
 }
+
+/// The tasks assigned to a node, at a version of the task table.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Assignments {
+    pub(crate) version: u64,
+    pub(crate) tasks: Vec<TaskObject>,
+}
+
+/// A task's status as its node reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskReport {
+    pub(crate) task_id: String,
+    pub(crate) status: TaskStatus,
+}
+
+/// The files of a task, with their values.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TaskFiles {
+    pub(crate) files: Vec<DeliveredFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum FileKind {
+    Secret,
+    Config,
+}
+
+/// A secret or config as a task receives it. The value is secret for secrets: zeroized on
+/// drop, never printed.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DeliveredFile {
+    pub(crate) kind: FileKind,
+    pub(crate) name: String,
+    pub(crate) target: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mode: u32,
+    #[serde(with = "crate::model::secret_bytes")]
+    pub(crate) data: Zeroizing<Vec<u8>>,
+}
+
+impl DeliveredFile {
+    pub(crate) fn new(kind: FileKind, grant: &FileGrant, data: Zeroizing<Vec<u8>>) -> Self {
+        Self { kind, name: grant.name.clone(), target: grant.target.clone(), uid: grant.uid, gid: grant.gid, mode: grant.mode, data }
+    }
+}
+
+impl fmt::Debug for DeliveredFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveredFile")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .field("data", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A service with its task counts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ServiceView {
+    pub(crate) service: ServiceObject,
+    pub(crate) version: u64,
+    pub(crate) running_tasks: u64,
+    pub(crate) desired_tasks: u64,
+}
+
+/// A task with its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskView {
+    pub(crate) task: TaskObject,
+    pub(crate) version: u64,
+    /// Made from its service's current spec.
+    pub(crate) up_to_date: bool,
+}
+
+/// A config with its version (and its value: configs are not secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ConfigView {
+    pub(crate) config: ConfigObject,
+    pub(crate) version: u64,
+}
+
+/// A new config: a name, labels and a value, as a secret's.
+pub(crate) type ConfigCreate = SecretCreate;
 
 /// A node's periodic report.
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,6 +295,37 @@ pub(crate) enum ControlCall {
     SecretRemove {
         reference: String,
     },
+    ServiceCreate(Box<ServiceSpec>),
+    ServiceList,
+    ServiceInspect {
+        reference: String,
+    },
+    ServiceUpdate {
+        reference: String,
+        version: u64,
+        spec: Box<ServiceSpec>,
+        rollback: bool,
+    },
+    ServiceRemove {
+        reference: String,
+    },
+    TaskList,
+    TaskInspect {
+        reference: String,
+    },
+    ConfigCreate(ConfigCreate),
+    ConfigList,
+    ConfigInspect {
+        reference: String,
+    },
+    ConfigUpdate {
+        reference: String,
+        version: u64,
+        labels: BTreeMap<String, String>,
+    },
+    ConfigRemove {
+        reference: String,
+    },
     /// A join, passed on by the manager that received it, with the address it saw.
     Join {
         request: JoinCertRequest,
@@ -219,6 +351,12 @@ impl ControlCall {
                 | Self::NodeInspect { .. }
                 | Self::SecretList
                 | Self::SecretInspect { .. }
+                | Self::ServiceList
+                | Self::ServiceInspect { .. }
+                | Self::TaskList
+                | Self::TaskInspect { .. }
+                | Self::ConfigList
+                | Self::ConfigInspect { .. }
         )
     }
 }
@@ -232,12 +370,21 @@ pub(crate) enum ControlReply {
     UnlockKey(Option<UnlockKeyText>),
     Nodes(Vec<NodeView>),
     Node(Box<NodeView>),
-    SecretId(String),
+
     Secrets(Vec<SecretView>),
     Secret(SecretView),
     Join(JoinCertResponse),
     Heartbeat(HeartbeatResponse),
     Renew(RenewResponse),
+    ObjectId(String),
+    Services(Vec<ServiceView>),
+    Service(Box<ServiceView>),
+    Tasks(Vec<TaskView>),
+    Task(Box<TaskView>),
+    Configs(Vec<ConfigView>),
+    Config(Box<ConfigView>),
+    Assignments(Assignments),
+    TaskFiles(TaskFiles),
     Done,
 }
 

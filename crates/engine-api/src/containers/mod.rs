@@ -10,6 +10,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 pub use routes::container_routes;
+pub(crate) use routes::{stream_body, MULTIPLEXED};
 use types::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, ImageDeleteItem, ImageInspect,
     ImageSummary, OutputOptions, RegistryAuth, WaitCondition, WaitResponse,

@@ -24,7 +24,7 @@ use crate::ApiError;
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Content type of a multiplexed (non-TTY) output stream.
-const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+pub(crate) const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
 
 /// The container and image routes, to be merged into the Engine API router.
 pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
@@ -165,7 +165,7 @@ async fn attach<C: ContainerBackend>(
     Ok(response)
 }
 
-fn stream_body(rx: OutputStream) -> Body {
+pub(crate) fn stream_body(rx: OutputStream) -> Body {
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx)) });
     Body::from_stream(stream)
 }

@@ -3,11 +3,13 @@
 
 mod node;
 mod secret;
+mod service;
 mod swarm;
 mod system;
 
 pub use node::*;
 pub use secret::*;
+pub use service::*;
 pub use swarm::*;
 pub use system::*;
 

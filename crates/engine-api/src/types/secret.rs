@@ -14,6 +14,15 @@ use crate::ApiError;
 /// The largest secret payload swarmkit accepts is one byte less than this (500 KiB).
 pub const MAX_SECRET_SIZE: usize = 500 * 1024;
 
+/// The largest config payload swarmkit accepts (1000 KiB).
+pub const MAX_CONFIG_SIZE: usize = 1000 * 1024;
+
+/// A config has a secret's shape (`ID`, `Version`, `Spec{Name, Labels, Data, Templating}`),
+/// but its data is not secret: `GET /configs` returns it.
+pub type Config = Secret;
+/// `ConfigSpec`: see [`Config`].
+pub type ConfigSpec = SecretSpec;
+
 /// A secret as `GET /secrets` and `GET /secrets/{id}` report it (never with its data).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -186,6 +195,20 @@ impl SecretSpec {
             return Err(ApiError::invalid_argument(format!(
                 "secret data must be larger than 0 and less than {MAX_SECRET_SIZE} bytes"
             )));
+        }
+        Ok(())
+    }
+
+    /// swarmkit's `validateConfigSpec`, for `POST /configs/create`: a valid name, no driver,
+    /// and 1 byte to 1000 KiB of data.
+    pub fn validate_config_for_create(&self) -> Result<(), ApiError> {
+        validate_secret_name(&self.name)?;
+        if self.driver.is_some() {
+            return Err(ApiError::invalid_argument("configs have no driver"));
+        }
+        let size = self.data.as_ref().map_or(0, SecretData::len);
+        if size == 0 || size > MAX_CONFIG_SIZE {
+            return Err(ApiError::invalid_argument(format!("config data must be larger than 0 and less than {MAX_CONFIG_SIZE} bytes")));
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
 use palisade_engine::Engine;
 use palisade_runtime::OciRuntimeKind;
 
+use super::tasks::EngineTasks;
 use super::DEFAULT_DATA_ROOT;
 
 #[derive(clap::Args, Debug)]
@@ -43,8 +44,10 @@ pub(crate) enum RuntimeArg {
 }
 
 impl DaemonArgs {
-    /// Starts the node (resuming swarm membership) and returns it with its socket path.
-    pub(crate) async fn start(&self) -> anyhow::Result<(Arc<Daemon>, PathBuf)> {
+    /// Opens the engine, starts the node on it (resuming swarm membership; the node runs its
+    /// tasks on the engine) and returns both with the socket path.
+    pub(crate) async fn start(&self) -> anyhow::Result<(Arc<Daemon>, Arc<Engine>, PathBuf)> {
+        let engine = self.engine()?;
         let data_root = DataRoot::create(&self.data_root).with_context(|| format!("creating data root {}", self.data_root.display()))?;
         let socket = match &self.host {
             Some(host) => PathBuf::from(
@@ -57,14 +60,15 @@ impl DaemonArgs {
             listen_addr: self.listen_addr,
             advertise_addr: self.advertise_addr,
             clock: Arc::new(palisade_pki::SystemClock),
+            executor: Some(Arc::new(EngineTasks(engine.clone()))),
         };
         let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
-        Ok((Arc::new(daemon), socket))
+        Ok((Arc::new(daemon), engine, socket))
     }
 
     /// The container engine on `<data-root>/runtime`; containers left by a previous run are
     /// removed first. Registry CAs for pulls: `<data-root>/certs.d/<host[:port]>/ca.crt`.
-    pub(crate) fn engine(&self) -> anyhow::Result<Arc<Engine>> {
+    fn engine(&self) -> anyhow::Result<Arc<Engine>> {
         let kind = match self.runtime {
             RuntimeArg::Crun => OciRuntimeKind::Crun,
             RuntimeArg::Runc => OciRuntimeKind::Runc,
@@ -76,8 +80,7 @@ impl DaemonArgs {
 }
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
-    let (daemon, socket) = args.start().await?;
-    let engine = args.engine()?;
+    let (daemon, engine, socket) = args.start().await?;
     let listener = bind_socket(&socket)?;
     serve(daemon, engine, listener, &socket).await?;
     Ok(ExitCode::SUCCESS)

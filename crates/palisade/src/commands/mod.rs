@@ -21,6 +21,7 @@ mod scan;
 mod secret;
 mod stop;
 mod swarm;
+mod tasks;
 mod trust;
 mod trust_server;
 mod up;

@@ -16,3 +16,4 @@ pub use spec::{
     MASKED_PATHS, MIN_MEMORY_BYTES, READONLY_PATHS,
 };
 pub use user::{resolve_user, ResolvedUser};
+pub(crate) use spec::is_file_name;

@@ -85,6 +85,16 @@ pub enum ExtraMount {
         /// Size limit in bytes.
         size_bytes: u64,
     },
+    /// One file from a host tmpfs created for this container (shared by all its
+    /// `TmpfsFile`s, never on disk), bind-mounted read-only at `destination`. The caller
+    /// writes it through [`crate::Container::write_file`] before starting. This is how
+    /// service configs are provided.
+    TmpfsFile {
+        /// Absolute path in the container.
+        destination: String,
+        /// The file's name on the tmpfs (no `/`).
+        name: String,
+    },
 }
 
 /// The docker-named options of a container; `Default` is `docker run IMAGE` with Palisade's

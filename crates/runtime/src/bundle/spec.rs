@@ -76,6 +76,11 @@ impl BundlePaths {
     pub fn secrets_dir(&self) -> PathBuf {
         self.bundle.join("secrets")
     }
+
+    /// `<bundle>/files`, the host tmpfs behind every [`ExtraMount::TmpfsFile`].
+    pub fn files_dir(&self) -> PathBuf {
+        self.bundle.join("files")
+    }
     /// `<bundle>/config.json`.
     pub fn config(&self) -> PathBuf {
         self.bundle.join("config.json")
@@ -151,6 +156,12 @@ pub fn validate_options(opts: &RunOptions, sys: &dyn Syscall) -> Result<()> {
                 check_destination("mount", destination)?;
                 if *size_bytes == 0 {
                     return Err(invalid("mount", "secrets tmpfs size must be positive"));
+                }
+            }
+            ExtraMount::TmpfsFile { destination, name } => {
+                check_destination("mount", destination)?;
+                if !is_file_name(name) {
+                    return Err(invalid("mount", format!("bad file name {name:?}")));
                 }
             }
         }
@@ -344,6 +355,10 @@ pub fn build_spec(
                 let src = paths.secrets_dir().display().to_string();
                 mounts.push(mount(destination, "bind", &src, &["rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"])?);
             }
+            ExtraMount::TmpfsFile { destination, name } => {
+                let src = paths.files_dir().join(name).display().to_string();
+                mounts.push(mount(destination, "bind", &src, &["rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"])?);
+            }
         }
     }
 
@@ -409,6 +424,11 @@ pub fn build_spec(
         .linux(linux.build().map_err(Error::oci("linux"))?)
         .build()
         .map_err(Error::oci("spec"))
+}
+
+/// A single path component: not empty, `.` or `..`, and without `/` or NUL.
+pub(crate) fn is_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
 }
 
 /// Writes the files the spec bind-mounts (`hostname`, `hosts`).

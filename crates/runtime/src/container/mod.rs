@@ -51,6 +51,9 @@ use crate::syscall::{LinuxSyscall, ProcessExit, Syscall};
 use crate::unpack::IdShift;
 
 const RECORD_FILE: &str = "container.json";
+/// Size of the tmpfs behind a container's `TmpfsFile` mounts (configs are at most 1000 KiB
+/// each).
+const FILES_TMPFS_SIZE: u64 = 16 << 20;
 /// Polling interval bounds while waiting for a container to exit where the kernel cannot
 /// notify us (no pidfd; doubles up to the max).
 const POLL_MIN: Duration = Duration::from_millis(1);
@@ -133,6 +136,9 @@ struct Record {
     pid: Option<i32>,
     exit: Option<ExitStatus>,
     secrets_mounted: bool,
+    /// The tmpfs at files/ (configs) is mounted.
+    #[serde(default)]
+    files_mounted: bool,
     /// The overlay at rootfs/ is mounted.
     #[serde(default)]
     rootfs_mounted: bool,
@@ -150,6 +156,7 @@ impl Record {
             pid: None,
             exit: None,
             secrets_mounted: true,
+            files_mounted: true,
             rootfs_mounted: true,
             id_shift: None,
         }
@@ -255,6 +262,7 @@ impl ContainerRuntime {
             pid: None,
             exit: None,
             secrets_mounted: false,
+            files_mounted: false,
             rootfs_mounted: false,
             id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
         };
@@ -417,11 +425,20 @@ impl Container {
         self.layers.begin(&self.record.id, job)?;
         self.write_bundle(img, lower, opts)?;
         for m in &opts.mounts {
-            if let ExtraMount::SecretsTmpfs { size_bytes, .. } = m {
-                let d = paths.secrets_dir();
-                fs::create_dir(&d).map_err(Error::io("create", &d))?;
-                self.sys.mount_tmpfs(&d, &format!("mode=0755,size={size_bytes}"))?;
-                self.record.secrets_mounted = true;
+            match m {
+                ExtraMount::SecretsTmpfs { size_bytes, .. } => {
+                    let d = paths.secrets_dir();
+                    fs::create_dir(&d).map_err(Error::io("create", &d))?;
+                    self.sys.mount_tmpfs(&d, &format!("mode=0755,size={size_bytes}"))?;
+                    self.record.secrets_mounted = true;
+                }
+                ExtraMount::TmpfsFile { .. } if !self.record.files_mounted => {
+                    let d = paths.files_dir();
+                    fs::create_dir(&d).map_err(Error::io("create", &d))?;
+                    self.sys.mount_tmpfs(&d, &format!("mode=0755,size={FILES_TMPFS_SIZE}"))?;
+                    self.record.files_mounted = true;
+                }
+                _ => {}
             }
         }
         self.save()
@@ -454,11 +471,23 @@ impl Container {
         if !self.record.secrets_mounted {
             return Err(Error::InvalidOption { option: "mount", reason: "container has no secrets tmpfs".into() });
         }
-        let ok = !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0');
-        if !ok {
-            return Err(Error::InvalidOption { option: "secret", reason: format!("bad secret file name {name:?}") });
+        self.write_tmpfs_file(&self.paths().secrets_dir(), name, data, (uid, gid, mode))
+    }
+
+    /// Writes the file of an [`ExtraMount::TmpfsFile`] (before `start`), as
+    /// [`Self::write_secret`] does.
+    pub fn write_file(&self, name: &str, data: &[u8], uid: u32, gid: u32, mode: u32) -> Result<()> {
+        if !self.record.files_mounted {
+            return Err(Error::InvalidOption { option: "mount", reason: "container has no files tmpfs".into() });
         }
-        let path = self.paths().secrets_dir().join(name);
+        self.write_tmpfs_file(&self.paths().files_dir(), name, data, (uid, gid, mode))
+    }
+
+    fn write_tmpfs_file(&self, dir: &Path, name: &str, data: &[u8], (uid, gid, mode): (u32, u32, u32)) -> Result<()> {
+        if !crate::bundle::is_file_name(name) {
+            return Err(Error::InvalidOption { option: "secret", reason: format!("bad file name {name:?}") });
+        }
+        let path = dir.join(name);
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -472,6 +501,30 @@ impl Container {
         };
         std::os::unix::fs::fchown(&f, Some(hu), Some(hg)).map_err(Error::io("chown secret", &path))?;
         set_mode(&path, mode & 0o777)
+    }
+
+    /// Unmounts the secrets and files tmpfs of a container that no longer runs: their bytes
+    /// are gone from the host; the rest (logs, rootfs) stays until [`Self::remove`].
+    pub fn release_files(&mut self) -> Result<()> {
+        if self.record.status == ContainerStatus::Running {
+            return Err(self.invalid_state("release files of"));
+        }
+        self.unmount_files()?;
+        self.save()
+    }
+
+    fn unmount_files(&mut self) -> Result<()> {
+        let secrets = self.paths().secrets_dir();
+        if self.record.secrets_mounted || secrets.exists() {
+            self.sys.unmount(&secrets)?;
+            self.record.secrets_mounted = false;
+        }
+        let files = self.paths().files_dir();
+        if self.record.files_mounted || files.exists() {
+            self.sys.unmount(&files)?;
+            self.record.files_mounted = false;
+        }
+        Ok(())
     }
 
     /// Starts the container's process; its stdout and stderr go to the container's logs.
@@ -653,11 +706,7 @@ impl Container {
     }
 
     fn cleanup_files(&mut self) -> Result<()> {
-        let secrets = self.paths().secrets_dir();
-        if self.record.secrets_mounted || secrets.exists() {
-            self.sys.unmount(&secrets)?;
-            self.record.secrets_mounted = false;
-        }
+        self.unmount_files()?;
         let rootfs = self.paths().rootfs();
         if self.record.rootfs_mounted || rootfs.exists() {
             self.sys.unmount(&rootfs)?;

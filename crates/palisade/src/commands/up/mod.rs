@@ -33,7 +33,7 @@ pub(crate) struct UpArgs {
 pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     // Secure by default: unless told otherwise, the cluster port listens on loopback only.
     args.daemon.listen_addr.get_or_insert(([127, 0, 0, 1], 2377).into());
-    let (daemon, socket) = args.daemon.start().await?;
+    let (daemon, engine, socket) = args.daemon.start().await?;
     let api_err = |e: palisade_engine_api::ApiError| anyhow::anyhow!(e.message);
     let fresh = daemon.info().await.map_err(api_err)?.swarm.local_node_state == "inactive";
     if fresh {
@@ -46,7 +46,6 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
 
     services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
-    let engine = args.daemon.engine()?;
     let listener = bind_socket(&socket)?;
 
     let swarm: Swarm = daemon.swarm_inspect().await.map_err(api_err)?;

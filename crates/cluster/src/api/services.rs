@@ -1,0 +1,154 @@
+//! [`ServiceBackend`] for [`Daemon`]: services, tasks and configs, on the leader.
+
+use palisade_engine_api::containers::OutputStream;
+use palisade_engine_api::types::{
+    Config, ConfigSpec, ListFilters, SecretFilters, Service, ServiceCreateResponse, ServiceLogsOptions, ServiceSpec,
+    ServiceUpdateResponse, Task,
+};
+use palisade_engine_api::ServiceBackend;
+use zeroize::Zeroizing;
+
+use super::{service_convert as convert, unexpected, ApiResult};
+use crate::daemon::Daemon;
+use crate::model::ServiceMode;
+use crate::rpc::{ConfigCreate, ControlCall, ControlReply, ServiceView, TaskView};
+
+impl ServiceBackend for Daemon {
+    async fn service_create(&self, spec: ServiceSpec) -> ApiResult<ServiceCreateResponse> {
+        match self.call(ControlCall::ServiceCreate(Box::new(convert::service_spec(&spec)))).await? {
+            ControlReply::ObjectId(id) => Ok(ServiceCreateResponse { id, warnings: None }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn service_list(&self, filters: ListFilters, status: bool) -> ApiResult<Vec<Service>> {
+        let services = self.services().await?;
+        Ok(services.iter().filter(|s| service_matches(&filters, s)).map(|s| convert::service(s, status)).collect())
+    }
+
+    async fn service_inspect(&self, reference: String) -> ApiResult<Service> {
+        match self.call(ControlCall::ServiceInspect { reference }).await? {
+            ControlReply::Service(view) => Ok(convert::service(&view, false)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn service_update(
+        &self,
+        reference: String,
+        version: u64,
+        spec: ServiceSpec,
+        rollback: bool,
+    ) -> ApiResult<ServiceUpdateResponse> {
+        let spec = Box::new(convert::service_spec(&spec));
+        self.done(ControlCall::ServiceUpdate { reference, version, spec, rollback }).await?;
+        Ok(ServiceUpdateResponse { warnings: None })
+    }
+
+    async fn service_remove(&self, reference: String) -> ApiResult<()> {
+        self.done(ControlCall::ServiceRemove { reference }).await
+    }
+
+    async fn service_logs(&self, reference: String, task: bool, options: ServiceLogsOptions) -> ApiResult<OutputStream> {
+        super::logs::open(self, reference, task, options).await
+    }
+
+    async fn task_list(&self, filters: ListFilters) -> ApiResult<Vec<Task>> {
+        let tasks = self.tasks().await?;
+        Ok(tasks.iter().filter(|t| task_matches(&filters, t)).map(convert::task).collect())
+    }
+
+    async fn task_inspect(&self, reference: String) -> ApiResult<Task> {
+        match self.call(ControlCall::TaskInspect { reference }).await? {
+            ControlReply::Task(view) => Ok(convert::task(&view)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn config_create(&self, spec: ConfigSpec) -> ApiResult<String> {
+        let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
+        match self.call(ControlCall::ConfigCreate(ConfigCreate { name: spec.name, labels: spec.labels, data })).await? {
+            ControlReply::ObjectId(id) => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn config_list(&self, filters: SecretFilters) -> ApiResult<Vec<Config>> {
+        match self.call(ControlCall::ConfigList).await? {
+            ControlReply::Configs(configs) => Ok(configs.iter().map(convert::config).filter(|c| filters.matches(c)).collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn config_inspect(&self, reference: String) -> ApiResult<Config> {
+        match self.call(ControlCall::ConfigInspect { reference }).await? {
+            ControlReply::Config(view) => Ok(convert::config(&view)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn config_update(&self, reference: String, version: u64, spec: ConfigSpec) -> ApiResult<()> {
+        let current = self.config_inspect(reference.clone()).await?;
+        spec.check_label_only_update(&current.spec)?;
+        self.done(ControlCall::ConfigUpdate { reference, version, labels: spec.labels }).await
+    }
+
+    async fn config_remove(&self, reference: String) -> ApiResult<()> {
+        self.done(ControlCall::ConfigRemove { reference }).await
+    }
+}
+
+impl Daemon {
+    pub(super) async fn services(&self) -> ApiResult<Vec<ServiceView>> {
+        match self.call(ControlCall::ServiceList).await? {
+            ControlReply::Services(services) => Ok(services),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(super) async fn tasks(&self) -> ApiResult<Vec<TaskView>> {
+        match self.call(ControlCall::TaskList).await? {
+            ControlReply::Tasks(tasks) => Ok(tasks),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn service_matches(filters: &ListFilters, view: &ServiceView) -> bool {
+    let s = &view.service;
+    let mode = match s.spec.mode {
+        ServiceMode::Replicated { .. } => "replicated",
+        ServiceMode::Global => "global",
+    };
+    filters.allows("id", |id| s.id.starts_with(id))
+        && filters.allows("name", |name| s.spec.name.starts_with(name))
+        && filters.allows("mode", |m| m == mode)
+        && filters.labels_match(&s.spec.labels)
+}
+
+fn task_matches(filters: &ListFilters, view: &TaskView) -> bool {
+    let t = &view.task;
+    let node = t.node_id.as_ref().map(ToString::to_string).unwrap_or_default();
+    filters.allows("id", |id| t.id.starts_with(id))
+        && filters.allows("name", |name| task_name(view).starts_with(name))
+        && filters.allows("service", |s| t.service_id == s || t.service_name == s)
+        && filters.allows("node", |n| node == n)
+        && filters.allows("desired-state", |d| match d {
+            "running" => t.desired == crate::model::TaskState::Running,
+            "shutdown" => t.desired >= crate::model::TaskState::Shutdown,
+            "accepted" => t.desired == crate::model::TaskState::Accepted,
+            _ => false,
+        })
+        && filters.allows("_up-to-date", |_| view.up_to_date)
+        && filters.labels_match(&Default::default())
+}
+
+/// `web.1` (replicated) or `web.<node ID>` (global), as docker names tasks.
+pub(super) fn task_name(view: &TaskView) -> String {
+    let t = &view.task;
+    if t.slot > 0 {
+        format!("{}.{}", t.service_name, t.slot)
+    } else {
+        format!("{}.{}", t.service_name, t.node_id.as_ref().map(ToString::to_string).unwrap_or_default())
+    }
+}

@@ -1,0 +1,122 @@
+//! The dispatcher: what the leader tells each node to run, and what it hears back.
+//!
+//! Every call is authorised by the node ID in the caller's verified certificate, never by
+//! what the request says:
+//! * a node reads its own assignments only;
+//! * it receives a secret's or config's value only for a task assigned to it, wanted running,
+//!   whose spec grants it;
+//! * it reports the status of its own tasks only, and a status only ever moves forward.
+
+use std::time::Duration;
+
+use palisade_pki::{NodeCertInfo, NodeId};
+use palisade_store::Table;
+
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::model::{ConfigObject, SecretObject, TaskObject, TaskState, Versioned, WriteSet};
+use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
+
+/// The longest an assignments call waits for a change before answering unchanged.
+const LONG_POLL: Duration = Duration::from_secs(10);
+/// How often a waiting assignments call looks for a change.
+const POLL_STEP: Duration = Duration::from_millis(100);
+/// The most reports one call may carry.
+const MAX_REPORTS: usize = 1024;
+
+impl Manager {
+    /// The tasks assigned to the caller. When `known` is the version of the set the node holds,
+    /// waits (up to [`LONG_POLL`]) for it to change first.
+    pub(super) async fn assignments(&self, peer: &NodeCertInfo, node: &NodeId, known: Option<u64>) -> Result<Assignments> {
+        if *node != peer.node_id {
+            return Err(Error::PermissionDenied(format!("node {} may not read the assignments of node {node}", peer.node_id)));
+        }
+        let cluster = self.records.cluster()?.value;
+        self.authorize(&cluster, peer)?;
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        loop {
+            let changed_at = self.store().changed_at(Table::Tasks)?;
+            if known != Some(changed_at) || tokio::time::Instant::now() >= deadline {
+                let tasks = self.tasks_of(node)?.into_iter().map(|t| t.value).collect();
+                return Ok(Assignments { version: changed_at, tasks });
+            }
+            tokio::time::sleep(POLL_STEP).await;
+            if !self.store().status().is_leader {
+                return Err(Error::NotLeader);
+            }
+        }
+    }
+
+    fn tasks_of(&self, node: &NodeId) -> Result<Vec<Versioned<TaskObject>>> {
+        let mut tasks: Vec<_> =
+            self.records.list::<TaskObject>()?.into_iter().filter(|t| t.value.node_id.as_ref() == Some(node)).collect();
+        tasks.sort_by_key(|t| t.value.created_at);
+        Ok(tasks)
+    }
+
+    /// The secrets and configs of one of the caller's tasks, with their values: only while the
+    /// task is assigned to the caller and wanted running.
+    pub(super) async fn task_files(&self, peer: &NodeCertInfo, task_id: &str) -> Result<TaskFiles> {
+        let cluster = self.records.cluster()?.value;
+        self.authorize(&cluster, peer)?;
+        let refused = || Error::PermissionDenied(format!("task {task_id} is not assigned to node {}", peer.node_id));
+        let task = self.records.get::<TaskObject>(task_id)?.ok_or_else(refused)?.value;
+        if task.node_id.as_ref() != Some(&peer.node_id) || task.desired != TaskState::Running || task.status.state.is_terminal() {
+            return Err(refused());
+        }
+        let secrets = self.records.list::<SecretObject>()?;
+        let configs = self.records.list::<ConfigObject>()?;
+        let mut files = Vec::new();
+        for grant in &task.spec.secrets {
+            let secret = secrets
+                .iter()
+                .find(|s| s.value.id == grant.id)
+                .ok_or_else(|| Error::precondition(format!("secret {} of task {task_id} no longer exists", grant.name)))?;
+            files.push(DeliveredFile::new(FileKind::Secret, grant, secret.value.data.clone()));
+        }
+        for grant in &task.spec.configs {
+            let config = configs
+                .iter()
+                .find(|c| c.value.id == grant.id)
+                .ok_or_else(|| Error::precondition(format!("config {} of task {task_id} no longer exists", grant.name)))?;
+            files.push(DeliveredFile::new(FileKind::Config, grant, config.value.data.clone()));
+        }
+        tracing::info!(task = task_id, node = %peer.node_id, files = files.len(), "delivered task files");
+        Ok(TaskFiles { files })
+    }
+
+    /// Status reports of the caller's tasks. Reports of tasks not assigned to it are refused
+    /// (the whole call: a node that sends them is misbehaving); stale ones are dropped.
+    pub(super) async fn task_reports(&self, peer: &NodeCertInfo, reports: Vec<TaskReport>) -> Result<()> {
+        if reports.len() > MAX_REPORTS {
+            return Err(Error::invalid(format!("at most {MAX_REPORTS} task reports per call")));
+        }
+        let cluster = self.records.cluster()?.value;
+        self.authorize(&cluster, peer)?;
+        let mut writes = Vec::new();
+        for report in reports {
+            let Some(current) = self.records.get::<TaskObject>(&report.task_id)? else { continue };
+            if current.value.node_id.as_ref() != Some(&peer.node_id) {
+                return Err(Error::PermissionDenied(format!(
+                    "task {} is not assigned to node {}",
+                    report.task_id, peer.node_id
+                )));
+            }
+            if report.status.state <= current.value.status.state || report.status.state > TaskState::Rejected {
+                continue;
+            }
+            let mut task = current.value;
+            task.status = report.status.bounded();
+            task.status.timestamp = self.clock.now();
+            task.updated_at = task.status.timestamp;
+            writes.push(WriteSet::new().put(&task, Some(current.version))?);
+        }
+        for result in futures::future::join_all(writes.into_iter().map(|w| self.records.commit(w))).await {
+            match result {
+                Ok(_) | Err(Error::OutOfSequence) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! Service, task and config records: create, inspect, update, remove. Specs arrive validated
+//! at the API edge; here they are checked against the store (names, granted objects) and
+//! committed with version checks. Tasks are never written here: the orchestrator makes them.
+
+use std::collections::BTreeMap;
+
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::model::{
+    ConfigObject, FileGrant, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState, UpdateProgress, UpdateState,
+    Versioned, WriteSet,
+};
+use crate::rpc::{ConfigCreate, ConfigView, ServiceView, TaskView};
+
+impl Manager {
+    pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<String> {
+        self.resolve_grants(&mut spec)?;
+        let now = self.clock.now();
+        let service = ServiceObject {
+            id: random_object_id(),
+            spec,
+            previous_spec: None,
+            spec_version: 1,
+            created_at: now,
+            updated_at: now,
+            update: None,
+        };
+        if self.records.list::<ServiceObject>()?.iter().any(|s| s.value.id == service.id) {
+            return Err(Error::internal("service create", "object ID collision"));
+        }
+        // TODO(admission): the policy issue plugs its check in here, before anything is stored.
+        match self.records.commit(WriteSet::new().put(&service, None)?).await {
+            Ok(_) => Ok(service.id),
+            Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "service", name: service.spec.name }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `service update`: a new spec, or (`rollback`) the previous one. Starts a rolling update
+    /// when what tasks run changed.
+    pub(super) async fn service_update(
+        &self,
+        reference: &str,
+        version: u64,
+        mut spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<()> {
+        let current = self.resolve_service(reference)?;
+        if current.version != version {
+            return Err(Error::OutOfSequence);
+        }
+        let mut service = current.value;
+        if spec.name != service.spec.name {
+            return Err(Error::invalid("renaming services is not supported"));
+        }
+        if rollback {
+            spec = service
+                .previous_spec
+                .clone()
+                .ok_or_else(|| Error::precondition(format!("service {} does not have a previous spec", service.spec.name)))?;
+        } else {
+            self.resolve_grants(&mut spec)?;
+        }
+        let tasks_change = spec.task != service.spec.task;
+        let now = self.clock.now();
+        service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
+        service.spec_version += 1;
+        service.updated_at = now;
+        if tasks_change {
+            let state = if rollback { UpdateState::RollbackStarted } else { UpdateState::Updating };
+            let message = if rollback { "manually requested rollback" } else { "update in progress" };
+            service.update = Some(UpdateProgress {
+                state,
+                started_at: now,
+                completed_at: None,
+                message: message.into(),
+                batch_done_at: None,
+            });
+        }
+        self.records.commit(WriteSet::new().put(&service, Some(current.version))?).await.map(drop)
+    }
+
+    /// Removes the service; the orchestrator then shuts its tasks down and removes them.
+    pub(super) async fn service_remove(&self, reference: &str) -> Result<()> {
+        let service = self.resolve_service(reference)?;
+        self.records.commit(WriteSet::new().delete::<ServiceObject>(&service.value.spec.name, service.version)).await.map(drop)
+    }
+
+    pub(super) fn service_list(&self) -> Result<Vec<ServiceView>> {
+        let tasks = self.records.list::<TaskObject>()?;
+        Ok(self.records.list::<ServiceObject>()?.into_iter().map(|s| self.service_view(s, &tasks)).collect())
+    }
+
+    pub(super) fn service_inspect(&self, reference: &str) -> Result<ServiceView> {
+        let service = self.resolve_service(reference)?;
+        Ok(self.service_view(service, &self.records.list::<TaskObject>()?))
+    }
+
+    fn service_view(&self, service: Versioned<ServiceObject>, tasks: &[Versioned<TaskObject>]) -> ServiceView {
+        let ours = tasks.iter().filter(|t| t.value.service_id == service.value.id);
+        let running = ours.filter(|t| t.value.desired == TaskState::Running && t.value.status.state == TaskState::Running).count();
+        let desired = match service.value.spec.mode {
+            crate::model::ServiceMode::Replicated { replicas } => replicas,
+            crate::model::ServiceMode::Global => {
+                tasks.iter().filter(|t| t.value.service_id == service.value.id && t.value.desired == TaskState::Running).count()
+                    as u64
+            }
+        };
+        ServiceView { version: service.version, service: service.value, running_tasks: running as u64, desired_tasks: desired }
+    }
+
+    /// As dockerd: exact ID, then exact name, then unique ID prefix.
+    pub(super) fn resolve_service(&self, reference: &str) -> Result<Versioned<ServiceObject>> {
+        let services = self.records.list::<ServiceObject>()?;
+        resolve(services, reference, "service", |s| (&s.id, &s.spec.name))
+    }
+
+    pub(super) fn task_list(&self) -> Result<Vec<TaskView>> {
+        let services = self.records.list::<ServiceObject>()?;
+        Ok(self.records.list::<TaskObject>()?.into_iter().map(|t| task_view(t, &services)).collect())
+    }
+
+    pub(super) fn task_inspect(&self, reference: &str) -> Result<TaskView> {
+        let tasks = self.records.list::<TaskObject>()?;
+        let task = resolve(tasks, reference, "task", |t| (&t.id, &t.id))?;
+        Ok(task_view(task, &self.records.list::<ServiceObject>()?))
+    }
+
+    /// Fills in the ID and name of every granted secret and config from the store, by
+    /// whichever of the two the request named; refuses grants of what does not exist.
+    fn resolve_grants(&self, spec: &mut ServiceSpec) -> Result<()> {
+        let secrets = self.records.list::<SecretObject>()?;
+        for grant in &mut spec.task.secrets {
+            let found = secrets
+                .iter()
+                .find(|s| (!grant.id.is_empty() && s.value.id == grant.id) || (grant.id.is_empty() && s.value.name == grant.name))
+                .ok_or_else(|| Error::NotFound { kind: "secret", reference: grant_reference(grant) })?;
+            grant.id.clone_from(&found.value.id);
+            grant.name.clone_from(&found.value.name);
+        }
+        let configs = self.records.list::<ConfigObject>()?;
+        for grant in &mut spec.task.configs {
+            let found = configs
+                .iter()
+                .find(|c| (!grant.id.is_empty() && c.value.id == grant.id) || (grant.id.is_empty() && c.value.name == grant.name))
+                .ok_or_else(|| Error::NotFound { kind: "config", reference: grant_reference(grant) })?;
+            grant.id.clone_from(&found.value.id);
+            grant.name.clone_from(&found.value.name);
+        }
+        Ok(())
+    }
+
+    /// Names of the services that grant the secret or config `id`.
+    pub(super) fn services_granting(&self, id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .records
+            .list::<ServiceObject>()?
+            .into_iter()
+            .filter(|s| s.value.spec.grants(id))
+            .map(|s| s.value.spec.name)
+            .collect())
+    }
+
+    pub(super) async fn config_create(&self, create: ConfigCreate) -> Result<String> {
+        let now = self.clock.now();
+        let config = ConfigObject {
+            id: random_object_id(),
+            name: create.name,
+            labels: create.labels,
+            created_at: now,
+            updated_at: now,
+            data: create.data,
+        };
+        match self.records.commit(WriteSet::new().put(&config, None)?).await {
+            Ok(_) => Ok(config.id),
+            Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "config", name: config.name }),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn config_list(&self) -> Result<Vec<ConfigView>> {
+        Ok(self.records.list::<ConfigObject>()?.into_iter().map(|c| ConfigView { version: c.version, config: c.value }).collect())
+    }
+
+    pub(super) fn config_inspect(&self, reference: &str) -> Result<ConfigView> {
+        let config = self.resolve_config(reference)?;
+        Ok(ConfigView { version: config.version, config: config.value })
+    }
+
+    pub(super) async fn config_update(&self, reference: &str, version: u64, labels: BTreeMap<String, String>) -> Result<()> {
+        let current = self.resolve_config(reference)?;
+        if current.version != version {
+            return Err(Error::OutOfSequence);
+        }
+        let mut config = current.value;
+        config.labels = labels;
+        config.updated_at = self.clock.now();
+        self.records.commit(WriteSet::new().put(&config, Some(current.version))?).await.map(drop)
+    }
+
+    pub(super) async fn config_remove(&self, reference: &str) -> Result<()> {
+        let config = self.resolve_config(reference)?;
+        let users = self.services_granting(&config.value.id)?;
+        if !users.is_empty() {
+            return Err(Error::InUse { kind: "config", name: config.value.name, services: users });
+        }
+        self.records.commit(WriteSet::new().delete::<ConfigObject>(&config.value.name, config.version)).await.map(drop)
+    }
+
+    fn resolve_config(&self, reference: &str) -> Result<Versioned<ConfigObject>> {
+        let configs = self.records.list::<ConfigObject>()?;
+        resolve(configs, reference, "config", |c| (&c.id, &c.name))
+    }
+}
+
+fn task_view(task: Versioned<TaskObject>, services: &[Versioned<ServiceObject>]) -> TaskView {
+    let up_to_date = services.iter().any(|s| s.value.id == task.value.service_id && s.value.spec_version == task.value.spec_version);
+    TaskView { version: task.version, task: task.value, up_to_date }
+}
+
+fn grant_reference(grant: &FileGrant) -> String {
+    if grant.id.is_empty() {
+        grant.name.clone()
+    } else {
+        grant.id.clone()
+    }
+}
+
+/// Resolves `reference` among `objects` as dockerd does: exact ID, then exact name, then a
+/// unique ID prefix. `keys` gives an object's `(id, name)`.
+pub(super) fn resolve<T>(
+    objects: Vec<Versioned<T>>,
+    reference: &str,
+    kind: &'static str,
+    keys: impl Fn(&T) -> (&String, &String),
+) -> Result<Versioned<T>> {
+    let mut by_id = None;
+    let mut by_name = None;
+    let mut by_prefix = Vec::new();
+    for object in objects {
+        let (id, name) = keys(&object.value);
+        if id == reference {
+            by_id = Some(object);
+        } else if name == reference {
+            by_name = Some(object);
+        } else if !reference.is_empty() && id.starts_with(reference) {
+            by_prefix.push(object);
+        }
+    }
+    if let Some(found) = by_id.or(by_name) {
+        return Ok(found);
+    }
+    match by_prefix.len() {
+        0 => Err(Error::NotFound { kind, reference: reference.to_owned() }),
+        1 => by_prefix.pop().ok_or_else(|| Error::internal("resolve", "empty match")),
+        n => Err(Error::Ambiguous { kind, reference: reference.to_owned(), matches: n }),
+    }
+}
+
+/// A swarmkit-style object ID: 25 characters of base 36 from 128 random bits.
+pub(super) fn random_object_id() -> String {
+    palisade_pki::NodeId::generate(&mut rand::rngs::OsRng).to_string()
+}
