@@ -33,6 +33,7 @@ mod matching;
 pub mod osv;
 mod package;
 mod report;
+mod service;
 mod severity;
 mod source;
 pub mod version;
@@ -44,6 +45,7 @@ pub use layers::{Layer, Limits};
 pub use matching::{match_packages, Finding};
 pub use package::{Location, OsInfo, Package};
 pub use report::{Filter, Format, IgnoreFile, IgnoreRule, IgnoredFinding, Report};
+pub use service::{read_capped, RegistryContent, ScanResult, ScanService, ScanStatus, ServiceOptions};
 pub use severity::Severity;
 pub use source::{BlobDir, BlobSource, Inventory, NoProgress, Progress, Scanner};
 
