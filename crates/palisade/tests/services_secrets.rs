@@ -137,6 +137,15 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
         let on_node = daemon_mounts(&cluster, member_of(&cluster, node), container);
         assert_eq!(on_node.iter().filter(|m| m.contains("/secrets ") && m.contains(" tmpfs ")).count(), 1, "one secrets tmpfs on the node: {on_node:?}");
     }
+    // `docker service logs` on the manager gathers both tasks' output from the workers.
+    let mut logs = String::new();
+    cluster.wait(Duration::from_secs(30), "service logs with both tasks", || {
+        logs = stdout(&manager.docker_limited(&["service", "logs", "db"]));
+        logs.matches(&value).count() == 2
+    });
+    for slot in ["db.1.", "db.2."] {
+        assert!(logs.lines().any(|l| l.starts_with(slot) && l.contains('@') && l.contains("| ")), "{slot} in {logs}");
+    }
     // The manager runs no task and was sent no secret.
     assert!(stdout(&manager.docker_limited(&["ps", "-q"])).trim().is_empty());
 

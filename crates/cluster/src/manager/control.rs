@@ -68,6 +68,10 @@ impl Manager {
             ControlCall::ConfigRemove { reference } => {
                 self.config_remove(&reference).await.map(|()| ControlReply::Done)
             }
+            ControlCall::LogsOpen(open) => self.logs_open(open).map(ControlReply::ObjectId),
+            ControlCall::LogsNext { subscription, cursor } => {
+                self.logs_next(&subscription, cursor).await.map(ControlReply::LogBatch)
+            }
             ControlCall::Join { request, peer_ip } => self.join(request, peer_ip).await.map(ControlReply::Join),
             ControlCall::Node { peer_cert_der, call } => {
                 let der = rustls_pki_types::CertificateDer::from(peer_cert_der);
@@ -92,6 +96,9 @@ impl Manager {
             }
             NodeCall::TaskFiles { task_id } => self.task_files(peer, &task_id).await.map(ControlReply::TaskFiles),
             NodeCall::TaskReports { reports } => self.task_reports(peer, reports).await.map(|()| ControlReply::Done),
+            NodeCall::LogPublish { subscription, task_id, lines, ended } => {
+                self.logs_publish(peer, &subscription, &task_id, lines, ended).map(|()| ControlReply::Done)
+            }
         }
     }
 

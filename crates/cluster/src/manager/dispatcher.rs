@@ -35,12 +35,14 @@ impl Manager {
         self.authorize(&cluster, peer)?;
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
+            let waiting = self.logs.notified();
             let changed_at = self.store().changed_at(Table::Tasks)?;
-            if known != Some(changed_at) || tokio::time::Instant::now() >= deadline {
+            let logs_waiting = self.logs.has_requests_for(node);
+            if known != Some(changed_at) || logs_waiting || tokio::time::Instant::now() >= deadline {
                 let tasks = self.tasks_of(node)?.into_iter().map(|t| t.value).collect();
-                return Ok(Assignments { version: changed_at, tasks });
+                return Ok(Assignments { version: changed_at, tasks, logs: self.logs.claim(node) });
             }
-            tokio::time::sleep(POLL_STEP).await;
+            let _ = tokio::time::timeout(POLL_STEP, waiting).await;
             if !self.store().status().is_leader {
                 return Err(Error::NotLeader);
             }

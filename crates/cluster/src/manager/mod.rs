@@ -14,11 +14,13 @@
 //! * `services`: service, task and config records.
 //! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
 //! * `dispatcher`: assignments, task files and status reports, per calling node.
+//! * `logs`: the log broker behind `service logs`.
 
 mod control;
 mod dispatcher;
 mod issuance;
 mod liveness;
+mod logs;
 mod membership;
 pub(crate) mod orchestrator;
 mod rotation;
@@ -129,6 +131,8 @@ pub(crate) struct Manager {
     clock: Arc<dyn Clock>,
     self_id: NodeId,
     liveness: Liveness,
+    /// `service logs` subscriptions (meaningful on the leader).
+    logs: logs::LogBroker,
     /// Serialises read-modify-write of the cluster object on this manager; the version check
     /// of each commit guards against every other writer.
     cluster_lock: tokio::sync::Mutex<()>,
@@ -141,6 +145,7 @@ impl Manager {
             clock,
             self_id,
             liveness: Liveness::new(),
+            logs: logs::LogBroker::default(),
             cluster_lock: tokio::sync::Mutex::new(()),
         }
     }

@@ -101,6 +101,54 @@ pub(crate) enum NodeCall {
     TaskReports {
         reports: Vec<TaskReport>,
     },
+    /// Output of one of the caller's tasks for a log subscription.
+    LogPublish {
+        subscription: String,
+        task_id: String,
+        /// `(stream, line)`: 1 stdout, 2 stderr.
+        lines: Vec<(u8, String)>,
+        ended: bool,
+    },
+}
+
+/// A log subscription's request for one task's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LogRequest {
+    pub(crate) subscription: String,
+    pub(crate) task_id: String,
+    pub(crate) container_id: String,
+    pub(crate) follow: bool,
+    pub(crate) tail: Option<u64>,
+}
+
+/// `service logs`: whose output, and how.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LogsOpen {
+    pub(crate) reference: String,
+    /// `reference` names a task, not a service.
+    pub(crate) task: bool,
+    pub(crate) follow: bool,
+    pub(crate) tail: Option<u64>,
+}
+
+/// One line of a task's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LogLine {
+    pub(crate) task_id: String,
+    pub(crate) node_id: String,
+    pub(crate) service_id: String,
+    pub(crate) stream: u8,
+    pub(crate) data: String,
+}
+
+/// Lines of a subscription after a cursor.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct LogBatch {
+    pub(crate) lines: Vec<LogLine>,
+    /// Where the next poll starts.
+    pub(crate) cursor: u64,
+    /// No more lines will come.
+    pub(crate) ended: bool,
 }
 
 /// The tasks assigned to a node, at a version of the task table.
@@ -108,6 +156,9 @@ pub(crate) enum NodeCall {
 pub(crate) struct Assignments {
     pub(crate) version: u64,
     pub(crate) tasks: Vec<TaskObject>,
+    /// Log subscriptions' requests for the node's tasks.
+    #[serde(default)]
+    pub(crate) logs: Vec<LogRequest>,
 }
 
 /// A task's status as its node reports it.
@@ -326,6 +377,11 @@ pub(crate) enum ControlCall {
     ConfigRemove {
         reference: String,
     },
+    LogsOpen(LogsOpen),
+    LogsNext {
+        subscription: String,
+        cursor: u64,
+    },
     /// A join, passed on by the manager that received it, with the address it saw.
     Join {
         request: JoinCertRequest,
@@ -385,6 +441,7 @@ pub(crate) enum ControlReply {
     Config(Box<ConfigView>),
     Assignments(Assignments),
     TaskFiles(TaskFiles),
+    LogBatch(LogBatch),
     Done,
 }
 

@@ -10,6 +10,8 @@
 //! Reports are resent until the leader's copy of a task shows them, so a report lost to a
 //! leader change is not lost for good.
 
+mod logs;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,6 +58,9 @@ pub(crate) async fn run(node: Arc<ActiveNode>, executor: Arc<dyn TaskExecutor>) 
             }
         };
         known = Some(assignments.version);
+        for request in assignments.logs {
+            logs::spawn(node.clone(), executor.clone(), request);
+        }
         reconcile(&node, &executor, &own, assignments.tasks, &mut locals).await;
     }
 }
