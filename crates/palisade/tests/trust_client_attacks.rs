@@ -36,6 +36,27 @@ struct AppState {
     realm: Option<String>,
     /// Token requests seen (query strings).
     token_requests: Arc<Mutex<Vec<String>>>,
+    /// Bytes of endless bodies produced (see [`ENDLESS_ERROR`]).
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A file name whose presence makes every metadata GET answer 500 with an endless body.
+const ENDLESS_ERROR: &str = "!endless-error";
+
+/// 512 MiB of spaces, produced 64 KiB at a time and counted in `sent`.
+fn endless(sent: Arc<std::sync::atomic::AtomicU64>) -> axum::body::Body {
+    let chunk = axum::body::Bytes::from(vec![b' '; 64 << 10]);
+    let stream = futures::stream::unfold(0u64, move |n| {
+        let (sent, chunk) = (sent.clone(), chunk.clone());
+        async move {
+            if n >= 512 << 20 {
+                return None;
+            }
+            sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Some((Ok::<_, std::io::Error>(chunk.clone()), n + chunk.len() as u64))
+        }
+    });
+    axum::body::Body::from_stream(stream)
 }
 
 async fn get_file(
@@ -52,6 +73,9 @@ async fn get_file(
         }
     }
     let tail = path.strip_prefix(&format!("{GUN}/_trust/tuf/")).unwrap_or_default();
+    if st.files.lock().unwrap().contains_key(ENDLESS_ERROR) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, endless(st.sent.clone())).into_response();
+    }
     match st.files.lock().unwrap().get(tail) {
         Some(b) => (StatusCode::OK, b.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, br#"{"errors":[{"code":"METADATA_NOT_FOUND"}]}"#.to_vec()).into_response(),
@@ -76,6 +100,7 @@ struct Tamper {
     port: u16,
     files: Files,
     token_requests: Arc<Mutex<Vec<String>>>,
+    sent: Arc<std::sync::atomic::AtomicU64>,
     env: TrustEnv,
 }
 
@@ -94,10 +119,12 @@ impl Tamper {
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let token_requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sent: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let state = AppState {
             files: files.clone(),
             realm: auth.then(|| format!("https://127.0.0.1:{port}/token")),
             token_requests: token_requests.clone(),
+            sent: sent.clone(),
         };
         let app = axum::Router::new()
             .route("/v2/{*path}", axum::routing::get(get_file))
@@ -112,7 +139,7 @@ impl Tamper {
         });
         let url = format!("https://127.0.0.1:{port}");
         let env = TrustEnv::new(dir.path().join("docker"), &url, &dir.path().join("ca.crt"));
-        Tamper { dir, port, files, token_requests, env }
+        Tamper { dir, port, files, token_requests, sent, env }
     }
 
     /// Serves `meta` as the current repository (by name, checksum and version).
@@ -494,4 +521,17 @@ fn delegation_outside_its_paths_is_ignored() {
     };
     assert_eq!(signers_of_v1(&[""]), serde_json::json!(["alice"]));
     assert_eq!(signers_of_v1(&["prod/"]), serde_json::json!(["Repo Admin"]));
+}
+
+/// Issue #21 item 5: a trust server answering an error with an endless body. The client reads
+/// only the start of it for the message (a few KiB), fails, and changes nothing.
+#[test]
+fn endless_error_body_is_cut() {
+    let (server, keys) = (Tamper::start(), Keys::new());
+    server.serve(&keys.state(1, "v1"));
+    server.inspect_ok();
+    server.files.lock().unwrap().insert(ENDLESS_ERROR.into(), Vec::new());
+    server.refused("HTTP 500");
+    let sent = server.sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 48 << 20, "the client read {sent} bytes of an error body");
 }

@@ -136,8 +136,12 @@ pub async fn fetch_token(
     if !resp.status().is_success() {
         return Err(ClientError::Auth(format!("token endpoint {realm}: HTTP {}", resp.status().as_u16())));
     }
+    let body = super::read_capped(resp, super::MAX_TOKEN_BYTES)
+        .await
+        .map_err(|source| ClientError::Http { url: realm.to_owned(), source })?
+        .ok_or_else(|| ClientError::TooLarge { url: realm.to_owned(), what: "token answer", limit: super::MAX_TOKEN_BYTES })?;
     let body: serde_json::Value =
-        resp.json().await.map_err(|source| ClientError::Http { url: realm.to_owned(), source })?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Auth(format!("token endpoint {realm}: {e}")))?;
     body.get("token")
         .or_else(|| body.get("access_token"))
         .and_then(|t| t.as_str())

@@ -231,7 +231,7 @@ async fn pull_tree(client: &Arc<RemoteClient>, dir: &Path, desc: &Desc, bytes: B
             }
             progress.event(ProgressEvent::Start { digest: d.clone(), size: b.size });
             let (p, dd) = (progress.clone(), d.clone());
-            client.get_blob(&b.digest, &path, move |n| p.event(ProgressEvent::Bytes { digest: dd.clone(), n })).await?;
+            client.get_blob(&b.digest, b.size, &path, move |n| p.event(ProgressEvent::Bytes { digest: dd.clone(), n })).await?;
             progress.event(ProgressEvent::Done { digest: d });
             Ok::<(), ClientError>(())
         }

@@ -43,7 +43,16 @@ pub(crate) fn children(manifest: &[u8]) -> ClientResult<(Vec<Desc>, Vec<Desc>)> 
     let manifests = list("manifests")?;
     let mut blobs = Vec::new();
     if let Some(c) = v.get("config") {
-        blobs.push(Desc::from_json(c)?);
+        let config = Desc::from_json(c)?;
+        if config.size > super::MAX_CONFIG_BYTES {
+            return Err(ClientError::Invalid(format!(
+                "config {} of {} bytes is larger than {} bytes",
+                config.digest,
+                config.size,
+                super::MAX_CONFIG_BYTES
+            )));
+        }
+        blobs.push(config);
     }
     blobs.extend(list("layers")?);
     Ok((manifests, blobs))

@@ -9,6 +9,7 @@ mod archive;
 pub mod auth;
 mod copy;
 mod layout;
+mod limits;
 mod reference;
 mod remote;
 
@@ -16,6 +17,9 @@ use std::path::PathBuf;
 
 pub use copy::{pull, push, LocalImage, Progress, ProgressEvent};
 pub use reference::ImageRef;
+pub use limits::{
+    error_text, read_capped, MAX_CONFIG_BYTES, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES,
+};
 pub use remote::{tls_config, ClientOptions, RemoteClient};
 
 /// Result alias for client calls.
@@ -80,6 +84,17 @@ pub enum ClientError {
     /// TLS setup failed.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A server sent more than the cap for what was asked (see [`MAX_MANIFEST_BYTES`] and the
+    /// other limits).
+    #[error("{url}: {what} larger than {limit} bytes")]
+    TooLarge {
+        /// Request URL.
+        url: String,
+        /// What was read ("manifest", "token answer", …).
+        what: &'static str,
+        /// The cap.
+        limit: u64,
+    },
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ClientError {

@@ -8,6 +8,7 @@ use http::{header, Method, StatusCode};
 use reqwest::{RequestBuilder, Response};
 
 use super::auth::AuthSession;
+use super::limits::{error_text, read_capped, MAX_MANIFEST_BYTES};
 use super::{io_err, ClientError, ClientResult, ImageRef};
 use crate::digest::Digest;
 
@@ -112,8 +113,7 @@ impl RemoteClient {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
-        let mut body = resp.text().await.unwrap_or_default();
-        body.truncate(500);
+        let body = error_text(resp).await.chars().take(500).collect();
         Err(ClientError::Status { method: method.to_owned(), url: url.to_owned(), status, body })
     }
 
@@ -162,7 +162,7 @@ impl RemoteClient {
         Self::expect(resp, "PUT", &url, &[StatusCode::CREATED]).await.map(|_| ())
     }
 
-    /// Fetch a manifest: (media type, bytes).
+    /// Fetch a manifest of at most [`MAX_MANIFEST_BYTES`]: (media type, bytes).
     pub async fn get_manifest(&self, reference: &str) -> ClientResult<(String, Bytes)> {
         let url = self.url(&format!("manifests/{reference}"));
         let resp = self.send(Method::GET, &url, |r| Ok(r.header(header::ACCEPT, MANIFEST_ACCEPT))).await?;
@@ -173,12 +173,16 @@ impl RemoteClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let bytes = resp.bytes().await.map_err(http_err(&url))?;
-        Ok((media, bytes))
+        let bytes = read_capped(resp, MAX_MANIFEST_BYTES)
+            .await
+            .map_err(http_err(&url))?
+            .ok_or(ClientError::TooLarge { url: url.clone(), what: "manifest", limit: MAX_MANIFEST_BYTES })?;
+        Ok((media, Bytes::from(bytes)))
     }
 
-    /// Download a blob into `dest` (written as a temp file, renamed once the digest checks).
-    pub async fn get_blob(&self, digest: &Digest, dest: &Path, on_bytes: impl Fn(u64)) -> ClientResult<()> {
+    /// Download a blob of at most `size` bytes (its descriptor's) into `dest` (written as a temp
+    /// file, renamed once the digest checks; a longer body is cut off and refused).
+    pub async fn get_blob(&self, digest: &Digest, size: u64, dest: &Path, on_bytes: impl Fn(u64)) -> ClientResult<()> {
         use tokio::io::AsyncWriteExt as _;
         let url = self.url(&format!("blobs/{digest}"));
         let resp = self.send(Method::GET, &url, Ok).await?;
@@ -187,8 +191,15 @@ impl RemoteClient {
         let mut out = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
         let mut hasher = digest.algorithm().hasher();
         let mut stream = resp.bytes_stream();
+        let mut seen = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(http_err(&url))?;
+            seen += chunk.len() as u64;
+            if seen > size {
+                drop(out);
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(ClientError::TooLarge { url, what: "blob", limit: size });
+            }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(io_err(&tmp))?;
             on_bytes(chunk.len() as u64);

@@ -124,23 +124,20 @@ impl NotaryRemote {
         Ok(self.auth.send(&self.http, method, url, |r| Ok(build(r))).await?)
     }
 
+    /// The failure for an unexpected status, with the start of the body (at most
+    /// `MAX_ERROR_BYTES` of it are read).
     async fn fail(resp: reqwest::Response, method: &'static str, url: &str) -> ClientError {
         let status = resp.status().as_u16();
-        let mut body = resp.text().await.unwrap_or_default();
-        body.truncate(500);
+        let body = palisade_registry::client::error_text(resp).await.chars().take(500).collect();
         ClientError::Status { method, url: url.to_owned(), status, body }
     }
 
-    /// Reads a body, failing once it exceeds `limit` bytes.
-    async fn body(mut resp: reqwest::Response, url: &str, limit: u64) -> ClientResult<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|source| ClientError::Http { url: url.to_owned(), source })? {
-            if out.len() as u64 + chunk.len() as u64 > limit {
-                return Err(ClientError::TooLarge { url: url.to_owned(), limit });
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
+    /// Reads a body, failing once it exceeds `limit` bytes (never reading past it).
+    async fn body(resp: reqwest::Response, url: &str, limit: u64) -> ClientResult<Vec<u8>> {
+        palisade_registry::client::read_capped(resp, limit)
+            .await
+            .map_err(|source| ClientError::Http { url: url.to_owned(), source })?
+            .ok_or_else(|| ClientError::TooLarge { url: url.to_owned(), limit })
     }
 
     /// `GET …/_trust/tuf/<file>`: `None` on 404.
