@@ -65,6 +65,12 @@ pub enum ServerError {
     /// `MALFORMED_UPLOAD`.
     #[error("malformed upload: {0}")]
     MalformedUpload(String),
+    /// Too many uploads at once (`UNAVAILABLE`, 503; retry later).
+    #[error("too many uploads at once")]
+    Busy,
+    /// An upload or one of its roles is over its cap (413).
+    #[error("upload too large: {0}")]
+    TooLarge(String),
     /// `METADATA_NOT_FOUND`.
     #[error("metadata not found")]
     MetadataNotFound,
@@ -113,6 +119,8 @@ impl ServerError {
                 (404, "METADATA_NOT_FOUND", "You have requested metadata that does not exist.", None)
             }
             Self::NoFilename => (400, "NO_FILENAME", "No file/role name provided.", None),
+            Self::Busy => (503, "UNAVAILABLE", "The server is busy with other uploads; retry later.", None),
+            Self::TooLarge(what) => (413, "MALFORMED_UPLOAD", "The body of your request is too large.", Some(json!(what))),
             Self::Version => (400, "VERSION", "A newer version of metadata is already available.", Some(json!({}))),
         }
     }

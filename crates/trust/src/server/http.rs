@@ -33,19 +33,28 @@ use super::{MetaRequest, ServerError, TrustServer};
 use crate::error::{Error, Result};
 use crate::names::{Gun, RoleName};
 
-/// Size caps for requests.
+/// Caps on metadata uploads. An upload is held in memory while it is validated, so the memory
+/// uploads can take is at most `max_concurrent_uploads × max_upload_bytes`.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Largest accepted `POST …/_trust/tuf/` body. Default 100 MiB (notary's client-side cap
-    /// for non-timestamp metadata).
+    /// Largest accepted `POST …/_trust/tuf/` body. Default 16 MiB.
     pub max_upload_bytes: usize,
+    /// Largest single role in an upload. Default 8 MiB (real roles are KiBs; a targets role
+    /// with thousands of tags is well under 1 MiB).
+    pub max_role_bytes: usize,
+    /// Uploads read and validated at once; others wait up to [`UPLOAD_WAIT`], then get 503.
+    /// Default 4.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_upload_bytes: 100 << 20 }
+        Self { max_upload_bytes: 16 << 20, max_role_bytes: 8 << 20, max_concurrent_uploads: 4 }
     }
 }
+
+/// How long an upload waits for one of the `max_concurrent_uploads` slots.
+pub const UPLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The access a request needs (for an auth layer; notary `server/server.go` route ACLs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,17 +132,53 @@ impl IntoResponse for Wire {
     }
 }
 
-type Shared = Arc<TrustServer>;
+/// The router's state: the server, the upload caps and the upload slots.
+struct App {
+    server: Arc<TrustServer>,
+    limits: Limits,
+    /// Invariant: `limits.max_concurrent_uploads` permits (at least one).
+    uploads: Arc<tokio::sync::Semaphore>,
+}
+
+type Shared = Arc<App>;
 
 /// The notary-server routes over `server`.
 pub fn router(server: Arc<TrustServer>, limits: Limits) -> Router {
+    let uploads = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_uploads.max(1)));
     Router::new()
         .route("/_notary_server/health", get(json_ok))
         .route("/v2/", get(json_ok))
         .route("/v2/_trust/changefeed", get(global_changefeed))
         .route("/v2/{*rest}", any(dispatch))
         .layer(DefaultBodyLimit::max(limits.max_upload_bytes))
-        .with_state(server)
+        .with_state(Arc::new(App { server, limits, uploads }))
+}
+
+/// Reads the multipart parts `(filename, bytes)` of an upload, each at most
+/// `limits.max_role_bytes` (the body as a whole is capped by the router's body limit).
+async fn read_parts(req: Request, limits: &Limits) -> Result<Vec<(Option<String>, Vec<u8>)>, ServerError> {
+    let failed = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ServerError::TooLarge(format!("upload larger than {} bytes", limits.max_upload_bytes))
+        } else {
+            ServerError::MalformedUpload(e.body_text())
+        }
+    };
+    let mut multipart = Multipart::from_request(req, &()).await.map_err(|e| ServerError::MalformedUpload(e.body_text()))?;
+    let mut parts = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(failed)? {
+        let name = field.file_name().map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(failed)? {
+            if bytes.len() + chunk.len() > limits.max_role_bytes {
+                let role = name.as_deref().unwrap_or("a role");
+                return Err(ServerError::TooLarge(format!("{role} larger than {} bytes", limits.max_role_bytes)));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        parts.push((name, bytes));
+    }
+    Ok(parts)
 }
 
 async fn json_ok() -> Response {
@@ -151,7 +196,8 @@ fn query_param(req: &Request, name: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn global_changefeed(State(server): State<Shared>, req: Request) -> Response {
+async fn global_changefeed(State(app): State<Shared>, req: Request) -> Response {
+    let server = app.server.clone();
     let (id, records) = (query_param(&req, "change_id"), query_param(&req, "records"));
     blocking(move || server.changefeed(None, &id, &records).map(|v| Json(v.to_string()))).await
 }
@@ -209,7 +255,8 @@ fn empty_ok() -> Response {
     StatusCode::OK.into_response()
 }
 
-async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
+async fn dispatch(State(app): State<Shared>, req: Request) -> Response {
+    let server = app.server.clone();
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let Some((gun, rest)) = path.strip_prefix("/v2/").and_then(|p| p.split_once("/_trust/")) else {
@@ -227,24 +274,14 @@ async fn dispatch(State(server): State<Shared>, req: Request) -> Response {
     let file = file.to_owned();
     match (method, file.as_str()) {
         (Method::POST, "") => {
-            let mut multipart = match Multipart::from_request(req, &server).await {
-                Ok(m) => m,
-                Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
+            // The slot is held until the update is validated and stored (the parts live as long).
+            let Ok(Ok(_slot)) = tokio::time::timeout(UPLOAD_WAIT, app.uploads.clone().acquire_owned()).await else {
+                return Wire(ServerError::Busy).into_response();
             };
-            let mut parts = Vec::new();
-            loop {
-                match multipart.next_field().await {
-                    Ok(Some(field)) => {
-                        let name = field.file_name().map(str::to_owned);
-                        match field.bytes().await {
-                            Ok(b) => parts.push((name, b.to_vec())),
-                            Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => return Wire(ServerError::MalformedUpload(e.body_text())).into_response(),
-                }
-            }
+            let parts = match read_parts(req, &app.limits).await {
+                Ok(parts) => parts,
+                Err(e) => return Wire(e).into_response(),
+            };
             blocking(move || server.update(&gun, parts).map(|()| empty_ok())).await
         }
         (Method::DELETE, "") => blocking(move || server.delete(&gun).map(|()| empty_ok())).await,
