@@ -31,6 +31,7 @@ mod error;
 pub mod http;
 mod manifest;
 mod names;
+mod observer;
 mod server;
 pub mod storage;
 #[cfg(any(test, feature = "test-util"))]
@@ -44,4 +45,5 @@ pub use error::{Error, Result};
 pub use http::Registry;
 pub use manifest::{Descriptor, Manifest, MediaType};
 pub use names::{Reference, RepoName, Tag, MAX_NAME_LEN};
+pub use observer::{ManifestObserver, PushedManifest};
 pub use server::{load_tls_config, serve};

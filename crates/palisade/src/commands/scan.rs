@@ -183,11 +183,13 @@ async fn inventory(args: &ScanArgs, scanner: &Scanner) -> anyhow::Result<Invento
         inv.target = name.to_owned();
         return Ok(inv);
     }
-    let store = palisade_runtime::ImageStore::open_existing(&args.db_args.data_root)
+    // The daemon keeps its image store under <data-root>/runtime (see `palisade daemon`).
+    let runtime_root = args.db_args.data_root.join("runtime");
+    let store = palisade_runtime::ImageStore::open_existing(&runtime_root)
         .with_context(|| format!("no image store under {} (set --data-root)", args.db_args.data_root.display()))?;
     let image = store.inspect(name)?;
     let layers: Vec<(String, Option<u64>)> = image.manifest.layers().iter().map(|l| (l.digest().to_string(), Some(l.size()))).collect();
-    Ok(scanner.layers(name, &layers, &BlobDir(args.db_args.data_root.join("images")))?)
+    Ok(scanner.layers(name, &layers, &BlobDir(runtime_root.join("images")))?)
 }
 
 fn db(cmd: DbCommand, db: &DbArgs) -> anyhow::Result<ExitCode> {

@@ -68,6 +68,9 @@ pub(super) async fn put(
     let applied = tags.clone();
     let put =
         blocking(move || store.put_manifest_tagged(&r, &reference, &bytes, content_type.as_deref(), &applied)).await?;
+    if let Some(observer) = reg.observer() {
+        observer.manifest_pushed(&crate::observer::PushedManifest { repo: repo.clone(), digest: put.digest.clone() });
+    }
     let mut b = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{repo}/manifests/{}", put.digest))

@@ -42,6 +42,7 @@ struct Inner {
     limits: Limits,
     deletes: Deletes,
     uploads: uploads::UploadTracker,
+    observer: std::sync::OnceLock<Arc<dyn crate::observer::ManifestObserver>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -60,6 +61,7 @@ impl Registry {
                 limits: config.limits.clone(),
                 deletes: config.storage.delete,
                 uploads: uploads::UploadTracker::default(),
+                observer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -72,6 +74,16 @@ impl Registry {
     /// The authenticator (and through it the token service).
     pub fn auth(&self) -> &Authenticator {
         &self.inner.auth
+    }
+
+    /// Tells `observer` of every manifest push from now on (scan-on-push). One observer per
+    /// registry; returns `false` if one was already set.
+    pub fn set_observer(&self, observer: Arc<dyn crate::observer::ManifestObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
+    }
+
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::observer::ManifestObserver>> {
+        self.inner.observer.get()
     }
 
     fn uploads(&self) -> &uploads::UploadTracker {

@@ -2,6 +2,7 @@
 //! one-node swarm if it has none, plus the registry and the trust server (TLS from the cluster
 //! CA, token auth).
 
+mod scan;
 mod services;
 
 use std::io::Write as _;
@@ -69,6 +70,11 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         ),
         None => format!("  Registry users: {} (htpasswd -B)", paths.htpasswd.display()),
     });
+    banner.push(format!(
+        "  Scan on push:  https://{}/scan/v1/REPO/manifests/DIGEST   (advisories: palisade scan db import --data-root {} PATH…)",
+        services.registry_addr,
+        args.daemon.data_root.display()
+    ));
     // The node keeps running whether or not anyone reads this (a closed stdout is no reason
     // to stop serving), so write errors are ignored rather than turned into a panic.
     {

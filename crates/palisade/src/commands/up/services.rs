@@ -23,6 +23,8 @@ pub(crate) struct ServicePaths {
     pub(crate) htpasswd: PathBuf,
     registry_storage: PathBuf,
     trust_root: PathBuf,
+    /// Scan-on-push results and the advisory database (`palisade scan db import --data-root`).
+    pub(crate) scan: PathBuf,
 }
 
 impl ServicePaths {
@@ -31,6 +33,7 @@ impl ServicePaths {
             htpasswd: data_root.join("registry").join("htpasswd"),
             registry_storage: data_root.join("registry").join("storage"),
             trust_root: data_root.join("trust"),
+            scan: data_root.join("scan"),
         }
     }
 }
@@ -95,6 +98,7 @@ pub(crate) struct Services {
     pub(crate) registry_addr: SocketAddr,
     pub(crate) trust_addr: SocketAddr,
     _cert: ServiceCertificate,
+    _scan: Arc<palisade_scan::ScanService>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -143,6 +147,7 @@ pub(crate) async fn start(
     }
     let driver = config.storage.open(None)?;
     let registry = Registry::new(driver, &config)?;
+    let scan = super::scan::start(&registry, &paths.scan)?;
     let tokens = registry.auth().token_service().context("registry token service")?;
     let auth = Arc::new(palisade_trust::server::TokenAuth::new(tokens.verifier(), realm));
 
@@ -150,7 +155,7 @@ pub(crate) async fn start(
         .with_context(|| format!("opening trust server root {}", paths.trust_root.display()))?;
     let trust_app = auth.protect(palisade_trust::server::router(Arc::new(trust), palisade_trust::server::Limits::default()));
 
-    let registry_app = registry.router();
+    let registry_app = registry.router().merge(super::scan::routes(registry.clone(), scan.clone()));
     let tasks = vec![
         tokio::spawn(async move {
             if let Err(e) = palisade_registry::serve(registry_listener, registry_app, Some(registry_tls)).await {
@@ -163,5 +168,5 @@ pub(crate) async fn start(
             }
         }),
     ];
-    Ok(Services { registry_addr, trust_addr, _cert: cert, tasks })
+    Ok(Services { registry_addr, trust_addr, _cert: cert, _scan: scan, tasks })
 }
