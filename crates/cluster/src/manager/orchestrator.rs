@@ -24,7 +24,7 @@ use super::services::random_object_id;
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{
-    Availability, NodeObject, RestartCondition, ServiceMode, ServiceObject, TaskObject, TaskState, TaskStatus, UpdateState,
+    Availability, FailureAction, NodeObject, RestartCondition, ServiceMode, ServiceObject, TaskObject, TaskState, TaskStatus, UpdateState,
     Versioned, WriteSet,
 };
 
@@ -363,17 +363,47 @@ fn rollout(
     let live = slots.iter().filter_map(|(key, tasks)| tasks.iter().rev().find(|(t, _)| t.is_live()).map(|(t, _)| (key, t)));
     let (outdated, in_flight): (Vec<_>, Vec<_>) = live.partition(|(_, t)| t.spec_version != svc.spec_version);
     let in_flight = in_flight.iter().filter(|(_, t)| t.status.state < TaskState::Running).count();
-    let Some(mut progress) = svc.update.clone().filter(|u| u.state.is_active()) else {
+    let mut progress = match svc.update.clone() {
+        Some(progress) if progress.state.is_active() => progress,
+        // A paused update waits for the operator (another update or a rollback).
+        Some(progress) if matches!(progress.state, UpdateState::Paused | UpdateState::RollbackPaused) => return Vec::new(),
         // No update under way (a task left from before one finished): replace as it comes.
-        return outdated.into_iter().map(|(k, _)| k.clone()).collect();
+        _ => return outdated.into_iter().map(|(k, _)| k.clone()).collect(),
     };
     let rollback = progress.state.is_rollback();
+    let policy = svc.spec.policy(rollback);
+    // A task of this update that failed or was rejected stops it, as its failure action says.
+    let failed = slots.values().flatten().find(|(t, _)| {
+        t.spec_version == svc.spec_version
+            && t.created_at >= progress.started_at
+            && matches!(t.status.state, TaskState::Failed | TaskState::Rejected)
+    });
+    if let Some((task, _)) = failed.filter(|_| policy.failure_action != FailureAction::Continue) {
+        let mut changed = svc.clone();
+        let message = format!("update paused due to failure or early termination of task {}", task.id);
+        match (policy.failure_action, rollback, svc.previous_spec.clone()) {
+            (FailureAction::Rollback, false, Some(previous)) => {
+                changed.previous_spec = Some(std::mem::replace(&mut changed.spec, previous));
+                changed.spec_version += 1;
+                progress.state = UpdateState::RollbackStarted;
+                progress.started_at = view.now;
+                progress.batch_done_at = None;
+                progress.message = format!("rollback started after the failure of task {}", task.id);
+            }
+            _ => {
+                progress.state = if rollback { UpdateState::RollbackPaused } else { UpdateState::Paused };
+                progress.message = message;
+            }
+        }
+        changed.update = Some(progress);
+        plan.services.push((changed, service.version));
+        return Vec::new();
+    }
     let done = |progress: &mut crate::model::UpdateProgress| {
         progress.state = if rollback { UpdateState::RollbackCompleted } else { UpdateState::Completed };
         progress.completed_at = Some(view.now);
         progress.message = if rollback { "rollback completed".into() } else { "update completed".into() };
     };
-    let policy = svc.spec.policy(rollback);
     let mut chosen = Vec::new();
     if outdated.is_empty() {
         if in_flight == 0 {

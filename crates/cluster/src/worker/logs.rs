@@ -53,7 +53,7 @@ async fn publish(node: &ActiveNode, executor: &dyn TaskExecutor, request: &LogRe
     }
     pending.extend(frames.finish());
     if let Some(n) = tail {
-        all.extend(pending.drain(..));
+        all.append(&mut pending);
         pending = all.split_off(all.len().saturating_sub(n));
     }
     for batch in pending.chunks(BATCH) {
