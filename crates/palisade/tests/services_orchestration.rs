@@ -133,6 +133,11 @@ fn services_roll_move_and_follow_the_nodes() {
     let joined = joiner.node_id();
     cluster.wait(CONVERGE, "mon on the new node", || running(&cluster, "mon").iter().any(|(n, _)| *n == joined));
 
+    // Scaling up places the new replicas on the live, active workers.
+    cluster[0].docker_ok_limited(&["service", "scale", "-d", "web=3"]);
+    cluster.wait(CONVERGE, "three replicas", || running(&cluster, "web").len() == 3);
+    assert!(running(&cluster, "web").iter().all(|(n, _)| *n == a || *n == joined), "never on the dead node");
+
     cluster[0].docker_ok_limited(&["service", "rm", "web", "mon"]);
     cluster.wait(Duration::from_secs(30), "the new node's task to be removed", || stdout(&joiner.docker_limited(&["ps", "-aq"])).trim().is_empty());
 }

@@ -146,6 +146,18 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     for slot in ["db.1.", "db.2."] {
         assert!(logs.lines().any(|l| l.starts_with(slot) && l.contains('@') && l.contains("| ")), "{slot} in {logs}");
     }
+    // Nothing but the tasks' own output holds the value: not the stores, not the daemons' logs.
+    let roots: Vec<_> = (0..3).map(|i| cluster[i].dir.path().to_owned()).collect();
+    let task_output = |p: &std::path::Path| running.iter().any(|(_, _, c)| p.to_string_lossy().contains(c.as_str()));
+    let hits: Vec<_> = scan(&roots, &[("secret".into(), value.clone().into_bytes())]).into_iter().filter(|(_, p)| !task_output(p)).collect();
+    assert!(hits.is_empty(), "the secret's bytes are stored in plain text while the service runs: {hits:?}");
+    // `node ps` and `service inspect --pretty` as docker renders them.
+    let node_ps = manager.docker_ok_limited(&["node", "ps", &cluster[1].id, "--format", "{{.Name}} {{.DesiredState}}"]);
+    assert!(node_ps.lines().any(|l| l.starts_with("db.") && l.ends_with("Running")), "{node_ps}");
+    let pretty = manager.docker_ok_limited(&["service", "inspect", "--pretty", "db"]);
+    assert!(pretty.contains(" Replicas:\t2") && pretty.contains("Service Mode:\tReplicated"), "{pretty}");
+    assert!(pretty.contains(" Target:\tpw") && pretty.contains("  Source:\tdb_pw"), "{pretty}");
+    assert!(pretty.contains("busybox:latest") && !pretty.contains(&value), "{pretty}");
     // The manager runs no task and was sent no secret.
     assert!(stdout(&manager.docker_limited(&["ps", "-q"])).trim().is_empty());
 
@@ -170,11 +182,13 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
 
     // A config as a file at its target.
     manager.docker_input(&["config", "create", "app_cfg", "-"], Some(b"listen=8080\n"), Duration::from_secs(30));
+    manager.docker_ok_limited(&["node", "update", "--label-add", "zone=eu", &cluster[1].id]);
     manager.docker_ok_limited(&[
         "service", "create", "-d", "--name", "app", "--config", "source=app_cfg,target=/etc/app.conf,mode=0440",
-        "--constraint", &format!("node.id=={}", cluster[1].id), "busybox:latest", "sh", "-c", "cat /etc/app.conf; stat -c 'mode=%a' /etc/app.conf; sleep 1000",
+        "--constraint", "node.labels.zone==eu", "busybox:latest", "sh", "-c", "cat /etc/app.conf; stat -c 'mode=%a' /etc/app.conf; sleep 1000",
     ]);
     let app = wait_running(&cluster, "app", 1);
+    assert_eq!(app[0].1, cluster[1].id, "placed on the only node labelled zone=eu");
     let mut logs = String::new();
     cluster.wait(Duration::from_secs(20), "the config task's output", || {
         logs = stdout(&cluster[1].docker_limited(&["logs", &app[0].2]));
@@ -183,6 +197,8 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     assert!(logs.contains("listen=8080") && logs.contains("mode=440"), "{logs}");
     let config = manager.docker_ok_limited(&["config", "inspect", "app_cfg", "--format", "{{json .Spec.Name}}"]);
     assert!(config.contains("app_cfg"), "{config}");
+    let err = manager.docker_err_limited(&["config", "rm", "app_cfg"]);
+    assert!(err.contains("config 'app_cfg' is in use by the following service: app"), "{err}");
 
     // Removing the service: every tmpfs gone, and the secret bytes nowhere in data roots or logs.
     manager.docker_ok_limited(&["service", "rm", "db", "app"]);

@@ -11,11 +11,13 @@
 //! * `membership`: node updates and removal, raft voters.
 //! * `control`: the cluster-state calls (`ControlCall`) and swarm inspect/update.
 //! * `secrets`: secret records.
-//! * `services`: service, task and config records.
+//! * `services`: service, task and config records; `admission`: the one check every service
+//!   spec passes before it is stored.
 //! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
 //! * `dispatcher`: assignments, task files and status reports, per calling node.
 //! * `logs`: the log broker behind `service logs`.
 
+mod admission;
 mod control;
 mod dispatcher;
 mod issuance;

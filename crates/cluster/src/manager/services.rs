@@ -15,6 +15,7 @@ use crate::rpc::{ConfigCreate, ConfigView, ServiceView, TaskView};
 impl Manager {
     pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<String> {
         self.resolve_grants(&mut spec)?;
+        self.admit(&spec)?;
         let now = self.clock.now();
         let service = ServiceObject {
             id: random_object_id(),
@@ -28,7 +29,6 @@ impl Manager {
         if self.records.list::<ServiceObject>()?.iter().any(|s| s.value.id == service.id) {
             return Err(Error::internal("service create", "object ID collision"));
         }
-        // TODO(admission): the policy issue plugs its check in here, before anything is stored.
         match self.records.commit(WriteSet::new().put(&service, None)?).await {
             Ok(_) => Ok(service.id),
             Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "service", name: service.spec.name }),
@@ -61,6 +61,7 @@ impl Manager {
         } else {
             self.resolve_grants(&mut spec)?;
         }
+        self.admit(&spec)?;
         let tasks_change = spec.task != service.spec.task;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
