@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::osv::{self, Event, OsvRecord};
 use crate::severity::Severity;
 
-const AFFECTED: TableDefinition<&str, &[u8]> = TableDefinition::new("affected");
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+// Byte keys: compared without UTF-8 checks (the strings are written by this module only).
+const AFFECTED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("affected");
+const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// How long an open waits for another process (an import, a scan) holding the file.
@@ -186,6 +187,9 @@ impl AdvisoryDb {
             let mut affected = txn.open_table(AFFECTED).map_err(|e| self.err(e.into()))?;
             let mut records = txn.open_table(RECORDS).map_err(|e| self.err(e.into()))?;
             let mut failure: Option<Error> = None;
+            // New rows are gathered first and inserted in key order: B-tree appends instead
+            // of random inserts.
+            let mut pending = Pending::default();
             osv::visit_inputs(inputs, |origin, bytes| {
                 if failure.is_some() {
                     return;
@@ -196,7 +200,7 @@ impl AdvisoryDb {
                         stats.warnings.push(e.to_string());
                     }
                     Ok(rec) => {
-                        if let Err(e) = store_record(&mut affected, &mut records, rec, &mut stats, &self.path) {
+                        if let Err(e) = store_record(&mut affected, &mut records, &mut pending, rec, &mut stats, &self.path) {
                             failure = Some(e);
                         }
                     }
@@ -204,6 +208,12 @@ impl AdvisoryDb {
             })?;
             if let Some(e) = failure {
                 return Err(e);
+            }
+            for (k, v) in &pending.affected {
+                affected.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
+            }
+            for (k, (_, v)) in &pending.records {
+                records.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
             }
             let count = records.len().map_err(|e| self.err(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| self.err(e.into()))?;
@@ -226,7 +236,8 @@ impl AdvisoryDb {
         let mut info = DbInfo { path: self.path.clone(), records: get("records")?, generation: get("generation")?, imported_at: get("imported_at")?, ..DbInfo::default() };
         for row in affected.iter().map_err(|e| self.err(e.into()))? {
             let (k, _) = row.map_err(|e| self.err(e.into()))?;
-            let eco = k.value().split('\0').next().unwrap_or_default().to_owned();
+            let key = k.value();
+            let eco = String::from_utf8_lossy(key.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
             *info.ecosystems.entry(eco).or_default() += 1;
         }
         Ok(info)
@@ -250,8 +261,8 @@ impl AdvisoryDb {
 
 /// A consistent read view of the database.
 pub struct DbReader {
-    affected: redb::ReadOnlyTable<&'static str, &'static [u8]>,
-    records: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    affected: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    records: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     path: PathBuf,
 }
 
@@ -264,19 +275,20 @@ impl DbReader {
     pub fn lookup(&self, eco_key: &str, name: &str) -> Result<Vec<(String, AffectedEntry)>> {
         let prefix = format!("{eco_key}\0{name}\0");
         let mut out = Vec::new();
-        for row in self.affected.range(prefix.as_str()..).map_err(|e| self.err(e))? {
+        for row in self.affected.range(prefix.as_bytes()..).map_err(|e| self.err(e))? {
             let (k, v) = row.map_err(|e| self.err(e))?;
-            let Some(id) = k.value().strip_prefix(prefix.as_str()) else { break };
+            let Some(id) = k.value().strip_prefix(prefix.as_bytes()) else { break };
+            let id = String::from_utf8_lossy(id).into_owned();
             let entry: AffectedEntry = postcard::from_bytes(v.value())
-                .map_err(|e| Error::Database { path: self.path.clone(), reason: format!("entry {:?}: {e}", k.value()) })?;
-            out.push((id.to_owned(), entry));
+                .map_err(|e| Error::Database { path: self.path.clone(), reason: format!("entry {prefix:?}{id}: {e}") })?;
+            out.push((id, entry));
         }
         Ok(out)
     }
 
     /// What reports show about advisory `id`.
     pub fn record(&self, id: &str) -> Result<Option<RecordMeta>> {
-        let Some(v) = self.records.get(id).map_err(|e| self.err(e))? else { return Ok(None) };
+        let Some(v) = self.records.get(id.as_bytes()).map_err(|e| self.err(e))? else { return Ok(None) };
         postcard::from_bytes(v.value())
             .map(Some)
             .map_err(|e| Error::Database { path: self.path.clone(), reason: format!("record {id:?}: {e}") })
@@ -287,24 +299,38 @@ fn encode<T: Serialize>(v: &T, path: &Path) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| Error::Database { path: path.to_path_buf(), reason: format!("encoding: {e}") })
 }
 
+/// Rows of one import not yet written: affected key → entry, id → (meta, encoded meta).
+#[derive(Default)]
+struct Pending {
+    affected: BTreeMap<String, Vec<u8>>,
+    records: BTreeMap<String, (RecordMeta, Vec<u8>)>,
+}
+
 fn store_record(
-    affected: &mut redb::Table<&str, &[u8]>,
-    records: &mut redb::Table<&str, &[u8]>,
+    affected: &mut redb::Table<&[u8], &[u8]>,
+    records: &mut redb::Table<&[u8], &[u8]>,
+    pending: &mut Pending,
     rec: OsvRecord,
     stats: &mut ImportStats,
     path: &Path,
 ) -> Result<()> {
     let dbe = |e: redb::Error| Error::Database { path: path.to_path_buf(), reason: e.to_string() };
-    let old: Option<RecordMeta> = records.get(rec.id.as_str()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
+    // The same id earlier in this import: the later file wins.
+    if let Some((old, _)) = pending.records.remove(&rec.id) {
+        for k in &old.keys {
+            pending.affected.remove(k);
+        }
+    }
+    let old: Option<RecordMeta> = records.get(rec.id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
     if let Some(old) = &old {
         if old.modified == rec.modified && !rec.modified.is_empty() && rec.withdrawn.is_none() {
             stats.unchanged += 1;
             return Ok(());
         }
         for k in &old.keys {
-            affected.remove(k.as_str()).map_err(|e| dbe(e.into()))?;
+            affected.remove(k.as_bytes()).map_err(|e| dbe(e.into()))?;
         }
-        records.remove(rec.id.as_str()).map_err(|e| dbe(e.into()))?;
+        records.remove(rec.id.as_bytes()).map_err(|e| dbe(e.into()))?;
     }
     if rec.withdrawn.is_some() {
         stats.withdrawn += 1;
@@ -357,9 +383,10 @@ fn store_record(
         keys: entries.keys().cloned().collect(),
     };
     for (k, e) in &entries {
-        affected.insert(k.as_str(), encode(e, path)?.as_slice()).map_err(|e| dbe(e.into()))?;
+        pending.affected.insert(k.clone(), encode(e, path)?);
     }
-    records.insert(rec.id.as_str(), encode(&meta, path)?.as_slice()).map_err(|e| dbe(e.into()))?;
+    let encoded = encode(&meta, path)?;
+    pending.records.insert(rec.id.clone(), (meta, encoded));
     stats.imported += 1;
     Ok(())
 }

@@ -207,9 +207,23 @@ fn visit_dir(dir: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
     Ok(())
 }
 
+/// Zips up to this size are read into memory at once (members are then inflated without a
+/// seek and a read per member); larger ones are read from the file.
+const MAX_ZIP_IN_MEMORY: u64 = 1 << 30;
+
 fn visit_zip(path: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
-    let file = File::open(path).map_err(Error::io("open", path))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+    let mut file = File::open(path).map_err(Error::io("open", path))?;
+    let len = file.metadata().map_err(Error::io("stat", path))?.len();
+    if len <= MAX_ZIP_IN_MEMORY {
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(Error::io("read", path))?;
+        return visit_zip_reader(path, std::io::Cursor::new(bytes), f);
+    }
+    visit_zip_reader(path, std::io::BufReader::with_capacity(1 << 20, file), f)
+}
+
+fn visit_zip_reader<R: Read + std::io::Seek>(path: &Path, reader: R, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
+    let mut zip = zip::ZipArchive::new(reader)
         .map_err(|e| Error::BadAdvisory { path: path.display().to_string(), reason: e.to_string() })?;
     let mut buf = Vec::new();
     for i in 0..zip.len() {
