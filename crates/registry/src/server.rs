@@ -29,7 +29,7 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<ServerConfig>>) -> Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -44,17 +44,17 @@ pub async fn serve(listener: TcpListener, router: axum::Router, tls: Option<Arc<
             match acceptor {
                 // A client that never finishes its handshake does not hold a task forever.
                 Some(a) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(stream)).await {
-                    Ok(Ok(s)) => serve_connection(s, router, true).await,
+                    Ok(Ok(s)) => serve_connection(s, router, true, peer).await,
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
-                None => serve_connection(stream, router, false).await,
+                None => serve_connection(stream, router, false, peer).await,
             }
         });
     }
 }
 
-async fn serve_connection<I>(io: I, router: axum::Router, is_tls: bool)
+async fn serve_connection<I>(io: I, router: axum::Router, is_tls: bool, peer: std::net::SocketAddr)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -63,6 +63,7 @@ where
         if is_tls {
             req.extensions_mut().insert(TlsConnection);
         }
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         async move { router.oneshot(req.map(Body::new)).await }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

@@ -1,8 +1,13 @@
 //! htpasswd files with bcrypt entries (`htpasswd -Bbn user pass`); other hash kinds are refused
 //! at load time so a misconfigured file fails loudly instead of locking users out silently.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
@@ -12,7 +17,18 @@ pub struct Htpasswd {
     entries: Vec<(String, String)>,
     /// Hash checked when the user is unknown, so timing does not reveal which users exist.
     dummy: String,
+    /// Credentials that passed bcrypt lately, by a keyed hash of `user:password` (never the
+    /// password itself), each until its expiry: a client in basic mode sends the same
+    /// credentials with every request, and each would otherwise cost a bcrypt check.
+    recent: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Random key of those hashes.
+    recent_key: [u8; 32],
 }
+
+/// How long verified credentials are remembered.
+const RECENT_TTL: Duration = Duration::from_secs(60);
+/// How many are remembered at most (the oldest are forgotten first when full).
+const RECENT_MAX: usize = 1024;
 
 impl std::fmt::Debug for Htpasswd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,9 +54,11 @@ impl Htpasswd {
             }
             entries.push((user.to_owned(), hash.to_owned()));
         }
-        let dummy = bcrypt::hash("palisade-dummy-password", 5)
+        let dummy = bcrypt::hash("palisade-dummy-password", store_cost(&entries))
             .map_err(|e| Error::Config { reason: format!("bcrypt: {e}") })?;
-        Ok(Self { entries, dummy })
+        let mut recent_key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut recent_key);
+        Ok(Self { entries, dummy, recent: Mutex::new(HashMap::new()), recent_key })
     }
 
     /// One htpasswd line `user:$2y$…` for `password`, as `htpasswd -Bbn` writes it (bcrypt,
@@ -49,7 +67,7 @@ impl Htpasswd {
         if user.is_empty() || user.contains(':') || user.contains('\n') {
             return Err(Error::Config { reason: format!("invalid htpasswd user name {user:?}") });
         }
-        let hash = bcrypt::hash(password, 10).map_err(|e| Error::Config { reason: format!("bcrypt: {e}") })?;
+        let hash = bcrypt::hash(password, DEFAULT_COST).map_err(|e| Error::Config { reason: format!("bcrypt: {e}") })?;
         Ok(format!("{user}:{}", hash.replacen("$2b$", "$2y$", 1)))
     }
 
@@ -60,9 +78,30 @@ impl Htpasswd {
         Self::parse(&text)
     }
 
-    /// Check a password. Always runs one bcrypt verification and compares every username in
-    /// constant time, so neither reveals whether the user exists.
+    fn recent_tag(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.recent_key);
+        h.update((user.len() as u64).to_be_bytes());
+        h.update(user.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Whether `user:password` passed [`Self::verify`] less than a minute ago (then verifying
+    /// it again costs no bcrypt check).
+    pub fn recently_verified(&self, user: &str, password: &str) -> bool {
+        let tag = self.recent_tag(user, password);
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.get(&tag).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Check a password. Credentials verified in the last minute are answered from memory;
+    /// otherwise one bcrypt verification runs and every username is compared in constant time,
+    /// so neither reveals whether the user exists.
     pub fn verify(&self, user: &str, password: &str) -> bool {
+        if self.recently_verified(user, password) {
+            return true;
+        }
         let mut found: Option<&str> = None;
         for (u, h) in &self.entries {
             if bool::from(u.as_bytes().ct_eq(user.as_bytes())) {
@@ -70,21 +109,62 @@ impl Htpasswd {
             }
         }
         let hash = found.unwrap_or(&self.dummy);
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
-        ok && found.is_some()
+        let ok = bcrypt::verify(password, hash).unwrap_or(false) && found.is_some();
+        if ok {
+            let now = Instant::now();
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() >= RECENT_MAX {
+                recent.retain(|_, until| *until > now);
+            }
+            if recent.len() >= RECENT_MAX {
+                recent.clear();
+            }
+            recent.insert(self.recent_tag(user, password), now + RECENT_TTL);
+        }
+        ok
     }
 }
+
+/// The bcrypt cost the dummy hash uses: the cost most entries have (the higher one on a tie),
+/// [`DEFAULT_COST`] for an empty file. An unknown user then costs what a real one does.
+fn store_cost(entries: &[(String, String)]) -> u32 {
+    let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+    for (_, hash) in entries {
+        // `$2y$NN$…`: entries were checked to start with a bcrypt prefix.
+        if let Some(cost) = hash.get(4..6).and_then(|c| c.parse::<u32>().ok()) {
+            *counts.entry(cost).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|(cost, n)| (*n, *cost)).map_or(DEFAULT_COST, |(cost, _)| cost)
+}
+
+/// bcrypt cost of entries Palisade writes (`htpasswd -B -C 10`).
+const DEFAULT_COST: u32 = 10;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #21 item 7: the dummy hash checked for unknown users has the entries' own cost
+    /// (it had cost 5 against real cost-10 entries: 3 ms against 80 ms told the names apart).
+    #[test]
+    fn unknown_users_cost_what_real_ones_do() {
+        let cost = |f: &Htpasswd| f.dummy.get(4..6).unwrap().parse::<u32>().unwrap();
+        let line = |user: &str, c: u32| format!("{user}:{}\n", bcrypt::hash("pw", c).unwrap().replacen("$2b$", "$2y$", 1));
+        assert_eq!(cost(&Htpasswd::parse(&line("alice", 10)).unwrap()), 10);
+        let mixed = format!("{}{}{}", line("a", 4), line("b", 6), line("c", 6));
+        assert_eq!(cost(&Htpasswd::parse(&mixed).unwrap()), 6);
+        assert_eq!(cost(&Htpasswd::parse("").unwrap()), DEFAULT_COST);
+    }
 
     #[test]
     fn written_entries_verify() {
         let line = Htpasswd::entry("admin", "s3cret").unwrap();
         assert!(line.starts_with("admin:$2y$10$"), "{line}");
         let f = Htpasswd::parse(&line).unwrap();
+        assert!(!f.recently_verified("admin", "s3cret"));
         assert!(f.verify("admin", "s3cret") && !f.verify("admin", "s3cre"));
+        assert!(f.recently_verified("admin", "s3cret") && !f.recently_verified("admin", "s3cre"));
         assert!(Htpasswd::entry("a:b", "x").is_err());
     }
 

@@ -1,11 +1,13 @@
 //! Authentication (htpasswd Basic, Docker bearer tokens) and per-repository authorization.
 
+mod gate;
 mod htpasswd;
 mod token;
 
 use base64::Engine as _;
 use http::HeaderMap;
 
+pub use gate::{CheckSlot, LoginGate, Refusal};
 pub use htpasswd::Htpasswd;
 pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService, TokenVerifier};
 
@@ -30,6 +32,15 @@ impl Action {
             Self::Push => "push",
         }
     }
+}
+
+/// Where a request is served: the registry API, or the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v2/…`.
+    Api,
+    /// `/token`.
+    Token,
 }
 
 /// Who made a request.
@@ -186,6 +197,18 @@ impl Authenticator {
         };
         let open = matches!(mode, Mode::None);
         Ok(Self { mode, realm: auth.realm.clone(), policy: AccessPolicy::new(config.repository.clone(), open) })
+    }
+
+    /// The user name whose password a request to `endpoint` with `headers` makes us check
+    /// (bcrypt), or `None` when it costs no password check. Callers pass it through a
+    /// [`LoginGate`] first.
+    pub fn password_check(&self, headers: &HeaderMap, endpoint: Endpoint) -> Option<String> {
+        let users = match (&self.mode, endpoint) {
+            (Mode::Basic(users), Endpoint::Api) | (Mode::Token { users, .. }, Endpoint::Token) => users,
+            (Mode::None, _) | (Mode::Basic(_), Endpoint::Token) | (Mode::Token { .. }, Endpoint::Api) => return None,
+        };
+        let (user, password) = basic_credentials(headers)?;
+        (!users.recently_verified(&user, &password)).then_some(user)
     }
 
     /// The token service, in token mode.

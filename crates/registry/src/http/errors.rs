@@ -40,6 +40,8 @@ pub enum ErrorCode {
     PaginationNumberInvalid,
     /// Invalid tag.
     TagInvalid,
+    /// Too many requests (distribution's `TOOMANYREQUESTS`): a login flood is refused.
+    TooManyRequests,
     /// Internal error.
     Unknown,
 }
@@ -61,6 +63,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = &[
     (ErrorCode::Unsupported, "UNSUPPORTED", 405, "the operation is unsupported"),
     (ErrorCode::PaginationNumberInvalid, "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"),
     (ErrorCode::TagInvalid, "TAG_INVALID", 400, "manifest tag did not match URI"),
+    (ErrorCode::TooManyRequests, "TOOMANYREQUESTS", 429, "too many requests"),
     (ErrorCode::Unknown, "UNKNOWN", 500, "unknown error"),
 ];
 

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{header, HeaderMap, HeaderValue, Method};
 
-use crate::auth::{Action, Authenticator, Denial, Identity};
+use crate::auth::{Action, Authenticator, Denial, Endpoint, Identity, LoginGate, Refusal};
 use crate::config::{Deletes, Limits, RegistryConfig};
 use crate::driver::StorageDriver;
 use crate::error::{Error, Result};
@@ -41,6 +41,8 @@ struct Inner {
     auth: Authenticator,
     limits: Limits,
     deletes: Deletes,
+    /// Admission of password checks (rate per address and per user, bounded check slots).
+    logins: LoginGate,
     uploads: uploads::UploadTracker,
     observer: std::sync::OnceLock<Arc<dyn crate::observer::ManifestObserver>>,
 }
@@ -60,6 +62,7 @@ impl Registry {
                 auth: Authenticator::from_config(config)?,
                 limits: config.limits.clone(),
                 deletes: config.storage.delete,
+                logins: LoginGate::default(),
                 uploads: uploads::UploadTracker::default(),
                 observer: std::sync::OnceLock::new(),
             }),
@@ -221,12 +224,39 @@ pub(crate) fn denial_response(d: Denial) -> ApiError {
 }
 
 impl Registry {
+    /// Admits the password check a request to `endpoint` needs, if any (see
+    /// [`Authenticator::password_check`]); the slot is held while the check runs.
+    pub(crate) async fn admit_login(
+        &self,
+        headers: &HeaderMap,
+        endpoint: Endpoint,
+        peer: Option<std::net::IpAddr>,
+    ) -> std::result::Result<Option<crate::auth::CheckSlot>, ApiError> {
+        let Some(user) = self.inner.auth.password_check(headers, endpoint) else { return Ok(None) };
+        match self.inner.logins.admit(peer, &user).await {
+            Ok(slot) => Ok(Some(slot)),
+            Err(why) => {
+                tracing::info!(?peer, ?why, "password check refused: too many");
+                let what = match why {
+                    Refusal::Address => "too many logins from this address",
+                    Refusal::User => "too many logins for this user",
+                    Refusal::Busy => "too many logins at once",
+                };
+                Err(ApiError::new(ErrorCode::TooManyRequests)
+                    .with_message(format!("{what}; retry later"))
+                    .with_header(header::RETRY_AFTER, "1"))
+            }
+        }
+    }
+
     pub(crate) async fn authorize(
         &self,
         headers: &HeaderMap,
         required: Vec<(RepoName, Action)>,
         base: String,
+        peer: Option<std::net::IpAddr>,
     ) -> std::result::Result<Identity, ApiError> {
+        let _slot = self.admit_login(headers, Endpoint::Api, peer).await?;
         let this = self.clone();
         let headers = headers.clone();
         tokio::task::spawn_blocking(move || this.inner.auth.authorize(&headers, &required, &base))
@@ -261,7 +291,8 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
         return Err(unsupported().with_message("deletes are disabled on this registry"));
     }
     let base = base_url(&parts);
-    let who = reg.authorize(&parts.headers, required, base.clone()).await?;
+    let peer = peer_ip(&parts.extensions);
+    let who = reg.authorize(&parts.headers, required, base.clone(), peer).await?;
     let query = parts.uri.query().unwrap_or("").to_owned();
     let method = parts.method.clone();
     let headers = parts.headers;
@@ -288,7 +319,7 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
             if method != Method::POST {
                 return Err(unsupported());
             }
-            uploads::start(reg, repo, &query, &headers, body, base).await
+            uploads::start(reg, repo, &query, &headers, body, base, peer).await
         }
         Route::Upload(repo, id) => match method {
             Method::GET => uploads::status(reg, repo, &id).await,
@@ -298,6 +329,11 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
             _ => Err(unsupported()),
         },
     }
+}
+
+/// The client's address, when the server put it in the request ([`crate::serve`] does).
+pub(crate) fn peer_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// Query-string lookup (first value).

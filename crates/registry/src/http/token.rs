@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use super::errors::ApiError;
 use super::{denial_response, Registry};
-use crate::auth::Scope;
+use crate::auth::{Endpoint, Scope};
 use crate::error::Error;
 
 pub(super) async fn token(State(reg): State<Registry>, req: Request) -> Response {
@@ -19,8 +19,13 @@ pub(super) async fn token(State(reg): State<Registry>, req: Request) -> Response
         .flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>())
         .collect();
     let headers = req.headers().clone();
+    let slot = match reg.admit_login(&headers, Endpoint::Token, super::peer_ip(req.extensions())).await {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
     let this = reg.clone();
     let issued = tokio::task::spawn_blocking(move || this.auth().issue_token(&headers, &scopes)).await;
+    drop(slot);
     match issued {
         Ok(Ok(t)) => axum::Json(t).into_response(),
         Ok(Err(d)) => denial_response(d).into_response(),

@@ -169,11 +169,12 @@ pub(super) async fn start(
     headers: &HeaderMap,
     body: Body,
     base: String,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Response, ApiError> {
     if let (Some(mount), Some(from)) = (query_param(query, "mount"), query_param(query, "from")) {
         let digest: Digest = mount.parse()?;
         if let Ok(from) = from.parse::<RepoName>() {
-            if reg.authorize(headers, vec![(from.clone(), Action::Pull)], base).await.is_ok() {
+            if reg.authorize(headers, vec![(from.clone(), Action::Pull)], base, peer).await.is_ok() {
                 let store = reg.store().clone();
                 let (r, d) = (repo.clone(), digest.clone());
                 if blocking(move || store.mount_blob(&r, &from, &d)).await? {
