@@ -36,6 +36,38 @@ pub(crate) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
+/// Nanoseconds as Go's `time.Duration.String` writes them (`1h0m0s`, `1m30s`, `1.5s`, `500ms`).
+pub(crate) fn go_string(nanos: i64) -> String {
+    const SECOND: u64 = 1_000_000_000;
+    let sign = if nanos < 0 { "-" } else { "" };
+    let n = nanos.unsigned_abs();
+    // `whole.fraction` of n / unit, without trailing zeros.
+    let decimal = |n: u64, unit: u64| {
+        let (whole, rest) = (n / unit, n % unit);
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let digits = unit.ilog10() as usize;
+        format!("{whole}.{}", format!("{rest:0digits$}").trim_end_matches('0'))
+    };
+    let text = match n {
+        0 => "0s".to_owned(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", decimal(n, 1_000)),
+        n if n < SECOND => format!("{}ms", decimal(n, 1_000_000)),
+        n => {
+            let (hours, minutes, rest) = (n / (3600 * SECOND), n / (60 * SECOND) % 60, n % (60 * SECOND));
+            let seconds = decimal(rest, SECOND);
+            match (hours, minutes) {
+                (0, 0) => format!("{seconds}s"),
+                (0, m) => format!("{m}m{seconds}s"),
+                (h, m) => format!("{h}h{m}m{seconds}s"),
+            }
+        }
+    };
+    format!("{sign}{text}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +80,16 @@ mod tests {
         for bad in ["", "10", "h", "5x", "-1h"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        for (text, n) in [("500ms", 500_000_000), ("1.5s", 1_500_000_000), ("1m30s", 90_000_000_000), ("1h0m0s", 3_600_000_000_000)] {
+            assert_eq!(go_string(n), text);
+            assert_eq!(nanos(parse(text).unwrap()), n, "{text} round-trips");
+        }
+        assert_eq!(go_string(0), "0s");
+        assert_eq!(go_string(1_500), "1.5µs");
+        assert_eq!(go_string(-5_000_000_000), "-5s");
     }
 }

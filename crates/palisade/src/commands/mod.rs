@@ -19,6 +19,7 @@ mod rmi;
 mod run;
 mod scan;
 mod secret;
+mod service;
 mod stop;
 mod swarm;
 mod tasks;
@@ -60,6 +61,12 @@ pub(crate) enum Command {
     /// Manage swarm secrets.
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Manage swarm configs.
+    #[command(subcommand)]
+    Config(secret::SecretCommand),
+    /// Manage swarm services.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -112,7 +119,9 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up(args) => up::run(args).await,
         Command::Swarm(cmd) => swarm::run(cmd).await,
         Command::Node(cmd) => node::run(cmd).await,
-        Command::Secret(cmd) => secret::run(cmd).await,
+        Command::Secret(cmd) => secret::run(cmd, secret::Kind::Secret).await,
+        Command::Config(cmd) => secret::run(cmd, secret::Kind::Config).await,
+        Command::Service(cmd) => service::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
         Command::Trust(cmd) => trust::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,

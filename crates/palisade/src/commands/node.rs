@@ -2,9 +2,13 @@
 
 use std::process::ExitCode;
 
+use futures::future::try_join_all;
 use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Info, Node};
 
+use super::output::capitalize;
+use super::secret::{parse_labels, url_component};
+use super::service::tasks;
 use super::HostArg;
 
 #[derive(clap::Subcommand)]
@@ -52,6 +56,30 @@ pub(crate) enum NodeCommand {
         #[arg(required = true)]
         nodes: Vec<String>,
     },
+    /// Change a node's availability or labels.
+    Update {
+        #[command(flatten)]
+        host: HostArg,
+        /// `active`, `pause` (no new tasks) or `drain` (its tasks move elsewhere).
+        #[arg(long, value_parser = ["active", "pause", "drain"])]
+        availability: Option<String>,
+        /// Add or change a label (KEY=VALUE).
+        #[arg(long = "label-add")]
+        label_add: Vec<String>,
+        /// Remove a label, by key.
+        #[arg(long = "label-rm")]
+        label_rm: Vec<String>,
+        node: String,
+    },
+    /// List the tasks on nodes (this one by default).
+    Ps {
+        #[command(flatten)]
+        host: HostArg,
+        #[command(flatten)]
+        table: tasks::TableArgs,
+        #[arg(default_value = "self")]
+        nodes: Vec<String>,
+    },
 }
 
 pub(crate) async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
@@ -68,13 +96,26 @@ pub(crate) async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
         }
         NodeCommand::Promote { host, nodes } => set_role(&host.client(), &nodes, "manager").await?,
         NodeCommand::Demote { host, nodes } => set_role(&host.client(), &nodes, "worker").await?,
+        NodeCommand::Update { host, availability, label_add, label_rm, node: reference } => {
+            let client = host.client();
+            let mut node = resolve(&client, &reference).await?;
+            if let Some(availability) = availability {
+                node.spec.availability = availability;
+            }
+            for key in &label_rm {
+                anyhow::ensure!(node.spec.labels.remove(key).is_some(), "key {key} doesn't exist in node's labels");
+            }
+            node.spec.labels.extend(parse_labels(&label_add));
+            update(&client, &node).await?;
+            println!("{reference}");
+        }
+        NodeCommand::Ps { host, table, nodes } => {
+            let client = host.client();
+            let nodes = try_join_all(nodes.iter().map(|reference| resolve(&client, reference))).await?;
+            tasks::print(&client, "node", &nodes.into_iter().map(|n| n.id).collect::<Vec<_>>(), &table).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn capitalize(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 async fn list(client: &Client, quiet: bool) -> anyhow::Result<()> {
@@ -106,7 +147,12 @@ async fn list(client: &Client, quiet: bool) -> anyhow::Result<()> {
 
 async fn resolve(client: &Client, reference: &str) -> anyhow::Result<Node> {
     let id = if reference == "self" { client.get::<Info>("/info").await?.swarm.node_id } else { reference.to_owned() };
-    Ok(client.get(&format!("/nodes/{id}")).await?)
+    Ok(client.get(&format!("/nodes/{}", url_component(&id))).await?)
+}
+
+/// `POST /nodes/{id}/update?version=` with `node`'s spec.
+async fn update(client: &Client, node: &Node) -> anyhow::Result<()> {
+    Ok(client.post_empty(&format!("/nodes/{}/update?version={}", node.id, node.version.index), Some(&node.spec)).await?)
 }
 
 async fn inspect(client: &Client, pretty: bool, references: &[String]) -> anyhow::Result<()> {
@@ -141,7 +187,7 @@ async fn set_role(client: &Client, references: &[String], role: &str) -> anyhow:
             continue;
         }
         node.spec.role = role.to_owned();
-        client.post_empty(&format!("/nodes/{}/update?version={}", node.id, node.version.index), Some(&node.spec)).await?;
+        update(client, &node).await?;
         if role == "manager" {
             println!("Node {reference} promoted to a manager in the swarm.");
         } else {

@@ -1,4 +1,6 @@
-//! `palisade secret …`: Engine-API client verbs, with docker's output.
+//! `palisade secret …` and `palisade config …`: Engine-API client verbs, with docker's output.
+//! Secrets and configs share a shape (a config is a secret whose data the daemon shows), so
+//! one set of verbs serves both, told apart by [`Kind`].
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
@@ -6,26 +8,56 @@ use std::process::ExitCode;
 
 use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Secret, SecretCreateResponse, SecretData, SecretSpec};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::output::{ago, print_table};
 use super::HostArg;
+
+/// Which objects the verbs manage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `/secrets`: data never shown.
+    Secret,
+    /// `/configs`: data shown by inspect.
+    Config,
+}
+
+impl Kind {
+    /// The collection in the Engine API's paths.
+    pub(crate) fn collection(self) -> &'static str {
+        match self {
+            Self::Secret => "secrets",
+            Self::Config => "configs",
+        }
+    }
+
+    /// The word docker's messages use.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Config => "config",
+        }
+    }
+}
 
 #[derive(clap::Subcommand)]
 #[command(defer = true)]
 pub(crate) enum SecretCommand {
-    /// Create a secret from a file or from stdin (`-`).
+    /// Create one from a file or from stdin (`-`).
     Create {
         #[command(flatten)]
         host: HostArg,
-        /// Secret labels (KEY=VALUE).
+        /// Labels (KEY=VALUE).
         #[arg(short, long = "label")]
         labels: Vec<String>,
-        /// The secret's name.
+        /// Its name.
         name: String,
-        /// File holding the secret, or `-` for stdin.
+        /// File holding the data, or `-` for stdin.
         file: String,
     },
-    /// List secrets.
+    /// List them.
     #[command(alias = "list")]
     Ls {
         #[command(flatten)]
@@ -34,58 +66,82 @@ pub(crate) enum SecretCommand {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Show secrets (never their data).
+    /// Show them as JSON (a secret's data never; a config's data in base64).
     Inspect {
         #[command(flatten)]
         host: HostArg,
         #[arg(required = true)]
-        secrets: Vec<String>,
+        references: Vec<String>,
     },
-    /// Remove secrets.
+    /// Remove them.
     #[command(alias = "remove")]
     Rm {
         #[command(flatten)]
         host: HostArg,
         #[arg(required = true)]
-        secrets: Vec<String>,
+        references: Vec<String>,
     },
 }
 
-pub(crate) async fn run(command: SecretCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(command: SecretCommand, kind: Kind) -> anyhow::Result<ExitCode> {
+    let collection = kind.collection();
     match command {
         SecretCommand::Create { host, labels, name, file } => {
             let data = read_data(&file)?;
             let spec = SecretSpec { name, labels: parse_labels(&labels), data: Some(data), ..SecretSpec::default() };
-            let created: SecretCreateResponse = host.client().post("/secrets/create", &spec).await?;
+            let created: SecretCreateResponse = host.client().post(&format!("/{collection}/create"), &spec).await?;
             println!("{}", created.id);
         }
-        SecretCommand::Ls { host, quiet } => list(&host.client(), quiet).await?,
-        SecretCommand::Inspect { host, secrets } => {
-            let client = host.client();
-            let mut found = Vec::new();
-            for reference in &secrets {
-                found.push(client.get::<Secret>(&format!("/secrets/{}", path_segment(reference))).await?);
-            }
-            println!("{}", serde_json::to_string_pretty(&found)?);
-        }
-        SecretCommand::Rm { host, secrets } => {
-            let client = host.client();
-            let mut errors = Vec::new();
-            for reference in &secrets {
-                match client.delete(&format!("/secrets/{}", path_segment(reference))).await {
-                    Ok(()) => println!("{reference}"),
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-            if !errors.is_empty() {
-                anyhow::bail!("{}", errors.join("\n"));
-            }
-        }
+        SecretCommand::Ls { host, quiet } => list(&host.client(), kind, quiet).await?,
+        SecretCommand::Inspect { host, references } => inspect::<Secret>(&host.client(), collection, &references).await?,
+        SecretCommand::Rm { host, references } => remove(&host.client(), collection, &references).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The secret bytes from FILE or stdin (`-`), held in zeroing memory; empty is refused as docker
+/// `GET /<collection>/<ref>` of each, printed as one JSON array.
+pub(crate) async fn inspect<T: DeserializeOwned + Serialize>(client: &Client, collection: &str, references: &[String]) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    for reference in references {
+        found.push(client.get::<T>(&format!("/{collection}/{}", url_component(reference))).await?);
+    }
+    println!("{}", serde_json::to_string_pretty(&found)?);
+    Ok(())
+}
+
+/// `DELETE /<collection>/<ref>` of each, printing those removed; the errors together at the end,
+/// as docker.
+pub(crate) async fn remove(client: &Client, collection: &str, references: &[String]) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for reference in references {
+        match client.delete(&format!("/{collection}/{}", url_component(reference))).await {
+            Ok(()) => println!("{reference}"),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(())
+}
+
+/// The IDs of the secrets or configs named `names` (`GET /<collection>?filters={"name":…}`,
+/// exact names kept, as docker resolves `--secret`/`--config`); a name not found is an error.
+pub(crate) async fn ids_by_name(client: &Client, kind: Kind, names: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let wanted: BTreeMap<&str, bool> = names.iter().map(|n| (*n, true)).collect();
+    let filters = serde_json::json!({ "name": wanted }).to_string();
+    let found: Vec<Secret> = client.get(&format!("/{}?filters={}", kind.collection(), url_component(&filters))).await?;
+    let ids: BTreeMap<String, String> = found.into_iter().map(|s| (s.spec.name, s.id)).collect();
+    if let Some(missing) = names.iter().find(|n| !ids.contains_key(**n)) {
+        anyhow::bail!("{} not found: {missing}", kind.noun());
+    }
+    Ok(ids)
+}
+
+/// The bytes from FILE or stdin (`-`), held in zeroing memory; empty is refused as docker
 /// does.
 fn read_data(file: &str) -> anyhow::Result<SecretData> {
     let mut bytes = Zeroizing::new(Vec::new());
@@ -100,7 +156,7 @@ fn read_data(file: &str) -> anyhow::Result<SecretData> {
 }
 
 /// `KEY=VALUE` (or `KEY`, an empty value) as docker's `--label`.
-fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
+pub(crate) fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
     labels
         .iter()
         .map(|label| match label.split_once('=') {
@@ -110,81 +166,38 @@ fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A secret reference as one URL path segment (names are `[a-zA-Z0-9-_.]`, IDs alphanumeric;
-/// anything else is percent-encoded so it cannot change the path).
-fn path_segment(reference: &str) -> String {
+/// A reference as one URL path segment or query value (names are `[a-zA-Z0-9-_.]`, IDs
+/// alphanumeric; anything else is percent-encoded so it cannot change the path or query).
+pub(crate) fn url_component(reference: &str) -> String {
     reference
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
 }
 
-async fn list(client: &Client, quiet: bool) -> anyhow::Result<()> {
-    let mut secrets: Vec<Secret> = client.get("/secrets").await?;
-    secrets.sort_by(|a, b| a.spec.name.cmp(&b.spec.name).then(a.id.cmp(&b.id)));
+async fn list(client: &Client, kind: Kind, quiet: bool) -> anyhow::Result<()> {
+    let mut found: Vec<Secret> = client.get(&format!("/{}", kind.collection())).await?;
+    found.sort_by(|a, b| a.spec.name.cmp(&b.spec.name).then(a.id.cmp(&b.id)));
     if quiet {
-        secrets.iter().for_each(|s| println!("{}", s.id));
+        found.iter().for_each(|s| println!("{}", s.id));
         return Ok(());
     }
     let now = time::OffsetDateTime::now_utc();
-    let rows: Vec<[String; 5]> = secrets
-        .iter()
-        .map(|s| {
-            let driver = s.spec.driver.as_ref().map(|d| d.name.clone()).unwrap_or_default();
-            [s.id.clone(), s.spec.name.clone(), driver, ago(&s.created_at, now), ago(&s.updated_at, now)]
-        })
-        .collect();
-    print_table(["ID", "NAME", "DRIVER", "CREATED", "UPDATED"], &rows);
+    let row = |s: &Secret| [s.id.clone(), s.spec.name.clone(), ago(&s.created_at, now), ago(&s.updated_at, now)];
+    match kind {
+        Kind::Secret => {
+            let rows: Vec<[String; 5]> = found
+                .iter()
+                .map(|s| {
+                    let [id, name, created, updated] = row(s);
+                    [id, name, s.spec.driver.as_ref().map(|d| d.name.clone()).unwrap_or_default(), created, updated]
+                })
+                .collect();
+            print_table(["ID", "NAME", "DRIVER", "CREATED", "UPDATED"], &rows);
+        }
+        Kind::Config => print_table(["ID", "NAME", "CREATED", "UPDATED"], &found.iter().map(row).collect::<Vec<_>>()),
+    }
     Ok(())
-}
-
-/// Columns as docker's tabwriter lays them out (min width 10, padding 3).
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let widths = widths.map(|w| (w + 3).max(10));
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}", width = widths[i]));
-            }
-        }
-        println!("{out}");
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-}
-
-/// `17 months ago`, as go-units' HumanDuration words it.
-fn ago(timestamp: &str, now: time::OffsetDateTime) -> String {
-    let Ok(at) = time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339) else { return String::new() };
-    format!("{} ago", human_duration((now - at).whole_seconds().max(0)))
-}
-
-fn human_duration(seconds: i64) -> String {
-    let hours = seconds as f64 / 3600.0;
-    match seconds {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        _ if hours.round() as i64 == 1 => "About an hour".into(),
-        _ if hours < 48.0 => format!("{} hours", hours.round() as i64),
-        _ if hours < 24.0 * 7.0 * 2.0 => format!("{} days", (hours / 24.0).round() as i64),
-        _ if hours < 24.0 * 30.0 * 2.0 => format!("{} weeks", (hours / 24.0 / 7.0).round() as i64),
-        _ if hours < 24.0 * 365.0 * 2.0 => format!("{} months", (hours / 24.0 / 30.0).round() as i64),
-        _ => format!("{} years", (hours / 24.0 / 365.0).round() as i64),
-    }
 }
 
 #[cfg(test)]
@@ -192,22 +205,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_are_worded_as_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(45), "45 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(human_duration(3 * 3600), "3 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(17 * 30 * 86400), "17 months");
-    }
-
-    #[test]
     fn labels_and_references_are_taken_as_docker_does() {
         let labels = parse_labels(&["a=b=c".into(), "flag".into()]);
         assert_eq!(labels.get("a").map(String::as_str), Some("b=c"));
         assert_eq!(labels.get("flag").map(String::as_str), Some(""));
-        assert_eq!(path_segment("db_pw.v-1"), "db_pw.v-1");
-        assert_eq!(path_segment("../x y"), "..%2Fx%20y");
+        assert_eq!(url_component("db_pw.v-1"), "db_pw.v-1");
+        assert_eq!(url_component("../x y"), "..%2Fx%20y");
     }
 
     #[test]
