@@ -24,6 +24,12 @@ use errors::to_api;
 
 pub(super) type ApiResult<T> = Result<T, ApiError>;
 
+/// A new secret or config, from its spec (validated by the route).
+pub(super) fn value_create(spec: SecretSpec) -> SecretCreate {
+    let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
+    SecretCreate { name: spec.name, labels: spec.labels, data }
+}
+
 pub(super) fn unexpected(reply: &ControlReply) -> ApiError {
     to_api(Error::internal("cluster call", format!("unexpected reply {reply:?}")))
 }
@@ -153,8 +159,7 @@ impl Backend for Daemon {
     }
 
     async fn secret_create(&self, spec: SecretSpec) -> ApiResult<String> {
-        let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
-        match self.call(ControlCall::SecretCreate(SecretCreate { name: spec.name, labels: spec.labels, data })).await? {
+        match self.call(ControlCall::SecretCreate(value_create(spec))).await? {
             ControlReply::ObjectId(id) => Ok(id),
             other => Err(unexpected(&other)),
         }

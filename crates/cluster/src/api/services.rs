@@ -6,12 +6,11 @@ use palisade_engine_api::types::{
     ServiceUpdateResponse, Task,
 };
 use palisade_engine_api::ServiceBackend;
-use zeroize::Zeroizing;
 
-use super::{service_convert as convert, unexpected, ApiResult};
+use super::{service_convert as convert, unexpected, value_create, ApiResult};
 use crate::daemon::Daemon;
 use crate::model::ServiceMode;
-use crate::rpc::{ConfigCreate, ControlCall, ControlReply, ServiceView, TaskView};
+use crate::rpc::{ControlCall, ControlReply, ServiceView, TaskView};
 
 impl ServiceBackend for Daemon {
     async fn service_create(&self, spec: ServiceSpec) -> ApiResult<ServiceCreateResponse> {
@@ -66,8 +65,7 @@ impl ServiceBackend for Daemon {
     }
 
     async fn config_create(&self, spec: ConfigSpec) -> ApiResult<String> {
-        let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
-        match self.call(ControlCall::ConfigCreate(ConfigCreate { name: spec.name, labels: spec.labels, data })).await? {
+        match self.call(ControlCall::ConfigCreate(value_create(spec))).await? {
             ControlReply::ObjectId(id) => Ok(id),
             other => Err(unexpected(&other)),
         }

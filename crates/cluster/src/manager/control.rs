@@ -4,8 +4,10 @@ use palisade_pki::{NodeCertInfo, NodeRole, UnlockKey};
 
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::model::{ClusterObject, Versioned};
-use crate::rpc::{ClusterSummary, ControlCall, ControlReply, NodeCall, SwarmUpdate, SwarmView, UnlockKeyText};
+use crate::model::{ClusterObject, ConfigKind, SecretKind, SecretObject, Versioned};
+use crate::rpc::{
+    ClusterSummary, ConfigView, ControlCall, ControlReply, NodeCall, SecretView, SwarmUpdate, SwarmView, UnlockKeyText,
+};
 
 impl Manager {
     /// Runs a cluster-state call. Reads first confirm that this manager still leads, so they
@@ -35,14 +37,18 @@ impl Manager {
             ControlCall::NodeRemove { reference, force } => {
                 self.node_remove(&reference, force).await.map(|()| ControlReply::Done)
             }
-            ControlCall::SecretCreate(create) => self.secret_create(create).await.map(ControlReply::ObjectId),
-            ControlCall::SecretList => self.secret_list().map(ControlReply::Secrets),
-            ControlCall::SecretInspect { reference } => self.secret_inspect(&reference).map(ControlReply::Secret),
+            ControlCall::SecretCreate(create) => self.value_create::<SecretKind>(create).await.map(ControlReply::ObjectId),
+            ControlCall::SecretList => {
+                Ok(ControlReply::Secrets(self.value_list::<SecretKind>()?.iter().map(secret_view).collect()))
+            }
+            ControlCall::SecretInspect { reference } => {
+                self.resolve_value::<SecretKind>(&reference).map(|s| ControlReply::Secret(secret_view(&s)))
+            }
             ControlCall::SecretUpdate { reference, version, labels } => {
-                self.secret_update(&reference, version, labels).await.map(|()| ControlReply::Done)
+                self.value_update::<SecretKind>(&reference, version, labels).await.map(|()| ControlReply::Done)
             }
             ControlCall::SecretRemove { reference } => {
-                self.secret_remove(&reference).await.map(|()| ControlReply::Done)
+                self.value_remove::<SecretKind>(&reference).await.map(|()| ControlReply::Done)
             }
             ControlCall::ServiceCreate(spec) => self.service_create(*spec).await.map(ControlReply::ObjectId),
             ControlCall::ServiceList => self.service_list().map(ControlReply::Services),
@@ -57,16 +63,18 @@ impl Manager {
             }
             ControlCall::TaskList => self.task_list().map(ControlReply::Tasks),
             ControlCall::TaskInspect { reference } => self.task_inspect(&reference).map(|t| ControlReply::Task(Box::new(t))),
-            ControlCall::ConfigCreate(create) => self.config_create(create).await.map(ControlReply::ObjectId),
-            ControlCall::ConfigList => self.config_list().map(ControlReply::Configs),
-            ControlCall::ConfigInspect { reference } => {
-                self.config_inspect(&reference).map(|c| ControlReply::Config(Box::new(c)))
-            }
+            ControlCall::ConfigCreate(create) => self.value_create::<ConfigKind>(create).await.map(ControlReply::ObjectId),
+            ControlCall::ConfigList => Ok(ControlReply::Configs(
+                self.value_list::<ConfigKind>()?.into_iter().map(|c| ConfigView { version: c.version, config: c.value }).collect(),
+            )),
+            ControlCall::ConfigInspect { reference } => self
+                .resolve_value::<ConfigKind>(&reference)
+                .map(|c| ControlReply::Config(Box::new(ConfigView { version: c.version, config: c.value }))),
             ControlCall::ConfigUpdate { reference, version, labels } => {
-                self.config_update(&reference, version, labels).await.map(|()| ControlReply::Done)
+                self.value_update::<ConfigKind>(&reference, version, labels).await.map(|()| ControlReply::Done)
             }
             ControlCall::ConfigRemove { reference } => {
-                self.config_remove(&reference).await.map(|()| ControlReply::Done)
+                self.value_remove::<ConfigKind>(&reference).await.map(|()| ControlReply::Done)
             }
             ControlCall::LogsOpen(open) => self.logs_open(open).map(ControlReply::ObjectId),
             ControlCall::LogsNext { subscription, cursor } => {
@@ -192,5 +200,18 @@ pub(super) fn rotation_error(e: palisade_pki::Error) -> Error {
         Error::invalid(e)
     } else {
         Error::internal("root CA rotation", e)
+    }
+}
+
+/// A secret's metadata, never its value.
+fn secret_view(secret: &Versioned<SecretObject>) -> SecretView {
+    let s = &secret.value;
+    SecretView {
+        id: s.id.clone(),
+        version: secret.version,
+        name: s.name.clone(),
+        labels: s.labels.clone(),
+        created_at: s.created_at,
+        updated_at: s.updated_at,
     }
 }

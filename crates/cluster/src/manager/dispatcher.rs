@@ -14,7 +14,7 @@ use palisade_store::Table;
 
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::model::{ConfigObject, SecretObject, TaskObject, TaskState, Versioned, WriteSet};
+use crate::model::{ConfigKind, FileGrant, SecretKind, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
 use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
 
 /// The longest an assignments call waits for a change before answering unchanged.
@@ -66,25 +66,24 @@ impl Manager {
         if task.node_id.as_ref() != Some(&peer.node_id) || task.desired != TaskState::Running || task.status.state.is_terminal() {
             return Err(refused());
         }
-        let secrets = self.records.list::<SecretObject>()?;
-        let configs = self.records.list::<ConfigObject>()?;
-        let mut files = Vec::new();
-        for grant in &task.spec.secrets {
-            let secret = secrets
-                .iter()
-                .find(|s| s.value.id == grant.id)
-                .ok_or_else(|| Error::precondition(format!("secret {} of task {task_id} no longer exists", grant.name)))?;
-            files.push(DeliveredFile::new(FileKind::Secret, grant, secret.value.data.clone()));
-        }
-        for grant in &task.spec.configs {
-            let config = configs
-                .iter()
-                .find(|c| c.value.id == grant.id)
-                .ok_or_else(|| Error::precondition(format!("config {} of task {task_id} no longer exists", grant.name)))?;
-            files.push(DeliveredFile::new(FileKind::Config, grant, config.value.data.clone()));
-        }
+        let mut files = self.deliver::<SecretKind>(&task.spec.secrets, FileKind::Secret, task_id)?;
+        files.extend(self.deliver::<ConfigKind>(&task.spec.configs, FileKind::Config, task_id)?);
         tracing::info!(task = task_id, node = %peer.node_id, files = files.len(), "delivered task files");
         Ok(TaskFiles { files })
+    }
+
+    /// The granted values of one task, as files.
+    fn deliver<K: ValueKind>(&self, grants: &[FileGrant], kind: FileKind, task_id: &str) -> Result<Vec<DeliveredFile>> {
+        let values = self.value_list::<K>()?;
+        grants
+            .iter()
+            .map(|grant| {
+                let value = values.iter().find(|v| v.value.id == grant.id).ok_or_else(|| {
+                    Error::precondition(format!("{} {} of task {task_id} no longer exists", K::KIND, grant.name))
+                })?;
+                Ok(DeliveredFile::new(kind, grant, value.value.data.clone()))
+            })
+            .collect()
     }
 
     /// Status reports of the caller's tasks. Reports of tasks not assigned to it are refused

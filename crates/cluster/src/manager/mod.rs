@@ -10,7 +10,7 @@
 //! * `rotation`: root CA rotation, driven through [`palisade_pki::CaState`].
 //! * `membership`: node updates and removal, raft voters.
 //! * `control`: the cluster-state calls (`ControlCall`) and swarm inspect/update.
-//! * `secrets`: secret records.
+//! * `values`: secret and config records.
 //! * `services`: service, task and config records; `admission`: the one check every service
 //!   spec passes before it is stored.
 //! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
@@ -26,8 +26,8 @@ mod logs;
 mod membership;
 pub(crate) mod orchestrator;
 mod rotation;
-mod secrets;
 mod services;
+mod values;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,19 +2,17 @@
 //! at the API edge; here they are checked against the store (names, granted objects) and
 //! committed with version checks. Tasks are never written here: the orchestrator makes them.
 
-use std::collections::BTreeMap;
-
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{
-    ConfigObject, FileGrant, SecretObject, ServiceObject, ServiceSpec, TaskObject, TaskState, UpdateProgress, UpdateState,
-    Versioned, WriteSet,
+    ConfigKind, SecretKind, ServiceObject, ServiceSpec, TaskObject, TaskState, UpdateProgress, UpdateState, Versioned,
+    WriteSet,
 };
-use crate::rpc::{ConfigCreate, ConfigView, ServiceView, TaskView};
+use crate::rpc::{ServiceView, TaskView};
 
 impl Manager {
     pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<String> {
-        self.resolve_grants(&mut spec)?;
+        self.resolve_all_grants(&mut spec)?;
         self.admit(&spec)?;
         let now = self.clock.now();
         let service = ServiceObject {
@@ -59,7 +57,7 @@ impl Manager {
                 .clone()
                 .ok_or_else(|| Error::precondition(format!("service {} does not have a previous spec", service.spec.name)))?;
         } else {
-            self.resolve_grants(&mut spec)?;
+            self.resolve_all_grants(&mut spec)?;
         }
         self.admit(&spec)?;
         let tasks_change = spec.task != service.spec.task;
@@ -127,28 +125,9 @@ impl Manager {
         Ok(task_view(task, &self.records.list::<ServiceObject>()?))
     }
 
-    /// Fills in the ID and name of every granted secret and config from the store, by
-    /// whichever of the two the request named; refuses grants of what does not exist.
-    fn resolve_grants(&self, spec: &mut ServiceSpec) -> Result<()> {
-        let secrets = self.records.list::<SecretObject>()?;
-        for grant in &mut spec.task.secrets {
-            let found = secrets
-                .iter()
-                .find(|s| (!grant.id.is_empty() && s.value.id == grant.id) || (grant.id.is_empty() && s.value.name == grant.name))
-                .ok_or_else(|| Error::NotFound { kind: "secret", reference: grant_reference(grant) })?;
-            grant.id.clone_from(&found.value.id);
-            grant.name.clone_from(&found.value.name);
-        }
-        let configs = self.records.list::<ConfigObject>()?;
-        for grant in &mut spec.task.configs {
-            let found = configs
-                .iter()
-                .find(|c| (!grant.id.is_empty() && c.value.id == grant.id) || (grant.id.is_empty() && c.value.name == grant.name))
-                .ok_or_else(|| Error::NotFound { kind: "config", reference: grant_reference(grant) })?;
-            grant.id.clone_from(&found.value.id);
-            grant.name.clone_from(&found.value.name);
-        }
-        Ok(())
+    fn resolve_all_grants(&self, spec: &mut ServiceSpec) -> Result<()> {
+        self.resolve_grants::<SecretKind>(&mut spec.task.secrets)?;
+        self.resolve_grants::<ConfigKind>(&mut spec.task.configs)
     }
 
     /// Names of the services that grant the secret or config `id`.
@@ -161,70 +140,11 @@ impl Manager {
             .map(|s| s.value.spec.name)
             .collect())
     }
-
-    pub(super) async fn config_create(&self, create: ConfigCreate) -> Result<String> {
-        let now = self.clock.now();
-        let config = ConfigObject {
-            id: random_object_id(),
-            name: create.name,
-            labels: create.labels,
-            created_at: now,
-            updated_at: now,
-            data: create.data,
-        };
-        match self.records.commit(WriteSet::new().put(&config, None)?).await {
-            Ok(_) => Ok(config.id),
-            Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "config", name: config.name }),
-            Err(e) => Err(e),
-        }
-    }
-
-    pub(super) fn config_list(&self) -> Result<Vec<ConfigView>> {
-        Ok(self.records.list::<ConfigObject>()?.into_iter().map(|c| ConfigView { version: c.version, config: c.value }).collect())
-    }
-
-    pub(super) fn config_inspect(&self, reference: &str) -> Result<ConfigView> {
-        let config = self.resolve_config(reference)?;
-        Ok(ConfigView { version: config.version, config: config.value })
-    }
-
-    pub(super) async fn config_update(&self, reference: &str, version: u64, labels: BTreeMap<String, String>) -> Result<()> {
-        let current = self.resolve_config(reference)?;
-        if current.version != version {
-            return Err(Error::OutOfSequence);
-        }
-        let mut config = current.value;
-        config.labels = labels;
-        config.updated_at = self.clock.now();
-        self.records.commit(WriteSet::new().put(&config, Some(current.version))?).await.map(drop)
-    }
-
-    pub(super) async fn config_remove(&self, reference: &str) -> Result<()> {
-        let config = self.resolve_config(reference)?;
-        let users = self.services_granting(&config.value.id)?;
-        if !users.is_empty() {
-            return Err(Error::InUse { kind: "config", name: config.value.name, services: users });
-        }
-        self.records.commit(WriteSet::new().delete::<ConfigObject>(&config.value.name, config.version)).await.map(drop)
-    }
-
-    fn resolve_config(&self, reference: &str) -> Result<Versioned<ConfigObject>> {
-        let configs = self.records.list::<ConfigObject>()?;
-        resolve(configs, reference, "config", |c| (&c.id, &c.name))
-    }
 }
 
 fn task_view(task: Versioned<TaskObject>, services: &[Versioned<ServiceObject>]) -> TaskView {
     let up_to_date = services.iter().any(|s| s.value.id == task.value.service_id && s.value.spec_version == task.value.spec_version);
     TaskView { version: task.version, task: task.value, up_to_date }
-}
-
-fn grant_reference(grant: &FileGrant) -> String {
-    if grant.id.is_empty() {
-        grant.name.clone()
-    } else {
-        grant.id.clone()
-    }
 }
 
 /// Resolves `reference` among `objects` as dockerd does: exact ID, then exact name, then a

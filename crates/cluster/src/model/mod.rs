@@ -5,7 +5,6 @@
 //! as JSON, sealed by the store; its version is the raft index of the write that stored it.
 
 mod cluster;
-mod config;
 mod node;
 mod records;
 mod secret;
@@ -15,8 +14,7 @@ mod task;
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use node::{cluster_addr, Availability, NodeDescription, NodeObject};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
-pub(crate) use config::ConfigObject;
-pub(crate) use secret::{secret_bytes, SecretObject};
+pub(crate) use secret::{secret_bytes, ConfigKind, ConfigObject, NamedValue, SecretKind, SecretObject, ValueKind};
 pub(crate) use service::{
     Constraint, FailureAction, FileGrant, RestartCondition, RestartPolicy, ServiceMode, ServiceObject, ServiceSpec, TaskSpec,
     UpdatePolicy, UpdateProgress, UpdateState,

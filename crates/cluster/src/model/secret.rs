@@ -1,7 +1,9 @@
-//! Secrets: values only the tasks granted them may read. Stored sealed like every record; the
-//! value never leaves the store except towards those tasks.
+//! Secrets and configs: named values granted to services' tasks as files. Both are stored
+//! sealed like every record; a secret's value never leaves the store except towards the tasks
+//! granted it, a config's is shown by `config inspect`.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use palisade_store::Table;
 use serde::{Deserialize, Serialize};
@@ -10,9 +12,31 @@ use zeroize::Zeroizing;
 
 use super::Object;
 
-/// A secret, keyed by its name (names are unique and never change).
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct SecretObject {
+/// Which kind of [`NamedValue`]: where it is stored and what errors call it.
+pub(crate) trait ValueKind: 'static {
+    const TABLE: Table;
+    const KIND: &'static str;
+}
+
+/// Secrets (`/run/secrets/<target>`).
+pub(crate) enum SecretKind {}
+/// Configs (a file at any target).
+pub(crate) enum ConfigKind {}
+
+impl ValueKind for SecretKind {
+    const TABLE: Table = Table::Secrets;
+    const KIND: &'static str = "secret";
+}
+
+impl ValueKind for ConfigKind {
+    const TABLE: Table = Table::Configs;
+    const KIND: &'static str = "config";
+}
+
+/// A secret or config, keyed by its name (names are unique and never change).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct NamedValue<K> {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) labels: BTreeMap<String, String>,
@@ -23,21 +47,42 @@ pub(crate) struct SecretObject {
     /// The value. Zeroized on drop; never printed.
     #[serde(with = "secret_bytes")]
     pub(crate) data: Zeroizing<Vec<u8>>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
 }
 
-impl std::fmt::Debug for SecretObject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretObject")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("data", &"<redacted>")
-            .finish()
+pub(crate) type SecretObject = NamedValue<SecretKind>;
+pub(crate) type ConfigObject = NamedValue<ConfigKind>;
+
+impl<K> NamedValue<K> {
+    pub(crate) fn new(id: String, name: String, labels: BTreeMap<String, String>, at: OffsetDateTime, data: Zeroizing<Vec<u8>>) -> Self {
+        Self { id, name, labels, created_at: at, updated_at: at, data, kind: PhantomData }
     }
 }
 
-impl Object for SecretObject {
-    const TABLE: Table = Table::Secrets;
-    const KIND: &'static str = "secret";
+impl<K> Clone for NamedValue<K> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            data: self.data.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: ValueKind> std::fmt::Debug for NamedValue<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(K::KIND).field("id", &self.id).field("name", &self.name).field("data", &"<redacted>").finish()
+    }
+}
+
+impl<K: ValueKind> Object for NamedValue<K> {
+    const TABLE: Table = K::TABLE;
+    const KIND: &'static str = K::KIND;
     fn key(&self) -> String {
         self.name.clone()
     }

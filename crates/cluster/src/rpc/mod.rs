@@ -236,8 +236,6 @@ pub(crate) struct ConfigView {
     pub(crate) version: u64,
 }
 
-/// A new config: a name, labels and a value, as a secret's.
-pub(crate) type ConfigCreate = SecretCreate;
 
 /// A node's periodic report.
 #[derive(Debug, Serialize, Deserialize)]
@@ -298,7 +296,7 @@ pub(crate) struct NodeSpecUpdate {
     pub(crate) availability: String,
 }
 
-/// A new secret; the value is secret.
+/// A new secret (or config); the value is secret.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SecretCreate {
     pub(crate) name: String,
@@ -364,7 +362,7 @@ pub(crate) enum ControlCall {
     TaskInspect {
         reference: String,
     },
-    ConfigCreate(ConfigCreate),
+    ConfigCreate(SecretCreate),
     ConfigList,
     ConfigInspect {
         reference: String,
