@@ -30,7 +30,8 @@ mod up;
 /// Where a fresh install keeps its state.
 pub(crate) const DEFAULT_DATA_ROOT: &str = "/var/lib/palisade";
 
-/// The daemon socket: `-H unix:///path.sock`, `PALISADE_HOST`, or the default data root's.
+// The daemon socket: `-H unix:///path.sock`, `PALISADE_HOST`, or the default data root's. Not a
+// doc comment: clap would make it the help text of every verb that flattens it.
 #[derive(clap::Args, Clone, Debug)]
 pub(crate) struct HostArg {
     /// Daemon socket to connect to (unix:///path.sock).
