@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecosystem::{Ecosystem, EcosystemRelease};
 use crate::error::{Error, Result};
-use crate::osv::{self, Event, OsvRecord};
+use crate::osv::{self, Event};
 use crate::severity::Severity;
 
 // Byte keys: compared without UTF-8 checks (the strings are written by this module only).
@@ -186,29 +186,34 @@ impl AdvisoryDb {
         {
             let mut affected = txn.open_table(AFFECTED).map_err(|e| self.err(e.into()))?;
             let mut records = txn.open_table(RECORDS).map_err(|e| self.err(e.into()))?;
-            let mut failure: Option<Error> = None;
             // New rows are gathered first and inserted in key order: B-tree appends instead
             // of random inserts.
             let mut pending = Pending::default();
-            osv::visit_inputs(inputs, |origin, bytes| {
-                if failure.is_some() {
-                    return;
+            // Two threads: one reads, inflates, parses and encodes records; this one applies
+            // them to the index.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1024);
+            let path = self.path.clone();
+            std::thread::scope(|scope| -> Result<()> {
+                let reader = scope.spawn(move || {
+                    osv::visit_inputs(inputs, |origin, bytes| {
+                        // A closed channel means the writer failed; its error is reported.
+                        let _ = tx.send(prepare(bytes, origin, &path));
+                    })
+                });
+                let mut failure = None;
+                for prepared in rx {
+                    let applied = prepared.and_then(|p| apply(&mut affected, &mut records, &mut pending, p, &mut stats, &self.path));
+                    if let Err(e) = applied {
+                        failure = Some(e);
+                        break;
+                    }
                 }
-                match osv::parse_record(bytes, origin) {
-                    Err(e) => {
-                        stats.malformed += 1;
-                        stats.warnings.push(e.to_string());
-                    }
-                    Ok(rec) => {
-                        if let Err(e) = store_record(&mut affected, &mut records, &mut pending, rec, &mut stats, &self.path) {
-                            failure = Some(e);
-                        }
-                    }
+                let read = reader.join().map_err(|_| Error::Unsupported("the advisory reader thread panicked".into()))?;
+                match failure {
+                    Some(e) => Err(e),
+                    None => read,
                 }
             })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
             for (k, v) in &pending.affected {
                 affected.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
             }
@@ -306,35 +311,31 @@ struct Pending {
     records: BTreeMap<String, (RecordMeta, Vec<u8>)>,
 }
 
-fn store_record(
-    affected: &mut redb::Table<&[u8], &[u8]>,
-    records: &mut redb::Table<&[u8], &[u8]>,
-    pending: &mut Pending,
-    rec: OsvRecord,
-    stats: &mut ImportStats,
-    path: &Path,
-) -> Result<()> {
-    let dbe = |e: redb::Error| Error::Database { path: path.to_path_buf(), reason: e.to_string() };
-    // The same id earlier in this import: the later file wins.
-    if let Some((old, _)) = pending.records.remove(&rec.id) {
-        for k in &old.keys {
-            pending.affected.remove(k);
-        }
-    }
-    let old: Option<RecordMeta> = records.get(rec.id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
-    if let Some(old) = &old {
-        if old.modified == rec.modified && !rec.modified.is_empty() && rec.withdrawn.is_none() {
-            stats.unchanged += 1;
-            return Ok(());
-        }
-        for k in &old.keys {
-            affected.remove(k.as_bytes()).map_err(|e| dbe(e.into()))?;
-        }
-        records.remove(rec.id.as_bytes()).map_err(|e| dbe(e.into()))?;
-    }
-    if rec.withdrawn.is_some() {
-        stats.withdrawn += 1;
-        return Ok(());
+/// A record's rows: encoded affected entries by key, its meta and the meta encoded.
+struct Rows {
+    affected: Vec<(String, Vec<u8>)>,
+    meta: RecordMeta,
+    encoded: Vec<u8>,
+}
+
+/// One record made ready for the index on the parsing thread.
+enum Prepared {
+    /// Not an OSV record: the warning names the file.
+    Malformed(String),
+    /// A record: its id, `modified`, whether withdrawn, and its rows (none when it names no
+    /// ecosystem the scanner matches).
+    Record { id: String, modified: String, withdrawn: bool, rows: Option<Box<Rows>> },
+}
+
+/// Parses and encodes one record (no database access).
+fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
+    let rec = match osv::parse_record(bytes, origin) {
+        Ok(r) => r,
+        Err(e) => return Ok(Prepared::Malformed(e.to_string())),
+    };
+    let withdrawn = rec.withdrawn.is_some();
+    if withdrawn {
+        return Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: None });
     }
     let mut entries: BTreeMap<String, AffectedEntry> = BTreeMap::new();
     for a in &rec.affected {
@@ -356,8 +357,7 @@ fn store_record(
         entry.versions.extend(a.versions.iter().cloned());
     }
     if entries.is_empty() {
-        stats.skipped += 1;
-        return Ok(());
+        return Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: None });
     }
     let (severity, score, vector) = crate::severity::of_record(&rec);
     let title = rec
@@ -366,12 +366,7 @@ fn store_record(
         .filter(|s| !s.trim().is_empty())
         .or_else(|| rec.details.as_deref().and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty())))
         .unwrap_or_default();
-    let url = rec
-        .references
-        .iter()
-        .find(|r| r.kind == "ADVISORY")
-        .or_else(|| rec.references.first())
-        .map(|r| r.url.clone());
+    let url = rec.references.iter().find(|r| r.kind == "ADVISORY").or_else(|| rec.references.first()).map(|r| r.url.clone());
     let meta = RecordMeta {
         title: title.chars().take(200).collect(),
         aliases: rec.aliases.clone(),
@@ -382,11 +377,61 @@ fn store_record(
         modified: rec.modified.clone(),
         keys: entries.keys().cloned().collect(),
     };
-    for (k, e) in &entries {
-        pending.affected.insert(k.clone(), encode(e, path)?);
+    let mut rows = Vec::with_capacity(entries.len());
+    for (k, e) in entries {
+        let v = encode(&e, path)?;
+        rows.push((k, v));
     }
     let encoded = encode(&meta, path)?;
-    pending.records.insert(rec.id.clone(), (meta, encoded));
+    Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: Some(Box::new(Rows { affected: rows, meta, encoded })) })
+}
+
+/// Applies one prepared record: the old version's rows go, the new rows wait in `pending`.
+fn apply(
+    affected: &mut redb::Table<&[u8], &[u8]>,
+    records: &mut redb::Table<&[u8], &[u8]>,
+    pending: &mut Pending,
+    prepared: Prepared,
+    stats: &mut ImportStats,
+    path: &Path,
+) -> Result<()> {
+    let dbe = |e: redb::Error| Error::Database { path: path.to_path_buf(), reason: e.to_string() };
+    let (id, modified, withdrawn, rows) = match prepared {
+        Prepared::Malformed(w) => {
+            stats.malformed += 1;
+            stats.warnings.push(w);
+            return Ok(());
+        }
+        Prepared::Record { id, modified, withdrawn, rows } => (id, modified, withdrawn, rows),
+    };
+    // The same id earlier in this import: the later file wins.
+    if let Some((old, _)) = pending.records.remove(&id) {
+        for k in &old.keys {
+            pending.affected.remove(k);
+        }
+    }
+    let old: Option<RecordMeta> = records.get(id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
+    if let Some(old) = &old {
+        if old.modified == modified && !modified.is_empty() && !withdrawn {
+            stats.unchanged += 1;
+            return Ok(());
+        }
+        for k in &old.keys {
+            affected.remove(k.as_bytes()).map_err(|e| dbe(e.into()))?;
+        }
+        records.remove(id.as_bytes()).map_err(|e| dbe(e.into()))?;
+    }
+    if withdrawn {
+        stats.withdrawn += 1;
+        return Ok(());
+    }
+    let Some(rows) = rows else {
+        stats.skipped += 1;
+        return Ok(());
+    };
+    let Rows { affected: new, meta, encoded } = *rows;
+    pending.affected.extend(new);
+    pending.records.insert(id, (meta, encoded));
     stats.imported += 1;
     Ok(())
 }

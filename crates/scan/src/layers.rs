@@ -24,11 +24,14 @@ pub struct Limits {
     pub max_metadata_bytes: u64,
     /// Largest binary or archive inspected (ELF, jar). Default 256 MiB.
     pub max_binary_bytes: u64,
+    /// Metadata bytes kept for the whole image at most; files past it are skipped with a
+    /// warning. Default 1 GiB.
+    pub max_total_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_metadata_bytes: 64 << 20, max_binary_bytes: 256 << 20 }
+        Self { max_metadata_bytes: 64 << 20, max_binary_bytes: 256 << 20, max_total_bytes: 1 << 30 }
     }
 }
 
@@ -73,6 +76,8 @@ pub(crate) struct View {
     pub(crate) layers: Vec<String>,
     /// Problems met (truncated layers, oversized files), each naming the layer or file.
     pub(crate) warnings: Vec<String>,
+    /// Metadata bytes read into memory so far (checked against `max_total_bytes`).
+    kept_bytes: u64,
 }
 
 /// Normalises a tar path: no leading `./` or `/`, no trailing `/`; `None` for `..` or empty.
@@ -155,13 +160,17 @@ impl View {
         let index = self.layers.len();
         self.layers.push(layer.digest.clone());
         let mut reader = BufReader::with_capacity(256 << 10, layer.reader);
-        let gz = match reader.fill_buf() {
-            Ok(b) => b.starts_with(&[0x1f, 0x8b]),
+        let (gz, zstd) = match reader.fill_buf() {
+            Ok(b) => (b.starts_with(&[0x1f, 0x8b]), b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])),
             Err(e) => {
                 self.warnings.push(format!("layer {}: {e}", layer.digest));
                 return;
             }
         };
+        if zstd {
+            self.warnings.push(format!("layer {} is zstd-compressed, which this scanner does not read; skipped", layer.digest));
+            return;
+        }
         let stream: Box<dyn Read + '_> = if gz { Box::new(flate2::bufread::GzDecoder::new(reader)) } else { Box::new(reader) };
         let mut archive = tar::Archive::new(stream);
         if let Err(e) = self.apply_entries(&mut archive, index, limits) {
@@ -221,6 +230,11 @@ impl View {
                     self.warnings.push(format!("{path}: {size} bytes, larger than the {}-byte limit; not read", limits.max_metadata_bytes));
                     return Ok(None);
                 }
+                if self.kept_bytes.saturating_add(size) > limits.max_total_bytes {
+                    self.warnings.push(format!("{path}: the image's metadata exceeds {} bytes in all; not read", limits.max_total_bytes));
+                    return Ok(None);
+                }
+                self.kept_bytes += size;
                 Ok(Some(Kept::Bytes(read_exact_size(r, size)?)))
             }
             Interest::Executable | Interest::Archive => {
