@@ -143,6 +143,11 @@ fn palisade_drives_services_configs_and_nodes() {
         assert!(line.is_some(), "{slot} in {logs}");
     }
     assert!(logs.contains("    | listen=8080"), "the config file at its target: {logs}");
+    // One task's logs, by its ID (as docker, when no service has that name).
+    let first = ok(m, &["service", "ps", "-q", "web"]).lines().next().unwrap().to_owned();
+    let one = ok(m, &["service", "logs", &first]);
+    assert!(one.contains(&value) && one.lines().all(|l| l.starts_with(&format!("web.1.{}@", &first[..12]))), "{one}");
+    assert!(fails(m, &["service", "logs", "nosuch"]).contains("nosuch"));
 
     let pretty = ok(m, &["service", "inspect", "--pretty", "web"]);
     for expected in ["Name:\t\tweb", "Replicas:\t2", "Target:\tpw\n  Source:\tdb_pw", "Target:\t/etc/app.conf\n  Source:\tapp_cfg", "Delay:\t\t1s"] {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use palisade_engine_api::client::{Client, Method};
+use palisade_engine_api::client::{Client, ClientError, Method};
 use palisade_engine_api::containers::types::unframe;
 use palisade_engine_api::types::{Node, Service, Task};
 
@@ -29,13 +29,23 @@ pub(crate) struct LogsArgs {
     /// Whole task IDs.
     #[arg(long)]
     no_trunc: bool,
+    /// A service, or one task's ID.
+    #[arg(value_name = "SERVICE|TASK")]
     service: String,
 }
 
 pub(super) async fn run(args: LogsArgs) -> anyhow::Result<()> {
     let client = args.host.client();
-    let service = inspect(&client, &args.service).await?;
-    let mut path = format!("/services/{}/logs?stdout=1&stderr=1&details=1", service.id);
+    // A service, or else (as docker) one task of one.
+    let (source, padding) = match inspect(&client, &args.service).await {
+        Ok(service) => (format!("services/{}", service.id), digits(service.spec.replicas().unwrap_or(1))),
+        Err(e) if not_found(&e) => {
+            let task: Task = client.get(&format!("/tasks/{}", url_component(&args.service))).await.map_err(|_| e)?;
+            (format!("tasks/{}", task.id), 1)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut path = format!("/{source}/logs?stdout=1&stderr=1&details=1");
     if args.follow {
         path.push_str("&follow=1");
     }
@@ -49,7 +59,7 @@ pub(super) async fn run(args: LogsArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     };
     let writing = async {
-        let mut names = Names { client: &client, args: &args, padding: digits(service.spec.replicas().unwrap_or(1)), known: BTreeMap::new() };
+        let mut names = Names { client: &client, args: &args, padding, known: BTreeMap::new() };
         let mut buffer = Vec::new();
         while let Some(chunk) = rx.recv().await {
             buffer.extend_from_slice(&chunk);
@@ -106,6 +116,10 @@ fn split_details(text: &str) -> Option<([&str; 3], &str)> {
     let details: BTreeMap<&str, &str> = details.split(',').filter_map(|kv| kv.split_once('=')).collect();
     let field = |key: &str| details.get(format!("com.docker.swarm.{key}.id").as_str()).copied();
     Some(([field("node")?, field("service")?, field("task")?], message))
+}
+
+fn not_found(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Api { status, .. }) if status.as_u16() == 404)
 }
 
 fn digits(n: u64) -> usize {

@@ -51,7 +51,7 @@ pub(crate) enum ServiceCommand {
         #[arg(required = true)]
         services: Vec<String>,
     },
-    /// Show the output of a service's tasks.
+    /// Show the output of a service's tasks (or of one task).
     Logs(logs::LogsArgs),
     /// Set the number of replicas (SERVICE=REPLICAS).
     Scale {
