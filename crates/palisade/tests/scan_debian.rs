@@ -49,6 +49,9 @@ fn every_dpkg_package_is_found_with_version_and_source() {
     let db = work.path().join("db.redb");
     let out = Command::new(PALISADE).args(["scan", "db", "import", "--db"]).arg(&db).arg(&osv).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let out = Command::new(PALISADE).args(["scan", "db", "info", "--db"]).arg(&db).output().unwrap();
+    let info = stdout(&out);
+    assert!(info.contains("advisories:  2") && info.contains("Debian:12        2 package entries"), "{info}");
 
     let node = Node::start();
     let out = node.palisade(&["load", "-i", archive.to_str().unwrap()]);

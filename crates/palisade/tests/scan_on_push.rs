@@ -116,6 +116,18 @@ fn skopeo_push_is_scanned_and_served_through_the_api() {
     assert!(findings(&v).contains(&("FIXTURE-ZLIB".to_owned(), "zlib1g".to_owned())), "{:?}", findings(&v));
     assert_eq!(v["report"]["db_generation"], 2);
 
+    // The same image scanned remotely, through the registry client.
+    let out = Command::new(PALISADE)
+        .args(["scan", "--format", "json", "--db"])
+        .arg(data.join("scan/advisories.redb"))
+        .args(["--tls-ca", ca.to_str().unwrap(), "--creds", &format!("admin:{password}"), &format!("{registry}/debian/minbase@{digest}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "remote scan: {}", stderr(&out));
+    let remote: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(remote["packages"].as_array().unwrap().len(), v["report"]["packages"].as_array().unwrap().len());
+    assert_eq!(remote["findings"].as_array().unwrap().len(), v["report"]["findings"].as_array().unwrap().len());
+
     // A digest that is not in the repository is unknown.
     let other = format!("https://{registry}/scan/v1/debian/minbase/manifests/sha256:{}", "0".repeat(64));
     assert_eq!(curl_json(&ca, &["-H", &bearer], &other).0, 404);
