@@ -146,6 +146,31 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     for slot in ["db.1.", "db.2."] {
         assert!(logs.lines().any(|l| l.starts_with(slot) && l.contains('@') && l.contains("| ")), "{slot} in {logs}");
     }
+    // `-f` streams the same, and keeps the stream open while the tasks run.
+    let mut follow = Command::new("docker")
+        .args(["-H", &manager.host(), "service", "logs", "-f", "db"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut pipe, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(follow.try_wait().unwrap().is_none(), "service logs -f ended while the tasks run");
+    follow.kill().unwrap();
+    let _ = follow.wait();
+    let followed = reader.join().unwrap();
+    assert_eq!(followed.matches(&value).count(), 2, "{followed}");
     // Nothing but the tasks' own output holds the value: not the stores, not the daemons' logs.
     let roots: Vec<_> = (0..3).map(|i| cluster[i].dir.path().to_owned()).collect();
     let task_output = |p: &std::path::Path| running.iter().any(|(_, _, c)| p.to_string_lossy().contains(c.as_str()));

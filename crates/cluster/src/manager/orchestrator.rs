@@ -491,7 +491,7 @@ fn schedule(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Constraint, NodeDescription};
+    use crate::model::{Constraint, NodeDescription, RestartPolicy};
 
     fn node(id: &str, role: palisade_pki::NodeRole, labels: &[(&str, &str)]) -> NodeObject {
         let now = OffsetDateTime::now_utc();
@@ -530,6 +530,96 @@ mod tests {
             updated_at: now,
             update: None,
         }
+    }
+
+    fn view() -> View {
+        View { now: OffsetDateTime::now_utc(), nodes: HashMap::new(), history: DEFAULT_HISTORY }
+    }
+
+    /// A task of `svc` in slot 1 that ended `ago` in `state`.
+    fn ended(svc: &ServiceObject, state: TaskState, ago: time::Duration) -> (TaskObject, u64) {
+        let now = OffsetDateTime::now_utc();
+        let mut task = new_task(&view(), svc, 1, None);
+        task.status = TaskStatus::new(state, now - ago, "ended");
+        (task, 1)
+    }
+
+    #[test]
+    fn the_restart_policy_decides_about_tasks_that_ended_on_their_own() {
+        let mut svc = service(Vec::new());
+        let v = view();
+        let seconds = time::Duration::seconds;
+        // Default: any exit, after 5 s.
+        assert!(!restart_allowed(&v, &svc, &[ended(&svc, TaskState::Complete, seconds(1))]));
+        assert!(restart_allowed(&v, &svc, &[ended(&svc, TaskState::Complete, seconds(6))]));
+        // Shut down by the orchestrator (drain, node down): replaced at once.
+        assert!(restart_allowed(&v, &svc, &[ended(&svc, TaskState::Shutdown, seconds(0))]));
+        // on-failure: not after a clean exit.
+        svc.spec.task.restart = RestartPolicy { condition: RestartCondition::OnFailure, delay_ns: 0, ..RestartPolicy::default() };
+        assert!(!restart_allowed(&v, &svc, &[ended(&svc, TaskState::Complete, seconds(1))]));
+        assert!(restart_allowed(&v, &svc, &[ended(&svc, TaskState::Failed, seconds(1))]));
+        // none: never.
+        svc.spec.task.restart.condition = RestartCondition::None;
+        assert!(!restart_allowed(&v, &svc, &[ended(&svc, TaskState::Failed, seconds(60))]));
+        // At most two restarts in the window: the third failure in it is the last.
+        svc.spec.task.restart = RestartPolicy { condition: RestartCondition::Any, delay_ns: 0, max_attempts: 2, window_ns: 60_000_000_000 };
+        let failures = |n: usize| (0..n).map(|_| ended(&svc, TaskState::Failed, seconds(1))).collect::<Vec<_>>();
+        assert!(restart_allowed(&v, &svc, &failures(2)));
+        assert!(!restart_allowed(&v, &svc, &failures(3)));
+        let old: Vec<_> = (0..3).map(|_| ended(&svc, TaskState::Failed, seconds(120))).collect();
+        assert!(restart_allowed(&v, &svc, &old), "failures outside the window do not count");
+    }
+
+    #[test]
+    fn a_rolling_update_replaces_parallelism_tasks_then_waits_for_them_and_the_delay() {
+        let mut svc = service(Vec::new());
+        svc.spec.mode = ServiceMode::Replicated { replicas: 3 };
+        svc.spec.update = crate::model::UpdatePolicy { parallelism: 2, delay_ns: 10_000_000_000, ..Default::default() };
+        let v = view();
+        let running = |svc: &ServiceObject, slot: u64| {
+            let mut task = new_task(&v, svc, slot, None);
+            task.status = TaskStatus::new(TaskState::Running, v.now, "started");
+            task
+        };
+        let old: Vec<(TaskObject, u64)> = (1..=3).map(|slot| (running(&svc, slot), 1)).collect();
+        svc.spec_version = 2;
+        svc.update = Some(crate::model::UpdateProgress {
+            state: UpdateState::Updating,
+            started_at: v.now,
+            completed_at: None,
+            message: String::new(),
+            batch_done_at: None,
+        });
+        let versioned = Versioned { version: 7, value: svc.clone() };
+        let mut plan = Plan::default();
+        let first = rollout(&v, &versioned, &by_slot(&svc, old.clone()), &mut plan);
+        assert_eq!(first.len(), 2, "two at a time");
+        // The new tasks are not running yet: nothing more.
+        let mut tasks = old.clone();
+        for (task, _) in tasks.iter_mut().take(2) {
+            task.spec_version = 2;
+            task.status.state = TaskState::Starting;
+        }
+        assert!(rollout(&v, &versioned, &by_slot(&svc, tasks.clone()), &mut plan).is_empty());
+        // Running now: the delay starts, recorded on the service.
+        for (task, _) in tasks.iter_mut().take(2) {
+            task.status.state = TaskState::Running;
+        }
+        let mut plan = Plan::default();
+        assert!(rollout(&v, &versioned, &by_slot(&svc, tasks.clone()), &mut plan).is_empty());
+        let waiting = plan.services.pop().expect("the batch's end is recorded").0;
+        assert!(waiting.update.as_ref().is_some_and(|u| u.batch_done_at.is_some()));
+        // After the delay the last one goes.
+        let later = View { now: v.now + time::Duration::seconds(11), ..view() };
+        let versioned = Versioned { version: 8, value: waiting };
+        assert_eq!(rollout(&later, &versioned, &by_slot(&svc, tasks.clone()), &mut Plan::default()).len(), 1);
+        // A failed task of the update pauses it.
+        tasks[0].0.status.state = TaskState::Failed;
+        tasks[0].0.created_at = later.now;
+        let mut plan = Plan::default();
+        assert!(rollout(&later, &versioned, &by_slot(&svc, tasks), &mut plan).is_empty());
+        let paused = plan.services.pop().expect("the pause is recorded").0;
+        assert_eq!(paused.update.map(|u| u.state), Some(UpdateState::Paused));
     }
 
     #[test]
