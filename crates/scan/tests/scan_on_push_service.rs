@@ -94,3 +94,49 @@ fn pushed_manifest_is_scanned_and_rematched_after_a_db_update() {
     let again = ScanService::start(&scan_dir, fake, ServiceOptions::default()).unwrap();
     assert_eq!(again.result(&md).unwrap().unwrap().status, ScanStatus::Done);
 }
+
+/// A registry whose manifest reads wait until the test opens a gate.
+struct Gated {
+    gate: Mutex<bool>,
+    open: std::sync::Condvar,
+}
+
+impl BlobSource for Gated {
+    fn open(&self, digest: &str) -> io::Result<Box<dyn Read + '_>> {
+        Err(io::Error::new(io::ErrorKind::NotFound, digest.to_owned()))
+    }
+}
+
+impl RegistryContent for Gated {
+    fn manifest(&self, _repo: &str, digest: &str) -> io::Result<Vec<u8>> {
+        let mut g = self.gate.lock().unwrap();
+        while !*g {
+            g = self.open.wait(g).unwrap();
+        }
+        Err(io::Error::new(io::ErrorKind::NotFound, digest.to_owned()))
+    }
+}
+
+#[test]
+fn a_busy_worker_never_blocks_pushes_and_the_queue_is_bounded() {
+    let dir = tmp();
+    let gated = Arc::new(Gated { gate: Mutex::new(false), open: std::sync::Condvar::new() });
+    let service = ScanService::start(&dir.path().join("scan"), gated.clone(), ServiceOptions { capacity: 2, poll: Duration::from_millis(50) }).unwrap();
+    let d = |i: u32| format!("sha256:{i:064x}");
+    service.enqueue("r", &d(0));
+    wait_for(&service, &d(0), |r| r.status == ScanStatus::Scanning);
+    // The worker is stuck on d(0): pushes still return at once; two wait, the rest are dropped.
+    let start = Instant::now();
+    for i in 1..=5 {
+        service.enqueue("r", &d(i));
+    }
+    assert!(start.elapsed() < Duration::from_millis(500), "enqueue blocked for {:?}", start.elapsed());
+    let status = |i| service.result(&d(i)).unwrap().unwrap().status;
+    assert_eq!([status(1), status(2), status(3), status(5)], [ScanStatus::Queued, ScanStatus::Queued, ScanStatus::Dropped, ScanStatus::Dropped]);
+    *gated.gate.lock().unwrap() = true;
+    gated.open.notify_all();
+    for i in [0, 1, 2] {
+        wait_for(&service, &d(i), |r| r.status == ScanStatus::Failed);
+    }
+    assert_eq!(status(3), ScanStatus::Dropped);
+}
