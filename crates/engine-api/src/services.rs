@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::containers::types::RegistryAuth;
 use crate::containers::{stream_body, OutputStream, MULTIPLEXED};
 use crate::routes::{FiltersQuery, JsonBody, QueryArgs, SecretSpecBody};
 use crate::types::{
@@ -162,22 +163,12 @@ async fn service_create<B: ServiceBackend>(
 }
 
 /// Credentials for pulling on the nodes are not distributed yet: refuse rather than ignore
-/// them (`--with-registry-auth`). The CLI's own anonymous header (`{}` in base64) is fine.
+/// them (`--with-registry-auth`). A malformed header is refused as well.
 fn refuse_registry_auth(headers: &HeaderMap) -> ApiResult<()> {
-    let Some(value) = headers.get("X-Registry-Auth") else { return Ok(()) };
-    let text = value.to_str().map_err(|_| ApiError::bad_request("malformed X-Registry-Auth header"))?;
-    use base64::Engine as _;
-    let decoded = base64::engine::general_purpose::URL_SAFE
-        .decode(text.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-        .map_err(|_| ApiError::bad_request("malformed X-Registry-Auth header"))?;
-    let auth: serde_json::Value =
-        serde_json::from_slice(&decoded).map_err(|_| ApiError::bad_request("malformed X-Registry-Auth header"))?;
-    let empty = auth.as_object().is_some_and(|o| o.values().all(|v| v.is_null() || v.as_str() == Some("")));
-    if !empty {
-        return Err(ApiError::bad_request("--with-registry-auth is not supported by Palisade yet: nodes pull anonymously"));
+    match RegistryAuth::from_headers(headers).map_err(ApiError::bad_request)? {
+        None => Ok(()),
+        Some(_) => Err(ApiError::bad_request("--with-registry-auth is not supported by Palisade yet: nodes pull anonymously")),
     }
-    Ok(())
 }
 
 async fn service_inspect<B: ServiceBackend>(State(backend): State<Arc<B>>, Path(reference): Path<String>) -> ApiResult<Json<Service>> {

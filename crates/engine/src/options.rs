@@ -23,6 +23,8 @@ fn non_empty(s: &str) -> Option<String> {
 pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRuntimeKind, profile_path: &Path) -> Result<Translated> {
     let (config, host) = (&request.config, &request.host_config);
     let invalid = |m: String| Err(Error::InvalidArgument(m));
+    refuse_unimplemented("Config", &config.other)?;
+    refuse_unimplemented("HostConfig", &host.other)?;
     if host.privileged {
         return invalid("--privileged is not supported by Palisade: add the capabilities you need with --cap-add".into());
     }
@@ -94,9 +96,101 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
     Ok(Translated { options, kind, seccomp_file })
 }
 
+/// Fields only the client acts on (the CLI writes `--cidfile` itself).
+const CLIENT_ONLY: &[&str] = &["ContainerIDFile"];
+
+/// docker's flag for a field, where the user typed one.
+fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "Mounts" => "--mount",
+        "Devices" => "--device",
+        "PidMode" => "--pid",
+        "IpcMode" => "--ipc",
+        "UTSMode" => "--uts",
+        "UsernsMode" => "--userns",
+        "CgroupnsMode" => "--cgroupns",
+        "PortBindings" | "ExposedPorts" => "-p/--expose",
+        "PublishAllPorts" => "-P",
+        "Dns" | "DnsOptions" | "DnsSearch" => "--dns",
+        "ExtraHosts" => "--add-host",
+        "Links" => "--link",
+        "VolumesFrom" => "--volumes-from",
+        "Volumes" => "-v",
+        "LogConfig" => "--log-driver/--log-opt",
+        "ShmSize" => "--shm-size",
+        "Ulimits" => "--ulimit",
+        "Sysctls" => "--sysctl",
+        "GroupAdd" => "--group-add",
+        "Init" => "--init",
+        "Healthcheck" => "--health-cmd",
+        "StopSignal" => "--stop-signal",
+        "StopTimeout" => "--stop-timeout",
+        "NetworkingConfig" => "--network-alias/--ip",
+        _ => return None,
+    })
+}
+
+/// Refuses every field of `other` that is set: Palisade implements none of them, and running
+/// a container without what was asked (a device, a mount, a PID namespace) is worse than not
+/// running it. `MemorySwappiness: -1` is the CLI's "unset"; `NetworkingConfig` names the
+/// network, with every endpoint setting unset, on every `docker run`.
+fn refuse_unimplemented(section: &str, other: &std::collections::BTreeMap<String, serde_json::Value>) -> Result<()> {
+    let set = other.iter().find(|(key, value)| {
+        // In these maps the keys are the data (`{"80/tcp": {}}`): only an empty one is unset.
+        let keyed = matches!(key.as_str(), "ExposedPorts" | "Volumes" | "PortBindings" | "Sysctls" | "StorageOpt");
+        let empty = if keyed {
+            value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty)
+        } else {
+            palisade_engine_api::types::is_unset(value)
+        };
+        let unset = empty
+            || CLIENT_ONLY.contains(&key.as_str())
+            || (key.as_str() == "MemorySwappiness" && value.as_i64() == Some(-1));
+        !unset
+    });
+    match set {
+        None => Ok(()),
+        Some((key, _)) => {
+            let what = flag_of(key).map_or_else(|| format!("{section}.{key}"), |flag| format!("{flag} ({section}.{key})"));
+            Err(Error::InvalidArgument(format!("{what} is not supported by Palisade yet")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What docker CLI 28.2.2 sends for `docker run --rm busybox true` (recorded).
+    const CLI_RUN: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,
+      "Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},"WorkingDir":"",
+      "Entrypoint":null,"OnBuild":null,"Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},
+      "NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true,"VolumeDriver":"",
+      "VolumesFrom":null,"ConsoleSize":[0,0],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],"DnsSearch":[],
+      "ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,
+      "PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"","ShmSize":0,"Isolation":"",
+      "CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"Devices":[],
+      "DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,"MemorySwappiness":-1,"OomKillDisable":false,
+      "PidsLimit":0,"Ulimits":[],"CpuCount":0,"CpuPercent":0,"MaskedPaths":null,"ReadonlyPaths":null},
+      "NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,"Links":null,"Aliases":null,"MacAddress":"","GwPriority":0}}}}"#;
+
+    #[test]
+    fn what_the_cli_always_sends_is_accepted_and_what_is_set_but_unimplemented_refused() {
+        let request: ContainerCreateRequest = serde_json::from_str(CLI_RUN).unwrap();
+        translate(&request, OciRuntimeKind::Crun, Path::new("/p")).unwrap();
+        let refused = |patch: &dyn Fn(&mut serde_json::Value)| {
+            let mut json: serde_json::Value = serde_json::from_str(CLI_RUN).unwrap();
+            patch(&mut json);
+            let request: ContainerCreateRequest = serde_json::from_value(json).unwrap();
+            translate(&request, OciRuntimeKind::Crun, Path::new("/p")).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let mount = refused(&|j| j["HostConfig"]["Mounts"] = serde_json::json!([{"Type": "bind", "Source": "/", "Target": "/host"}]));
+        assert!(mount.contains("--mount (HostConfig.Mounts) is not supported"), "{mount}");
+        assert!(refused(&|j| j["HostConfig"]["Devices"] = serde_json::json!([{"PathOnHost": "/dev/sda"}])).contains("--device"));
+        assert!(refused(&|j| j["HostConfig"]["PidMode"] = "host".into()).contains("--pid"));
+        assert!(refused(&|j| j["HostConfig"]["MemorySwappiness"] = 60.into()).contains("MemorySwappiness"));
+        assert!(refused(&|j| j["ExposedPorts"] = serde_json::json!({"80/tcp": {}})).contains("Config.ExposedPorts"));
+    }
 
     #[test]
     fn docker_flags_become_run_options() {

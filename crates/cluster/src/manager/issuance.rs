@@ -121,7 +121,7 @@ impl Manager {
             availability,
             labels: Default::default(),
             name: String::new(),
-            description: request.description,
+            description: request.description.bounded(),
             addr: addr.clone(),
             listen_port: request.listen_port,
             cert_not_after: issued.not_after,

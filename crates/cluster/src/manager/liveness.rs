@@ -72,9 +72,10 @@ impl Manager {
         let cluster = self.records.cluster()?.value;
         let node = self.authorize(&cluster, peer)?;
         self.liveness.beat(&node.value.id);
-        if node.value.description != request.description {
+        let description = request.description.bounded();
+        if node.value.description != description {
             let mut updated = node.value.clone();
-            updated.description = request.description;
+            updated.description = description;
             updated.updated_at = self.clock.now();
             self.records.commit(WriteSet::new().put(&updated, Some(node.version))?).await?;
         }

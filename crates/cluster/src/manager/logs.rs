@@ -176,7 +176,7 @@ impl Manager {
         source.ended |= ended;
         let (node, service) = (source.node.to_string(), source.service_id.clone());
         for (stream, mut data) in lines {
-            truncate_text(&mut data, MAX_LINE);
+            crate::model::truncate(&mut data, MAX_LINE);
             sub.lines.push(LogLine { task_id: task_id.to_owned(), node_id: node.clone(), service_id: service.clone(), stream, data });
         }
         let excess = sub.lines.len().saturating_sub(MAX_LINES);
@@ -187,17 +187,6 @@ impl Manager {
         drop(subs);
         self.logs.changed.notify_waiters();
         Ok(())
-    }
-}
-
-/// Cuts `text` to at most `max` bytes, on a character boundary.
-fn truncate_text(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
     }
 }
 

@@ -12,7 +12,7 @@ mod service;
 mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
-pub(crate) use node::{cluster_addr, Availability, NodeDescription, NodeObject};
+pub(crate) use node::{cluster_addr, truncate, Availability, NodeDescription, NodeObject};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
 pub(crate) use secret::{secret_bytes, ConfigKind, ConfigObject, NamedValue, SecretKind, SecretObject, ValueKind};
 pub(crate) use service::{

@@ -93,6 +93,51 @@ impl Availability {
     }
 }
 
+/// Longest hostname, OS or engine text a node may report (a hostname is at most 253 bytes).
+const MAX_REPORTED: usize = 256;
+/// Most plugins a node may report.
+const MAX_PLUGINS: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reported_descriptions_are_cut_to_size() {
+        let huge = NodeDescription { hostname: "é".repeat(1_000_000), plugins: vec![("Log".into(), "x".into()); 1000], ..NodeDescription::default() };
+        let bounded = huge.bounded();
+        assert!(bounded.hostname.len() <= MAX_REPORTED && bounded.hostname.starts_with('é'));
+        assert_eq!(bounded.plugins.len(), MAX_PLUGINS);
+    }
+}
+
+impl NodeDescription {
+    /// The description with what the node reported cut to size: it is stored and shown to
+    /// users, so a node cannot fill the store or the screen with it.
+    pub(crate) fn bounded(mut self) -> Self {
+        for text in [&mut self.hostname, &mut self.os, &mut self.architecture, &mut self.engine_version] {
+            truncate(text, MAX_REPORTED);
+        }
+        self.plugins.truncate(MAX_PLUGINS);
+        for (kind, name) in &mut self.plugins {
+            truncate(kind, MAX_REPORTED);
+            truncate(name, MAX_REPORTED);
+        }
+        self
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+pub(crate) fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
 /// What a node reports about itself on every heartbeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NodeDescription {

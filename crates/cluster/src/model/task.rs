@@ -71,13 +71,7 @@ impl TaskStatus {
     /// The status with what a node reported cut to size (a node's text is shown to users).
     pub(crate) fn bounded(mut self) -> Self {
         for text in [&mut self.message, &mut self.err, &mut self.container_id] {
-            if text.len() > MAX_REPORTED_TEXT {
-                let mut end = MAX_REPORTED_TEXT;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-            }
+            super::truncate(text, MAX_REPORTED_TEXT);
         }
         self
     }

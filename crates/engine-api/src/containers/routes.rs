@@ -199,10 +199,7 @@ async fn image_create<C: ContainerBackend>(
         return Err(ApiError::bad_request("importing a filesystem tarball (fromSrc) is not supported: use docker load"));
     }
     let image = query.from_image.filter(|i| !i.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage is required"))?;
-    let auth = match headers.get("X-Registry-Auth") {
-        Some(v) => RegistryAuth::from_header(v.to_str().unwrap_or_default()).map_err(ApiError::bad_request)?,
-        None => None,
-    };
+    let auth = RegistryAuth::from_headers(&headers).map_err(ApiError::bad_request)?;
     let rx = backend.image_pull(image, query.tag.unwrap_or_default(), auth).await?;
     let mut response = stream_body(rx).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

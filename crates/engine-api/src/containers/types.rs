@@ -43,6 +43,10 @@ pub struct ContainerConfig {
     /// `--label`.
     #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// Every other field the client sent, kept so that what Palisade does not implement is
+    /// refused when set, not dropped (see [`crate::types::is_unset`]).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// `RestartPolicy` (only `no` is supported).
@@ -92,6 +96,9 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     /// `--restart`.
     pub restart_policy: RestartPolicy,
+    /// Every other field the client sent (see [`ContainerConfig::other`]).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// `POST /containers/create` body.
@@ -535,6 +542,15 @@ impl RegistryAuth {
             .map_err(|_| "X-Registry-Auth is not base64-encoded JSON".to_owned())?;
         let auth: Self = serde_json::from_slice(&bytes).map_err(|_| "X-Registry-Auth is not valid JSON".to_owned())?;
         Ok((!auth.username.is_empty() || auth.password.is_some()).then_some(auth))
+    }
+
+    /// The `X-Registry-Auth` header of a request, if any: a value that is not text is an error,
+    /// never an anonymous request.
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Option<Self>, String> {
+        match headers.get("X-Registry-Auth") {
+            None => Ok(None),
+            Some(value) => Self::from_header(value.to_str().map_err(|_| "X-Registry-Auth is not base64-encoded JSON".to_owned())?),
+        }
     }
 
     /// Encodes `username`/`password` as docker does for `X-Registry-Auth`.

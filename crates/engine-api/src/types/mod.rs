@@ -29,6 +29,20 @@ pub struct ObjectVersion {
     pub index: u64,
 }
 
+/// Whether a JSON value says nothing: `null`, `false`, `""`, `0`, or an array or object of
+/// such values (the docker CLI sends every option it has, most of them unset like this).
+pub fn is_unset(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(a) => a.iter().all(is_unset),
+        Value::Object(o) => o.values().all(is_unset),
+    }
+}
+
 /// Go encodes nil maps and slices as `null`; read those as empty.
 pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where

@@ -631,7 +631,7 @@ impl TaskSpec {
         if !matches!(self.runtime.as_str(), "" | "container") {
             return Err(unsupported(&format!("task runtime {:?}", self.runtime)));
         }
-        if self.log_driver.as_ref().is_some_and(|d| !is_empty_value(d)) {
+        if self.log_driver.as_ref().is_some_and(|d| !super::is_unset(d)) {
             return Err(unsupported("service log drivers (--log-driver)"));
         }
         if let Some(placement) = &self.placement {
@@ -671,11 +671,11 @@ impl ContainerSpec {
         if !self.mounts.is_empty() {
             return Err(unsupported("service mounts (--mount)"));
         }
-        if self.dns_config.as_ref().is_some_and(|d| !is_empty_value(d)) {
+        if self.dns_config.as_ref().is_some_and(|d| !super::is_unset(d)) {
             return Err(unsupported("DNS settings (--dns*)"));
         }
         for (key, value) in &self.other {
-            if !is_empty_value(value) && !IGNORED_CONTAINER_FIELDS.contains(&key.as_str()) {
+            if !super::is_unset(value) && !IGNORED_CONTAINER_FIELDS.contains(&key.as_str()) {
                 return Err(unsupported(&format!("ContainerSpec.{key}")));
             }
         }
@@ -712,16 +712,6 @@ impl ContainerSpec {
 /// only describe): accepted whatever their value.
 const IGNORED_CONTAINER_FIELDS: &[&str] = &["Isolation"];
 
-fn is_empty_value(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.values().all(is_empty_value),
-        Value::Number(n) => n.as_f64() == Some(0.0),
-    }
-}
 
 impl UpdateConfig {
     fn validate(&self) -> Result<(), ApiError> {
