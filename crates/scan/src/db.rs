@@ -214,11 +214,15 @@ impl AdvisoryDb {
                     None => read,
                 }
             })?;
-            for (k, v) in &pending.affected {
+            let mut rows: Vec<(&String, &Vec<u8>)> = pending.records.values().flat_map(|r| r.affected.iter().map(|(k, v)| (k, v))).collect();
+            rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in rows {
                 affected.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
             }
-            for (k, (_, v)) in &pending.records {
-                records.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
+            let mut ids: Vec<(&String, &Box<Rows>)> = pending.records.iter().collect();
+            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (id, r) in ids {
+                records.insert(id.as_bytes(), r.encoded.as_slice()).map_err(|e| self.err(e.into()))?;
             }
             let count = records.len().map_err(|e| self.err(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| self.err(e.into()))?;
@@ -304,17 +308,16 @@ fn encode<T: Serialize>(v: &T, path: &Path) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| Error::Database { path: path.to_path_buf(), reason: format!("encoding: {e}") })
 }
 
-/// Rows of one import not yet written: affected key → entry, id → (meta, encoded meta).
+/// Rows of one import not yet written, by advisory id (a later file with the same id
+/// replaces an earlier one).
 #[derive(Default)]
 struct Pending {
-    affected: BTreeMap<String, Vec<u8>>,
-    records: BTreeMap<String, (RecordMeta, Vec<u8>)>,
+    records: std::collections::HashMap<String, Box<Rows>>,
 }
 
-/// A record's rows: encoded affected entries by key, its meta and the meta encoded.
+/// A record's rows: encoded affected entries by key, and its encoded meta.
 struct Rows {
     affected: Vec<(String, Vec<u8>)>,
-    meta: RecordMeta,
     encoded: Vec<u8>,
 }
 
@@ -349,7 +352,7 @@ fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
                 "ECOSYSTEM" => RangeKind::Ecosystem,
                 _ => continue,
             };
-            let events: Vec<Event> = r.events.iter().filter_map(Event::from_map).collect();
+            let events: Vec<Event> = r.events.iter().filter_map(Event::from_raw).collect();
             if !events.is_empty() {
                 entry.ranges.push(Range { kind, events });
             }
@@ -383,7 +386,7 @@ fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
         rows.push((k, v));
     }
     let encoded = encode(&meta, path)?;
-    Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: Some(Box::new(Rows { affected: rows, meta, encoded })) })
+    Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: Some(Box::new(Rows { affected: rows, encoded })) })
 }
 
 /// Applies one prepared record: the old version's rows go, the new rows wait in `pending`.
@@ -405,11 +408,7 @@ fn apply(
         Prepared::Record { id, modified, withdrawn, rows } => (id, modified, withdrawn, rows),
     };
     // The same id earlier in this import: the later file wins.
-    if let Some((old, _)) = pending.records.remove(&id) {
-        for k in &old.keys {
-            pending.affected.remove(k);
-        }
-    }
+    pending.records.remove(&id);
     let old: Option<RecordMeta> = records.get(id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
     if let Some(old) = &old {
         if old.modified == modified && !modified.is_empty() && !withdrawn {
@@ -429,9 +428,7 @@ fn apply(
         stats.skipped += 1;
         return Ok(());
     };
-    let Rows { affected: new, meta, encoded } = *rows;
-    pending.affected.extend(new);
-    pending.records.insert(id, (meta, encoded));
+    pending.records.insert(id, rows);
     stats.imported += 1;
     Ok(())
 }

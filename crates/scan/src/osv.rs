@@ -1,7 +1,6 @@
 //! OSV records (ossf/osv-schema `docs/schema.md`, 1.7): the fields the scanner uses, read from
 //! JSON files, directories of them, or the per-ecosystem zip files OSV publishes.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -106,7 +105,24 @@ pub struct OsvRange {
     pub kind: String,
     /// Events, each with exactly one key.
     #[serde(default)]
-    pub events: Vec<HashMap<String, String>>,
+    pub events: Vec<RawEvent>,
+}
+
+/// An event object as written; exactly one field should be set.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawEvent {
+    /// `introduced`.
+    #[serde(default)]
+    pub introduced: Option<String>,
+    /// `fixed`.
+    #[serde(default)]
+    pub fixed: Option<String>,
+    /// `last_affected`.
+    #[serde(default)]
+    pub last_affected: Option<String>,
+    /// `limit`.
+    #[serde(default)]
+    pub limit: Option<String>,
 }
 
 /// One range event (OSV schema, "affected[].ranges[].events").
@@ -123,19 +139,15 @@ pub enum Event {
 }
 
 impl Event {
-    /// Parses one `{"introduced": "1.0"}` object; `None` for unknown or ambiguous events.
-    pub fn from_map(m: &HashMap<String, String>) -> Option<Self> {
-        if m.len() != 1 {
-            return None;
+    /// One `{"introduced": "1.0"}` object; `None` for an empty or ambiguous event.
+    pub fn from_raw(e: &RawEvent) -> Option<Self> {
+        match (&e.introduced, &e.fixed, &e.last_affected, &e.limit) {
+            (Some(v), None, None, None) => Some(Self::Introduced(v.clone())),
+            (None, Some(v), None, None) => Some(Self::Fixed(v.clone())),
+            (None, None, Some(v), None) => Some(Self::LastAffected(v.clone())),
+            (None, None, None, Some(v)) => Some(Self::Limit(v.clone())),
+            _ => None,
         }
-        let (k, v) = m.iter().next()?;
-        Some(match k.as_str() {
-            "introduced" => Self::Introduced(v.clone()),
-            "fixed" => Self::Fixed(v.clone()),
-            "last_affected" => Self::LastAffected(v.clone()),
-            "limit" => Self::Limit(v.clone()),
-            _ => return None,
-        })
     }
 
     /// The version the event names.

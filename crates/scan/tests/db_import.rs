@@ -58,3 +58,20 @@ fn missing_database_is_a_clear_error() {
     let err = AdvisoryDb::open(&dir.path().join("nope.redb")).unwrap_err().to_string();
     assert!(err.contains("palisade scan db import"), "{err}");
 }
+
+#[test]
+fn the_later_file_wins_within_one_import() {
+    let dir = tmp();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("x.json"), serde_json::to_vec(&osv("DUP-1", "npm", "first", &[("introduced", "0")])).unwrap()).unwrap();
+    std::fs::write(b.join("x.json"), serde_json::to_vec(&osv("DUP-1", "npm", "second", &[("introduced", "0")])).unwrap()).unwrap();
+    let db = AdvisoryDb::create(&dir.path().join("db.redb")).unwrap();
+    let s = db.import(&[a, b]).unwrap();
+    assert_eq!(s.imported, 2);
+    let r = db.reader().unwrap();
+    assert!(r.lookup("npm", "first").unwrap().is_empty());
+    assert_eq!(r.lookup("npm", "second").unwrap().len(), 1);
+    assert_eq!(db.info().unwrap().records, 1);
+}
