@@ -27,8 +27,7 @@ use errors::{ApiError, ErrorCode};
 
 /// Marks a connection as TLS, so challenges advertise `https://` realms. Inserted by
 /// [`crate::serve`] as a request extension.
-#[derive(Debug, Clone, Copy)]
-pub struct TlsConnection;
+pub use palisade_serve::TlsConnection;
 
 /// A registry: storage + auth + limits, cheap to clone.
 #[derive(Clone)]
@@ -293,6 +292,10 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
     let base = base_url(&parts);
     let peer = peer_ip(&parts.extensions);
     let who = reg.authorize(&parts.headers, required, base.clone(), peer).await?;
+    // Allowed: the connection leaves the tighter caps of unauthenticated ones.
+    if let Some(authenticated) = parts.extensions.get::<palisade_serve::Authenticated>() {
+        authenticated.mark();
+    }
     let query = parts.uri.query().unwrap_or("").to_owned();
     let method = parts.method.clone();
     let headers = parts.headers;

@@ -85,5 +85,9 @@ async fn check(State(auth): State<Arc<TokenAuth>>, request: Request, next: Next)
         tracing::info!(subject = claims.subject().unwrap_or("<anonymous>"), ?access, "trust request outside the token's scope");
         return auth.challenge(&access, Some("insufficient_scope"));
     }
+    // A valid token: the connection leaves the tighter caps of unauthenticated ones.
+    if let Some(authenticated) = request.extensions().get::<palisade_serve::Authenticated>() {
+        authenticated.mark();
+    }
     next.run(request).await
 }

@@ -15,7 +15,6 @@
 //! [`super::TokenAuth::protect`] wraps [`router`]'s result and calls [`required_access`] to learn
 //! which scope to demand.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,8 +24,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::{MetaRequest, ServerError, TrustServer};
@@ -321,42 +318,13 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> 
         .map_err(|e| Error::BadKey(e.to_string()))
 }
 
-/// Serves `app` on `listener` until the task is dropped; TLS when `tls` is given.
+/// Serves `app` on `listener` until the task is dropped; TLS when `tls` is given. Connections
+/// are capped per peer and in total (tighter before a token is accepted) and time out when
+/// headers, bodies or the connection stall ([`palisade_serve::Limits::default`]).
 pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<rustls::ServerConfig>>) -> Result<()> {
-    let io = |source| Error::Io { op: "serve", path: "listener".into(), source };
-    let Some(tls) = tls else {
-        return axum::serve(listener, app).await.map_err(io);
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let (tcp, peer): (_, SocketAddr) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
-            let stream = match handshake {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "connection ended with error");
-            }
-        });
-    }
+    palisade_serve::serve(listener, app, tls, palisade_serve::Limits::default())
+        .await
+        .map_err(|source| Error::Io { op: "serve", path: "listener".into(), source })
 }
 
 #[cfg(test)]
