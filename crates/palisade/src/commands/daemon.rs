@@ -29,6 +29,10 @@ pub(crate) struct DaemonArgs {
     /// Address advertised to other nodes when `swarm init`/`join` name none.
     #[arg(long)]
     pub(crate) advertise_addr: Option<IpAddr>,
+    /// Group that may use the Engine API socket (mode 0660); without it only the daemon's
+    /// user may (0600). Anyone who can use the socket controls the host.
+    #[arg(short = 'G', long)]
+    pub(crate) group: Option<String>,
     /// OCI runtime for containers that name none (`docker run --runtime` overrides it).
     #[arg(long, value_enum, default_value_t = RuntimeArg::Crun)]
     pub(crate) runtime: RuntimeArg,
@@ -68,6 +72,11 @@ impl DaemonArgs {
 
     /// The container engine on `<data-root>/runtime`; containers left by a previous run are
     /// removed first. Registry CAs for pulls: `<data-root>/certs.d/<host[:port]>/ca.crt`.
+    /// The group ID `--group` names.
+    pub(crate) fn socket_group(&self) -> anyhow::Result<Option<u32>> {
+        self.group.as_deref().map(group_id).transpose()
+    }
+
     fn engine(&self) -> anyhow::Result<Arc<Engine>> {
         let kind = match self.runtime {
             RuntimeArg::Crun => OciRuntimeKind::Crun,
@@ -81,22 +90,55 @@ impl DaemonArgs {
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let (daemon, engine, socket) = args.start().await?;
-    let listener = bind_socket(&socket)?;
+    let listener = bind_socket(&socket, args.socket_group()?)?;
     serve(daemon, engine, listener, &socket).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Binds the Engine API socket (mode 0600), replacing a stale one. Clients can connect as soon
-/// as this returns; their calls are answered once [`serve`] runs.
-pub(crate) fn bind_socket(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+/// Binds the Engine API socket, replacing a stale one. The socket is made in a private
+/// directory (0700) beside it, given its final mode (0600, or 0660 and `group` with `--group`)
+/// and only then renamed into place: at no moment can anyone else connect to it, whatever the
+/// umask. Clients can connect as soon as this returns; their calls are answered once
+/// [`serve`] runs.
+pub(crate) fn bind_socket(socket: &Path, group: Option<u32>) -> anyhow::Result<tokio::net::UnixListener> {
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing stale socket {}", socket.display())),
     }
-    let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    let parent = socket.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let staging = tempfile::Builder::new()
+        .prefix(".palisade-sock-")
+        .tempdir_in(parent)
+        .with_context(|| format!("making a private directory in {}", parent.display()))?;
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o700))?;
+    let staged = staging.path().join("s");
+    let listener = tokio::net::UnixListener::bind(&staged).with_context(|| format!("binding {}", socket.display()))?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(&staged, None, Some(gid)).with_context(|| format!("giving {} to group {gid}", socket.display()))?;
+    }
+    std::fs::rename(&staged, socket).with_context(|| format!("moving the socket to {}", socket.display()))?;
     Ok(listener)
+}
+
+/// The group ID of `--group` (a name in `/etc/group`, or a number).
+fn group_id(group: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").context("reading /etc/group")?;
+    groups
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let gid = fields.nth(1)?.parse().ok()?;
+            (name == group).then_some(gid)
+        })
+        .next()
+        .with_context(|| format!("--group {group}: no such group"))
 }
 
 /// Serves the Engine API on `listener` (bound at `socket`) until SIGINT or SIGTERM.

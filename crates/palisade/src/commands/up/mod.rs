@@ -47,7 +47,7 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
 
     services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
-    let listener = bind_socket(&socket)?;
+    let listener = bind_socket(&socket, args.daemon.socket_group()?)?;
 
     let swarm: Swarm = daemon.swarm_inspect().await.map_err(api_err)?;
     let ca_file = args.daemon.data_root.join("node").join("root-ca.crt");
