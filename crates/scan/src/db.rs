@@ -191,21 +191,31 @@ impl AdvisoryDb {
             let mut pending = Pending::default();
             // Two threads: one reads, inflates, parses and encodes records; this one applies
             // them to the index.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1024);
+            // Records travel in batches: one wake-up per BATCH records, not per record.
+            const BATCH: usize = 512;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Prepared>>>(8);
             let path = self.path.clone();
             std::thread::scope(|scope| -> Result<()> {
                 let reader = scope.spawn(move || {
-                    osv::visit_inputs(inputs, |origin, bytes| {
-                        // A closed channel means the writer failed; its error is reported.
-                        let _ = tx.send(prepare(bytes, origin, &path));
-                    })
+                    let mut batch = Vec::with_capacity(BATCH);
+                    let read = osv::visit_inputs(inputs, |origin, bytes| {
+                        batch.push(prepare(bytes, origin, &path));
+                        if batch.len() == BATCH {
+                            // A closed channel means the writer failed; its error is reported.
+                            let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                        }
+                    });
+                    let _ = tx.send(batch);
+                    read
                 });
                 let mut failure = None;
-                for prepared in rx {
-                    let applied = prepared.and_then(|p| apply(&mut affected, &mut records, &mut pending, p, &mut stats, &self.path));
-                    if let Err(e) = applied {
-                        failure = Some(e);
-                        break;
+                'batches: for batch in rx {
+                    for prepared in batch {
+                        let applied = prepared.and_then(|p| apply(&mut affected, &mut records, &mut pending, p, &mut stats, &self.path));
+                        if let Err(e) = applied {
+                            failure = Some(e);
+                            break 'batches;
+                        }
                     }
                 }
                 let read = reader.join().map_err(|_| Error::Unsupported("the advisory reader thread panicked".into()))?;
