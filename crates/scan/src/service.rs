@@ -6,8 +6,9 @@
 //! <dir>/results.redb      digest → result (status, inventory, report), JSON
 //! ```
 //!
-//! [`ScanService::enqueue`] never blocks on a scan: it records the digest in a bounded queue
-//! (a full queue drops the request with a `dropped` status) and returns. One worker thread
+//! [`ScanService::enqueue`] never blocks on a scan and does no I/O: it puts the digest on a
+//! bounded in-memory queue (a full queue drops the request, reported as `dropped`) and
+//! returns. Pending scans do not survive a restart; finished results do. One worker thread
 //! scans one image at a time; every [`ServiceOptions::poll`] it checks the database's
 //! generation and re-matches the stored inventories (layers are not read again).
 
@@ -85,9 +86,16 @@ pub struct ScanResult {
     pub report: Option<Report>,
 }
 
+/// Most digests remembered as dropped (a full queue); older ones are forgotten.
+const MAX_DROPPED: usize = 1024;
+
+/// In-memory state: what waits, what is being scanned, what was dropped. Only finished
+/// results are written to disk, so a push costs a lock and a push onto a queue, no I/O.
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<(String, String)>,
+    current: Option<(String, String)>,
+    dropped: VecDeque<(String, String)>,
     stop: bool,
 }
 
@@ -128,14 +136,6 @@ impl ScanService {
         txn.open_table(RESULTS).map_err(|e| dberr(e.into()))?;
         txn.commit().map_err(|e| dberr(e.into()))?;
         let shared = Arc::new(Shared { dir: dir.to_path_buf(), results, queue: Mutex::new(Queue::default()), wake: Condvar::new(), content, options });
-        // Results left queued or scanning by a stopped process are scanned again.
-        for r in shared.all()? {
-            if matches!(r.status, ScanStatus::Queued | ScanStatus::Scanning) {
-                if let Ok(mut q) = shared.queue.lock() {
-                    q.jobs.push_back((r.repository.clone(), r.digest.clone()));
-                }
-            }
-        }
         let worker_shared = shared.clone();
         let worker = std::thread::Builder::new()
             .name("scan-on-push".into())
@@ -149,36 +149,51 @@ impl ScanService {
         self.shared.dir.join("advisories.redb")
     }
 
-    /// Queues `digest` (pushed to `repo`) for scanning; returns at once.
+    /// Queues `digest` (pushed to `repo`) for scanning; returns at once (no I/O).
     pub fn enqueue(&self, repo: &str, digest: &str) {
-        let accepted = match self.shared.queue.lock() {
-            Ok(mut q) if q.jobs.len() < self.shared.options.capacity => {
-                if !q.jobs.iter().any(|(_, d)| d == digest) {
-                    q.jobs.push_back((repo.to_owned(), digest.to_owned()));
-                }
-                true
-            }
-            _ => false,
-        };
-        let status = if accepted { ScanStatus::Queued } else { ScanStatus::Dropped };
-        let previous = self.shared.get(digest).ok().flatten();
-        let result = ScanResult {
-            repository: repo.to_owned(),
-            digest: digest.to_owned(),
-            status,
-            error: (!accepted).then(|| format!("the scan queue was full ({} manifests)", self.shared.options.capacity)),
-            scanned_at: previous.as_ref().map_or(0, |p| p.scanned_at),
-            report: previous.and_then(|p| p.report),
-        };
-        if let Err(e) = self.shared.put(&result) {
-            tracing::warn!("scan-on-push: recording {digest}: {e}");
+        let Ok(mut q) = self.shared.queue.lock() else { return };
+        q.dropped.retain(|(_, d)| d != digest);
+        if q.jobs.iter().any(|(_, d)| d == digest) {
+            return;
         }
-        self.shared.wake.notify_one();
+        if q.jobs.len() < self.shared.options.capacity {
+            q.jobs.push_back((repo.to_owned(), digest.to_owned()));
+            drop(q);
+            self.shared.wake.notify_one();
+        } else {
+            tracing::warn!("scan-on-push: queue full ({} manifests); {repo}@{digest} not scanned", self.shared.options.capacity);
+            if q.dropped.len() >= MAX_DROPPED {
+                q.dropped.pop_front();
+            }
+            q.dropped.push_back((repo.to_owned(), digest.to_owned()));
+        }
     }
 
-    /// The result for a manifest digest, if it was ever pushed.
+    /// The result for a manifest digest: waiting, being scanned, dropped, or the stored
+    /// outcome (a re-scan in progress shows the previous report).
     pub fn result(&self, digest: &str) -> Result<Option<ScanResult>> {
-        self.shared.get(digest)
+        let live = {
+            let q = self.shared.queue.lock().map_err(|_| Error::Unsupported("scan queue lock poisoned".into()))?;
+            if let Some((repo, _)) = q.current.as_ref().filter(|(_, d)| d == digest) {
+                Some((repo.clone(), ScanStatus::Scanning))
+            } else if let Some((repo, _)) = q.jobs.iter().find(|(_, d)| d == digest) {
+                Some((repo.clone(), ScanStatus::Queued))
+            } else {
+                q.dropped.iter().find(|(_, d)| d == digest).map(|(repo, _)| (repo.clone(), ScanStatus::Dropped))
+            }
+        };
+        let stored = self.shared.get(digest)?;
+        Ok(match live {
+            None => stored,
+            Some((repository, status)) => Some(ScanResult {
+                repository,
+                digest: digest.to_owned(),
+                status,
+                error: (status == ScanStatus::Dropped).then(|| format!("the scan queue was full ({} manifests); push again", self.shared.options.capacity)),
+                scanned_at: stored.as_ref().map_or(0, |r| r.scanned_at),
+                report: stored.and_then(|r| r.report),
+            }),
+        })
     }
 
     /// Stops the worker after its current scan.
@@ -242,7 +257,9 @@ impl Shared {
         if q.stop {
             return None;
         }
-        Some(q.jobs.pop_front())
+        let job = q.jobs.pop_front();
+        q.current = job.clone();
+        Some(job)
     }
 
     fn run(&self) {
@@ -250,6 +267,9 @@ impl Shared {
         while let Some(job) = self.next_job() {
             if let Some((repo, digest)) = job {
                 self.scan(&repo, &digest);
+                if let Ok(mut q) = self.queue.lock() {
+                    q.current = None;
+                }
             }
             match self.db_generation() {
                 Some(g) if g != generation => {
@@ -280,7 +300,6 @@ impl Shared {
 
     fn scan(&self, repo: &str, digest: &str) {
         let mut result = ScanResult { repository: repo.to_owned(), digest: digest.to_owned(), status: ScanStatus::Scanning, error: None, scanned_at: 0, report: None };
-        let _ = self.put(&result);
         let outcome = self
             .content
             .manifest(repo, digest)
