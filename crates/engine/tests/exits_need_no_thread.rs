@@ -28,9 +28,8 @@ fn request(cmd: &[&str]) -> ContainerCreateRequest {
 
 #[test]
 fn an_exit_is_noticed_while_every_blocking_thread_is_busy() {
-    if !common::have("crun") || !std::path::Path::new(common::BUSYBOX).exists() {
-        return;
-    }
+    common::require("crun");
+    assert!(std::path::Path::new(common::BUSYBOX).exists(), "busybox-static is required");
     let tmp = tempfile::tempdir().unwrap();
     let archive = std::fs::read(common::docker_archive(tmp.path(), "busybox:test")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(1).enable_all().build().unwrap();

@@ -27,6 +27,12 @@ fn main() -> std::process::ExitCode {
             Err(e) => tracing::warn!("cannot set up a private mount namespace ({e}); crun is wrapped per container instead"),
         }
     }
+    if cli.command.is_server() {
+        // Servers hold keys and secrets: no core file, no same-user ptrace or /proc/<pid>/mem.
+        if let Err(e) = palisade_runtime::forbid_core_dumps() {
+            tracing::warn!("cannot forbid core dumps: {e}");
+        }
+    }
     // Servers get worker threads; a client verb makes a few requests and exits, so it runs on
     // this thread alone (no threads to start and stop on every `palisade run`).
     let mut builder =

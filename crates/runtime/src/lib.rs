@@ -38,6 +38,7 @@ mod data_root;
 mod error;
 mod ids;
 mod image;
+mod process;
 pub mod syscall;
 pub mod unpack;
 
@@ -49,4 +50,5 @@ pub use container::{
 pub use data_root::on_ext4_without_journal;
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};
+pub use process::forbid_core_dumps;
 pub use image::{Image, ImageStore, ImageSummary, RemovedImage};

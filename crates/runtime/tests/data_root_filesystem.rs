@@ -34,9 +34,8 @@ impl Drop for LoopExt4 {
 
 #[test]
 fn an_ext4_without_a_journal_is_told_from_one_with_a_journal() {
-    if !common::have("mkfs.ext4") || !nix::unistd::geteuid().is_root() {
-        return;
-    }
+    common::require("mkfs.ext4");
+    assert!(nix::unistd::geteuid().is_root(), "loop-mounting a file system needs root");
     let tmp = tempfile::tempdir().unwrap();
     let plain = LoopExt4::new(tmp.path(), "without-journal", &["-O", "^has_journal"]);
     let journaled = LoopExt4::new(tmp.path(), "with-journal", &[]);

@@ -8,7 +8,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions};
 
 #[test]
 fn default_container_has_docker_caps_nnp_and_seccomp() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let out = common::sh(&rt, "cat /proc/self/status", RunOptions::default());
     assert_eq!(out.exit.code, 0, "stderr: {}", common::stderr(&out));
     let status = common::stdout(&out);
@@ -22,7 +22,7 @@ fn default_container_has_docker_caps_nnp_and_seccomp() {
 
 #[test]
 fn pid1_is_the_command_and_hostname_is_the_containers() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { hostname: Some("palisade-test".into()), ..RunOptions::default() };
     let out = common::sh(&rt, "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; cat /etc/hostname; echo $$", opts);
     assert_eq!(out.exit.code, 0, "stderr: {}", common::stderr(&out));
@@ -37,7 +37,7 @@ fn pid1_is_the_command_and_hostname_is_the_containers() {
 
 #[test]
 fn exit_code_and_stderr_are_reported() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let out = common::sh(&rt, "echo out; echo err >&2; exit 7", RunOptions::default());
     assert_eq!(out.exit.code, 7);
     assert!(!out.exit.oom_killed);
@@ -47,7 +47,7 @@ fn exit_code_and_stderr_are_reported() {
 
 #[test]
 fn container_gets_new_pid_ipc_uts_mnt_cgroup_namespaces() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let kinds = ["pid", "ipc", "uts", "mnt", "cgroup", "net"];
     let script: String = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect();
     let out = common::sh(&rt, &script, RunOptions::default());
@@ -61,7 +61,7 @@ fn container_gets_new_pid_ipc_uts_mnt_cgroup_namespaces() {
 
 #[test]
 fn masked_and_readonly_paths_are_applied() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     // A masked path that has content on this host.
     let masked = ["/proc/timer_list", "/proc/interrupts", "/proc/keys", "/proc/sched_debug"]
         .into_iter()

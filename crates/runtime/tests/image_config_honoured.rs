@@ -10,7 +10,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions};
 
 #[test]
 fn user_name_resolves_to_image_uid_gid_and_groups() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { user: Some("app".into()), env: vec!["EXTRA=1".into()], ..RunOptions::default() };
     let out = common::sh(&rt, "id; echo $IMAGE_VAR $EXTRA $HOME; pwd", opts);
     let stdout = common::stdout(&out);
@@ -23,7 +23,7 @@ fn user_name_resolves_to_image_uid_gid_and_groups() {
 
 #[test]
 fn image_cmd_runs_when_no_args_are_given() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     // The fixture image's Cmd is `sh`; with stdin closed it exits 0 at once.
     let out = rt.run("busybox:test", &RunOptions::default(), Duration::from_secs(60)).unwrap();
     assert_eq!(out.exit.code, 0, "{}", common::stderr(&out));

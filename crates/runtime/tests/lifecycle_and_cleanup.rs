@@ -18,7 +18,7 @@ fn sleeper() -> RunOptions {
 
 #[test]
 fn stop_kills_after_timeout_and_remove_needs_force() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let mut c = rt.create("busybox:test", &sleeper()).unwrap();
     assert_eq!(c.status(), ContainerStatus::Created);
     c.start().unwrap();
@@ -40,7 +40,7 @@ fn stop_kills_after_timeout_and_remove_needs_force() {
 
 #[test]
 fn leftovers_of_a_previous_daemon_are_cleaned() {
-    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let mut c = rt.create("busybox:test", &sleeper()).unwrap();
     c.start().unwrap();
     let created = rt.create("busybox:test", &RunOptions::default()).unwrap();
@@ -68,7 +68,7 @@ fn leftovers_of_a_previous_daemon_are_cleaned() {
 
 #[test]
 fn apparmor_request_fails_clearly_without_the_lsm() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y") {
         eprintln!("SKIPPED: AppArmor is enabled on this host");
         return;
@@ -82,14 +82,14 @@ fn apparmor_request_fails_clearly_without_the_lsm() {
 
 #[test]
 fn unknown_image_is_an_error_and_creates_nothing() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     assert!(matches!(rt.create("nope:latest", &RunOptions::default()), Err(Error::ImageNotFound(_))));
     assert!(rt.list().unwrap().is_empty());
 }
 
 #[test]
 fn layer_not_matching_its_diff_id_is_refused_at_load() {
-    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let root = tmp.path().join("root");
     let blobs_before = std::fs::read_dir(root.join("images/blobs/sha256")).unwrap().count();
     let lie = format!("sha256:{}", "0".repeat(64));
@@ -107,7 +107,7 @@ fn layer_not_matching_its_diff_id_is_refused_at_load() {
 
 #[test]
 fn containers_share_the_prepared_rootfs_through_an_overlay_that_remove_unmounts() {
-    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let root = tmp.path().join("root");
     let prepared = std::fs::read_dir(root.join("images/rootfs")).unwrap().next().unwrap().unwrap().path();
     // A container's writes land in its own upper layer, never in the image's rootfs.
@@ -151,7 +151,7 @@ fn runtime_intermediate_processes_do_not_linger_as_zombies() {
     // crun's `run --detach` leaves an intermediate process that exits after the start and is
     // re-parented to the subreaper; one per container would exhaust the pid space.
     for kind in [OciRuntimeKind::Crun, OciRuntimeKind::Runc] {
-        let Some((_tmp, rt)) = common::runtime(kind) else { continue };
+        let (_tmp, rt) = common::runtime(kind);
         for _ in 0..5 {
             let out = common::sh(&rt, "true", RunOptions::default());
             assert_eq!(out.exit.code, 0, "{}", common::stderr(&out));
@@ -209,7 +209,7 @@ impl Syscall for OverlayRefused {
 #[test]
 fn a_layer_that_cannot_be_mounted_fails_start_and_remove_leaves_nothing() {
     // `create` makes the writable layer in the background; `start` reports its failure.
-    let Some((tmp, loaded)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (tmp, loaded) = common::runtime(OciRuntimeKind::Crun);
     drop(loaded);
     let root = tmp.path().join("root");
     let state = tmp.path().join("state");

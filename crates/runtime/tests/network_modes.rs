@@ -12,7 +12,7 @@ fn interfaces(dev: &str) -> Vec<String> {
 
 #[test]
 fn network_none_is_a_new_namespace_with_only_loopback() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap().display().to_string();
     let out = common::sh(&rt, "readlink /proc/self/ns/net; cat /proc/net/dev", RunOptions::default());
     let stdout = common::stdout(&out);
@@ -23,7 +23,7 @@ fn network_none_is_a_new_namespace_with_only_loopback() {
 
 #[test]
 fn network_host_shares_the_host_namespace() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap().display().to_string();
     let opts = RunOptions { network: NetworkMode::Host, ..RunOptions::default() };
     let out = common::sh(&rt, "readlink /proc/self/ns/net", opts);

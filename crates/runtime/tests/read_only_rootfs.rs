@@ -7,7 +7,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions, TmpfsMount};
 
 #[test]
 fn read_only_root_refuses_writes() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions {
         read_only: true,
         tmpfs: vec![TmpfsMount { destination: "/scratch".into(), options: vec!["size=1m".into()] }],
@@ -22,7 +22,7 @@ fn read_only_root_refuses_writes() {
 
 #[test]
 fn writable_root_by_default() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let out = common::sh(&rt, "touch /newfile; echo root=$?", RunOptions::default());
     assert!(common::stdout(&out).contains("root=0"));
 }

@@ -8,7 +8,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions};
 
 #[test]
 fn memory_limit_kills_hog_and_reports_oom() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { memory: Some(32 << 20), ..RunOptions::default() };
     // dd holds a 256 MiB block in memory.
     let out = common::sh(&rt, "dd if=/dev/zero of=/dev/null bs=256M count=1; echo dd=$?", opts);
@@ -18,7 +18,7 @@ fn memory_limit_kills_hog_and_reports_oom() {
 
 #[test]
 fn small_workload_under_memory_limit_is_not_oom() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { memory: Some(32 << 20), ..RunOptions::default() };
     let out = common::sh(&rt, "dd if=/dev/zero of=/dev/null bs=1M count=4", opts);
     assert_eq!(out.exit.code, 0);
@@ -27,7 +27,7 @@ fn small_workload_under_memory_limit_is_not_oom() {
 
 #[test]
 fn pids_limit_stops_fork_bomb() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { pids_limit: Some(20), ..RunOptions::default() };
     // A bounded "fork bomb": 60 background sleeps, far over the limit.
     // The subshell dies on the first failed fork; the outer shell reports it.
@@ -43,7 +43,7 @@ fn pids_limit_stops_fork_bomb() {
 
 #[test]
 fn without_pids_limit_the_same_forks_succeed() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let out = common::sh(&rt, "(for i in $(seq 1 60); do sleep 1 & done; echo all-forked); echo bomb=$?", RunOptions::default());
     assert!(common::stdout(&out).contains("all-forked"), "{}", common::stderr(&out));
 }

@@ -7,7 +7,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions};
 
 #[test]
 fn runc_runs_bundle_with_same_confinement() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Runc) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Runc);
     assert_eq!(rt.oci_runtime(), OciRuntimeKind::Runc);
     let out = common::sh(&rt, "cat /proc/self/status; hostname", RunOptions { hostname: Some("under-runc".into()), ..RunOptions::default() });
     assert_eq!(out.exit.code, 0, "stderr: {}", common::stderr(&out));

@@ -8,7 +8,7 @@ use palisade_runtime::{OciRuntimeKind, RunOptions, Seccomp};
 
 #[test]
 fn unshare_and_mount_fail_with_eperm_under_default_profile() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let out = common::sh(
         &rt,
         "unshare -U true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; busybox reboot -f; echo reboot=$?",
@@ -26,7 +26,7 @@ fn unshare_and_mount_fail_with_eperm_under_default_profile() {
 
 #[test]
 fn seccomp_unconfined_lets_unshare_through() {
-    let Some((_tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (_tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     let opts = RunOptions { seccomp: Seccomp::Unconfined, ..RunOptions::default() };
     let out = common::sh(&rt, "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?", opts);
     let stdout = common::stdout(&out);
@@ -36,7 +36,7 @@ fn seccomp_unconfined_lets_unshare_through() {
 
 #[test]
 fn custom_profile_file_is_applied() {
-    let Some((tmp, rt)) = common::runtime(OciRuntimeKind::Crun) else { return };
+    let (tmp, rt) = common::runtime(OciRuntimeKind::Crun);
     // Default profile, minus mkdir/mkdirat: they fail with EPERM.
     let mut profile = palisade_runtime::bundle::default_profile().clone();
     for rule in &mut profile.syscalls {

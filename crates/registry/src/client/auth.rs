@@ -116,6 +116,23 @@ pub fn basic_authorization(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
+/// Retries of a token request the server answered with 429.
+const MAX_TOKEN_RETRIES: u32 = 5;
+/// The longest wait a 429's `Retry-After` may ask for.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The wait a 429 asks for (`Retry-After` in seconds), at least 100 ms and at most
+/// [`MAX_RETRY_AFTER`].
+fn retry_after(resp: &reqwest::Response) -> std::time::Duration {
+    let asked = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(std::time::Duration::from_secs(1), std::time::Duration::from_secs);
+    asked.clamp(std::time::Duration::from_millis(100), MAX_RETRY_AFTER)
+}
+
 /// Docker token protocol: `GET realm?scope=…&service=…` (with Basic credentials when given)
 /// and return the `token` (or `access_token`) of the JSON answer.
 pub async fn fetch_token(
@@ -125,14 +142,23 @@ pub async fn fetch_token(
     scope: &str,
     basic: Option<&str>,
 ) -> ClientResult<String> {
-    let mut req = http.get(realm).query(&[("scope", scope)]);
-    if let Some(s) = service {
-        req = req.query(&[("service", s)]);
-    }
-    if let Some(v) = basic {
-        req = req.header(header::AUTHORIZATION, v);
-    }
-    let resp = req.send().await.map_err(|source| ClientError::Http { url: realm.to_owned(), source })?;
+    let mut retries = 0;
+    let resp = loop {
+        let mut req = http.get(realm).query(&[("scope", scope)]);
+        if let Some(s) = service {
+            req = req.query(&[("service", s)]);
+        }
+        if let Some(v) = basic {
+            req = req.header(header::AUTHORIZATION, v);
+        }
+        let resp = req.send().await.map_err(|source| ClientError::Http { url: realm.to_owned(), source })?;
+        // A server shedding a burst of logins says when to come back: do, a few times.
+        if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || retries == MAX_TOKEN_RETRIES {
+            break resp;
+        }
+        retries += 1;
+        tokio::time::sleep(retry_after(&resp)).await;
+    };
     if !resp.status().is_success() {
         return Err(ClientError::Auth(format!("token endpoint {realm}: HTTP {}", resp.status().as_u16())));
     }

@@ -157,26 +157,20 @@ pub fn oci_archive(layout: &Path, out: &Path) -> PathBuf {
 
 use palisade_runtime::{ContainerRuntime, OciRuntimeKind, RunOptions, RunOutput};
 
-/// Whether `bin` is on PATH; prints why a test is skipped when not.
-pub fn have(bin: &str) -> bool {
+/// Fails unless `bin` is on PATH.
+pub fn require(bin: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
         .unwrap_or(false);
-    if !found {
-        eprintln!("SKIPPED: {bin} is not installed (apt-get install {bin})");
-    }
-    found
+    assert!(found, "{bin} is required: scripts/test installs it (apt-get install {bin})");
 }
 
 /// A runtime rooted in a fresh temp dir (traversable, for user namespaces) with the busybox
-/// image loaded as `busybox:test`. `None` (test skipped) only if a binary is missing.
-pub fn runtime(kind: OciRuntimeKind) -> Option<(tempfile::TempDir, ContainerRuntime)> {
-    if !have(kind.binary()) || !Path::new(BUSYBOX).exists() {
-        if !Path::new(BUSYBOX).exists() {
-            eprintln!("SKIPPED: {BUSYBOX} missing (apt-get install busybox-static)");
-        }
-        return None;
-    }
+/// image loaded as `busybox:test`. Fails when the runtime or busybox is missing: a test that
+/// cannot run must not pass.
+pub fn runtime(kind: OciRuntimeKind) -> (tempfile::TempDir, ContainerRuntime) {
+    require(kind.binary());
+    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is required (apt-get install busybox-static)");
     let tmp = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o711)).unwrap();
@@ -184,7 +178,7 @@ pub fn runtime(kind: OciRuntimeKind) -> Option<(tempfile::TempDir, ContainerRunt
     fs::set_permissions(tmp.path().join("root"), fs::Permissions::from_mode(0o711)).unwrap();
     let archive = docker_archive(tmp.path(), "busybox:test");
     rt.images().load(&archive, None).unwrap();
-    Some((tmp, rt))
+    (tmp, rt)
 }
 
 /// Runs `sh -c script` in busybox with `opts`, 60 s at most.
