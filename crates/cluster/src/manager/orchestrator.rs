@@ -200,7 +200,13 @@ fn retire(view: &View, services: &HashMap<String, Versioned<ServiceObject>>, tas
             continue;
         }
         let on_unusable_node = task.node_id.as_ref().is_some_and(|n| node_gone || !view.is_up(n) || view.is_drained(n));
-        if task.desired == TaskState::Running && on_unusable_node {
+        if task.desired != TaskState::Running && !task.status.state.is_terminal() && task.node_id.is_some() && (node_gone || node_down) {
+            // Being shut down on a node that will not say so: it ends here, so history can go.
+            let mut changed = task.clone();
+            changed.status = TaskStatus::new(TaskState::Orphaned, view.now, "task belongs to a node that is down or gone");
+            changed.updated_at = view.now;
+            plan.put(changed, Some(t.version));
+        } else if task.desired == TaskState::Running && on_unusable_node {
             let mut changed = task.clone();
             changed.desired = TaskState::Shutdown;
             changed.updated_at = view.now;
