@@ -457,10 +457,9 @@ fn schedule(
         }
         let Some(service) = services.get(&task.service_id) else { continue };
         let mut placed = task.clone();
-        if let Some(node) = &task.node_id {
+        if task.node_id.is_some() {
             // Global tasks are made for their node.
             placed.status = TaskStatus::new(TaskState::Assigned, view.now, "scheduler assigned task to node");
-            let _ = node;
         } else {
             let max = service.value.spec.task.max_replicas;
             let best = view
