@@ -4,7 +4,7 @@
 
 mod common;
 #[path = "registry_support.rs"]
-#[allow(unused_macros, dead_code)]
+#[allow(unused_macros)]
 mod support;
 mod scan_support;
 
