@@ -87,12 +87,11 @@ impl Engine {
     }
 
     /// `docker tag SOURCE REPO[:TAG]` (the CLI sends the repository fully qualified, as
-    /// `docker.io/library/x`).
+    /// `docker.io/library/x`; the reference takes its short form).
     pub(crate) async fn image_tag(&self, source: String, repo: String, tag: String) -> Result<()> {
         let this = self.clone();
         blocking(move || {
-            let repo = familiar_name(&repo);
-            let target = if tag.is_empty() { repo.to_owned() } else { format!("{repo}:{tag}") };
+            let target = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
             let target: palisade_runtime::ImageRef =
                 target.parse().map_err(|_| Error::InvalidArgument(format!("invalid reference format: {target:?}")))?;
             this.runtime(this.default_runtime()).images().tag(&source, &target).map_err(not_found(&source))
@@ -123,28 +122,5 @@ impl Engine {
             Ok(items)
         })
         .await
-    }
-}
-
-/// Docker Hub names in the short form images are loaded and run by (`docker.io/library/x` →
-/// `x`, `docker.io/u/x` → `u/x`), so that a tagged name is found under the name users type.
-fn familiar_name(repo: &str) -> &str {
-    let rest = repo.strip_prefix("docker.io/").or_else(|| repo.strip_prefix("index.docker.io/"));
-    match rest {
-        Some(rest) => rest.strip_prefix("library/").unwrap_or(rest),
-        None => repo,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::familiar_name;
-
-    #[test]
-    fn hub_names_are_kept_short() {
-        assert_eq!(familiar_name("docker.io/library/busybox"), "busybox");
-        assert_eq!(familiar_name("docker.io/me/app"), "me/app");
-        assert_eq!(familiar_name("127.0.0.1:5000/app"), "127.0.0.1:5000/app");
-        assert_eq!(familiar_name("busybox"), "busybox");
     }
 }

@@ -149,11 +149,12 @@ impl ImageRef {
 impl FromStr for ImageRef {
     type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidReference(s.to_owned());
-        if s.is_empty() || s.len() > 512 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    fn from_str(input: &str) -> Result<Self> {
+        let bad = || Error::InvalidReference(input.to_owned());
+        if input.is_empty() || input.len() > 512 || input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
+        let s = familiar(input);
         let (name, digest) = match s.split_once('@') {
             Some((n, d)) => {
                 d.parse::<Digest>().map_err(|_| bad())?;
@@ -188,6 +189,16 @@ impl FromStr for ImageRef {
     }
 }
 
+/// Docker Hub names in the short form users type and images are loaded under
+/// (`docker.io/library/x` → `x`, `docker.io/u/x` → `u/x`), as docker's familiar names: the
+/// docker CLI sends some names fully qualified (`docker tag`), others not.
+fn familiar(reference: &str) -> &str {
+    match reference.strip_prefix("docker.io/").or_else(|| reference.strip_prefix("index.docker.io/")) {
+        Some(rest) => rest.strip_prefix("library/").unwrap_or(rest),
+        None => reference,
+    }
+}
+
 impl TryFrom<String> for ImageRef {
     type Error = Error;
     fn try_from(s: String) -> Result<Self> {
@@ -210,6 +221,16 @@ impl fmt::Display for ImageRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_hub_names_take_their_short_form() {
+        let short = |r: &str| r.parse::<ImageRef>().unwrap().as_str().to_owned();
+        assert_eq!(short("docker.io/library/busybox:v2"), "busybox:v2");
+        assert_eq!(short("docker.io/library/busybox"), "busybox:latest");
+        assert_eq!(short("index.docker.io/me/app:1"), "me/app:1");
+        assert_eq!(short("127.0.0.1:5000/app:v2"), "127.0.0.1:5000/app:v2");
+        assert_eq!(short("busybox"), "busybox:latest");
+    }
 
     #[test]
     fn digest_parses_only_sha256_hex() {
