@@ -46,24 +46,11 @@ fn request(container: &TaskContainer) -> ContainerCreateRequest {
 impl EngineTasks {
     /// Pulls `image` anonymously; failures show when the create that follows fails.
     async fn pull(&self, image: &str) {
-        let (name, tag) = split_reference(image);
-        match self.0.image_pull(name, tag, None).await {
+        // An empty tag: the engine reads the tag or digest from the reference itself.
+        match self.0.image_pull(image.to_owned(), String::new(), None).await {
             Ok(mut progress) => while progress.recv().await.is_some() {},
             Err(e) => tracing::warn!("pulling {image} for a task: {}", e.message),
         }
-    }
-}
-
-/// `(fromImage, tag)` of `docker pull`: the tag or digest after the last `:` or `@` that
-/// follows the last `/`.
-fn split_reference(image: &str) -> (String, String) {
-    if let Some((name, digest)) = image.split_once('@') {
-        return (name.to_owned(), digest.to_owned());
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.rsplit_once(':') {
-        Some((_, tag)) => (image[..image.len() - tag.len() - 1].to_owned(), tag.to_owned()),
-        None => (image.to_owned(), "latest".to_owned()),
     }
 }
 
@@ -136,17 +123,3 @@ impl TaskExecutor for EngineTasks {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::split_reference;
-
-    #[test]
-    fn references_split_as_docker_pull_sends_them() {
-        let split = |r: &str| split_reference(r);
-        assert_eq!(split("busybox"), ("busybox".into(), "latest".into()));
-        assert_eq!(split("busybox:1.36"), ("busybox".into(), "1.36".into()));
-        assert_eq!(split("127.0.0.1:5000/app"), ("127.0.0.1:5000/app".into(), "latest".into()));
-        assert_eq!(split("127.0.0.1:5000/app:v2"), ("127.0.0.1:5000/app".into(), "v2".into()));
-        assert_eq!(split("app@sha256:abc"), ("app".into(), "sha256:abc".into()));
-    }
-}
