@@ -92,11 +92,16 @@ impl Manager {
         })
     }
 
+    /// Whether a node is up: this manager always, others while their heartbeats arrive.
+    pub(super) fn is_ready(&self, node: &NodeId, period: Duration) -> bool {
+        *node == self.self_id || self.liveness.ready(node, period)
+    }
+
     /// A node as it is now: readiness from heartbeats, manager status from raft.
     pub(super) fn view(&self, node: Versioned<NodeObject>, period: Duration) -> NodeView {
         let status = self.store().status();
         let is_self = node.value.id == self.self_id;
-        let ready = is_self || self.liveness.ready(&node.value.id, period);
+        let ready = self.is_ready(&node.value.id, period);
         let manager = (node.value.role == palisade_pki::NodeRole::Manager).then(|| {
             let member = node.value.raft_id.and_then(|id| status.members.get(&id).map(|m| (id, m)));
             let leader = member.is_some_and(|(id, _)| status.leader == Some(id));

@@ -122,7 +122,7 @@ impl Manager {
             nodes: nodes
                 .into_iter()
                 .map(|n| {
-                    let up = self.view(n.clone(), period).ready;
+                    let up = self.is_ready(&n.value.id, period);
                     (n.value.id.clone(), (n.value, up))
                 })
                 .collect(),
