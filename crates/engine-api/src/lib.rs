@@ -4,6 +4,7 @@
 //! * [`ApiError`]: every error the API returns, with the status code and message dockerd uses.
 //! * [`router`]: the HTTP routes, served over a unix socket, dispatching to a [`Backend`].
 //! * [`containers`]: the container and image endpoints and their [`containers::ContainerBackend`].
+//! * [`volumes`]: the volume endpoints and their [`volumes::VolumeBackend`].
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
@@ -13,6 +14,7 @@ mod error;
 mod routes;
 pub mod services;
 pub mod types;
+pub mod volumes;
 
 pub use error::ApiError;
 pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};

@@ -6,12 +6,15 @@ use palisade_engine_api::containers::types::{
     ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, RegistryAuth, SummaryHostConfig, WaitCondition, WaitResponse,
 };
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
+use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeFilters, VolumePruneResponse};
+use palisade_engine_api::volumes::VolumeBackend;
 use palisade_engine_api::types::timestamp;
 use palisade_engine_api::ApiError;
 use time::OffsetDateTime;
 
 use crate::human::human_duration;
 use crate::state::{Engine, Entry, Phase};
+use crate::volumes::is_anonymous;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -32,6 +35,9 @@ fn summary(entry: &Entry) -> ContainerSummary {
         Phase::Created => "Created".to_owned(),
         Phase::Running => format!("Up {}", human_duration(now - life.started_at.unwrap_or(now))),
         Phase::Exited => format!("Exited ({}) {} ago", life.exit_code, human_duration(now - life.finished_at.unwrap_or(now))),
+        Phase::Restarting => {
+            format!("Restarting ({}) {} ago", life.exit_code, human_duration(now - life.finished_at.unwrap_or(now)))
+        }
     };
     ContainerSummary {
         id: entry.id.to_string(),
@@ -63,6 +69,7 @@ fn inspect(entry: &Entry) -> ContainerInspect {
         state: ContainerState {
             status: life.phase.name().to_owned(),
             running: life.phase == Phase::Running,
+            restarting: life.phase == Phase::Restarting,
             oom_killed: life.oom_killed,
             pid: life.pid,
             exit_code: life.exit_code,
@@ -78,13 +85,14 @@ fn inspect(entry: &Entry) -> ContainerInspect {
         host_config,
         config: entry.request.config.clone(),
         network_settings: serde_json::json!({ "Networks": {} }),
-        ..ContainerInspect::default()
+        restart_count: i64::from(life.restart_count),
+        mounts: entry.mounts.clone(),
     }
 }
 
 impl ContainerBackend for Engine {
     async fn container_create(&self, name: Option<String>, request: ContainerCreateRequest) -> ApiResult<ContainerCreateResponse> {
-        let (id, warnings) = self.create(name, request, Vec::new()).await?;
+        let (id, warnings) = self.create(name, request, Vec::new(), true).await?;
         Ok(ContainerCreateResponse { id, warnings })
     }
 
@@ -105,8 +113,12 @@ impl ContainerBackend for Engine {
         Ok(self.kill(&reference, signal).await?)
     }
 
-    async fn container_remove(&self, reference: String, force: bool) -> ApiResult<()> {
-        Ok(self.remove(&reference, force).await?)
+    async fn container_restart(&self, reference: String, timeout_seconds: Option<i64>, signal: Option<String>) -> ApiResult<()> {
+        Ok(self.restart(&reference, timeout_seconds, signal).await?)
+    }
+
+    async fn container_remove(&self, reference: String, force: bool, volumes: bool) -> ApiResult<()> {
+        Ok(self.remove(&reference, force, volumes).await?)
     }
 
     async fn container_list(&self, all: bool) -> ApiResult<Vec<ContainerSummary>> {
@@ -148,5 +160,56 @@ impl ContainerBackend for Engine {
 
     async fn image_remove(&self, name: String, _force: bool) -> ApiResult<Vec<ImageDeleteItem>> {
         Ok(Engine::image_remove(self, name).await?)
+    }
+}
+
+impl VolumeBackend for Engine {
+    async fn volume_create(&self, request: VolumeCreateRequest) -> ApiResult<Volume> {
+        if !matches!(request.driver.as_str(), "" | "local") {
+            return Err(ApiError::not_found(format!("error looking up volume plugin {}: plugin \"{}\" not found", request.driver, request.driver)));
+        }
+        if !request.driver_opts.is_empty() {
+            return Err(ApiError::bad_request(
+                "volume driver options (-o) are not supported by Palisade: they mount devices and file systems as root",
+            ));
+        }
+        if let Some((key, _)) = request.other.iter().find(|(_, v)| !palisade_engine_api::types::is_unset(v)) {
+            return Err(ApiError::bad_request(format!("{key} is not supported by Palisade")));
+        }
+        let name = Some(request.name.as_str()).filter(|n| !n.is_empty());
+        Ok(self.inner.volumes.create(name, request.labels)?)
+    }
+
+    async fn volume_list(&self, filters: VolumeFilters) -> ApiResult<Vec<Volume>> {
+        let volumes = self.inner.volumes.list()?;
+        Ok(volumes.into_iter().filter(|v| filters.matches(v, !self.volume_users(&v.name).is_empty())).collect())
+    }
+
+    async fn volume_inspect(&self, name: String) -> ApiResult<Volume> {
+        Ok(self.inner.volumes.read(&name)?)
+    }
+
+    async fn volume_remove(&self, name: String, force: bool) -> ApiResult<()> {
+        let users = self.volume_users(&name);
+        if !users.is_empty() {
+            return Err(crate::Error::VolumeInUse { name, containers: users }.into());
+        }
+        match self.inner.volumes.remove(&name) {
+            Err(crate::Error::NoSuchVolume(_)) if force => Ok(()),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn volume_prune(&self, filters: VolumeFilters) -> ApiResult<VolumePruneResponse> {
+        let mut pruned = VolumePruneResponse::default();
+        for volume in self.inner.volumes.list()? {
+            let wanted = (filters.all || is_anonymous(&volume)) && filters.matches(&volume, false);
+            if wanted && self.volume_users(&volume.name).is_empty() {
+                pruned.space_reclaimed += self.inner.volumes.remove(&volume.name)?;
+                pruned.volumes_deleted.push(volume.name);
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -15,6 +15,17 @@ pub enum Error {
     /// No image matches the reference.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// No volume has the name (dockerd's wording).
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// Containers use the volume.
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The containers using it.
+        containers: Vec<String>,
+    },
     /// The name is taken.
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse {
@@ -56,8 +67,10 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use palisade_runtime::Error as R;
         match &e {
-            Error::NoSuchContainer(_) | Error::NoSuchImage(_) => ApiError::not_found(e.to_string()),
-            Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) => ApiError::conflict(e.to_string()),
+            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
+            Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) | Error::VolumeInUse { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             Error::InvalidArgument(_) | Error::StartFailed(_) => ApiError::bad_request(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {

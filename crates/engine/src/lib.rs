@@ -1,25 +1,35 @@
-//! The node's container engine: the container and image half of the Engine API
+//! The node's container engine: the container, image and volume half of the Engine API
 //! ([`palisade_engine_api::containers::ContainerBackend`]) over [`palisade_runtime`].
 //!
 //! ```text
 //! <root>/                       the runtime's data root (images/, containers/); bundles and
 //!                               runtime state in palisade_runtime::state_dir_for(<root>)
-//! <root>/engine/seccomp/<id>.json   profiles the docker CLI inlined in --security-opt
-//! <root>/engine/tmp/                archives being loaded, images being pulled
+//! <root>/engine/containers/<id>.json   each container's record (see records.rs), 0600
+//! <root>/engine/seccomp/<id>.json      profiles the docker CLI inlined in --security-opt
+//! <root>/engine/tmp/                   archives being loaded, images being pulled
+//! <root>/volumes/<name>/_data          named volumes (see volumes.rs)
 //! ```
 //!
-//! Container metadata (name, request, lifecycle) lives in memory: a daemon restart kills and
-//! removes every container of the previous run ([`Engine::open`]), as `--rm`-style hygiene.
+//! Containers outlive the daemon: their records and writable layers stay, [`Engine::open`]
+//! brings them back (their processes do not survive: a stopping daemon stops them, as
+//! dockerd does without live restore), and [`Engine::resume`] starts those whose restart
+//! policy says so. Service tasks are the exception: the cluster recreates them, so a
+//! previous run's task containers are removed.
 #![warn(missing_docs)]
 
 mod backend;
 mod error;
 mod human;
 mod images;
+mod mounts;
 mod options;
 mod output;
 mod pull;
+mod records;
+mod restart;
 mod state;
+mod volumes;
 
 pub use error::{Error, Result};
-pub use state::{Engine, TaskFile};
+pub use mounts::ProtectedPaths;
+pub use state::{Engine, EngineConfig, TaskFile};

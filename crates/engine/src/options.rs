@@ -28,14 +28,8 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
     if host.privileged {
         return invalid("--privileged is not supported by Palisade: add the capabilities you need with --cap-add".into());
     }
-    if !host.binds.is_empty() {
-        return invalid("bind mounts (-v) are not supported yet".into());
-    }
     if config.tty || config.open_stdin {
         return invalid("-t and -i are not supported yet".into());
-    }
-    if !matches!(host.restart_policy.name.as_str(), "" | "no") {
-        return invalid(format!("restart policy {:?} is not supported yet", host.restart_policy.name));
     }
     let kind = match host.runtime.as_str() {
         "" => default_kind,
@@ -102,7 +96,6 @@ const CLIENT_ONLY: &[&str] = &["ContainerIDFile"];
 /// docker's flag for a field, where the user typed one.
 fn flag_of(field: &str) -> Option<&'static str> {
     Some(match field {
-        "Mounts" => "--mount",
         "Devices" => "--device",
         "PidMode" => "--pid",
         "IpcMode" => "--ipc",
@@ -115,7 +108,6 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "ExtraHosts" => "--add-host",
         "Links" => "--link",
         "VolumesFrom" => "--volumes-from",
-        "Volumes" => "-v",
         "LogConfig" => "--log-driver/--log-opt",
         "ShmSize" => "--shm-size",
         "Ulimits" => "--ulimit",
@@ -184,8 +176,6 @@ mod tests {
             let request: ContainerCreateRequest = serde_json::from_value(json).unwrap();
             translate(&request, OciRuntimeKind::Crun, Path::new("/p")).err().map(|e| e.to_string()).unwrap_or_default()
         };
-        let mount = refused(&|j| j["HostConfig"]["Mounts"] = serde_json::json!([{"Type": "bind", "Source": "/", "Target": "/host"}]));
-        assert!(mount.contains("--mount (HostConfig.Mounts) is not supported"), "{mount}");
         assert!(refused(&|j| j["HostConfig"]["Devices"] = serde_json::json!([{"PathOnHost": "/dev/sda"}])).contains("--device"));
         assert!(refused(&|j| j["HostConfig"]["PidMode"] = "host".into()).contains("--pid"));
         assert!(refused(&|j| j["HostConfig"]["MemorySwappiness"] = 60.into()).contains("MemorySwappiness"));

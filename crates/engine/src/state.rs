@@ -6,15 +6,33 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_engine_api::containers::types::{ContainerCreateRequest, WaitCondition};
-use palisade_runtime::{ContainerId, ContainerRuntime, ExtraMount, OciRuntimeKind};
+use palisade_runtime::{ContainerId, ContainerRuntime, ContainerStatus, ExtraMount, OciRuntimeKind};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::options::translate;
+use crate::mounts::{ProtectedPaths, UsedVolume};
+use crate::options::{translate, Translated};
+use crate::records::{Record, Records};
+use crate::restart::{next_delay, Policy};
+use crate::volumes::Volumes;
 
-/// Default `docker stop` grace period.
+/// Default `docker stop` grace period, also what a stopping daemon gives its containers.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`Engine::open`] needs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The runtime's data root (images, containers, volumes, the engine's records).
+    pub root: PathBuf,
+    /// The OCI runtime of containers that name none.
+    pub default_runtime: OciRuntimeKind,
+    /// dockerd's `certs.d`: `<dir>/<host[:port]>/ca.crt` is the CA trusted for that registry.
+    pub registry_certs: PathBuf,
+    /// Host paths no container may bind (the daemon's data root, its API socket); the
+    /// engine adds its own root and runtime state.
+    pub protected_paths: ProtectedPaths,
+}
 
 /// Where a container is in its lifecycle, as the Engine API names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +40,8 @@ pub(crate) enum Phase {
     Created,
     Running,
     Exited,
+    /// Exited, and its restart policy will start it again after a delay.
+    Restarting,
 }
 
 impl Phase {
@@ -30,6 +50,7 @@ impl Phase {
             Self::Created => "created",
             Self::Running => "running",
             Self::Exited => "exited",
+            Self::Restarting => "restarting",
         }
     }
 }
@@ -45,6 +66,33 @@ pub(crate) struct Life {
     pub(crate) oom_killed: bool,
     pub(crate) error: String,
     pub(crate) removed: bool,
+    /// How many times its process has exited (waiters for the next exit count on it).
+    pub(crate) exits: u64,
+    /// Starts by the restart policy since the user last started it.
+    pub(crate) restart_count: u32,
+    /// The user stopped it: no policy restarts it until the user starts it.
+    pub(crate) stopped_by_user: bool,
+    /// The delay before the last policy restart (the next one doubles it).
+    pub(crate) last_delay: Option<Duration>,
+}
+
+impl Life {
+    fn new(phase: Phase) -> Self {
+        Self {
+            phase,
+            pid: 0,
+            started_at: None,
+            finished_at: None,
+            exit_code: 0,
+            oom_killed: false,
+            error: String::new(),
+            removed: false,
+            exits: 0,
+            restart_count: 0,
+            stopped_by_user: false,
+            last_delay: None,
+        }
+    }
 }
 
 /// One container the engine knows.
@@ -59,6 +107,13 @@ pub(crate) struct Entry {
     pub(crate) args: Vec<String>,
     pub(crate) kind: OciRuntimeKind,
     pub(crate) seccomp_file: Option<PathBuf>,
+    /// The named and anonymous volumes it mounts.
+    pub(crate) volumes: Vec<UsedVolume>,
+    /// Its mounts as `docker inspect` shows them.
+    pub(crate) mounts: Vec<serde_json::Value>,
+    pub(crate) policy: Policy,
+    /// Kept across daemon restarts (every container but service tasks).
+    pub(crate) persistent: bool,
     pub(crate) life: watch::Sender<Life>,
     /// Serialises start and remove.
     pub(crate) op: tokio::sync::Mutex<()>,
@@ -67,6 +122,28 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn life(&self) -> Life {
         self.life.borrow().clone()
+    }
+
+    fn record(&self) -> Record {
+        let life = self.life();
+        Record {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            created: self.created,
+            image_id: self.image_id.clone(),
+            request: self.request.clone(),
+            path: self.path.clone(),
+            args: self.args.clone(),
+            runtime: self.kind.into(),
+            volumes: self.volumes.clone(),
+            restart_count: life.restart_count,
+            stopped_by_user: life.stopped_by_user,
+            started_at: life.started_at,
+            finished_at: life.finished_at,
+            exit_code: life.exit_code,
+            oom_killed: life.oom_killed,
+            error: life.error,
+        }
     }
 }
 
@@ -78,6 +155,11 @@ pub(crate) struct Inner {
     /// dockerd's `certs.d`: `<dir>/<host[:port]>/ca.crt` is the CA trusted for that registry.
     pub(crate) registry_certs: PathBuf,
     pub(crate) containers: Mutex<BTreeMap<String, Arc<Entry>>>,
+    pub(crate) records: Records,
+    pub(crate) volumes: Volumes,
+    pub(crate) protected: ProtectedPaths,
+    /// Set once the daemon stops: exits are then not restarted by policies.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -125,7 +207,7 @@ async fn exit_of(mut container: palisade_runtime::Container) -> Result<Option<pa
     blocking_short(move || Ok(container.wait(None)?)).await
 }
 
-fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let op = op.into();
     move |source| Error::Io { op, source }
 }
@@ -179,7 +261,8 @@ fn write_files(container: &palisade_runtime::Container, files: &[TaskFile]) -> R
     Ok(())
 }
 
-fn valid_name(name: &str) -> bool {
+/// dockerd's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.len() >= 2
@@ -187,11 +270,14 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Engine {
-    /// Opens the runtime under `root` with `default_kind` for containers that name none, and
-    /// removes every container (processes, cgroups, mounts, bundles) a previous run left.
-    /// Pulls trust `<registry_certs>/<host[:port]>/ca.crt` for a registry's TLS certificate.
-    /// Makes the process a child subreaper. Blocking.
-    pub fn open(root: &Path, default_kind: OciRuntimeKind, registry_certs: &Path) -> Result<Self> {
+    /// Opens the runtime under `config.root`, and brings back the containers of the previous
+    /// run: each one's leftover process and mounts are torn down and its bundle is made anew
+    /// over its surviving writable layer, so that `ps -a`, `inspect` and `logs` show it and
+    /// `start` runs it again; containers without a record (service tasks, interrupted
+    /// creates) are removed. Call [`Self::resume`] once serving to start those whose restart
+    /// policy says so. Makes the process a child subreaper. Blocking.
+    pub fn open(config: EngineConfig) -> Result<Self> {
+        let root = config.root.as_path();
         let crun = ContainerRuntime::open(root, OciRuntimeKind::Crun)?;
         let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
         // After the runtimes made it: a new data root does not exist before.
@@ -203,32 +289,147 @@ impl Engine {
                 root.display()
             );
         }
-        // Each leftover with the runtime that created it, then whatever has no readable record.
-        for id in crun.list()? {
+        let engine_dir = root.join("engine");
+        for d in ["seccomp", "tmp"] {
+            let dir = engine_dir.join(d);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        }
+        let records = Records::open(&engine_dir.join("containers"))?;
+        let kept = records.load_all()?;
+        let keep: Vec<ContainerId> = kept.iter().map(|r| r.id.clone()).collect();
+        // Each leftover without a record with the runtime that created it, then whatever
+        // has no readable runtime record.
+        for id in crun.list()?.into_iter().filter(|id| !keep.contains(id)) {
             let is_runc = crun.container(&id).is_ok_and(|c| c.runtime() == OciRuntimeKind::Runc);
             let rt = if is_runc { &runc } else { &crun };
-            match rt.container(&id).and_then(|c| c.remove(true)) {
+            match rt.discard(&id) {
                 Ok(()) => tracing::info!("removed container {id} left by a previous run"),
                 Err(e) => tracing::warn!("removing leftover container {id}: {e}"),
             }
         }
-        for id in crun.cleanup_leftovers()? {
+        for id in crun.cleanup_leftovers_except(&keep)? {
             tracing::info!("removed unreadable container {id} left by a previous run");
         }
-        let engine_dir = root.join("engine");
-        let _ = std::fs::remove_dir_all(&engine_dir);
-        for d in ["seccomp", "tmp"] {
-            std::fs::create_dir_all(engine_dir.join(d)).map_err(io(format!("creating {}", engine_dir.join(d).display())))?;
-        }
-        Ok(Self {
+        let mut protected = config.protected_paths;
+        protected.add(root.to_owned());
+        protected.add(palisade_runtime::state_dir_for(root)?);
+        let engine = Self {
             inner: Arc::new(Inner {
                 root: root.to_owned(),
                 crun,
                 runc,
-                default_kind,
-                registry_certs: registry_certs.to_owned(),
-                containers: Mutex::new(BTreeMap::new()) }),
-        })
+                default_kind: config.default_runtime,
+                registry_certs: config.registry_certs,
+                containers: Mutex::new(BTreeMap::new()),
+                records,
+                volumes: Volumes::open(root)?,
+                protected,
+                stopping: std::sync::atomic::AtomicBool::new(false),
+            }),
+        };
+        for record in kept {
+            engine.restore(record);
+        }
+        Ok(engine)
+    }
+
+    /// Brings back one container of the previous run (see [`Self::open`]). A container that
+    /// cannot be restored (its image or a bind source is gone) is still listed, with the
+    /// reason as its error, and can be removed.
+    fn restore(&self, record: Record) {
+        let kind = OciRuntimeKind::from(record.runtime);
+        let profile = self.engine_dir().join("seccomp").join(format!("{}.json", record.id));
+        let restored = (|| -> Result<(Option<PathBuf>, Held)> {
+            let (translated, held) = self.options_for(&record.request, &profile, Some(&record.volumes))?;
+            let rt = self.runtime(kind);
+            let img = rt.images().inspect(&record.image_id)?;
+            rt.restore(record.id.clone(), &img, &translated.options)?;
+            Ok((translated.seccomp_file.map(|(p, _)| p), held))
+        })();
+        let phase = if record.started_at.is_some() { Phase::Exited } else { Phase::Created };
+        let mut life = Life::new(phase);
+        life.started_at = record.started_at;
+        life.finished_at = record.finished_at;
+        life.exit_code = record.exit_code;
+        life.oom_killed = record.oom_killed;
+        life.error = record.error.clone();
+        life.restart_count = record.restart_count;
+        life.stopped_by_user = record.stopped_by_user;
+        let (seccomp_file, held) = match restored {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("container {} ({}) cannot be restored: {e}", record.name, record.id);
+                life.error = format!("cannot be restored after a daemon restart: {e}");
+                (None, Held { volumes: record.volumes.clone(), mounts: Vec::new() })
+            }
+        };
+        let policy = Policy::parse(&record.request.host_config.restart_policy, false).unwrap_or(Policy::No);
+        let entry = Entry {
+            id: record.id,
+            name: record.name,
+            created: record.created,
+            image_id: record.image_id,
+            request: record.request,
+            path: record.path,
+            args: record.args,
+            kind,
+            seccomp_file,
+            volumes: held.volumes,
+            mounts: held.mounts,
+            policy,
+            persistent: true,
+            life: watch::Sender::new(life),
+            op: tokio::sync::Mutex::new(()),
+        };
+        self.table().insert(entry.id.to_string(), Arc::new(entry));
+    }
+
+    /// Starts the containers of the previous run whose restart policy says so (`always`;
+    /// `unless-stopped` unless the user stopped it).
+    pub async fn resume(&self) {
+        for entry in self.entries() {
+            let life = entry.life();
+            if life.phase != Phase::Running && life.error.is_empty() && entry.policy.starts_with_daemon(life.stopped_by_user) {
+                if let Err(e) = self.start_entry(&entry, StartBy::Daemon).await {
+                    tracing::warn!("starting container {} again: {e}", entry.name);
+                }
+            }
+        }
+    }
+
+    /// Stops every running container (SIGTERM, SIGKILL after the stop timeout), as a
+    /// stopping daemon does; none is restarted by its policy now, and `always` and
+    /// `unless-stopped` ones start again with the next daemon.
+    pub async fn shutdown(&self) {
+        self.inner.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        let running: Vec<_> = self.entries().into_iter().filter(|e| e.life().phase == Phase::Running).collect();
+        let stops = running.iter().map(|entry| async move {
+            if let Err(e) = self.stop_entry(entry, "TERM".into(), Some(DEFAULT_STOP_TIMEOUT)).await {
+                tracing::warn!("stopping container {}: {e}", entry.name);
+            }
+        });
+        futures::future::join_all(stops).await;
+    }
+
+    /// The runtime options of `request`: its translation, with the mounts it asks for
+    /// resolved (volumes made) and an inlined seccomp profile written to `profile`.
+    /// `previous` names the volumes a restored container had, so that its anonymous ones are
+    /// found again rather than made anew.
+    fn options_for(
+        &self,
+        request: &ContainerCreateRequest,
+        profile: &Path,
+        previous: Option<&[UsedVolume]>,
+    ) -> Result<(Translated, Held)> {
+        let mut translated = translate(request, self.inner.default_kind, profile)?;
+        let resolved = crate::mounts::resolve(request, &self.inner.volumes, &self.inner.protected, previous)?;
+        translated.options.mounts.extend(resolved.mounts);
+        translated.options.tmpfs.extend(resolved.tmpfs);
+        if let Some((path, json)) = &translated.seccomp_file {
+            std::fs::write(path, json).map_err(io(format!("writing {}", path.display())))?;
+        }
+        Ok((translated, Held { volumes: resolved.volumes, mounts: resolved.views }))
     }
 
     /// The OCI runtime used when a container names none.
@@ -277,7 +478,7 @@ impl Engine {
     /// a tmpfs created for the container (secrets under `/run/secrets`, configs at their
     /// targets). Returns the container ID.
     pub async fn create_task(&self, name: String, request: ContainerCreateRequest, files: Vec<TaskFile>) -> Result<String> {
-        self.create(Some(name), request, files).await.map(|(id, _)| id)
+        self.create(Some(name), request, files, false).await.map(|(id, _)| id)
     }
 
     /// Unmounts the secret and config files of a container that has exited.
@@ -291,12 +492,14 @@ impl Engine {
         blocking(move || Ok(this.runtime(kind).container(&id)?.release_files()?)).await
     }
 
-    /// `docker create` (with `files` for a service task).
+    /// `docker create`, or a service task's container with its `files`. Only the former is
+    /// `persistent`, kept across daemon restarts: the cluster recreates its tasks.
     pub(crate) async fn create(
         &self,
         name: Option<String>,
         request: ContainerCreateRequest,
         files: Vec<TaskFile>,
+        persistent: bool,
     ) -> Result<(String, Vec<String>)> {
         let id = ContainerId::random();
         let name = match name {
@@ -315,12 +518,10 @@ impl Engine {
         if request.config.image.is_empty() {
             return Err(Error::InvalidArgument("config cannot be empty in order to create a container".into()));
         }
+        let policy = Policy::parse(&request.host_config.restart_policy, request.host_config.auto_remove)?;
         let profile = self.engine_dir().join("seccomp").join(format!("{id}.json"));
-        let mut translated = translate(&request, self.inner.default_kind, &profile)?;
+        let (mut translated, held) = self.options_for(&request, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
-        if let Some((path, json)) = &translated.seccomp_file {
-            std::fs::write(path, json).map_err(io(format!("writing {}", path.display())))?;
-        }
         let this = self.clone();
         let (image, cid) = (request.config.image.clone(), id.clone());
         let options = translated.options.clone();
@@ -357,18 +558,9 @@ impl Engine {
             Ok(v) => v,
             Err(e) => {
                 let _ = std::fs::remove_file(&profile);
+                self.remove_anonymous_volumes(&held.volumes);
                 return Err(e);
             }
-        };
-        let life = Life {
-            phase: Phase::Created,
-            pid: 0,
-            started_at: None,
-            finished_at: None,
-            exit_code: 0,
-            oom_killed: false,
-            error: String::new(),
-            removed: false,
         };
         let entry = Arc::new(Entry {
             id: id.clone(),
@@ -380,7 +572,11 @@ impl Engine {
             request,
             kind,
             seccomp_file: translated.seccomp_file.map(|(p, _)| p),
-            life: watch::Sender::new(life),
+            volumes: held.volumes,
+            mounts: held.mounts,
+            policy,
+            persistent,
+            life: watch::Sender::new(Life::new(Phase::Created)),
             op: tokio::sync::Mutex::new(()),
         });
         let conflict = {
@@ -397,6 +593,14 @@ impl Engine {
             self.discard(&entry).await;
             return Err(Error::NameInUse { name, id: other });
         }
+        if entry.persistent {
+            if let Err(e) = self.inner.records.save(&entry.record()) {
+                // Not acknowledged unless it would survive a restart.
+                self.table().remove(id.as_str());
+                self.discard(&entry).await;
+                return Err(e);
+            }
+        }
         Ok((id.to_string(), Vec::new()))
     }
 
@@ -409,28 +613,62 @@ impl Engine {
 
     async fn discard(&self, entry: &Entry) {
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        let _ = blocking(move || Ok(this.runtime(kind).container(&id)?.remove(true)?)).await;
+        let _ = blocking(move || Ok(this.runtime(kind).discard(&id)?)).await;
         if let Some(p) = &entry.seccomp_file {
             let _ = std::fs::remove_file(p);
         }
+        self.remove_anonymous_volumes(&entry.volumes);
     }
 
-    /// `docker start`: `false` if it was already started.
+    /// Saves what a restart must know of `entry`; a failure is reported, not returned: the
+    /// container's state has already changed.
+    fn persist(&self, entry: &Entry) {
+        if entry.persistent && !entry.life.borrow().removed {
+            if let Err(e) = self.inner.records.save(&entry.record()) {
+                tracing::warn!("saving the record of container {}: {e}", entry.name);
+            }
+        }
+    }
+
+    /// `docker start`: `false` if it was already running.
     pub(crate) async fn start(&self, reference: &str) -> Result<bool> {
         let entry = self.resolve(reference)?;
+        self.start_entry(&entry, StartBy::User).await
+    }
+
+    /// Starts `entry`'s process, from `Created`, or again after it exited.
+    pub(crate) async fn start_entry(&self, entry: &Arc<Entry>, by: StartBy) -> Result<bool> {
         let _op = entry.op.lock().await;
-        match entry.life().phase {
-            Phase::Created => {}
-            Phase::Running => return Ok(false),
-            Phase::Exited => return Err(Error::Conflict(format!("container {} has exited; Palisade does not restart containers", entry.name))),
+        let life = entry.life();
+        if life.removed {
+            return Err(Error::NoSuchContainer(entry.id.to_string()));
+        }
+        match (life.phase, by) {
+            (Phase::Running, _) => return Ok(false),
+            // Only a pending policy restart is the policy's to carry out: the user may have
+            // stopped or started the container meanwhile.
+            (Phase::Restarting, StartBy::Policy) | (_, StartBy::User | StartBy::Daemon) => {}
+            (_, StartBy::Policy) => return Ok(false),
         }
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
         let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;
+            if c.status() == ContainerStatus::Stopped {
+                c.reset()?;
+            }
             c.start()?;
             Ok(c)
         })
         .await;
+        entry.life.send_modify(|l| match by {
+            StartBy::User => {
+                l.stopped_by_user = false;
+                l.restart_count = 0;
+                l.last_delay = None;
+            }
+            StartBy::Policy => l.restart_count += 1,
+            StartBy::Daemon => {}
+        });
         let container = match started {
             Ok(c) => c,
             Err(e) => {
@@ -444,38 +682,40 @@ impl Engine {
                 entry.life.send_modify(|l| {
                     l.phase = Phase::Exited;
                     l.exit_code = code;
+                    l.exits += 1;
                     l.error = message.clone();
                     l.finished_at = Some(OffsetDateTime::now_utc());
                 });
-                if entry.request.host_config.auto_remove {
-                    let (this, id) = (self.clone(), entry.id.to_string());
-                    tokio::spawn(async move {
-                        if let Err(e) = this.remove(&id, true).await {
-                            tracing::warn!("auto-removing container {id}: {e}");
-                        }
-                    });
-                }
+                self.persist(entry);
+                self.after_exit(entry, Duration::ZERO);
                 return Err(Error::StartFailed(message));
             }
         };
         let pid = container.pid().unwrap_or_default();
+        let started_at = OffsetDateTime::now_utc();
         entry.life.send_modify(|l| {
             l.phase = Phase::Running;
             l.pid = i64::from(pid);
-            l.started_at = Some(OffsetDateTime::now_utc());
+            l.started_at = Some(started_at);
+            l.exit_code = 0;
+            l.oom_killed = false;
+            l.error.clear();
         });
+        self.persist(entry);
         let this = self.clone();
-        let waiter = Arc::clone(&entry);
+        let waiter = Arc::clone(entry);
         tokio::spawn(async move {
             let exit = match container.exit_status() {
                 // Exited before `start` returned: collected already.
                 Some(exit) => Ok(Some(exit)),
                 None => exit_of(container).await,
             };
+            let finished_at = OffsetDateTime::now_utc();
             waiter.life.send_modify(|l| {
                 l.phase = Phase::Exited;
                 l.pid = 0;
-                l.finished_at = Some(OffsetDateTime::now_utc());
+                l.exits += 1;
+                l.finished_at = Some(finished_at);
                 match exit {
                     Ok(Some(e)) => {
                         l.exit_code = i64::from(e.code);
@@ -488,25 +728,59 @@ impl Engine {
                     }
                 }
             });
-            if waiter.request.host_config.auto_remove {
-                if let Err(e) = this.remove(waiter.id.as_str(), true).await {
-                    tracing::warn!("auto-removing container {}: {e}", waiter.id);
-                }
-            }
+            this.persist(&waiter);
+            let ran_for = (finished_at - started_at).try_into().unwrap_or_default();
+            this.after_exit(&waiter, ran_for);
         });
         Ok(true)
+    }
+
+    /// After `entry`'s process exited (or failed to start) having run `ran_for`: removes an
+    /// auto-remove container, or schedules the restart its policy asks for, after dockerd's
+    /// growing delay.
+    fn after_exit(&self, entry: &Arc<Entry>, ran_for: Duration) {
+        if entry.request.host_config.auto_remove {
+            let (this, id) = (self.clone(), entry.id.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = this.remove(&id, true, true).await {
+                    tracing::warn!("auto-removing container {id}: {e}");
+                }
+            });
+            return;
+        }
+        if self.inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let life = entry.life();
+        if life.removed || !entry.policy.restarts_after(life.exit_code, life.restart_count, life.stopped_by_user) {
+            return;
+        }
+        let delay = next_delay(life.last_delay, ran_for);
+        entry.life.send_modify(|l| {
+            l.phase = Phase::Restarting;
+            l.last_delay = Some(delay);
+        });
+        let (this, entry) = (self.clone(), Arc::clone(entry));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            match this.start_entry(&entry, StartBy::Policy).await {
+                Ok(_) | Err(Error::NoSuchContainer(_)) => {}
+                Err(e) => tracing::warn!("restarting container {}: {e}", entry.name),
+            }
+        });
     }
 
     /// Resolves when `condition` holds; returns the exit code.
     pub(crate) async fn wait(entry: Arc<Entry>, condition: WaitCondition) -> i64 {
         let mut rx = entry.life.subscribe();
         drop(entry);
+        let exits_before = rx.borrow().exits;
         loop {
             let done = {
                 let l = rx.borrow_and_update();
                 match condition {
                     WaitCondition::NotRunning => l.phase != Phase::Running,
-                    WaitCondition::NextExit => l.phase == Phase::Exited,
+                    WaitCondition::NextExit => l.exits > exits_before || l.phase == Phase::Exited,
                     WaitCondition::Removed => l.removed,
                 }
             };
@@ -533,8 +807,15 @@ impl Engine {
     /// `docker kill`.
     pub(crate) async fn kill(&self, reference: &str, signal: String) -> Result<()> {
         let entry = self.resolve(reference)?;
-        if entry.life().phase != Phase::Running {
-            return Err(Error::Conflict(format!("Cannot kill container: {reference}: container {} is not running", entry.id)));
+        match entry.life().phase {
+            Phase::Running => {}
+            Phase::Restarting => {
+                return Err(Error::Conflict(format!(
+                    "Cannot kill container: {reference}: Container {} is restarting, wait until the container is running",
+                    entry.id
+                )))
+            }
+            _ => return Err(Error::Conflict(format!("Cannot kill container: {reference}: container {} is not running", entry.id))),
         }
         let signal = signal.trim_start_matches("SIG").to_owned();
         self.signal(&entry, signal).await
@@ -545,11 +826,28 @@ impl Engine {
         blocking(move || Ok(this.runtime(kind).container(&id)?.kill(&signal)?)).await
     }
 
-    /// `docker stop`: `false` if it was not running.
+    /// `docker stop`: `false` if it was neither running nor about to be restarted. No
+    /// restart policy starts it again until the user does (or, for `always`, the daemon
+    /// restarts).
     pub(crate) async fn stop(&self, reference: &str, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
         let entry = self.resolve(reference)?;
-        if entry.life().phase != Phase::Running {
-            return Ok(false);
+        let mut was = Phase::Created;
+        entry.life.send_modify(|l| {
+            was = l.phase;
+            if matches!(l.phase, Phase::Running | Phase::Restarting) {
+                l.stopped_by_user = true;
+            }
+            if l.phase == Phase::Restarting {
+                l.phase = Phase::Exited;
+            }
+        });
+        match was {
+            Phase::Running => {}
+            Phase::Restarting => {
+                self.persist(&entry);
+                return Ok(true);
+            }
+            Phase::Created | Phase::Exited => return Ok(false),
         }
         let signal = signal.map(|s| s.trim_start_matches("SIG").to_owned()).unwrap_or_else(|| "TERM".into());
         let grace = match timeout {
@@ -557,35 +855,93 @@ impl Engine {
             Some(t) => Some(Duration::from_secs(t.unsigned_abs())),
             None => Some(DEFAULT_STOP_TIMEOUT),
         };
-        self.signal(&entry, signal).await?;
-        if !Self::wait_exit(&entry, grace).await {
-            self.signal(&entry, "KILL".into()).await?;
-            Self::wait_exit(&entry, None).await;
-        }
+        self.stop_entry(&entry, signal, grace).await?;
+        self.persist(&entry);
         Ok(true)
     }
 
-    /// `docker rm [-f]`.
-    pub(crate) async fn remove(&self, reference: &str, force: bool) -> Result<()> {
+    /// Sends `signal`, then SIGKILL if the process is still there after `grace`.
+    async fn stop_entry(&self, entry: &Arc<Entry>, signal: String, grace: Option<Duration>) -> Result<()> {
+        self.signal(entry, signal).await?;
+        if !Self::wait_exit(entry, grace).await {
+            self.signal(entry, "KILL".into()).await?;
+            Self::wait_exit(entry, None).await;
+        }
+        Ok(())
+    }
+
+    /// `docker restart`: stops it if it runs (or cancels a pending policy restart), then
+    /// starts it as the user.
+    pub(crate) async fn restart(&self, reference: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+        let entry = self.resolve(reference)?;
+        self.stop(entry.id.as_str(), timeout, signal).await?;
+        self.start_entry(&entry, StartBy::User).await.map(|_| ())
+    }
+
+    /// `docker rm [-f] [-v]`: with `volumes`, its anonymous volumes go too.
+    pub(crate) async fn remove(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.resolve(reference)?;
         let _op = entry.op.lock().await;
         if entry.life().removed {
             return Ok(());
         }
-        if entry.life().phase == Phase::Running {
-            if !force {
-                return Err(Error::RemoveRunning(entry.name.clone()));
+        match entry.life().phase {
+            Phase::Running if !force => return Err(Error::RemoveRunning(entry.name.clone())),
+            Phase::Restarting if !force => {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove",
+                    entry.name
+                )))
             }
-            self.signal(&entry, "KILL".into()).await?;
-            Self::wait_exit(&entry, None).await;
+            Phase::Running => {
+                entry.life.send_modify(|l| l.stopped_by_user = true);
+                self.signal(&entry, "KILL".into()).await?;
+                Self::wait_exit(&entry, None).await;
+            }
+            _ => entry.life.send_modify(|l| l.stopped_by_user = true),
         }
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        blocking(move || Ok(this.runtime(kind).container(&id)?.remove(false)?)).await?;
+        blocking(move || Ok(this.runtime(kind).discard(&id)?)).await?;
         if let Some(p) = &entry.seccomp_file {
             let _ = std::fs::remove_file(p);
         }
+        self.inner.records.remove(&entry.id)?;
         self.table().remove(entry.id.as_str());
         entry.life.send_modify(|l| l.removed = true);
+        if volumes {
+            self.remove_anonymous_volumes(&entry.volumes);
+        }
         Ok(())
     }
+
+    /// Removes the anonymous volumes among `volumes` that no container uses any more.
+    fn remove_anonymous_volumes(&self, volumes: &[UsedVolume]) {
+        for v in volumes.iter().filter(|v| v.anonymous) {
+            if self.volume_users(&v.name).is_empty() {
+                if let Err(e) = self.inner.volumes.remove(&v.name) {
+                    tracing::warn!("removing anonymous volume {}: {e}", v.name);
+                }
+            }
+        }
+    }
+
+    /// The containers that mount volume `name`.
+    pub(crate) fn volume_users(&self, name: &str) -> Vec<String> {
+        self.table().values().filter(|e| e.volumes.iter().any(|v| v.name == name)).map(|e| e.id.to_string()).collect()
+    }
+}
+
+/// What a container holds beside its runtime options: volumes, and its mounts for inspect.
+pub(crate) struct Held {
+    volumes: Vec<UsedVolume>,
+    mounts: Vec<serde_json::Value>,
+}
+
+/// Who starts a container: the user (`docker start`, which clears a user stop and the
+/// restart count), its restart policy, or the daemon coming back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartBy {
+    User,
+    Policy,
+    Daemon,
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use palisade_engine::Engine;
+use palisade_engine::{Engine, EngineConfig, ProtectedPaths};
 use palisade_engine_api::containers::types::{ContainerConfig, ContainerCreateRequest, WaitCondition};
 use palisade_engine_api::containers::ContainerBackend;
 use palisade_runtime::OciRuntimeKind;
@@ -34,7 +34,13 @@ fn an_exit_is_noticed_while_every_blocking_thread_is_busy() {
     let archive = std::fs::read(common::docker_archive(tmp.path(), "busybox:test")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(1).enable_all().build().unwrap();
     rt.block_on(async {
-        let engine = Engine::open(&tmp.path().join("root"), OciRuntimeKind::Crun, &tmp.path().join("certs")).unwrap();
+        let engine = Engine::open(EngineConfig {
+            root: tmp.path().join("root"),
+            default_runtime: OciRuntimeKind::Crun,
+            registry_certs: tmp.path().join("certs"),
+            protected_paths: ProtectedPaths::default(),
+        })
+        .unwrap();
         engine.image_load(Bytes::from(archive)).await.unwrap();
         let id = engine.container_create(None, request(&["sh", "-c", "sleep 1; exit 7"])).await.unwrap().id;
 
@@ -55,6 +61,6 @@ fn an_exit_is_noticed_while_every_blocking_thread_is_busy() {
         hog.await.unwrap();
         let exit = exit.expect("the exit went unnoticed while the blocking pool was full");
         assert_eq!(exit.status_code, 7);
-        engine.container_remove(id, true).await.unwrap();
+        engine.container_remove(id, true, true).await.unwrap();
     });
 }

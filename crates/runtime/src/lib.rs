@@ -51,4 +51,4 @@ pub use data_root::on_ext4_without_journal;
 pub use error::{Error, Result};
 pub use ids::{ContainerId, Digest, ImageRef};
 pub use process::forbid_core_dumps;
-pub use image::{Image, ImageStore, ImageSummary, RemovedImage};
+pub use image::{write_atomic, Image, ImageStore, ImageSummary, RemovedImage};

@@ -29,7 +29,7 @@ pub type PendingWait = Pin<Box<dyn Future<Output = WaitResponse> + Send>>;
 
 /// What the container and image endpoints need from a node's engine. References are what the
 /// user typed: a full id, a name, or a unique id prefix.
-pub trait ContainerBackend: Send + Sync + 'static {
+pub trait ContainerBackend: crate::volumes::VolumeBackend + Send + Sync + 'static {
     /// `POST /containers/create?name=`.
     fn container_create(
         &self,
@@ -40,12 +40,14 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn container_start(&self, reference: String) -> impl Future<Output = ApiResult<bool>> + Send;
     /// `POST /containers/{ref}/wait`.
     fn container_wait(&self, reference: String, condition: WaitCondition) -> impl Future<Output = ApiResult<PendingWait>> + Send;
+    /// `POST /containers/{ref}/restart`: stops it as `stop` does (if it runs), then starts it.
+    fn container_restart(&self, reference: String, timeout_seconds: Option<i64>, signal: Option<String>) -> impl Future<Output = ApiResult<()>> + Send;
     /// `POST /containers/{ref}/stop`: `false` when it was not running (304).
     fn container_stop(&self, reference: String, timeout_seconds: Option<i64>, signal: Option<String>) -> impl Future<Output = ApiResult<bool>> + Send;
     /// `POST /containers/{ref}/kill`.
     fn container_kill(&self, reference: String, signal: String) -> impl Future<Output = ApiResult<()>> + Send;
-    /// `DELETE /containers/{ref}`.
-    fn container_remove(&self, reference: String, force: bool) -> impl Future<Output = ApiResult<()>> + Send;
+    /// `DELETE /containers/{ref}?force=&v=`: with `volumes`, its anonymous volumes go too.
+    fn container_remove(&self, reference: String, force: bool, volumes: bool) -> impl Future<Output = ApiResult<()>> + Send;
     /// `GET /containers/json`.
     fn container_list(&self, all: bool) -> impl Future<Output = ApiResult<Vec<ContainerSummary>>> + Send;
     /// `GET /containers/{ref}/json`.

@@ -35,6 +35,7 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/containers/{reference}/start", post(start::<C>))
         .route("/containers/{reference}/wait", post(wait::<C>))
         .route("/containers/{reference}/stop", post(stop::<C>))
+        .route("/containers/{reference}/restart", post(restart::<C>))
         .route("/containers/{reference}/kill", post(kill::<C>))
         .route("/containers/{reference}/logs", get(logs::<C>))
         .route("/containers/{reference}/attach", post(attach::<C>))
@@ -43,7 +44,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
         .route("/images/create", post(image_create::<C>))
         .route("/images/{*name}", get(image_inspect::<C>).post(image_tag::<C>).delete(image_remove::<C>))
-        .with_state(backend)
+        .with_state(backend.clone())
+        .merge(crate::volumes::volume_routes(backend))
 }
 
 async fn create<C: ContainerBackend>(
@@ -97,6 +99,14 @@ async fn stop<C: ContainerBackend>(
         .map(|stopped| if stopped { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
 }
 
+async fn restart<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(reference): Path<String>,
+    QueryArgs(query): QueryArgs<StopQuery>,
+) -> ApiResult<StatusCode> {
+    backend.container_restart(reference, query.t, query.signal.filter(|s| !s.is_empty())).await.map(|()| StatusCode::NO_CONTENT)
+}
+
 async fn kill<C: ContainerBackend>(
     State(backend): State<Arc<C>>,
     Path(reference): Path<String>,
@@ -111,7 +121,10 @@ async fn remove<C: ContainerBackend>(
     Path(reference): Path<String>,
     QueryArgs(query): QueryArgs<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    backend.container_remove(reference, query_flag(query.force.as_deref())).await.map(|()| StatusCode::NO_CONTENT)
+    backend
+        .container_remove(reference, query_flag(query.force.as_deref()), query_flag(query.v.as_deref()))
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
 }
 
 fn output_options(query: &OutputQuery, follow: bool) -> OutputOptions {

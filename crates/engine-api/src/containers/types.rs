@@ -43,13 +43,78 @@ pub struct ContainerConfig {
     /// `--label`.
     #[serde(deserialize_with = "null_as_default")]
     pub labels: BTreeMap<String, String>,
+    /// `-v /TARGET`: anonymous volumes, the targets as keys (values are `{}`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub volumes: BTreeMap<String, serde_json::Value>,
     /// Every other field the client sent, kept so that what Palisade does not implement is
     /// refused when set, not dropped (see [`crate::types::is_unset`]).
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-/// `RestartPolicy` (only `no` is supported).
+/// One `--mount` (`HostConfig.Mounts`). Options Palisade does not implement stay in the
+/// `other` maps, to be refused when set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Mount {
+    /// `bind`, `volume` or `tmpfs`.
+    pub r#type: String,
+    /// The host path (bind) or volume name (volume; empty for an anonymous one).
+    pub source: String,
+    /// The absolute path in the container.
+    pub target: String,
+    /// `readonly`.
+    pub read_only: bool,
+    /// `bind-propagation` and the other bind options.
+    pub bind_options: Option<BindOptions>,
+    /// `volume-nocopy`, `volume-label`, …
+    pub volume_options: Option<VolumeOptions>,
+    /// `tmpfs-size`, `tmpfs-mode`.
+    pub tmpfs_options: Option<TmpfsOptions>,
+    /// Everything else (`Consistency`, …).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `Mount.BindOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    /// `bind-propagation`: only `rprivate`/`private` (the default) are accepted.
+    pub propagation: String,
+    /// Everything else (`NonRecursive`, `CreateMountpoint`, …).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `Mount.VolumeOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    /// `volume-nocopy`.
+    pub no_copy: bool,
+    /// `volume-label`: labels of a volume this mount creates.
+    #[serde(deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    /// Everything else (`DriverConfig`, `Subpath`, …).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `Mount.TmpfsOptions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    /// `tmpfs-size` in bytes (0: the kernel's default).
+    pub size_bytes: i64,
+    /// `tmpfs-mode` (0: 1777).
+    pub mode: u32,
+    /// Everything else.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `RestartPolicy`: `no`, `always`, `unless-stopped`, `on-failure` with a retry limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RestartPolicy {
@@ -91,9 +156,12 @@ pub struct HostConfig {
     /// `--tmpfs` destination → options.
     #[serde(deserialize_with = "null_as_default")]
     pub tmpfs: BTreeMap<String, String>,
-    /// `-v` (refused).
+    /// `-v SOURCE:TARGET[:OPTIONS]`: a host path (absolute) or a volume name.
     #[serde(deserialize_with = "null_as_default")]
     pub binds: Vec<String>,
+    /// `--mount`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub mounts: Vec<Mount>,
     /// `--restart`.
     pub restart_policy: RestartPolicy,
     /// Every other field the client sent (see [`ContainerConfig::other`]).
@@ -311,6 +379,8 @@ pub struct KillQuery {
 pub struct RemoveQuery {
     /// `-f`.
     pub force: Option<String>,
+    /// `-v`: remove its anonymous volumes too.
+    pub v: Option<String>,
 }
 
 /// `GET /containers/{id}/logs` and `POST …/attach` query.

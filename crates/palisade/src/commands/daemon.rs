@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::ServiceExt as _;
 use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
-use palisade_engine::Engine;
+use palisade_engine::{Engine, EngineConfig, ProtectedPaths};
 use palisade_runtime::OciRuntimeKind;
 
 use super::tasks::EngineTasks;
@@ -36,6 +36,10 @@ pub(crate) struct DaemonArgs {
     /// OCI runtime for containers that name none (`docker run --runtime` overrides it).
     #[arg(long, value_enum, default_value_t = RuntimeArg::Crun)]
     pub(crate) runtime: RuntimeArg,
+    /// Let containers bind-mount the daemon's data root, its runtime state or its API socket
+    /// (refused by default: a container that reaches them controls the daemon and the host).
+    #[arg(long)]
+    pub(crate) allow_daemon_binds: bool,
 }
 
 /// `--runtime crun|runc`.
@@ -51,7 +55,6 @@ impl DaemonArgs {
     /// Opens the engine, starts the node on it (resuming swarm membership; the node runs its
     /// tasks on the engine) and returns both with the socket path.
     pub(crate) async fn start(&self) -> anyhow::Result<(Arc<Daemon>, Arc<Engine>, PathBuf)> {
-        let engine = self.engine()?;
         let data_root = DataRoot::create(&self.data_root).with_context(|| format!("creating data root {}", self.data_root.display()))?;
         let socket = match &self.host {
             Some(host) => PathBuf::from(
@@ -59,6 +62,7 @@ impl DaemonArgs {
             ),
             None => data_root.default_socket(),
         };
+        let engine = self.engine(&socket)?;
         let config = DaemonConfig {
             data_root,
             listen_addr: self.listen_addr,
@@ -70,20 +74,28 @@ impl DaemonArgs {
         Ok((Arc::new(daemon), engine, socket))
     }
 
-    /// The container engine on `<data-root>/runtime`; containers left by a previous run are
-    /// removed first. Registry CAs for pulls: `<data-root>/certs.d/<host[:port]>/ca.crt`.
     /// The group ID `--group` names.
     pub(crate) fn socket_group(&self) -> anyhow::Result<Option<u32>> {
         self.group.as_deref().map(group_id).transpose()
     }
 
-    fn engine(&self) -> anyhow::Result<Arc<Engine>> {
-        let kind = match self.runtime {
+    /// The container engine on `<data-root>/runtime`, with the containers of the previous
+    /// run brought back. Registry CAs for pulls: `<data-root>/certs.d/<host[:port]>/ca.crt`.
+    /// No container may bind the data root or `socket`, unless `--allow-daemon-binds`.
+    fn engine(&self, socket: &Path) -> anyhow::Result<Arc<Engine>> {
+        let default_runtime = match self.runtime {
             RuntimeArg::Crun => OciRuntimeKind::Crun,
             RuntimeArg::Runc => OciRuntimeKind::Runc,
         };
         let root = self.data_root.join("runtime");
-        let engine = Engine::open(&root, kind, &self.data_root.join("certs.d")).with_context(|| format!("opening the container engine in {}", root.display()))?;
+        let protected = vec![self.data_root.clone(), socket.to_owned()];
+        let config = EngineConfig {
+            root: root.clone(),
+            default_runtime,
+            registry_certs: self.data_root.join("certs.d"),
+            protected_paths: ProtectedPaths::new(protected, self.allow_daemon_binds),
+        };
+        let engine = Engine::open(config).with_context(|| format!("opening the container engine in {}", root.display()))?;
         Ok(Arc::new(engine))
     }
 }
@@ -144,7 +156,9 @@ fn group_id(group: &str) -> anyhow::Result<u32> {
 /// Serves the Engine API on `listener` (bound at `socket`) until SIGINT or SIGTERM.
 pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, listener: tokio::net::UnixListener, socket: &Path) -> anyhow::Result<()> {
     tracing::info!("Engine API listening on unix://{}", socket.display());
-    let app = palisade_engine_api::router(daemon, engine);
+    let resumed = engine.clone();
+    tokio::spawn(async move { resumed.resume().await });
+    let app = palisade_engine_api::router(daemon, engine.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
         let _ = stop_rx.changed().await;
@@ -161,6 +175,7 @@ pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, listener: to
         () = signalled => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting"),
     }
     let _ = std::fs::remove_file(socket);
+    engine.shutdown().await;
     Ok(())
 }
 

@@ -112,7 +112,7 @@ impl TaskExecutor for EngineTasks {
     }
 
     fn remove(&self, id: String) -> BoxFuture<'_, Result<(), ExecError>> {
-        Box::pin(async move { self.0.container_remove(id, true).await.map_err(engine_error) })
+        Box::pin(async move { self.0.container_remove(id, true, true).await.map_err(engine_error) })
     }
 
     fn logs(&self, id: String, follow: bool) -> BoxFuture<'_, Result<OutputStream, ExecError>> {

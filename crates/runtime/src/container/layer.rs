@@ -56,20 +56,32 @@ pub(crate) struct LayerJob {
     pub(crate) lower: PathBuf,
     /// The bundle's `rootfs/` mount point (exists).
     pub(crate) rootfs: PathBuf,
+    /// `upper/` and `work/` exist from an earlier run of the container (a restore): they are
+    /// mounted as they are.
+    pub(crate) existing: bool,
     pub(crate) sys: Arc<dyn Syscall>,
 }
 
 impl LayerJob {
-    /// Makes `upper/` and `work/` and mounts the overlay; blocking.
+    /// Makes `upper/` and `work/` (unless they exist) and mounts the overlay; blocking.
     pub(crate) fn run(self) -> Result<()> {
         let (upper, work) = (self.data.join("upper"), self.data.join("work"));
-        for d in [&upper, &work] {
-            fs::create_dir(d).map_err(Error::io("create", d))?;
+        if self.existing {
+            // The overlay is mounted `volatile` (see the syscall layer): overlayfs leaves a
+            // marker in work/ and refuses a second mount over it, since an unsynced upper
+            // layer may have lost writes in a host crash. work/ holds nothing else of
+            // value: make it anew.
+            fs::remove_dir_all(&work).map_err(Error::io("remove", &work))?;
+            fs::create_dir(&work).map_err(Error::io("create", &work))?;
+        } else {
+            for d in [&upper, &work] {
+                fs::create_dir(d).map_err(Error::io("create", d))?;
+            }
+            // The merged root takes its owner and mode from upper/'s root: make them the image's.
+            let root = fs::metadata(&self.lower).map_err(Error::io("stat", &self.lower))?;
+            std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
+            set_mode(&upper, root.mode() & 0o7777)?;
         }
-        // The merged root takes its owner and mode from upper/'s root: make them the image's.
-        let root = fs::metadata(&self.lower).map_err(Error::io("stat", &self.lower))?;
-        std::os::unix::fs::chown(&upper, Some(root.uid()), Some(root.gid())).map_err(Error::io("chown", &upper))?;
-        set_mode(&upper, root.mode() & 0o7777)?;
         self.sys.mount_overlay(&self.rootfs, &self.lower, &upper, &work)
     }
 }

@@ -250,6 +250,28 @@ impl ContainerRuntime {
 
     /// [`Self::create_with_id`] for an image the caller already looked up in [`Self::images`].
     pub fn create_from_image(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions) -> Result<Container> {
+        self.build(id, img, opts, Layer::New)
+    }
+
+    /// Makes container `id` startable again from what survives of it on the data root, its
+    /// writable layer and logs (after a daemon restart, or a reboot that emptied the bundles'
+    /// tmpfs): whatever is left of its previous bundle, process and mounts is torn down, the
+    /// bundle is written anew from `img` and `opts`, and the writable layer is mounted again
+    /// over the image's prepared rootfs. The container is `Created`.
+    pub fn restore(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions) -> Result<Container> {
+        let data = self.containers.join(id.as_str());
+        if !data.join("upper").is_dir() {
+            return Err(Error::ContainerNotFound(id.to_string()));
+        }
+        let leftover = match self.container(&id) {
+            Ok(c) => c,
+            Err(_) => self.container_at(&id, Record::unknown(id.clone(), self.oci.kind())),
+        };
+        leftover.tear_down(Keep::Data)?;
+        self.build(id, img, opts, Layer::Existing)
+    }
+
+    fn build(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions, layer: Layer) -> Result<Container> {
         validate_options(opts, self.sys.as_ref())?;
         let image = img.summary.references.first().map_or_else(|| img.summary.id.to_string(), |r| r.to_string());
         let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
@@ -267,15 +289,16 @@ impl ContainerRuntime {
             id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
         };
         let mut c = self.container_at(&id, record);
-        if c.dir.exists() || c.data.exists() {
+        if c.dir.exists() || (layer == Layer::New && c.data.exists()) {
             return Err(Error::ContainerExists(id.to_string()));
         }
         fs::create_dir(&c.dir).map_err(Error::io("create", &c.dir))?;
-        match c.prepare(img, &lower, opts) {
+        match c.prepare(img, &lower, opts, layer) {
             Ok(()) => Ok(c),
             Err(e) => {
                 let _ = c.settle_layer();
-                let _ = c.cleanup_files();
+                let keep = if layer == Layer::Existing { Keep::Data } else { Keep::Nothing };
+                let _ = c.cleanup_files(keep);
                 Err(e)
             }
         }
@@ -317,22 +340,33 @@ impl ContainerRuntime {
     /// the writable layers are left (the bundles were on tmpfs): they go too. Returns the ids
     /// removed.
     pub fn cleanup_leftovers(&self) -> Result<Vec<ContainerId>> {
-        let mut removed = Vec::new();
-        for id in self.list()? {
-            match self.container(&id) {
-                Ok(c) => c.remove(true)?,
-                Err(_) => {
-                    // No readable record: still tear down whatever the runtime and mounts hold.
-                    let mut c = self.container_at(&id, Record::unknown(id.clone(), self.oci.kind()));
-                    let _ = self.oci.kill(&id, "KILL");
-                    self.oci.delete(&id)?;
-                    c.cleanup_files()?;
-                }
+        self.cleanup_leftovers_except(&[])
+    }
+
+    /// Deletes whatever is left of container `id` — its process, runtime state, mounts,
+    /// bundle, writable layer and logs — whether or not its record can be read.
+    pub fn discard(&self, id: &ContainerId) -> Result<()> {
+        match self.container(id) {
+            Ok(c) => c.remove(true),
+            Err(_) => {
+                // No readable record: still tear down whatever the runtime and mounts hold.
+                let mut c = self.container_at(id, Record::unknown(id.clone(), self.oci.kind()));
+                let _ = self.oci.kill(id, "KILL");
+                self.oci.delete(id)?;
+                c.cleanup_files(Keep::Nothing)
             }
+        }
+    }
+
+    /// [`Self::cleanup_leftovers`], sparing the containers in `keep` (to be [`Self::restore`]d).
+    pub fn cleanup_leftovers_except(&self, keep: &[ContainerId]) -> Result<Vec<ContainerId>> {
+        let mut removed = Vec::new();
+        for id in self.list()?.into_iter().filter(|id| !keep.contains(id)) {
+            self.discard(&id)?;
             removed.push(id);
         }
         for id in ids_in(&self.containers)? {
-            if !removed.contains(&id) {
+            if !removed.contains(&id) && !keep.contains(&id) {
                 let dir = self.containers.join(id.as_str());
                 fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
                 removed.push(id);
@@ -414,14 +448,22 @@ impl Container {
 
     /// Makes the container's directory, starts making its writable layer (see [`layer`]) and
     /// writes the bundle meanwhile.
-    fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions) -> Result<()> {
+    fn prepare(&mut self, img: &crate::image::Image, lower: &Path, opts: &RunOptions, layer: Layer) -> Result<()> {
         let mode = if opts.userns.is_some() { 0o711 } else { 0o700 };
         set_mode(&self.dir, mode)?;
         let paths = self.paths();
         let rootfs = paths.rootfs();
         fs::create_dir(&rootfs).map_err(Error::io("create", &rootfs))?;
-        make_container_dir(&self.data, mode)?;
-        let job = LayerJob { data: self.data.clone(), lower: lower.to_owned(), rootfs, sys: Arc::clone(&self.sys) };
+        if layer == Layer::New {
+            make_container_dir(&self.data, mode)?;
+        }
+        let job = LayerJob {
+            data: self.data.clone(),
+            lower: lower.to_owned(),
+            rootfs,
+            existing: layer == Layer::Existing,
+            sys: Arc::clone(&self.sys),
+        };
         self.layers.begin(&self.record.id, job)?;
         self.write_bundle(img, lower, opts)?;
         for m in &opts.mounts {
@@ -688,31 +730,54 @@ impl Container {
         Ok(Logs { stdout: read(stdout)?, stderr: read(stderr)? })
     }
 
-    /// Deletes the container: runtime state, cgroup, secrets tmpfs, bundle. A running
-    /// container is refused unless `force`, which kills it first.
-    pub fn remove(mut self, force: bool) -> Result<()> {
-        // Whatever the layer's fate, it is torn down below.
-        let _ = self.settle_layer();
-        if !self.record.status.can_delete() {
-            if !force {
-                return Err(self.invalid_state("remove"));
-            }
-            if self.record.pid.is_some() {
-                let _ = self.stop(Duration::ZERO);
-            }
+    /// Makes a stopped container startable again (`docker start` of an exited container, a
+    /// restart policy): the runtime forgets the old process and its cgroup; the bundle, the
+    /// root file system, the writable layer and the logs stay, and the next [`Self::start`]
+    /// appends to the logs.
+    pub fn reset(&mut self) -> Result<()> {
+        if self.record.status != ContainerStatus::Stopped {
+            return Err(self.invalid_state("restart"));
         }
         self.oci.delete(&self.record.id)?;
-        self.cleanup_files()
+        self.record.status = ContainerStatus::Created;
+        self.record.pid = None;
+        self.record.exit = None;
+        self.save()
     }
 
-    fn cleanup_files(&mut self) -> Result<()> {
+    /// Deletes the container: runtime state, cgroup, secrets tmpfs, bundle. A running
+    /// container is refused unless `force`, which kills it first.
+    pub fn remove(self, force: bool) -> Result<()> {
+        if !self.record.status.can_delete() && !force {
+            return Err(self.invalid_state("remove"));
+        }
+        self.tear_down(Keep::Nothing)
+    }
+
+    /// Kills the process if it runs, then deletes the runtime state, the mounts, the bundle
+    /// and, unless `keep` says otherwise, the writable layer and logs.
+    fn tear_down(mut self, keep: Keep) -> Result<()> {
+        // Whatever the layer's fate, it is torn down below.
+        let _ = self.settle_layer();
+        if !self.record.status.can_delete() && self.record.pid.is_some() {
+            let _ = self.stop(Duration::ZERO);
+        }
+        self.oci.delete(&self.record.id)?;
+        self.cleanup_files(keep)
+    }
+
+    fn cleanup_files(&mut self, keep: Keep) -> Result<()> {
         self.unmount_files()?;
         let rootfs = self.paths().rootfs();
         if self.record.rootfs_mounted || rootfs.exists() {
             self.sys.unmount(&rootfs)?;
             self.record.rootfs_mounted = false;
         }
-        for dir in [&self.dir, &self.data] {
+        let dirs = match keep {
+            Keep::Nothing => vec![&self.dir, &self.data],
+            Keep::Data => vec![&self.dir],
+        };
+        for dir in dirs {
             match fs::remove_dir_all(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io { op: "remove", path: dir.clone(), source: e }),
                 _ => {}
@@ -720,6 +785,21 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// Whether a container's writable layer is made new or found on the data root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layer {
+    New,
+    Existing,
+}
+
+/// What tearing a container down leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    Nothing,
+    /// The writable layer and logs in `<root>/containers/<id>/`.
+    Data,
 }
 
 /// The parent pid of `pid` (`/proc/<pid>/stat`), if it still exists.

@@ -12,5 +12,5 @@ mod load;
 mod rootfs;
 mod store;
 
-pub(crate) use store::{set_mode, write_atomic};
-pub use store::{Image, ImageStore, ImageSummary, RemovedImage};
+pub(crate) use store::set_mode;
+pub use store::{write_atomic, Image, ImageStore, ImageSummary, RemovedImage};

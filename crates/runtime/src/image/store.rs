@@ -354,8 +354,9 @@ pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(Error::io("chmod", path))
 }
 
-/// Writes `bytes` to `path` through a temp file and rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temp file in the same directory (mode 0600, as
+/// tempfile makes it) and a rename: readers see the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
