@@ -19,6 +19,11 @@ impl ApiError {
         Self { status, message: message.into() }
     }
 
+    /// 401: a registry refused the credentials (`docker login`).
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
     /// 400: the request is malformed or asks for something invalid.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use palisade_engine_api::containers::types::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, HostConfig,
+    AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, HostConfig,
     ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, RegistryAuth, SummaryHostConfig, WaitCondition, WaitResponse,
 };
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
@@ -144,6 +144,14 @@ impl ContainerBackend for Engine {
 
     async fn image_pull(&self, image: String, tag: String, auth: Option<RegistryAuth>) -> ApiResult<OutputStream> {
         Ok(Engine::image_pull(self, image, tag, auth).await?)
+    }
+
+    async fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> ApiResult<OutputStream> {
+        Ok(Engine::image_push(self, name, tag, auth).await?)
+    }
+
+    async fn auth_login(&self, request: AuthRequest) -> ApiResult<AuthResponse> {
+        Ok(self.login(request).await?)
     }
 
     async fn image_list(&self) -> ApiResult<Vec<ImageSummary>> {

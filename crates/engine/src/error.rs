@@ -58,6 +58,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A registry refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A registry could not be reached or failed.
+    #[error("{0}")]
+    Registry(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -72,6 +78,8 @@ impl From<Error> for ApiError {
                 ApiError::conflict(e.to_string())
             }
             Error::InvalidArgument(_) | Error::StartFailed(_) => ApiError::bad_request(e.to_string()),
+            Error::Unauthorized(_) => ApiError::unauthorized(e.to_string()),
+            Error::Registry(_) => ApiError::internal(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {
                 ApiError::bad_request(e.to_string())

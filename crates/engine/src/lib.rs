@@ -25,6 +25,8 @@ mod mounts;
 mod options;
 mod output;
 mod pull;
+mod push;
+mod remote;
 mod records;
 mod restart;
 mod state;

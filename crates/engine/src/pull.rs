@@ -1,9 +1,6 @@
 //! `docker pull` (`POST /images/create`): download with the registry crate's client into a
 //! scratch OCI layout, then load it into the image store through the same checks as
 //! `docker load` (blob digests, safe unpack, diff_ids).
-//!
-//! Registry TLS is trusted as dockerd trusts it: `<certs.d>/<host[:port]>/ca.crt` when present,
-//! otherwise the system roots. Plain HTTP is never used.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,70 +8,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use palisade_engine_api::containers::types::{JsonMessage, ProgressDetail, RegistryAuth};
 use palisade_engine_api::containers::OutputStream;
-use palisade_registry::client::{ClientError, ClientOptions, LocalImage, Progress, ProgressEvent};
-use palisade_runtime::ImageRef;
-use secrecy::ExposeSecret as _;
+use palisade_registry::client::{ClientOptions, LocalImage, Progress, ProgressEvent};
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::remote::{chain, RemoteImage};
 use crate::state::{blocking, Engine};
-
-/// Docker Hub's registry, for names without a registry host.
-const DOCKER_HUB: &str = "registry-1.docker.io";
-
-/// What to pull and under which name to store it.
-#[derive(Debug)]
-pub(crate) struct PullTarget {
-    /// The remote image (registry host, repository, tag or digest).
-    pub(crate) remote: palisade_registry::client::ImageRef,
-    /// The name recorded in the image store (`host:port/repo:tag`, `busybox:latest`).
-    pub(crate) local: ImageRef,
-    /// `host[:port]`, the `certs.d` directory name.
-    pub(crate) host: String,
-}
-
-fn is_registry_host(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost"
-}
-
-/// A `host[:port]` that is safe as a directory name: `[A-Za-z0-9.-]` labels, optional port.
-fn valid_host(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (host, None),
-    };
-    !name.is_empty()
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && !name.contains("..")
-        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-impl PullTarget {
-    /// From docker's `fromImage` and `tag` query parameters.
-    pub(crate) fn parse(from_image: &str, tag: &str) -> Result<Self> {
-        let bad = |why: &str| Error::InvalidArgument(format!("invalid reference format: {from_image:?}: {why}"));
-        let name = if tag.is_empty() {
-            from_image.to_owned()
-        } else if tag.starts_with("sha256:") {
-            format!("{from_image}@{tag}")
-        } else {
-            format!("{from_image}:{tag}")
-        };
-        let local: ImageRef = name.parse().map_err(|_| bad("expected [HOST[:PORT]/]REPO[:TAG|@DIGEST]"))?;
-        let full = local.as_str();
-        let (host, path) = match full.split_once('/') {
-            Some((first, rest)) if is_registry_host(first) => (first.to_owned(), rest.to_owned()),
-            _ if full.contains('/') => (DOCKER_HUB.to_owned(), full.to_owned()),
-            _ => (DOCKER_HUB.to_owned(), format!("library/{full}")),
-        };
-        if !valid_host(&host) {
-            return Err(bad("bad registry host"));
-        }
-        let remote = format!("{host}/{path}").parse().map_err(|e: ClientError| bad(&e.to_string()))?;
-        Ok(Self { remote, local, host })
-    }
-}
 
 /// Turns the registry client's blob events into docker's per-layer progress lines.
 struct PullProgress {
@@ -83,7 +22,7 @@ struct PullProgress {
     blobs: Mutex<HashMap<String, (u64, u64, u64)>>,
 }
 
-fn short(digest: &str) -> String {
+pub(crate) fn short(digest: &str) -> String {
     digest.split_once(':').map_or(digest, |(_, h)| h).chars().take(12).collect()
 }
 
@@ -117,31 +56,11 @@ impl Progress for PullProgress {
     }
 }
 
-/// An error and its causes on one line (TLS failures hide the useful part in the chain).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
 impl Engine {
     /// `docker pull`: validates the reference, then streams progress while pulling.
     pub(crate) async fn image_pull(&self, from_image: String, tag: String, auth: Option<RegistryAuth>) -> Result<OutputStream> {
-        let target = PullTarget::parse(&from_image, &tag)?;
-        let ca = self.inner.registry_certs.join(&target.host).join("ca.crt");
-        let options = ClientOptions {
-            tls_ca: ca.is_file().then_some(ca),
-            insecure: false,
-            credentials: auth.and_then(|a| a.password.map(|p| (a.username, p.expose_secret().to_owned()))),
-        };
+        let target = RemoteImage::parse(&from_image, &tag)?;
+        let options = self.client_options(&target.host, auth);
         let (tx, rx) = mpsc::channel::<Bytes>(64);
         let (events, mut event_rx) = mpsc::unbounded_channel::<JsonMessage>();
         // Progress lines, forwarded in order to the response body.
@@ -172,7 +91,7 @@ impl Engine {
     /// Pulls into a scratch layout and loads it; returns the closing status lines.
     async fn pull_into_store(
         &self,
-        target: &PullTarget,
+        target: &RemoteImage,
         options: &ClientOptions,
         events: &mpsc::UnboundedSender<JsonMessage>,
     ) -> std::result::Result<Vec<String>, String> {
@@ -186,7 +105,7 @@ impl Engine {
         let dest = LocalImage::Oci { dir: layout.clone(), tag: None };
         let digest = palisade_registry::client::pull(&target.remote, &dest, options, progress)
             .await
-            .map_err(|e| self.explain(target, &e))?;
+            .map_err(|e| self.explain(target, &e, "pulling"))?;
         let (this, local) = (self.clone(), target.local.clone());
         let loaded = blocking(move || {
             let store = this.runtime(this.default_runtime()).images();
@@ -202,43 +121,5 @@ impl Engine {
         };
         let status = if before.as_ref() == Some(&image.id) { "Image is up to date for" } else { "Downloaded newer image for" };
         Ok(vec![format!("Digest: {digest}"), format!("Status: {status} {}", target.local)])
-    }
-
-    /// A registry client error as the user should read it.
-    fn explain(&self, target: &PullTarget, e: &ClientError) -> String {
-        let text = chain(e);
-        match e {
-            ClientError::Status { status: 401 | 403, .. } | ClientError::Auth(_) => {
-                format!("unauthorized: pulling {} from {}: authentication failed (check the user name and password): {text}", target.local, target.host)
-            }
-            ClientError::Status { status: 404, .. } => {
-                format!("manifest for {} not found: manifest unknown: {text}", target.local)
-            }
-            ClientError::Http { .. } if text.contains("certificate") => format!(
-                "{text} (to trust this registry's CA, put it at {})",
-                self.inner.registry_certs.join(&target.host).join("ca.crt").display()
-            ),
-            _ => text,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PullTarget;
-
-    #[test]
-    fn targets() {
-        let t = PullTarget::parse("127.0.0.1:5000/team/app", "v1").unwrap();
-        assert_eq!(t.local.as_str(), "127.0.0.1:5000/team/app:v1");
-        assert_eq!((t.host.as_str(), t.remote.repo.as_str(), t.remote.reference.as_str()), ("127.0.0.1:5000", "team/app", "v1"));
-        let t = PullTarget::parse("busybox", "").unwrap();
-        assert_eq!(t.local.as_str(), "busybox:latest");
-        assert_eq!((t.host.as_str(), t.remote.repo.as_str()), ("registry-1.docker.io", "library/busybox"));
-        let d = format!("sha256:{}", "a".repeat(64));
-        let t = PullTarget::parse("reg.example/x", &d).unwrap();
-        assert_eq!(t.remote.reference, d);
-        assert!(PullTarget::parse("../etc/x", "v1").is_err());
-        assert!(PullTarget::parse("Bad Name", "").is_err());
     }
 }

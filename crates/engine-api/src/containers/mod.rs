@@ -60,6 +60,12 @@ pub trait ContainerBackend: crate::volumes::VolumeBackend + Send + Sync + 'stati
     /// the tag or digest (may be empty). The stream carries newline-terminated
     /// [`types::JsonMessage`] lines and ends with an error line if the pull fails.
     fn image_pull(&self, image: String, tag: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
+    /// `POST /images/{name}/push?tag=` (`docker push`): `tag` empty for every tag of the
+    /// repository `name`. The stream carries [`types::JsonMessage`] lines, with the pushed
+    /// manifest's `aux` before the end, and ends with an error line if the push fails.
+    fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
+    /// `POST /auth` (`docker login`): checks the credentials against the registry.
+    fn auth_login(&self, request: types::AuthRequest) -> impl Future<Output = ApiResult<types::AuthResponse>> + Send;
     /// `GET /images/json`.
     fn image_list(&self) -> impl Future<Output = ApiResult<Vec<ImageSummary>>> + Send;
     /// `GET /images/{name}/json`.

@@ -13,8 +13,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt as _;
 
 use super::types::{
-    query_flag, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
-    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
+    query_flag, AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
+    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImagePushQuery, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
     OutputQuery, RegistryAuth, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
 };
 use super::{ContainerBackend, OutputStream};
@@ -43,7 +43,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/images/json", get(image_list::<C>))
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
         .route("/images/create", post(image_create::<C>))
-        .route("/images/{*name}", get(image_inspect::<C>).post(image_tag::<C>).delete(image_remove::<C>))
+        .route("/images/{*name}", get(image_inspect::<C>).post(image_tag_or_push::<C>).delete(image_remove::<C>))
+        .route("/auth", post(auth::<C>))
         .with_state(backend.clone())
         .merge(crate::volumes::volume_routes(backend))
 }
@@ -224,15 +225,33 @@ async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(
     backend.image_inspect(name.to_owned()).await.map(Json)
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`: 201 Created.
-async fn image_tag<C: ContainerBackend>(
+/// `POST /images/{name}/tag?repo=&tag=` (201 Created) and `POST /images/{name}/push?tag=`
+/// (a progress stream), which share the route's wildcard.
+async fn image_tag_or_push<C: ContainerBackend>(
     State(backend): State<Arc<C>>,
     Path(path): Path<String>,
-    QueryArgs(query): QueryArgs<ImageTagQuery>,
-) -> ApiResult<StatusCode> {
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let parse = |e: axum::extract::rejection::QueryRejection| ApiError::bad_request(e.body_text());
+    if let Some(name) = path.strip_suffix("/push") {
+        let axum::extract::Query(query) = axum::extract::Query::<ImagePushQuery>::try_from_uri(&uri).map_err(parse)?;
+        let auth = RegistryAuth::from_headers(&headers).map_err(ApiError::bad_request)?;
+        let rx = backend.image_push(name.to_owned(), query.tag.unwrap_or_default(), auth).await?;
+        let mut response = stream_body(rx).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(response);
+    }
     let source = path.strip_suffix("/tag").ok_or_else(|| ApiError::not_found(format!("page not found: /images/{path}")))?;
+    let axum::extract::Query(query) = axum::extract::Query::<ImageTagQuery>::try_from_uri(&uri).map_err(parse)?;
     let repo = query.repo.filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
-    backend.image_tag(source.to_owned(), repo, query.tag.unwrap_or_default()).await.map(|()| StatusCode::CREATED)
+    backend.image_tag(source.to_owned(), repo, query.tag.unwrap_or_default()).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `POST /auth`: 200 with `Login Succeeded`, or the registry's refusal.
+async fn auth<C: ContainerBackend>(State(backend): State<Arc<C>>, JsonBody(request): JsonBody<AuthRequest>) -> ApiResult<Json<AuthResponse>> {
+    backend.auth_login(request).await.map(Json)
 }
 
 async fn image_remove<C: ContainerBackend>(

@@ -475,6 +475,43 @@ pub struct ImageRemoveQuery {
     pub force: Option<String>,
 }
 
+/// `POST /images/{name}/push?tag=` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImagePushQuery {
+    /// The tag to push; empty for every tag of the repository (`--all-tags`).
+    pub tag: Option<String>,
+}
+
+/// `POST /auth` body (`docker login`).
+#[derive(Clone, Default, Deserialize)]
+pub struct AuthRequest {
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// Password.
+    #[serde(default, deserialize_with = "secret_string")]
+    pub password: Option<secrecy::SecretString>,
+    /// The registry, `host[:port]` or a URL.
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthRequest").field("username", &self.username).field("server_address", &self.server_address).finish_non_exhaustive()
+    }
+}
+
+/// `POST /auth` response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthResponse {
+    /// `Login Succeeded`.
+    pub status: String,
+    /// Always empty: the client keeps the password it sent.
+    pub identity_token: String,
+}
+
 /// `POST /images/{name}/tag` query.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ImageTagQuery {
@@ -650,6 +687,10 @@ pub struct JsonMessage {
     /// The failure message (legacy field docker still reads).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Machine-readable results (a push's `{"Tag","Digest","Size"}`, which the docker CLI
+    /// signs under content trust).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub aux: Option<serde_json::Value>,
 }
 
 /// `progressDetail` of a [`JsonMessage`].

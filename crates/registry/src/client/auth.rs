@@ -133,7 +133,8 @@ fn retry_after(resp: &reqwest::Response) -> std::time::Duration {
     asked.clamp(std::time::Duration::from_millis(100), MAX_RETRY_AFTER)
 }
 
-/// Docker token protocol: `GET realm?scope=…&service=…` (with Basic credentials when given)
+/// Docker token protocol: `GET realm?scope=…&service=…` (with Basic credentials when given;
+/// no `scope` when `scope` is empty)
 /// and return the `token` (or `access_token`) of the JSON answer.
 pub async fn fetch_token(
     http: &reqwest::Client,
@@ -144,7 +145,11 @@ pub async fn fetch_token(
 ) -> ClientResult<String> {
     let mut retries = 0;
     let resp = loop {
-        let mut req = http.get(realm).query(&[("scope", scope)]);
+        // No scope at all for a login: the token then only proves who asked.
+        let mut req = http.get(realm);
+        if !scope.is_empty() {
+            req = req.query(&[("scope", scope)]);
+        }
         if let Some(s) = service {
             req = req.query(&[("service", s)]);
         }

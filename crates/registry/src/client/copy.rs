@@ -145,6 +145,25 @@ pub async fn push(src: &LocalImage, dest: &ImageRef, opts: &ClientOptions, progr
     Ok(root.digest)
 }
 
+/// Push the image whose manifest is blob `manifest` of the content store `dir` (a directory
+/// laid out as an OCI layout's `blobs/<algorithm>/<hex>`, such as a daemon's image store)
+/// to `dest`; returns the manifest's digest and size, which `docker push` reports.
+pub async fn push_stored(
+    dir: &Path,
+    manifest: &Digest,
+    dest: &ImageRef,
+    opts: &ClientOptions,
+    progress: Arc<dyn Progress>,
+) -> ClientResult<(Digest, u64)> {
+    let path = layout::blob_path(dir, manifest);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    check_digest(manifest, &bytes)?;
+    let root = Desc { media_type: media_type_of("", &bytes), digest: manifest.clone(), size: bytes.len() as u64 };
+    let client = Arc::new(RemoteClient::new(dest, opts, true)?);
+    push_tree(&client, dir, &root, &dest.reference, &progress).await?;
+    Ok((root.digest, root.size))
+}
+
 /// Push one manifest (children first), then tag it as `reference`.
 async fn push_tree(client: &Arc<RemoteClient>, dir: &Path, desc: &Desc, reference: &str, progress: &Arc<dyn Progress>) -> ClientResult<()> {
     let mpath = layout::blob_path(dir, &desc.digest);

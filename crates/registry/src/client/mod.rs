@@ -15,7 +15,8 @@ mod remote;
 
 use std::path::PathBuf;
 
-pub use copy::{pull, push, LocalImage, Progress, ProgressEvent};
+pub use copy::{pull, push, push_stored, LocalImage, Progress, ProgressEvent};
+pub use remote::login;
 pub use reference::ImageRef;
 pub use limits::{
     error_text, read_capped, MAX_CONFIG_BYTES, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES,

@@ -69,26 +69,39 @@ pub fn tls_config(cas: &[&Path]) -> ClientResult<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
+/// An HTTP client for `registry` and its base URL (`https://host[:port]`).
+fn http_client(registry: &str, opts: &ClientOptions) -> ClientResult<(reqwest::Client, String)> {
+    let mut b = reqwest::Client::builder().user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
+    let scheme = if opts.insecure {
+        "http"
+    } else {
+        let cas: Vec<&Path> = opts.tls_ca.as_deref().into_iter().collect();
+        b = b.use_preconfigured_tls(tls_config(&cas)?);
+        "https"
+    };
+    let http = b.build().map_err(http_err(registry))?;
+    Ok((http, format!("{scheme}://{registry}")))
+}
+
+/// `docker login`: checks `opts.credentials` against `registry` (`host[:port]`) by asking for
+/// its API root, authenticating as its challenge says (a token without any scope, or Basic).
+/// Wrong credentials are [`ClientError::Auth`] or a 401 [`ClientError::Status`].
+pub async fn login(registry: &str, opts: &ClientOptions) -> ClientResult<()> {
+    let (http, base) = http_client(registry, opts)?;
+    let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let auth = AuthSession::new(credentials, String::new(), "registry");
+    let url = format!("{base}/v2/");
+    let resp = auth.send(&http, Method::GET, &url, Ok).await?;
+    RemoteClient::expect(resp, "GET", &url, &[StatusCode::OK]).await.map(|_| ())
+}
+
 impl RemoteClient {
     /// A client for `image`'s repository; `push` selects the token scope (`pull,push`).
     pub fn new(image: &ImageRef, opts: &ClientOptions, push: bool) -> ClientResult<Self> {
-        let mut b = reqwest::Client::builder().user_agent(concat!("palisade/", env!("CARGO_PKG_VERSION")));
-        let scheme = if opts.insecure {
-            "http"
-        } else {
-            let cas: Vec<&Path> = opts.tls_ca.as_deref().into_iter().collect();
-            b = b.use_preconfigured_tls(tls_config(&cas)?);
-            "https"
-        };
-        let http = b.build().map_err(http_err(&image.registry))?;
+        let (http, base) = http_client(&image.registry, opts)?;
         let scope = format!("repository:{}:{}", image.repo, if push { "pull,push" } else { "pull" });
         let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-        Ok(Self {
-            http,
-            base: format!("{scheme}://{}", image.registry),
-            repo: image.repo.to_string(),
-            auth: AuthSession::new(credentials, scope, "registry"),
-        })
+        Ok(Self { http, base, repo: image.repo.to_string(), auth: AuthSession::new(credentials, scope, "registry") })
     }
 
     fn url(&self, tail: &str) -> String {

@@ -1,0 +1,184 @@
+//! `docker push` (`POST /images/{name}/push`) and `docker login` (`POST /auth`) through the
+//! daemon: images go straight from the image store's blobs to the registry (manifests and
+//! layers keep their digests), as the registry crate's client copies them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use palisade_engine_api::containers::types::{AuthRequest, AuthResponse, JsonMessage, ProgressDetail, RegistryAuth};
+use palisade_engine_api::containers::OutputStream;
+use palisade_registry::client::{ClientError, Progress, ProgressEvent};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::pull::short;
+use crate::remote::{chain, RemoteImage};
+use crate::state::Engine;
+
+/// Turns the registry client's blob events into docker's push progress lines.
+struct PushProgress {
+    tx: mpsc::UnboundedSender<JsonMessage>,
+    /// digest → (bytes so far, size, bytes at the last line sent)
+    blobs: Mutex<HashMap<String, (u64, u64, u64)>>,
+}
+
+impl Progress for PushProgress {
+    fn event(&self, event: ProgressEvent) {
+        let message = match event {
+            ProgressEvent::Start { digest, size } => {
+                if let Ok(mut b) = self.blobs.lock() {
+                    b.insert(digest.clone(), (0, size, 0));
+                }
+                JsonMessage::status("Preparing", Some(&short(&digest)))
+            }
+            ProgressEvent::Bytes { digest, n } => {
+                let Ok(mut b) = self.blobs.lock() else { return };
+                let Some((current, total, sent)) = b.get_mut(&digest) else { return };
+                *current += n;
+                if *current < *total && *current - *sent < (*total / 50).max(64 << 10) {
+                    return;
+                }
+                *sent = *current;
+                JsonMessage {
+                    progress_detail: Some(ProgressDetail { current: Some(*current), total: Some(*total) }),
+                    ..JsonMessage::status("Pushing", Some(&short(&digest)))
+                }
+            }
+            ProgressEvent::Done { digest } => JsonMessage::status("Pushed", Some(&short(&digest))),
+            ProgressEvent::Exists { digest } => JsonMessage::status("Layer already exists", Some(&short(&digest))),
+        };
+        let _ = self.tx.send(message);
+    }
+}
+
+/// The repository and tag of a stored reference (`host:5000/team/app:v1` →
+/// `host:5000/team/app`, `v1`); `None` for a digest reference.
+fn repo_and_tag(reference: &str) -> Option<(&str, &str)> {
+    if reference.contains('@') {
+        return None;
+    }
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    let colon = slash + reference[slash..].find(':')?;
+    Some((&reference[..colon], &reference[colon + 1..]))
+}
+
+impl Engine {
+    /// `docker push NAME[:TAG]`: every tag of `name`'s repository when `tag` is empty. An
+    /// image that does not exist locally is refused before the stream starts.
+    pub(crate) async fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> Result<OutputStream> {
+        let store = self.runtime(self.default_runtime()).images();
+        let repository = RemoteImage::parse(&name, "")?.local;
+        let repository = repo_and_tag(repository.as_str()).map_or(name.clone(), |(r, _)| r.to_owned());
+        let tags: Vec<String> = if tag.is_empty() {
+            let mut tags: Vec<String> = store
+                .references()?
+                .iter()
+                .filter_map(|r| repo_and_tag(r.as_str()).filter(|(repo, _)| *repo == repository).map(|(_, t)| t.to_owned()))
+                .collect();
+            tags.sort();
+            tags
+        } else {
+            vec![tag]
+        };
+        if tags.is_empty() {
+            return Err(Error::NoSuchImage(format!("An image does not exist locally with the tag: {repository}")));
+        }
+        let mut pushes = Vec::new();
+        for tag in tags {
+            let target = RemoteImage::parse(&repository, &tag)?;
+            let image = store.inspect(target.local.as_str()).map_err(|_| {
+                Error::NoSuchImage(format!("An image does not exist locally with the tag: {}", target.local))
+            })?;
+            let manifest: palisade_registry::Digest = image
+                .summary
+                .manifest
+                .as_str()
+                .parse()
+                .map_err(|e| Error::Internal(format!("stored manifest digest {}: {e}", image.summary.manifest)))?;
+            pushes.push((target, tag, manifest));
+        }
+        let options = self.client_options(&pushes[0].0.host, auth);
+        let images_dir = self.inner.root.join("images");
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let (events, mut event_rx) = mpsc::unbounded_channel::<JsonMessage>();
+        let forward = tokio::spawn(async move {
+            while let Some(m) = event_rx.recv().await {
+                if tx.send(m.to_line()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = events.send(JsonMessage::status(format!("The push refers to repository [{repository}]"), None));
+            for (target, tag, manifest) in pushes {
+                let progress = Arc::new(PushProgress { tx: events.clone(), blobs: Mutex::new(HashMap::new()) });
+                match palisade_registry::client::push_stored(&images_dir, &manifest, &target.remote, &options, progress).await {
+                    Ok((digest, size)) => {
+                        let _ = events.send(JsonMessage::status(format!("{tag}: digest: {digest} size: {size}"), None));
+                        let aux = serde_json::json!({ "Tag": tag, "Digest": digest.to_string(), "Size": size });
+                        let _ = events.send(JsonMessage { aux: Some(aux), progress_detail: Some(ProgressDetail::default()), ..JsonMessage::default() });
+                    }
+                    Err(e) => {
+                        let _ = events.send(JsonMessage::error(this.explain(&target, &e, "pushing")));
+                        break;
+                    }
+                }
+            }
+            drop(events);
+            let _ = forward.await;
+        });
+        Ok(rx)
+    }
+
+    /// `docker login`: the credentials are checked against the registry (its token service
+    /// when it has one) over TLS trusted as for pulls; nothing is stored by the daemon.
+    pub(crate) async fn login(&self, request: AuthRequest) -> Result<AuthResponse> {
+        let host = registry_host(&request.server_address)?;
+        let auth = RegistryAuth { username: request.username, password: request.password, server_address: host.clone() };
+        if auth.username.is_empty() || auth.password.is_none() {
+            return Err(Error::InvalidArgument("a user name and a password are required".into()));
+        }
+        let options = self.client_options(&host, Some(auth));
+        match palisade_registry::client::login(&host, &options).await {
+            Ok(()) => Ok(AuthResponse { status: "Login Succeeded".into(), identity_token: String::new() }),
+            Err(e @ (ClientError::Auth(_) | ClientError::Status { status: 401 | 403, .. })) => Err(Error::Unauthorized(format!(
+                "Get \"https://{host}/v2/\": unauthorized: incorrect username or password ({})",
+                chain(&e)
+            ))),
+            Err(e) => Err(Error::Registry(format!("logging in to {host}: {}", chain(&e)))),
+        }
+    }
+}
+
+/// `serveraddress` as docker sends it (`host[:port]`, or a URL) → `host[:port]`.
+fn registry_host(server: &str) -> Result<String> {
+    let host = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let host = host.strip_suffix("/v2").unwrap_or(host).trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err(Error::InvalidArgument(format!("invalid registry address {server:?}: expected HOST[:PORT]")));
+    }
+    RemoteImage::parse(&format!("{host}/x"), "").map(|_| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(repo_and_tag("127.0.0.1:5000/team/app:v1"), Some(("127.0.0.1:5000/team/app", "v1")));
+        assert_eq!(repo_and_tag("busybox:latest"), Some(("busybox", "latest")));
+        assert_eq!(repo_and_tag("127.0.0.1:5000/app"), None);
+        assert_eq!(repo_and_tag(&format!("app@sha256:{}", "a".repeat(64))), None);
+    }
+
+    #[test]
+    fn login_addresses_are_hosts() {
+        assert_eq!(registry_host("127.0.0.1:5000").unwrap(), "127.0.0.1:5000");
+        assert_eq!(registry_host("https://reg.example/v2/").unwrap(), "reg.example");
+        assert!(registry_host("reg.example/evil/path").is_err());
+        assert!(registry_host("").is_err());
+    }
+}
