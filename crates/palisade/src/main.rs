@@ -2,10 +2,11 @@
 //! library object and calls it; no domain logic lives here.
 
 mod commands;
+mod global_options;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "palisade", version, about = "A secure-by-default container platform")]
 struct Cli {
     #[command(subcommand)]
@@ -13,7 +14,12 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let argv = global_options::hoist(std::env::args_os().collect(), &command);
+    let cli = match command.try_get_matches_from(argv).and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging();
     if cli.command.runs_containers() {
         // In the host's mount namespace, so that container state outlives this process.

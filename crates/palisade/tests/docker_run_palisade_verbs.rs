@@ -15,6 +15,13 @@ fn palisade_verbs_load_run_ps_logs_stop_rm_rmi() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "Loaded image: pb:latest\n");
     assert!(stdout(&node.palisade(&["images"])).lines().any(|l| l.starts_with("pb ")));
+    // docker's order, the daemon named before the verb (PALISADE_HOST points elsewhere).
+    let before_verb = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["-H", &node.host(), "images"])
+        .env("PALISADE_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert!(stdout(&before_verb).lines().any(|l| l.starts_with("pb ")), "{}", stderr(&before_verb));
     // Also visible to the docker CLI.
     assert!(node.docker_ok(&["images"]).contains("pb"));
 
