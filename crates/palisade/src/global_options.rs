@@ -14,8 +14,7 @@ pub(crate) fn hoist(argv: Vec<std::ffi::OsString>, cli: &clap::Command) -> Vec<s
     let mut rest: Vec<std::ffi::OsString> = rest.collect();
     let mut hoisted = Vec::new();
     // Options before the first word that is not one of them.
-    loop {
-        let Some(first) = rest.first().and_then(|a| a.to_str()).map(str::to_owned) else { break };
+    while let Some(first) = rest.first().and_then(|a| a.to_str()).map(str::to_owned) {
         if GLOBAL.contains(&first.as_str()) && rest.len() >= 2 {
             hoisted.extend(rest.drain(..2));
         } else if GLOBAL.iter().any(|g| g.starts_with("--") && first.starts_with(&format!("{g}="))) {
