@@ -5,12 +5,14 @@
 //! * [`router`]: the HTTP routes, served over a unix socket, dispatching to a [`Backend`].
 //! * [`containers`]: the container and image endpoints and their [`containers::ContainerBackend`].
 //! * [`volumes`]: the volume endpoints and their [`volumes::VolumeBackend`].
+//! * [`networks`]: the network endpoints and their [`networks::NetworkBackend`].
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod containers;
 mod error;
+pub mod networks;
 mod routes;
 pub mod services;
 pub mod types;
@@ -18,4 +20,5 @@ pub mod volumes;
 
 pub use error::ApiError;
 pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};
+pub use networks::NetworkBackend;
 pub use services::ServiceBackend;

@@ -18,6 +18,7 @@ use crate::types::{
     Swarm, SwarmSpec, UnlockKeyResponse, UnlockRequest, UpdateNodeQuery, UpdateSecretQuery, UpdateSwarmQuery, Version,
 };
 use crate::containers::{container_routes, ContainerBackend};
+use crate::networks::{network_routes, NetworkBackend};
 use crate::services::{service_routes, ServiceBackend};
 use crate::ApiError;
 
@@ -100,15 +101,15 @@ pub trait Backend: ServiceBackend + Send + Sync + 'static {
     }
 }
 
-/// The Engine API (swarm half from `backend`, container and image half from `containers`) as a
+/// The Engine API (swarm half from `backend`; container, image and network half from `containers`) as a
 /// tower service. Paths are accepted with or without a `/vX.Y` prefix.
-pub fn router<B: Backend, C: ContainerBackend>(backend: Arc<B>, containers: Arc<C>) -> impl tower::Service<
+pub fn router<B: Backend, C: ContainerBackend + NetworkBackend>(backend: Arc<B>, containers: Arc<C>) -> impl tower::Service<
     Request,
     Response = Response,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone + Send + 'static {
-    let routes = swarm_routes(backend.clone()).merge(service_routes(backend)).merge(container_routes(containers));
+    let routes = swarm_routes(backend.clone()).merge(service_routes(backend)).merge(network_routes(containers.clone())).merge(container_routes(containers));
     tower::ServiceBuilder::new().map_request(strip_version_prefix).service(routes)
 }
 

@@ -84,9 +84,9 @@ fn inspect(entry: &Entry) -> ContainerInspect {
         platform: "linux".to_owned(),
         host_config,
         config: entry.request.config.clone(),
-        network_settings: serde_json::json!({ "Networks": {} }),
         restart_count: i64::from(life.restart_count),
         mounts: entry.mounts.clone(),
+        network_settings: Default::default(),
     }
 }
 
@@ -125,12 +125,23 @@ impl ContainerBackend for Engine {
         let mut entries = self.entries();
         entries.retain(|e| all || e.life().phase == Phase::Running);
         entries.sort_by_key(|e| std::cmp::Reverse(e.created));
-        Ok(entries.iter().map(|e| summary(e)).collect())
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let mut s = summary(e);
+                s.ports = self.list_ports(e.id.as_str());
+                s.host_config.network_mode = self.shown_network_mode(&e.request.host_config.network_mode);
+                s
+            })
+            .collect())
     }
 
     async fn container_inspect(&self, reference: String) -> ApiResult<ContainerInspect> {
         let entry = self.resolve(&reference)?;
-        Ok(inspect(&entry))
+        let mut view = inspect(&entry);
+        view.network_settings = self.network_settings(entry.id.as_str());
+        view.host_config.network_mode = self.shown_network_mode(&entry.request.host_config.network_mode);
+        Ok(view)
     }
 
     async fn container_output(&self, reference: String, options: OutputOptions) -> ApiResult<OutputStream> {

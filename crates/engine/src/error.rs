@@ -49,6 +49,9 @@ pub enum Error {
     /// The runtime library failed.
     #[error(transparent)]
     Runtime(#[from] palisade_runtime::Error),
+    /// Networking failed or refused.
+    #[error(transparent)]
+    Net(#[from] palisade_net::Error),
     /// A filesystem operation of the engine failed.
     #[error("{op}: {source}")]
     Io {
@@ -86,6 +89,7 @@ impl From<Error> for ApiError {
             }
             Error::Runtime(R::ArchiveFormat { .. } | R::DigestMismatch { .. }) => ApiError::bad_request(e.to_string()),
             Error::Runtime(R::InvalidState { .. } | R::ImageInUse { .. }) => ApiError::conflict(e.to_string()),
+            Error::Net(n) => crate::networks::api_error(n),
             _ => {
                 tracing::warn!("engine error: {e}");
                 ApiError::internal(e.to_string())

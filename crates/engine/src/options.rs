@@ -37,11 +37,8 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
         "runc" => OciRuntimeKind::Runc,
         other => return invalid(format!("unknown or invalid runtime name: {other}")),
     };
-    let network = match host.network_mode.as_str() {
-        "" | "default" | "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => return invalid(format!("network {other} not found: Palisade containers use --network none (the default) or host")),
-    };
+    // Any other mode is a network: crate::networks makes the namespace it joins.
+    let network = if host.network_mode == "host" { NetworkMode::Host } else { NetworkMode::None };
     let mut options = RunOptions {
         args: config.cmd.clone(),
         entrypoint: config.entrypoint.clone().filter(|e| !e.is_empty()),
@@ -102,8 +99,6 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "UTSMode" => "--uts",
         "UsernsMode" => "--userns",
         "CgroupnsMode" => "--cgroupns",
-        "PortBindings" | "ExposedPorts" => "-p/--expose",
-        "PublishAllPorts" => "-P",
         "Dns" | "DnsOptions" | "DnsSearch" => "--dns",
         "ExtraHosts" => "--add-host",
         "Links" => "--link",
@@ -117,15 +112,13 @@ fn flag_of(field: &str) -> Option<&'static str> {
         "Healthcheck" => "--health-cmd",
         "StopSignal" => "--stop-signal",
         "StopTimeout" => "--stop-timeout",
-        "NetworkingConfig" => "--network-alias/--ip",
         _ => return None,
     })
 }
 
 /// Refuses every field of `other` that is set: Palisade implements none of them, and running
 /// a container without what was asked (a device, a mount, a PID namespace) is worse than not
-/// running it. `MemorySwappiness: -1` is the CLI's "unset"; `NetworkingConfig` names the
-/// network, with every endpoint setting unset, on every `docker run`.
+/// running it. `MemorySwappiness: -1` is the CLI's "unset".
 fn refuse_unimplemented(section: &str, other: &std::collections::BTreeMap<String, serde_json::Value>) -> Result<()> {
     let set = other.iter().find(|(key, value)| {
         // In these maps the keys are the data (`{"80/tcp": {}}`): only an empty one is unset.
@@ -179,7 +172,7 @@ mod tests {
         assert!(refused(&|j| j["HostConfig"]["Devices"] = serde_json::json!([{"PathOnHost": "/dev/sda"}])).contains("--device"));
         assert!(refused(&|j| j["HostConfig"]["PidMode"] = "host".into()).contains("--pid"));
         assert!(refused(&|j| j["HostConfig"]["MemorySwappiness"] = 60.into()).contains("MemorySwappiness"));
-        assert!(refused(&|j| j["ExposedPorts"] = serde_json::json!({"80/tcp": {}})).contains("Config.ExposedPorts"));
+        assert!(refused(&|j| j["Healthcheck"] = serde_json::json!({"Test": ["CMD", "true"]})).contains("--health-cmd"));
     }
 
     #[test]
@@ -206,9 +199,6 @@ mod tests {
         let t = translate(&request, OciRuntimeKind::Crun, Path::new("/p.json")).unwrap();
         assert_eq!(t.seccomp_file.unwrap().1, "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}");
         request.host_config.security_opt = vec!["label=disable".into()];
-        assert!(translate(&request, OciRuntimeKind::Crun, Path::new("/p")).is_err());
-        request.host_config.security_opt.clear();
-        request.host_config.network_mode = "bridge".into();
         assert!(translate(&request, OciRuntimeKind::Crun, Path::new("/p")).is_err());
     }
 }

@@ -160,6 +160,8 @@ pub(crate) struct Inner {
     pub(crate) protected: ProtectedPaths,
     /// Set once the daemon stops: exits are then not restarted by policies.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Set once by [`Engine::enable_networks`].
+    pub(crate) net: std::sync::OnceLock<palisade_net::Networks>,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -326,6 +328,7 @@ impl Engine {
                 volumes: Volumes::open(root)?,
                 protected,
                 stopping: std::sync::atomic::AtomicBool::new(false),
+                net: std::sync::OnceLock::new(),
             }),
         };
         for record in kept {
@@ -522,6 +525,10 @@ impl Engine {
         let profile = self.engine_dir().join("seccomp").join(format!("{id}.json"));
         let (mut translated, held) = self.options_for(&request, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
+        if let Err(e) = self.prepare_network(id.as_str(), &name, &request, &mut translated.options) {
+            self.remove_anonymous_volumes(&held.volumes);
+            return Err(e);
+        }
         let this = self.clone();
         let (image, cid) = (request.config.image.clone(), id.clone());
         let options = translated.options.clone();
@@ -559,6 +566,7 @@ impl Engine {
             Err(e) => {
                 let _ = std::fs::remove_file(&profile);
                 self.remove_anonymous_volumes(&held.volumes);
+                self.forget_network(id.as_str()).await;
                 return Err(e);
             }
         };
@@ -618,6 +626,7 @@ impl Engine {
             let _ = std::fs::remove_file(p);
         }
         self.remove_anonymous_volumes(&entry.volumes);
+        self.forget_network(entry.id.as_str()).await;
     }
 
     /// Saves what a restart must know of `entry`; a failure is reported, not returned: the
@@ -650,6 +659,7 @@ impl Engine {
             (Phase::Restarting, StartBy::Policy) | (_, StartBy::User | StartBy::Daemon) => {}
             (_, StartBy::Policy) => return Ok(false),
         }
+        self.attach_network(entry.id.as_str()).await?;
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
         let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;
@@ -672,6 +682,7 @@ impl Engine {
         let container = match started {
             Ok(c) => c,
             Err(e) => {
+                self.detach_network(entry.id.as_str()).await;
                 let mut message = e.to_string();
                 let not_found = message.contains("not found") || message.contains("No such file");
                 if not_found {
@@ -710,6 +721,8 @@ impl Engine {
                 Some(exit) => Ok(Some(exit)),
                 None => exit_of(container).await,
             };
+            // Ports are released before anyone sees the container stopped.
+            this.detach_network(waiter.id.as_str()).await;
             let finished_at = OffsetDateTime::now_utc();
             waiter.life.send_modify(|l| {
                 l.phase = Phase::Exited;
@@ -906,6 +919,7 @@ impl Engine {
             let _ = std::fs::remove_file(p);
         }
         self.inner.records.remove(&entry.id)?;
+        self.forget_network(entry.id.as_str()).await;
         self.table().remove(entry.id.as_str());
         entry.life.send_modify(|l| l.removed = true);
         if volumes {

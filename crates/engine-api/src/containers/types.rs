@@ -46,6 +46,9 @@ pub struct ContainerConfig {
     /// `-v /TARGET`: anonymous volumes, the targets as keys (values are `{}`).
     #[serde(deserialize_with = "null_as_default")]
     pub volumes: BTreeMap<String, serde_json::Value>,
+    /// `--expose` and the ports of `-p` (`{"80/tcp": {}}`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
     /// Every other field the client sent, kept so that what Palisade does not implement is
     /// refused when set, not dropped (see [`crate::types::is_unset`]).
     #[serde(flatten)]
@@ -164,6 +167,11 @@ pub struct HostConfig {
     pub mounts: Vec<Mount>,
     /// `--restart`.
     pub restart_policy: RestartPolicy,
+    /// `-p` (`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`).
+    #[serde(deserialize_with = "null_as_default")]
+    pub port_bindings: BTreeMap<String, Option<Vec<crate::types::PortBinding>>>,
+    /// `-P`.
+    pub publish_all_ports: bool,
     /// Every other field the client sent (see [`ContainerConfig::other`]).
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -179,6 +187,9 @@ pub struct ContainerCreateRequest {
     /// Host-side options.
     #[serde(default)]
     pub host_config: HostConfig,
+    /// `--network-alias`, `--ip`, further `--network`s.
+    #[serde(default)]
+    pub networking_config: crate::types::NetworkingConfig,
 }
 
 /// `POST /containers/create?name=` query.
@@ -228,8 +239,8 @@ pub struct ContainerSummary {
     pub state: String,
     /// `Up 2 seconds`, `Exited (0) 3 seconds ago`.
     pub status: String,
-    /// Always empty (no port publishing).
-    pub ports: Vec<serde_json::Value>,
+    /// Published and exposed ports.
+    pub ports: Vec<crate::types::Port>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Always empty.
@@ -304,8 +315,8 @@ pub struct ContainerInspect {
     pub config: ContainerConfig,
     /// Always empty.
     pub mounts: Vec<serde_json::Value>,
-    /// `{"Networks":{}}`.
-    pub network_settings: serde_json::Value,
+    /// Endpoints and ports.
+    pub network_settings: crate::types::NetworkSettings,
 }
 
 /// `POST /containers/{id}/wait?condition=` query.

@@ -1,12 +1,14 @@
 //! Engine API bodies. Field names are the Engine API's (Go's), so most structs rename to
 //! PascalCase; timestamps are RFC 3339 strings with nanoseconds, as Go writes them.
 
+mod network;
 mod node;
 mod secret;
 mod service;
 mod swarm;
 mod system;
 
+pub use network::*;
 pub use node::*;
 pub use secret::*;
 pub use service::*;

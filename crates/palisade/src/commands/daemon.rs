@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::ServiceExt as _;
 use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
-use palisade_engine::{Engine, EngineConfig, ProtectedPaths};
+use palisade_engine::{DefaultBridge, Engine, EngineConfig, NetConfig, ProtectedPaths};
 use palisade_runtime::OciRuntimeKind;
 
 use super::tasks::EngineTasks;
@@ -40,6 +40,21 @@ pub(crate) struct DaemonArgs {
     /// (refused by default: a container that reaches them controls the daemon and the host).
     #[arg(long)]
     pub(crate) allow_daemon_binds: bool,
+    /// Let containers on the default bridge network reach each other. Off by default, unlike
+    /// Docker: there they are isolated (bridge port isolation); user networks connect theirs.
+    #[arg(long)]
+    pub(crate) icc: bool,
+    /// Linux bridge of the default `bridge` network; `none` disables it (`docker run` without
+    /// `--network` then gets no network).
+    #[arg(short = 'b', long, default_value = "palisade0")]
+    pub(crate) bridge: String,
+    /// Address and prefix of the default bridge (e.g. 172.17.0.1/16) [default: 172.17.0.1/16,
+    /// or the first docker pool the host does not route].
+    #[arg(long)]
+    pub(crate) bip: Option<String>,
+    /// Directory of the CNI reference plugins (Debian's containernetworking-plugins).
+    #[arg(long, default_value = "/usr/lib/cni")]
+    pub(crate) cni_plugin_dir: PathBuf,
 }
 
 /// `--runtime crun|runc`.
@@ -96,6 +111,10 @@ impl DaemonArgs {
             protected_paths: ProtectedPaths::new(protected, self.allow_daemon_binds),
         };
         let engine = Engine::open(config).with_context(|| format!("opening the container engine in {}", root.display()))?;
+        let netns_dir = palisade_runtime::state_dir_for(&root).context("the runtime's state directory")?.join("netns");
+        let default_bridge = (self.bridge != "none").then(|| DefaultBridge { name: self.bridge.clone(), bip: self.bip.clone() });
+        let config = NetConfig { root: self.data_root.join("net"), netns_dir, plugin_dir: self.cni_plugin_dir.clone(), default_bridge, icc: self.icc };
+        engine.enable_networks(config).context("setting up container networks")?;
         Ok(Arc::new(engine))
     }
 }

@@ -8,6 +8,8 @@ use palisade_engine_api::containers::types::{
     ContainerConfig, ContainerCreateRequest, ContainerCreateResponse, HostConfig, WaitResponse,
 };
 
+use palisade_engine_api::types::{EndpointIpamConfig, EndpointSettings, NetworkingConfig, PortBinding};
+
 use super::content_trust::ContentTrustArgs;
 use super::output::write_frames;
 use super::pull::{credentials, daemon_pull, daemon_tag};
@@ -33,6 +35,21 @@ pub(crate) struct RunArgs {
     /// OCI runtime (crun or runc) instead of the daemon's default.
     #[arg(long)]
     runtime: Option<String>,
+    /// Network (`bridge`, `host`, `none` or a network's name) [default: the default bridge].
+    #[arg(long)]
+    network: Option<String>,
+    /// Name of the container on its network, besides its own.
+    #[arg(long)]
+    network_alias: Vec<String>,
+    /// IPv4 address on the network.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Publish a port: `[IP:][HOST:]CONTAINER[/tcp|/udp]`.
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Publish every exposed port on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     /// USER:PASSWORD for the registry and trust server, when content trust has to look the
     /// image up or pull it (default: PALISADE_REGISTRY_AUTH).
     #[arg(long, env = "PALISADE_REGISTRY_AUTH", hide_env_values = true)]
@@ -74,8 +91,29 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             attach_stderr: !args.detach,
             ..ContainerConfig::default()
         },
-        host_config: HostConfig { auto_remove: args.rm, runtime: args.runtime.clone().unwrap_or_default(), ..HostConfig::default() },
+        host_config: HostConfig {
+            auto_remove: args.rm,
+            runtime: args.runtime.clone().unwrap_or_default(),
+            network_mode: args.network.clone().unwrap_or_else(|| "default".into()),
+            publish_all_ports: args.publish_all,
+            ..HostConfig::default()
+        },
+        networking_config: NetworkingConfig::default(),
     };
+    let mut request = request;
+    for spec in &args.publish {
+        let (host, container) = publish_spec(spec)?;
+        request.config.exposed_ports.insert(container.clone(), serde_json::json!({}));
+        request.host_config.port_bindings.entry(container).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(host);
+    }
+    if !args.network_alias.is_empty() || args.ip.is_some() {
+        let endpoint = EndpointSettings {
+            aliases: args.network_alias.clone(),
+            ipam_config: args.ip.clone().map(|ip| EndpointIpamConfig { ipv4_address: ip, ..EndpointIpamConfig::default() }),
+            ..EndpointSettings::default()
+        };
+        request.networking_config.endpoints_config.insert(request.host_config.network_mode.clone(), endpoint);
+    }
     let query = args.name.as_deref().map(|n| format!("?name={n}")).unwrap_or_default();
     let created: ContainerCreateResponse = client.post(&format!("/containers/create{query}"), &request).await?;
     for warning in &created.warnings {
@@ -115,4 +153,20 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     read_chunks(exit, |chunk| body.extend_from_slice(&chunk)).await?;
     let exit: WaitResponse = serde_json::from_slice(&body)?;
     Ok(ExitCode::from(u8::try_from(exit.status_code).unwrap_or(255)))
+}
+
+/// `-p [IP:][HOST:]CONTAINER[/PROTO]` as docker's CLI splits it: the binding and `PORT/PROTO`.
+fn publish_spec(spec: &str) -> anyhow::Result<(PortBinding, String)> {
+    let (addr, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
+    let parts: Vec<&str> = addr.split(':').collect();
+    let (ip, host, container) = match parts.as_slice() {
+        [c] => ("", "", *c),
+        [h, c] => ("", *h, *c),
+        [i, h, c] => (*i, *h, *c),
+        _ => anyhow::bail!("invalid publish spec {spec:?}: expected [IP:][HOST:]CONTAINER[/PROTO]"),
+    };
+    if container.is_empty() {
+        anyhow::bail!("invalid publish spec {spec:?}: no container port");
+    }
+    Ok((PortBinding { host_ip: ip.to_owned(), host_port: host.to_owned() }, format!("{container}/{proto}")))
 }

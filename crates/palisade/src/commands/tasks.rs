@@ -40,6 +40,7 @@ fn request(container: &TaskContainer) -> ContainerCreateRequest {
             pids_limit: (container.pids > 0).then_some(container.pids),
             ..HostConfig::default()
         },
+        networking_config: Default::default(),
     }
 }
 

@@ -26,13 +26,15 @@ pub enum NoNewPrivileges {
 }
 
 /// Network mode (`--network`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum NetworkMode {
     /// A new network namespace with only loopback.
     #[default]
     None,
     /// The host's network namespace.
     Host,
+    /// An existing network namespace, bound at this path (made and wired by palisade-net).
+    Path(PathBuf),
 }
 
 /// User-namespace remapping (`--userns-remap`): container ids `0..size` map to host ids

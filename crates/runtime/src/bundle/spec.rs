@@ -169,6 +169,11 @@ pub fn validate_options(opts: &RunOptions, sys: &dyn Syscall) -> Result<()> {
     if opts.userns.is_some() && opts.network == NetworkMode::Host {
         return Err(invalid("userns-remap", "cannot be combined with --network host"));
     }
+    if let NetworkMode::Path(p) = &opts.network {
+        if !p.is_absolute() {
+            return Err(invalid("network", format!("namespace path {} must be absolute", p.display())));
+        }
+    }
     if let Some(u) = opts.userns {
         if u.size == 0 || u.host_uid == 0 || u.host_gid == 0 {
             return Err(invalid("userns-remap", "host range must be non-empty and must not start at root"));
@@ -370,8 +375,12 @@ pub fn build_spec(
         namespace(LinuxNamespaceType::Mount)?,
         namespace(LinuxNamespaceType::Cgroup)?,
     ];
-    if opts.network == NetworkMode::None {
-        namespaces.push(namespace(LinuxNamespaceType::Network)?);
+    match &opts.network {
+        NetworkMode::None => namespaces.push(namespace(LinuxNamespaceType::Network)?),
+        NetworkMode::Host => {}
+        NetworkMode::Path(path) => namespaces.push(
+            LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).path(path.clone()).build().map_err(Error::oci("namespace"))?,
+        ),
     }
     let mut resources = LinuxResourcesBuilder::default().devices(default_device_rules()?);
     if let Some(m) = opts.memory {

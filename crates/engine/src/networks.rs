@@ -1,0 +1,379 @@
+//! The engine's side of networking: a container's `NetworkMode`, `NetworkingConfig` and
+//! ports become a [`palisade_net::ContainerRequest`]; the lifecycle hooks state.rs calls
+//! (prepare at create, attach at start, detach at exit, forget at remove); inspect views; and
+//! the [`NetworkBackend`] of the `/networks` endpoints.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use palisade_engine_api::containers::types::ContainerCreateRequest;
+use palisade_engine_api::networks::NetworkBackend;
+use palisade_engine_api::types::{
+    is_unset, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkContainer, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource, NetworkSettings, Port,
+    PortBinding as ApiPortBinding,
+};
+use palisade_engine_api::ApiError;
+use palisade_net::{
+    ContainerPort, ContainerRequest, ContainerView, Driver, EndpointRequest, NetConfig, NetworkCreate, NetworkView, Networks,
+    PortBinding,
+};
+use palisade_runtime::{ExtraMount, NetworkMode, RunOptions};
+
+use crate::error::{Error, Result};
+use crate::state::{blocking, Engine};
+
+type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// How a palisade-net error reaches the API.
+pub(crate) fn api_error(e: &palisade_net::Error) -> ApiError {
+    match e {
+        palisade_net::Error::InvalidArgument(m) => ApiError::bad_request(m.clone()),
+        palisade_net::Error::NotFound(m) => ApiError::not_found(m.clone()),
+        palisade_net::Error::Conflict(m) => ApiError::conflict(m.clone()),
+        palisade_net::Error::Forbidden(m) => ApiError::forbidden(m.clone()),
+        other => {
+            tracing::warn!("network error: {other}");
+            ApiError::internal(other.to_string())
+        }
+    }
+}
+
+fn invalid(m: impl Into<String>) -> Error {
+    Error::InvalidArgument(m.into())
+}
+
+/// Endpoint settings a client may set: aliases and an IPv4 address; anything else set is
+/// refused, not dropped.
+fn endpoint_request(network: &str, s: &EndpointSettings) -> Result<EndpointRequest> {
+    if !s.links.is_empty() {
+        return Err(invalid("--link is not supported by Palisade: containers on a user network find each other by name"));
+    }
+    if !s.mac_address.is_empty() {
+        return Err(invalid("--mac-address is not supported by Palisade"));
+    }
+    if !s.driver_opts.is_empty() {
+        return Err(invalid("--driver-opt is not supported by Palisade"));
+    }
+    if let Some((k, _)) = s.other.iter().find(|(k, v)| !is_unset(v) && !matches!(k.as_str(), "NetworkID" | "EndpointID")) {
+        return Err(invalid(format!("NetworkingConfig.EndpointsConfig.{network}.{k} is not supported by Palisade yet")));
+    }
+    let ipam = s.ipam_config.clone().unwrap_or_default();
+    if !ipam.ipv6_address.is_empty() || !ipam.link_local_ips.is_empty() {
+        return Err(invalid("IPv6 and link-local addresses (--ip6, --link-local-ip) are not supported by Palisade"));
+    }
+    let ipv4 = match ipam.ipv4_address.as_str() {
+        "" => None,
+        a => Some(a.parse::<Ipv4Addr>().map_err(|_| invalid(format!("invalid IPv4 address: {a}")))?),
+    };
+    Ok(EndpointRequest { aliases: s.aliases.clone(), ipv4 })
+}
+
+/// `-p`/`-P`/`--expose` of a request.
+fn ports_of(request: &ContainerCreateRequest) -> Result<(Vec<PortBinding>, Vec<ContainerPort>)> {
+    let mut exposed = Vec::new();
+    for key in request.config.exposed_ports.keys().chain(request.host_config.port_bindings.keys()) {
+        let p = ContainerPort::parse(key)?;
+        if !exposed.contains(&p) {
+            exposed.push(p);
+        }
+    }
+    let mut ports = Vec::new();
+    for (key, bindings) in &request.host_config.port_bindings {
+        let c = ContainerPort::parse(key)?;
+        for b in bindings.iter().flatten() {
+            ports.push(PortBinding::parse(c, &b.host_ip, &b.host_port)?);
+        }
+    }
+    if request.host_config.publish_all_ports {
+        for c in &exposed {
+            if !ports.iter().any(|p| p.container == *c) {
+                ports.push(PortBinding { container: *c, host_ip: None, host_port: 0 });
+            }
+        }
+    }
+    Ok((ports, exposed))
+}
+
+impl Engine {
+    fn networks(&self) -> Option<&Networks> {
+        self.inner.net.get()
+    }
+
+    fn require_networks(&self) -> Result<&Networks> {
+        self.networks().ok_or_else(|| invalid("networks are not enabled on this daemon"))
+    }
+
+    /// Sets up networking (the default bridge, the isolation rules; endpoints a crashed
+    /// daemon left are undone). Without it containers have `none` or `host` only.
+    pub fn enable_networks(&self, config: NetConfig) -> Result<()> {
+        let networks = Networks::open(config, tokio::runtime::Handle::current())?;
+        self.inner.net.set(networks).map_err(|_| Error::Internal("networks are already enabled".into()))
+    }
+
+    /// The mode a container shows: `default` is `bridge` with a default bridge, else `none`.
+    pub(crate) fn shown_network_mode(&self, mode: &str) -> String {
+        match mode {
+            "" | "default" if self.networks().is_some_and(Networks::has_default_bridge) => "bridge".into(),
+            "" | "default" => "none".into(),
+            other => other.into(),
+        }
+    }
+
+    /// Create hook: for a container on networks, checks the request, makes its namespace and
+    /// resolv.conf, and points `options` at them. Host and none containers are left alone.
+    pub(crate) fn prepare_network(&self, id: &str, name: &str, request: &ContainerCreateRequest, options: &mut RunOptions) -> Result<()> {
+        let mode = self.shown_network_mode(&request.host_config.network_mode);
+        let endpoints = &request.networking_config.endpoints_config;
+        let (ports, exposed) = ports_of(request)?;
+        if mode == "host" || mode == "none" {
+            if !ports.is_empty() {
+                return Err(invalid(format!("port publishing (-p/-P) needs a bridge network: --network {mode} has none")));
+            }
+            let extra = endpoints.iter().find(|(k, v)| k.as_str() != mode && k.as_str() != "default" || endpoint_request(k, v).is_ok_and(|e| !e.aliases.is_empty() || e.ipv4.is_some()));
+            if let Some((k, _)) = extra {
+                return Err(invalid(format!("container cannot be connected to network {k}: it uses --network {mode}")));
+            }
+            return Ok(());
+        }
+        if mode.starts_with("container:") {
+            return Err(invalid("--network container:NAME is not supported by Palisade"));
+        }
+        let networks = self.networks().ok_or_else(|| Error::Net(palisade_net::Error::NotFound(format!("network {mode} not found"))))?;
+        let first = endpoints.get(&mode).or_else(|| endpoints.get(&request.host_config.network_mode)).map(|s| endpoint_request(&mode, s)).transpose()?.unwrap_or_default();
+        let mut list = vec![(mode.clone(), first)];
+        for (k, v) in endpoints {
+            if k != &mode && k != &request.host_config.network_mode {
+                list.push((k.clone(), endpoint_request(k, v)?));
+            }
+        }
+        let sandbox = networks.prepare(id, name, ContainerRequest { networks: list, ports, exposed })?;
+        options.network = NetworkMode::Path(sandbox.netns);
+        options.mounts.push(ExtraMount::Bind { source: sandbox.resolv_conf, destination: "/etc/resolv.conf".into(), read_only: true });
+        Ok(())
+    }
+
+    /// Start hook: endpoints attached, ports published, DNS served.
+    pub(crate) async fn attach_network(&self, id: &str) -> Result<()> {
+        let Some(networks) = self.networks().cloned() else { return Ok(()) };
+        let id = id.to_owned();
+        blocking(move || Ok(networks.attach(&id)?)).await
+    }
+
+    /// Exit hook: endpoints detached, ports released.
+    pub(crate) async fn detach_network(&self, id: &str) {
+        let Some(networks) = self.networks().cloned() else { return };
+        let id = id.to_owned();
+        let _ = blocking(move || {
+            networks.detach(&id);
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Remove hook: the namespace and resolv.conf go.
+    pub(crate) async fn forget_network(&self, id: &str) {
+        let Some(networks) = self.networks().cloned() else { return };
+        let id = id.to_owned();
+        let _ = blocking(move || {
+            networks.forget(&id);
+            Ok(())
+        })
+        .await;
+    }
+
+    /// `NetworkSettings` of a container inspect.
+    pub(crate) fn network_settings(&self, id: &str) -> NetworkSettings {
+        let Some(view) = self.networks().and_then(|n| n.container(id)) else {
+            return NetworkSettings::default();
+        };
+        let mut s = NetworkSettings { sandbox_key: view.sandbox_key.clone(), ports: port_map(&view), ..NetworkSettings::default() };
+        for e in &view.endpoints {
+            let settings = endpoint_settings(e);
+            if e.network_name == "bridge" {
+                s.ip_address = settings.ip_address.clone();
+                s.gateway = settings.gateway.clone();
+                s.ip_prefix_len = settings.ip_prefix_len;
+                s.mac_address = settings.mac_address.clone();
+            }
+            s.networks.insert(e.network_name.clone(), settings);
+        }
+        s
+    }
+
+    /// `Ports` of a container list row.
+    pub(crate) fn list_ports(&self, id: &str) -> Vec<Port> {
+        let Some(view) = self.networks().and_then(|n| n.container(id)) else { return Vec::new() };
+        let mut out: Vec<Port> = Vec::new();
+        for c in &view.exposed {
+            let published: Vec<&PortBinding> = view.ports.iter().filter(|p| p.container == *c && view.running).collect();
+            if published.is_empty() {
+                out.push(Port { private_port: c.port, typ: c.protocol.name().into(), ..Port::default() });
+            }
+            for p in published {
+                out.push(Port {
+                    ip: p.host_ip.map_or_else(|| "0.0.0.0".into(), |a| a.to_string()),
+                    private_port: c.port,
+                    public_port: Some(p.host_port),
+                    typ: c.protocol.name().into(),
+                });
+            }
+        }
+        out
+    }
+
+    fn network_resource(&self, v: NetworkView) -> NetworkResource {
+        let n = v.network;
+        let config = n
+            .subnet
+            .as_ref()
+            .map(|s| IpamConfig {
+                subnet: s.subnet.to_string(),
+                ip_range: s.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+                gateway: s.gateway.to_string(),
+                ..IpamConfig::default()
+            })
+            .into_iter()
+            .collect();
+        let mut options = n.options.clone();
+        if n.default_bridge {
+            options.insert("com.docker.network.bridge.default_bridge".into(), "true".into());
+            options.insert("com.docker.network.bridge.enable_icc".into(), self.icc().to_string());
+        }
+        if let Some(b) = &n.bridge {
+            options.insert("com.docker.network.bridge.name".into(), b.clone());
+        }
+        NetworkResource {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            created: n.created.clone(),
+            scope: "local".into(),
+            driver: n.driver.name().into(),
+            enable_ipv4: n.driver == Driver::Bridge,
+            ipam: Ipam { driver: "default".into(), options: BTreeMap::new(), config },
+            internal: n.internal,
+            containers: v
+                .containers
+                .into_iter()
+                .map(|(cid, name, e)| {
+                    let c = NetworkContainer {
+                        name,
+                        endpoint_id: e.endpoint_id.clone(),
+                        mac_address: e.mac.clone(),
+                        ipv4_address: e.ip.map(|ip| format!("{ip}/{}", e.prefix_len)).unwrap_or_default(),
+                        ipv6_address: String::new(),
+                    };
+                    (cid, c)
+                })
+                .collect(),
+            options,
+            labels: n.labels,
+            ..NetworkResource::default()
+        }
+    }
+
+    fn icc(&self) -> bool {
+        self.networks().is_some_and(Networks::icc)
+    }
+}
+
+fn endpoint_settings(e: &palisade_net::EndpointView) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: e.requested_ip.map(|ip| palisade_engine_api::types::EndpointIpamConfig { ipv4_address: ip.to_string(), ..Default::default() }),
+        aliases: e.aliases.clone(),
+        mac_address: e.mac.clone(),
+        network_id: e.network_id.clone(),
+        endpoint_id: e.endpoint_id.clone(),
+        gateway: e.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        ip_address: e.ip.map(|g| g.to_string()).unwrap_or_default(),
+        ip_prefix_len: if e.ip.is_some() { e.prefix_len } else { 0 },
+        ..EndpointSettings::default()
+    }
+}
+
+fn port_map(view: &ContainerView) -> BTreeMap<String, Option<Vec<ApiPortBinding>>> {
+    let mut map: BTreeMap<String, Option<Vec<ApiPortBinding>>> = view.exposed.iter().map(|c| (c.key(), None)).collect();
+    if view.running {
+        for p in &view.ports {
+            let b = ApiPortBinding { host_ip: p.host_ip.map_or_else(|| "0.0.0.0".into(), |a| a.to_string()), host_port: p.host_port.to_string() };
+            map.entry(p.container.key()).or_insert(None).get_or_insert_with(Vec::new).push(b);
+        }
+    }
+    map
+}
+
+fn create_request(r: NetworkCreateRequest) -> Result<NetworkCreate> {
+    if let Some((k, _)) = r.other.iter().find(|(k, v)| !is_unset(v) && !matches!(k.as_str(), "Scope" | "EnableIPv4")) {
+        return Err(invalid(format!("network option {k} is not supported by Palisade")));
+    }
+    if r.other.get("EnableIPv4").is_some_and(|v| v.as_bool() == Some(false)) {
+        return Err(invalid("networks without IPv4 are not supported by Palisade"));
+    }
+    let ipam = r.ipam.unwrap_or_default();
+    if !matches!(ipam.driver.as_str(), "" | "default") || !ipam.options.is_empty() {
+        return Err(invalid("IPAM drivers and options are not supported by Palisade"));
+    }
+    if ipam.config.len() > 1 {
+        return Err(invalid("Palisade networks have one IPv4 subnet"));
+    }
+    let c = ipam.config.into_iter().next().unwrap_or_default();
+    if !c.auxiliary_addresses.is_empty() {
+        return Err(invalid("--aux-address is not supported by Palisade"));
+    }
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Ok(NetworkCreate {
+        name: r.name,
+        driver: r.driver,
+        internal: r.internal,
+        labels: r.labels,
+        options: r.options,
+        subnet: some(c.subnet),
+        gateway: some(c.gateway),
+        ip_range: some(c.ip_range),
+    })
+}
+
+impl NetworkBackend for Engine {
+    async fn network_list(&self) -> ApiResult<Vec<NetworkResource>> {
+        let views = self.networks().map(Networks::list).unwrap_or_default();
+        Ok(views.into_iter().map(|v| self.network_resource(v)).collect())
+    }
+
+    async fn network_inspect(&self, reference: String) -> ApiResult<NetworkResource> {
+        let v = self.require_networks()?.inspect(&reference).map_err(Error::Net)?;
+        Ok(self.network_resource(v))
+    }
+
+    async fn network_create(&self, request: NetworkCreateRequest) -> ApiResult<NetworkCreateResponse> {
+        let request = create_request(request)?;
+        let networks = self.require_networks()?.clone();
+        let n = blocking(move || Ok(networks.create(request)?)).await?;
+        Ok(NetworkCreateResponse { id: n.id, warning: String::new() })
+    }
+
+    async fn network_remove(&self, reference: String) -> ApiResult<()> {
+        let networks = self.require_networks()?.clone();
+        Ok(blocking(move || Ok(networks.remove(&reference)?)).await?)
+    }
+
+    async fn network_connect(&self, reference: String, request: NetworkConnectRequest) -> ApiResult<()> {
+        let networks = self.require_networks()?.clone();
+        let entry = self.resolve(&request.container)?;
+        let ep = endpoint_request(&reference, &request.endpoint_config.unwrap_or_default())?;
+        let id = entry.id.to_string();
+        Ok(blocking(move || Ok(networks.connect(&reference, &id, ep)?)).await?)
+    }
+
+    async fn network_disconnect(&self, reference: String, request: NetworkDisconnectRequest) -> ApiResult<()> {
+        let networks = self.require_networks()?.clone();
+        let entry = self.resolve(&request.container)?;
+        let id = entry.id.to_string();
+        Ok(blocking(move || Ok(networks.disconnect(&reference, &id)?)).await?)
+    }
+
+    async fn network_prune(&self) -> ApiResult<NetworkPruneResponse> {
+        let networks = self.require_networks()?.clone();
+        let deleted = blocking(move || Ok(networks.prune())).await?;
+        Ok(NetworkPruneResponse { networks_deleted: deleted })
+    }
+}

@@ -1,0 +1,25 @@
+//! Container networks for one node: the default `bridge` network and user-defined bridge
+//! networks (plus `host` and `none` as docker lists them), IPAM, a network namespace per
+//! container, attachment through the CNI reference plugins (bridge, static, portmap,
+//! loopback), isolation rules between networks, published ports, and the embedded DNS server
+//! at 127.0.0.11 inside each container on a user network.
+#![warn(missing_docs)]
+
+mod cni;
+mod dns;
+mod error;
+mod firewall;
+mod ipam;
+mod manager;
+mod netns;
+mod network;
+mod ports;
+
+pub use dns::DNS_ADDRESS;
+pub use error::{Error, Result};
+pub use manager::{
+    ContainerRequest, ContainerView, DefaultBridge, EndpointRequest, EndpointView, NetConfig, NetworkCreate, NetworkView,
+    Networks, Sandbox,
+};
+pub use network::{valid_name, Driver, Network, Subnet};
+pub use ports::{ContainerPort, PortBinding, Protocol};
