@@ -139,7 +139,8 @@ impl Engine {
         if mode.starts_with("container:") {
             return Err(invalid("--network container:NAME is not supported by Palisade"));
         }
-        let networks = self.networks().ok_or_else(|| Error::Net(palisade_net::Error::NotFound(format!("network {mode} not found"))))?;
+        // Not a 404: on a 404 the docker CLI takes the image to be missing and pulls it.
+        let networks = self.networks().ok_or_else(|| invalid(format!("network {mode} not found")))?;
         let first = endpoints.get(&mode).or_else(|| endpoints.get(&request.host_config.network_mode)).map(|s| endpoint_request(&mode, s)).transpose()?.unwrap_or_default();
         let mut list = vec![(mode.clone(), first)];
         for (k, v) in endpoints {
@@ -147,7 +148,10 @@ impl Engine {
                 list.push((k.clone(), endpoint_request(k, v)?));
             }
         }
-        let sandbox = networks.prepare(id, name, ContainerRequest { networks: list, ports, exposed })?;
+        let sandbox = networks.prepare(id, name, ContainerRequest { networks: list, ports, exposed }).map_err(|e| match e {
+            palisade_net::Error::NotFound(m) => invalid(m),
+            e => Error::Net(e),
+        })?;
         options.network = NetworkMode::Path(sandbox.netns);
         options.mounts.push(ExtraMount::Bind { source: sandbox.resolv_conf, destination: "/etc/resolv.conf".into(), read_only: true });
         Ok(())

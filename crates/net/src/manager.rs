@@ -887,6 +887,10 @@ fn chain_for(n: &Network, subnet: &Subnet, ip: Ipv4Addr, ports: &[PortBinding]) 
         "ipMasq": !n.internal,
         "hairpinMode": false,
         "ipam": ipam,
+        // The MAC follows the address, as Docker's: a container that takes over a stopped
+        // one's address is reachable at once, with no stale neighbour entry on the host.
+        "capabilities": {"mac": true},
+        "runtimeConfig": {"mac": mac_for(ip)},
     })];
     if !ports.is_empty() {
         chain.push(json!({
@@ -897,6 +901,12 @@ fn chain_for(n: &Network, subnet: &Subnet, ip: Ipv4Addr, ports: &[PortBinding]) 
         }));
     }
     chain
+}
+
+/// `02:42:` followed by the four address bytes.
+fn mac_for(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 impl Directory for Networks {

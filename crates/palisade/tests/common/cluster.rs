@@ -59,6 +59,7 @@ impl Node {
             .arg(self.data_root())
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
+            .args(["--bridge", "none"])
             .env("PALISADE_LOG", "info,palisade_cluster=debug,palisade_store=debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

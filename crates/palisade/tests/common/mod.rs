@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
+pub mod netns_node;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ impl Node {
             .arg(self.data_root())
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
+            // In the host's namespace: no default bridge, nothing on the host's network.
+            .args(["--bridge", "none"])
             .env("PALISADE_LOG", "info,palisade_cluster=debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
