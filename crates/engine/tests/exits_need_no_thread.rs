@@ -23,6 +23,7 @@ fn request(cmd: &[&str]) -> ContainerCreateRequest {
             ..ContainerConfig::default()
         },
         host_config: Default::default(),
+        networking_config: Default::default(),
     }
 }
 
