@@ -145,3 +145,17 @@ fn bad_options_are_rejected() {
     let unknown_user = RunOptions { user: Some("ghost".into()), ..RunOptions::default() };
     assert!(matches!(build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &unknown_user, &sys), Err(Error::UserNotFound { .. })));
 }
+
+#[test]
+fn a_namespace_path_is_joined_not_created() {
+    let (_d, paths) = bundle();
+    let sys = RecordingSyscall::default();
+    let opts = RunOptions { network: NetworkMode::Path("/run/x/netns/c1".into()), ..RunOptions::default() };
+    let spec = build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &opts, &sys).unwrap();
+    let namespaces = spec.linux().clone().unwrap().namespaces().clone().unwrap();
+    let net: Vec<_> = namespaces.iter().filter(|n| n.typ() == LinuxNamespaceType::Network).collect();
+    assert_eq!(net.len(), 1);
+    assert_eq!(net[0].path().clone().unwrap(), std::path::PathBuf::from("/run/x/netns/c1"));
+    let relative = RunOptions { network: NetworkMode::Path("netns/c1".into()), ..RunOptions::default() };
+    assert!(build_spec(&id(), &busybox_image(), &paths.rootfs(), &paths, &relative, &sys).is_err());
+}
