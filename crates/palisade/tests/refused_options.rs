@@ -18,7 +18,9 @@ fn unimplemented_run_options_and_malformed_registry_auth_are_refused() {
         (vec!["--device", "/dev/null:/dev/x"], "--device (HostConfig.Devices) is not supported by Palisade yet"),
         (vec!["--pid", "host"], "--pid (HostConfig.PidMode) is not supported by Palisade yet"),
         (vec!["--ulimit", "nofile=10:10"], "--ulimit (HostConfig.Ulimits) is not supported by Palisade yet"),
-        (vec!["--expose", "80"], "(Config.ExposedPorts) is not supported by Palisade yet"),
+        (vec!["--dns", "192.0.2.53"], "--dns (HostConfig.Dns) is not supported by Palisade yet"),
+        // No default bridge on this daemon (--bridge none): a published port has nowhere to go.
+        (vec!["-p", "8080:80"], "port publishing (-p/-P) needs a bridge network"),
     ] {
         let mut run = vec!["run", "--rm"];
         run.extend(args.iter().copied());
