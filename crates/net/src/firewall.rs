@@ -52,8 +52,20 @@ pub(crate) fn rules(networks: &[&Network]) -> String {
     out
 }
 
-/// Installs the chain for `networks` and makes sure `FORWARD` jumps to it first.
+/// Installs the chain for `networks` and makes sure `FORWARD` jumps to it first, with packet
+/// forwarding on. With no bridge network at all (`--bridge none` and no user network) the
+/// chain is removed and the host's forwarding setting is left as it is.
 pub(crate) fn apply(networks: &[&Network]) -> Result<()> {
+    if networks.is_empty() {
+        if tool("iptables", &["-w", "-C", "FORWARD", "-j", CHAIN], None)? {
+            tool("iptables", &["-w", "-D", "FORWARD", "-j", CHAIN], None)?;
+        }
+        if tool("iptables", &["-w", "-F", CHAIN], None)? {
+            tool("iptables", &["-w", "-X", CHAIN], None)?;
+        }
+        return Ok(());
+    }
+    enable_forwarding()?;
     tool("iptables-restore", &["--noflush", "-w"], Some(&rules(networks)))?;
     if !tool("iptables", &["-w", "-C", "FORWARD", "-j", CHAIN], None)? {
         tool("iptables", &["-w", "-I", "FORWARD", "1", "-j", CHAIN], None)?;
@@ -62,7 +74,7 @@ pub(crate) fn apply(networks: &[&Network]) -> Result<()> {
 }
 
 /// Turns packet forwarding on (masquerading and published ports need it).
-pub(crate) fn enable_forwarding() -> Result<()> {
+fn enable_forwarding() -> Result<()> {
     let path = "/proc/sys/net/ipv4/ip_forward";
     std::fs::write(path, "1").map_err(Error::io("writing", path))
 }

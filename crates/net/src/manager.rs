@@ -329,7 +329,6 @@ impl Networks {
             let mut state = this.lock();
             state.networks = networks.into_iter().map(|n| (n.id.clone(), n)).collect();
         }
-        firewall::enable_forwarding()?;
         this.apply_firewall()?;
         Ok(this)
     }
