@@ -151,3 +151,22 @@ fn bad_network_requests_are_refused_and_change_nothing() {
     assert!(node.docker_ok(&["ps", "-aq"]).trim().is_empty());
     assert!(node.runtime_containers().is_empty());
 }
+
+#[test]
+fn a_restarted_daemon_undoes_the_endpoints_a_crashed_one_left() {
+    let mut node = NetNode::start(&[]);
+    node.load_busybox("bb:latest");
+    node.docker_ok(&["network", "create", "kept"]);
+    node.web("left", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "left");
+    assert_eq!(node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("left"));
+    node.crash_and_restart();
+    assert_eq!(node.host_fetch("http://127.0.0.1:8082/"), None, "the port still answers after the crash");
+    let rules = common::stdout(&node.host_sh("iptables-save -t nat"));
+    assert!(!rules.contains("8082"), "the crashed daemon's port rules are left:\n{rules}");
+    assert!(node.docker_ok(&["network", "ls", "--format", "{{.Name}}"]).contains("kept"), "user networks persist");
+    let netns_dir = palisade_runtime::state_dir_for(&node.data_dir().join("runtime")).unwrap().join("netns");
+    assert_eq!(std::fs::read_dir(&netns_dir).unwrap().count(), 0, "namespaces left in {}", netns_dir.display());
+    // The address and port are free again.
+    node.web("again", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "again");
+    assert_eq!(node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("again"));
+}

@@ -15,6 +15,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct NetNode {
     pub node: Node,
     pub netns: String,
+    extra: Vec<String>,
 }
 
 impl std::ops::Deref for NetNode {
@@ -34,16 +35,29 @@ impl NetNode {
         super::cluster::ip(&["netns", "add", &netns]);
         super::cluster::ip(&["-n", &netns, "link", "set", "lo", "up"]);
         let dir = tempfile::tempdir().unwrap();
-        let mut node = Node { socket: dir.path().join("engine.sock"), dir, child: None, docker_config: tempfile::tempdir().unwrap() };
+        let node = Node { socket: dir.path().join("engine.sock"), dir, child: None, docker_config: tempfile::tempdir().unwrap() };
+        let mut this = NetNode { node, netns, extra: extra.iter().map(|s| (*s).to_owned()).collect() };
+        this.spawn();
+        this
+    }
+
+    /// SIGKILL (as a crash) and start again in the same namespace.
+    pub fn crash_and_restart(&mut self) {
+        self.node.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let node = &mut self.node;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.path().join("daemon.log")).unwrap();
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{netns}"))
+            .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(PALISADE)
             .args(["daemon", "--data-root"])
             .arg(node.data_root())
             .arg("-H")
             .arg(format!("unix://{}", node.socket.display()))
-            .args(extra)
+            .args(&self.extra)
             .env("PALISADE_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -53,7 +67,6 @@ impl NetNode {
         wait_for(Duration::from_secs(20), "daemon socket", || {
             node.socket.exists() && node.docker(&["version", "--format", "{{.Server.Version}}"]).status.success()
         });
-        NetNode { node, netns }
     }
 
     fn in_netns(&self, program: &str) -> Command {
