@@ -105,8 +105,9 @@ impl Engine {
     }
 
     /// Sets up networking (the default bridge, the isolation rules; endpoints a crashed
-    /// daemon left are undone). Without it containers have `none` or `host` only.
-    pub fn enable_networks(&self, config: NetConfig) -> Result<()> {
+    /// daemon left are undone), before [`Engine::open`] brings containers back. Without it
+    /// containers have `none` or `host` only.
+    pub(crate) fn enable_networks(&self, config: NetConfig) -> Result<()> {
         let networks = Networks::open(config, tokio::runtime::Handle::current())?;
         self.inner.net.set(networks).map_err(|_| Error::Internal("networks are already enabled".into()))
     }

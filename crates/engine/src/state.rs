@@ -32,6 +32,9 @@ pub struct EngineConfig {
     /// Host paths no container may bind (the daemon's data root, its API socket); the
     /// engine adds its own root and runtime state.
     pub protected_paths: ProtectedPaths,
+    /// Container networks (the default bridge, user networks); `None`: containers have
+    /// `none` or `host` only. Needs a Tokio runtime (for the embedded DNS).
+    pub networks: Option<palisade_net::NetConfig>,
 }
 
 /// Where a container is in its lifecycle, as the Engine API names it.
@@ -331,6 +334,10 @@ impl Engine {
                 net: std::sync::OnceLock::new(),
             }),
         };
+        // Before the containers come back: their networks must exist to be joined.
+        if let Some(net) = config.networks {
+            engine.enable_networks(net)?;
+        }
         for record in kept {
             engine.restore(record);
         }
@@ -344,7 +351,8 @@ impl Engine {
         let kind = OciRuntimeKind::from(record.runtime);
         let profile = self.engine_dir().join("seccomp").join(format!("{}.json", record.id));
         let restored = (|| -> Result<(Option<PathBuf>, Held)> {
-            let (translated, held) = self.options_for(&record.request, &profile, Some(&record.volumes))?;
+            let (mut translated, held) = self.options_for(&record.request, &profile, Some(&record.volumes))?;
+            self.prepare_network(record.id.as_str(), &record.name, &record.request, &mut translated.options)?;
             let rt = self.runtime(kind);
             let img = rt.images().inspect(&record.image_id)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;

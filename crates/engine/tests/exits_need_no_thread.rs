@@ -40,6 +40,7 @@ fn an_exit_is_noticed_while_every_blocking_thread_is_busy() {
             default_runtime: OciRuntimeKind::Crun,
             registry_certs: tmp.path().join("certs"),
             protected_paths: ProtectedPaths::default(),
+            networks: None,
         })
         .unwrap();
         engine.image_load(Bytes::from(archive)).await.unwrap();

@@ -153,20 +153,31 @@ fn bad_network_requests_are_refused_and_change_nothing() {
 }
 
 #[test]
-fn a_restarted_daemon_undoes_the_endpoints_a_crashed_one_left() {
+fn containers_keep_their_networks_across_a_daemon_crash() {
     let mut node = NetNode::start(&[]);
     node.load_busybox("bb:latest");
     node.docker_ok(&["network", "create", "kept"]);
     node.web("left", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "left");
+    node.web("always", &["--network", "kept", "--network-alias", "svc", "--restart", "always"], "always");
     assert_eq!(node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("left"));
     node.crash_and_restart();
+    // The crashed daemon's containers were stopped with it: their ports and rules are gone.
     assert_eq!(node.host_fetch("http://127.0.0.1:8082/"), None, "the port still answers after the crash");
     let rules = common::stdout(&node.host_sh("iptables-save -t nat"));
     assert!(!rules.contains("8082"), "the crashed daemon's port rules are left:\n{rules}");
     assert!(node.docker_ok(&["network", "ls", "--format", "{{.Name}}"]).contains("kept"), "user networks persist");
+    // The `always` container is back on its network, found by name and alias.
+    common::wait_for(std::time::Duration::from_secs(10), "always running", || {
+        node.docker_ok(&["inspect", "-f", "{{.State.Running}}", "always"]).trim() == "true"
+    });
+    let (code, out, err) = node.run_sh(&["--network", "kept"], &format!("{}; {}", fetch_script("http://always/"), fetch_script("http://svc/")));
+    assert_eq!((code, out.matches("always").count()), (0, 2), "{out}{err}");
+    // The other one starts again with its network and its published port.
+    node.docker_ok(&["start", "left"]);
+    common::wait_for(std::time::Duration::from_secs(10), "the port again", || {
+        node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim) == Some("left")
+    });
+    node.docker_ok(&["rm", "-f", "left", "always"]);
     let netns_dir = palisade_runtime::state_dir_for(&node.data_dir().join("runtime")).unwrap().join("netns");
     assert_eq!(std::fs::read_dir(&netns_dir).unwrap().count(), 0, "namespaces left in {}", netns_dir.display());
-    // The address and port are free again.
-    node.web("again", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "again");
-    assert_eq!(node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("again"));
 }

@@ -104,17 +104,17 @@ impl DaemonArgs {
         };
         let root = self.data_root.join("runtime");
         let protected = vec![self.data_root.clone(), socket.to_owned()];
+        let netns_dir = palisade_runtime::state_dir_for(&root).context("the runtime's state directory")?.join("netns");
+        let default_bridge = (self.bridge != "none").then(|| DefaultBridge { name: self.bridge.clone(), bip: self.bip.clone() });
+        let net = NetConfig { root: self.data_root.join("net"), netns_dir, plugin_dir: self.cni_plugin_dir.clone(), default_bridge, icc: self.icc };
         let config = EngineConfig {
             root: root.clone(),
             default_runtime,
             registry_certs: self.data_root.join("certs.d"),
             protected_paths: ProtectedPaths::new(protected, self.allow_daemon_binds),
+            networks: Some(net),
         };
         let engine = Engine::open(config).with_context(|| format!("opening the container engine in {}", root.display()))?;
-        let netns_dir = palisade_runtime::state_dir_for(&root).context("the runtime's state directory")?.join("netns");
-        let default_bridge = (self.bridge != "none").then(|| DefaultBridge { name: self.bridge.clone(), bip: self.bip.clone() });
-        let config = NetConfig { root: self.data_root.join("net"), netns_dir, plugin_dir: self.cni_plugin_dir.clone(), default_bridge, icc: self.icc };
-        engine.enable_networks(config).context("setting up container networks")?;
         Ok(Arc::new(engine))
     }
 }
