@@ -491,6 +491,12 @@ fn tar_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, da
 
 /// A docker-archive tarball of a one-layer busybox image tagged `tag` (needs busybox-static).
 pub fn busybox_image(dir: &Path, tag: &str) -> PathBuf {
+    busybox_image_with(dir, tag, &[], &["sh"])
+}
+
+/// [`busybox_image`] with more files in its layer (`path` without a leading `/`; a path
+/// ending in `/` is a directory) and `cmd` as its command.
+pub fn busybox_image_with(dir: &Path, tag: &str, files: &[(&str, Vec<u8>, u32)], cmd: &[&str]) -> PathBuf {
     use sha2::Digest as _;
     let mut layer = tar::Builder::new(Vec::new());
     for d in ["bin", "etc", "proc", "sys", "dev", "root", "tmp", "run", "var"] {
@@ -502,11 +508,17 @@ pub fn busybox_image(dir: &Path, tag: &str) -> PathBuf {
     for applet in BUSYBOX_APPLETS {
         tar_entry(&mut layer, &format!("bin/{applet}"), tar::EntryType::Symlink, &[], 0o777, Some("busybox"));
     }
+    for (path, data, mode) in files {
+        match path.strip_suffix('/') {
+            Some(d) => tar_entry(&mut layer, d, tar::EntryType::Directory, &[], *mode, None),
+            None => tar_entry(&mut layer, path, tar::EntryType::Regular, data, *mode, None),
+        }
+    }
     let layer = layer.into_inner().unwrap();
     let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "config": {"Env": ["PATH=/bin"], "Cmd": cmd},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]}
     }))
     .unwrap();
