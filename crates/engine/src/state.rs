@@ -421,6 +421,11 @@ impl Engine {
             }
         });
         futures::future::join_all(stops).await;
+        // The exits are recorded by their watchers, which may not have saved them yet: the
+        // process ends once this returns.
+        for entry in running {
+            self.persist(&entry);
+        }
     }
 
     /// The runtime options of `request`: its translation, with the mounts it asks for
