@@ -12,6 +12,7 @@
 pub mod client;
 pub mod containers;
 mod error;
+pub mod exec;
 pub mod networks;
 mod routes;
 pub mod services;

@@ -8,6 +8,7 @@ use palisade_engine_api::containers::types::{
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
 use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeFilters, VolumePruneResponse};
 use palisade_engine_api::volumes::VolumeBackend;
+use palisade_engine_api::exec::{AttachOptions, ExecBackend, ExecCreateRequest, ExecInspect, ExecStartRequest, Session};
 use palisade_engine_api::types::timestamp;
 use palisade_engine_api::ApiError;
 use time::OffsetDateTime;
@@ -230,5 +231,32 @@ impl VolumeBackend for Engine {
             }
         }
         Ok(pruned)
+
+    }
+}
+
+impl ExecBackend for Engine {
+    async fn exec_create(&self, reference: String, request: ExecCreateRequest) -> ApiResult<String> {
+        Ok(Engine::exec_create(self, &reference, request).await?)
+    }
+
+    async fn exec_start(&self, id: String, request: ExecStartRequest) -> ApiResult<Option<Session>> {
+        Ok(Engine::exec_start(self, &id, request).await?)
+    }
+
+    async fn exec_inspect(&self, id: String) -> ApiResult<ExecInspect> {
+        Ok(Engine::exec_inspect(self, &id)?)
+    }
+
+    async fn exec_resize(&self, id: String, rows: u16, columns: u16) -> ApiResult<()> {
+        Ok(Engine::exec_resize(self, &id, rows, columns)?)
+    }
+
+    async fn container_attach(&self, reference: String, options: AttachOptions) -> ApiResult<Session> {
+        Ok(self.attach(&reference, options).await?)
+    }
+
+    async fn container_resize(&self, reference: String, rows: u16, columns: u16) -> ApiResult<()> {
+        Ok(self.resize(&reference, rows, columns).await?)
     }
 }

@@ -12,6 +12,12 @@ pub enum Error {
     /// No container matches the reference.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No exec instance has this id.
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// The runtime could not start an exec's process (bad command, bad user...).
+    #[error("OCI runtime exec failed: {0}")]
+    ExecFailed(String),
     /// No image matches the reference.
     #[error("No such image: {0}")]
     NoSuchImage(String),
@@ -76,11 +82,11 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use palisade_runtime::Error as R;
         match &e {
-            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
+            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchVolume(_) | Error::NoSuchExec(_) => ApiError::not_found(e.to_string()),
             Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) | Error::VolumeInUse { .. } => {
                 ApiError::conflict(e.to_string())
             }
-            Error::InvalidArgument(_) | Error::StartFailed(_) => ApiError::bad_request(e.to_string()),
+            Error::InvalidArgument(_) | Error::StartFailed(_) | Error::ExecFailed(_) => ApiError::bad_request(e.to_string()),
             Error::Unauthorized(_) => ApiError::unauthorized(e.to_string()),
             Error::Registry(_) => ApiError::internal(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),

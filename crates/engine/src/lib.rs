@@ -17,8 +17,11 @@
 //! previous run's task containers are removed.
 #![warn(missing_docs)]
 
+mod attach;
 mod backend;
 mod error;
+mod exec;
+mod fd_stream;
 mod human;
 mod images;
 mod mounts;

@@ -28,9 +28,6 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
     if host.privileged {
         return invalid("--privileged is not supported by Palisade: add the capabilities you need with --cap-add".into());
     }
-    if config.tty || config.open_stdin {
-        return invalid("-t and -i are not supported yet".into());
-    }
     let kind = match host.runtime.as_str() {
         "" => default_kind,
         "crun" => OciRuntimeKind::Crun,
@@ -53,6 +50,8 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
         cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
         pids_limit: host.pids_limit.filter(|p| *p > 0),
         network,
+        tty: config.tty,
+        open_stdin: config.open_stdin,
         tmpfs: host
             .tmpfs
             .iter()

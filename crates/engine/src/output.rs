@@ -43,6 +43,8 @@ impl Engine {
         if options.stderr {
             sources.push((2u8, open_log(&stderr)?));
         }
+        // A terminal's output is one raw stream, as docker sends it.
+        let raw = entry.request.config.tty;
         let mut life = entry.life.subscribe();
         drop(entry);
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -61,7 +63,8 @@ impl Engine {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
                                 sent = true;
-                                if tx.send(Bytes::from(frame(*stream, &buf[..n]))).await.is_err() {
+                                let chunk = if raw { Bytes::copy_from_slice(&buf[..n]) } else { Bytes::from(frame(*stream, &buf[..n])) };
+                                if tx.send(chunk).await.is_err() {
                                     return;
                                 }
                             }

@@ -120,6 +120,8 @@ pub(crate) struct Entry {
     pub(crate) life: watch::Sender<Life>,
     /// Serialises start and remove.
     pub(crate) op: tokio::sync::Mutex<()>,
+    /// Its stdin or terminal while running (`-i`, `-t`).
+    pub(crate) stdio: crate::attach::Stdio,
 }
 
 impl Entry {
@@ -165,6 +167,7 @@ pub(crate) struct Inner {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// Set once by [`Engine::enable_networks`].
     pub(crate) net: std::sync::OnceLock<palisade_net::Networks>,
+    pub(crate) execs: crate::exec::Execs,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -332,6 +335,7 @@ impl Engine {
                 protected,
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 net: std::sync::OnceLock::new(),
+                execs: crate::exec::Execs::default(),
             }),
         };
         // Before the containers come back: their networks must exist to be joined.
@@ -599,6 +603,7 @@ impl Engine {
             persistent,
             life: watch::Sender::new(Life::new(Phase::Created)),
             op: tokio::sync::Mutex::new(()),
+            stdio: crate::attach::Stdio::default(),
         });
         let conflict = {
             let mut table = self.table();
@@ -715,6 +720,11 @@ impl Engine {
                 return Err(Error::StartFailed(message));
             }
         };
+        let mut container = container;
+        let stdout_log = self.runtime(kind).log_paths(&entry.id)[0].clone();
+        if let Err(e) = crate::attach::adopt(&entry, container.take_io(), stdout_log) {
+            tracing::warn!("container {}: its stdin or terminal is not attachable: {e}", entry.id);
+        }
         let pid = container.pid().unwrap_or_default();
         let started_at = OffsetDateTime::now_utc();
         entry.life.send_modify(|l| {
@@ -734,6 +744,8 @@ impl Engine {
                 Some(exit) => Ok(Some(exit)),
                 None => exit_of(container).await,
             };
+            waiter.stdio.drained().await;
+            crate::attach::release(&waiter);
             // Ports are released before anyone sees the container stopped.
             this.detach_network(waiter.id.as_str()).await;
             let finished_at = OffsetDateTime::now_utc();

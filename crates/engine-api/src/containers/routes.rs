@@ -3,14 +3,12 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt as _;
 
 use super::types::{
     query_flag, AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
@@ -38,7 +36,6 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/containers/{reference}/restart", post(restart::<C>))
         .route("/containers/{reference}/kill", post(kill::<C>))
         .route("/containers/{reference}/logs", get(logs::<C>))
-        .route("/containers/{reference}/attach", post(attach::<C>))
         .route("/containers/{reference}", axum::routing::delete(remove::<C>))
         .route("/images/json", get(image_list::<C>))
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
@@ -46,7 +43,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/images/{*name}", get(image_inspect::<C>).post(image_tag_or_push::<C>).delete(image_remove::<C>))
         .route("/auth", post(auth::<C>))
         .with_state(backend.clone())
-        .merge(crate::volumes::volume_routes(backend))
+        .merge(crate::volumes::volume_routes(backend.clone()))
+        .merge(crate::exec::exec_routes(backend))
 }
 
 async fn create<C: ContainerBackend>(
@@ -143,40 +141,6 @@ async fn logs<C: ContainerBackend>(
     }
     let rx = backend.container_output(reference, options).await?;
     Ok(([(header::CONTENT_TYPE, MULTIPLEXED)], stream_body(rx)).into_response())
-}
-
-/// `101 UPGRADED` then the raw multiplexed stream on the hijacked connection. A client that
-/// does not ask for an upgrade gets the same stream as a `200` body.
-async fn attach<C: ContainerBackend>(
-    State(backend): State<Arc<C>>,
-    Path(reference): Path<String>,
-    QueryArgs(query): QueryArgs<OutputQuery>,
-    mut request: Request,
-) -> ApiResult<Response> {
-    let options = output_options(&query, query_flag(query.stream.as_deref()));
-    let mut rx = backend.container_output(reference, options).await?;
-    let wants_upgrade = request.headers().get(header::UPGRADE).is_some();
-    if !wants_upgrade {
-        return Ok(([(header::CONTENT_TYPE, MULTIPLEXED)], stream_body(rx)).into_response());
-    }
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
-        let mut io = TokioIo::new(upgraded);
-        while let Some(chunk) = rx.recv().await {
-            if io.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = io.shutdown().await;
-    });
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.docker.raw-stream"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(response)
 }
 
 pub(crate) fn stream_body(rx: OutputStream) -> Body {

@@ -16,4 +16,4 @@ pub use spec::{
     MASKED_PATHS, MIN_MEMORY_BYTES, READONLY_PATHS,
 };
 pub use user::{resolve_user, ResolvedUser};
-pub(crate) use spec::is_file_name;
+pub(crate) use spec::{is_file_name, merge_env};

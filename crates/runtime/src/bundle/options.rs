@@ -141,4 +141,8 @@ pub struct RunOptions {
     pub userns: Option<UsernsRemap>,
     /// Other mounts (`-v`, secrets).
     pub mounts: Vec<ExtraMount>,
+    /// `-t`: the init gets a terminal (its master from [`crate::Container::take_io`]).
+    pub tty: bool,
+    /// `-i`: the init's stdin is a pipe we write to, not `/dev/null`.
+    pub open_stdin: bool,
 }

@@ -228,7 +228,7 @@ fn namespace(t: LinuxNamespaceType) -> Result<LinuxNamespace> {
     LinuxNamespaceBuilder::default().typ(t).build().map_err(Error::oci("namespace"))
 }
 
-fn merge_env(image: &[String], extra: &[String]) -> Vec<String> {
+pub(crate) fn merge_env(image: &[String], extra: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for kv in image.iter().chain(extra) {
         let key = kv.split_once('=').map(|(k, _)| k).unwrap_or(kv);
@@ -318,7 +318,7 @@ pub fn build_spec(
         user_b = user_b.additional_gids(user.additional_gids.clone());
     }
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(opts.tty)
         .user(user_b.build().map_err(Error::oci("user"))?)
         .args(args)
         .env(env)

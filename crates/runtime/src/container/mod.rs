@@ -23,8 +23,11 @@
 //! | any     | `remove(force)`    | —       |
 
 mod children;
+mod console;
+mod exec;
 mod layer;
 mod oci;
+mod process_io;
 mod sealed;
 mod state_dir;
 
@@ -36,7 +39,11 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub use console::resize_terminal;
+pub use exec::{ExecOptions, ExecProcess};
 pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
+pub use process_io::ProcessIo;
+use process_io::{Output, Wiring};
 pub use state_dir::{prepare_run_dir, state_dir_for, RUN_DIR};
 use serde::{Deserialize, Serialize};
 use layer::{log_paths, make_container_dir, open_log, LayerJob, PendingLayers};
@@ -143,6 +150,12 @@ struct Record {
     #[serde(default)]
     rootfs_mounted: bool,
     id_shift: Option<(u32, u32)>,
+    /// The init has a terminal (`-t`).
+    #[serde(default)]
+    terminal: bool,
+    /// The init's stdin is a pipe (`-i`), not `/dev/null`.
+    #[serde(default)]
+    open_stdin: bool,
 }
 
 impl Record {
@@ -159,6 +172,8 @@ impl Record {
             files_mounted: true,
             rootfs_mounted: true,
             id_shift: None,
+            terminal: false,
+            open_stdin: false,
         }
     }
 }
@@ -208,6 +223,7 @@ impl ContainerRuntime {
             sys: Arc::clone(&self.sys),
             layers: self.layers.clone(),
             record,
+            io: None,
         }
     }
 
@@ -287,6 +303,8 @@ impl ContainerRuntime {
             files_mounted: false,
             rootfs_mounted: false,
             id_shift: opts.userns.map(|u| (u.host_uid, u.host_gid)),
+            terminal: opts.tty,
+            open_stdin: opts.open_stdin,
         };
         let mut c = self.container_at(&id, record);
         if c.dir.exists() || (layer == Layer::New && c.data.exists()) {
@@ -400,6 +418,8 @@ pub struct Container {
     sys: Arc<dyn Syscall>,
     layers: PendingLayers,
     record: Record,
+    /// Our ends of the init's stdin or terminal, from `start` until taken.
+    io: Option<ProcessIo>,
 }
 
 impl Container {
@@ -585,8 +605,18 @@ impl Container {
         let [stdout, stderr] = log_paths(&self.data);
         let (stdout, stderr) = (open_log(&stdout)?, open_log(&stderr)?);
         let log = self.dir.join("runtime.log");
-        let pid = match self.oci.run_detached(&self.record.id, &self.dir, stdout, stderr, &log) {
-            Ok(pid) => pid,
+        // Short: unix socket paths are limited to ~100 bytes, the bundle path is long.
+        let console = self.dir.parent().unwrap_or(&self.dir).join(format!("{}.sock", &self.record.id.as_str()[..16]));
+        let wiring = Wiring {
+            terminal: self.record.terminal.then_some(console),
+            stdin: self.record.open_stdin,
+            output: Output::Files(stdout, stderr),
+        };
+        let pid = match wiring.start(|io| self.oci.run_detached(&self.record.id, &self.dir, io, &log)) {
+            Ok((pid, io)) => {
+                self.io = io;
+                pid
+            }
             Err(e) => {
                 let _ = self.oci.delete(&self.record.id);
                 self.record.status = ContainerStatus::Stopped;
@@ -609,6 +639,11 @@ impl Container {
             Ok(Some(exit)) => self.record_exit(Some(exit)),
             _ => self.save(),
         }
+    }
+
+    /// Our ends of the init's stdin (`-i`) or terminal (`-t`), once, after `start`.
+    pub fn take_io(&mut self) -> Option<ProcessIo> {
+        self.io.take()
     }
 
     /// Waits for the process to exit (up to `timeout`, or forever with `None`). Returns

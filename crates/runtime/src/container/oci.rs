@@ -1,6 +1,5 @@
 //! Invoking the OCI runtime binary (crun or runc).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -40,6 +39,16 @@ pub struct OciRuntime {
     kind: OciRuntimeKind,
     binary: Arc<SealedBinary>,
     state_root: PathBuf,
+}
+
+/// The standard descriptors a detached runtime command hands through to the process it
+/// starts, and the console socket it sends a terminal process's pty master to.
+#[derive(Debug)]
+pub(crate) struct RuntimeIo {
+    pub(crate) stdin: Stdio,
+    pub(crate) stdout: Stdio,
+    pub(crate) stderr: Stdio,
+    pub(crate) console: Option<PathBuf>,
 }
 
 /// The runtime's view of a container (`<runtime> state`).
@@ -124,34 +133,53 @@ impl OciRuntime {
     /// `run --detach`: creates and starts the container in one call, its stdout/stderr going
     /// to the given files. The runtime's own diagnostics go to `log`. Returns the container's
     /// init pid.
-    pub(crate) fn run_detached(
-        &self,
-        id: &ContainerId,
-        bundle: &Path,
-        stdout: File,
-        stderr: File,
-        log: &Path,
-    ) -> Result<i32> {
+    pub(crate) fn run_detached(&self, id: &ContainerId, bundle: &Path, io: RuntimeIo, log: &Path) -> Result<i32> {
         let pid_file = bundle.join("init.pid");
         let (mut c, _program) = self.command(true);
-        match self.kind {
-            OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
-            OciRuntimeKind::Runc => c.arg("--log").arg(log),
-        };
+        self.log_to(&mut c, log);
         c.arg("run").arg("--detach");
         if self.kind == OciRuntimeKind::Crun {
             // We are the containers' subreaper already: no extra process in between.
             c.arg("--no-subreaper");
         }
-        c.arg("--bundle").arg(bundle).arg("--pid-file").arg(&pid_file).arg(id.as_str());
-        c.stdout(stdout).stderr(stderr);
+        c.arg("--bundle").arg(bundle);
+        self.detached(c, "run", id, io, log, &pid_file)
+    }
+
+    /// `exec --detach --process <process.json>`: one more process in the running container
+    /// `id`, described entirely by `process` (see [`super::exec`]). Returns its host pid; it
+    /// becomes our child (we are the subreaper) once the runtime has returned.
+    pub(crate) fn exec_detached(&self, id: &ContainerId, process: &Path, io: RuntimeIo, log: &Path, pid_file: &Path) -> Result<i32> {
+        let (mut c, _program) = self.command(true);
+        self.log_to(&mut c, log);
+        c.arg("exec").arg("--detach").arg("--process").arg(process);
+        self.detached(c, "exec", id, io, log, pid_file)
+    }
+
+    fn log_to(&self, c: &mut Command, log: &Path) {
+        match self.kind {
+            OciRuntimeKind::Crun => c.arg(format!("--log=file:{}", log.display())),
+            OciRuntimeKind::Runc => c.arg("--log").arg(log),
+        };
+    }
+
+    /// Finishes a `run`/`exec --detach` command line (pid file, console socket, container id),
+    /// runs it with `io` as its standard descriptors (handed through to the process) and
+    /// returns the pid the runtime wrote.
+    fn detached(&self, mut c: Command, command: &'static str, id: &ContainerId, io: RuntimeIo, log: &Path, pid_file: &Path) -> Result<i32> {
+        c.arg("--pid-file").arg(pid_file);
+        if let Some(socket) = &io.console {
+            c.arg("--console-socket").arg(socket);
+        }
+        c.arg(id.as_str());
+        c.stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
         let status = children::status(&mut c).map_err(|source| self.unavailable(source))?;
         if !status.success() {
             let diag = std::fs::read(log).unwrap_or_default();
-            return Err(self.failed("run", status.to_string(), &diag));
+            return Err(self.failed(command, status.to_string(), &diag));
         }
-        let pid = std::fs::read_to_string(&pid_file).map_err(Error::io("read", &pid_file))?;
-        pid.trim().parse().map_err(|_| self.failed("run", "bad pid file".into(), pid.as_bytes()))
+        let pid = std::fs::read_to_string(pid_file).map_err(Error::io("read", pid_file))?;
+        pid.trim().parse().map_err(|_| self.failed(command, "bad pid file".into(), pid.as_bytes()))
     }
 
     /// `state`; `Ok(None)` when the runtime does not know the container.
