@@ -35,6 +35,8 @@ type ApiResult<T> = Result<T, ApiError>;
 const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
 /// docker's default detach keys: ctrl-p ctrl-q.
 const DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+/// How long the client has to close its side after the output ended.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest stdin chunk read at once.
 const INPUT_CHUNK: usize = 32 << 10;
 
@@ -309,31 +311,29 @@ fn hijack(mut request: Request, session: Session) -> Response {
         let Ok(upgraded) = on_upgrade.await else { return };
         let (mut reader, mut writer) = tokio::io::split(TokioIo::new(upgraded));
         let Session { mut output, input, .. } = session;
-        let (detached_tx, mut detached) = tokio::sync::oneshot::channel::<()>();
-        let forward = tokio::spawn(async move {
-            if let Some(input) = input {
-                if forward_input(&mut reader, input).await == Forwarded::Detached {
-                    let _ = detached_tx.send(());
-                }
-                // After the half-close: the output still goes on.
-                std::future::pending::<()>().await;
-            } else {
-                // Nothing to forward: keep the read half until the output ends.
-                std::future::pending::<()>().await;
-            }
-        });
+        let mut forward = tokio::spawn(async move { forward_input(&mut reader, input).await });
+        let mut input_ended = false;
         loop {
             tokio::select! {
                 chunk = output.recv() => match chunk {
                     Some(chunk) => if writer.write_all(&chunk).await.is_err() { break },
                     None => break,
                 },
-                // The client typed the detach keys: leave the process running.
-                Ok(()) = &mut detached => break,
+                ended = &mut forward, if !input_ended => {
+                    input_ended = true;
+                    // The client typed the detach keys: leave the process running.
+                    if matches!(ended, Ok(Forwarded::Detached)) {
+                        break;
+                    }
+                }
             }
         }
-        forward.abort();
         let _ = writer.shutdown().await;
+        // Let the client close its side first: closing with its input unread would reset
+        // the connection under the output it is still reading.
+        if !input_ended && tokio::time::timeout(CLOSE_GRACE, &mut forward).await.is_err() {
+            forward.abort();
+        }
     });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -344,10 +344,11 @@ fn hijack(mut request: Request, session: Session) -> Response {
     response
 }
 
-/// Copies the client's input to `input` until the client's half-close (then drops `input`:
-/// end of input for the process) or its detach keys (returns `Detached`, keeping the
-/// process's input open for a later attach).
-async fn forward_input(reader: &mut (impl tokio::io::AsyncRead + Unpin), input: tokio::sync::mpsc::Sender<Bytes>) -> Forwarded {
+/// Copies the client's input to `input` (if any) until the client's half-close (then drops
+/// `input`: end of input for the process) or its detach keys (keeping the process's input
+/// open for a later attach). Input nobody takes is read and dropped, so that the connection
+/// ends cleanly.
+async fn forward_input(reader: &mut (impl tokio::io::AsyncRead + Unpin), mut input: Option<tokio::sync::mpsc::Sender<Bytes>>) -> Forwarded {
     let mut buf = vec![0u8; INPUT_CHUNK];
     let mut after_first_key = false;
     loop {
@@ -355,16 +356,17 @@ async fn forward_input(reader: &mut (impl tokio::io::AsyncRead + Unpin), input: 
             Ok(0) | Err(_) => return Forwarded::Closed,
             Ok(n) => n,
         };
+        let Some(to) = &input else { continue };
         let chunk = &buf[..n];
         if let Some(at) = detach_keys_at(chunk, after_first_key) {
             if at > 0 {
-                let _ = input.send(Bytes::copy_from_slice(&chunk[..at])).await;
+                let _ = to.send(Bytes::copy_from_slice(&chunk[..at])).await;
             }
             return Forwarded::Detached;
         }
         after_first_key = chunk.last() == Some(&DETACH_KEYS[0]);
-        if input.send(Bytes::copy_from_slice(chunk)).await.is_err() {
-            return Forwarded::Closed;
+        if to.send(Bytes::copy_from_slice(chunk)).await.is_err() {
+            input = None;
         }
     }
 }

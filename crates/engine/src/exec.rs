@@ -110,9 +110,18 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 let message = e.to_string();
+                tracing::info!("exec {id} in container {} failed to start: {message}", container.id);
                 let code = if message.contains("not found") || message.contains("No such file") { 127 } else { 126 };
                 exec.state().exit_code = Some(code);
-                return Err(Error::ExecFailed(message));
+                if start.detach {
+                    return Err(Error::ExecFailed(message));
+                }
+                // As dockerd: the error is the session's output, the CLI then reads the code.
+                let text = format!("OCI runtime exec failed: {message}\r\n");
+                let chunk = if r.tty { Bytes::from(text) } else { Bytes::from(frame(1, text.as_bytes())) };
+                let (tx, rx) = mpsc::channel(1);
+                let _ = tx.try_send(chunk);
+                return Ok(Some(Session { output: rx, input: None, tty: r.tty }));
             }
         };
         let io = process.take_io();

@@ -51,6 +51,7 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
         pids_limit: host.pids_limit.filter(|p| *p > 0),
         network,
         tty: config.tty,
+        console_size: host.console_size.filter(|[rows, columns]| *rows > 0 && *columns > 0).map(|[rows, columns]| (rows, columns)),
         open_stdin: config.open_stdin,
         tmpfs: host
             .tmpfs

@@ -20,6 +20,8 @@ pub struct ContainerConfig {
     pub hostname: String,
     /// `--user`.
     pub user: String,
+    /// Whether stdin is attached (`-i` with `docker run`).
+    pub attach_stdin: bool,
     /// Whether stdout is attached.
     pub attach_stdout: bool,
     /// Whether stderr is attached.
@@ -28,6 +30,8 @@ pub struct ContainerConfig {
     pub tty: bool,
     /// `-i`.
     pub open_stdin: bool,
+    /// Close the container's stdin when the attached client ends its input.
+    pub stdin_once: bool,
     /// `-e`.
     #[serde(deserialize_with = "null_as_default")]
     pub env: Vec<String>,
@@ -131,6 +135,8 @@ pub struct RestartPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
+    /// Initial terminal size `[rows, columns]` of a `-t` container.
+    pub console_size: Option<[u16; 2]>,
     /// `--rm`.
     pub auto_remove: bool,
     /// `--cap-add`.

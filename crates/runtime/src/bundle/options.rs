@@ -143,6 +143,8 @@ pub struct RunOptions {
     pub mounts: Vec<ExtraMount>,
     /// `-t`: the init gets a terminal (its master from [`crate::Container::take_io`]).
     pub tty: bool,
+    /// Initial terminal size (rows, columns) with `tty`.
+    pub console_size: Option<(u16, u16)>,
     /// `-i`: the init's stdin is a pipe we write to, not `/dev/null`.
     pub open_stdin: bool,
 }

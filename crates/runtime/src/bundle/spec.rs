@@ -331,6 +331,10 @@ pub fn build_spec(
             .build()
             .map_err(Error::oci("rlimit"))?])
         .no_new_privileges(opts.no_new_privileges == NoNewPrivileges::Enforced);
+    if let Some((rows, columns)) = opts.console_size.filter(|_| opts.tty) {
+        let size = oci_spec::runtime::BoxBuilder::default().height(u64::from(rows)).width(u64::from(columns)).build();
+        process = process.console_size(size.map_err(Error::oci("consoleSize"))?);
+    }
     if let Some(p) = &opts.apparmor {
         if p != "unconfined" {
             process = process.apparmor_profile(p.clone());

@@ -48,6 +48,8 @@ pub struct ExecProcess {
     pid: i32,
     io: Option<ProcessIo>,
     sys: Arc<dyn Syscall>,
+    /// The runtime binary's name (its orphans are collected with the process).
+    runtime: &'static str,
 }
 
 impl ExecProcess {
@@ -70,6 +72,7 @@ impl ExecProcess {
     pub fn wait(self) -> Result<ExitStatus> {
         let exit = self.sys.wait_pid(self.pid, true);
         children::collected(self.pid);
+        children::reap_orphans(self.runtime);
         let (code, signal) = match exit? {
             Some(ProcessExit::Code(c)) => (c, None),
             Some(ProcessExit::Signal(s)) => (128 + s, Some(s)),
@@ -99,9 +102,14 @@ impl Container {
         for f in [&process_file, &log, &pid_file] {
             let _ = std::fs::remove_file(f);
         }
+        // The runtime's forks that joined the container's pid namespace and exited (all of
+        // them when the exec failed) are now our zombies. Until they are collected the
+        // kernel cannot finish the container's init when it exits (it waits for every
+        // process of its namespace to be reaped), so `stop` would never see it go.
+        children::reap_orphans(self.oci.kind().binary());
         let (pid, io) = started?;
         children::expect_exit(pid);
-        Ok(ExecProcess { pid, io, sys: Arc::clone(&self.sys) })
+        Ok(ExecProcess { pid, io, sys: Arc::clone(&self.sys), runtime: self.oci.kind().binary() })
     }
 
     /// The init's `process` with the exec's command, environment, directory, user, terminal.

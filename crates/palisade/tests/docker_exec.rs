@@ -1,0 +1,142 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
+//! `docker exec`, `docker run -it`/`-i` and `docker attach` through `palisade daemon` with the
+//! stock docker CLI: an exec is exactly as confined as the container's init (on crun and
+//! runc), its options take effect, its exit code reaches the CLI, and terminals are real ptys.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::Node;
+
+fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+        .trim()
+        .to_owned()
+}
+
+/// `script` (util-linux) gives the docker CLI a terminal, as a user's shell would.
+fn script(node: &Node, docker_args: &str) -> String {
+    assert!(which("script"), "`script` (bsdutils) is required: scripts/test installs it");
+    let command = format!("docker -H {} {docker_args}", node.host());
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("DOCKER_CONFIG", node.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "script {command:?} failed: {text}\n{}\n--- daemon log ---\n{}", String::from_utf8_lossy(&out.stderr), node.log());
+    text
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn exec_has_the_confinement_of_the_containers_init_on_crun_and_runc() {
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    for runtime in ["crun", "runc"] {
+        let name = format!("box-{runtime}");
+        node.docker_ok(&["run", "-d", "--name", &name, "--runtime", runtime, "--cap-drop", "NET_RAW", "bb", "sleep", "600"]);
+        let init = node.docker_ok(&["exec", &name, "cat", "/proc/1/status"]);
+        let exec = node.docker_ok(&["exec", &name, "cat", "/proc/self/status"]);
+        for field in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb", "NoNewPrivs", "Seccomp"] {
+            assert_eq!(status_field(&exec, field), status_field(&init, field), "{runtime}: {field}");
+        }
+        assert_eq!(status_field(&exec, "NoNewPrivs"), "1", "{runtime}");
+        assert_eq!(status_field(&exec, "Seccomp"), "2", "{runtime}");
+        assert_eq!(status_field(&exec, "CapEff"), "00000000a80405fb", "{runtime}: NET_RAW dropped for the exec too");
+        // Same cgroup as the init.
+        let cgroups = node.docker_ok(&["exec", &name, "sh", "-c", "cat /proc/1/cgroup; echo ---; cat /proc/self/cgroup"]);
+        let (init_cg, exec_cg) = cgroups.split_once("---\n").unwrap();
+        assert_eq!(init_cg, exec_cg, "{runtime}");
+        // The seccomp filter is the container's: unshare stays blocked.
+        let (code, _, _) = node.docker_run(&["exec", &name, "unshare", "-U", "true"]);
+        assert_ne!(code, 0, "{runtime}: unshare must be refused in an exec");
+
+        // -u, -e, -w take effect; the exit code reaches the CLI.
+        let out = node.docker_ok(&["exec", "-u", "65534:65534", "-e", "GREETING=hi", "-w", "/tmp", &name, "sh", "-c", "echo $(id -u):$(id -g) $GREETING $(pwd)"]);
+        assert_eq!(out, "65534:65534 hi /tmp\n", "{runtime}");
+        let out = node.docker_ok(&["exec", "-u", "nobody", &name, "id", "-un"]);
+        assert_eq!(out.trim(), "nobody", "{runtime}");
+        let (code, out, err) = node.docker_run(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 7"]);
+        assert_eq!((code, out.as_str(), err.as_str()), (7, "out\n", "err\n"), "{runtime}");
+        // -i pipes stdin, and its end reaches the process.
+        let mut child = Command::new("docker")
+            .args(["-H", &node.host(), "exec", "-i", &name, "sh", "-c", "tr a-z A-Z; echo done"])
+            .env("DOCKER_CONFIG", node.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"piped input\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED INPUT\ndone\n", "{runtime}");
+
+        // Detached exec runs in the container.
+        node.docker_ok(&["exec", "-d", &name, "touch", "/tmp/detached"]);
+        common::wait_for(std::time::Duration::from_secs(10), "the detached exec", || {
+            node.docker(&["exec", &name, "sh", "-c", "test -e /tmp/detached"]).status.success()
+        });
+
+        let (code, out, _) = node.docker_run(&["exec", &name, "nosuchcommand"]);
+        assert_eq!(code, 127, "{runtime}: {out}");
+        assert!(out.contains("nosuchcommand"), "{out}");
+        let err = node.docker_err(&["exec", "--privileged", &name, "true"]);
+        assert!(err.contains("--privileged is not supported"), "{err}");
+        node.docker_ok(&["stop", "-t", "0", &name]);
+        let err = node.docker_err(&["exec", &name, "true"]);
+        assert!(err.contains("is not running"), "{runtime}: {err}");
+        node.docker_ok(&["rm", &name]);
+    }
+}
+
+#[test]
+fn run_it_and_exec_it_get_a_real_terminal_that_resizes() {
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    let out = script(&node, "run -it --rm bb sh -c 'tty; stty size'");
+    assert!(out.contains("/dev/pts/"), "{out}");
+
+    node.docker_ok(&["run", "-d", "--name", "term", "bb", "sleep", "600"]);
+    let out = script(&node, "exec -it term sh -c tty");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    // The CLI sends its terminal's size (script's pty, set here) on start and as a resize.
+    let out = script(&node, "exec -it term sh -c 'stty size'").replace('\n', " ");
+    let out_sized = {
+        assert!(which("script"));
+        let command = format!("stty rows 33 cols 77; docker -H {} exec -it term sh -c 'stty size'", node.host());
+        let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).replace('\r', "")
+    };
+    assert!(out_sized.contains("33 77"), "resize did not reach the exec's terminal: {out_sized} (default: {out})");
+    let command = format!("stty rows 21 cols 99; docker -H {} run -it --rm bb sh -c 'stty size'", node.host());
+    let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
+    let run_sized = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert!(run_sized.contains("21 99"), "resize did not reach the container's terminal: {run_sized}\n{}", node.log());
+    node.docker_ok(&["rm", "-f", "term"]);
+}
+
+#[test]
+fn run_i_pipes_stdin_to_the_container() {
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    let mut child = Command::new("docker")
+        .args(["-H", &node.host(), "run", "-i", "--rm", "bb", "sh", "-c", "cat; echo end"])
+        .env("DOCKER_CONFIG", node.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"hi\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), node.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nend\n");
+}
