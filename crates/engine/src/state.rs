@@ -396,6 +396,7 @@ impl Engine {
             persistent: true,
             life: watch::Sender::new(life),
             op: tokio::sync::Mutex::new(()),
+            stdio: crate::attach::Stdio::default(),
         };
         self.table().insert(entry.id.to_string(), Arc::new(entry));
     }

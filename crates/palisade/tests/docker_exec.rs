@@ -107,16 +107,17 @@ fn run_it_and_exec_it_get_a_real_terminal_that_resizes() {
     node.docker_ok(&["run", "-d", "--name", "term", "bb", "sleep", "600"]);
     let out = script(&node, "exec -it term sh -c tty");
     assert!(out.contains("/dev/pts/"), "{out}");
-    // The CLI sends its terminal's size (script's pty, set here) on start and as a resize.
+    // The CLI sends its terminal's size (script's pty, set here) as a resize once started;
+    // the process looks a moment later.
     let out = script(&node, "exec -it term sh -c 'stty size'").replace('\n', " ");
     let out_sized = {
         assert!(which("script"));
-        let command = format!("stty rows 33 cols 77; docker -H {} exec -it term sh -c 'stty size'", node.host());
+        let command = format!("stty rows 33 cols 77; docker -H {} exec -it term sh -c 'sleep 1; stty size'", node.host());
         let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
         String::from_utf8_lossy(&o.stdout).replace('\r', "")
     };
     assert!(out_sized.contains("33 77"), "resize did not reach the exec's terminal: {out_sized} (default: {out})");
-    let command = format!("stty rows 21 cols 99; docker -H {} run -it --rm bb sh -c 'stty size'", node.host());
+    let command = format!("stty rows 21 cols 99; docker -H {} run -it --rm bb sh -c 'sleep 1; stty size'", node.host());
     let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
     let run_sized = String::from_utf8_lossy(&o.stdout).replace('\r', "");
     assert!(run_sized.contains("21 99"), "resize did not reach the container's terminal: {run_sized}\n{}", node.log());
