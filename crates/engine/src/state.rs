@@ -723,7 +723,7 @@ impl Engine {
         };
         let mut container = container;
         let stdout_log = self.runtime(kind).log_paths(&entry.id)[0].clone();
-        if let Err(e) = crate::attach::adopt(&entry, container.take_io(), stdout_log) {
+        if let Err(e) = crate::attach::adopt(entry, container.take_io(), stdout_log) {
             tracing::warn!("container {}: its stdin or terminal is not attachable: {e}", entry.id);
         }
         let pid = container.pid().unwrap_or_default();
