@@ -443,12 +443,9 @@ fn apply(
     Ok(())
 }
 
-/// Ecosystem keys to look a package up under: with the OS release first, then without.
-pub(crate) fn lookup_keys(eco: Ecosystem, release: Option<&str>) -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Some(r) = release {
-        keys.push(format!("{eco}:{r}"));
-    }
+/// Ecosystem keys to look a package up under: with each OS release first, then without.
+pub(crate) fn lookup_keys(eco: Ecosystem, releases: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = releases.iter().map(|r| format!("{eco}:{r}")).collect();
     keys.push(eco.to_string());
     keys
 }

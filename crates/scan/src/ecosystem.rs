@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 /// A package ecosystem the scanner inventories and matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Ecosystem {
+    /// AlmaLinux rpm packages (advisories keyed by source package, `AlmaLinux:N`).
+    AlmaLinux,
     /// Alpine apk packages (advisories keyed by origin package, `Alpine:vX.Y`).
     Alpine,
     /// Rust crates.
@@ -23,31 +25,69 @@ pub enum Ecosystem {
     /// npm packages.
     #[serde(rename = "npm")]
     Npm,
+    /// openSUSE rpm packages (advisories keyed by source package, `openSUSE:<release name>`).
+    #[serde(rename = "openSUSE")]
+    OpenSuse,
     /// Python distributions (PEP 503-normalised names).
     #[serde(rename = "PyPI")]
     PyPI,
+    /// Red Hat Enterprise Linux rpm packages (advisories keyed by binary package, under a
+    /// product stream: `Red Hat:enterprise_linux:9::baseos`).
+    #[serde(rename = "Red Hat")]
+    RedHat,
+    /// Rocky Linux rpm packages (advisories keyed by source package, `Rocky Linux:N`).
+    #[serde(rename = "Rocky Linux")]
+    RockyLinux,
+    /// rpm packages of a distribution OSV publishes no advisories for (Fedora, CentOS,
+    /// Amazon Linux, …): inventoried and put in SBOMs, never matched.
+    #[serde(rename = "rpm")]
+    Rpm,
+    /// SUSE Linux Enterprise rpm packages (keyed by source package, `SUSE:<release name>`).
+    #[serde(rename = "SUSE")]
+    Suse,
 }
 
 impl Ecosystem {
     /// Every ecosystem, for listings.
-    pub const ALL: [Self; 7] = [Self::Alpine, Self::CratesIo, Self::Debian, Self::Go, Self::Maven, Self::Npm, Self::PyPI];
+    pub const ALL: [Self; 13] = [
+        Self::AlmaLinux,
+        Self::Alpine,
+        Self::CratesIo,
+        Self::Debian,
+        Self::Go,
+        Self::Maven,
+        Self::Npm,
+        Self::OpenSuse,
+        Self::PyPI,
+        Self::RedHat,
+        Self::RockyLinux,
+        Self::Rpm,
+        Self::Suse,
+    ];
 
     /// The OSV ecosystem string (without a release suffix).
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AlmaLinux => "AlmaLinux",
             Self::Alpine => "Alpine",
             Self::CratesIo => "crates.io",
             Self::Debian => "Debian",
             Self::Go => "Go",
             Self::Maven => "Maven",
             Self::Npm => "npm",
+            Self::OpenSuse => "openSUSE",
             Self::PyPI => "PyPI",
+            Self::RedHat => "Red Hat",
+            Self::RockyLinux => "Rocky Linux",
+            Self::Rpm => "rpm",
+            Self::Suse => "SUSE",
         }
     }
 
     /// The package-url type (purl spec, "known types").
     pub fn purl_type(self) -> &'static str {
         match self {
+            Self::AlmaLinux | Self::OpenSuse | Self::RedHat | Self::RockyLinux | Self::Rpm | Self::Suse => "rpm",
             Self::Alpine => "apk",
             Self::CratesIo => "cargo",
             Self::Debian => "deb",
@@ -55,6 +95,29 @@ impl Ecosystem {
             Self::Maven => "maven",
             Self::Npm => "npm",
             Self::PyPI => "pypi",
+        }
+    }
+
+    /// Whether this is an rpm-based distribution (versions ordered as rpm orders them).
+    pub fn is_rpm(self) -> bool {
+        matches!(self, Self::AlmaLinux | Self::OpenSuse | Self::RedHat | Self::RockyLinux | Self::Rpm | Self::Suse)
+    }
+
+    /// Whether packages of this ecosystem belong to the OS, so advisories are scoped to its
+    /// release (`Debian:12`, `Rocky Linux:9`).
+    pub fn is_os(self) -> bool {
+        matches!(self, Self::Alpine | Self::Debian) || self.is_rpm()
+    }
+
+    /// The ecosystem of rpm packages on the OS os-release(5) `ID` names.
+    pub fn for_rpm_os(id: &str) -> Self {
+        match id {
+            "almalinux" => Self::AlmaLinux,
+            "rhel" => Self::RedHat,
+            "rocky" => Self::RockyLinux,
+            "sles" | "sled" | "sle-micro" => Self::Suse,
+            id if id.starts_with("opensuse") => Self::OpenSuse,
+            _ => Self::Rpm,
         }
     }
 
@@ -93,7 +156,12 @@ impl FromStr for Ecosystem {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s).ok_or_else(|| format!("unsupported ecosystem {s:?}"))
+        // `rpm` is the scanner's own name for rpm packages OSV has no ecosystem for.
+        Self::ALL
+            .into_iter()
+            .filter(|e| *e != Self::Rpm)
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| format!("unsupported ecosystem {s:?}"))
     }
 }
 
@@ -142,5 +210,10 @@ mod tests {
         assert_eq!((d.ecosystem, d.release.as_deref(), d.key().as_str()), (Ecosystem::Debian, Some("12"), "Debian:12"));
         assert_eq!(EcosystemRelease::parse("crates.io").unwrap().ecosystem, Ecosystem::CratesIo);
         assert!(EcosystemRelease::parse("RubyGems").is_none());
+        let r = EcosystemRelease::parse("Red Hat:enterprise_linux:9::appstream").unwrap();
+        assert_eq!((r.ecosystem, r.release.as_deref()), (Ecosystem::RedHat, Some("enterprise_linux:9::appstream")));
+        assert_eq!(EcosystemRelease::parse("Rocky Linux:9").unwrap().key(), "Rocky Linux:9");
+        assert_eq!(EcosystemRelease::parse("openSUSE:Leap 15.5").unwrap().ecosystem, Ecosystem::OpenSuse);
+        assert!(EcosystemRelease::parse("rpm").is_none(), "not an OSV ecosystem");
     }
 }

@@ -22,7 +22,8 @@ const MAX_SYMLINKS: usize = 40;
 pub struct Limits {
     /// Largest metadata file kept (dpkg status, METADATA, package.json, …). Default 64 MiB.
     pub max_metadata_bytes: u64,
-    /// Largest binary or archive inspected (ELF, jar). Default 256 MiB.
+    /// Largest binary, archive or package database inspected (ELF, jar, rpmdb). Default
+    /// 256 MiB.
     pub max_binary_bytes: u64,
     /// Metadata bytes kept for the whole image at most; files past it are skipped with a
     /// warning. Default 1 GiB.
@@ -223,11 +224,13 @@ impl View {
     }
 
     fn read_file(&mut self, path: &str, mode: u32, size: u64, r: &mut dyn Read, index: usize, limits: &Limits) -> io::Result<Option<Kept>> {
-        match detect::interest(path, mode) {
+        let interest = detect::interest(path, mode);
+        match interest {
             Interest::None => Ok(None),
-            Interest::Metadata => {
-                if size > limits.max_metadata_bytes {
-                    self.warnings.push(format!("{path}: {size} bytes, larger than the {}-byte limit; not read", limits.max_metadata_bytes));
+            Interest::Metadata | Interest::Database => {
+                let cap = if interest == Interest::Database { limits.max_binary_bytes } else { limits.max_metadata_bytes };
+                if size > cap {
+                    self.warnings.push(format!("{path}: {size} bytes, larger than the {cap}-byte limit; not read"));
                     return Ok(None);
                 }
                 if self.kept_bytes.saturating_add(size) > limits.max_total_bytes {

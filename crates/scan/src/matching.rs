@@ -129,13 +129,13 @@ pub(crate) fn evaluate(eco: Ecosystem, version: &str, entry: &AffectedEntry) -> 
 /// Every finding for `packages`, sorted by severity (highest first), package and id; plus
 /// warnings for versions the database's ranges could not order.
 pub fn match_packages(reader: &DbReader, os: Option<&OsInfo>, packages: &[Package]) -> Result<(Vec<Finding>, Vec<String>)> {
-    let release = os.and_then(OsInfo::advisory_release);
+    let releases = os.map(OsInfo::advisory_releases).unwrap_or_default();
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
     let mut seen = BTreeSet::new();
     for p in packages {
         let eco = p.ecosystem;
-        let rel = matches!(eco, Ecosystem::Debian | Ecosystem::Alpine).then_some(release.as_deref()).flatten();
+        let rel: &[String] = if eco.is_os() { &releases } else { &[] };
         let name = eco.normalize_name(p.advisory_name());
         let version = p.advisory_version();
         for key in lookup_keys(eco, rel) {

@@ -22,6 +22,9 @@ pub struct Package {
     /// Declared license, when the metadata gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// Architecture, when the package database records one (rpm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
     /// Where it was found.
     pub location: Location,
 }
@@ -37,10 +40,12 @@ pub struct Location {
 }
 
 impl Package {
-    /// The name advisories use for it: the source package for dpkg and apk.
+    /// The name advisories use for it: the source package for OS packages, except on Red
+    /// Hat, whose advisories name binary rpms.
     pub fn advisory_name(&self) -> &str {
         match self.ecosystem {
-            Ecosystem::Debian | Ecosystem::Alpine => self.source_name.as_deref().unwrap_or(&self.name),
+            Ecosystem::RedHat => &self.name,
+            e if e.is_os() => self.source_name.as_deref().unwrap_or(&self.name),
             _ => &self.name,
         }
     }
@@ -53,7 +58,8 @@ impl Package {
         }
     }
 
-    /// The package URL (purl spec), with `distro` as a qualifier for OS packages.
+    /// The package URL (purl spec), with `distro` as a qualifier for OS packages, and for rpm
+    /// the epoch and architecture.
     pub fn purl(&self, distro: Option<&str>) -> String {
         let enc = |s: &str| -> String {
             s.chars()
@@ -63,6 +69,11 @@ impl Package {
         let (namespace, name) = match self.ecosystem {
             Ecosystem::Debian => (Some("debian".to_owned()), enc(&self.name)),
             Ecosystem::Alpine => (Some("alpine".to_owned()), enc(&self.name)),
+            Ecosystem::AlmaLinux => (Some("almalinux".to_owned()), enc(&self.name)),
+            Ecosystem::OpenSuse => (Some("opensuse".to_owned()), enc(&self.name)),
+            Ecosystem::RedHat => (Some("redhat".to_owned()), enc(&self.name)),
+            Ecosystem::RockyLinux => (Some("rocky".to_owned()), enc(&self.name)),
+            Ecosystem::Suse => (Some("suse".to_owned()), enc(&self.name)),
             Ecosystem::Maven => match self.name.split_once(':') {
                 Some((g, a)) => (Some(enc(g)), enc(a)),
                 None => (None, enc(&self.name)),
@@ -84,9 +95,20 @@ impl Package {
         }
         purl.push_str(&name);
         purl.push('@');
-        purl.push_str(&enc(&self.version));
         let mut q = Vec::new();
-        if matches!(self.ecosystem, Ecosystem::Debian | Ecosystem::Alpine) {
+        // rpm purls carry the epoch and architecture as qualifiers (purl spec, "rpm").
+        let version = match self.version.split_once(':') {
+            Some((epoch, vr)) if self.ecosystem.is_rpm() => {
+                q.push(format!("epoch={}", enc(epoch)));
+                vr
+            }
+            _ => &self.version,
+        };
+        purl.push_str(&enc(version));
+        if let Some(arch) = &self.arch {
+            q.push(format!("arch={}", enc(arch)));
+        }
+        if self.ecosystem.is_os() {
             if let Some(src) = &self.source_name {
                 if src != &self.name {
                     q.push(format!("upstream={}", enc(src)));
@@ -97,6 +119,8 @@ impl Package {
             }
         }
         if !q.is_empty() {
+            // Qualifiers in key order (purl spec, canonical form).
+            q.sort();
             purl.push('?');
             purl.push_str(&q.join("&"));
         }
@@ -118,18 +142,35 @@ pub struct OsInfo {
 }
 
 impl OsInfo {
-    /// The OSV ecosystem release for OS packages: `Debian:12`, `Alpine:v3.19`.
-    pub fn advisory_release(&self) -> Option<String> {
+    /// The OSV ecosystem releases OS packages of this system are looked up under, most
+    /// specific first: `12` (`Debian:12`), `v3.19` (`Alpine:v3.19`), `9` (`Rocky Linux:9`),
+    /// Red Hat's product streams of the major release (`enterprise_linux:9::baseos`, …),
+    /// and for SUSE the release's marketing name (`PRETTY_NAME`, with and without the
+    /// vendor word: `openSUSE Leap 15.5`, `Leap 15.5`).
+    pub fn advisory_releases(&self) -> Vec<String> {
+        let major = self.version_id.split('.').next().filter(|v| !v.is_empty());
         match self.id.as_str() {
-            "debian" => self.version_id.split('.').next().filter(|v| !v.is_empty()).map(str::to_owned),
+            "debian" | "almalinux" | "rocky" => major.into_iter().map(str::to_owned).collect(),
             "alpine" => {
                 let mut it = self.version_id.split('.');
                 match (it.next(), it.next()) {
-                    (Some(a), Some(b)) => Some(format!("v{a}.{b}")),
-                    _ => None,
+                    (Some(a), Some(b)) => vec![format!("v{a}.{b}")],
+                    _ => Vec::new(),
                 }
             }
-            _ => None,
+            "rhel" => major
+                .map(|m| ["baseos", "appstream", "crb"].iter().map(|s| format!("enterprise_linux:{m}::{s}")).collect())
+                .unwrap_or_default(),
+            id if Ecosystem::for_rpm_os(id) == Ecosystem::OpenSuse || Ecosystem::for_rpm_os(id) == Ecosystem::Suse => {
+                let name = self.pretty_name.trim();
+                let mut out = vec![name.to_owned()];
+                if let Some(short) = name.strip_prefix("openSUSE ").or_else(|| name.strip_prefix("SUSE ")) {
+                    out.push(short.to_owned());
+                }
+                out.retain(|r| !r.is_empty());
+                out
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) fn parse(bytes: &[u8], loc: &Location) -> Parsed {
                 source_name: Some(origin.unwrap_or(n).to_owned()),
                 source_version: None,
                 license: license.map(str::to_owned),
+                arch: None,
+
                 location: loc.clone(),
             }),
             _ => warnings.push(format!("entry {} has no P: or V: line; skipped", i + 1)),

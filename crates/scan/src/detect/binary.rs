@@ -76,6 +76,8 @@ fn go_packages(version: &str, modinfo: &str, loc: &Location) -> Vec<Package> {
         source_name: None,
         source_version: None,
         license: None,
+        arch: None,
+
         location: loc.clone(),
     };
     let mut out = vec![pkg("stdlib", &go_toolchain_version(version))];
@@ -123,6 +125,8 @@ fn auditable(data: &[u8], loc: &Location) -> Result<Vec<Package>, String> {
             source_name: None,
             source_version: None,
             license: None,
+            arch: None,
+
             location: loc.clone(),
         })
         .collect())

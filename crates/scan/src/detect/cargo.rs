@@ -38,6 +38,8 @@ pub(crate) fn parse(bytes: &[u8], loc: &Location) -> Parsed {
             source_name: None,
             source_version: None,
             license: None,
+            arch: None,
+
             location: loc.clone(),
         })
         .collect();

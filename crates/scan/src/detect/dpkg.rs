@@ -48,6 +48,8 @@ pub(crate) fn parse(bytes: &[u8], loc: &Location, distroless: bool) -> Parsed {
             source_name: Some(source_name.unwrap_or_else(|| name.to_owned())),
             source_version: Some(source_version.unwrap_or_else(|| version.to_owned())),
             license: None,
+            arch: None,
+
             location: loc.clone(),
         });
     }

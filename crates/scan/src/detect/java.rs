@@ -30,6 +30,8 @@ fn pkg(group: &str, artifact: &str, version: &str, loc: &Location, path: &str) -
         source_name: None,
         source_version: None,
         license: None,
+        arch: None,
+
         location: Location { layer: loc.layer.clone(), path: path.to_owned() },
     }
 }

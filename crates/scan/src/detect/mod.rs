@@ -10,7 +10,10 @@ pub(crate) mod java;
 pub(crate) mod npm;
 pub(crate) mod os_release;
 pub(crate) mod python;
+pub(crate) mod rpm;
+mod rpm_header;
 
+use crate::ecosystem::Ecosystem;
 use crate::layers::{Kept, View};
 use crate::package::{Location, OsInfo, Package};
 
@@ -25,6 +28,8 @@ pub(crate) enum Interest {
     Executable,
     /// Inspect it if it is a zip (jar, war, ear).
     Archive,
+    /// Keep its bytes for a package database (capped as binaries are: rpmdbs are large).
+    Database,
 }
 
 /// Symlinks kept in the view (so `/etc/os-release → ../usr/lib/os-release` resolves).
@@ -42,6 +47,9 @@ pub(crate) fn interest(path: &str, mode: u32) -> Interest {
         || cargo::wants(path)
     {
         return Interest::Metadata;
+    }
+    if rpm::keeps(path) {
+        return Interest::Database;
     }
     if java::wants(path) {
         return Interest::Archive;
@@ -84,6 +92,15 @@ pub(crate) fn inventory(view: &View) -> (Option<OsInfo>, Vec<Package>, Vec<Strin
             npm::parse(path, bytes, &loc)
         } else if cargo::wants(path) {
             cargo::parse(bytes, &loc)
+        } else if rpm::wants(path) {
+            // The log counts only if no lower layer's: a log beside a replaced database
+            // belongs to the old one.
+            let wal = view.files.get(&rpm::wal_path(path)).and_then(|n| match &n.kept {
+                Kept::Bytes(b) if n.layer >= node.layer => Some(b.as_slice()),
+                _ => None,
+            });
+            let eco = Ecosystem::for_rpm_os(os.as_ref().map_or("", |o| o.id.as_str()));
+            rpm::parse(bytes, wal, eco, &loc)
         } else {
             continue;
         };

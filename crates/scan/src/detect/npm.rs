@@ -28,6 +28,8 @@ fn package(name: &str, version: &str, license: Option<&str>, loc: &Location) -> 
         source_name: None,
         source_version: None,
         license: license.map(str::to_owned),
+        arch: None,
+
         location: loc.clone(),
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn parse(bytes: &[u8], loc: &Location) -> Parsed {
     }
     match (name, version) {
         (Some(n), Some(v)) if !n.is_empty() && !v.is_empty() => Ok((
-            vec![Package { ecosystem: Ecosystem::PyPI, name: n, version: v, source_name: None, source_version: None, license, location: loc.clone() }],
+            vec![Package { ecosystem: Ecosystem::PyPI, name: n, version: v, source_name: None, source_version: None, license, arch: None, location: loc.clone() }],
             Vec::new(),
         )),
         _ => Err("core metadata without Name or Version".into()),

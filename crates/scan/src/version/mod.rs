@@ -1,5 +1,6 @@
 //! Version ordering per ecosystem, from well-kept crates where they exist (`semver`,
-//! `pep440_rs`) and from the ecosystems' own algorithms otherwise (dpkg, apk, Maven).
+//! `pep440_rs`, `rpm-version`) and from the ecosystems' own algorithms otherwise (dpkg, apk,
+//! Maven).
 
 mod apk;
 mod dpkg;
@@ -25,7 +26,20 @@ pub fn compare(ecosystem: Ecosystem, a: &str, b: &str) -> Option<Ordering> {
         Ecosystem::Npm | Ecosystem::CratesIo => semver_cmp(a, b),
         Ecosystem::Go => semver_cmp(go_semver(a), go_semver(b)),
         Ecosystem::Maven => Some(maven::compare(a, b)),
+        Ecosystem::AlmaLinux | Ecosystem::OpenSuse | Ecosystem::RedHat | Ecosystem::RockyLinux | Ecosystem::Rpm | Ecosystem::Suse => {
+            rpm_cmp(a, b)
+        }
     }
+}
+
+/// rpm's ordering of `[epoch:]version[-release]` (rpmvercmp on each part, a missing epoch
+/// being 0; `~` sorts before anything, `^` after the end but before anything else).
+fn rpm_cmp(a: &str, b: &str) -> Option<Ordering> {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    Some(rpm_version::rpm_evr_compare(a, b))
 }
 
 /// SemVer 2.0 precedence (build metadata ignored).
@@ -86,6 +100,10 @@ mod tests {
         assert_eq!(compare(Ecosystem::Go, "v1.2.3+incompatible", "v1.2.3"), Some(Equal));
         assert_eq!(compare(Ecosystem::Go, "v1.10.0", "v1.9.9"), Some(Greater));
         assert_eq!(compare(Ecosystem::Npm, "not-a-version", "1.0.0"), None);
+        assert_eq!(compare(Ecosystem::RockyLinux, "1:1.0-1.el9", "2.0-1.el9"), Some(Greater));
+        assert_eq!(compare(Ecosystem::RedHat, "0:1.0-1", "1.0-1"), Some(Equal));
+        assert_eq!(compare(Ecosystem::AlmaLinux, "1.0~rc1-1", "1.0-1"), Some(Less));
+        assert_eq!(compare(Ecosystem::Suse, "1.0^git1-1", "1.0-1"), Some(Greater));
     }
 
     #[test]
