@@ -189,29 +189,26 @@ impl AdvisoryDb {
             // New rows are gathered first and inserted in key order: B-tree appends instead
             // of random inserts.
             let mut pending = Pending::default();
-            // Two threads: one reads, inflates, parses and encodes records; this one applies
-            // them to the index.
-            // Records travel in batches: one wake-up per BATCH records, not per record.
-            const BATCH: usize = 512;
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Prepared>>>(8);
+            // Readers (one per core, at most READERS) inflate, parse and encode records; this
+            // thread applies them to the index. Records travel in batches: one wake-up per
+            // batch, not per record; `seq` lets the later file win whatever the arrival order.
+            const READERS: usize = 4;
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, READERS);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u64, Result<Prepared>)>>(8);
             let path = self.path.clone();
             std::thread::scope(|scope| -> Result<()> {
                 let reader = scope.spawn(move || {
-                    let mut batch = Vec::with_capacity(BATCH);
-                    let read = osv::visit_inputs(inputs, |origin, bytes| {
-                        batch.push(prepare(bytes, origin, &path));
-                        if batch.len() == BATCH {
-                            // A closed channel means the writer failed; its error is reported.
-                            let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-                        }
-                    });
-                    let _ = tx.send(batch);
-                    read
+                    let prepare_batch = |raw: Vec<osv::RawRecord>| {
+                        let prepared = raw.iter().map(|r| (r.seq, prepare(&r.bytes, &r.origin, &path))).collect();
+                        // A closed channel means the writer failed; its error is reported.
+                        let _ = tx.send(prepared);
+                    };
+                    osv::visit_inputs(inputs, workers, &prepare_batch)
                 });
                 let mut failure = None;
                 'batches: for batch in rx {
-                    for prepared in batch {
-                        let applied = prepared.and_then(|p| apply(&mut affected, &mut records, &mut pending, p, &mut stats, &self.path));
+                    for (seq, prepared) in batch {
+                        let applied = prepared.and_then(|p| apply(&mut affected, &mut records, &mut pending, seq, p, &mut stats, &self.path));
                         if let Err(e) = applied {
                             failure = Some(e);
                             break 'batches;
@@ -224,12 +221,13 @@ impl AdvisoryDb {
                     None => read,
                 }
             })?;
-            let mut rows: Vec<(&String, &Vec<u8>)> = pending.records.values().flat_map(|r| r.affected.iter().map(|(k, v)| (k, v))).collect();
+            let mut rows: Vec<(&String, &Vec<u8>)> =
+                pending.records.values().filter_map(|(_, r)| r.as_ref()).flat_map(|r| r.affected.iter().map(|(k, v)| (k, v))).collect();
             rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, v) in rows {
                 affected.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
             }
-            let mut ids: Vec<(&String, &Box<Rows>)> = pending.records.iter().collect();
+            let mut ids: Vec<(&String, &Box<Rows>)> = pending.records.iter().filter_map(|(id, (_, r))| Some((id, r.as_ref()?))).collect();
             ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (id, r) in ids {
                 records.insert(id.as_bytes(), r.encoded.as_slice()).map_err(|e| self.err(e.into()))?;
@@ -318,11 +316,13 @@ fn encode<T: Serialize>(v: &T, path: &Path) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| Error::Database { path: path.to_path_buf(), reason: format!("encoding: {e}") })
 }
 
-/// Rows of one import not yet written, by advisory id (a later file with the same id
-/// replaces an earlier one).
+/// Rows of one import not yet written, by advisory id, with the sequence number of the file
+/// they came from: a later file with the same id replaces an earlier one, whichever arrives
+/// first. `None` rows: the latest file for the id adds nothing (withdrawn, unchanged, or no
+/// ecosystem the scanner matches).
 #[derive(Default)]
 struct Pending {
-    records: std::collections::HashMap<String, Box<Rows>>,
+    records: std::collections::HashMap<String, (u64, Option<Box<Rows>>)>,
 }
 
 /// A record's rows: encoded affected entries by key, and its encoded meta.
@@ -399,11 +399,13 @@ fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
     Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: Some(Box::new(Rows { affected: rows, encoded })) })
 }
 
-/// Applies one prepared record: the old version's rows go, the new rows wait in `pending`.
+/// Applies one prepared record: the old version's rows go, the new rows wait in `pending`;
+/// a record older (`seq`) than one already applied for its id changes nothing.
 fn apply(
     affected: &mut redb::Table<&[u8], &[u8]>,
     records: &mut redb::Table<&[u8], &[u8]>,
     pending: &mut Pending,
+    seq: u64,
     prepared: Prepared,
     stats: &mut ImportStats,
     path: &Path,
@@ -417,12 +419,15 @@ fn apply(
         }
         Prepared::Record { id, modified, withdrawn, rows } => (id, modified, withdrawn, rows),
     };
-    // The same id earlier in this import: the later file wins.
-    pending.records.remove(&id);
+    // The same id in a later file of this import wins.
+    if pending.records.get(&id).is_some_and(|(later, _)| *later > seq) {
+        return Ok(());
+    }
     let old: Option<RecordMeta> = records.get(id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
     if let Some(old) = &old {
         if old.modified == modified && !modified.is_empty() && !withdrawn {
             stats.unchanged += 1;
+            pending.records.insert(id, (seq, None));
             return Ok(());
         }
         for k in &old.keys {
@@ -432,14 +437,12 @@ fn apply(
     }
     if withdrawn {
         stats.withdrawn += 1;
-        return Ok(());
-    }
-    let Some(rows) = rows else {
+    } else if rows.is_some() {
+        stats.imported += 1;
+    } else {
         stats.skipped += 1;
-        return Ok(());
-    };
-    pending.records.insert(id, rows);
-    stats.imported += 1;
+    }
+    pending.records.insert(id, (seq, if withdrawn { None } else { rows }));
     Ok(())
 }
 

@@ -168,21 +168,65 @@ pub fn parse_record(bytes: &[u8], origin: &str) -> Result<OsvRecord> {
     Ok(rec)
 }
 
+/// One advisory file's bytes, numbered in the order the inputs list them.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// Position among all records of the inputs: a later file has a higher number.
+    pub seq: u64,
+    /// The file (or `zip!member`), for messages.
+    pub origin: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+/// Records handed to the callback at once: one call (and one channel wake-up for the
+/// importer) per batch, not per record.
+const BATCH: usize = 512;
+
 /// Every advisory file under the given paths: `.json` files, directories (searched
-/// recursively, symlinks not followed) and `.zip` files (their `.json` members).
-pub fn visit_inputs(paths: &[PathBuf], mut f: impl FnMut(&str, &[u8])) -> Result<()> {
+/// recursively, symlinks not followed) and `.zip` files (their `.json` members), in batches.
+///
+/// Members of an OSV zip are inflated by up to `workers` threads at once (inflating is most
+/// of an import's reading), so batches arrive out of order: [`RawRecord::seq`] keeps the
+/// inputs' order, and `f` is called from several threads.
+pub fn visit_inputs(paths: &[PathBuf], workers: usize, f: &(dyn Fn(Vec<RawRecord>) + Sync)) -> Result<()> {
+    let mut batch = Batch { seq: 0, records: Vec::with_capacity(BATCH), f };
     for p in paths {
         let md = std::fs::symlink_metadata(p).map_err(Error::io("stat", p))?;
         if md.is_dir() {
-            visit_dir(p, &mut f)?;
+            visit_dir(p, workers, &mut batch)?;
         } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
-            visit_zip(p, &mut f)?;
+            visit_zip(p, workers, &mut batch)?;
         } else {
             let bytes = read_capped(p)?;
-            f(&p.display().to_string(), &bytes);
+            batch.push(p.display().to_string(), bytes);
         }
     }
+    batch.flush();
     Ok(())
+}
+
+/// Records gathered on the calling thread (plain files), and the next sequence number.
+struct Batch<'f> {
+    seq: u64,
+    records: Vec<RawRecord>,
+    f: &'f (dyn Fn(Vec<RawRecord>) + Sync),
+}
+
+impl Batch<'_> {
+    fn push(&mut self, origin: String, bytes: Vec<u8>) {
+        self.records.push(RawRecord { seq: self.seq, origin, bytes });
+        self.seq += 1;
+        if self.records.len() == BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.records.is_empty() {
+            (self.f)(std::mem::replace(&mut self.records, Vec::with_capacity(BATCH)));
+        }
+    }
 }
 
 fn read_capped(p: &Path) -> Result<Vec<u8>> {
@@ -196,7 +240,7 @@ fn read_capped(p: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn visit_dir(dir: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
+fn visit_dir(dir: &Path, workers: usize, batch: &mut Batch<'_>) -> Result<()> {
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         let mut entries: Vec<_> = std::fs::read_dir(&d).map_err(Error::io("read", &d))?.flatten().collect();
@@ -208,11 +252,11 @@ fn visit_dir(dir: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
                 todo.push(path);
             } else if ft.is_file() && path.extension().is_some_and(|x| x == "json") {
                 match read_capped(&path) {
-                    Ok(bytes) => f(&path.display().to_string(), &bytes),
+                    Ok(bytes) => batch.push(path.display().to_string(), bytes),
                     Err(e) => tracing::warn!("{e}"),
                 }
             } else if ft.is_file() && path.extension().is_some_and(|x| x == "zip") {
-                visit_zip(&path, f)?;
+                visit_zip(&path, workers, batch)?;
             }
         }
     }
@@ -220,25 +264,47 @@ fn visit_dir(dir: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
 }
 
 /// Zips up to this size are read into memory at once (members are then inflated without a
-/// seek and a read per member); larger ones are read from the file.
+/// seek and a read per member, by several threads); larger ones are read from the file.
 const MAX_ZIP_IN_MEMORY: u64 = 1 << 30;
 
-fn visit_zip(path: &Path, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
+fn visit_zip(path: &Path, workers: usize, batch: &mut Batch<'_>) -> Result<()> {
+    let bad = |e: zip::result::ZipError| Error::BadAdvisory { path: path.display().to_string(), reason: e.to_string() };
     let mut file = File::open(path).map_err(Error::io("open", path))?;
     let len = file.metadata().map_err(Error::io("stat", path))?.len();
-    if len <= MAX_ZIP_IN_MEMORY {
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut bytes).map_err(Error::io("read", path))?;
-        return visit_zip_reader(path, std::io::Cursor::new(bytes), f);
+    if len > MAX_ZIP_IN_MEMORY {
+        let mut zip = zip::ZipArchive::new(std::io::BufReader::with_capacity(1 << 20, file)).map_err(bad)?;
+        let (base, count) = (batch.seq, zip.len());
+        batch.seq += count as u64;
+        zip_members(path, &mut zip, 0..count, base, batch.f);
+        return Ok(());
     }
-    visit_zip_reader(path, std::io::BufReader::with_capacity(1 << 20, file), f)
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(Error::io("read", path))?;
+    // Each worker reads through its own clone of the archive (the parsed directory is shared).
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(bad)?;
+    let (base, count, workers) = (batch.seq, zip.len(), workers.max(1));
+    batch.seq += count as u64;
+    let f = batch.f;
+    std::thread::scope(|scope| {
+        for k in 0..workers {
+            let mut zip = zip.clone();
+            scope.spawn(move || zip_members(path, &mut zip, (k..count).step_by(workers), base, f));
+        }
+    });
+    Ok(())
 }
 
-fn visit_zip_reader<R: Read + std::io::Seek>(path: &Path, reader: R, f: &mut impl FnMut(&str, &[u8])) -> Result<()> {
-    let mut zip = zip::ZipArchive::new(reader)
-        .map_err(|e| Error::BadAdvisory { path: path.display().to_string(), reason: e.to_string() })?;
-    let mut buf = Vec::new();
-    for i in 0..zip.len() {
+/// Inflates the `.json` members at `indices` and hands them to `f` in batches; a member that
+/// cannot be read is a warning naming it.
+fn zip_members<R: Read + std::io::Seek>(
+    path: &Path,
+    zip: &mut zip::ZipArchive<R>,
+    indices: impl Iterator<Item = usize>,
+    base: u64,
+    f: &(dyn Fn(Vec<RawRecord>) + Sync),
+) {
+    let mut out = Vec::with_capacity(BATCH);
+    for i in indices {
         let mut member = match zip.by_index(i) {
             Ok(m) => m,
             Err(e) => {
@@ -254,12 +320,17 @@ fn visit_zip_reader<R: Read + std::io::Seek>(path: &Path, reader: R, f: &mut imp
             tracing::warn!("{origin}: larger than {MAX_RECORD_BYTES} bytes, skipped");
             continue;
         }
-        buf.clear();
+        let mut buf = Vec::with_capacity(usize::try_from(member.size()).unwrap_or(0));
         if let Err(e) = (&mut member).take(MAX_RECORD_BYTES).read_to_end(&mut buf) {
             tracing::warn!("{origin}: {e}");
             continue;
         }
-        f(&origin, &buf);
+        out.push(RawRecord { seq: base + i as u64, origin, bytes: buf });
+        if out.len() == BATCH {
+            f(std::mem::replace(&mut out, Vec::with_capacity(BATCH)));
+        }
     }
-    Ok(())
+    if !out.is_empty() {
+        f(out);
+    }
 }

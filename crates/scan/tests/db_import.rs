@@ -75,3 +75,27 @@ fn the_later_file_wins_within_one_import() {
     assert_eq!(r.lookup("npm", "second").unwrap().len(), 1);
     assert_eq!(db.info().unwrap().records, 1);
 }
+
+#[test]
+fn the_later_member_wins_within_one_zip_inflated_by_several_threads() {
+    // Three thousand members (several batches for each reader thread); ids repeat every
+    // thousand members, each time on another package: only the last of each counts, however
+    // the threads' batches arrive.
+    let dir = tmp();
+    let zip_path = dir.path().join("osv.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for i in 0..3000 {
+        let rec = osv(&format!("DUP-{}", i % 1000), "npm", &format!("pkg-{i}"), &[("introduced", "0")]);
+        z.start_file(format!("{i:05}.json"), zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut z, &serde_json::to_vec(&rec).unwrap()).unwrap();
+    }
+    z.finish().unwrap();
+    let db = AdvisoryDb::create(&dir.path().join("db.redb")).unwrap();
+    db.import(&[zip_path]).unwrap();
+    assert_eq!(db.info().unwrap().records, 1000);
+    let r = db.reader().unwrap();
+    for i in 0..3000 {
+        let hits = r.lookup("npm", &format!("pkg-{i}")).unwrap().len();
+        assert_eq!(hits, usize::from(i >= 2000), "pkg-{i}");
+    }
+}
