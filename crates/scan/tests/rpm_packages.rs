@@ -207,3 +207,48 @@ fn a_corrupt_rpmdb_is_a_warning_naming_it_and_the_scan_goes_on() {
     assert!(r.inventory.warnings.iter().any(|w| w.contains("/var/lib/rpm/rpmdb.sqlite")), "{:?}", r.inventory.warnings);
     assert_eq!(r.inventory.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["requests"]);
 }
+
+#[test]
+fn the_write_ahead_log_is_replayed_but_not_onto_a_database_an_upper_layer_replaced() {
+    let dir = tmp();
+    let db = make_rpmdb(dir.path());
+    let original = std::fs::read(db.join("rpmdb.sqlite")).unwrap();
+    // Remove bash in a write-ahead log that is not checkpointed: copy the database and its
+    // log while the connection is still open.
+    let work = dir.path().join("wal");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("rpmdb.sqlite"), &original).unwrap();
+    let conn = rusqlite::Connection::open(work.join("rpmdb.sqlite")).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    // rpm's index tables refer to Packages; only the package row matters here.
+    conn.pragma_update(None, "foreign_keys", false).unwrap();
+    let hnum: i64 = conn
+        .query_row("SELECT hnum FROM Name WHERE key = 'bash'", [], |r| r.get(0))
+        .expect("rpm's sqlite schema has a Name index table");
+    assert_eq!(conn.execute("DELETE FROM Packages WHERE hnum = ?1", [hnum]).unwrap(), 1);
+    let (db_bytes, wal) = (std::fs::read(work.join("rpmdb.sqlite")).unwrap(), std::fs::read(work.join("rpmdb.sqlite-wal")).unwrap());
+    assert!(!wal.is_empty(), "the change must still be in the log");
+    drop(conn);
+    let names = |layers: Vec<Vec<u8>>| -> Vec<String> {
+        let archive = dir.path().join(format!("wal-{}.tar", layers.len()));
+        docker_archive(&archive, &layers);
+        let inv = Scanner::new().archive(&archive).unwrap();
+        assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
+        inv.packages.iter().map(|p| p.name.clone()).collect()
+    };
+    let lower = LayerBuilder::new()
+        .file("etc/os-release", ROCKY_OS_RELEASE)
+        .file("var/lib/rpm/rpmdb.sqlite", &db_bytes)
+        .file("var/lib/rpm/rpmdb.sqlite-wal", &wal)
+        .tar();
+    let replayed = names(vec![lower.clone()]);
+    assert_eq!(replayed.len(), 6, "{replayed:?}");
+    assert!(!replayed.contains(&"bash".to_owned()), "{replayed:?}");
+    // An upper layer writes a whole new database: the lower layer's log is not its log.
+    let upper = LayerBuilder::new().file("var/lib/rpm/rpmdb.sqlite", &original).tar();
+    let replaced = names(vec![lower, upper]);
+    assert_eq!(replaced.len(), 7, "{replaced:?}");
+    assert!(replaced.contains(&"bash".to_owned()), "{replaced:?}");
+}
