@@ -186,8 +186,8 @@ impl AdvisoryDb {
         {
             let mut affected = txn.open_table(AFFECTED).map_err(|e| self.err(e.into()))?;
             let mut records = txn.open_table(RECORDS).map_err(|e| self.err(e.into()))?;
-            // New rows are gathered first and inserted in key order: B-tree appends instead
-            // of random inserts.
+            // New affected rows are gathered first and inserted in key order: B-tree appends
+            // instead of random inserts.
             let mut pending = Pending::default();
             // Readers (one per core, at most READERS) inflate, parse and encode records; this
             // thread applies them to the index. Records travel in batches: one wake-up per
@@ -222,15 +222,10 @@ impl AdvisoryDb {
                 }
             })?;
             let mut rows: Vec<(&String, &Vec<u8>)> =
-                pending.records.values().filter_map(|(_, r)| r.as_ref()).flat_map(|r| r.affected.iter().map(|(k, v)| (k, v))).collect();
+                pending.records.values().filter_map(|(_, r)| r.as_ref()).flat_map(|r| r.iter().map(|(k, v)| (k, v))).collect();
             rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, v) in rows {
                 affected.insert(k.as_bytes(), v.as_slice()).map_err(|e| self.err(e.into()))?;
-            }
-            let mut ids: Vec<(&String, &Box<Rows>)> = pending.records.iter().filter_map(|(id, (_, r))| Some((id, r.as_ref()?))).collect();
-            ids.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (id, r) in ids {
-                records.insert(id.as_bytes(), r.encoded.as_slice()).map_err(|e| self.err(e.into()))?;
             }
             let count = records.len().map_err(|e| self.err(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| self.err(e.into()))?;
@@ -319,11 +314,15 @@ fn encode<T: Serialize>(v: &T, path: &Path) -> Result<Vec<u8>> {
 /// Rows of one import not yet written, by advisory id, with the sequence number of the file
 /// they came from: a later file with the same id replaces an earlier one, whichever arrives
 /// first. `None` rows: the latest file for the id adds nothing (withdrawn, unchanged, or no
-/// ecosystem the scanner matches).
+/// ecosystem the scanner matches). Record rows are written as they come; only the affected
+/// rows wait here.
 #[derive(Default)]
 struct Pending {
-    records: std::collections::HashMap<String, (u64, Option<Box<Rows>>)>,
+    records: std::collections::HashMap<String, (u64, Option<AffectedRows>)>,
 }
+
+/// A record's encoded affected entries, by key.
+type AffectedRows = Vec<(String, Vec<u8>)>;
 
 /// A record's rows: encoded affected entries by key, and its encoded meta.
 struct Rows {
@@ -399,8 +398,9 @@ fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
     Ok(Prepared::Record { id: rec.id, modified: rec.modified, withdrawn, rows: Some(Box::new(Rows { affected: rows, encoded })) })
 }
 
-/// Applies one prepared record: the old version's rows go, the new rows wait in `pending`;
-/// a record older (`seq`) than one already applied for its id changes nothing.
+/// Applies one prepared record: the old version's rows go, the new record row is written and
+/// its affected rows wait in `pending` (inserted in key order at the end); a record older
+/// (`seq`) than one already applied for its id changes nothing.
 fn apply(
     affected: &mut redb::Table<&[u8], &[u8]>,
     records: &mut redb::Table<&[u8], &[u8]>,
@@ -419,17 +419,21 @@ fn apply(
         }
         Prepared::Record { id, modified, withdrawn, rows } => (id, modified, withdrawn, rows),
     };
-    // The same id in a later file of this import wins.
-    if pending.records.get(&id).is_some_and(|(later, _)| *later > seq) {
-        return Ok(());
-    }
+    // The same id in a later file of this import wins; `earlier`: this import wrote the id's
+    // record row already (or found it unchanged), so the row is not the database's own.
+    let earlier = match pending.records.get(&id) {
+        Some((later, _)) if *later > seq => return Ok(()),
+        Some(_) => true,
+        None => false,
+    };
     let old: Option<RecordMeta> = records.get(id.as_bytes()).map_err(|e| dbe(e.into()))?.and_then(|v| postcard::from_bytes(v.value()).ok());
     if let Some(old) = &old {
-        if old.modified == modified && !modified.is_empty() && !withdrawn {
+        if !earlier && old.modified == modified && !modified.is_empty() && !withdrawn {
             stats.unchanged += 1;
             pending.records.insert(id, (seq, None));
             return Ok(());
         }
+        // Rows of this import's own earlier file are not written yet: removing them is a no-op.
         for k in &old.keys {
             affected.remove(k.as_bytes()).map_err(|e| dbe(e.into()))?;
         }
@@ -437,12 +441,15 @@ fn apply(
     }
     if withdrawn {
         stats.withdrawn += 1;
-    } else if rows.is_some() {
+    } else if let Some(r) = &rows {
         stats.imported += 1;
+        // Written now, while the readers work: ids arrive nearly in order (OSV zips are sorted
+        // by id), so these are B-tree appends too.
+        records.insert(id.as_bytes(), r.encoded.as_slice()).map_err(|e| dbe(e.into()))?;
     } else {
         stats.skipped += 1;
     }
-    pending.records.insert(id, (seq, if withdrawn { None } else { rows }));
+    pending.records.insert(id, (seq, if withdrawn { None } else { rows.map(|r| r.affected) }));
     Ok(())
 }
 

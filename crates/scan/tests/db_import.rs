@@ -99,3 +99,27 @@ fn the_later_member_wins_within_one_zip_inflated_by_several_threads() {
         assert_eq!(hits, usize::from(i >= 2000), "pkg-{i}");
     }
 }
+
+#[test]
+fn an_unchanged_file_then_a_changed_one_for_the_same_id_leaves_only_the_change() {
+    let dir = tmp();
+    let (v1, a, b) = (dir.path().join("v1"), dir.path().join("a"), dir.path().join("b"));
+    for d in [&v1, &a, &b] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let rec = osv("X-1", "npm", "old-name", &[("introduced", "0")]);
+    std::fs::write(v1.join("x.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    let db = AdvisoryDb::create(&dir.path().join("db.redb")).unwrap();
+    db.import(std::slice::from_ref(&v1)).unwrap();
+    // One import: the same record unchanged, then a later file that moves it.
+    std::fs::write(a.join("x.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    let mut moved = osv("X-1", "npm", "new-name", &[("introduced", "0")]);
+    moved["modified"] = "2024-03-01T00:00:00Z".into();
+    std::fs::write(b.join("x.json"), serde_json::to_vec(&moved).unwrap()).unwrap();
+    db.import(&[a, b]).unwrap();
+    let r = db.reader().unwrap();
+    assert!(r.lookup("npm", "old-name").unwrap().is_empty(), "the old row is gone");
+    assert_eq!(r.lookup("npm", "new-name").unwrap().len(), 1);
+    assert_eq!(r.record("X-1").unwrap().unwrap().modified, "2024-03-01T00:00:00Z");
+    assert_eq!(db.info().unwrap().records, 1);
+}
