@@ -45,6 +45,8 @@ pub(crate) enum Kept {
     Packages(Vec<Package>),
     /// A symlink and its target.
     Symlink(String),
+    /// A file whose presence matters, not its content.
+    Present,
 }
 
 /// One kept file.
@@ -227,6 +229,7 @@ impl View {
         let interest = detect::interest(path, mode);
         match interest {
             Interest::None => Ok(None),
+            Interest::Presence => Ok(Some(Kept::Present)),
             Interest::Metadata | Interest::Database => {
                 let cap = if interest == Interest::Database { limits.max_binary_bytes } else { limits.max_metadata_bytes };
                 if size > cap {

@@ -252,3 +252,22 @@ fn the_write_ahead_log_is_replayed_but_not_onto_a_database_an_upper_layer_replac
     assert_eq!(replaced.len(), 7, "{replaced:?}");
     assert!(replaced.contains(&"bash".to_owned()), "{replaced:?}");
 }
+
+#[test]
+fn a_berkeley_db_rpmdb_is_a_warning_not_silence() {
+    // RHEL 8, CentOS 7 and Amazon Linux 2 keep rpm's database in Berkeley DB: not read, said so.
+    let dir = tmp();
+    let layer = LayerBuilder::new()
+        .file("etc/os-release", b"ID=\"centos\"\nVERSION_ID=\"7\"\n")
+        .file("var/lib/rpm/Packages", &[0u8; 4096])
+        .tar();
+    let archive = path(&dir, "image.tar");
+    docker_archive(&archive, &[layer]);
+    let inv = Scanner::new().archive(&archive).unwrap();
+    assert!(inv.packages.is_empty());
+    assert!(
+        inv.warnings.iter().any(|w| w.contains("/var/lib/rpm/Packages") && w.contains("Berkeley DB")),
+        "{:?}",
+        inv.warnings
+    );
+}

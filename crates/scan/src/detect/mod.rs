@@ -30,6 +30,8 @@ pub(crate) enum Interest {
     Archive,
     /// Keep its bytes for a package database (capped as binaries are: rpmdbs are large).
     Database,
+    /// Note that it exists, without reading it (a database in a format not read).
+    Presence,
 }
 
 /// Symlinks kept in the view (so `/etc/os-release → ../usr/lib/os-release` resolves).
@@ -50,6 +52,9 @@ pub(crate) fn interest(path: &str, mode: u32) -> Interest {
     }
     if rpm::keeps(path) {
         return Interest::Database;
+    }
+    if rpm::is_legacy(path) {
+        return Interest::Presence;
     }
     if java::wants(path) {
         return Interest::Archive;
@@ -80,6 +85,12 @@ pub(crate) fn inventory(view: &View) -> (Option<OsInfo>, Vec<Package>, Vec<Strin
                 continue;
             }
             Kept::Symlink(_) => continue,
+            Kept::Present => {
+                if rpm::is_legacy(path) {
+                    warnings.push(format!("{} (layer {}): {}", loc.path, display_layer(&loc.layer), rpm::LEGACY_WARNING));
+                }
+                continue;
+            }
             Kept::Bytes(b) => b,
         };
         let found = if dpkg::wants(path) {

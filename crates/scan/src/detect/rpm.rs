@@ -25,6 +25,18 @@ const MAX_VALUE_BYTES: i32 = 16 << 20;
 /// rpm's pseudo-packages for imported signing keys: not software, never reported.
 const GPG_PUBKEY: &str = "gpg-pubkey";
 
+/// rpmdbs in the formats before sqlite: Berkeley DB (`Packages`: RHEL 8, CentOS 7, Amazon
+/// Linux 2) and ndb (`Packages.db`: SUSE). Not read; their presence is a warning.
+const LEGACY_PATHS: [&str; 3] = ["var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db"];
+
+/// Whether `path` is an rpmdb in a format this scanner does not read.
+pub(crate) fn is_legacy(path: &str) -> bool {
+    LEGACY_PATHS.contains(&path)
+}
+
+/// The warning for an rpmdb in a legacy format.
+pub(crate) const LEGACY_WARNING: &str = "an rpmdb in Berkeley DB or ndb format, which this scanner does not read (only the sqlite rpmdb of rpm 4.16 and later); its rpm packages are not listed";
+
 /// The database file itself (what the inventory parses).
 pub(crate) fn wants(path: &str) -> bool {
     DB_PATHS.contains(&path)
@@ -53,12 +65,10 @@ pub(crate) fn parse(db: &[u8], wal: Option<&[u8]>, ecosystem: Ecosystem, loc: &L
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&file, flags).map_err(|e| format!("not an sqlite rpmdb: {e}"))?;
     harden(&conn).map_err(|e| format!("cannot configure SQLite: {e}"))?;
-    let kind: Option<String> = conn
-        .query_row("SELECT type FROM sqlite_master WHERE name = 'Packages'", [], |r| r.get(0))
-        .map_err(|e| format!("not an sqlite rpmdb: {e}"))
-        .ok();
-    if kind.as_deref() != Some("table") {
-        return Err("not an sqlite rpmdb (no Packages table)".into());
+    match conn.query_row("SELECT type FROM sqlite_master WHERE name = 'Packages'", [], |r| r.get::<_, String>(0)) {
+        Ok(kind) if kind == "table" => {}
+        Ok(_) | Err(rusqlite::Error::QueryReturnedNoRows) => return Err("not an sqlite rpmdb (no Packages table)".into()),
+        Err(e) => return Err(format!("not an sqlite rpmdb: {e}")),
     }
     let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages").map_err(|e| format!("not an sqlite rpmdb: {e}"))?;
     let mut rows = stmt.query([]).map_err(|e| format!("reading Packages: {e}"))?;
@@ -176,6 +186,6 @@ mod tests {
     fn paths() {
         assert!(wants("var/lib/rpm/rpmdb.sqlite") && wants("usr/lib/sysimage/rpm/rpmdb.sqlite"));
         assert!(keeps("var/lib/rpm/rpmdb.sqlite-wal") && !wants("var/lib/rpm/rpmdb.sqlite-wal"));
-        assert!(!keeps("var/lib/rpm/Packages"));
+        assert!(!keeps("var/lib/rpm/Packages") && is_legacy("var/lib/rpm/Packages"));
     }
 }
