@@ -296,6 +296,11 @@ fn visit_zip(path: &Path, workers: usize, batch: &mut Batch<'_>) -> Result<()> {
 
 /// Inflates the `.json` members at `indices` and hands them to `f` in batches; a member that
 /// cannot be read is a warning naming it.
+///
+/// Members are read raw and inflated by one [`flate2::Decompress`] reset between members:
+/// a new inflater per member (what reading through the zip crate does) costs more than
+/// inflating a small advisory. The CRC-32 each member declares is checked as the zip crate
+/// would.
 fn zip_members<R: Read + std::io::Seek>(
     path: &Path,
     zip: &mut zip::ZipArchive<R>,
@@ -304,8 +309,10 @@ fn zip_members<R: Read + std::io::Seek>(
     f: &(dyn Fn(Vec<RawRecord>) + Sync),
 ) {
     let mut out = Vec::with_capacity(BATCH);
+    let mut inflater = flate2::Decompress::new(false);
+    let mut raw = Vec::new();
     for i in indices {
-        let mut member = match zip.by_index(i) {
+        let member = match zip.by_index_raw(i) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!("{}: member {i}: {e}", path.display());
@@ -316,16 +323,13 @@ fn zip_members<R: Read + std::io::Seek>(
             continue;
         }
         let origin = format!("{}!{}", path.display(), member.name());
-        if member.size() > MAX_RECORD_BYTES {
-            tracing::warn!("{origin}: larger than {MAX_RECORD_BYTES} bytes, skipped");
-            continue;
+        match inflate_member(member, &mut inflater, &mut raw) {
+            Ok(bytes) => out.push(RawRecord { seq: base + i as u64, origin, bytes }),
+            Err(e) => {
+                tracing::warn!("{origin}: {e}");
+                continue;
+            }
         }
-        let mut buf = Vec::with_capacity(usize::try_from(member.size()).unwrap_or(0));
-        if let Err(e) = (&mut member).take(MAX_RECORD_BYTES).read_to_end(&mut buf) {
-            tracing::warn!("{origin}: {e}");
-            continue;
-        }
-        out.push(RawRecord { seq: base + i as u64, origin, bytes: buf });
         if out.len() == BATCH {
             f(std::mem::replace(&mut out, Vec::with_capacity(BATCH)));
         }
@@ -333,4 +337,40 @@ fn zip_members<R: Read + std::io::Seek>(
     if !out.is_empty() {
         f(out);
     }
+}
+
+/// One raw (still compressed) member's content, inflated with `inflater` through the buffer
+/// `raw`. The declared size is checked against [`MAX_RECORD_BYTES`] before anything is
+/// allocated, and output stops there whatever the compressed data says.
+fn inflate_member<R: Read>(mut member: zip::read::ZipFile<'_, R>, inflater: &mut flate2::Decompress, raw: &mut Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let size = member.size();
+    if size > MAX_RECORD_BYTES || member.compressed_size() > MAX_RECORD_BYTES {
+        return Err(format!("larger than {MAX_RECORD_BYTES} bytes, skipped"));
+    }
+    let size = usize::try_from(size).map_err(|e| e.to_string())?;
+    raw.clear();
+    (&mut member).take(MAX_RECORD_BYTES).read_to_end(raw).map_err(|e| e.to_string())?;
+    let bytes = match member.compression() {
+        zip::CompressionMethod::Stored => std::mem::take(raw),
+        zip::CompressionMethod::Deflated => {
+            // One byte more than declared: a member that inflates past its size is caught.
+            let mut out = Vec::with_capacity(size + 1);
+            inflater.reset(false);
+            let status = inflater.decompress_vec(raw, &mut out, flate2::FlushDecompress::Finish).map_err(|e| e.to_string())?;
+            if status != flate2::Status::StreamEnd || out.len() != size {
+                return Err(format!("does not inflate to the {size} bytes its header declares"));
+            }
+            out
+        }
+        other => return Err(format!("compressed with {other}, which this importer does not read")),
+    };
+    if bytes.len() != size {
+        return Err(format!("{} bytes where its header declares {size}", bytes.len()));
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes);
+    if crc.sum() != member.crc32() {
+        return Err("CRC-32 mismatch (a corrupt zip)".into());
+    }
+    Ok(bytes)
 }

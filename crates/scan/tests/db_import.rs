@@ -123,3 +123,30 @@ fn an_unchanged_file_then_a_changed_one_for_the_same_id_leaves_only_the_change()
     assert_eq!(r.record("X-1").unwrap().unwrap().modified, "2024-03-01T00:00:00Z");
     assert_eq!(db.info().unwrap().records, 1);
 }
+
+#[test]
+fn a_corrupt_zip_member_is_skipped_and_the_rest_imported() {
+    // Stored and deflated members; one stored member's bytes are damaged after the fact, so
+    // its CRC-32 no longer matches: that record alone is left out.
+    let dir = tmp();
+    let zip_path = dir.path().join("osv.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    for i in 0..10 {
+        let method = if i % 2 == 0 { zip::CompressionMethod::Stored } else { zip::CompressionMethod::Deflated };
+        let rec = osv(&format!("Z-{i}"), "npm", &format!("pkg-{i}"), &[("introduced", "0")]);
+        z.start_file(format!("{i:02}.json"), zip::write::SimpleFileOptions::default().compression_method(method)).unwrap();
+        std::io::Write::write_all(&mut z, &serde_json::to_vec(&rec).unwrap()).unwrap();
+    }
+    z.finish().unwrap();
+    let mut bytes = std::fs::read(&zip_path).unwrap();
+    // Member 4 is stored: its name is in the archive as written.
+    let at = bytes.windows(5).position(|w| w == b"pkg-4").unwrap();
+    bytes[at] = b'q';
+    std::fs::write(&zip_path, bytes).unwrap();
+    let db = AdvisoryDb::create(&dir.path().join("db.redb")).unwrap();
+    let s = db.import(&[zip_path]).unwrap();
+    assert_eq!(s.imported, 9);
+    let r = db.reader().unwrap();
+    assert!(r.lookup("npm", "pkg-4").unwrap().is_empty() && r.lookup("npm", "qkg-4").unwrap().is_empty());
+    assert_eq!(r.lookup("npm", "pkg-5").unwrap().len(), 1);
+}
