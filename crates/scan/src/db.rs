@@ -326,7 +326,7 @@ type AffectedRows = Vec<(String, Vec<u8>)>;
 
 /// A record's rows: encoded affected entries by key, and its encoded meta.
 struct Rows {
-    affected: Vec<(String, Vec<u8>)>,
+    affected: AffectedRows,
     encoded: Vec<u8>,
 }
 
@@ -419,8 +419,9 @@ fn apply(
         }
         Prepared::Record { id, modified, withdrawn, rows } => (id, modified, withdrawn, rows),
     };
-    // The same id in a later file of this import wins; `earlier`: this import wrote the id's
-    // record row already (or found it unchanged), so the row is not the database's own.
+    // The same id in a later file of this import wins. `earlier`: a file of this import was
+    // applied for the id already, so the row found now may be this import's own and is never
+    // taken as unchanged.
     let earlier = match pending.records.get(&id) {
         Some((later, _)) if *later > seq => return Ok(()),
         Some(_) => true,
