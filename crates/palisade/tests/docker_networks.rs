@@ -81,7 +81,7 @@ fn containers_on_the_default_bridge_are_isolated_unless_the_daemon_runs_with_icc
         let (code, out, _) = node.run_sh(&[], &format!("grep -v 127.0.0.11 /etc/resolv.conf >/dev/null; {}", fetch_script(&format!("http://{ip}/"))));
         assert_eq!(code == 0 && out.contains("hello-bridge"), reachable, "flags {flags:?}: {out}");
         // The host side reaches it either way.
-        assert_eq!(node.host_fetch(&format!("http://{ip}/")).as_deref().map(str::trim), Some("hello-bridge"));
+        assert_eq!(node.host_fetch_eventually(&format!("http://{ip}/")).as_deref().map(str::trim), Some("hello-bridge"));
     }
 }
 
@@ -103,7 +103,7 @@ fn a_published_port_answers_on_its_address_only_and_is_released_on_stop() {
     assert_eq!(node.docker_ok(&["port", "pub", "80"]).trim(), "127.0.0.1:8081");
     let ps = node.docker_ok(&["ps", "--format", "{{.Ports}}"]);
     assert!(ps.contains("127.0.0.1:8081->80/tcp"), "{ps}");
-    assert_eq!(node.host_fetch("http://127.0.0.1:8081/").as_deref().map(str::trim), Some("published"));
+    assert_eq!(node.host_fetch_eventually("http://127.0.0.1:8081/").as_deref().map(str::trim), Some("published"));
     assert_eq!(node.host_fetch("http://127.0.0.2:8081/"), None, "answered on another loopback address");
     let gateway = node.docker_ok(&["inspect", "-f", "{{.NetworkSettings.Gateway}}", "pub"]).trim().to_owned();
     assert_eq!(node.host_fetch(&format!("http://{gateway}:8081/")), None, "answered on the bridge address");
@@ -112,7 +112,7 @@ fn a_published_port_answers_on_its_address_only_and_is_released_on_stop() {
     node.web("all", &["-P", "--expose", "80"], "all");
     let port = node.docker_ok(&["port", "all", "80"]);
     let port = port.lines().next().unwrap().rsplit(':').next().unwrap().to_owned();
-    assert_eq!(node.host_fetch(&format!("http://127.0.0.1:{port}/")).as_deref().map(str::trim), Some("all"));
+    assert_eq!(node.host_fetch_eventually(&format!("http://127.0.0.1:{port}/")).as_deref().map(str::trim), Some("all"));
 
     node.docker_ok(&["stop", "-t", "1", "pub"]);
     assert_eq!(node.host_fetch("http://127.0.0.1:8081/"), None, "still answering after stop");
@@ -159,7 +159,7 @@ fn containers_keep_their_networks_across_a_daemon_crash() {
     node.docker_ok(&["network", "create", "kept"]);
     node.web("left", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "left");
     node.web("always", &["--network", "kept", "--network-alias", "svc", "--restart", "always"], "always");
-    assert_eq!(node.host_fetch("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("left"));
+    assert_eq!(node.host_fetch_eventually("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("left"));
     node.crash_and_restart();
     // The crashed daemon's containers were stopped with it: their ports and rules are gone.
     assert_eq!(node.host_fetch("http://127.0.0.1:8082/"), None, "the port still answers after the crash");

@@ -17,6 +17,7 @@ fn up_initialises_a_one_node_swarm_once_and_prints_how_to_join() {
         let mut child = Command::new(PALISADE)
             .args(["up", "--data-root"])
             .arg(dir.path().join("data"))
+            .args(["--bridge", "none"])
             .args(["-H", &format!("unix://{}", socket.display()), "--listen-addr", &listen])
             .args(["--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())

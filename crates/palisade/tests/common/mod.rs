@@ -636,6 +636,8 @@ impl Up {
         let mut child = Command::new(PALISADE)
             .args(["up", "--data-root"])
             .arg(data)
+            // In the host's namespace: no default bridge, nothing on the host's network.
+            .args(["--bridge", "none"])
             .args(["-H", &format!("unix://{}", socket.display())])
             .args(["--listen-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"])

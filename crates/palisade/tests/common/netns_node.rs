@@ -86,6 +86,19 @@ impl NetNode {
         out.status.success().then(|| stdout(&out))
     }
 
+    /// [`Self::host_fetch`] until it answers (a container's server may still be starting),
+    /// for up to 10 s.
+    pub fn host_fetch_eventually(&self, url: &str) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.host_fetch(url);
+            if body.is_some() || std::time::Instant::now() > deadline {
+                return body;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `busybox httpd` serving `body` at `addr` (ip:port) in the daemon's namespace.
     pub fn host_httpd(&self, addr: &str, body: &str) -> HostServer {
         let dir = tempfile::tempdir().unwrap();
