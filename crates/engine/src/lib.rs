@@ -28,6 +28,7 @@ mod mounts;
 mod networks;
 mod options;
 mod output;
+mod progress;
 mod pull;
 mod push;
 mod remote;

@@ -2,75 +2,24 @@
 //! scratch OCI layout, then load it into the image store through the same checks as
 //! `docker load` (blob digests, safe unpack, diff_ids).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use palisade_engine_api::containers::types::{JsonMessage, ProgressDetail, RegistryAuth};
+use palisade_engine_api::containers::types::{JsonMessage, RegistryAuth};
 use palisade_engine_api::containers::OutputStream;
-use palisade_registry::client::{ClientOptions, LocalImage, Progress, ProgressEvent};
+use palisade_registry::client::{ClientOptions, LocalImage};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
+use crate::progress::{message_stream, BlobProgress, PULL};
 use crate::remote::{chain, RemoteImage};
 use crate::state::{blocking, Engine};
-
-/// Turns the registry client's blob events into docker's per-layer progress lines.
-struct PullProgress {
-    tx: mpsc::UnboundedSender<JsonMessage>,
-    /// digest → (bytes so far, size, bytes at the last line sent)
-    blobs: Mutex<HashMap<String, (u64, u64, u64)>>,
-}
-
-pub(crate) fn short(digest: &str) -> String {
-    digest.split_once(':').map_or(digest, |(_, h)| h).chars().take(12).collect()
-}
-
-impl Progress for PullProgress {
-    fn event(&self, event: ProgressEvent) {
-        let message = match event {
-            ProgressEvent::Start { digest, size } => {
-                if let Ok(mut b) = self.blobs.lock() {
-                    b.insert(digest.clone(), (0, size, 0));
-                }
-                JsonMessage::status("Pulling fs layer", Some(&short(&digest)))
-            }
-            ProgressEvent::Bytes { digest, n } => {
-                let Ok(mut b) = self.blobs.lock() else { return };
-                let Some((current, total, sent)) = b.get_mut(&digest) else { return };
-                *current += n;
-                // About fifty updates per blob at most.
-                if *current < *total && *current - *sent < (*total / 50).max(64 << 10) {
-                    return;
-                }
-                *sent = *current;
-                JsonMessage {
-                    progress_detail: Some(ProgressDetail { current: Some(*current), total: Some(*total) }),
-                    ..JsonMessage::status("Downloading", Some(&short(&digest)))
-                }
-            }
-            ProgressEvent::Done { digest } => JsonMessage::status("Download complete", Some(&short(&digest))),
-            ProgressEvent::Exists { digest } => JsonMessage::status("Already exists", Some(&short(&digest))),
-        };
-        let _ = self.tx.send(message);
-    }
-}
 
 impl Engine {
     /// `docker pull`: validates the reference, then streams progress while pulling.
     pub(crate) async fn image_pull(&self, from_image: String, tag: String, auth: Option<RegistryAuth>) -> Result<OutputStream> {
         let target = RemoteImage::parse(&from_image, &tag)?;
         let options = self.client_options(&target.host, auth);
-        let (tx, rx) = mpsc::channel::<Bytes>(64);
-        let (events, mut event_rx) = mpsc::unbounded_channel::<JsonMessage>();
-        // Progress lines, forwarded in order to the response body.
-        let forward = tokio::spawn(async move {
-            while let Some(m) = event_rx.recv().await {
-                if tx.send(m.to_line()).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (events, rx, forward) = message_stream();
         let this = self.clone();
         tokio::spawn(async move {
             let repo = target.remote.repo.to_string();
@@ -101,7 +50,7 @@ impl Engine {
             .tempdir_in(&tmp)
             .map_err(|e| format!("creating a scratch directory in {}: {e}", tmp.display()))?;
         let layout = scratch.path().join("layout");
-        let progress = Arc::new(PullProgress { tx: events.clone(), blobs: Mutex::new(HashMap::new()) });
+        let progress = Arc::new(BlobProgress::new(events.clone(), &PULL));
         let dest = LocalImage::Oci { dir: layout.clone(), tag: None };
         let digest = palisade_registry::client::pull(&target.remote, &dest, options, progress)
             .await

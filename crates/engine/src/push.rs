@@ -2,55 +2,16 @@
 //! daemon: images go straight from the image store's blobs to the registry (manifests and
 //! layers keep their digests), as the registry crate's client copies them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
 use palisade_engine_api::containers::types::{AuthRequest, AuthResponse, JsonMessage, ProgressDetail, RegistryAuth};
 use palisade_engine_api::containers::OutputStream;
-use palisade_registry::client::{ClientError, Progress, ProgressEvent};
-use tokio::sync::mpsc;
+use palisade_registry::client::ClientError;
 
 use crate::error::{Error, Result};
-use crate::pull::short;
+use crate::progress::{message_stream, BlobProgress, PUSH};
 use crate::remote::{chain, RemoteImage};
 use crate::state::Engine;
-
-/// Turns the registry client's blob events into docker's push progress lines.
-struct PushProgress {
-    tx: mpsc::UnboundedSender<JsonMessage>,
-    /// digest → (bytes so far, size, bytes at the last line sent)
-    blobs: Mutex<HashMap<String, (u64, u64, u64)>>,
-}
-
-impl Progress for PushProgress {
-    fn event(&self, event: ProgressEvent) {
-        let message = match event {
-            ProgressEvent::Start { digest, size } => {
-                if let Ok(mut b) = self.blobs.lock() {
-                    b.insert(digest.clone(), (0, size, 0));
-                }
-                JsonMessage::status("Preparing", Some(&short(&digest)))
-            }
-            ProgressEvent::Bytes { digest, n } => {
-                let Ok(mut b) = self.blobs.lock() else { return };
-                let Some((current, total, sent)) = b.get_mut(&digest) else { return };
-                *current += n;
-                if *current < *total && *current - *sent < (*total / 50).max(64 << 10) {
-                    return;
-                }
-                *sent = *current;
-                JsonMessage {
-                    progress_detail: Some(ProgressDetail { current: Some(*current), total: Some(*total) }),
-                    ..JsonMessage::status("Pushing", Some(&short(&digest)))
-                }
-            }
-            ProgressEvent::Done { digest } => JsonMessage::status("Pushed", Some(&short(&digest))),
-            ProgressEvent::Exists { digest } => JsonMessage::status("Layer already exists", Some(&short(&digest))),
-        };
-        let _ = self.tx.send(message);
-    }
-}
 
 /// The repository and tag of a stored reference (`host:5000/team/app:v1` →
 /// `host:5000/team/app`, `v1`); `None` for a digest reference.
@@ -100,20 +61,12 @@ impl Engine {
         }
         let options = self.client_options(&pushes[0].0.host, auth);
         let images_dir = self.inner.root.join("images");
-        let (tx, rx) = mpsc::channel::<Bytes>(64);
-        let (events, mut event_rx) = mpsc::unbounded_channel::<JsonMessage>();
-        let forward = tokio::spawn(async move {
-            while let Some(m) = event_rx.recv().await {
-                if tx.send(m.to_line()).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (events, rx, forward) = message_stream();
         let this = self.clone();
         tokio::spawn(async move {
             let _ = events.send(JsonMessage::status(format!("The push refers to repository [{repository}]"), None));
             for (target, tag, manifest) in pushes {
-                let progress = Arc::new(PushProgress { tx: events.clone(), blobs: Mutex::new(HashMap::new()) });
+                let progress = Arc::new(BlobProgress::new(events.clone(), &PUSH));
                 match palisade_registry::client::push_stored(&images_dir, &manifest, &target.remote, &options, progress).await {
                     Ok((digest, size)) => {
                         let _ = events.send(JsonMessage::status(format!("{tag}: digest: {digest} size: {size}"), None));
