@@ -89,7 +89,7 @@ impl Engine {
     /// when it has one) over TLS trusted as for pulls; nothing is stored by the daemon.
     pub(crate) async fn login(&self, request: AuthRequest) -> Result<AuthResponse> {
         let host = registry_host(&request.server_address)?;
-        let auth = RegistryAuth { username: request.username, password: request.password, server_address: host.clone() };
+        let auth = RegistryAuth { server_address: host.clone(), ..request };
         if auth.username.is_empty() || auth.password.is_none() {
             return Err(Error::InvalidArgument("a user name and a password are required".into()));
         }

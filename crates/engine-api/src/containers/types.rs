@@ -499,25 +499,9 @@ pub struct ImagePushQuery {
     pub tag: Option<String>,
 }
 
-/// `POST /auth` body (`docker login`).
-#[derive(Clone, Default, Deserialize)]
-pub struct AuthRequest {
-    /// User name.
-    #[serde(default)]
-    pub username: String,
-    /// Password.
-    #[serde(default, deserialize_with = "secret_string")]
-    pub password: Option<secrecy::SecretString>,
-    /// The registry, `host[:port]` or a URL.
-    #[serde(default, rename = "serveraddress")]
-    pub server_address: String,
-}
-
-impl std::fmt::Debug for AuthRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthRequest").field("username", &self.username).field("server_address", &self.server_address).finish_non_exhaustive()
-    }
-}
+/// `POST /auth` body (`docker login`): the same credentials object docker sends in
+/// `X-Registry-Auth`, with `serveraddress` naming the registry (`host[:port]` or a URL).
+pub type AuthRequest = RegistryAuth;
 
 /// `POST /auth` response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
