@@ -45,6 +45,16 @@ pub enum Error {
         /// The underlying failure.
         reason: String,
     },
+    /// The advisory database was written in another format by another version of palisade.
+    #[error("advisory database {path} is in format {found}, this palisade reads format {expected}: re-import it (`palisade scan db import --db {path} PATH…` rebuilds it)", path = path.display())]
+    DatabaseFormat {
+        /// The database file.
+        path: PathBuf,
+        /// The format found in it.
+        found: u64,
+        /// The format this build reads.
+        expected: u64,
+    },
     /// The advisory database has not been imported yet.
     #[error("no advisory database at {0}; import one with `palisade scan db import PATH…`")]
     NoDatabase(PathBuf),

@@ -38,7 +38,7 @@ mod severity;
 mod source;
 pub mod version;
 
-pub use db::{AdvisoryDb, AffectedEntry, DbInfo, DbReader, ImportStats, Range, RangeKind, RecordMeta};
+pub use db::{Advisory, AdvisoryDb, AffectedEntry, DbInfo, DbReader, ImportStats, Range, RangeKind, RecordMeta};
 pub use ecosystem::{Ecosystem, EcosystemRelease};
 pub use error::{Error, Result};
 pub use layers::{Layer, Limits};

@@ -139,26 +139,26 @@ pub fn match_packages(reader: &DbReader, os: Option<&OsInfo>, packages: &[Packag
         let name = eco.normalize_name(p.advisory_name());
         let version = p.advisory_version();
         for key in lookup_keys(eco, rel) {
-            for (id, entry) in reader.lookup(&key, &name)? {
-                let verdict = evaluate(eco, version, &entry);
+            for hit in reader.lookup(&key, &name)? {
+                let verdict = evaluate(eco, version, &hit.entry);
                 let Some((true, fixed)) = verdict else {
                     if verdict.is_none() {
-                        warnings.push(format!("{id}: cannot order {} version {version:?} against its ranges; not matched", p.name));
+                        warnings.push(format!("{}: cannot order {} version {version:?} against its ranges; not matched", hit.id, p.name));
                     }
                     continue;
                 };
-                if !seen.insert((id.clone(), p.name.clone(), p.version.clone(), p.location.path.clone())) {
+                if !seen.insert((hit.id.clone(), p.name.clone(), p.version.clone(), p.location.path.clone())) {
                     continue;
                 }
-                let meta = reader.record(&id)?;
+                let meta = hit.meta;
                 findings.push(Finding {
-                    aliases: meta.as_ref().map(|m| m.aliases.clone()).unwrap_or_default(),
-                    severity: meta.as_ref().map_or(Severity::Unknown, |m| m.severity),
-                    score: meta.as_ref().and_then(|m| m.score),
-                    vector: meta.as_ref().and_then(|m| m.vector.clone()),
-                    title: meta.as_ref().map(|m| m.title.clone()).unwrap_or_default(),
-                    url: meta.as_ref().and_then(|m| m.url.clone()),
-                    id,
+                    aliases: meta.aliases,
+                    severity: meta.severity,
+                    score: meta.score,
+                    vector: meta.vector,
+                    title: meta.title,
+                    url: meta.url,
+                    id: hit.id,
                     package: p.clone(),
                     installed: version.to_owned(),
                     fixed,

@@ -48,8 +48,7 @@ fn reimport_updates_in_place() {
     let r = db.reader().unwrap();
     assert!(r.lookup("npm", "lodash").unwrap().is_empty(), "old key removed");
     assert_eq!(r.lookup("npm", "lodash-es").unwrap().len(), 1);
-    assert!(r.lookup("Debian:12", "openssl").unwrap().is_empty());
-    assert!(r.record("DEB-1").unwrap().is_none());
+    assert!(r.lookup("Debian:12", "openssl").unwrap().is_empty(), "withdrawn record removed");
 }
 
 #[test]
@@ -57,6 +56,36 @@ fn missing_database_is_a_clear_error() {
     let dir = tmp();
     let err = AdvisoryDb::open(&dir.path().join("nope.redb")).unwrap_err().to_string();
     assert!(err.contains("palisade scan db import"), "{err}");
+}
+
+#[test]
+fn a_database_of_the_old_format_is_refused_then_rebuilt_by_an_import() {
+    // Format 1: two tables (`affected`, `records`) and a meta table without a format key.
+    let dir = tmp();
+    let db_path = dir.path().join("db.redb");
+    {
+        let old = redb::Database::create(&db_path).unwrap();
+        let txn = old.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&[u8], &[u8]>::new("affected")).unwrap().insert(b"npm\0x\0OLD-1".as_slice(), b"\0\0".as_slice()).unwrap();
+        txn.open_table(redb::TableDefinition::<&[u8], &[u8]>::new("records")).unwrap().insert(b"OLD-1".as_slice(), b"".as_slice()).unwrap();
+        txn.open_table(redb::TableDefinition::<&str, u64>::new("meta")).unwrap().insert("generation", 7).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = AdvisoryDb::open(&db_path).unwrap_err().to_string();
+    assert!(err.contains("format 1") && err.contains("re-import") && err.contains("palisade scan db import"), "{err}");
+
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.json"), serde_json::to_vec(&osv("NEW-1", "npm", "lodash", &[("introduced", "0")])).unwrap()).unwrap();
+    let s = AdvisoryDb::create(&db_path).unwrap().import(&[src]).unwrap();
+    assert_eq!(s.imported, 1);
+    assert!(s.warnings.iter().any(|w| w.contains("rebuilt") && w.contains("import again")), "{:?}", s.warnings);
+    let db = AdvisoryDb::open(&db_path).unwrap();
+    let info = db.info().unwrap();
+    assert_eq!((info.records, info.generation), (1, 8), "old rows gone, the generation goes on");
+    let r = db.reader().unwrap();
+    assert_eq!(r.lookup("npm", "lodash").unwrap()[0].id, "NEW-1");
+    assert!(r.lookup("npm", "x").unwrap().is_empty());
 }
 
 #[test]
@@ -120,7 +149,7 @@ fn an_unchanged_file_then_a_changed_one_for_the_same_id_leaves_only_the_change()
     let r = db.reader().unwrap();
     assert!(r.lookup("npm", "old-name").unwrap().is_empty(), "the old row is gone");
     assert_eq!(r.lookup("npm", "new-name").unwrap().len(), 1);
-    assert_eq!(r.record("X-1").unwrap().unwrap().modified, "2024-03-01T00:00:00Z");
+    assert_eq!(r.lookup("npm", "new-name").unwrap()[0].meta.modified, "2024-03-01T00:00:00Z");
     assert_eq!(db.info().unwrap().records, 1);
 }
 
