@@ -73,6 +73,27 @@ impl FromStr for Severity {
     }
 }
 
+/// Base score of a CVSS vector; `None` when it does not parse. Advisories share few distinct
+/// vectors: each thread keeps the scores it computed (at most `KEPT` vectors, then it starts
+/// over), so an import parses each vector about once per thread.
+fn base_score(vector: &str) -> Option<f64> {
+    const KEPT: usize = 4096;
+    thread_local! {
+        static SCORES: std::cell::RefCell<std::collections::HashMap<String, Option<f64>>> = Default::default();
+    }
+    SCORES.with_borrow_mut(|scores| {
+        if let Some(score) = scores.get(vector) {
+            return *score;
+        }
+        let score = vector.parse::<cvss::Cvss>().ok().map(|c| c.score());
+        if scores.len() >= KEPT {
+            scores.clear();
+        }
+        scores.insert(vector.to_owned(), score);
+        score
+    })
+}
+
 /// Severity of a record: the highest CVSS v3/v4 base score among its vectors (record-level
 /// and per-package), else the word in `database_specific.severity` or
 /// `affected[].ecosystem_specific.severity|urgency`.
@@ -83,8 +104,7 @@ pub(crate) fn of_record(rec: &OsvRecord) -> (Severity, Option<f32>, Option<Strin
         if !matches!(s.kind.as_str(), "CVSS_V3" | "CVSS_V4") {
             continue;
         }
-        if let Ok(c) = s.score.parse::<cvss::Cvss>() {
-            let score = c.score();
+        if let Some(score) = base_score(&s.score) {
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, s.score.as_str()));
             }

@@ -235,6 +235,9 @@ fn plan(mut records: Vec<(u64, Record)>, mut stored: HashMap<String, Stored>, st
     Plan { remove, insert, records: count }
 }
 
+/// Bytes reserved for an encoded row before encoding it (most are smaller).
+const ROW_CAPACITY: usize = 384;
+
 /// Parses one record and encodes its rows (no database access).
 fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
     let rec = match osv::parse_record(bytes, origin) {
@@ -283,7 +286,9 @@ fn prepare(bytes: &[u8], origin: &str, path: &Path) -> Result<Prepared> {
     let meta = RecordMeta { modified: rec.modified, title: title.chars().take(200).collect(), aliases: rec.aliases, severity, score, vector, url };
     let mut rows = Vec::with_capacity(entries.len());
     for (k, e) in entries {
-        let v = postcard::to_allocvec(&(&meta, &e)).map_err(|e| Error::Database { path: path.to_path_buf(), reason: format!("encoding: {e}") })?;
+        // Sized for a typical row at once: no regrowing while encoding.
+        let v = postcard::to_extend(&(&meta, &e), Vec::with_capacity(ROW_CAPACITY))
+            .map_err(|e| Error::Database { path: path.to_path_buf(), reason: format!("encoding: {e}") })?;
         rows.push((k.into_bytes(), v));
     }
     Ok(Prepared::Record(Record { id: rec.id, modified: meta.modified, withdrawn, rows: Some(rows) }))
