@@ -19,17 +19,17 @@ pub enum Error {
     /// Not allowed (a built-in network, a network in use).
     #[error("{0}")]
     Forbidden(String),
-    /// A CNI plugin failed (its error result, or its exit status and output).
-    #[error("CNI plugin {plugin} {command} failed: {message}")]
-    Cni {
-        /// Plugin type (`bridge`, `portmap`, …).
-        plugin: String,
-        /// `ADD` or `DEL`.
-        command: &'static str,
-        /// The plugin's `msg` and `details`, or its output.
+    /// A netlink request failed.
+    #[error("netlink: {op} {what}: {message}")]
+    Netlink {
+        /// What was being done.
+        op: &'static str,
+        /// To which link.
+        what: String,
+        /// The kernel's answer.
         message: String,
     },
-    /// A host tool (`iptables-restore`, `ip`) failed.
+    /// A host tool (`nft`) failed.
     #[error("{program} failed: {message}")]
     Tool {
         /// The program.
@@ -47,7 +47,7 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// A stored record or a plugin result did not parse.
+    /// A stored record did not parse.
     #[error("parsing {what}: {source}")]
     Parse {
         /// What was parsed.

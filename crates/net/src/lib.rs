@@ -1,15 +1,15 @@
 //! Container networks for one node: the default `bridge` network and user-defined bridge
 //! networks (plus `host` and `none` as docker lists them), IPAM, a network namespace per
-//! container, attachment through the CNI reference plugins (bridge, static, portmap,
-//! loopback), isolation rules between networks, published ports, and the embedded DNS server
-//! at 127.0.0.11 inside each container on a user network.
+//! container, attachment in-process over netlink (veth pairs on Linux bridges), one nftables
+//! table for isolation between networks, masquerade and published ports, and the embedded DNS
+//! server at 127.0.0.11 inside each container on a user network.
 #![warn(missing_docs)]
 
-mod cni;
 mod dns;
 mod error;
 mod firewall;
 mod ipam;
+mod link;
 mod manager;
 mod netns;
 mod network;

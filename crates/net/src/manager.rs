@@ -2,31 +2,30 @@
 //!
 //! ```text
 //! <root>/networks/<id>.json          one record per network (host, none, bridge, user ones)
-//! <root>/endpoints/<cid>.<nid>.json  the CNI chain and result of an attached endpoint, so that
-//!                                    DEL runs after a daemon crash
+//! <root>/endpoints/<cid>.<nid>.json  the host end of an attached endpoint's veth pair, so that
+//!                                    a restarted daemon removes what a crashed one left
 //! <root>/resolv/<cid>.conf           the container's /etc/resolv.conf
 //! <netns_dir>/<cid>                  the container's network namespace (a bind mount)
 //! ```
-//! Addresses are allocated under the state lock; plugins run outside it.
+//! Addresses are allocated under the state lock; netlink and nft run outside it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio::runtime::Handle;
 
-use crate::cni::{parse_result, Attachment, Cni};
 use crate::dns::{self, Directory, DnsServer};
 use crate::error::{Error, Result};
+use crate::firewall::{self, Published};
 use crate::ipam;
+use crate::link::{self, Bridge, Veth};
 use crate::netns;
 use crate::network::{random_id, valid_name, Driver, Network, Subnet};
 use crate::ports::{ContainerPort, PortBinding};
-use crate::firewall;
 
 /// The default bridge: its Linux bridge name and, optionally, `--bip`-style address/prefix.
 #[derive(Clone, Debug)]
@@ -45,8 +44,6 @@ pub struct NetConfig {
     pub root: PathBuf,
     /// Where container namespaces are bound (under the runtime's state directory).
     pub netns_dir: PathBuf,
-    /// CNI plugin binaries (`/usr/lib/cni`).
-    pub plugin_dir: PathBuf,
     /// `None`: no default bridge (`--bridge none`): `docker run` without `--network` gets none.
     pub default_bridge: Option<DefaultBridge>,
     /// Let containers on the default bridge talk to each other (off by default).
@@ -151,12 +148,10 @@ pub struct NetworkView {
     pub containers: Vec<(String, String, EndpointView)>,
 }
 
+/// What a restarted daemon needs to undo an endpoint a crashed one left.
 #[derive(Debug, Serialize, Deserialize)]
-struct EndpointCache {
-    network: String,
-    attachment: Attachment,
-    chain: Vec<Value>,
-    result: Value,
+struct EndpointRecord {
+    host_veth: String,
 }
 
 #[derive(Debug)]
@@ -166,7 +161,7 @@ struct Endpoint {
     ifname: String,
     aliases: Vec<String>,
     requested_ip: Option<Ipv4Addr>,
-    /// Set while attached (reserved before the plugins run).
+    /// Set while attached (reserved before the links are made).
     ip: Option<Ipv4Addr>,
     mac: String,
     attached: bool,
@@ -192,7 +187,6 @@ struct State {
 
 struct Shared {
     config: NetConfig,
-    cni: Cni,
     runtime: Handle,
     host_resolv: String,
     upstreams: Arc<Vec<SocketAddr>>,
@@ -249,20 +243,27 @@ impl State {
     fn bridge_networks(&self) -> Vec<&Network> {
         self.networks.values().filter(|n| n.driver == Driver::Bridge).collect()
     }
+
+    /// The ports in effect: those of every attached first endpoint.
+    fn published(&self) -> Vec<Published> {
+        self.members
+            .values()
+            .filter_map(|m| m.endpoints.first().and_then(|e| e.ip.filter(|_| e.attached)).map(|ip| (m, ip)))
+            .flat_map(|(m, ip)| m.published.iter().map(move |b| Published { binding: b.clone(), container_ip: ip }))
+            .collect()
+    }
 }
 
 impl Networks {
     /// Loads the networks, makes the built-in ones, undoes endpoints a crashed daemon left,
     /// and installs the isolation rules. `runtime` runs the DNS servers.
     pub fn open(config: NetConfig, runtime: Handle) -> Result<Self> {
-        let cni = Cni::new(&config.plugin_dir);
-        cni.check()?;
         for d in [config.root.join("networks"), config.root.join("endpoints"), config.root.join("resolv"), config.netns_dir.clone()] {
             std::fs::create_dir_all(&d).map_err(Error::io("creating", &d))?;
         }
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let upstreams = Arc::new(dns::host_resolvers(&host_resolv).into_iter().filter(|a| !a.ip().is_loopback()).collect());
-        let shared = Shared { cni, runtime, host_resolv, upstreams, state: Mutex::new(State::default()), config };
+        let shared = Shared { runtime, host_resolv, upstreams, state: Mutex::new(State::default()), config };
         let this = Self(Arc::new(shared));
         this.cleanup_stale();
         let dir = this.networks_dir();
@@ -341,28 +342,32 @@ impl Networks {
         self.0.config.root.join("networks")
     }
 
-    fn endpoint_cache(&self, cid: &str, nid: &str) -> PathBuf {
+    fn endpoint_record(&self, cid: &str, nid: &str) -> PathBuf {
         self.0.config.root.join("endpoints").join(format!("{cid}.{nid}.json"))
     }
 
     fn apply_firewall(&self) -> Result<()> {
         let state = self.lock();
-        firewall::apply(&state.bridge_networks())
+        firewall::apply(&state.bridge_networks(), &state.published())
     }
 
     /// Undoes endpoints and namespaces a previous daemon left (its containers are gone).
     fn cleanup_stale(&self) {
         let dir = self.0.config.root.join("endpoints");
+        let mut stale = Vec::new();
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
-            if let Ok(cache) = std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice::<EndpointCache>(&b).map_err(|_| ())) {
-                match self.0.cni.del(&cache.network, &cache.chain, Some(&cache.result), &cache.attachment) {
-                    Ok(()) => tracing::info!("removed endpoint {} left by a previous run", path.display()),
-                    Err(e) => tracing::warn!("removing endpoint {} left by a previous run: {e}", path.display()),
-                }
+            if let Ok(record) = std::fs::read(&path).map_err(|_| ()).and_then(|b| serde_json::from_slice::<EndpointRecord>(&b).map_err(|_| ())) {
+                stale.push(record.host_veth);
             }
             let _ = std::fs::remove_file(&path);
         }
+        match link::delete_links(stale.clone()) {
+            Ok(()) if !stale.is_empty() => tracing::info!("removed the endpoints {stale:?} left by a previous run"),
+            Ok(()) => {}
+            Err(e) => tracing::warn!("removing endpoints left by a previous run: {e}"),
+        }
+        // Their ports went with the table, rebuilt by `open`.
         for entry in std::fs::read_dir(&self.0.config.netns_dir).into_iter().flatten().flatten() {
             if let Err(e) = netns::remove(&entry.path()) {
                 tracing::warn!("removing a network namespace left by a previous run: {e}");
@@ -439,7 +444,7 @@ impl Networks {
         };
         network.save(&self.networks_dir())?;
         state.networks.insert(network.id.clone(), network.clone());
-        let applied = firewall::apply(&state.bridge_networks());
+        let applied = firewall::apply(&state.bridge_networks(), &state.published());
         if let Err(e) = applied {
             state.networks.remove(&network.id);
             let _ = network.delete(&self.networks_dir());
@@ -479,10 +484,12 @@ impl Networks {
         }
         n.delete(&self.networks_dir())?;
         state.networks.remove(&n.id);
-        let applied = firewall::apply(&state.bridge_networks());
+        let applied = firewall::apply(&state.bridge_networks(), &state.published());
         drop(state);
         if let Some(b) = &n.bridge {
-            let _ = Command::new("ip").args(["link", "del", b]).output();
+            if let Err(e) = link::delete_links(vec![b.clone()]) {
+                tracing::warn!("removing the bridge of network {}: {e}", n.name);
+            }
         }
         applied
     }
@@ -541,7 +548,9 @@ impl Networks {
             }
         }
         let netns = self.0.config.netns_dir.join(cid);
+        let t = Instant::now();
         netns::create(&netns)?;
+        tracing::debug!(cid, elapsed = ?t.elapsed(), "network namespace created");
         let resolv_conf = self.0.config.root.join("resolv").join(format!("{cid}.conf"));
         let has_dns = {
             let state = self.lock();
@@ -566,15 +575,13 @@ impl Networks {
         Ok(Sandbox { netns, resolv_conf })
     }
 
-    /// Before the container starts: loopback up, every endpoint attached (ports published on
+    /// Before the container starts: every endpoint attached (loopback up, ports published on
     /// the first one), the DNS server started. On failure everything is undone.
     pub fn attach(&self, cid: &str) -> Result<()> {
         let netns = match self.lock().members.get(cid) {
             Some(m) => m.netns.clone(),
             None => return Ok(()),
         };
-        let lo = Attachment { container_id: cid.to_owned(), netns: netns.clone(), ifname: "lo".into() };
-        self.0.cni.add("loopback", &[json!({"type": "loopback"})], &lo)?;
         let count = self.lock().members.get(cid).map_or(0, |m| m.endpoints.len());
         for i in 0..count {
             if let Err(e) = self.attach_endpoint(cid, i) {
@@ -591,7 +598,9 @@ impl Networks {
             dns
         };
         if wants_dns {
+            let t = Instant::now();
             self.start_dns(cid, &netns).inspect_err(|_| self.detach(cid))?;
+            tracing::debug!(cid, elapsed = ?t.elapsed(), "DNS server started");
         }
         Ok(())
     }
@@ -606,9 +615,10 @@ impl Networks {
     }
 
     /// Attaches endpoint `index` of `cid`: an address is reserved under the lock, then the
-    /// chain (bridge, and portmap for the first endpoint) runs.
+    /// veth pair is made on the network's bridge (netlink) and, for the first endpoint, its
+    /// ports are published (one nft transaction).
     fn attach_endpoint(&self, cid: &str, index: usize) -> Result<()> {
-        let (network, attachment, chain, ip) = {
+        let (network, subnet, netns, host_veth, ports, ip) = {
             let mut guard = self.lock();
             let state = &mut *guard;
             let member = state.members.get(cid).ok_or_else(|| Error::NotFound(format!("container {cid} has no network")))?;
@@ -640,52 +650,64 @@ impl Networks {
                     ports.push(p);
                 }
             }
-            let chain = chain_for(&network, &subnet, ip, &ports);
-            let attachment = Attachment { container_id: cid.to_owned(), netns: member.netns.clone(), ifname: ep.ifname.clone() };
+            let host_veth = format!("vp{}", ep.endpoint_id.get(..12).unwrap_or(&ep.endpoint_id));
+            let netns = member.netns.clone();
             let member = state.members.get_mut(cid).ok_or_else(|| Error::NotFound(cid.to_owned()))?;
             member.endpoints[index].ip = Some(ip);
             if index == 0 {
-                member.published = ports;
+                member.published = ports.clone();
             }
-            (network, attachment, chain, ip)
+            (network, subnet, netns, host_veth, ports, ip)
         };
-        let added = self.0.cni.add(&network.name, &chain, &attachment);
-        let result = match added {
-            Ok(r) => r,
-            Err(e) => {
-                if let Some(m) = self.lock().members.get_mut(cid) {
-                    m.endpoints[index].ip = None;
-                    if index == 0 {
-                        m.published.clear();
-                    }
+        let unreserve = || {
+            if let Some(m) = self.lock().members.get_mut(cid) {
+                m.endpoints[index].ip = None;
+                if index == 0 {
+                    m.published.clear();
                 }
-                return Err(e);
             }
         };
-        let cache = EndpointCache { network: network.name.clone(), attachment, chain, result };
-        let path = self.endpoint_cache(cid, &network.id);
-        let json = serde_json::to_vec(&cache).map_err(|source| Error::Parse { what: "an endpoint record".into(), source })?;
-        std::fs::write(&path, json).map_err(Error::io("writing", &path))?;
-        let parsed = parse_result(&cache.result)?;
-        let mac = parsed.interfaces.iter().find(|i| i.sandbox.is_some()).map(|i| i.mac.clone()).unwrap_or_default();
-        if network.default_bridge && !self.0.config.icc {
-            // Port isolation: isolated ports of a bridge forward only to non-isolated ones
-            // (the bridge itself), so containers on it cannot reach each other.
-            let bridge = network.bridge.clone().unwrap_or_default();
-            let host_veth = parsed.interfaces.iter().find(|i| i.sandbox.is_none() && i.name != bridge).map(|i| i.name.clone());
-            let isolated = host_veth.ok_or_else(|| Error::Tool { program: "bridge plugin".into(), message: "no host interface in its result".into() }).and_then(|veth| {
-                let out = Command::new("ip").args(["link", "set", "dev", &veth, "type", "bridge_slave", "isolated", "on"]).output().map_err(|e| Error::Tool { program: "ip".into(), message: e.to_string() })?;
-                if out.status.success() { Ok(()) } else { Err(Error::Tool { program: "ip link set … isolated on".into(), message: String::from_utf8_lossy(&out.stderr).trim().to_owned() }) }
-            });
-            if let Err(e) = isolated {
-                let _ = self.detach_endpoint(cid, index);
-                return Err(e);
-            }
+        // Recorded first, so that a daemon that crashes from here on has it undone on restart.
+        let record = self.endpoint_record(cid, &network.id);
+        let json = serde_json::to_vec(&EndpointRecord { host_veth: host_veth.clone() }).map_err(|source| Error::Parse { what: "an endpoint record".into(), source })?;
+        if let Err(e) = std::fs::write(&record, json) {
+            unreserve();
+            return Err(Error::io("writing", &record)(e));
+        }
+        let prefix = subnet.subnet.prefix_len();
+        let bridge = Bridge {
+            name: network.bridge.clone().unwrap_or_default(),
+            gateway: (!network.internal).then_some((subnet.gateway, prefix)),
+        };
+        let mac = link::mac_for(ip);
+        let veth = Veth {
+            netns,
+            ifname: self.lock().members.get(cid).map(|m| m.endpoints[index].ifname.clone()).unwrap_or_default(),
+            host_veth,
+            mac,
+            address: (ip, prefix),
+            default_route: (!network.internal).then_some(subnet.gateway),
+            isolated: network.default_bridge && !self.0.config.icc,
+        };
+        let published: Vec<Published> = ports.into_iter().map(|binding| Published { binding, container_ip: ip }).collect();
+        let t = Instant::now();
+        let attached = link::attach(&bridge, &veth).and_then(|()| {
+            let linked = t.elapsed();
+            firewall::publish(&published)
+                .inspect_err(|_| {
+                    let _ = link::delete_links(vec![veth.host_veth.clone()]);
+                })
+                .inspect(|()| tracing::debug!(cid, ?linked, published = ?(t.elapsed() - linked), "endpoint attached"))
+        });
+        if let Err(e) = attached {
+            unreserve();
+            let _ = std::fs::remove_file(&record);
+            return Err(e);
         }
         let mut state = self.lock();
         if let Some(m) = state.members.get_mut(cid) {
             let ep = &mut m.endpoints[index];
-            ep.mac = mac;
+            ep.mac = link::mac_string(mac);
             ep.attached = true;
             ep.ip = Some(ip);
         }
@@ -693,24 +715,31 @@ impl Networks {
     }
 
     fn detach_endpoint(&self, cid: &str, index: usize) -> Result<()> {
-        let nid = {
+        let (nid, published) = {
             let mut state = self.lock();
             let Some(m) = state.members.get_mut(cid) else { return Ok(()) };
             let ep = &mut m.endpoints[index];
+            let ip = ep.ip.filter(|_| ep.attached);
             ep.attached = false;
             ep.ip = None;
             ep.mac.clear();
+            let mut published = Vec::new();
             if index == 0 {
-                m.published.clear();
+                let ports = std::mem::take(&mut m.published);
+                published = ip.map(|ip| ports.into_iter().map(|binding| Published { binding, container_ip: ip }).collect()).unwrap_or_default();
             }
-            m.endpoints[index].network_id.clone()
+            (m.endpoints[index].network_id.clone(), published)
         };
-        let path = self.endpoint_cache(cid, &nid);
-        let Ok(bytes) = std::fs::read(&path) else { return Ok(()) };
-        let cache: EndpointCache = serde_json::from_slice(&bytes).map_err(|source| Error::Parse { what: path.display().to_string(), source })?;
-        let deleted = self.0.cni.del(&cache.network, &cache.chain, Some(&cache.result), &cache.attachment);
+        let t = Instant::now();
+        let unpublished = firewall::unpublish(&published);
+        let unpublished_in = t.elapsed();
+        let path = self.endpoint_record(cid, &nid);
+        let Ok(bytes) = std::fs::read(&path) else { return unpublished };
+        let record: EndpointRecord = serde_json::from_slice(&bytes).map_err(|source| Error::Parse { what: path.display().to_string(), source })?;
+        let deleted = link::delete_links(vec![record.host_veth]);
+        tracing::debug!(cid, ?unpublished_in, unlinked = ?(t.elapsed() - unpublished_in), "endpoint detached");
         let _ = std::fs::remove_file(&path);
-        deleted
+        unpublished.and(deleted)
     }
 
     /// After the container stopped: its endpoints are detached and its ports released.
@@ -866,46 +895,6 @@ fn check_endpoint(n: &Network, ep: &EndpointRequest) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The CNI chain of one endpoint: the bridge plugin with the address given by the static IPAM
-/// plugin (a default route through the gateway unless the network is internal), then portmap
-/// for published ports.
-fn chain_for(n: &Network, subnet: &Subnet, ip: Ipv4Addr, ports: &[PortBinding]) -> Vec<Value> {
-    let address = format!("{ip}/{}", subnet.subnet.prefix_len());
-    let ipam = if n.internal {
-        json!({"type": "static", "addresses": [{"address": address}]})
-    } else {
-        json!({"type": "static", "addresses": [{"address": address, "gateway": subnet.gateway.to_string()}],
-               "routes": [{"dst": "0.0.0.0/0", "gw": subnet.gateway.to_string()}]})
-    };
-    let mut chain = vec![json!({
-        "type": "bridge",
-        "bridge": n.bridge.clone().unwrap_or_default(),
-        "isGateway": !n.internal,
-        "ipMasq": !n.internal,
-        "hairpinMode": false,
-        "ipam": ipam,
-        // The MAC follows the address, as Docker's: a container that takes over a stopped
-        // one's address is reachable at once, with no stale neighbour entry on the host.
-        "capabilities": {"mac": true},
-        "runtimeConfig": {"mac": mac_for(ip)},
-    })];
-    if !ports.is_empty() {
-        chain.push(json!({
-            "type": "portmap",
-            "snat": true,
-            "capabilities": {"portMappings": true},
-            "runtimeConfig": {"portMappings": ports.iter().map(|p| p.mapping(ip)).collect::<Vec<_>>()},
-        }));
-    }
-    chain
-}
-
-/// `02:42:` followed by the four address bytes.
-fn mac_for(ip: Ipv4Addr) -> String {
-    let [a, b, c, d] = ip.octets();
-    format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 impl Directory for Networks {

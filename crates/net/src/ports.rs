@@ -1,10 +1,8 @@
-//! Published ports (`-p [IP:]HOST:CONTAINER[/PROTO]`, `-P`): what was asked, and the
-//! portmap plugin's `portMappings` for it.
+//! Published ports (`-p [IP:]HOST:CONTAINER[/PROTO]`, `-P`): what was asked, checked.
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
@@ -88,20 +86,6 @@ impl PortBinding {
             p => p.parse().map_err(|_| Error::InvalidArgument(format!("invalid hostPort: {p}")))?,
         };
         Ok(Self { container, host_ip, host_port })
-    }
-
-    /// The portmap plugin's mapping.
-    pub(crate) fn mapping(&self, container_ip: Ipv4Addr) -> Value {
-        let mut m = json!({
-            "hostPort": self.host_port,
-            "containerPort": self.container.port,
-            "protocol": self.container.protocol.name(),
-            "podIP": container_ip.to_string(),
-        });
-        if let Some(ip) = self.host_ip {
-            m["hostIP"] = ip.to_string().into();
-        }
-        m
     }
 
     /// Whether two bindings would take the same host port.

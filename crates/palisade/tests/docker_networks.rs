@@ -49,8 +49,8 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias_and_no_one_el
     assert_eq!(ls.split_whitespace().collect::<Vec<_>>(), ["back", "bridge", "host", "none"], "{ls}");
     let pruned = node.docker_ok(&["network", "prune", "-f"]);
     assert!(pruned.contains("back"), "{pruned}");
-    let rules = node.host_sh("iptables-save");
-    assert!(!common::stdout(&rules).contains("pb-"), "rules of removed networks are left:\n{}", common::stdout(&rules));
+    let rules = common::stdout(&node.host_sh("nft list ruleset"));
+    assert!(rules.contains("table ip palisade") && !rules.contains("pb-"), "rules of removed networks are left:\n{rules}");
 }
 
 #[test]
@@ -116,8 +116,8 @@ fn a_published_port_answers_on_its_address_only_and_is_released_on_stop() {
 
     node.docker_ok(&["stop", "-t", "1", "pub"]);
     assert_eq!(node.host_fetch("http://127.0.0.1:8081/"), None, "still answering after stop");
-    let rules = common::stdout(&node.host_sh("iptables-save -t nat"));
-    assert!(!rules.contains("8081"), "the port's rules are left after stop:\n{rules}");
+    let rules = common::stdout(&node.host_sh("nft list ruleset"));
+    assert!(rules.contains("published_at") && !rules.contains("8081"), "the port's rules are left after stop:\n{rules}");
     // Released: another container takes the same port.
     node.web("again", &["-p", "127.0.0.1:8081:80"], "again");
     wait_for(Duration::from_secs(5), "the port to answer again", || node.host_fetch("http://127.0.0.1:8081/").is_some_and(|b| b.contains("again")));
@@ -163,8 +163,8 @@ fn containers_keep_their_networks_across_a_daemon_crash() {
     node.crash_and_restart();
     // The crashed daemon's containers were stopped with it: their ports and rules are gone.
     assert_eq!(node.host_fetch("http://127.0.0.1:8082/"), None, "the port still answers after the crash");
-    let rules = common::stdout(&node.host_sh("iptables-save -t nat"));
-    assert!(!rules.contains("8082"), "the crashed daemon's port rules are left:\n{rules}");
+    let rules = common::stdout(&node.host_sh("nft list ruleset"));
+    assert!(rules.contains("published_at") && !rules.contains("8082"), "the crashed daemon's port rules are left:\n{rules}");
     assert!(node.docker_ok(&["network", "ls", "--format", "{{.Name}}"]).contains("kept"), "user networks persist");
     // The `always` container is back on its network, found by name and alias.
     common::wait_for(std::time::Duration::from_secs(10), "always running", || {

@@ -52,9 +52,6 @@ pub(crate) struct DaemonArgs {
     /// or the first docker pool the host does not route].
     #[arg(long)]
     pub(crate) bip: Option<String>,
-    /// Directory of the CNI reference plugins (Debian's containernetworking-plugins).
-    #[arg(long, default_value = "/usr/lib/cni")]
-    pub(crate) cni_plugin_dir: PathBuf,
 }
 
 /// `--runtime crun|runc`.
@@ -106,7 +103,7 @@ impl DaemonArgs {
         let protected = vec![self.data_root.clone(), socket.to_owned()];
         let netns_dir = palisade_runtime::state_dir_for(&root).context("the runtime's state directory")?.join("netns");
         let default_bridge = (self.bridge != "none").then(|| DefaultBridge { name: self.bridge.clone(), bip: self.bip.clone() });
-        let net = NetConfig { root: self.data_root.join("net"), netns_dir, plugin_dir: self.cni_plugin_dir.clone(), default_bridge, icc: self.icc };
+        let net = NetConfig { root: self.data_root.join("net"), netns_dir, default_bridge, icc: self.icc };
         let config = EngineConfig {
             root: root.clone(),
             default_runtime,

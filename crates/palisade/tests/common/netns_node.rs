@@ -1,6 +1,6 @@
 //! A daemon with networking, in a network namespace of its own (`ip netns add`, entered with
 //! `nsenter --net`, which keeps the host's mounts so containers still see their cgroups):
-//! its bridges, iptables rules and published ports never meet the host's or another test's.
+//! its bridges, nftables rules and published ports never meet the host's or another test's.
 //! Dropping it removes its containers, stops it and deletes the namespace.
 
 use std::path::PathBuf;
@@ -28,9 +28,8 @@ impl std::ops::Deref for NetNode {
 impl NetNode {
     /// A daemon with the default bridge; `extra` daemon flags (e.g. `--icc`).
     pub fn start(extra: &[&str]) -> NetNode {
-        for tool in ["/usr/lib/cni/bridge", "/usr/lib/cni/portmap", "/usr/lib/cni/static", "/usr/lib/cni/loopback"] {
-            assert!(std::path::Path::new(tool).exists(), "{tool} is required (Debian containernetworking-plugins)");
-        }
+        let nft = Command::new("nft").arg("--version").output();
+        assert!(nft.is_ok_and(|o| o.status.success()), "nft is required (Debian nftables)");
         let netns = format!("paln-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         super::cluster::ip(&["netns", "add", &netns]);
         super::cluster::ip(&["-n", &netns, "link", "set", "lo", "up"]);
