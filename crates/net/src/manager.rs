@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! <root>/networks/<id>.json          one record per network (host, none, bridge, user ones)
-//! <root>/endpoints/<cid>.<nid>.json  the host end of an attached endpoint's veth pair, so that
-//!                                    a restarted daemon removes what a crashed one left
+//! <root>/endpoints/<veth>.json       one per host end of a veth pair until it is deleted, so
+//!                                    that a restarted daemon removes what a crashed one left
 //! <root>/resolv/<cid>.conf           the container's /etc/resolv.conf
 //! <netns_dir>/<cid>                  the container's network namespace (a bind mount)
 //! ```
-//! Addresses are allocated under the state lock; netlink and nft run outside it.
+//! Addresses are allocated under the state lock; netlink and nft run outside it. A stopped
+//! container's ports are released at once, its veth pairs on a thread of their own (deleting a
+//! link waits for the kernel's RCU grace periods): until that thread is done, their addresses
+//! stay reserved (`State::releasing`) and the container does not attach again.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -165,6 +168,8 @@ struct Endpoint {
     ip: Option<Ipv4Addr>,
     mac: String,
     attached: bool,
+    /// The host end of the veth pair while attached (a new name each time).
+    host_veth: Option<String>,
 }
 
 #[derive(Debug)]
@@ -177,12 +182,16 @@ struct Member {
     exposed: Vec<ContainerPort>,
     running: bool,
     dns: Option<DnsServer>,
+    /// Threads deleting the veth pairs of earlier attachments.
+    unlinking: Vec<std::thread::JoinHandle<()>>,
 }
 
 #[derive(Default)]
 struct State {
     networks: BTreeMap<String, Network>,
     members: BTreeMap<String, Member>,
+    /// (network id, address) of detached endpoints whose veth pair is still being deleted.
+    releasing: HashSet<(String, Ipv4Addr)>,
 }
 
 struct Shared {
@@ -237,6 +246,7 @@ impl State {
             .flat_map(|m| &m.endpoints)
             .filter(|e| e.network_id == network_id)
             .filter_map(|e| e.ip.or(e.requested_ip))
+            .chain(self.releasing.iter().filter(|(n, _)| n == network_id).map(|(_, ip)| *ip))
             .collect()
     }
 
@@ -342,8 +352,8 @@ impl Networks {
         self.0.config.root.join("networks")
     }
 
-    fn endpoint_record(&self, cid: &str, nid: &str) -> PathBuf {
-        self.0.config.root.join("endpoints").join(format!("{cid}.{nid}.json"))
+    fn endpoint_record(&self, host_veth: &str) -> PathBuf {
+        self.0.config.root.join("endpoints").join(format!("{host_veth}.json"))
     }
 
     fn apply_firewall(&self) -> Result<()> {
@@ -541,6 +551,7 @@ impl Networks {
                     ip: None,
                     mac: String::new(),
                     attached: false,
+                    host_veth: None,
                 });
             }
             if endpoints.is_empty() {
@@ -570,6 +581,7 @@ impl Networks {
             exposed: request.exposed,
             running: false,
             dns: None,
+            unlinking: Vec::new(),
         };
         self.lock().members.insert(cid.to_owned(), member);
         Ok(Sandbox { netns, resolv_conf })
@@ -618,6 +630,7 @@ impl Networks {
     /// veth pair is made on the network's bridge (netlink) and, for the first endpoint, its
     /// ports are published (one nft transaction).
     fn attach_endpoint(&self, cid: &str, index: usize) -> Result<()> {
+        self.settle(cid);
         let (network, subnet, netns, host_veth, ports, ip) = {
             let mut guard = self.lock();
             let state = &mut *guard;
@@ -629,7 +642,8 @@ impl Networks {
             let ip = match ep.requested_ip {
                 Some(ip) => {
                     used.remove(&ip);
-                    let taken = state.members.iter().any(|(id, m)| id != cid && m.endpoints.iter().any(|e| e.network_id == network.id && (e.ip == Some(ip) || e.requested_ip == Some(ip))));
+                    let taken = state.releasing.contains(&(network.id.clone(), ip))
+                        || state.members.iter().any(|(id, m)| id != cid && m.endpoints.iter().any(|e| e.network_id == network.id && (e.ip == Some(ip) || e.requested_ip == Some(ip))));
                     if taken {
                         return Err(Error::Conflict(format!("Address already in use: {ip} on network {}", network.name)));
                     }
@@ -650,7 +664,8 @@ impl Networks {
                     ports.push(p);
                 }
             }
-            let host_veth = format!("vp{}", ep.endpoint_id.get(..12).unwrap_or(&ep.endpoint_id));
+            let id = random_id();
+            let host_veth = format!("vp{}", id.get(..12).unwrap_or(&id));
             let netns = member.netns.clone();
             let member = state.members.get_mut(cid).ok_or_else(|| Error::NotFound(cid.to_owned()))?;
             member.endpoints[index].ip = Some(ip);
@@ -668,7 +683,7 @@ impl Networks {
             }
         };
         // Recorded first, so that a daemon that crashes from here on has it undone on restart.
-        let record = self.endpoint_record(cid, &network.id);
+        let record = self.endpoint_record(&host_veth);
         let json = serde_json::to_vec(&EndpointRecord { host_veth: host_veth.clone() }).map_err(|source| Error::Parse { what: "an endpoint record".into(), source })?;
         if let Err(e) = std::fs::write(&record, json) {
             unreserve();
@@ -710,16 +725,20 @@ impl Networks {
             ep.mac = link::mac_string(mac);
             ep.attached = true;
             ep.ip = Some(ip);
+            ep.host_veth = Some(veth.host_veth);
         }
         Ok(())
     }
 
+    /// Detaches endpoint `index` of `cid`: its ports are released now, its veth pair on a
+    /// thread (see the module doc), its address once that is done.
     fn detach_endpoint(&self, cid: &str, index: usize) -> Result<()> {
-        let (nid, published) = {
+        let (nid, ip, host_veth, published) = {
             let mut state = self.lock();
             let Some(m) = state.members.get_mut(cid) else { return Ok(()) };
             let ep = &mut m.endpoints[index];
             let ip = ep.ip.filter(|_| ep.attached);
+            let host_veth = ep.host_veth.take();
             ep.attached = false;
             ep.ip = None;
             ep.mac.clear();
@@ -728,18 +747,45 @@ impl Networks {
                 let ports = std::mem::take(&mut m.published);
                 published = ip.map(|ip| ports.into_iter().map(|binding| Published { binding, container_ip: ip }).collect()).unwrap_or_default();
             }
-            (m.endpoints[index].network_id.clone(), published)
+            let nid = m.endpoints[index].network_id.clone();
+            if let (Some(ip), Some(_)) = (ip, &host_veth) {
+                state.releasing.insert((nid.clone(), ip));
+            }
+            (nid, ip, host_veth, published)
         };
         let t = Instant::now();
         let unpublished = firewall::unpublish(&published);
-        let unpublished_in = t.elapsed();
-        let path = self.endpoint_record(cid, &nid);
-        let Ok(bytes) = std::fs::read(&path) else { return unpublished };
-        let record: EndpointRecord = serde_json::from_slice(&bytes).map_err(|source| Error::Parse { what: path.display().to_string(), source })?;
-        let deleted = link::delete_links(vec![record.host_veth]);
-        tracing::debug!(cid, ?unpublished_in, unlinked = ?(t.elapsed() - unpublished_in), "endpoint detached");
-        let _ = std::fs::remove_file(&path);
-        unpublished.and(deleted)
+        tracing::debug!(cid, elapsed = ?t.elapsed(), "ports released");
+        let Some(host_veth) = host_veth else { return unpublished };
+        let this = self.clone();
+        let owner = cid.to_owned();
+        let unlink = std::thread::spawn(move || {
+            let t = Instant::now();
+            match link::delete_links(vec![host_veth.clone()]) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(this.endpoint_record(&host_veth));
+                    tracing::debug!(cid = owner, elapsed = ?t.elapsed(), "veth pair deleted");
+                }
+                // The record stays: the next daemon start tries again.
+                Err(e) => tracing::warn!("detaching container {owner} from its network: {e}"),
+            }
+            if let Some(ip) = ip {
+                this.lock().releasing.remove(&(nid, ip));
+            }
+        });
+        if let Some(m) = self.lock().members.get_mut(cid) {
+            m.unlinking.push(unlink);
+        }
+        unpublished
+    }
+
+    /// Waits for the deletion of `cid`'s earlier veth pairs (their names inside its
+    /// namespace, and their addresses, are free afterwards).
+    fn settle(&self, cid: &str) {
+        let pending = self.lock().members.get_mut(cid).map(|m| std::mem::take(&mut m.unlinking)).unwrap_or_default();
+        for thread in pending {
+            let _ = thread.join();
+        }
     }
 
     /// After the container stopped: its endpoints are detached and its ports released.
@@ -761,6 +807,7 @@ impl Networks {
     /// `docker rm`: detached, its namespace and resolv.conf removed, forgotten.
     pub fn forget(&self, cid: &str) {
         self.detach(cid);
+        self.settle(cid);
         let Some(member) = self.lock().members.remove(cid) else { return };
         if let Err(e) = netns::remove(&member.netns) {
             tracing::warn!("removing the network namespace of {cid}: {e}");
@@ -791,6 +838,7 @@ impl Networks {
                 ip: None,
                 mac: String::new(),
                 attached: false,
+                host_veth: None,
             });
             m.running.then_some(m.endpoints.len() - 1)
         };
