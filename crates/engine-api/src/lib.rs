@@ -6,9 +6,11 @@
 //! * [`containers`]: the container and image endpoints and their [`containers::ContainerBackend`].
 //! * [`volumes`]: the volume endpoints and their [`volumes::VolumeBackend`].
 //! * [`networks`]: the network endpoints and their [`networks::NetworkBackend`].
+//! * [`archive`]: `docker cp` (container path stat, archive, extract).
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod client;
 pub mod containers;
 mod error;

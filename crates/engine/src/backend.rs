@@ -8,6 +8,7 @@ use palisade_engine_api::containers::types::{
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
 use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeFilters, VolumePruneResponse};
 use palisade_engine_api::volumes::VolumeBackend;
+use palisade_engine_api::archive::{ArchiveBackend, ExtractRequest, InputStream, PathStat};
 use palisade_engine_api::exec::{AttachOptions, ExecBackend, ExecCreateRequest, ExecInspect, ExecStartRequest, Session};
 use palisade_engine_api::types::timestamp;
 use palisade_engine_api::ApiError;
@@ -258,5 +259,19 @@ impl ExecBackend for Engine {
 
     async fn container_resize(&self, reference: String, rows: u16, columns: u16) -> ApiResult<()> {
         Ok(self.resize(&reference, rows, columns).await?)
+    }
+}
+
+impl ArchiveBackend for Engine {
+    async fn archive_stat(&self, reference: String, path: String) -> ApiResult<PathStat> {
+        Ok(Engine::archive_stat(self, &reference, path).await?)
+    }
+
+    async fn archive_get(&self, reference: String, path: String) -> ApiResult<(PathStat, OutputStream)> {
+        Ok(Engine::archive_get(self, &reference, path).await?)
+    }
+
+    async fn archive_put(&self, reference: String, path: String, request: ExtractRequest, archive: InputStream) -> ApiResult<()> {
+        Ok(Engine::archive_put(self, &reference, path, request, archive).await?)
     }
 }

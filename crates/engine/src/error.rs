@@ -21,6 +21,9 @@ pub enum Error {
     /// No image matches the reference.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Something else the request names does not exist (the message says what).
+    #[error("{0}")]
+    NotFound(String),
     /// No volume has the name (dockerd's wording).
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
@@ -82,7 +85,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use palisade_runtime::Error as R;
         match &e {
-            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchVolume(_) | Error::NoSuchExec(_) => ApiError::not_found(e.to_string()),
+            Error::NoSuchContainer(_) | Error::NoSuchImage(_) | Error::NoSuchVolume(_) | Error::NoSuchExec(_) | Error::NotFound(_) => ApiError::not_found(e.to_string()),
             Error::NameInUse { .. } | Error::RemoveRunning(_) | Error::Conflict(_) | Error::VolumeInUse { .. } => {
                 ApiError::conflict(e.to_string())
             }
@@ -93,7 +96,8 @@ impl From<Error> for ApiError {
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {
                 ApiError::bad_request(e.to_string())
             }
-            Error::Runtime(R::ArchiveFormat { .. } | R::DigestMismatch { .. }) => ApiError::bad_request(e.to_string()),
+            Error::Runtime(R::PathNotFound(_)) => ApiError::not_found(e.to_string()),
+            Error::Runtime(R::ArchiveFormat { .. } | R::DigestMismatch { .. } | R::CopyRefused { .. }) => ApiError::bad_request(e.to_string()),
             Error::Runtime(R::InvalidState { .. } | R::ImageInUse { .. }) => ApiError::conflict(e.to_string()),
             Error::Net(n) => crate::networks::api_error(n),
             _ => {

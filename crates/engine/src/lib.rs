@@ -19,6 +19,7 @@
 
 mod attach;
 mod backend;
+mod copy;
 mod error;
 mod exec;
 mod fd_stream;

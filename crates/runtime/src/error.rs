@@ -79,6 +79,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// `docker cp`: the path or the archive is refused, or copying failed.
+    #[error("copying {path}: {reason}")]
+    CopyRefused {
+        /// The path in the container or the archive entry.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `docker cp`: no such path in the container (dockerd's wording follows).
+    #[error("Could not find the file {0} in container")]
+    PathNotFound(String),
     /// A string is not a valid image reference.
     #[error("invalid image reference {0:?}")]
     InvalidReference(String),

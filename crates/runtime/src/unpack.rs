@@ -303,7 +303,7 @@ fn apply_entries<R: Read>(
 }
 
 /// Splits a layer entry path into normal components, refusing absolute paths and `..`.
-fn entry_components(raw: &str) -> Result<Vec<OsString>, UnpackError> {
+pub(crate) fn entry_components(raw: &str) -> Result<Vec<OsString>, UnpackError> {
     let mut out = Vec::new();
     for c in Path::new(raw).components() {
         match c {
@@ -378,7 +378,7 @@ pub(crate) fn resolve_in_root(root: &Path, comps: &[OsString], entry: &str) -> R
 /// A new symlink in a directory `depth` levels below the rootfs, pointing at `target`, must not
 /// climb above the rootfs when its relative target is applied lexically to that directory.
 /// Absolute targets are interpreted inside the container's root and are allowed.
-fn check_symlink_target(depth: usize, target: &str, entry: &str) -> Result<(), UnpackError> {
+pub(crate) fn check_symlink_target(depth: usize, target: &str, entry: &str) -> Result<(), UnpackError> {
     if target.is_empty() {
         return Err(UnpackError::SymlinkEscape { path: entry.to_owned(), target: target.to_owned() });
     }

@@ -44,7 +44,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/auth", post(auth::<C>))
         .with_state(backend.clone())
         .merge(crate::volumes::volume_routes(backend.clone()))
-        .merge(crate::exec::exec_routes(backend))
+        .merge(crate::exec::exec_routes(backend.clone()))
+        .merge(crate::archive::archive_routes(backend))
 }
 
 async fn create<C: ContainerBackend>(

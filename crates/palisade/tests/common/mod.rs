@@ -475,7 +475,7 @@ const BUSYBOX_APPLETS: &[&str] = &[
     "seq", "grep", "env", "wc",
 ];
 
-fn tar_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8], mode: u32, link: Option<&str>) {
+pub fn tar_entry(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8], mode: u32, link: Option<&str>) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);

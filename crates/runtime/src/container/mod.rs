@@ -24,6 +24,7 @@
 
 mod children;
 mod console;
+mod copy;
 mod exec;
 mod layer;
 mod oci;
@@ -40,6 +41,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub use console::resize_terminal;
+pub use copy::{ContainerRoot, ExtractOptions, PathStat};
 pub use exec::{ExecOptions, ExecProcess};
 pub use oci::{isolate_mount_namespace, OciRuntime, OciRuntimeKind};
 pub use process_io::ProcessIo;
