@@ -7,6 +7,7 @@
 //! * [`volumes`]: the volume endpoints and their [`volumes::VolumeBackend`].
 //! * [`networks`]: the network endpoints and their [`networks::NetworkBackend`].
 //! * [`archive`]: `docker cp` (container path stat, archive, extract).
+//! * [`events`]: `docker events`.
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod archive;
 pub mod client;
 pub mod containers;
 mod error;
+pub mod events;
 pub mod exec;
 pub mod networks;
 mod routes;

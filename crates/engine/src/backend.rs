@@ -9,6 +9,7 @@ use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWai
 use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeFilters, VolumePruneResponse};
 use palisade_engine_api::volumes::VolumeBackend;
 use palisade_engine_api::archive::{ArchiveBackend, ExtractRequest, InputStream, PathStat};
+use palisade_engine_api::events::{EventBackend, EventsRequest};
 use palisade_engine_api::exec::{AttachOptions, ExecBackend, ExecCreateRequest, ExecInspect, ExecStartRequest, Session};
 use palisade_engine_api::types::timestamp;
 use palisade_engine_api::ApiError;
@@ -22,6 +23,11 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Go's zero time, as dockerd reports "never".
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Attributes of a volume event (dockerd names the driver).
+fn volume_attributes() -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([("driver".to_owned(), "local".to_owned())])
+}
 
 fn network_mode(host: &HostConfig) -> String {
     match host.network_mode.as_str() {
@@ -198,7 +204,9 @@ impl VolumeBackend for Engine {
             return Err(ApiError::bad_request(format!("{key} is not supported by Palisade")));
         }
         let name = Some(request.name.as_str()).filter(|n| !n.is_empty());
-        Ok(self.inner.volumes.create(name, request.labels)?)
+        let volume = self.inner.volumes.create(name, request.labels)?;
+        self.event("volume", "create", volume.name.clone(), volume_attributes());
+        Ok(volume)
     }
 
     async fn volume_list(&self, filters: VolumeFilters) -> ApiResult<Vec<Volume>> {
@@ -218,7 +226,10 @@ impl VolumeBackend for Engine {
         match self.inner.volumes.remove(&name) {
             Err(crate::Error::NoSuchVolume(_)) if force => Ok(()),
             Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.event("volume", "destroy", name, volume_attributes());
+                Ok(())
+            }
         }
     }
 
@@ -228,6 +239,7 @@ impl VolumeBackend for Engine {
             let wanted = (filters.all || is_anonymous(&volume)) && filters.matches(&volume, false);
             if wanted && self.volume_users(&volume.name).is_empty() {
                 pruned.space_reclaimed += self.inner.volumes.remove(&volume.name)?;
+                self.event("volume", "destroy", volume.name.clone(), volume_attributes());
                 pruned.volumes_deleted.push(volume.name);
             }
         }
@@ -273,5 +285,11 @@ impl ArchiveBackend for Engine {
 
     async fn archive_put(&self, reference: String, path: String, request: ExtractRequest, archive: InputStream) -> ApiResult<()> {
         Ok(Engine::archive_put(self, &reference, path, request, archive).await?)
+    }
+}
+
+impl EventBackend for Engine {
+    async fn events(&self, request: EventsRequest) -> ApiResult<OutputStream> {
+        Ok(Engine::events(self, request))
     }
 }

@@ -65,6 +65,12 @@ impl Engine {
         self.inner.execs.table().get(id).cloned().ok_or_else(|| Error::NoSuchExec(id.to_owned()))
     }
 
+    /// dockerd's `exec_create: CMD ARGS` and `exec_start: CMD ARGS` container events.
+    fn exec_event(&self, exec: &Exec, action: &str) {
+        let action = format!("{action}: {}", exec.request.cmd.join(" "));
+        self.container_event(&exec.container, &action, &[("execID", exec.id.clone())]);
+    }
+
     /// `POST /containers/{ref}/exec`.
     pub(crate) async fn exec_create(&self, reference: &str, request: ExecCreateRequest) -> Result<String> {
         let container = self.resolve(reference)?;
@@ -76,7 +82,9 @@ impl Engine {
         let mut table = self.inner.execs.table();
         // Instances go with their container.
         table.retain(|_, e| !e.container.life().removed);
-        table.insert(id.clone(), exec);
+        table.insert(id.clone(), Arc::clone(&exec));
+        drop(table);
+        self.exec_event(&exec, "exec_create");
         Ok(id)
     }
 
@@ -156,7 +164,8 @@ impl Engine {
             }
             None => {}
         }
-        tokio::spawn(finish(Arc::clone(&exec), process, pumps, tx));
+        self.exec_event(&exec, "exec_start");
+        tokio::spawn(finish(self.clone(), Arc::clone(&exec), process, pumps, tx));
         Ok((!start.detach).then_some(Session { output: rx, input, tty: r.tty }))
     }
 
@@ -234,7 +243,7 @@ fn forward_input(to: Arc<FdStream>, close_at_end: bool) -> mpsc::Sender<Bytes> {
 
 /// Waits for the output to end and the process to exit, then records the exit code; the
 /// session's stream ends after that, when `tx` (its last sender) is dropped.
-async fn finish(exec: Arc<Exec>, process: ExecProcess, pumps: Vec<tokio::task::JoinHandle<()>>, tx: mpsc::Sender<Bytes>) {
+async fn finish(engine: Engine, exec: Arc<Exec>, process: ExecProcess, pumps: Vec<tokio::task::JoinHandle<()>>, tx: mpsc::Sender<Bytes>) {
     for p in pumps {
         let _ = p.await;
     }
@@ -250,7 +259,9 @@ async fn finish(exec: Arc<Exec>, process: ExecProcess, pumps: Vec<tokio::task::J
     state.running = false;
     state.pid = 0;
     state.terminal = None;
-    state.exit_code = Some(exit.map_or(255, |e| i64::from(e.code)));
+    let code = exit.map_or(255, |e| i64::from(e.code));
+    state.exit_code = Some(code);
     drop(state);
+    engine.container_event(&exec.container, "exec_die", &[("execID", exec.id.clone()), ("exitCode", code.to_string())]);
     drop(tx);
 }

@@ -31,6 +31,9 @@ impl Engine {
             let loaded = this.runtime(this.default_runtime()).images().load(file.path(), None)?;
             let mut lines = Vec::new();
             for image in loaded {
+                for r in &image.references {
+                    this.event("image", "load", r.as_str(), crate::events::named(r.as_str()));
+                }
                 if image.references.is_empty() {
                     lines.push(format!("Loaded image ID: {}", image.id));
                 }
@@ -94,7 +97,9 @@ impl Engine {
             let target = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
             let target: palisade_runtime::ImageRef =
                 target.parse().map_err(|_| Error::InvalidArgument(format!("invalid reference format: {target:?}")))?;
-            this.runtime(this.default_runtime()).images().tag(&source, &target).map_err(not_found(&source))
+            this.runtime(this.default_runtime()).images().tag(&source, &target).map_err(not_found(&source))?;
+            this.event("image", "tag", target.as_str(), crate::events::named(target.as_str()));
+            Ok(())
         })
         .await
     }
@@ -118,6 +123,12 @@ impl Engine {
                 .iter()
                 .map(|r| ImageDeleteItem { untagged: Some(r.as_str().to_owned()), deleted: None })
                 .collect();
+            for r in &removed.untagged {
+                this.event("image", "untag", r.as_str(), crate::events::named(r.as_str()));
+            }
+            for d in &removed.deleted {
+                this.event("image", "delete", d.to_string(), crate::events::named(&d.to_string()));
+            }
             items.extend(removed.deleted.iter().map(|d| ImageDeleteItem { untagged: None, deleted: Some(d.to_string()) }));
             Ok(items)
         })

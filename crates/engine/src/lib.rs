@@ -21,6 +21,7 @@ mod attach;
 mod backend;
 mod copy;
 mod error;
+mod events;
 mod exec;
 mod fd_stream;
 mod human;

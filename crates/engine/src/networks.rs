@@ -338,6 +338,16 @@ fn create_request(r: NetworkCreateRequest) -> Result<NetworkCreate> {
     })
 }
 
+impl Engine {
+    /// A container joined or left `view`'s network.
+    fn network_event(&self, view: &palisade_net::NetworkView, action: &str, entry: &crate::state::Entry) {
+        let mut attributes = crate::events::named(&view.network.name);
+        attributes.insert("container".into(), entry.id.to_string());
+        attributes.insert("type".into(), "bridge".into());
+        self.event("network", action, view.network.id.clone(), attributes);
+    }
+}
+
 impl NetworkBackend for Engine {
     async fn network_list(&self) -> ApiResult<Vec<NetworkResource>> {
         let views = self.networks().map(Networks::list).unwrap_or_default();
@@ -353,12 +363,16 @@ impl NetworkBackend for Engine {
         let request = create_request(request)?;
         let networks = self.require_networks()?.clone();
         let n = blocking(move || Ok(networks.create(request)?)).await?;
+        self.event("network", "create", n.id.clone(), crate::events::named(&n.name));
         Ok(NetworkCreateResponse { id: n.id, warning: String::new() })
     }
 
     async fn network_remove(&self, reference: String) -> ApiResult<()> {
         let networks = self.require_networks()?.clone();
-        Ok(blocking(move || Ok(networks.remove(&reference)?)).await?)
+        let view = networks.inspect(&reference).map_err(Error::Net)?;
+        blocking(move || Ok(networks.remove(&reference)?)).await?;
+        self.event("network", "destroy", view.network.id.clone(), crate::events::named(&view.network.name));
+        Ok(())
     }
 
     async fn network_connect(&self, reference: String, request: NetworkConnectRequest) -> ApiResult<()> {
@@ -366,14 +380,20 @@ impl NetworkBackend for Engine {
         let entry = self.resolve(&request.container)?;
         let ep = endpoint_request(&reference, &request.endpoint_config.unwrap_or_default())?;
         let id = entry.id.to_string();
-        Ok(blocking(move || Ok(networks.connect(&reference, &id, ep)?)).await?)
+        let view = networks.inspect(&reference).map_err(Error::Net)?;
+        blocking(move || Ok(networks.connect(&reference, &id, ep)?)).await?;
+        self.network_event(&view, "connect", &entry);
+        Ok(())
     }
 
     async fn network_disconnect(&self, reference: String, request: NetworkDisconnectRequest) -> ApiResult<()> {
         let networks = self.require_networks()?.clone();
         let entry = self.resolve(&request.container)?;
         let id = entry.id.to_string();
-        Ok(blocking(move || Ok(networks.disconnect(&reference, &id)?)).await?)
+        let view = networks.inspect(&reference).map_err(Error::Net)?;
+        blocking(move || Ok(networks.disconnect(&reference, &id)?)).await?;
+        self.network_event(&view, "disconnect", &entry);
+        Ok(())
     }
 
     async fn network_prune(&self) -> ApiResult<NetworkPruneResponse> {

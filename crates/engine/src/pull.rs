@@ -25,7 +25,11 @@ impl Engine {
             let repo = target.remote.repo.to_string();
             let _ = events.send(JsonMessage::status(format!("Pulling from {repo}"), Some(&target.remote.reference)));
             let done = match this.pull_into_store(&target, &options, &events).await {
-                Ok(lines) => lines.into_iter().map(|s| JsonMessage::status(s, None)).collect::<Vec<_>>(),
+                Ok(lines) => {
+                    let name = target.local.as_str();
+                    this.event("image", "pull", name, crate::events::named(name));
+                    lines.into_iter().map(|s| JsonMessage::status(s, None)).collect::<Vec<_>>()
+                }
                 Err(e) => vec![JsonMessage::error(e)],
             };
             for m in done {

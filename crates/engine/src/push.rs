@@ -69,6 +69,8 @@ impl Engine {
                 let progress = Arc::new(BlobProgress::new(events.clone(), &PUSH));
                 match palisade_registry::client::push_stored(&images_dir, &manifest, &target.remote, &options, progress).await {
                     Ok((digest, size)) => {
+                        let name = target.local.as_str();
+                        this.event("image", "push", name, crate::events::named(name));
                         let _ = events.send(JsonMessage::status(format!("{tag}: digest: {digest} size: {size}"), None));
                         let aux = serde_json::json!({ "Tag": tag, "Digest": digest.to_string(), "Size": size });
                         let _ = events.send(JsonMessage { aux: Some(aux), progress_detail: Some(ProgressDetail::default()), ..JsonMessage::default() });

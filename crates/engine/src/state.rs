@@ -168,6 +168,7 @@ pub(crate) struct Inner {
     /// Set once by [`Engine::enable_networks`].
     pub(crate) net: std::sync::OnceLock<palisade_net::Networks>,
     pub(crate) execs: crate::exec::Execs,
+    pub(crate) events: crate::events::Events,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -336,6 +337,7 @@ impl Engine {
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 net: std::sync::OnceLock::new(),
                 execs: crate::exec::Execs::default(),
+                events: crate::events::Events::default(),
             }),
         };
         // Before the containers come back: their networks must exist to be joined.
@@ -628,6 +630,7 @@ impl Engine {
                 return Err(e);
             }
         }
+        self.container_event(&entry, "create", &[]);
         Ok((id.to_string(), Vec::new()))
     }
 
@@ -737,6 +740,7 @@ impl Engine {
             l.error.clear();
         });
         self.persist(entry);
+        self.container_event(entry, "start", &[]);
         let this = self.clone();
         let waiter = Arc::clone(entry);
         tokio::spawn(async move {
@@ -768,6 +772,7 @@ impl Engine {
                 }
             });
             this.persist(&waiter);
+            this.container_event(&waiter, "die", &[("exitCode", waiter.life().exit_code.to_string())]);
             let ran_for = (finished_at - started_at).try_into().unwrap_or_default();
             this.after_exit(&waiter, ran_for);
         });
@@ -857,6 +862,7 @@ impl Engine {
             _ => return Err(Error::Conflict(format!("Cannot kill container: {reference}: container {} is not running", entry.id))),
         }
         let signal = signal.trim_start_matches("SIG").to_owned();
+        self.container_event(&entry, "kill", &[("signal", signal.clone())]);
         self.signal(&entry, signal).await
     }
 
@@ -896,6 +902,7 @@ impl Engine {
         };
         self.stop_entry(&entry, signal, grace).await?;
         self.persist(&entry);
+        self.container_event(&entry, "stop", &[]);
         Ok(true)
     }
 
@@ -914,7 +921,9 @@ impl Engine {
     pub(crate) async fn restart(&self, reference: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         let entry = self.resolve(reference)?;
         self.stop(entry.id.as_str(), timeout, signal).await?;
-        self.start_entry(&entry, StartBy::User).await.map(|_| ())
+        self.start_entry(&entry, StartBy::User).await?;
+        self.container_event(&entry, "restart", &[]);
+        Ok(())
     }
 
     /// `docker rm [-f] [-v]`: with `volumes`, its anonymous volumes go too.
@@ -934,6 +943,7 @@ impl Engine {
             }
             Phase::Running => {
                 entry.life.send_modify(|l| l.stopped_by_user = true);
+                self.container_event(&entry, "kill", &[("signal", "KILL".to_owned())]);
                 self.signal(&entry, "KILL".into()).await?;
                 Self::wait_exit(&entry, None).await;
             }
@@ -948,6 +958,7 @@ impl Engine {
         self.forget_network(entry.id.as_str()).await;
         self.table().remove(entry.id.as_str());
         entry.life.send_modify(|l| l.removed = true);
+        self.container_event(&entry, "destroy", &[]);
         if volumes {
             self.remove_anonymous_volumes(&entry.volumes);
         }

@@ -45,7 +45,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .with_state(backend.clone())
         .merge(crate::volumes::volume_routes(backend.clone()))
         .merge(crate::exec::exec_routes(backend.clone()))
-        .merge(crate::archive::archive_routes(backend))
+        .merge(crate::archive::archive_routes(backend.clone()))
+        .merge(crate::events::event_routes(backend))
 }
 
 async fn create<C: ContainerBackend>(
