@@ -8,6 +8,7 @@
 //! * [`networks`]: the network endpoints and their [`networks::NetworkBackend`].
 //! * [`archive`]: `docker cp` (container path stat, archive, extract).
 //! * [`events`]: `docker events`.
+//! * [`stats`]: `docker top` and `docker stats`.
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod exec;
 pub mod networks;
 mod routes;
 pub mod services;
+pub mod stats;
 pub mod types;
 pub mod volumes;
 

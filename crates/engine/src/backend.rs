@@ -10,6 +10,7 @@ use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeFil
 use palisade_engine_api::volumes::VolumeBackend;
 use palisade_engine_api::archive::{ArchiveBackend, ExtractRequest, InputStream, PathStat};
 use palisade_engine_api::events::{EventBackend, EventsRequest};
+use palisade_engine_api::stats::{StatsBackend, TopResponse};
 use palisade_engine_api::exec::{AttachOptions, ExecBackend, ExecCreateRequest, ExecInspect, ExecStartRequest, Session};
 use palisade_engine_api::types::timestamp;
 use palisade_engine_api::ApiError;
@@ -291,5 +292,15 @@ impl ArchiveBackend for Engine {
 impl EventBackend for Engine {
     async fn events(&self, request: EventsRequest) -> ApiResult<OutputStream> {
         Ok(Engine::events(self, request))
+    }
+}
+
+impl StatsBackend for Engine {
+    async fn container_top(&self, reference: String) -> ApiResult<TopResponse> {
+        Ok(self.top(&reference).await?)
+    }
+
+    async fn container_stats(&self, reference: String, stream: bool, one_shot: bool) -> ApiResult<OutputStream> {
+        Ok(self.stats(&reference, stream, one_shot)?)
     }
 }

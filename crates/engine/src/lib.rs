@@ -37,6 +37,7 @@ mod remote;
 mod records;
 mod restart;
 mod state;
+mod stats;
 mod volumes;
 
 pub use error::{Error, Result};

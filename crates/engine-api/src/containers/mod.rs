@@ -30,7 +30,7 @@ pub type PendingWait = Pin<Box<dyn Future<Output = WaitResponse> + Send>>;
 /// What the container and image endpoints need from a node's engine. References are what the
 /// user typed: a full id, a name, or a unique id prefix.
 pub trait ContainerBackend:
-    crate::volumes::VolumeBackend + crate::exec::ExecBackend + crate::archive::ArchiveBackend + crate::events::EventBackend + Send + Sync + 'static {
+    crate::volumes::VolumeBackend + crate::exec::ExecBackend + crate::archive::ArchiveBackend + crate::events::EventBackend + crate::stats::StatsBackend + Send + Sync + 'static {
     /// `POST /containers/create?name=`.
     fn container_create(
         &self,

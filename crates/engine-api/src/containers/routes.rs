@@ -46,7 +46,8 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .merge(crate::volumes::volume_routes(backend.clone()))
         .merge(crate::exec::exec_routes(backend.clone()))
         .merge(crate::archive::archive_routes(backend.clone()))
-        .merge(crate::events::event_routes(backend))
+        .merge(crate::events::event_routes(backend.clone()))
+        .merge(crate::stats::stats_routes(backend))
 }
 
 async fn create<C: ContainerBackend>(

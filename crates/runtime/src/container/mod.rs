@@ -22,6 +22,7 @@
 //! | Running | `wait`/`stop`/exit | Stopped |
 //! | any     | `remove(force)`    | —       |
 
+mod cgroup_stats;
 mod children;
 mod console;
 mod copy;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub use cgroup_stats::{cgroup_processes, cgroup_sample, host_memory, system_cpu, CgroupSample, ProcessRow};
 pub use console::resize_terminal;
 pub use copy::{ContainerRoot, ExtractOptions, PathStat};
 pub use exec::{ExecOptions, ExecProcess};
