@@ -155,7 +155,7 @@ impl ContainerBackend for Engine {
 
     async fn container_output(&self, reference: String, options: OutputOptions) -> ApiResult<OutputStream> {
         let entry = self.resolve(&reference)?;
-        Ok(self.output(entry, options)?)
+        Ok(self.output(entry, options, true)?)
     }
 
     async fn image_load(&self, archive: Bytes) -> ApiResult<Vec<String>> {

@@ -1,7 +1,7 @@
 //! Container output as multiplexed streams: what `attach` and `logs [-f]` send.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,16 +32,20 @@ pub(crate) fn open_log(path: &Path) -> Result<File> {
 }
 
 impl Engine {
-    /// Streams the container's output: what is there, then (with `follow`) what comes until
-    /// it exits. Open file handles keep the output readable even after an auto-remove.
-    pub(crate) fn output(&self, entry: Arc<Entry>, options: OutputOptions) -> Result<OutputStream> {
+    /// Streams the container's output: what is there (with `past`; `docker attach` without
+    /// `logs` starts at the end), then (with `follow`) what comes until it exits. Open file
+    /// handles keep the output readable even after an auto-remove.
+    pub(crate) fn output(&self, entry: Arc<Entry>, options: OutputOptions, past: bool) -> Result<OutputStream> {
         let [stdout, stderr] = self.runtime(entry.kind).log_paths(&entry.id);
         let mut sources = Vec::new();
-        if options.stdout {
-            sources.push((1u8, open_log(&stdout)?));
-        }
-        if options.stderr {
-            sources.push((2u8, open_log(&stderr)?));
+        for (wanted, stream, path) in [(options.stdout, 1u8, &stdout), (options.stderr, 2u8, &stderr)] {
+            if wanted {
+                let mut file = open_log(path)?;
+                if !past {
+                    file.seek(SeekFrom::End(0)).map_err(|source| Error::Io { op: format!("reading {}", path.display()), source })?;
+                }
+                sources.push((stream, file));
+            }
         }
         // A terminal's output is one raw stream, as docker sends it.
         let raw = entry.request.config.tty;

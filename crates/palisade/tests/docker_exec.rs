@@ -141,3 +141,14 @@ fn run_i_pipes_stdin_to_the_container() {
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), node.log());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nend\n");
 }
+
+#[test]
+fn attach_to_a_running_container_streams_only_new_output() {
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    node.docker_ok(&["run", "-d", "--name", "talk", "bb", "sh", "-c", "echo before; sleep 2; echo after"]);
+    common::wait_for(std::time::Duration::from_secs(10), "the first line", || node.docker_ok(&["logs", "talk"]) == "before\n");
+    let out = node.docker_ok(&["attach", "--no-stdin", "talk"]);
+    assert_eq!(out, "after\n", "attach replayed old output");
+    assert_eq!(node.docker_ok(&["logs", "talk"]), "before\nafter\n");
+}
