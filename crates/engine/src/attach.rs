@@ -36,11 +36,14 @@ pub(crate) struct Stdio {
     terminal: Mutex<Option<Arc<FdStream>>>,
     /// No terminal output is left to pump.
     drained: watch::Sender<bool>,
+    /// The last size asked for (rows, columns): applied to the pty master as soon as there is
+    /// one, so a resize arriving before the start finished is not lost.
+    size: Mutex<Option<(u16, u16)>>,
 }
 
 impl Default for Stdio {
     fn default() -> Self {
-        Self { sink: watch::Sender::new(None), terminal: Mutex::new(None), drained: watch::Sender::new(true) }
+        Self { sink: watch::Sender::new(None), terminal: Mutex::new(None), drained: watch::Sender::new(true), size: Mutex::new(None) }
     }
 }
 
@@ -68,6 +71,9 @@ pub(crate) fn adopt(entry: &Entry, io: Option<ProcessIo>, stdout_log: PathBuf) -
         }
         Some(ProcessIo::Terminal(master)) => {
             let master = wrap(master)?;
+            if let Some((rows, columns)) = *entry.stdio.size.lock().unwrap_or_else(PoisonError::into_inner) {
+                palisade_runtime::resize_terminal(&*master, rows, columns)?;
+            }
             let mut log = crate::output::open_log(&stdout_log)?;
             entry.stdio.drained.send_replace(false);
             *entry.stdio.terminal.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&master));
@@ -100,7 +106,7 @@ impl Engine {
     pub(crate) async fn attach(&self, reference: &str, options: AttachOptions) -> Result<Session> {
         let entry = self.resolve(reference)?;
         let tty = entry.request.config.tty;
-        let output = self.output(Arc::clone(&entry), OutputOptions { stdout: options.stdout, stderr: options.stderr, follow: options.stream })?;
+        let output = self.output(Arc::clone(&entry), OutputOptions { stdout: options.stdout, stderr: options.stderr, follow: options.stream }, options.logs)?;
         let input = (options.stdin && entry.request.config.open_stdin).then(|| {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(forward_stdin(entry, rx));
@@ -112,7 +118,13 @@ impl Engine {
     /// `POST /containers/{ref}/resize`.
     pub(crate) async fn resize(&self, reference: &str, rows: u16, columns: u16) -> Result<()> {
         let entry = self.resolve(reference)?;
-        if entry.life().phase != Phase::Running {
+        if entry.request.config.tty {
+            *entry.stdio.size.lock().unwrap_or_else(PoisonError::into_inner) = Some((rows, columns));
+            if entry.life().phase != Phase::Running {
+                // Applied when its terminal is adopted at start.
+                return Ok(());
+            }
+        } else if entry.life().phase != Phase::Running {
             return Err(Error::Conflict(format!("Container {} is not running", entry.id)));
         }
         match entry.stdio.terminal() {

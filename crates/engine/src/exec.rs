@@ -48,6 +48,8 @@ struct ExecState {
     exit_code: Option<i64>,
     /// The pty master while a terminal exec runs.
     terminal: Option<Arc<FdStream>>,
+    /// A size asked for before the terminal existed, applied once it does.
+    size: Option<(u16, u16)>,
 }
 
 impl Exec {
@@ -145,7 +147,14 @@ impl Engine {
         match io {
             Some(ProcessIo::Terminal(master)) => {
                 let master = Arc::new(FdStream::new(master).map_err(io_error("registering an exec's terminal"))?);
-                exec.state().terminal = Some(Arc::clone(&master));
+                let pending = {
+                    let mut state = exec.state();
+                    state.terminal = Some(Arc::clone(&master));
+                    state.size.take()
+                };
+                if let Some((rows, columns)) = pending {
+                    palisade_runtime::resize_terminal(&*master, rows, columns)?;
+                }
                 if r.attach_stdin && !start.detach {
                     input = Some(forward_input(Arc::clone(&master), false));
                 }
@@ -198,7 +207,15 @@ impl Engine {
     /// `POST /exec/{id}/resize`.
     pub(crate) fn exec_resize(&self, id: &str, rows: u16, columns: u16) -> Result<()> {
         let exec = self.exec_instance(id)?;
-        let master = exec.state().terminal.clone();
+        let master = {
+            let mut state = exec.state();
+            if state.terminal.is_none() && exec.request.tty && state.exit_code.is_none() {
+                // Not started yet, or starting: applied as soon as its terminal exists.
+                state.size = Some((rows, columns));
+                return Ok(());
+            }
+            state.terminal.clone()
+        };
         match master {
             Some(master) => Ok(palisade_runtime::resize_terminal(&*master, rows, columns)?),
             None if exec.request.tty => Err(Error::Conflict(format!("exec {id} is not running"))),

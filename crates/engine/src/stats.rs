@@ -106,7 +106,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let mut pre = None;
-            if !(one_shot && !stream) {
+            if stream || !one_shot {
                 let (_, cpu, read) = sample(&entry, None);
                 pre = Some((cpu, read));
                 tokio::time::sleep(SAMPLE_INTERVAL).await;

@@ -92,7 +92,7 @@ fn live_events_reach_a_subscriber_until_its_until() {
     let node = Node::start();
     node.load_busybox("bb:latest");
     let until = (now() + 6).to_string();
-    let mut child = std::process::Command::new("docker")
+    let child = std::process::Command::new("docker")
         .args(["-H", &node.host(), "events", "--until", &until, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"])
         .env("DOCKER_CONFIG", node.dir.path())
         .stdout(std::process::Stdio::piped())
