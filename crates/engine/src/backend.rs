@@ -174,6 +174,10 @@ impl ContainerBackend for Engine {
         Ok(self.login(request).await?)
     }
 
+    async fn image_save(&self, names: Vec<String>) -> ApiResult<OutputStream> {
+        Ok(Engine::image_save(self, names).await?)
+    }
+
     async fn image_list(&self) -> ApiResult<Vec<ImageSummary>> {
         Ok(Engine::image_list(self).await?)
     }

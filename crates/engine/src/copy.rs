@@ -20,9 +20,15 @@ use crate::state::{blocking, io, Engine, Entry};
 const CHUNK: usize = 64 << 10;
 
 /// A [`Write`] that sends what it is given as chunks to a stream (from a blocking thread).
-struct ChunkWriter {
+pub(crate) struct ChunkWriter {
     tx: mpsc::Sender<Bytes>,
     buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    pub(crate) fn new(tx: mpsc::Sender<Bytes>) -> Self {
+        Self { tx, buf: Vec::new() }
+    }
 }
 
 impl Write for ChunkWriter {
@@ -81,7 +87,7 @@ impl Engine {
         let stat = blocking(move || {
             let stat = root.stat(&path)?;
             std::thread::spawn(move || {
-                if let Err(e) = root.archive(&path, ChunkWriter { tx, buf: Vec::new() }) {
+                if let Err(e) = root.archive(&path, ChunkWriter::new(tx)) {
                     // The client sees the tar end early; the CLI reports the broken archive.
                     tracing::warn!("archiving {path}: {e}");
                 }

@@ -44,6 +44,49 @@ impl Engine {
         .await
     }
 
+    /// `docker save`: every name is checked before the archive starts; the tar is written
+    /// from the store's blobs as they are.
+    pub(crate) async fn image_save(&self, names: Vec<String>) -> Result<palisade_engine_api::containers::OutputStream> {
+        let this = self.clone();
+        let images = blocking(move || {
+            let store = this.runtime(this.default_runtime()).images();
+            let mut images: Vec<palisade_registry::client::ArchiveImage> = Vec::new();
+            for name in &names {
+                let image = store.inspect(name).map_err(not_found(name))?;
+                // A name that is a tag is saved under it; an id saves every tag of the image.
+                let tags: Vec<String> = match image.summary.references.iter().find(|r| r.as_str() == name.as_str()) {
+                    Some(r) => vec![r.as_str().to_owned()],
+                    None if image.summary.references.iter().any(|r| r.as_str() == format!("{name}:latest")) => vec![format!("{name}:latest")],
+                    None => image.summary.references.iter().map(|r| r.as_str().to_owned()).collect(),
+                };
+                if let Some(same) = images.iter_mut().find(|i| i.config_hex == image.summary.id.hex()) {
+                    same.repo_tags.extend(tags);
+                    continue;
+                }
+                let layers = image.manifest.layers().iter().zip(&image.layers);
+                images.push(palisade_registry::client::ArchiveImage {
+                    config_hex: image.summary.id.hex().to_owned(),
+                    config: store.blob_path(&image.summary.id),
+                    layers: layers.map(|(d, path)| (d.digest().digest().to_owned(), path.clone())).collect(),
+                    repo_tags: tags,
+                });
+            }
+            for name in &names {
+                this.event("image", "save", name.as_str(), crate::events::named(name));
+            }
+            Ok(images)
+        })
+        .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        std::thread::spawn(move || {
+            if let Err(e) = palisade_registry::client::write_docker_archive(crate::copy::ChunkWriter::new(tx), &images) {
+                // The client sees the tar end early; docker load reports the broken archive.
+                tracing::warn!("writing a docker save archive: {e}");
+            }
+        });
+        Ok(rx)
+    }
+
     /// `docker images`.
     pub(crate) async fn image_list(&self) -> Result<Vec<ImageSummary>> {
         let this = self.clone();

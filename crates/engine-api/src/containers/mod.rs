@@ -67,6 +67,9 @@ pub trait ContainerBackend:
     fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
     /// `POST /auth` (`docker login`): checks the credentials against the registry.
     fn auth_login(&self, request: types::AuthRequest) -> impl Future<Output = ApiResult<types::AuthResponse>> + Send;
+    /// `GET /images/get?names=` and `GET /images/{name}/get` (`docker save`): a docker-archive
+    /// tar of the named images, streamed.
+    fn image_save(&self, names: Vec<String>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
     /// `GET /images/json`.
     fn image_list(&self) -> impl Future<Output = ApiResult<Vec<ImageSummary>>> + Send;
     /// `GET /images/{name}/json`.

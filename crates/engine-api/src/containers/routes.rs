@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::types::{
     query_flag, AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
-    ImageCreateQuery, ImageDeleteItem, ImageInspect, ImagePushQuery, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
+    ImageCreateQuery, ImageDeleteItem, ImagePushQuery, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
     OutputQuery, RegistryAuth, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
 };
 use super::{ContainerBackend, OutputStream};
@@ -38,6 +38,7 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/containers/{reference}/logs", get(logs::<C>))
         .route("/containers/{reference}", axum::routing::delete(remove::<C>))
         .route("/images/json", get(image_list::<C>))
+        .route("/images/get", get(image_save::<C>))
         .route("/images/load", post(image_load::<C>).layer(DefaultBodyLimit::disable()))
         .route("/images/create", post(image_create::<C>))
         .route("/images/{*name}", get(image_inspect::<C>).post(image_tag_or_push::<C>).delete(image_remove::<C>))
@@ -187,9 +188,55 @@ async fn image_create<C: ContainerBackend>(
     Ok(response)
 }
 
-async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(path): Path<String>) -> ApiResult<Json<ImageInspect>> {
+/// `GET /images/{name}/json` (inspect) and `GET /images/{name}/get` (save), which share the
+/// route's wildcard.
+async fn image_inspect<C: ContainerBackend>(State(backend): State<Arc<C>>, Path(path): Path<String>) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/get") {
+        return saved(backend.image_save(vec![name.to_owned()]).await?);
+    }
     let name = path.strip_suffix("/json").ok_or_else(|| ApiError::not_found(format!("page not found: /images/{path}")))?;
-    backend.image_inspect(name.to_owned()).await.map(Json)
+    backend.image_inspect(name.to_owned()).await.map(|i| Json(i).into_response())
+}
+
+/// `GET /images/get?names=a&names=b`: the names are repeated query keys.
+async fn image_save<C: ContainerBackend>(State(backend): State<Arc<C>>, uri: axum::http::Uri) -> ApiResult<Response> {
+    let names: Vec<String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "names")
+        .map(|(_, value)| percent_decode(value))
+        .collect::<ApiResult<_>>()?;
+    if names.is_empty() {
+        return Err(ApiError::bad_request("names is required"));
+    }
+    saved(backend.image_save(names).await?)
+}
+
+fn saved(rx: OutputStream) -> ApiResult<Response> {
+    let mut response = stream_body(rx).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    Ok(response)
+}
+
+/// A query value's `%XX` escapes and `+` decoded.
+fn percent_decode(value: &str) -> ApiResult<String> {
+    let bad = || ApiError::bad_request(format!("invalid query value {value:?}"));
+    let mut out = Vec::with_capacity(value.len());
+    let mut bytes = value.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex = [bytes.next().ok_or_else(bad)?, bytes.next().ok_or_else(bad)?];
+                let hex = std::str::from_utf8(&hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
 }
 
 /// `POST /images/{name}/tag?repo=&tag=` (201 Created) and `POST /images/{name}/push?tag=`

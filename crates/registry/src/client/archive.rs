@@ -111,27 +111,57 @@ pub(crate) fn export(layout_dir: &Path, root: &Desc, repo_tag: &str, archive: &P
         return Err(invalid("a docker-archive holds one image, not an index; pull a platform's manifest by digest"));
     }
     let (config, layers) = blobs.split_first().ok_or_else(|| invalid("manifest without config"))?;
+    let image = ArchiveImage {
+        config_hex: config.digest.hex().to_owned(),
+        config: layout::blob_path(layout_dir, &config.digest),
+        layers: layers.iter().map(|l| (l.digest.hex().to_owned(), layout::blob_path(layout_dir, &l.digest))).collect(),
+        repo_tags: vec![repo_tag.to_owned()],
+    };
     let tmp = archive.with_extension("partial");
     let out = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    write_docker_archive(&out, &[image]).map_err(io_err(&tmp))?;
+    out.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, archive).map_err(io_err(archive))
+}
+
+/// One image of a docker-archive: its config and layer blobs (by sha256 hex and path) and tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveImage {
+    /// sha256 hex of the config blob.
+    pub config_hex: String,
+    /// The config blob.
+    pub config: std::path::PathBuf,
+    /// (sha256 hex, path) of each layer blob, bottom first, copied as they are.
+    pub layers: Vec<(String, std::path::PathBuf)>,
+    /// `repo:tag` names.
+    pub repo_tags: Vec<String>,
+}
+
+/// Writes `images` as a docker-archive (`docker save`'s format: `<hex>.json` configs,
+/// `<hex>.tar` layers, each once, then `manifest.json`) to `out`.
+pub fn write_docker_archive(out: impl std::io::Write, images: &[ArchiveImage]) -> std::io::Result<()> {
     let mut tar = tar::Builder::new(out);
-    let mut add = |name: &str, src: &Path| -> ClientResult<()> {
-        tar.append_path_with_name(src, name).map_err(io_err(src))
-    };
-    let config_name = format!("{}.json", config.digest.hex());
-    add(&config_name, &layout::blob_path(layout_dir, &config.digest))?;
-    let mut layer_names = Vec::new();
-    for l in layers {
-        let name = format!("{}.tar", l.digest.hex());
-        add(&name, &layout::blob_path(layout_dir, &l.digest))?;
-        layer_names.push(name);
+    let mut written = std::collections::BTreeSet::new();
+    let mut manifest = Vec::new();
+    for image in images {
+        let config_name = format!("{}.json", image.config_hex);
+        let mut layer_names = Vec::new();
+        let layers = image.layers.iter().map(|(hex, path)| (format!("{hex}.tar"), path));
+        for (name, path) in std::iter::once((config_name.clone(), &image.config)).chain(layers) {
+            if written.insert(name.clone()) {
+                tar.append_path_with_name(path, &name)?;
+            }
+            if name != config_name {
+                layer_names.push(name);
+            }
+        }
+        manifest.push(json!({"Config": config_name, "RepoTags": image.repo_tags, "Layers": layer_names}));
     }
-    let manifest = json!([{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_names}]);
-    let mbytes = serde_json::to_vec(&manifest).map_err(|e| invalid(e.to_string()))?;
+    let mbytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
     let mut h = tar::Header::new_gnu();
     h.set_size(mbytes.len() as u64);
     h.set_mode(0o644);
     h.set_cksum();
-    tar.append_data(&mut h, "manifest.json", mbytes.as_slice()).map_err(io_err(&tmp))?;
-    tar.into_inner().map_err(io_err(&tmp))?.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, archive).map_err(io_err(archive))
+    tar.append_data(&mut h, "manifest.json", mbytes.as_slice())?;
+    tar.into_inner()?.flush()
 }

@@ -15,6 +15,7 @@ mod remote;
 
 use std::path::PathBuf;
 
+pub use archive::{write_docker_archive, ArchiveImage};
 pub use copy::{pull, push, push_stored, LocalImage, Progress, ProgressEvent};
 pub use remote::login;
 pub use reference::ImageRef;
