@@ -27,6 +27,12 @@ fn top_lists_the_containers_processes_and_stats_shows_its_limits() {
         let row = rows.iter().find(|r| r[7..].join(" ") == sleep).unwrap_or_else(|| panic!("{sleep} missing: {top}"));
         assert_eq!(row[2], init_pid, "{sleep} is the init's child");
     }
+    // The palisade verb shows the same table.
+    let out = node.palisade(&["top", "busy"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let text = common::stdout(&out);
+    assert!(text.starts_with("UID"), "{text}");
+    assert!(text.lines().any(|l| l.ends_with(" sleep 600") && l.contains(&init_pid)), "{text}");
     let err = node.docker_err(&["top", "busy", "aux"]);
     assert!(err.contains("not supported"), "{err}");
 

@@ -23,6 +23,7 @@ mod service;
 mod stop;
 mod swarm;
 mod tasks;
+mod top;
 mod trust;
 mod trust_server;
 mod up;
@@ -83,6 +84,8 @@ pub(crate) enum Command {
     Ps(ps::PsArgs),
     /// Show a container's output.
     Logs(logs::LogsArgs),
+    /// Show a container's processes.
+    Top(top::TopArgs),
     /// Stop containers.
     Stop(stop::StopArgs),
     /// Remove containers.
@@ -129,6 +132,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args).await,
         Command::Ps(args) => ps::run(args).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::Top(args) => top::run(args).await,
         Command::Stop(args) => stop::run(args).await,
         Command::Rm(args) => rm::run(args).await,
         Command::Images(args) => images::run(args).await,
