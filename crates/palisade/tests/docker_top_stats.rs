@@ -13,6 +13,11 @@ fn top_lists_the_containers_processes_and_stats_shows_its_limits() {
     node.load_busybox("bb:latest");
     node.docker_ok(&["run", "-d", "--name", "busy", "--memory", "64m", "bb", "sh", "-c", "sleep 600 & sleep 601; echo done"]);
 
+    // The background child runs `sh` until it has exec'd `sleep`.
+    common::wait_for(std::time::Duration::from_secs(10), "both sleeps", || {
+        let top = node.docker_ok(&["top", "busy"]);
+        top.contains(" sleep 600\n") && top.contains(" sleep 601\n")
+    });
     let top = node.docker_ok(&["top", "busy"]);
     let mut lines = top.lines();
     let titles: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
