@@ -7,16 +7,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::Node;
-
-fn status_field(status: &str, field: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-        .trim()
-        .to_owned()
-}
+use common::{status_field, Node};
 
 /// `script` (util-linux) gives the docker CLI a terminal, as a user's shell would.
 fn script(node: &Node, docker_args: &str) -> String {

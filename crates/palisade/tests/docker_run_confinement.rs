@@ -4,16 +4,7 @@
 
 mod common;
 
-use common::{wait_for, Node};
-
-fn status_field(status: &str, field: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {status}"))
-        .trim()
-        .to_owned()
-}
+use common::{status_field, wait_for, Node};
 
 #[test]
 fn docker_load_images_and_run_with_hardened_defaults() {
