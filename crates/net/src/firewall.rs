@@ -1,5 +1,5 @@
-//! Palisade's own nftables table, `ip palisade`, applied as one `nft -j -f -` transaction per
-//! change (the `nftables` crate's JSON schema):
+//! Palisade's own nftables table, `ip palisade`, built by `nft` from the `nftables` crate's
+//! JSON schema in one `nft -j -f -` transaction, the published ports' map elements included:
 //!
 //! ```text
 //! table ip palisade
@@ -16,7 +16,8 @@
 //! ```
 //! Invariants: the table is rebuilt whole (delete and add in one transaction) whenever the set
 //! of bridge networks changes, with the elements of every port then published; in between, a
-//! container start or stop only adds or deletes its own map elements. A port bound to one host
+//! container start or stop only adds or deletes its own map elements, in-process
+//! ([`crate::port_maps`]). A port bound to one host
 //! address is in both `published_at_*` maps (it answers on that address only); one bound to
 //! every address is in both `published_any_*` maps. (Address and port are two maps, not one
 //! map to a concatenation: nft 1.0.6, Debian 12's, cannot read that from JSON.) Rebuilding at daemon start drops whatever a crashed daemon left.
@@ -35,7 +36,7 @@ use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::ports::PortBinding;
 
-const TABLE: &str = "palisade";
+pub(crate) const TABLE: &str = "palisade";
 /// The maps of ports bound to one host address: to the container's address, and to its port.
 const AT: [&str; 2] = ["published_at_addr", "published_at_port"];
 /// The maps of ports bound to every host address.
@@ -124,15 +125,21 @@ fn dnat_rules(chain: &'static str) -> [NfListObject<'static>; 2] {
     ]
 }
 
+/// The address and port maps a published port's elements go to.
+pub(crate) fn map_names(p: &Published) -> [&'static str; 2] {
+    if p.binding.host_ip.is_some() { AT } else { ANY }
+}
+
 /// The maps and elements (`[key, address]`, `[key, port]`) of one published port.
 fn element(p: &Published) -> ([&'static str; 2], [Expression<'static>; 2]) {
     let b = &p.binding;
     let proto = s(b.container.protocol.name());
     let port = Expression::Number(u32::from(b.host_port));
-    let (names, key) = match b.host_ip {
-        Some(ip) => (AT, concat(vec![s(&ip.to_string()), proto, port])),
-        None => (ANY, concat(vec![proto, port])),
+    let key = match b.host_ip {
+        Some(ip) => concat(vec![s(&ip.to_string()), proto, port]),
+        None => concat(vec![proto, port]),
     };
+    let names = map_names(p);
     let addr = Expression::List(vec![key.clone(), s(&p.container_ip.to_string())]);
     let port = Expression::List(vec![key, Expression::Number(u32::from(b.container.port))]);
     (names, [addr, port])
@@ -221,30 +228,6 @@ pub(crate) fn apply(networks: &[&Network], ports: &[Published]) -> Result<()> {
     run(batch)
 }
 
-/// Adds `ports`' map elements (a container's, as it starts).
-pub(crate) fn publish(ports: &[Published]) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let mut batch = Batch::new();
-    for e in elements(ports) {
-        batch.add(e);
-    }
-    run(batch)
-}
-
-/// Deletes `ports`' map elements (a container's, as it stops).
-pub(crate) fn unpublish(ports: &[Published]) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let mut batch = Batch::new();
-    for e in elements(ports) {
-        batch.delete(e);
-    }
-    run(batch)
-}
-
 /// Turns packet forwarding on (masquerading and published ports need it).
 fn enable_forwarding() -> Result<()> {
     let path = "/proc/sys/net/ipv4/ip_forward";
@@ -252,12 +235,12 @@ fn enable_forwarding() -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::network::{Driver, Subnet};
     use crate::ports::ContainerPort;
 
-    fn net(bridge: &str, subnet: &str, internal: bool) -> Network {
+    pub(crate) fn net(bridge: &str, subnet: &str, internal: bool) -> Network {
         Network {
             id: bridge.into(),
             name: bridge.into(),

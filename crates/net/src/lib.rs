@@ -13,6 +13,7 @@ mod link;
 mod manager;
 mod netns;
 mod network;
+mod port_maps;
 mod ports;
 
 pub use dns::DNS_ADDRESS;

@@ -24,6 +24,7 @@ use tokio::runtime::Handle;
 use crate::dns::{self, Directory, DnsServer};
 use crate::error::{Error, Result};
 use crate::firewall::{self, Published};
+use crate::port_maps::{Change, PortMaps};
 use crate::ipam;
 use crate::link::{self, Bridge, Veth};
 use crate::netns;
@@ -199,6 +200,8 @@ struct Shared {
     runtime: Handle,
     host_resolv: String,
     upstreams: Arc<Vec<SocketAddr>>,
+    /// Published ports' map elements are written through this (the table itself by `nft`).
+    port_maps: PortMaps,
     state: Mutex<State>,
 }
 
@@ -273,7 +276,8 @@ impl Networks {
         }
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let upstreams = Arc::new(dns::host_resolvers(&host_resolv).into_iter().filter(|a| !a.ip().is_loopback()).collect());
-        let shared = Shared { runtime, host_resolv, upstreams, state: Mutex::new(State::default()), config };
+        let port_maps = PortMaps::open()?;
+        let shared = Shared { runtime, host_resolv, upstreams, port_maps, state: Mutex::new(State::default()), config };
         let this = Self(Arc::new(shared));
         this.cleanup_stale();
         let dir = this.networks_dir();
@@ -628,7 +632,7 @@ impl Networks {
 
     /// Attaches endpoint `index` of `cid`: an address is reserved under the lock, then the
     /// veth pair is made on the network's bridge (netlink) and, for the first endpoint, its
-    /// ports are published (one nft transaction).
+    /// ports are published (one nf_tables transaction).
     fn attach_endpoint(&self, cid: &str, index: usize) -> Result<()> {
         self.settle(cid);
         let (network, subnet, netns, host_veth, ports, ip) = {
@@ -708,7 +712,7 @@ impl Networks {
         let t = Instant::now();
         let attached = link::attach(&bridge, &veth).and_then(|()| {
             let linked = t.elapsed();
-            firewall::publish(&published)
+            self.0.port_maps.change(Change::Add, &published)
                 .inspect_err(|_| {
                     let _ = link::delete_links(vec![veth.host_veth.clone()]);
                 })
@@ -754,7 +758,7 @@ impl Networks {
             (nid, ip, host_veth, published)
         };
         let t = Instant::now();
-        let unpublished = firewall::unpublish(&published);
+        let unpublished = self.0.port_maps.change(Change::Delete, &published);
         tracing::debug!(cid, elapsed = ?t.elapsed(), "ports released");
         let Some(host_veth) = host_veth else { return unpublished };
         let this = self.clone();

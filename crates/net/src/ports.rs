@@ -24,6 +24,14 @@ impl Protocol {
             Self::Udp => "udp",
         }
     }
+
+    /// The IP protocol number (`meta l4proto`): 6 or 17.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
 }
 
 /// A container port as the Engine API keys it: `80/tcp`.
