@@ -79,8 +79,8 @@ impl PortMaps {
         let (socket, next_seq) = &mut *guard;
         let first = *next_seq;
         let messages = batch(change, ports, first);
-        let messages_len = messages.len();
-        *next_seq = first.wrapping_add(u32::try_from(messages_len).unwrap_or(u32::MAX));
+        let elements = messages.len() - 2;
+        *next_seq = first.wrapping_add(u32::try_from(messages.len()).unwrap_or(u32::MAX));
         let mut wire = Vec::new();
         for mut message in messages {
             message.finalize();
@@ -89,49 +89,47 @@ impl PortMaps {
             message.serialize(&mut wire[start..]);
         }
         socket.send(&wire, 0).map_err(socket_error("writing to"))?;
-        // One acknowledgement per element message (sequence numbers first+1 ..= first+n); an
-        // error for the batch itself (sequence number `first`) ends it.
-        let expected = messages_len - 2;
-        let mut acked = 0;
-        let mut failure = None;
-        let mut buffer = vec![0u8; 64 * 1024];
-        while acked < expected {
-            let len = socket.recv(&mut &mut buffer[..], 0).map_err(socket_error("reading from"))?;
-            let mut offset = 0;
-            while offset < len {
-                let frame = &buffer[offset..len];
-                let length = NetlinkBuffer::new(frame).length() as usize;
-                if length == 0 || length > frame.len() {
-                    return Err(Error::Netlink { op: "reading", what: "the nf_tables socket".into(), message: "a truncated reply".into() });
-                }
-                offset += (length + 3) & !3;
-                let Ok(reply) = NetlinkMessage::<NetfilterMessage>::deserialize(&frame[..length]) else { continue };
-                let index = reply.header.sequence_number.wrapping_sub(first) as usize;
-                if index > expected {
-                    continue; // an earlier batch's
-                }
-                if let NetlinkPayload::Error(e) = reply.payload {
-                    let errno = e.code.map_or(0, |c| -c.get());
-                    if index == 0 {
-                        return Err(Error::Netlink { op: "changing", what: format!("nftables table ip {TABLE}"), message: std::io::Error::from_raw_os_error(errno).to_string() });
-                    }
-                    acked += 1;
-                    let missing = change == Change::Delete && errno == nix::errno::Errno::ENOENT as i32;
-                    if errno != 0 && !missing && failure.is_none() {
-                        failure = Some(std::io::Error::from_raw_os_error(errno));
-                    }
-                }
-            }
-        }
-        match failure {
+        let gone = |errno: i32| change == Change::Delete && errno == nix::errno::Errno::ENOENT as i32;
+        match read_acks(socket, first, elements)?.into_iter().find(|&errno| errno != 0 && !gone(errno)) {
             None => Ok(()),
-            Some(e) => Err(Error::Netlink {
+            Some(errno) => Err(Error::Netlink {
                 op: if change == Change::Add { "publishing ports in" } else { "releasing ports in" },
                 what: format!("nftables table ip {TABLE}"),
-                message: e.to_string(),
+                message: std::io::Error::from_raw_os_error(errno).to_string(),
             }),
         }
     }
+}
+
+/// The kernel's answer to each of the `count` element messages numbered after `first` (the
+/// batch's begin): an errno, 0 when done. Replies to earlier batches are skipped; an error for
+/// the batch itself is returned as such.
+fn read_acks(socket: &Socket, first: u32, count: usize) -> Result<Vec<i32>> {
+    let table_error = |errno: i32| Error::Netlink { op: "changing", what: format!("nftables table ip {TABLE}"), message: std::io::Error::from_raw_os_error(errno).to_string() };
+    let mut errnos = Vec::with_capacity(count);
+    let mut buffer = vec![0u8; 64 * 1024];
+    while errnos.len() < count {
+        let len = socket.recv(&mut &mut buffer[..], 0).map_err(socket_error("reading from"))?;
+        let mut offset = 0;
+        while offset < len {
+            let frame = &buffer[offset..len];
+            let length = NetlinkBuffer::new(frame).length() as usize;
+            if length == 0 || length > frame.len() {
+                return Err(Error::Netlink { op: "reading", what: "the nf_tables socket".into(), message: "a truncated reply".into() });
+            }
+            offset += (length + 3) & !3;
+            let Ok(reply) = NetlinkMessage::<NetfilterMessage>::deserialize(&frame[..length]) else { continue };
+            let index = reply.header.sequence_number.wrapping_sub(first) as usize;
+            let NetlinkPayload::Error(e) = reply.payload else { continue };
+            let errno = e.code.map_or(0, |c| -c.get());
+            match index {
+                0 => return Err(table_error(errno)),
+                i if i <= count => errnos.push(errno),
+                _ => {} // an earlier batch's
+            }
+        }
+    }
+    Ok(errnos)
 }
 
 fn header(family: NetfilterProtoFamily, res_id: u16) -> NetfilterHeader {
