@@ -69,6 +69,8 @@ impl Progress for BlobProgress {
             }
             ProgressEvent::Done { digest } => JsonMessage::status(self.words.done, Some(&short(&digest))),
             ProgressEvent::Exists { digest } => JsonMessage::status(self.words.exists, Some(&short(&digest))),
+            // docker's words; docker prints the source without the registry host.
+            ProgressEvent::Mounted { digest, from } => JsonMessage::status(format!("Mounted from {from}"), Some(&short(&digest))),
         };
         let _ = self.tx.send(message);
     }

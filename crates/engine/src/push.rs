@@ -2,11 +2,14 @@
 //! daemon: images go straight from the image store's blobs to the registry (manifests and
 //! layers keep their digests), as the registry crate's client copies them.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use palisade_engine_api::containers::types::{AuthRequest, AuthResponse, JsonMessage, ProgressDetail, RegistryAuth};
 use palisade_engine_api::containers::OutputStream;
 use palisade_registry::client::ClientError;
+use palisade_registry::Digest;
+use palisade_runtime::{Image, ImageStore};
 
 use crate::error::{Error, Result};
 use crate::progress::{message_stream, BlobProgress, PUSH};
@@ -57,7 +60,8 @@ impl Engine {
                 .as_str()
                 .parse()
                 .map_err(|e| Error::Internal(format!("stored manifest digest {}: {e}", image.summary.manifest)))?;
-            pushes.push((target, tag, manifest));
+            let mounts = mount_sources(store, &image, &target);
+            pushes.push((target, tag, manifest, mounts));
         }
         let options = self.client_options(&pushes[0].0.host, auth);
         let images_dir = self.inner.root.join("images");
@@ -65,9 +69,9 @@ impl Engine {
         let this = self.clone();
         tokio::spawn(async move {
             let _ = events.send(JsonMessage::status(format!("The push refers to repository [{repository}]"), None));
-            for (target, tag, manifest) in pushes {
+            for (target, tag, manifest, mounts) in pushes {
                 let progress = Arc::new(BlobProgress::new(events.clone(), &PUSH));
-                match palisade_registry::client::push_stored(&images_dir, &manifest, &target.remote, &options, progress).await {
+                match palisade_registry::client::push_stored(&images_dir, &manifest, &target.remote, &options, progress, &mounts).await {
                     Ok((digest, size)) => {
                         let name = target.local.as_str();
                         this.event("image", "push", name, crate::events::named(name));
@@ -108,6 +112,38 @@ impl Engine {
 }
 
 /// `serveraddress` as docker sends it (`host[:port]`, or a URL) → `host[:port]`.
+/// For each blob of `image` (config and layers), another repository of `target`'s registry
+/// that a local image with that blob is tagged in: the registry likely has the blob there,
+/// and docker mounts it from there instead of uploading it again (docker remembers where
+/// each layer came from; a tag in the image store is the daemon's record of that).
+fn mount_sources(store: &ImageStore, image: &Image, target: &RemoteImage) -> HashMap<Digest, String> {
+    // The config blob and the layers: what `docker push` uploads.
+    let blobs = |i: &Image| -> Vec<String> {
+        std::iter::once(i.manifest.config().digest().to_string()).chain(i.manifest.layers().iter().map(|l| l.digest().to_string())).collect()
+    };
+    let wanted: HashSet<String> = blobs(image).into_iter().collect();
+    let mut sources = HashMap::new();
+    for summary in store.list().unwrap_or_default() {
+        let repos: Vec<String> = summary
+            .references
+            .iter()
+            .filter_map(|r| RemoteImage::parse(r.as_str(), "").ok())
+            .filter(|r| r.remote.registry == target.remote.registry && r.remote.repo != target.remote.repo)
+            .map(|r| r.remote.repo.to_string())
+            .collect();
+        let Some(repo) = repos.first() else { continue };
+        let Ok(other) = store.inspect(&summary.id.to_string()) else { continue };
+        for digest in blobs(&other) {
+            if wanted.contains(&digest) {
+                if let Ok(d) = digest.parse() {
+                    sources.entry(d).or_insert_with(|| repo.clone());
+                }
+            }
+        }
+    }
+    sources
+}
+
 fn registry_host(server: &str) -> Result<String> {
     let host = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
     let host = host.strip_suffix("/v2").unwrap_or(host).trim_end_matches('/');

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Registry workflows through the daemon with the stock docker CLI against `palisade up`:
 //! `docker login` (a wrong password refused as docker reports it), `docker push` and
-//! `push --all-tags` into the registry of `up`, pulled back; `DOCKER_CONTENT_TRUST=1 docker
+//! `push --all-tags` into the registry of `up`, pulled back, a layer mounted from another
+//! repository rather than uploaded again; `DOCKER_CONTENT_TRUST=1 docker
 //! push` signs (the notary CLI lists the tag) and `docker trust sign` works as the docs show.
 
 mod common;
@@ -107,6 +108,15 @@ fn login_push_and_content_trust_through_the_daemon() {
     assert!(all.contains("Layer already exists"), "{all}");
     let err = stderr(&docker.run(&["push", &format!("{registry}/nothing:here")], false, None));
     assert!(err.contains("An image does not exist locally with the tag"), "{err}");
+
+    // A new repository of the same registry: its layer is mounted from bb, not uploaded again.
+    let other = format!("{registry}/other:1");
+    docker.ok(&["tag", "bb:latest", &other], false);
+    let mounted = docker.ok(&["push", &other], false);
+    assert!(mounted.contains("Mounted from bb") && !mounted.contains("Pushed"), "{mounted}");
+    docker.ok(&["rmi", &other], false);
+    let pulled = docker.ok(&["pull", &other], false);
+    assert!(pulled.contains("Digest: sha256:"), "the mounted image pulls back: {pulled}");
 
     // Content trust: the CLI signs what the daemon pushed; notary sees the signed tag.
     let signed = format!("{registry}/signed:1");

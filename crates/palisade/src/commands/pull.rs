@@ -206,6 +206,9 @@ impl Progress for Bars {
             ProgressEvent::Exists { digest } => {
                 let _ = self.multi.println(format!("{} already exists", Self::short(&digest)));
             }
+            ProgressEvent::Mounted { digest, from } => {
+                let _ = self.multi.println(format!("{} mounted from {from}", Self::short(&digest)));
+            }
         }
     }
 }

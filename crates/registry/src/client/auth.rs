@@ -60,7 +60,8 @@ impl std::fmt::Debug for AuthSession {
 }
 
 impl AuthSession {
-    /// Authenticates as `credentials` (user, password) when asked, for token `scope`.
+    /// Authenticates as `credentials` (user, password) when asked, for token `scope` (scopes
+    /// separated by spaces).
     pub fn new(credentials: Option<(&str, &str)>, scope: String, server_kind: &'static str) -> Self {
         let basic = credentials.map(|(u, p)| SecretString::from(basic_authorization(u, p)));
         Self { basic, scope, server_kind, current: Mutex::new(None) }
@@ -134,7 +135,8 @@ fn retry_after(resp: &reqwest::Response) -> std::time::Duration {
 }
 
 /// Docker token protocol: `GET realm?scope=…&service=…` (with Basic credentials when given;
-/// no `scope` when `scope` is empty)
+/// `scope` is a space-separated list, as in a challenge, sent as one parameter each; none
+/// when it is empty)
 /// and return the `token` (or `access_token`) of the JSON answer.
 pub async fn fetch_token(
     http: &reqwest::Client,
@@ -147,8 +149,8 @@ pub async fn fetch_token(
     let resp = loop {
         // No scope at all for a login: the token then only proves who asked.
         let mut req = http.get(realm);
-        if !scope.is_empty() {
-            req = req.query(&[("scope", scope)]);
+        for one in scope.split_whitespace() {
+            req = req.query(&[("scope", one)]);
         }
         if let Some(s) = service {
             req = req.query(&[("service", s)]);

@@ -1,5 +1,6 @@
 //! Copying whole images (manifest trees) between a local image and a registry.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -81,6 +82,13 @@ pub enum ProgressEvent {
         /// Blob digest.
         digest: String,
     },
+    /// The destination linked this blob from another of its repositories.
+    Mounted {
+        /// Blob digest.
+        digest: String,
+        /// The repository it came from.
+        from: String,
+    },
 }
 
 /// Receives [`ProgressEvent`]s (e.g. progress bars).
@@ -141,37 +149,50 @@ pub async fn push(src: &LocalImage, dest: &ImageRef, opts: &ClientOptions, progr
     if dest.reference.contains(':') && dest.reference != root.digest.to_string() {
         return Err(ClientError::Invalid(format!("{dest} names a digest, but the image is {}", root.digest)));
     }
-    push_tree(&client, &dir, &root, &dest.reference, &progress).await?;
+    push_tree(&client, &dir, &root, &dest.reference, &progress, &HashMap::new()).await?;
     Ok(root.digest)
 }
 
 /// Push the image whose manifest is blob `manifest` of the content store `dir` (a directory
 /// laid out as an OCI layout's `blobs/<algorithm>/<hex>`, such as a daemon's image store)
-/// to `dest`; returns the manifest's digest and size, which `docker push` reports.
+/// to `dest`; returns the manifest's digest and size, which `docker push` reports. A blob
+/// `mounts` names a repository of the same registry for is mounted from there if the registry
+/// has it, and uploaded otherwise.
 pub async fn push_stored(
     dir: &Path,
     manifest: &Digest,
     dest: &ImageRef,
     opts: &ClientOptions,
     progress: Arc<dyn Progress>,
+    mounts: &HashMap<Digest, String>,
 ) -> ClientResult<(Digest, u64)> {
     let path = layout::blob_path(dir, manifest);
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
     check_digest(manifest, &bytes)?;
     let root = Desc { media_type: media_type_of("", &bytes), digest: manifest.clone(), size: bytes.len() as u64 };
-    let client = Arc::new(RemoteClient::new(dest, opts, true)?);
-    push_tree(&client, dir, &root, &dest.reference, &progress).await?;
+    let mut sources: Vec<&str> = mounts.values().map(String::as_str).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let client = Arc::new(RemoteClient::with_sources(dest, opts, true, &sources)?);
+    push_tree(&client, dir, &root, &dest.reference, &progress, mounts).await?;
     Ok((root.digest, root.size))
 }
 
 /// Push one manifest (children first), then tag it as `reference`.
-async fn push_tree(client: &Arc<RemoteClient>, dir: &Path, desc: &Desc, reference: &str, progress: &Arc<dyn Progress>) -> ClientResult<()> {
+async fn push_tree(
+    client: &Arc<RemoteClient>,
+    dir: &Path,
+    desc: &Desc,
+    reference: &str,
+    progress: &Arc<dyn Progress>,
+    mounts: &HashMap<Digest, String>,
+) -> ClientResult<()> {
     let mpath = layout::blob_path(dir, &desc.digest);
     let bytes = Bytes::from(std::fs::read(&mpath).map_err(io_err(&mpath))?);
     check_digest(&desc.digest, &bytes)?;
     let (manifests, blobs) = layout::children(&bytes)?;
     for child in &manifests {
-        Box::pin(push_tree(client, dir, child, &child.digest.to_string(), progress)).await?;
+        Box::pin(push_tree(client, dir, child, &child.digest.to_string(), progress, mounts)).await?;
     }
     futures::stream::iter(blobs.into_iter().map(|b| {
         let (client, progress, path) = (client.clone(), progress.clone(), layout::blob_path(dir, &b.digest));
@@ -180,6 +201,12 @@ async fn push_tree(client: &Arc<RemoteClient>, dir: &Path, desc: &Desc, referenc
             if client.blob_exists(&b.digest).await? {
                 progress.event(ProgressEvent::Exists { digest: d });
                 return Ok(());
+            }
+            if let Some(from) = mounts.get(&b.digest) {
+                if client.mount_blob(&b.digest, from).await? {
+                    progress.event(ProgressEvent::Mounted { digest: d, from: from.clone() });
+                    return Ok(());
+                }
             }
             let size = std::fs::metadata(&path).map_err(io_err(&path))?.len();
             progress.event(ProgressEvent::Start { digest: d.clone(), size });

@@ -98,8 +98,17 @@ pub async fn login(registry: &str, opts: &ClientOptions) -> ClientResult<()> {
 impl RemoteClient {
     /// A client for `image`'s repository; `push` selects the token scope (`pull,push`).
     pub fn new(image: &ImageRef, opts: &ClientOptions, push: bool) -> ClientResult<Self> {
+        Self::with_sources(image, opts, push, &[])
+    }
+
+    /// As [`Self::new`], with the token also asking to pull from `sources` (repositories of
+    /// the same registry that blobs may be mounted from).
+    pub fn with_sources(image: &ImageRef, opts: &ClientOptions, push: bool, sources: &[&str]) -> ClientResult<Self> {
         let (http, base) = http_client(&image.registry, opts)?;
-        let scope = format!("repository:{}:{}", image.repo, if push { "pull,push" } else { "pull" });
+        let mut scope = format!("repository:{}:{}", image.repo, if push { "pull,push" } else { "pull" });
+        for source in sources {
+            scope.push_str(&format!(" repository:{source}:pull"));
+        }
         let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
         Ok(Self { http, base, repo: image.repo.to_string(), auth: AuthSession::new(credentials, scope, "registry") })
     }
@@ -139,6 +148,24 @@ impl RemoteClient {
             StatusCode::NOT_FOUND => Ok(false),
             _ => Self::expect(resp, "HEAD", &url, &[]).await.map(|_| false),
         }
+    }
+
+    /// Cross-repository mount (`POST blobs/uploads/?mount=DIGEST&from=SOURCE`): whether the
+    /// registry linked the blob of `source` into this repository. A registry that does not
+    /// (the blob is not there, or the caller may not read `source`) starts an upload instead,
+    /// which is cancelled here: the caller uploads the blob itself.
+    pub async fn mount_blob(&self, digest: &Digest, source: &str) -> ClientResult<bool> {
+        let url = self.url(&format!("blobs/uploads/?mount={digest}&from={source}"));
+        let resp = self.send(Method::POST, &url, |r| Ok(r.header(header::CONTENT_LENGTH, 0))).await?;
+        if resp.status() == StatusCode::CREATED {
+            return Ok(true);
+        }
+        if resp.status() == StatusCode::ACCEPTED {
+            if let Some(location) = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()) {
+                let _ = self.send(Method::DELETE, &self.resolve(location), Ok).await;
+            }
+        }
+        Ok(false)
     }
 
     /// Upload a local file as a blob (POST, then one streamed PUT); `on_bytes` sees progress.
