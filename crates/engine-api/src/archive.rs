@@ -45,6 +45,29 @@ pub struct PathStat {
     pub link_target: String,
 }
 
+impl PathStat {
+    /// Go's `os.ModeDir`.
+    pub const MODE_DIR: u32 = 1 << 31;
+    /// Go's `os.ModeSymlink`.
+    pub const MODE_SYMLINK: u32 = 1 << 27;
+
+    /// Whether the path is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & Self::MODE_DIR != 0
+    }
+
+    /// Whether the path is a symbolic link (then [`Self::link_target`] names its target).
+    pub fn is_symlink(&self) -> bool {
+        self.mode & Self::MODE_SYMLINK != 0
+    }
+
+    /// Decodes the value of a [`PATH_STAT_HEADER`] (base64 of the JSON).
+    pub fn from_header(value: &[u8]) -> Result<Self, String> {
+        let json = base64::engine::general_purpose::STANDARD.decode(value).map_err(|e| format!("invalid {PATH_STAT_HEADER}: {e}"))?;
+        serde_json::from_slice(&json).map_err(|e| format!("invalid {PATH_STAT_HEADER}: {e}"))
+    }
+}
+
 /// Query of the archive endpoints.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -148,5 +171,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["linkTarget"], "/etc");
         assert_eq!(v["mode"], 134218239u32);
+        let back = PathStat::from_header(value.as_bytes()).unwrap();
+        assert_eq!(back, stat);
+        assert!(back.is_symlink() && !back.is_dir());
+        assert!(PathStat::from_header(b"not base64!").is_err());
     }
 }

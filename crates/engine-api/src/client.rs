@@ -87,7 +87,17 @@ impl Client {
 
     /// `POST path` with a raw body of `content_type`; returns the response body.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
-        let response = self.send(Method::POST, path, Some((content_type, body))).await?;
+        self.raw(Method::POST, path, content_type, body).await
+    }
+
+    /// `PUT path` with a raw body of `content_type` (a tar for `/containers/{ref}/archive`);
+    /// returns the response body.
+    pub async fn put_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
+        self.raw(Method::PUT, path, content_type, body).await
+    }
+
+    async fn raw(&self, method: Method, path: &str, content_type: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
+        let response = self.send(method, path, Some((content_type, body))).await?;
         collect(response).await
     }
 
