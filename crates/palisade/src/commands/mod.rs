@@ -8,6 +8,7 @@ mod duration;
 mod images;
 mod load;
 mod logs;
+mod network;
 mod node;
 mod output;
 mod ps;
@@ -27,6 +28,7 @@ mod top;
 mod trust;
 mod trust_server;
 mod up;
+mod volume;
 
 /// Where a fresh install keeps its state.
 pub(crate) const DEFAULT_DATA_ROOT: &str = "/var/lib/palisade";
@@ -44,6 +46,26 @@ impl HostArg {
     pub(crate) fn client(&self) -> palisade_engine_api::client::Client {
         palisade_engine_api::client::Client::new(&self.host)
     }
+}
+
+/// `ls [-q]` of a kind of object.
+#[derive(clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) host: HostArg,
+    /// Only the IDs (of volumes: the names).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+/// Objects named on the command line (`inspect`, `rm`).
+#[derive(clap::Args)]
+pub(crate) struct ReferencesArgs {
+    #[command(flatten)]
+    pub(crate) host: HostArg,
+    /// Names or IDs.
+    #[arg(required = true)]
+    pub(crate) references: Vec<String>,
 }
 
 /// Every `palisade` subcommand.
@@ -90,6 +112,12 @@ pub(crate) enum Command {
     Stop(stop::StopArgs),
     /// Remove containers.
     Rm(rm::RmArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// List images.
     Images(images::ImagesArgs),
     /// Load an image archive.
@@ -135,6 +163,8 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Top(args) => top::run(args).await,
         Command::Stop(args) => stop::run(args).await,
         Command::Rm(args) => rm::run(args).await,
+        Command::Volume(cmd) => volume::run(cmd).await,
+        Command::Network(cmd) => network::run(cmd).await,
         Command::Images(args) => images::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Rmi(args) => rmi::run(args).await,

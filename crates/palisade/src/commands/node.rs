@@ -9,19 +9,13 @@ use palisade_engine_api::types::{Info, Node};
 use super::output::capitalize;
 use super::secret::{parse_labels, url_component};
 use super::service::tasks;
-use super::HostArg;
+use super::{HostArg, ListArgs};
 
 #[derive(clap::Subcommand)]
 #[command(defer = true)]
 pub(crate) enum NodeCommand {
     /// List nodes.
-    Ls {
-        #[command(flatten)]
-        host: HostArg,
-        /// Only IDs.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Ls(ListArgs),
     /// Show nodes (`self` for this one).
     Inspect {
         #[command(flatten)]
@@ -84,7 +78,7 @@ pub(crate) enum NodeCommand {
 
 pub(crate) async fn run(command: NodeCommand) -> anyhow::Result<ExitCode> {
     match command {
-        NodeCommand::Ls { host, quiet } => list(&host.client(), quiet).await?,
+        NodeCommand::Ls(ListArgs { host, quiet }) => list(&host.client(), quiet).await?,
         NodeCommand::Inspect { host, pretty, nodes } => inspect(&host.client(), pretty, &nodes).await?,
         NodeCommand::Rm { host, force, nodes } => {
             let client = host.client();

@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 
+use palisade_engine_api::client::ClientError;
 use palisade_engine_api::containers::types::unframe;
 
 /// Writes the complete frames in `buffer` to stdout (stream 1) or stderr (others).
@@ -47,6 +48,58 @@ pub(crate) fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// Runs `action` on each of `references` in turn, printing those it succeeded for; the errors
+/// are reported together at the end (a nonzero exit), as docker does for `rm`, `start`, ….
+pub(crate) async fn each<F, Fut>(references: &[String], mut action: F) -> anyhow::Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    let mut errors = Vec::new();
+    for reference in references {
+        match action(reference.clone()).await {
+            Ok(()) => println!("{reference}"),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    Ok(())
+}
+
+/// docker's prune confirmation: `warning`, then `Are you sure you want to continue? [y/N]`,
+/// answered on stdin (`y` or `yes`); `force` skips it. Declining is an error, as docker's
+/// "has been cancelled".
+pub(crate) fn confirm(what: &str, warning: &str, force: bool) -> anyhow::Result<()> {
+    if force {
+        return Ok(());
+    }
+    print!("WARNING! {warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Ok(());
+    }
+    anyhow::bail!("{what} has been cancelled")
+}
+
+/// `2.048kB`, as go-units' HumanSize (decimal units, four significant digits).
+pub(crate) fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let integer_digits = if value < 10.0 { 1 } else if value < 100.0 { 2 } else { 3 };
+    let text = format!("{value:.prec$}", prec = 4 - integer_digits);
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    format!("{text}{}", UNITS[unit])
 }
 
 /// `17 months ago`, as go-units' HumanDuration words it.
@@ -95,6 +148,15 @@ mod tests {
         assert_eq!(human_duration(3 * 3600), "3 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
         assert_eq!(human_duration(17 * 30 * 86400), "17 months");
+    }
+
+    #[test]
+    fn sizes_are_worded_as_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(2048), "2.048kB");
+        assert_eq!(human_size(1_500_000), "1.5MB");
+        assert_eq!(human_size(123_456_789), "123.5MB");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::output::{ago, print_table};
-use super::HostArg;
+use super::output::{ago, each, print_table};
+use super::{HostArg, ListArgs, ReferencesArgs};
 
 /// Which objects the verbs manage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,28 +59,12 @@ pub(crate) enum SecretCommand {
     },
     /// List them.
     #[command(alias = "list")]
-    Ls {
-        #[command(flatten)]
-        host: HostArg,
-        /// Only IDs.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Ls(ListArgs),
     /// Show them as JSON (a secret's data never; a config's data in base64).
-    Inspect {
-        #[command(flatten)]
-        host: HostArg,
-        #[arg(required = true)]
-        references: Vec<String>,
-    },
+    Inspect(ReferencesArgs),
     /// Remove them.
     #[command(alias = "remove")]
-    Rm {
-        #[command(flatten)]
-        host: HostArg,
-        #[arg(required = true)]
-        references: Vec<String>,
-    },
+    Rm(ReferencesArgs),
 }
 
 pub(crate) async fn run(command: SecretCommand, kind: Kind) -> anyhow::Result<ExitCode> {
@@ -92,9 +76,9 @@ pub(crate) async fn run(command: SecretCommand, kind: Kind) -> anyhow::Result<Ex
             let created: SecretCreateResponse = host.client().post(&format!("/{collection}/create"), &spec).await?;
             println!("{}", created.id);
         }
-        SecretCommand::Ls { host, quiet } => list(&host.client(), kind, quiet).await?,
-        SecretCommand::Inspect { host, references } => inspect::<Secret>(&host.client(), collection, &references).await?,
-        SecretCommand::Rm { host, references } => remove(&host.client(), collection, &references).await?,
+        SecretCommand::Ls(ListArgs { host, quiet }) => list(&host.client(), kind, quiet).await?,
+        SecretCommand::Inspect(ReferencesArgs { host, references }) => inspect::<Secret>(&host.client(), collection, &references).await?,
+        SecretCommand::Rm(ReferencesArgs { host, references }) => remove(&host.client(), collection, &references).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -112,17 +96,7 @@ pub(crate) async fn inspect<T: DeserializeOwned + Serialize>(client: &Client, co
 /// `DELETE /<collection>/<ref>` of each, printing those removed; the errors together at the end,
 /// as docker.
 pub(crate) async fn remove(client: &Client, collection: &str, references: &[String]) -> anyhow::Result<()> {
-    let mut errors = Vec::new();
-    for reference in references {
-        match client.delete(&format!("/{collection}/{}", url_component(reference))).await {
-            Ok(()) => println!("{reference}"),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if !errors.is_empty() {
-        anyhow::bail!("{}", errors.join("\n"));
-    }
-    Ok(())
+    each(references, |reference| async move { client.delete(&format!("/{collection}/{}", url_component(&reference))).await }).await
 }
 
 /// The IDs of the secrets or configs named `names` (`GET /<collection>?filters={"name":…}`,

@@ -16,7 +16,7 @@ use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse};
 
 use super::secret::{self, url_component};
-use super::HostArg;
+use super::{HostArg, ListArgs, ReferencesArgs};
 
 #[derive(clap::Subcommand)]
 #[command(defer = true)]
@@ -25,13 +25,7 @@ pub(crate) enum ServiceCommand {
     Create(Box<spec::CreateArgs>),
     /// List services.
     #[command(alias = "list")]
-    Ls {
-        #[command(flatten)]
-        host: HostArg,
-        /// Only IDs.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Ls(ListArgs),
     /// List the tasks of services.
     Ps {
         #[command(flatten)]
@@ -64,12 +58,7 @@ pub(crate) enum ServiceCommand {
     Update(Box<spec::UpdateArgs>),
     /// Remove services.
     #[command(alias = "remove")]
-    Rm {
-        #[command(flatten)]
-        host: HostArg,
-        #[arg(required = true)]
-        services: Vec<String>,
-    },
+    Rm(ReferencesArgs),
 }
 
 pub(crate) async fn run(command: ServiceCommand) -> anyhow::Result<ExitCode> {
@@ -81,7 +70,7 @@ pub(crate) async fn run(command: ServiceCommand) -> anyhow::Result<ExitCode> {
             warn(created.warnings);
             println!("{}", created.id);
         }
-        ServiceCommand::Ls { host, quiet } => show::list(&host.client(), quiet).await?,
+        ServiceCommand::Ls(ListArgs { host, quiet }) => show::list(&host.client(), quiet).await?,
         ServiceCommand::Ps { host, table, services } => {
             let client = host.client();
             let services = try_join_all(services.iter().map(|reference| inspect(&client, reference))).await?;
@@ -98,7 +87,7 @@ pub(crate) async fn run(command: ServiceCommand) -> anyhow::Result<ExitCode> {
             update(&client, &service, &spec, args.rollback).await?;
             println!("{}", args.service);
         }
-        ServiceCommand::Rm { host, services } => secret::remove(&host.client(), "services", &services).await?,
+        ServiceCommand::Rm(ReferencesArgs { host, references: services }) => secret::remove(&host.client(), "services", &services).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
