@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod content_trust;
 mod daemon;
 mod duration;
+mod exec;
 mod images;
 mod load;
 mod logs;
@@ -21,6 +22,7 @@ mod run;
 mod scan;
 mod secret;
 mod service;
+mod start;
 mod stop;
 mod swarm;
 mod tasks;
@@ -108,6 +110,12 @@ pub(crate) enum Command {
     Logs(logs::LogsArgs),
     /// Show a container's processes.
     Top(top::TopArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Start stopped containers.
+    Start(start::StartArgs),
+    /// Restart containers.
+    Restart(start::RestartArgs),
     /// Stop containers.
     Stop(stop::StopArgs),
     /// Remove containers.
@@ -161,6 +169,9 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ps(args) => ps::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Top(args) => top::run(args).await,
+        Command::Exec(args) => exec::run(args).await,
+        Command::Start(args) => start::start(args).await,
+        Command::Restart(args) => start::restart(args).await,
         Command::Stop(args) => stop::run(args).await,
         Command::Rm(args) => rm::run(args).await,
         Command::Volume(cmd) => volume::run(cmd).await,
