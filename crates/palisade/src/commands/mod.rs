@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod content_trust;
+mod cp;
 mod daemon;
 mod duration;
 mod exec;
@@ -120,6 +121,8 @@ pub(crate) enum Command {
     Stop(stop::StopArgs),
     /// Remove containers.
     Rm(rm::RmArgs),
+    /// Copy files between a container and the host.
+    Cp(cp::CpArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -174,6 +177,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Restart(args) => start::restart(args).await,
         Command::Stop(args) => stop::run(args).await,
         Command::Rm(args) => rm::run(args).await,
+        Command::Cp(args) => cp::run(args).await,
         Command::Volume(cmd) => volume::run(cmd).await,
         Command::Network(cmd) => network::run(cmd).await,
         Command::Images(args) => images::run(args).await,
