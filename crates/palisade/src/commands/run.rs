@@ -1,5 +1,8 @@
-//! `palisade run [--rm] [-d] [--name N] IMAGE [CMD…]`: create, start, then either print the id
-//! (`-d`) or stream the output and exit with the container's exit code.
+//! `palisade run [--rm] [-d] [--name N] [-v …] [--mount …] [--restart …] IMAGE [CMD…]`: create,
+//! start, then either print the id (`-d`) or stream the output and exit with the container's
+//! exit code.
+
+mod mounts;
 
 use std::process::ExitCode;
 
@@ -9,6 +12,8 @@ use palisade_engine_api::containers::types::{
 };
 
 use palisade_engine_api::types::{EndpointIpamConfig, EndpointSettings, NetworkingConfig, PortBinding};
+
+use mounts::{mount_spec, restart_policy, volume_spec, VolumeSpec};
 
 use super::content_trust::ContentTrustArgs;
 use super::output::write_frames;
@@ -50,6 +55,16 @@ pub(crate) struct RunArgs {
     /// Publish every exposed port on a free host port.
     #[arg(short = 'P', long = "publish-all")]
     publish_all: bool,
+    /// Mount a volume or host path: `NAME:/PATH[:ro]`, `/HOST:/PATH[:ro]`, or `/PATH` (an
+    /// anonymous volume).
+    #[arg(short = 'v', long = "volume")]
+    volumes: Vec<String>,
+    /// Mount: `type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=…]…`.
+    #[arg(long = "mount")]
+    mounts: Vec<String>,
+    /// Restart policy: `no`, `always`, `unless-stopped` or `on-failure[:MAX-RETRIES]`.
+    #[arg(long)]
+    restart: Option<String>,
     /// USER:PASSWORD for the registry and trust server, when content trust has to look the
     /// image up or pull it (default: PALISADE_REGISTRY_AUTH).
     #[arg(long, env = "PALISADE_REGISTRY_AUTH", hide_env_values = true)]
@@ -81,6 +96,10 @@ async fn trusted_image(args: &RunArgs) -> anyhow::Result<String> {
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = args.host.client();
+    // Bad flags are reported before anything is pulled or created.
+    let volumes = args.volumes.iter().map(|v| volume_spec(v)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mounts = args.mounts.iter().map(|m| mount_spec(m)).collect::<anyhow::Result<Vec<_>>>()?;
+    let restart = args.restart.as_deref().map(restart_policy).transpose()?.unwrap_or_default();
     let image = trusted_image(&args).await?;
     let request = ContainerCreateRequest {
         config: ContainerConfig {
@@ -96,11 +115,21 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             runtime: args.runtime.clone().unwrap_or_default(),
             network_mode: args.network.clone().unwrap_or_else(|| "default".into()),
             publish_all_ports: args.publish_all,
+            mounts,
+            restart_policy: restart,
             ..HostConfig::default()
         },
         networking_config: NetworkingConfig::default(),
     };
     let mut request = request;
+    for volume in volumes {
+        match volume {
+            VolumeSpec::Bind(bind) => request.host_config.binds.push(bind),
+            VolumeSpec::Anonymous(target) => {
+                request.config.volumes.insert(target, serde_json::json!({}));
+            }
+        }
+    }
     for spec in &args.publish {
         let (host, container) = publish_spec(spec)?;
         request.config.exposed_ports.insert(container.clone(), serde_json::json!({}));
