@@ -104,6 +104,20 @@ impl Node {
         Command::new(PALISADE).args(args).env("PALISADE_HOST", self.host()).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// palisade CLI that must succeed; returns stdout.
+    pub fn palisade_ok(&self, args: &[&str]) -> String {
+        let out = self.palisade(args);
+        assert!(out.status.success(), "palisade {args:?} failed: {}\n--- daemon log ---\n{}", stderr(&out), self.log());
+        stdout(&out)
+    }
+
+    /// palisade CLI that must fail; returns stderr.
+    pub fn palisade_err(&self, args: &[&str]) -> String {
+        let out = self.palisade(args);
+        assert!(!out.status.success(), "palisade {args:?} unexpectedly succeeded: {}", stdout(&out));
+        stderr(&out)
+    }
+
     /// `docker info` field via Go template.
     pub fn info(&self, template: &str) -> String {
         self.docker_ok(&["info", "--format", template]).trim().to_owned()
