@@ -136,7 +136,8 @@ fn header(family: NetfilterProtoFamily, res_id: u16) -> NetfilterHeader {
     NetfilterHeader::new(family, 0, res_id)
 }
 
-/// `BATCH_BEGIN`, one element message per map touched, `BATCH_END`, numbered from `first`.
+/// `BATCH_BEGIN`, two element messages per port (its address map and its port map),
+/// `BATCH_END`, numbered from `first`.
 fn batch(change: Change, ports: &[Published], first: u32) -> Vec<NetlinkMessage<NetfilterMessage>> {
     let control = |m: ControlMessage| NetlinkMessage::from(NetfilterMessage::new(header(NetfilterProtoFamily::Unspec, NFNL_SUBSYS_NFTABLES), m));
     let mut out = vec![control(ControlMessage::BatchBegin)];
