@@ -3,13 +3,14 @@
 //! (prepare at create, attach at start, detach at exit, forget at remove); inspect views; and
 //! the [`NetworkBackend`] of the `/networks` endpoints.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use palisade_engine_api::containers::types::ContainerCreateRequest;
 use palisade_engine_api::networks::NetworkBackend;
 use palisade_engine_api::types::{
-    is_unset, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkContainer, NetworkCreateRequest,
+    is_unset, EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkContainer, NetworkCreateRequest,
     NetworkCreateResponse, NetworkDisconnectRequest, NetworkPruneResponse, NetworkResource, NetworkSettings, Port,
     PortBinding as ApiPortBinding,
 };
@@ -21,6 +22,7 @@ use palisade_net::{
 use palisade_runtime::{ExtraMount, NetworkMode, RunOptions};
 
 use crate::error::{Error, Result};
+use crate::records::RecordedEndpoint;
 use crate::state::{blocking, Engine};
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
@@ -67,6 +69,29 @@ fn endpoint_request(network: &str, s: &EndpointSettings) -> Result<EndpointReque
         a => Some(a.parse::<Ipv4Addr>().map_err(|_| invalid(format!("invalid IPv4 address: {a}")))?),
     };
     Ok(EndpointRequest { aliases: s.aliases.clone(), ipv4 })
+}
+
+/// The request a restored container's networking is prepared from: its create request, with
+/// the networks its record keeps when it keeps them (connects and disconnects since the create
+/// included; `none` when it was disconnected from all, its ports then unpublished).
+pub(crate) fn wired_request<'a>(request: &'a ContainerCreateRequest, recorded: Option<&[RecordedEndpoint]>) -> Cow<'a, ContainerCreateRequest> {
+    let Some(recorded) = recorded else { return Cow::Borrowed(request) };
+    let mut wired = request.clone();
+    let settings = |e: &RecordedEndpoint| EndpointSettings {
+        aliases: e.aliases.clone(),
+        ipam_config: e.ipv4.map(|ip| EndpointIpamConfig { ipv4_address: ip.to_string(), ..EndpointIpamConfig::default() }),
+        ..EndpointSettings::default()
+    };
+    wired.networking_config.endpoints_config = recorded.iter().map(|e| (e.network.clone(), settings(e))).collect();
+    match recorded.first() {
+        Some(first) => wired.host_config.network_mode.clone_from(&first.network),
+        None => {
+            wired.host_config.network_mode = "none".into();
+            wired.host_config.port_bindings.clear();
+            wired.host_config.publish_all_ports = false;
+        }
+    }
+    Cow::Owned(wired)
 }
 
 /// `-p`/`-P`/`--expose` of a request.
@@ -156,6 +181,14 @@ impl Engine {
         options.network = NetworkMode::Path(sandbox.netns);
         options.mounts.push(ExtraMount::Bind { source: sandbox.resolv_conf, destination: "/etc/resolv.conf".into(), read_only: true });
         Ok(())
+    }
+
+    /// What a container's record keeps of its networks: each one it is on now, by name, with
+    /// its aliases and requested address; `None` for a host or none container.
+    pub(crate) fn recorded_networks(&self, id: &str) -> Option<Vec<RecordedEndpoint>> {
+        let view = self.networks()?.container(id)?;
+        let recorded = view.endpoints.iter().map(|e| RecordedEndpoint { network: e.network_name.clone(), aliases: e.aliases.clone(), ipv4: e.requested_ip });
+        Some(recorded.collect())
     }
 
     /// Start hook: endpoints attached, ports published, DNS served.
@@ -382,6 +415,7 @@ impl NetworkBackend for Engine {
         let id = entry.id.to_string();
         let view = networks.inspect(&reference).map_err(Error::Net)?;
         blocking(move || Ok(networks.connect(&reference, &id, ep)?)).await?;
+        self.persist(&entry);
         self.network_event(&view, "connect", &entry);
         Ok(())
     }
@@ -392,6 +426,7 @@ impl NetworkBackend for Engine {
         let id = entry.id.to_string();
         let view = networks.inspect(&reference).map_err(Error::Net)?;
         blocking(move || Ok(networks.disconnect(&reference, &id)?)).await?;
+        self.persist(&entry);
         self.network_event(&view, "disconnect", &entry);
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! A record holds the create request as the client sent it; secret values never reach it
 //! (they go to tasks as files, not as part of the request).
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use palisade_engine_api::containers::types::ContainerCreateRequest;
@@ -43,6 +44,23 @@ pub(crate) struct Record {
     pub(crate) exit_code: i64,
     pub(crate) oom_killed: bool,
     pub(crate) error: String,
+    /// The networks the container is on as they stand, after any `docker network connect` or
+    /// `disconnect` (first: the one it joins first); `None` for a host or none container, and
+    /// in records written before they were kept (the create request's networks then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) networks: Option<Vec<RecordedEndpoint>>,
+}
+
+/// One network of a container's record, by name (the default bridge is made anew, with a new
+/// id, when its settings change), with what the container asked of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordedEndpoint {
+    pub(crate) network: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ipv4: Option<Ipv4Addr>,
 }
 
 /// [`OciRuntimeKind`] as records spell it.

@@ -148,6 +148,7 @@ impl Entry {
             exit_code: life.exit_code,
             oom_killed: life.oom_killed,
             error: life.error,
+            networks: None,
         }
     }
 }
@@ -358,7 +359,8 @@ impl Engine {
         let profile = self.engine_dir().join("seccomp").join(format!("{}.json", record.id));
         let restored = (|| -> Result<(Option<PathBuf>, Held)> {
             let (mut translated, held) = self.options_for(&record.request, &profile, Some(&record.volumes))?;
-            self.prepare_network(record.id.as_str(), &record.name, &record.request, &mut translated.options)?;
+            let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
+            self.prepare_network(record.id.as_str(), &record.name, &wired, &mut translated.options)?;
             let rt = self.runtime(kind);
             let img = rt.images().inspect(&record.image_id)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;
@@ -653,9 +655,11 @@ impl Engine {
 
     /// Saves what a restart must know of `entry`; a failure is reported, not returned: the
     /// container's state has already changed.
-    fn persist(&self, entry: &Entry) {
+    pub(crate) fn persist(&self, entry: &Entry) {
         if entry.persistent && !entry.life.borrow().removed {
-            if let Err(e) = self.inner.records.save(&entry.record()) {
+            let mut record = entry.record();
+            record.networks = self.recorded_networks(entry.id.as_str());
+            if let Err(e) = self.inner.records.save(&record) {
                 tracing::warn!("saving the record of container {}: {e}", entry.name);
             }
         }

@@ -160,6 +160,12 @@ fn containers_keep_their_networks_across_a_daemon_crash() {
     node.web("left", &["--network", "kept", "-p", "127.0.0.1:8082:80"], "left");
     node.web("always", &["--network", "kept", "--network-alias", "svc", "--restart", "always"], "always");
     assert_eq!(node.host_fetch_eventually("http://127.0.0.1:8082/").as_deref().map(str::trim), Some("left"));
+    // Connected after it started (and to one network only for a while): kept as it stands.
+    node.docker_ok(&["network", "create", "later"]);
+    node.docker_ok(&["network", "create", "gone"]);
+    node.docker_ok(&["network", "connect", "--alias", "late", "later", "always"]);
+    node.docker_ok(&["network", "connect", "gone", "always"]);
+    node.docker_ok(&["network", "disconnect", "gone", "always"]);
     node.crash_and_restart();
     // The crashed daemon's containers were stopped with it: their ports and rules are gone.
     assert_eq!(node.host_fetch("http://127.0.0.1:8082/"), None, "the port still answers after the crash");
@@ -172,6 +178,10 @@ fn containers_keep_their_networks_across_a_daemon_crash() {
     });
     let (code, out, err) = node.run_sh(&["--network", "kept"], &format!("{}; {}", fetch_script("http://always/"), fetch_script("http://svc/")));
     assert_eq!((code, out.matches("always").count()), (0, 2), "{out}{err}");
+    let on = node.docker_ok(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "always"]);
+    assert_eq!(on.split_whitespace().collect::<std::collections::BTreeSet<_>>(), ["kept", "later"].into(), "{on}");
+    let (code, out, err) = node.run_sh(&["--network", "later"], &fetch_script("http://late/"));
+    assert_eq!((code, out.trim()), (0, "always"), "the network connected after start is back: {out}{err}");
     // The other one starts again with its network and its published port.
     node.docker_ok(&["start", "left"]);
     common::wait_for(std::time::Duration::from_secs(10), "the port again", || {

@@ -55,6 +55,8 @@ fn named_volumes_binds_and_tmpfs_mounts() {
     let mut shown: Vec<&str> = shown.split_whitespace().collect();
     shown.sort_unstable();
     assert_eq!(shown, ["bind:/h:true", "volume:/v:false"]);
+    // `true` may still be running: rm without -f refuses a running container.
+    node.docker_ok(&["wait", "mnt"]);
     node.docker_ok(&["rm", "mnt"]);
 
     // Anonymous volumes go with `rm -v`; `volume prune` takes only unused anonymous ones.
