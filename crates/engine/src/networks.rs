@@ -191,6 +191,12 @@ impl Engine {
         Some(recorded.collect())
     }
 
+    /// A container's address on its first network while attached (what its `/etc/hosts` names
+    /// it by); `None` for host and none containers.
+    pub(crate) fn network_address(&self, id: &str) -> Option<Ipv4Addr> {
+        self.networks()?.container(id)?.endpoints.first()?.ip
+    }
+
     /// Start hook: endpoints attached, ports published, DNS served.
     pub(crate) async fn attach_network(&self, id: &str) -> Result<()> {
         let Some(networks) = self.networks().cloned() else { return Ok(()) };

@@ -686,12 +686,14 @@ impl Engine {
             (_, StartBy::Policy) => return Ok(false),
         }
         self.attach_network(entry.id.as_str()).await?;
+        let address = self.network_address(entry.id.as_str());
         let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
         let started = blocking_short(move || {
             let mut c = this.runtime(kind).container(&id)?;
             if c.status() == ContainerStatus::Stopped {
                 c.reset()?;
             }
+            c.set_address(address)?;
             c.start()?;
             Ok(c)
         })

@@ -1,6 +1,7 @@
 //! Building the OCI runtime `config.json` with docker's hardened defaults.
 
 use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::ImageConfiguration;
@@ -18,6 +19,7 @@ use super::seccomp_default::default_profile;
 use super::user::resolve_user;
 use crate::error::{Error, Result};
 use crate::ids::ContainerId;
+use crate::image::write_atomic;
 use crate::syscall::Syscall;
 
 /// Paths docker masks (bind-mounts `/dev/null` or an empty read-only tmpfs over) in every
@@ -448,10 +450,16 @@ pub(crate) fn is_file_name(name: &str) -> bool {
 pub fn write_bundle_files(paths: &BundlePaths, hostname: &str) -> Result<()> {
     let h = paths.hostname_file();
     std::fs::write(&h, format!("{hostname}\n")).map_err(Error::io("write", &h))?;
+    write_hosts(paths, hostname, None)
+}
+
+/// Writes the bundle's `hosts`: localhost, and the container's hostname at `address` (its
+/// address on its first network, as Docker writes it) or, with none, at 127.0.1.1.
+pub fn write_hosts(paths: &BundlePaths, hostname: &str, address: Option<Ipv4Addr>) -> Result<()> {
     let hosts = paths.hosts_file();
-    let body = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
-    std::fs::write(&hosts, body).map_err(Error::io("write", &hosts))?;
-    Ok(())
+    let own = address.map_or_else(|| "127.0.1.1".to_owned(), |a| a.to_string());
+    let body = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n");
+    write_atomic(&hosts, body.as_bytes())
 }
 
 

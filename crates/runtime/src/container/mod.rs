@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use layer::{log_paths, make_container_dir, open_log, LayerJob, PendingLayers};
 
 use crate::bundle::{
-    build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, BundlePaths, ExtraMount, RunOptions,
+    build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, write_hosts, BundlePaths, ExtraMount, RunOptions,
 };
 use crate::error::{Error, Result};
 use crate::ids::ContainerId;
@@ -529,6 +529,15 @@ impl Container {
         let config = serde_json::to_vec(&spec).map_err(Error::json("config.json"))?;
         write_atomic(&paths.config(), &config)?;
         write_bundle_files(&paths, &hostname_for(&self.record.id, opts))
+    }
+
+    /// Names the container's own address in its `/etc/hosts` (before `start`): the address
+    /// of its first network for this run, or none (127.0.1.1).
+    pub fn set_address(&self, address: Option<std::net::Ipv4Addr>) -> Result<()> {
+        let paths = self.paths();
+        let file = paths.hostname_file();
+        let hostname = std::fs::read_to_string(&file).map_err(Error::io("read", &file))?;
+        write_hosts(&paths, hostname.trim_end(), address)
     }
 
     /// Writes a secret file into the container's secrets tmpfs (before `start`). `uid`/`gid`
