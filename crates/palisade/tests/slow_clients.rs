@@ -2,7 +2,9 @@
 //! address against a registry or trust server limited to 1,024 descriptors (`prlimit`) must not
 //! stop it: a legitimate request from another address still answers within 2 s. The servers cap
 //! connections per peer and in total (tighter before a request authenticates), time out header
-//! reads and idle connections, and close connections whose body trickles in.
+//! reads and idle connections, and close connections whose body trickles in. The same for the
+//! cluster port: 2,000 connections that never start their TLS handshake leave the node Ready and
+//! its Engine API answering.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -100,4 +102,69 @@ async fn registry_survives_2000_half_open_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_server_survives_2000_half_open_connections() {
     survives_half_open_flood(&["trust-server", "serve", "--addr", "127.0.0.1:0"], "/_notary_server/health").await;
+}
+
+/// Opens `n` TCP connections from 127.0.0.2 at once that never start their TLS handshake.
+async fn silent(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(async move {
+            let socket = tokio::net::TcpSocket::new_v4().ok()?;
+            socket.bind("127.0.0.2:0".parse().ok()?).ok()?;
+            tokio::time::timeout(Duration::from_secs(3), socket.connect(addr)).await.ok()?.ok()
+        });
+    }
+    let mut held = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Some(s)) = done {
+            held.push(s);
+        }
+    }
+    held
+}
+
+/// `docker -H unix://SOCKET ARGS`: (success, stdout, time taken).
+fn docker(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new("docker").arg("-H").arg(format!("unix://{}", socket.display())).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_port_survives_2000_silent_connections() {
+    // A daemon limited to 1,024 descriptors, in a one-node swarm with a fast heartbeat.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let daemon = Command::new("prlimit")
+        .args(["--nofile=1024:1024", PALISADE, "daemon", "--bridge", "none", "--data-root"])
+        .arg(dir.path().join("data"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .env("PALISADE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Killed(daemon);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !docker(&socket, &["version"]).0 {
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let init = ["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", &listen, "--dispatcher-heartbeat", "1s"];
+    assert!(docker(&socket, &init).0, "swarm init");
+
+    // Connections without a client certificate that never say anything: the caps before
+    // authentication close all but a few at once.
+    let held = silent(listen.parse().unwrap(), 2000).await;
+    assert!(held.len() > 1000, "only {} connections opened", held.len());
+    // Several heartbeat periods under the flood: the node stays Ready, the Engine API answers.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let answered = tokio::task::spawn_blocking(move || docker(&socket, &["node", "ls", "--format", "{{.Status}}"])).await.unwrap();
+    let (ok, status, took) = answered;
+    assert!(ok && status.trim() == "Ready", "node ls during the flood: {status:?}");
+    assert!(took < Duration::from_secs(2), "the Engine API took {took:?} during the flood");
+    drop(held);
 }

@@ -1,6 +1,6 @@
 //! Serving HTTP to untrusted clients over TCP or TLS, for every Palisade server that faces the
-//! network (the registry and the trust server; the cluster port and the Engine API can take the
-//! same pieces).
+//! network: the registry and the trust server through [`serve`], the cluster port (whose accept
+//! loop reads client certificates) through the same pieces.
 //!
 //! A client can hold a server's resources without sending anything useful: open connections
 //! and never finish a request, trickle a body, or idle forever. [`serve`] bounds each:
@@ -132,19 +132,40 @@ pub async fn serve(
             let io = GuardedIo::new(stream, ticket.clone(), limits);
             match acceptor {
                 Some(a) => match tokio::time::timeout(limits.tls_handshake_timeout, a.accept(io)).await {
-                    Ok(Ok(s)) => serve_connection(s, router, peer, ticket, true, limits).await,
+                    Ok(Ok(s)) => serve_connection(s, router, peer, ticket, true, limits, Promotion::OnSuccess).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
-                None => serve_connection(io, router, peer, ticket, false, limits).await,
+                None => serve_connection(io, router, peer, ticket, false, limits, Promotion::OnSuccess).await,
             }
         });
     }
 }
 
-/// Serves HTTP/1.1 or h2 on one accepted connection.
-async fn serve_connection<I>(io: I, router: axum::Router, peer: SocketAddr, ticket: Arc<Ticket>, is_tls: bool, limits: Limits)
-where
+/// How a connection comes under the authenticated caps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Promotion {
+    /// Through [`Authenticated`], or by any response other than 401, 403, 408 or 429 (servers
+    /// whose every route asks for credentials, or answers the same to anyone).
+    OnSuccess,
+    /// Only through [`Authenticated`] or [`Ticket::promote`]: servers with routes open to
+    /// anyone (a cluster port's join calls) decide themselves, e.g. on a verified client
+    /// certificate.
+    Explicit,
+}
+
+/// Serves HTTP/1.1 or h2 on one accepted connection (`io` a [`GuardedIo`] over the stream
+/// [`ConnectionGate::admit`] gave `ticket` for, or a TLS stream over one), with hyper's
+/// header-read timeout. For servers with an accept loop of their own; [`serve`] uses it.
+pub async fn serve_connection<I>(
+    io: I,
+    router: axum::Router,
+    peer: SocketAddr,
+    ticket: Arc<Ticket>,
+    is_tls: bool,
+    limits: Limits,
+    promotion: Promotion,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -158,7 +179,7 @@ where
         async move {
             let resp = router.oneshot(req.map(Body::new)).await;
             if let Ok(r) = &resp {
-                if !matches!(r.status().as_u16(), 401 | 403 | 408 | 429) {
+                if promotion == Promotion::OnSuccess && !matches!(r.status().as_u16(), 401 | 403 | 408 | 429) {
                     ticket.promote();
                 }
             }

@@ -9,10 +9,9 @@ use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use palisade_engine_api::ApiError;
 use palisade_pki::{NodeCertInfo, NodeRole};
+use palisade_serve::{ConnectionGate, GuardedIo, Limits, Promotion};
 use palisade_store::RaftRpc;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -27,8 +26,6 @@ use crate::role::ManagerCore;
 
 /// The largest raft message accepted (snapshot chunks are at most 4 MiB once encoded).
 const RAFT_BODY_LIMIT: usize = 16 << 20;
-/// A TLS handshake that takes longer than this is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who is calling: the verified client certificate, if one was presented, and the TCP peer.
 #[derive(Debug, Clone)]
@@ -104,7 +101,13 @@ impl Drop for ClusterServer {
     }
 }
 
+/// Accepts connections within [`Limits::default`]'s caps and timeouts (`palisade-serve`: per
+/// peer and in total, tighter before authentication; idle, header and handshake timeouts).
+/// A connection is authenticated by its verified node certificate, at the handshake; one
+/// without (a node asking to join) stays under the tighter caps however it is answered.
 async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>, routes: Router) {
+    let limits = Limits::default();
+    let gate = Arc::new(ConnectionGate::new(limits));
     let mut connections = JoinSet::new();
     loop {
         let (tcp, addr) = match listener.accept().await {
@@ -115,12 +118,18 @@ async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>,
                 continue;
             }
         };
+        let Some(ticket) = gate.admit(addr.ip()) else {
+            tracing::debug!(%addr, "cluster connection refused: over the connection caps");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         while connections.try_join_next().is_some() {}
         let config = tls.read().unwrap_or_else(|e| e.into_inner()).clone();
         let routes = routes.clone();
         connections.spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp)).await {
+            let ticket = Arc::new(ticket);
+            let io = GuardedIo::new(tcp, ticket.clone(), limits);
+            let stream = match tokio::time::timeout(limits.tls_handshake_timeout, TlsAcceptor::from(config).accept(io)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => return tracing::debug!(%addr, "TLS handshake refused: {e}"),
                 Err(_) => return tracing::debug!(%addr, "TLS handshake timed out"),
@@ -134,14 +143,11 @@ async fn accept_loop(listener: TcpListener, tls: Arc<RwLock<Arc<ServerConfig>>>,
                     Err(e) => return tracing::info!(%addr, "refused a certificate that is not a node certificate: {e}"),
                 },
             };
-            let service = routes.layer(Extension(Peer { cert, addr }));
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .http1_only()
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%addr, "cluster connection ended: {e}");
+            if cert.is_some() {
+                ticket.promote();
             }
+            let service = routes.layer(Extension(Peer { cert, addr }));
+            palisade_serve::serve_connection(stream, service, addr, ticket, true, limits, Promotion::Explicit).await;
         });
     }
 }
