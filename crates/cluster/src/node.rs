@@ -16,6 +16,10 @@ use crate::paths::DataRoot;
 use crate::role::{ManagerKeys, ManagerRole};
 use crate::rpc::{ControlCall, ControlReply, ManagerClients, NodeCall};
 
+/// How long a `swarm update` waits for this manager to reseal its data key (a write of a
+/// few hundred bytes; this only bounds a failing disk).
+const RESEAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A node in a swarm.
 pub(crate) struct ActiveNode {
     pub(crate) data: DataRoot,
@@ -157,7 +161,14 @@ impl ActiveNode {
         }
         let role =
             self.manager_role().ok_or_else(|| Error::Unavailable("this manager is still starting; retry".into()))?;
-        role.core.dispatch(call).await
+        // An update may rotate the unlock key or turn autolock on or off: answered only once
+        // this manager's data key is sealed accordingly.
+        let reseals = matches!(call, ControlCall::SwarmUpdate(_));
+        let reply = role.core.dispatch(call).await?;
+        if reseals {
+            role.sealed_as_applied(RESEAL_WAIT).await;
+        }
+        Ok(reply)
     }
 
     /// One of this node's own calls, answered by the leader: directly when this manager leads,

@@ -189,6 +189,8 @@ struct Sealer {
     data: DataRoot,
     dek: DataKey,
     sealing: Mutex<Sealing>,
+    /// The cluster table's change mark the data key was last sealed for.
+    sealed_for: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 impl ManagerRole {
@@ -211,7 +213,8 @@ impl ManagerRole {
         let tls = tls::server_config(&current.root, &current.cert_pem, &current.key, clock)
             .map_err(|e| Error::internal("TLS", e))?;
         let server = ClusterServer::start(listener, tls, core.clone());
-        let sealer = Arc::new(Sealer { data: data.clone(), dek: keys.dek, sealing: Mutex::new(keys.sealing) });
+        let sealed_for = tokio::sync::watch::Sender::new(None);
+        let sealer = Arc::new(Sealer { data: data.clone(), dek: keys.dek, sealing: Mutex::new(keys.sealing), sealed_for });
         let seal_task = tokio::spawn(follow_unlock_key(core.manager.clone(), sealer.clone()));
         let orchestrator = tokio::spawn(crate::manager::orchestrator::run(core.manager.clone()));
         Ok(Self { core, server, sealer, seal_task, orchestrator })
@@ -247,6 +250,18 @@ impl ManagerRole {
             .map_err(|e| Error::internal("TLS", e))?;
         self.server.replace_tls(config);
         Ok(())
+    }
+
+    /// Waits, at most `timeout`, until the data key is sealed as the cluster object applied
+    /// here wants it. After `swarm update --rotate`, only the new unlock key then opens this
+    /// manager, even if it is killed the moment the caller is answered.
+    pub(crate) async fn sealed_as_applied(&self, timeout: Duration) {
+        let Ok(target) = self.manager().store().changed_at(palisade_store::Table::Cluster) else { return };
+        let mut sealed = self.sealer.sealed_for.subscribe();
+        let caught_up = sealed.wait_for(|mark| mark.is_some_and(|m| m >= target));
+        if tokio::time::timeout(timeout, caught_up).await.is_err() {
+            tracing::warn!("the data key is not yet sealed as the cluster's latest change wants");
+        }
     }
 
     /// Stops serving and closes the store.
@@ -313,7 +328,10 @@ async fn follow_unlock_key(manager: Arc<Manager>, sealer: Arc<Sealer>) {
                     .transpose()
                     .map_err(|e| Error::internal("unlock key", e));
                 match wanted.and_then(|key| sealer.reseal(key)) {
-                    Ok(()) => sealed_for = changed,
+                    Ok(()) => {
+                        sealed_for = changed;
+                        sealer.sealed_for.send_replace(changed);
+                    }
                     Err(e) => tracing::error!("resealing the data key: {e}"),
                 }
             }
