@@ -79,7 +79,8 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// `docker cp`: the path or the archive is refused, or copying failed.
+    /// `docker cp` or a volume's copy-up: the path or the archive is refused, or copying
+    /// failed.
     #[error("copying {path}: {reason}")]
     CopyRefused {
         /// The path in the container or the archive entry.

@@ -294,7 +294,7 @@ impl ContainerRuntime {
     fn build(&self, id: ContainerId, img: &crate::image::Image, opts: &RunOptions, layer: Layer) -> Result<Container> {
         validate_options(opts, self.sys.as_ref())?;
         let image = img.summary.references.first().map_or_else(|| img.summary.id.to_string(), |r| r.to_string());
-        let shift = opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size });
+        let shift = id_shift(opts);
         let lower = self.images.prepared_rootfs(img, shift)?;
         let record = Record {
             id: id.clone(),
@@ -396,6 +396,11 @@ impl ContainerRuntime {
         }
         Ok(removed)
     }
+}
+
+/// The owner shift of `opts`' user namespace, as the image's rootfs is prepared for it.
+fn id_shift(opts: &RunOptions) -> Option<IdShift> {
+    opts.userns.map(|u| IdShift { host_uid: u.host_uid, host_gid: u.host_gid, size: u.size })
 }
 
 /// The container ids naming entries of `dir`, sorted.

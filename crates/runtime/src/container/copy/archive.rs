@@ -5,11 +5,11 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
-use super::{base_name, lookup_error, ContainerRoot};
+use super::{base_name, entry_names, lookup_error, ContainerRoot};
 use crate::error::{Error, Result};
 
 impl ContainerRoot {
@@ -74,16 +74,8 @@ fn append_at<W: Write>(tar: &mut tar::Builder<W>, dir: &OwnedFd, name: &str, as_
 fn append_dir<W: Write>(tar: &mut tar::Builder<W>, fd: OwnedFd, st: &Stat, as_name: &str) -> std::io::Result<()> {
     let mut h = header(st, tar::EntryType::Directory, 0);
     tar.append_data(&mut h, format!("{as_name}/"), std::io::empty())?;
-    let mut names = Vec::new();
-    for entry in Dir::read_from(fd.as_fd())? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != "." && name != ".." {
-            names.push(name);
-        }
-    }
-    names.sort();
-    for name in names {
+    for name in entry_names(&fd)? {
+        let name = name.to_string_lossy();
         append_at(tar, &fd, &name, &format!("{as_name}/{name}"))?;
     }
     Ok(())

@@ -157,7 +157,7 @@ impl ContainerRoot {
 }
 
 /// Owner first (chown clears setuid/setgid), then the mode, then the modification time.
-fn set_metadata(fd: &OwnedFd, owner: (Uid, Gid), mode: Mode, mtime: u64) -> std::result::Result<(), Errno> {
+pub(super) fn set_metadata(fd: &OwnedFd, owner: (Uid, Gid), mode: Mode, mtime: u64) -> std::result::Result<(), Errno> {
     rustix::fs::fchown(fd, Some(owner.0), Some(owner.1))?;
     rustix::fs::fchmod(fd, mode)?;
     let t = Timespec { tv_sec: i64::try_from(mtime).unwrap_or(0), tv_nsec: 0 };

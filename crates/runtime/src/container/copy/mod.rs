@@ -11,12 +11,14 @@
 //! overlay root file system, which stays mounted in the daemon's mount namespace.
 
 mod archive;
+mod copy_up;
 mod extract;
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 pub use extract::ExtractOptions;
@@ -76,6 +78,20 @@ impl Container {
 /// the kernel resolves it inside the root.
 fn components(path: &str) -> Vec<&str> {
     path.split('/').filter(|c| !c.is_empty() && *c != ".").collect()
+}
+
+/// The names in the directory `dir`, sorted, without `.` and `..`.
+fn entry_names(dir: &OwnedFd) -> std::io::Result<Vec<CString>> {
+    let mut names = Vec::new();
+    for entry in Dir::read_from(dir.as_fd())? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Maps an errno of a lookup of `path` to dockerd's "not found" or an I/O error.
