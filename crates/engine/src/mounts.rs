@@ -1,5 +1,6 @@
-//! The mounts a create request asks for (`-v`, `--mount`, anonymous volumes), checked and
-//! resolved into the runtime's [`ExtraMount`]s and [`TmpfsMount`]s.
+//! The mounts a create request asks for (`-v`, `--mount`, anonymous volumes) and the
+//! anonymous volumes its image's `VOLUME`s add, checked and resolved into the runtime's
+//! [`ExtraMount`]s and [`TmpfsMount`]s, with the volumes to fill from the image (copy-up).
 //!
 //! Refused by default, each with its reason in the error:
 //! * a bind whose source is, contains or lies inside a protected path — the daemon's data
@@ -17,7 +18,7 @@ use palisade_engine_api::containers::types::{ContainerCreateRequest, Mount};
 use palisade_runtime::{ExtraMount, TmpfsMount};
 
 use crate::error::{Error, Result};
-use crate::volumes::{valid_volume_name, Volumes};
+use crate::volumes::{valid_volume_name, CopyUp, Volumes};
 
 /// Host paths no container may bind, and whether the daemon was told to allow it anyway.
 #[derive(Clone, Debug, Default)]
@@ -83,6 +84,8 @@ pub(crate) struct Resolved {
     pub(crate) volumes: Vec<UsedVolume>,
     /// `Mounts` of `docker inspect`.
     pub(crate) views: Vec<serde_json::Value>,
+    /// The volumes mounted without `nocopy`, to fill from the image when they are empty.
+    pub(crate) copy_up: Vec<CopyUp>,
 }
 
 /// One entry of inspect's `Mounts`.
@@ -106,7 +109,8 @@ fn view(kind: &str, name: Option<&str>, source: &str, target: &str, read_only: b
 #[derive(Debug, PartialEq, Eq)]
 enum Wanted {
     Bind { source: PathBuf, target: String, read_only: bool },
-    Volume { name: Option<String>, target: String, read_only: bool, labels: BTreeMap<String, String> },
+    /// `copy`: filled from the image when empty (not `nocopy`).
+    Volume { name: Option<String>, target: String, read_only: bool, labels: BTreeMap<String, String>, copy: bool },
     Tmpfs { target: String, options: Vec<String> },
 }
 
@@ -119,11 +123,14 @@ impl Wanted {
 }
 
 /// Checks the request's mounts and makes the volumes it names (creating those that do not
-/// exist, as dockerd does). Nothing is created unless every mount is valid.
+/// exist, as dockerd does), and an anonymous volume for each of `image_volumes` (the image
+/// config's `Volumes`) that no mount of the request has as its target. Nothing is created
+/// unless every mount is valid.
 /// `previous`, for a container restored after a daemon restart, lists the volumes it had:
 /// its anonymous volumes are those, in order, not new ones.
 pub(crate) fn resolve(
     request: &ContainerCreateRequest,
+    image_volumes: &[String],
     volumes: &Volumes,
     protected: &ProtectedPaths,
     previous: Option<&[UsedVolume]>,
@@ -136,7 +143,7 @@ pub(crate) fn resolve(
         wanted.push(parse_mount(mount)?);
     }
     for target in request.config.volumes.keys() {
-        wanted.push(Wanted::Volume { name: None, target: target.clone(), read_only: false, labels: BTreeMap::new() });
+        wanted.push(anonymous(target.clone()));
     }
     let mut targets = BTreeSet::new();
     for w in &wanted {
@@ -148,6 +155,14 @@ pub(crate) fn resolve(
             protected.check(source)?;
         }
     }
+    for target in image_volumes {
+        // dockerd cleans the image's paths (`VOLUME /data/` is `/data`).
+        let target = format!("/{}", target.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>().join("/"));
+        check_target(&target)?;
+        if targets.insert(target.clone()) {
+            wanted.push(anonymous(target));
+        }
+    }
     let mut earlier_anonymous = previous.unwrap_or_default().iter().filter(|v| v.anonymous).map(|v| v.name.clone());
     let mut out = Resolved::default();
     for w in wanted {
@@ -156,14 +171,19 @@ pub(crate) fn resolve(
                 out.views.push(view("bind", None, &source.display().to_string(), &target, read_only));
                 out.mounts.push(ExtraMount::Bind { source, destination: target, read_only });
             }
-            Wanted::Volume { name, target, read_only, labels } => {
+            Wanted::Volume { name, target, read_only, labels, copy } => {
                 let anonymous = name.is_none();
-                let volume = match (name, earlier_anonymous.next().filter(|_| anonymous)) {
+                // Only an anonymous volume takes the next earlier one.
+                let earlier = if anonymous { earlier_anonymous.next() } else { None };
+                let volume = match (name, earlier) {
                     (None, Some(earlier)) => volumes.read(&earlier)?,
                     (name, _) => volumes.create(name.as_deref(), labels)?,
                 };
                 let source = volumes.data_path(&volume.name);
                 out.views.push(view("volume", Some(&volume.name), &source.display().to_string(), &target, read_only));
+                if copy {
+                    out.copy_up.push(CopyUp { target: target.clone(), data: source.clone() });
+                }
                 out.mounts.push(ExtraMount::Bind { source, destination: target, read_only });
                 out.volumes.push(UsedVolume { name: volume.name, anonymous });
             }
@@ -174,6 +194,16 @@ pub(crate) fn resolve(
         }
     }
     Ok(out)
+}
+
+/// The image config's `Volumes` (`VOLUME /data`).
+pub(crate) fn image_volumes(image: &palisade_runtime::Image) -> Vec<String> {
+    image.config.config().as_ref().and_then(|c| c.volumes().clone()).unwrap_or_default()
+}
+
+/// An anonymous volume at `target` (`-v /path`, an image's `VOLUME`), filled from the image.
+fn anonymous(target: String) -> Wanted {
+    Wanted::Volume { name: None, target, read_only: false, labels: BTreeMap::new(), copy: true }
 }
 
 fn invalid<T>(message: String) -> Result<T> {
@@ -209,11 +239,12 @@ fn parse_bind(spec: &str) -> Result<Wanted> {
         [source, target, options] => (*source, *target, *options),
         _ => return invalid(format!("invalid volume specification: '{spec}'")),
     };
-    let mut read_only = false;
+    let (mut read_only, mut copy) = (false, true);
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option {
             "ro" => read_only = true,
-            "rw" | "private" | "rprivate" | "nocopy" => {}
+            "nocopy" => copy = false,
+            "rw" | "private" | "rprivate" => {}
             "z" | "Z" => return invalid(format!("invalid volume specification: '{spec}': SELinux relabelling (:{option}) is not supported")),
             "shared" | "rshared" | "slave" | "rslave" => {
                 return invalid(format!("invalid volume specification: '{spec}': {option} propagation would let the container's mounts reach the host; only private is allowed"))
@@ -224,7 +255,7 @@ fn parse_bind(spec: &str) -> Result<Wanted> {
     if source.starts_with('/') {
         Ok(Wanted::Bind { source: bind_source(source)?, target: target.to_owned(), read_only })
     } else if valid_volume_name(source) {
-        Ok(Wanted::Volume { name: Some(source.to_owned()), target: target.to_owned(), read_only, labels: BTreeMap::new() })
+        Ok(Wanted::Volume { name: Some(source.to_owned()), target: target.to_owned(), read_only, labels: BTreeMap::new(), copy })
     } else {
         invalid(format!(
             "invalid volume specification: '{spec}': \"{source}\" includes invalid characters for a local volume name, only \
@@ -277,7 +308,8 @@ fn parse_mount(mount: &Mount) -> Result<Wanted> {
                 }
             }
             let labels = mount.volume_options.as_ref().map(|o| o.labels.clone()).unwrap_or_default();
-            Ok(Wanted::Volume { name, target, read_only: mount.read_only, labels })
+            let copy = !mount.volume_options.as_ref().is_some_and(|o| o.no_copy);
+            Ok(Wanted::Volume { name, target, read_only: mount.read_only, labels, copy })
         }
         "tmpfs" => {
             if !mount.source.is_empty() {
@@ -325,7 +357,7 @@ mod tests {
         std::fs::create_dir(&host).unwrap();
         let mut r = request(&[&format!("{}:/h:ro", host.display()), "named:/n"]);
         r.config.volumes.insert("/anon".into(), serde_json::json!({}));
-        let resolved = resolve(&r, &volumes, &ProtectedPaths::default(), None).unwrap();
+        let resolved = resolve(&r, &[], &volumes, &ProtectedPaths::default(), None).unwrap();
         assert_eq!(
             resolved.mounts[0],
             ExtraMount::Bind { source: host.canonicalize().unwrap(), destination: "/h".into(), read_only: true }
@@ -333,6 +365,27 @@ mod tests {
         assert_eq!(resolved.volumes[0], UsedVolume { name: "named".into(), anonymous: false });
         assert!(resolved.volumes[1].anonymous);
         assert_eq!(volumes.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn image_volumes_not_mounted_by_the_request_get_anonymous_volumes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let volumes = Volumes::open(tmp.path()).unwrap();
+        let r = request(&["named:/data:nocopy"]);
+        let image = ["/data/".to_owned(), "/cache".to_owned(), "/cache".to_owned()];
+        let resolved = resolve(&r, &image, &volumes, &ProtectedPaths::default(), None).unwrap();
+        assert_eq!(resolved.volumes.len(), 2, "/data is the request's, /cache once: {:?}", resolved.volumes);
+        assert_eq!(resolved.volumes[0], UsedVolume { name: "named".into(), anonymous: false });
+        assert!(resolved.volumes[1].anonymous);
+        let cache = volumes.data_path(&resolved.volumes[1].name);
+        assert_eq!(resolved.copy_up, [CopyUp { target: "/cache".into(), data: cache }], "nocopy leaves /data out");
+        assert_eq!(resolved.views[1]["Destination"], "/cache");
+
+        // Restored: the same anonymous volume, not a new one.
+        let again = resolve(&r, &image, &volumes, &ProtectedPaths::default(), Some(&resolved.volumes)).unwrap();
+        assert_eq!(again.volumes, resolved.volumes);
+        assert_eq!(volumes.list().unwrap().len(), 2);
+        assert!(resolve(&request(&[]), &["/".to_owned()], &volumes, &ProtectedPaths::default(), None).is_err());
     }
 
     #[test]
@@ -345,11 +398,11 @@ mod tests {
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&root, &link).unwrap();
         for source in [root.clone(), root.join("inside"), tmp.path().to_owned(), link, PathBuf::from("/")] {
-            let err = resolve(&request(&[&format!("{}:/x", source.display())]), &volumes, &protected, None).unwrap_err();
+            let err = resolve(&request(&[&format!("{}:/x", source.display())]), &[], &volumes, &protected, None).unwrap_err();
             assert!(err.to_string().contains("--allow-daemon-binds"), "{source:?}: {err}");
         }
         let allowed = ProtectedPaths::new(vec![root.clone()], true);
-        assert!(resolve(&request(&[&format!("{}:/x", root.display())]), &volumes, &allowed, None).is_ok());
+        assert!(resolve(&request(&[&format!("{}:/x", root.display())]), &[], &volumes, &allowed, None).is_ok());
     }
 
     #[test]
@@ -358,9 +411,9 @@ mod tests {
         let volumes = Volumes::open(tmp.path()).unwrap();
         let none = ProtectedPaths::default();
         for spec in ["v1:/a:rshared", "v1:/a:Z", "v1:relative", "v1:/", "v1:/a/../b", "/does/not/exist:/a", "bad name:/a", "a:b:c:d"] {
-            assert!(resolve(&request(&["ok-volume:/ok", spec]), &volumes, &none, None).is_err(), "{spec}");
+            assert!(resolve(&request(&["ok-volume:/ok", spec]), &[], &volumes, &none, None).is_err(), "{spec}");
         }
-        assert!(resolve(&request(&["v1:/a", "v2:/a"]), &volumes, &none, None).unwrap_err().to_string().contains("Duplicate"));
+        assert!(resolve(&request(&["v1:/a", "v2:/a"]), &[], &volumes, &none, None).unwrap_err().to_string().contains("Duplicate"));
         assert!(volumes.list().unwrap().is_empty(), "nothing is created unless every mount is valid");
     }
 }

@@ -11,11 +11,11 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::mounts::{ProtectedPaths, UsedVolume};
+use crate::mounts::{image_volumes, ProtectedPaths, UsedVolume};
 use crate::options::{translate, Translated};
 use crate::records::{Record, Records};
 use crate::restart::{next_delay, Policy};
-use crate::volumes::Volumes;
+use crate::volumes::{CopyUp, Volumes};
 
 /// Default `docker stop` grace period, also what a stopping daemon gives its containers.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -358,11 +358,11 @@ impl Engine {
         let kind = OciRuntimeKind::from(record.runtime);
         let profile = self.engine_dir().join("seccomp").join(format!("{}.json", record.id));
         let restored = (|| -> Result<(Option<PathBuf>, Held)> {
-            let (mut translated, held) = self.options_for(&record.request, &profile, Some(&record.volumes))?;
-            let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
-            self.prepare_network(record.id.as_str(), &record.name, &wired, &mut translated.options)?;
             let rt = self.runtime(kind);
             let img = rt.images().inspect(&record.image_id)?;
+            let (mut translated, held) = self.options_for(&record.request, &img, &profile, Some(&record.volumes))?;
+            let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
+            self.prepare_network(record.id.as_str(), &record.name, &wired, &mut translated.options)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;
             Ok((translated.seccomp_file.map(|(p, _)| p), held))
         })();
@@ -380,7 +380,7 @@ impl Engine {
             Err(e) => {
                 tracing::warn!("container {} ({}) cannot be restored: {e}", record.name, record.id);
                 life.error = format!("cannot be restored after a daemon restart: {e}");
-                (None, Held { volumes: record.volumes.clone(), mounts: Vec::new() })
+                (None, Held { volumes: record.volumes.clone(), mounts: Vec::new(), copy_up: Vec::new() })
             }
         };
         let policy = Policy::parse(&record.request.host_config.restart_policy, false).unwrap_or(Policy::No);
@@ -437,24 +437,26 @@ impl Engine {
         }
     }
 
-    /// The runtime options of `request`: its translation, with the mounts it asks for
-    /// resolved (volumes made) and an inlined seccomp profile written to `profile`.
-    /// `previous` names the volumes a restored container had, so that its anonymous ones are
-    /// found again rather than made anew.
+    /// The runtime options of `request` for `image`: its translation, with the mounts it asks
+    /// for and the image's `VOLUME`s resolved (volumes made) and an inlined seccomp profile
+    /// written to `profile`. `previous` names the volumes a restored container had, so that
+    /// its anonymous ones are found again rather than made anew.
     fn options_for(
         &self,
         request: &ContainerCreateRequest,
+        image: &palisade_runtime::Image,
         profile: &Path,
         previous: Option<&[UsedVolume]>,
     ) -> Result<(Translated, Held)> {
         let mut translated = translate(request, self.inner.default_kind, profile)?;
-        let resolved = crate::mounts::resolve(request, &self.inner.volumes, &self.inner.protected, previous)?;
+        let (volumes, protected) = (&self.inner.volumes, &self.inner.protected);
+        let resolved = crate::mounts::resolve(request, &image_volumes(image), volumes, protected, previous)?;
         translated.options.mounts.extend(resolved.mounts);
         translated.options.tmpfs.extend(resolved.tmpfs);
         if let Some((path, json)) = &translated.seccomp_file {
             std::fs::write(path, json).map_err(io(format!("writing {}", path.display())))?;
         }
-        Ok((translated, Held { volumes: resolved.volumes, mounts: resolved.views }))
+        Ok((translated, Held { volumes: resolved.volumes, mounts: resolved.views, copy_up: resolved.copy_up }))
     }
 
     /// The OCI runtime used when a container names none.
@@ -545,24 +547,30 @@ impl Engine {
         }
         let policy = Policy::parse(&request.host_config.restart_policy, request.host_config.auto_remove)?;
         let profile = self.engine_dir().join("seccomp").join(format!("{id}.json"));
-        let (mut translated, held) = self.options_for(&request, &profile, None)?;
+        let this = self.clone();
+        let image = request.config.image.clone();
+        let img = blocking_short(move || {
+            this.runtime(this.default_runtime()).images().inspect(&image).map_err(|e| match e {
+                palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
+                    Error::NoSuchImage(image.clone())
+                }
+                e => e.into(),
+            })
+        })
+        .await?;
+        let (mut translated, held) = self.options_for(&request, &img, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
         if let Err(e) = self.prepare_network(id.as_str(), &name, &request, &mut translated.options) {
             self.remove_anonymous_volumes(&held.volumes);
             return Err(e);
         }
         let this = self.clone();
-        let (image, cid) = (request.config.image.clone(), id.clone());
+        let cid = id.clone();
         let options = translated.options.clone();
         let kind = translated.kind;
+        let copy_up = held.copy_up.clone();
         let created = blocking_short(move || {
             let rt = this.runtime(kind);
-            let img = rt.images().inspect(&image).map_err(|e| match e {
-                palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
-                    Error::NoSuchImage(image.clone())
-                }
-                e => e.into(),
-            })?;
             let entrypoint = match &options.entrypoint {
                 Some(e) => e.clone(),
                 None => img.config.config().as_ref().and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
@@ -575,7 +583,8 @@ impl Engine {
                 img.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default()
             };
             let container = rt.create_from_image(cid, &img, &options)?;
-            if let Err(e) = write_files(&container, &files) {
+            let filled = rt.image_root(&img, &options).map_err(Error::from).and_then(|root| crate::volumes::copy_up(&root, &copy_up));
+            if let Err(e) = filled.and_then(|()| write_files(&container, &files)) {
                 let _ = container.remove(true);
                 return Err(e);
             }
@@ -988,10 +997,12 @@ impl Engine {
     }
 }
 
-/// What a container holds beside its runtime options: volumes, and its mounts for inspect.
+/// What a container holds beside its runtime options: volumes, its mounts for inspect, and
+/// the volumes to fill from its image when it is created.
 pub(crate) struct Held {
     volumes: Vec<UsedVolume>,
     mounts: Vec<serde_json::Value>,
+    copy_up: Vec<CopyUp>,
 }
 
 /// Who starts a container: the user (`docker start`, which clears a user stop and the

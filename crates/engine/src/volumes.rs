@@ -156,6 +156,27 @@ impl Volumes {
     }
 }
 
+/// A volume to fill with what the image holds at its mount point (dockerd's copy-up, which
+/// `nocopy` turns off).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CopyUp {
+    /// The mount point in the container.
+    pub(crate) target: String,
+    /// The volume's data directory.
+    pub(crate) data: PathBuf,
+}
+
+/// Fills each of `wanted` that is empty from `image`, the read-only root of the container's
+/// image, before the container first runs; a volume holding anything is left as it is
+/// (see `palisade_runtime::ContainerRoot::copy_up`).
+pub(crate) fn copy_up(image: &palisade_runtime::ContainerRoot, wanted: &[CopyUp]) -> Result<()> {
+    for w in wanted {
+        let copied = image.copy_up(&w.target, &w.data)?;
+        tracing::debug!("copied {copied} entries of the image's {} into {}", w.target, w.data.display());
+    }
+    Ok(())
+}
+
 /// Whether `volume` was made for a `-v /path` (dockerd's label).
 pub(crate) fn is_anonymous(volume: &Volume) -> bool {
     volume.labels.contains_key(ANONYMOUS_LABEL)
