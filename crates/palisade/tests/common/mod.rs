@@ -521,6 +521,11 @@ pub fn busybox_image(dir: &Path, tag: &str) -> PathBuf {
 /// [`busybox_image`] with more files in its layer (`path` without a leading `/`; a path
 /// ending in `/` is a directory) and `cmd` as its command.
 pub fn busybox_image_with(dir: &Path, tag: &str, files: &[(&str, Vec<u8>, u32)], cmd: &[&str]) -> PathBuf {
+    busybox_image_configured(dir, tag, files, serde_json::json!({"Env": ["PATH=/bin"], "Cmd": cmd}))
+}
+
+/// [`busybox_image_with`] with `config` as the image config's `config` (`Cmd`, `Volumes`, …).
+pub fn busybox_image_configured(dir: &Path, tag: &str, files: &[(&str, Vec<u8>, u32)], config: serde_json::Value) -> PathBuf {
     use sha2::Digest as _;
     let mut layer = tar::Builder::new(Vec::new());
     for d in ["bin", "etc", "proc", "sys", "dev", "root", "tmp", "run", "var"] {
@@ -542,7 +547,7 @@ pub fn busybox_image_with(dir: &Path, tag: &str, files: &[(&str, Vec<u8>, u32)],
     let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Env": ["PATH=/bin"], "Cmd": cmd},
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]}
     }))
     .unwrap();
