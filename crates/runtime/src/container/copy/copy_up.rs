@@ -148,6 +148,15 @@ mod tests {
         ContainerRoot { fd, id_shift: None }
     }
 
+    /// A temporary directory holding `rootfs/data/` and an empty `dest/`.
+    fn image_and_volume() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (rootfs, dest) = (tmp.path().join("rootfs"), tmp.path().join("dest"));
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        std::fs::create_dir_all(&dest).unwrap();
+        (tmp, rootfs, dest)
+    }
+
     #[test]
     fn the_tree_is_copied_with_modes_and_links_as_links() {
         let tmp = tempfile::tempdir().unwrap();
@@ -176,10 +185,7 @@ mod tests {
 
     #[test]
     fn a_volume_holding_anything_is_left_alone() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (rootfs, dest) = (tmp.path().join("rootfs"), tmp.path().join("dest"));
-        std::fs::create_dir_all(rootfs.join("data")).unwrap();
-        std::fs::create_dir_all(&dest).unwrap();
+        let (tmp, rootfs, dest) = image_and_volume();
         std::fs::write(rootfs.join("data/f"), b"image").unwrap();
         std::fs::write(dest.join("f"), b"mine").unwrap();
         assert_eq!(root_at(&rootfs).copy_up("/data", &dest).unwrap(), 0);
@@ -189,10 +195,7 @@ mod tests {
 
     #[test]
     fn device_nodes_are_refused() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (rootfs, dest) = (tmp.path().join("rootfs"), tmp.path().join("dest"));
-        std::fs::create_dir_all(rootfs.join("data")).unwrap();
-        std::fs::create_dir_all(&dest).unwrap();
+        let (_tmp, rootfs, dest) = image_and_volume();
         let made = rustix::fs::mknodat(
             rustix::fs::CWD,
             rootfs.join("data/null"),
