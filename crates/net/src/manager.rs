@@ -360,6 +360,18 @@ impl Networks {
         self.0.config.root.join("endpoints").join(format!("{host_veth}.json"))
     }
 
+    fn resolv_conf(&self, cid: &str) -> PathBuf {
+        self.0.config.root.join("resolv").join(format!("{cid}.conf"))
+    }
+
+    /// Writes `cid`'s resolv.conf: the embedded DNS server, or the host's resolvers. In place
+    /// (truncated, rewritten): the container has the file bind-mounted, which pins its inode.
+    fn write_resolv_conf(&self, cid: &str, embedded: bool) -> Result<()> {
+        let body = if embedded { dns::embedded_resolv_conf(&self.0.host_resolv) } else { dns::copied_resolv_conf(&self.0.host_resolv) };
+        let path = self.resolv_conf(cid);
+        std::fs::write(&path, body).map_err(Error::io("writing", &path))
+    }
+
     fn apply_firewall(&self) -> Result<()> {
         let state = self.lock();
         firewall::apply(&state.bridge_networks(), &state.published())
@@ -566,16 +578,12 @@ impl Networks {
         let t = Instant::now();
         netns::create(&netns)?;
         tracing::debug!(cid, elapsed = ?t.elapsed(), "network namespace created");
-        let resolv_conf = self.0.config.root.join("resolv").join(format!("{cid}.conf"));
-        let has_dns = {
-            let state = self.lock();
-            endpoints.iter().any(|e| state.networks.get(&e.network_id).is_some_and(Network::has_dns))
-        };
-        let body = if has_dns { dns::embedded_resolv_conf(&self.0.host_resolv) } else { dns::copied_resolv_conf(&self.0.host_resolv) };
-        if let Err(e) = std::fs::write(&resolv_conf, body) {
+        let has_dns = wants_dns(&self.lock().networks, &endpoints);
+        if let Err(e) = self.write_resolv_conf(cid, has_dns) {
             let _ = netns::remove(&netns);
-            return Err(Error::io("writing", &resolv_conf)(e));
+            return Err(e);
         }
+        let resolv_conf = self.resolv_conf(cid);
         let member = Member {
             name: name.to_owned(),
             netns: netns.clone(),
@@ -607,7 +615,7 @@ impl Networks {
         }
         let wants_dns = {
             let mut state = self.lock();
-            let dns = state.members.get(cid).is_some_and(|m| m.endpoints.iter().any(|e| state.networks.get(&e.network_id).is_some_and(Network::has_dns)));
+            let dns = state.members.get(cid).is_some_and(|m| wants_dns(&state.networks, &m.endpoints));
             if let Some(m) = state.members.get_mut(cid) {
                 m.running = true;
             }
@@ -816,13 +824,14 @@ impl Networks {
         if let Err(e) = netns::remove(&member.netns) {
             tracing::warn!("removing the network namespace of {cid}: {e}");
         }
-        let _ = std::fs::remove_file(self.0.config.root.join("resolv").join(format!("{cid}.conf")));
+        let _ = std::fs::remove_file(self.resolv_conf(cid));
     }
 
     /// `docker network connect`: attaches at once if the container runs.
     pub fn connect(&self, reference: &str, cid: &str, request: EndpointRequest) -> Result<()> {
-        let index = {
-            let mut state = self.lock();
+        let (index, dns_gained) = {
+            let mut guard = self.lock();
+            let state = &mut *guard;
             let n = state.resolve(reference)?.clone();
             let Some(m) = state.members.get_mut(cid) else {
                 return Err(Error::InvalidArgument(format!("container {cid} uses the host's network or none: it cannot be connected to {}", n.name)));
@@ -831,6 +840,7 @@ impl Networks {
             if m.endpoints.iter().any(|e| e.network_id == n.id) {
                 return Err(Error::Forbidden(format!("endpoint with name {} already exists in network {}", m.name, n.name)));
             }
+            let had_dns = wants_dns(&state.networks, &m.endpoints);
             let used: HashSet<&str> = m.endpoints.iter().map(|e| e.ifname.as_str()).collect();
             let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n.as_str())).unwrap_or_default();
             m.endpoints.push(Endpoint {
@@ -844,12 +854,19 @@ impl Networks {
                 attached: false,
                 host_veth: None,
             });
-            m.running.then_some(m.endpoints.len() - 1)
+            (m.running.then_some(m.endpoints.len() - 1), !had_dns && wants_dns(&state.networks, &m.endpoints))
         };
+        // Its first network with the embedded DNS server: names resolve there from now on.
+        if dns_gained {
+            self.write_resolv_conf(cid, true)?;
+        }
         if let Some(i) = index {
             if let Err(e) = self.attach_endpoint(cid, i) {
                 if let Some(m) = self.lock().members.get_mut(cid) {
                     m.endpoints.pop();
+                }
+                if dns_gained {
+                    let _ = self.write_resolv_conf(cid, false);
                 }
                 return Err(e);
             }
@@ -857,7 +874,7 @@ impl Networks {
                 let state = self.lock();
                 let m = state.members.get(cid);
                 let has = m.is_some_and(|m| m.dns.is_some());
-                let wants = m.is_some_and(|m| m.endpoints.iter().any(|e| state.networks.get(&e.network_id).is_some_and(Network::has_dns)));
+                let wants = m.is_some_and(|m| wants_dns(&state.networks, &m.endpoints));
                 (m.map(|m| m.netns.clone()), wants && !has)
             };
             if let (Some(netns), true) = (netns, needs_dns) {
@@ -879,8 +896,17 @@ impl Networks {
         if attached {
             self.detach_endpoint(cid, index)?;
         }
-        if let Some(m) = self.lock().members.get_mut(cid) {
-            m.endpoints.remove(index);
+        let dns_lost = {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            state.members.get_mut(cid).is_some_and(|m| {
+                let had_dns = wants_dns(&state.networks, &m.endpoints);
+                m.endpoints.remove(index);
+                had_dns && !wants_dns(&state.networks, &m.endpoints)
+            })
+        };
+        if dns_lost {
+            self.write_resolv_conf(cid, false)?;
         }
         Ok(())
     }
@@ -897,6 +923,11 @@ impl Networks {
             running: m.running,
         })
     }
+}
+
+/// Whether any of `endpoints` is on a network with the embedded DNS server.
+fn wants_dns(networks: &BTreeMap<String, Network>, endpoints: &[Endpoint]) -> bool {
+    endpoints.iter().any(|e| networks.get(&e.network_id).is_some_and(Network::has_dns))
 }
 
 fn endpoint_view(state: &State, e: &Endpoint) -> Option<EndpointView> {

@@ -43,6 +43,17 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias_and_no_one_el
     let inspect = node.docker_ok(&["network", "inspect", "-f", "{{.IPAM.Config}} {{.Labels}} {{len .Containers}}", "front"]);
     assert!(inspect.contains("10.77.0.0/24") && inspect.contains("team:a") && inspect.trim().ends_with('2'), "{inspect}");
 
+    // From the default bridge (the host's resolvers) to a user network: names resolve at once.
+    node.docker_ok(&["run", "-d", "--name", "solo", "bb", "sleep", "1000"]);
+    node.docker_ok(&["network", "connect", "front", "solo"]);
+    let script = format!("grep nameserver /etc/resolv.conf; {}", fetch_script("http://www/"));
+    let fetched = node.docker_ok(&["exec", "solo", "sh", "-c", &script]);
+    assert!(fetched.contains("nameserver 127.0.0.11") && fetched.contains("hello-front"), "{fetched}");
+    node.docker_ok(&["network", "disconnect", "front", "solo"]);
+    let resolv = node.docker_ok(&["exec", "solo", "cat", "/etc/resolv.conf"]);
+    assert!(!resolv.contains("127.0.0.11"), "the embedded server is named after its last network left: {resolv}");
+    node.docker_ok(&["rm", "-f", "solo"]);
+
     let err = node.docker_err(&["network", "rm", "front"]);
     assert!(err.contains("has active endpoints"), "{err}");
     node.docker_ok(&["network", "disconnect", "front", "both"]);
