@@ -25,8 +25,9 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias_and_no_one_el
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("nameserver 127.0.0.11"), "{out}");
     assert_eq!(out.matches("hello-front").count(), 2, "{out}");
-    // Its own /etc/hosts names it by its address, as Docker's does (`hostname -i` works).
-    let (code, out, err) = node.run_sh(&["--network", "front", "--ip", "10.77.0.60", "--hostname", "me"], "grep -w me /etc/hosts");
+    // Its own /etc/hosts names it by its address, as Docker's does (`hostname -i` works), and
+    // any user of the container reads it.
+    let (code, out, err) = node.run_sh(&["--network", "front", "--ip", "10.77.0.60", "--hostname", "me", "-u", "1000:1000"], "grep -w me /etc/hosts");
     assert_eq!((code, out.trim()), (0, "10.77.0.60\tme"), "{err}");
 
     // Another network: neither the name nor the address is reachable.

@@ -19,7 +19,6 @@ use super::seccomp_default::default_profile;
 use super::user::resolve_user;
 use crate::error::{Error, Result};
 use crate::ids::ContainerId;
-use crate::image::write_atomic;
 use crate::syscall::Syscall;
 
 /// Paths docker masks (bind-mounts `/dev/null` or an empty read-only tmpfs over) in every
@@ -454,12 +453,16 @@ pub fn write_bundle_files(paths: &BundlePaths, hostname: &str) -> Result<()> {
 }
 
 /// Writes the bundle's `hosts`: localhost, and the container's hostname at `address` (its
-/// address on its first network, as Docker writes it) or, with none, at 127.0.1.1.
+/// address on its first network, as Docker writes it) or, with none, at 127.0.1.1. Mode 0644
+/// whatever the umask: every user of the container reads it. Written before the container
+/// starts, so nobody reads it half-written.
 pub fn write_hosts(paths: &BundlePaths, hostname: &str, address: Option<Ipv4Addr>) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let hosts = paths.hosts_file();
     let own = address.map_or_else(|| "127.0.1.1".to_owned(), |a| a.to_string());
     let body = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n");
-    write_atomic(&hosts, body.as_bytes())
+    std::fs::write(&hosts, body).map_err(Error::io("write", &hosts))?;
+    std::fs::set_permissions(&hosts, std::fs::Permissions::from_mode(0o644)).map_err(Error::io("chmod", &hosts))
 }
 
 
