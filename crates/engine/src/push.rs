@@ -111,7 +111,6 @@ impl Engine {
     }
 }
 
-/// `serveraddress` as docker sends it (`host[:port]`, or a URL) → `host[:port]`.
 /// For each blob of `image` (config and layers), another repository of `target`'s registry
 /// that a local image with that blob is tagged in: the registry likely has the blob there,
 /// and docker mounts it from there instead of uploading it again (docker remembers where
@@ -144,6 +143,7 @@ fn mount_sources(store: &ImageStore, image: &Image, target: &RemoteImage) -> Has
     sources
 }
 
+/// `serveraddress` as docker sends it (`host[:port]`, or a URL) → `host[:port]`.
 fn registry_host(server: &str) -> Result<String> {
     let host = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
     let host = host.strip_suffix("/v2").unwrap_or(host).trim_end_matches('/');
