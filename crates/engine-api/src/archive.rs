@@ -155,8 +155,40 @@ async fn put<A: ArchiveBackend>(
         no_overwrite_dir_non_dir: query_flag(query.no_overwrite_dir_non_dir.as_deref()),
         copy_uid_gid: query_flag(query.copy_uid_gid.as_deref()),
     };
-    let stream = body.into_data_stream().map(|chunk| chunk.map_err(|e| e.to_string()));
-    backend.archive_put(reference, path, request, Box::pin(stream)).await.map(|()| StatusCode::OK)
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let feeder = tokio::spawn(feed(body, tx));
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let put = backend.archive_put(reference, path, request, Box::pin(stream)).await;
+    if put.is_err() {
+        // Refused before the whole archive was read: the rest is read (and dropped) before
+        // the answer goes, or the client, still writing, would see its connection closed
+        // ("broken pipe") instead of the reason.
+        let _ = tokio::time::timeout(DRAIN_TIME, feeder).await;
+    }
+    put.map(|()| StatusCode::OK)
+}
+
+/// The most of a refused archive read and dropped so that the client gets the answer.
+const DRAIN_BYTES: u64 = 256 << 20;
+/// The longest a refused archive's answer waits for that.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Passes `body`'s chunks to `tx`; once the receiver is gone (the archive was refused), reads
+/// on and drops up to [`DRAIN_BYTES`].
+async fn feed(body: Body, tx: tokio::sync::mpsc::Sender<Result<Bytes, String>>) {
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        if tx.send(chunk.map_err(|e| e.to_string())).await.is_err() {
+            let mut dropped = 0u64;
+            while let Some(Ok(chunk)) = chunks.next().await {
+                dropped += chunk.len() as u64;
+                if dropped > DRAIN_BYTES {
+                    return;
+                }
+            }
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
