@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use palisade_engine_api::archive::{PathStat, PATH_STAT_HEADER};
 use palisade_engine_api::client::{read_chunks, Client, ClientError, Method};
 
-use super::secret::url_component;
+use super::collection::url_component;
 use super::HostArg;
 use unpack::{unpack, Top};
 

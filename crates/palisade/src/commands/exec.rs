@@ -9,7 +9,7 @@ use palisade_engine_api::client::{read_chunks, Method};
 use palisade_engine_api::exec::{ExecCreateRequest, ExecCreateResponse, ExecInspect, ExecStartRequest};
 
 use super::output::write_frames;
-use super::secret::url_component;
+use super::collection::url_component;
 use super::HostArg;
 
 #[derive(clap::Args)]

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod collection;
 mod content_trust;
 mod cp;
 mod daemon;

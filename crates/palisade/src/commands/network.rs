@@ -9,7 +9,7 @@ use palisade_engine_api::types::{
 };
 
 use super::output::{confirm, print_table, short_id};
-use super::secret::{inspect, parse_labels, remove, url_component};
+use super::collection::{inspect, parse_labels, remove, url_component};
 use super::{HostArg, ListArgs, ReferencesArgs};
 
 #[derive(clap::Subcommand)]

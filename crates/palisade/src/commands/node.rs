@@ -7,7 +7,7 @@ use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Info, Node};
 
 use super::output::capitalize;
-use super::secret::{parse_labels, url_component};
+use super::collection::{parse_labels, url_component};
 use super::service::tasks;
 use super::{HostArg, ListArgs};
 

@@ -8,11 +8,10 @@ use std::process::ExitCode;
 
 use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Secret, SecretCreateResponse, SecretData, SecretSpec};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::output::{ago, each, print_table};
+use super::collection::{inspect, parse_labels, remove, url_component};
+use super::output::{ago, print_table};
 use super::{HostArg, ListArgs, ReferencesArgs};
 
 /// Which objects the verbs manage.
@@ -83,22 +82,6 @@ pub(crate) async fn run(command: SecretCommand, kind: Kind) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// `GET /<collection>/<ref>` of each, printed as one JSON array.
-pub(crate) async fn inspect<T: DeserializeOwned + Serialize>(client: &Client, collection: &str, references: &[String]) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-    for reference in references {
-        found.push(client.get::<T>(&format!("/{collection}/{}", url_component(reference))).await?);
-    }
-    println!("{}", serde_json::to_string_pretty(&found)?);
-    Ok(())
-}
-
-/// `DELETE /<collection>/<ref>` of each, printing those removed; the errors together at the end,
-/// as docker.
-pub(crate) async fn remove(client: &Client, collection: &str, references: &[String]) -> anyhow::Result<()> {
-    each(references, |reference| async move { client.delete(&format!("/{collection}/{}", url_component(&reference))).await }).await
-}
-
 /// The IDs of the secrets or configs named `names` (`GET /<collection>?filters={"name":…}`,
 /// exact names kept, as docker resolves `--secret`/`--config`); a name not found is an error.
 pub(crate) async fn ids_by_name(client: &Client, kind: Kind, names: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -127,26 +110,6 @@ fn read_data(file: &str) -> anyhow::Result<SecretData> {
     result.map_err(|e| anyhow::anyhow!("error reading from {shown}: {e}"))?;
     anyhow::ensure!(!bytes.is_empty(), "error reading from {shown}: data is empty");
     Ok(SecretData::new(std::mem::take(&mut *bytes)))
-}
-
-/// `KEY=VALUE` (or `KEY`, an empty value) as docker's `--label`.
-pub(crate) fn parse_labels(labels: &[String]) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .map(|label| match label.split_once('=') {
-            Some((key, value)) => (key.to_owned(), value.to_owned()),
-            None => (label.clone(), String::new()),
-        })
-        .collect()
-}
-
-/// A reference as one URL path segment or query value (names are `[a-zA-Z0-9-_.]`, IDs
-/// alphanumeric; anything else is percent-encoded so it cannot change the path or query).
-pub(crate) fn url_component(reference: &str) -> String {
-    reference
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
 }
 
 async fn list(client: &Client, kind: Kind, quiet: bool) -> anyhow::Result<()> {

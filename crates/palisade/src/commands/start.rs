@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::output::each;
-use super::secret::url_component;
+use super::collection::url_component;
 use super::HostArg;
 
 #[derive(clap::Args)]

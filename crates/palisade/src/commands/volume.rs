@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use palisade_engine_api::volumes::types::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 
 use super::output::{confirm, each, human_size, print_table};
-use super::secret::{inspect, parse_labels, url_component};
+use super::collection::{inspect, parse_labels, url_component};
 use super::{HostArg, ListArgs, ReferencesArgs};
 
 #[derive(clap::Subcommand)]

@@ -9,7 +9,7 @@ use palisade_engine_api::containers::types::unframe;
 use palisade_engine_api::types::{Node, Service, Task};
 
 use super::super::output::{short_id, write_stream};
-use super::super::secret::url_component;
+use super::super::collection::url_component;
 use super::super::HostArg;
 use super::inspect;
 

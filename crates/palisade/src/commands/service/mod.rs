@@ -15,7 +15,7 @@ use futures::future::try_join_all;
 use palisade_engine_api::client::Client;
 use palisade_engine_api::types::{Service, ServiceCreateResponse, ServiceSpec, ServiceUpdateResponse};
 
-use super::secret::{self, url_component};
+use super::collection::{self, url_component};
 use super::{HostArg, ListArgs, ReferencesArgs};
 
 #[derive(clap::Subcommand)]
@@ -76,7 +76,7 @@ pub(crate) async fn run(command: ServiceCommand) -> anyhow::Result<ExitCode> {
             let services = try_join_all(services.iter().map(|reference| inspect(&client, reference))).await?;
             tasks::print(&client, "service", &services.into_iter().map(|s| s.id).collect::<Vec<_>>(), &table).await?;
         }
-        ServiceCommand::Inspect { host, pretty: false, services } => secret::inspect::<Service>(&host.client(), "services", &services).await?,
+        ServiceCommand::Inspect { host, pretty: false, services } => collection::inspect::<Service>(&host.client(), "services", &services).await?,
         ServiceCommand::Inspect { host, pretty: true, services } => show::pretty(&host.client(), &services).await?,
         ServiceCommand::Logs(args) => logs::run(args).await?,
         ServiceCommand::Scale { host, scales } => scale(&host.client(), &scales).await?,
@@ -87,7 +87,7 @@ pub(crate) async fn run(command: ServiceCommand) -> anyhow::Result<ExitCode> {
             update(&client, &service, &spec, args.rollback).await?;
             println!("{}", args.service);
         }
-        ServiceCommand::Rm(ReferencesArgs { host, references: services }) => secret::remove(&host.client(), "services", &services).await?,
+        ServiceCommand::Rm(ReferencesArgs { host, references: services }) => collection::remove(&host.client(), "services", &services).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

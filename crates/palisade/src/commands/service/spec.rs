@@ -10,7 +10,7 @@ use palisade_engine_api::types::{
 };
 
 use super::super::duration::{self, nanos};
-use super::super::secret::parse_labels;
+use super::super::collection::parse_labels;
 use super::super::HostArg;
 use super::files::{config_refs, parse_config, parse_secret, secret_refs, FileRef};
 

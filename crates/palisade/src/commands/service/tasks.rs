@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::super::output::{ago, capitalize, print_table, short_id};
-use super::super::secret::url_component;
+use super::super::collection::url_component;
 use super::display_image;
 
 /// Longest error shown without `--no-trunc` (docker's).
