@@ -49,6 +49,6 @@ pub use node_key::NodeKey;
 pub use policy::{CertExpiry, CERT_BACKDATE, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_CA_LIFETIME};
 pub use renewal::{renewal_time, renewal_time_within, RENEW_WINDOW};
 pub use role::NodeRole;
-pub use root_ca::{RootCa, RootDigest, ROOT_CA_COMMON_NAME};
+pub use root_ca::{parse_pem_certificates, RootCa, RootDigest, ROOT_CA_COMMON_NAME};
 pub use rotation::{CaRequest, CaState, IssuerInfo, NewRoot};
 pub use unlock_key::UnlockKey;

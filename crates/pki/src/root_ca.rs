@@ -242,7 +242,7 @@ fn spki_of(der: &CertificateDer<'_>) -> Result<Vec<u8>> {
 }
 
 /// Every `CERTIFICATE` block of a PEM text; anything else, or none at all, is an error.
-pub(crate) fn parse_pem_certificates(pem_text: &str) -> Result<Vec<CertificateDer<'static>>> {
+pub fn parse_pem_certificates(pem_text: &str) -> Result<Vec<CertificateDer<'static>>> {
     let blocks = x509_parser::pem::Pem::iter_from_buffer(pem_text.as_bytes())
         .map(|block| block.map_err(|e| Error::InvalidCertificate(e.to_string())))
         .collect::<Result<Vec<_>>>()?;

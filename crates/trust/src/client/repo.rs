@@ -104,7 +104,7 @@ impl Repository {
 
     /// Fetches and verifies the repository; `None` if the server has no trust data for it.
     pub async fn fetch(&self) -> ClientResult<Option<TrustedRepo>> {
-        update(&self.gun, &self.remote, &self.cache, self.clock.now()).await
+        update(&self.gun, &self.remote, &self.cache, None, self.clock.now()).await
     }
 
     /// Like [`Self::fetch`], but a repository without trust data is an error.

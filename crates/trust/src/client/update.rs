@@ -75,6 +75,20 @@ impl TrustedRepo {
         meta.hashes.get("sha256").filter(|h| h.len() == 32).map(hex::encode)
     }
 
+    /// The roles that signed the manifest whose sha256 is `digest_hex` under some name they
+    /// may sign (`targets`, then delegations in walk order), each once.
+    pub fn signers_of(&self, digest_hex: &str) -> Vec<RoleName> {
+        let walk = std::iter::once((&RoleName::Targets, &self.targets)).chain(self.delegations.iter().map(|(r, m)| (r, m)));
+        walk.filter(|(role, meta)| {
+            meta.signed()
+                .targets
+                .iter()
+                .any(|(name, target)| Self::sha256_hex(target).as_deref() == Some(digest_hex) && self.may_sign(role, name))
+        })
+        .map(|(role, _)| role.clone())
+        .collect()
+    }
+
     /// All delegation roles declared in `targets` (direct children) with their declaration.
     pub fn declared_delegations(&self) -> &[crate::schema::DelegatedRole] {
         &self.targets.signed().delegations.roles
@@ -155,30 +169,62 @@ async fn fetch_listed(
     Ok(bytes)
 }
 
+/// Root keys chosen out of band (an admission policy's trust roots): a root is trusted only
+/// when one of them signed it, whatever the cache pinned on first use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootPin {
+    key_ids: Vec<String>,
+}
+
+impl RootPin {
+    /// Pins the root key IDs `docker trust inspect` lists as the repository's `Root` keys.
+    pub fn new(key_ids: Vec<String>) -> Self {
+        Self { key_ids }
+    }
+
+    /// A root is acceptable when it is consistent with itself and one of the pinned keys,
+    /// listed among its root keys, signed it.
+    fn check(&self, gun: &Gun, root: &Signed<Root>, now: OffsetDateTime) -> ClientResult<()> {
+        verify_root_self(gun, root, now)?;
+        let (listed, _) = role_keys(root.signed(), "root");
+        let pinned: Vec<String> = listed.into_iter().filter(|id| self.key_ids.contains(id)).collect();
+        verify_role("root", root, &root.signed().keys, &pinned, 1).map_err(|_| ClientError::RootRotation {
+            version: root.signed().version.get(),
+            reason: format!("not signed by a pinned root key of {gun}"),
+        })
+    }
+}
+
 /// Runs a full update of `gun` against `remote`. `Ok(None)` when the server has no trust data
-/// and nothing is cached (a new repository).
+/// and nothing is cached (a new repository). With a `pin`, the served root must satisfy it
+/// (and the cached root is not consulted); without, the cached root is trusted on first use.
 pub(crate) async fn update(
     gun: &Gun,
     remote: &NotaryRemote,
     cache: &MetadataCache,
+    pin: Option<&RootPin>,
     now: OffsetDateTime,
 ) -> ClientResult<Option<TrustedRepo>> {
     let no_data = || ClientError::NoTrustData { server: remote.server().to_owned(), gun: gun.to_string() };
     let cached_root = cache.read(&RoleName::Root)?;
     let Some(remote_root) = remote.metadata("root.json", MAX_METADATA).await? else {
-        return match cached_root {
-            None => Ok(None),
-            Some(_) => Err(no_data()),
+        return match (cached_root, pin) {
+            (None, _) | (Some(_), Some(_)) => Ok(None),
+            (Some(_), None) => Err(no_data()),
         };
     };
     let served: Signed<Root> = Signed::from_bytes("root", &remote_root)?;
-    let root = match cached_root {
-        None => {
+    let root = match (pin, cached_root) {
+        (Some(pin), _) => {
+            pin.check(gun, &served, now)?;
+            served
+        }
+        (None, None) => {
             // Trust on first use: the root must at least be consistent with itself.
             verify_root_self(gun, &served, now)?;
             served
         }
-        Some(bytes) => {
+        (None, Some(bytes)) => {
             let mut trusted: Signed<Root> = Signed::from_bytes("root", &bytes)?;
             let (have, got) = (trusted.signed().version.get(), served.signed().version.get());
             if got < have {
