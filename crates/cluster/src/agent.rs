@@ -48,13 +48,19 @@ pub(crate) async fn run(node: Arc<ActiveNode>) {
 async fn beat(node: &ActiveNode) -> Result<Duration> {
     let identity = node.identity();
     let response = match node
-        .node_call(NodeCall::Heartbeat(HeartbeatRequest { description: local_description(identity.root.certs_pem()) }))
+        .node_call(NodeCall::Heartbeat(HeartbeatRequest {
+            description: local_description(identity.root.certs_pem()),
+            policy_version: node.policy.version(),
+        }))
         .await?
     {
         ControlReply::Heartbeat(response) => response,
         other => return Err(Error::internal("heartbeat", format!("unexpected reply {other:?}"))),
     };
     node.set_managers(response.managers.clone());
+    if let Some(policy) = response.policy.clone() {
+        node.policy.install(policy)?;
+    }
     let role_changed = response.desired_role != identity.role();
     if role_changed || response.renew || node.renewal_due() {
         tracing::info!(role = %response.desired_role, role_changed, rotation = response.renew, "renewing certificate");

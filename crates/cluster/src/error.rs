@@ -66,6 +66,9 @@ pub enum Error {
     /// The caller presented no client certificate where one is required.
     #[error("a client certificate issued by this cluster is required")]
     Unauthenticated,
+    /// The cluster's image policy refused an image; the text names the rule and the image.
+    #[error("{0}")]
+    PolicyRefused(String),
     /// The caller's certificate does not allow the call (removed node, worker, other cluster).
     #[error("{0}")]
     PermissionDenied(String),

@@ -89,6 +89,9 @@ pub enum ExecError {
     /// The image is not on this node.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// The node's image policy refused the image (the text names the rule and the image).
+    #[error("{0}")]
+    Refused(String),
     /// Anything else the engine reports.
     #[error("{0}")]
     Engine(String),

@@ -28,6 +28,7 @@ mod identity;
 mod manager;
 mod model;
 mod node;
+mod node_policy;
 mod paths;
 mod role;
 mod rpc;

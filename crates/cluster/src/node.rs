@@ -36,6 +36,8 @@ pub(crate) struct ActiveNode {
     worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Wakes the agent before its next heartbeat is due.
     pub(crate) nudge: Notify,
+    /// The cluster's image policy as this node holds it.
+    pub(crate) policy: Arc<crate::node_policy::NodePolicy>,
     pub(crate) clock: Arc<dyn Clock>,
     /// When the current certificate (by serial) is due for renewal.
     renew_at: Mutex<Option<(String, time::OffsetDateTime)>>,
@@ -50,7 +52,9 @@ impl ActiveNode {
         executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
     ) -> Arc<Self> {
         let identity = Arc::new(IdentityCell::new(identity));
+        let policy = Arc::new(crate::node_policy::NodePolicy::load(&data, clock.clone()));
         Arc::new(Self {
+            policy,
             data,
             clients: Arc::new(ManagerClients::new(identity.clone(), clock.clone())),
             identity,

@@ -9,6 +9,9 @@
 //!     root-ca.crt         the trust bundle
 //!     membership.json     cluster ID, node ID, addresses, raft member ID
 //!     kek                 key-encryption key of the store (0600; managers without autolock)
+//!   policy/               the image policy as this node last received it (policy.json),
+//!                         and what judging images needs: verified trust metadata (the
+//!                         rollback floors) and the CA files rules carry
 //!   raft/                 a manager's replicated store: raft log, state machine, snapshots,
 //!                         all sealed with the data key
 //!     dek.sealed          the data key, sealed by the KEK (or by the unlock key)
@@ -56,6 +59,16 @@ impl DataRoot {
         self.node_dir().join("root-ca.crt")
     }
 
+    pub(crate) fn policy_dir(&self) -> PathBuf {
+        self.0.join("policy")
+    }
+
+    /// The image-policy evaluator of this node: its caches under `policy/`, the cluster's
+    /// trust bundle for servers a rule names no CA for.
+    pub(crate) fn policy_evaluator(&self, clock: std::sync::Arc<dyn palisade_pki::Clock>) -> palisade_policy::Evaluator {
+        palisade_policy::Evaluator::new(self.policy_dir().join("cache"), vec![self.root_ca()], clock)
+    }
+
     pub(crate) fn membership(&self) -> PathBuf {
         self.node_dir().join("membership.json")
     }
@@ -89,7 +102,7 @@ impl DataRoot {
 
     /// Removes every trace of swarm membership (`swarm leave`).
     pub(crate) fn wipe_swarm_state(&self) -> Result<()> {
-        for dir in [self.node_dir(), self.raft_dir(), self.legacy_store_dir()] {
+        for dir in [self.node_dir(), self.raft_dir(), self.policy_dir(), self.legacy_store_dir()] {
             remove_all(&dir)?;
         }
         Ok(())

@@ -208,7 +208,8 @@ impl ManagerRole {
         let transport = Arc::new(ClusterTransport::new(clients.clone()));
         let config = StoreConfig::new(data.raft_dir(), raft_id, keys.dek.clone(), transport);
         let store = Arc::new(ReplicatedStore::open(config).await?);
-        let manager = Arc::new(Manager::new(store, clock.clone(), current.cert.node_id.clone()));
+        let evaluator = data.policy_evaluator(clock.clone());
+        let manager = Arc::new(Manager::new(store, clock.clone(), current.cert.node_id.clone(), evaluator));
         let core = Arc::new(ManagerCore { manager, clients });
         let tls = tls::server_config(&current.root, &current.cert_pem, &current.key, clock)
             .map_err(|e| Error::internal("TLS", e))?;

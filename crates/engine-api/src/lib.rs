@@ -9,6 +9,7 @@
 //! * [`archive`]: `docker cp` (container path stat, archive, extract).
 //! * [`events`]: `docker events`.
 //! * [`stats`]: `docker top` and `docker stats`.
+//! * [`policy`]: Palisade's image-policy endpoints (`palisade policy`).
 //! * [`client`]: an Engine-API client over a unix socket, used by the `palisade` CLI.
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ mod error;
 pub mod events;
 pub mod exec;
 pub mod networks;
+pub mod policy;
 mod routes;
 pub mod services;
 pub mod stats;
@@ -28,4 +30,5 @@ pub mod volumes;
 pub use error::ApiError;
 pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};
 pub use networks::NetworkBackend;
+pub use policy::PolicyBackend;
 pub use services::ServiceBackend;

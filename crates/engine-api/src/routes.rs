@@ -19,6 +19,7 @@ use crate::types::{
 };
 use crate::containers::{container_routes, ContainerBackend};
 use crate::networks::{network_routes, NetworkBackend};
+use crate::policy::{policy_routes, PolicyBackend};
 use crate::services::{service_routes, ServiceBackend};
 use crate::ApiError;
 
@@ -31,7 +32,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// What the Engine API needs from a node. The daemon implements it; the routes only translate
 /// HTTP to these calls.
-pub trait Backend: ServiceBackend + Send + Sync + 'static {
+pub trait Backend: ServiceBackend + PolicyBackend + Send + Sync + 'static {
     /// `GET /version`.
     fn version(&self) -> Version;
     /// `Swarm` header of `_ping`: `inactive`, `active/manager` or `active/worker`.
@@ -109,7 +110,7 @@ pub fn router<B: Backend, C: ContainerBackend + NetworkBackend>(backend: Arc<B>,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone + Send + 'static {
-    let routes = swarm_routes(backend.clone()).merge(service_routes(backend)).merge(network_routes(containers.clone())).merge(container_routes(containers));
+    let routes = swarm_routes(backend.clone()).merge(policy_routes(backend.clone())).merge(service_routes(backend)).merge(network_routes(containers.clone())).merge(container_routes(containers));
     tower::ServiceBuilder::new().map_request(strip_version_prefix).service(routes)
 }
 
@@ -405,6 +406,7 @@ mod tests {
     /// A node with no secrets or autolock support: the trait's defaults.
     struct Bare;
     impl crate::services::ServiceBackend for Bare {}
+    impl crate::policy::PolicyBackend for Bare {}
     impl Backend for Bare {
         required_methods!();
     }
@@ -416,6 +418,7 @@ mod tests {
         unlocked_with: Mutex<Option<String>>,
     }
     impl crate::services::ServiceBackend for Fake {}
+    impl crate::policy::PolicyBackend for Fake {}
     impl Backend for Fake {
         required_methods!();
         async fn swarm_unlock(&self, key: SecretString) -> ApiResult<()> {

@@ -76,6 +76,12 @@ pub enum Error {
     /// A registry could not be reached or failed.
     #[error("{0}")]
     Registry(String),
+    /// The image gate (the cluster's image policy) refused the image.
+    #[error("{0}")]
+    Refused(String),
+    /// Something the request needs cannot answer now; retrying may succeed.
+    #[error("{0}")]
+    Unavailable(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,6 +97,8 @@ impl From<Error> for ApiError {
             }
             Error::InvalidArgument(_) | Error::StartFailed(_) | Error::ExecFailed(_) => ApiError::bad_request(e.to_string()),
             Error::Unauthorized(_) => ApiError::unauthorized(e.to_string()),
+            Error::Refused(_) => ApiError::new(http::StatusCode::FORBIDDEN, e.to_string()),
+            Error::Unavailable(_) => ApiError::unavailable(e.to_string()),
             Error::Registry(_) => ApiError::internal(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {

@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod exec;
 mod fd_stream;
+mod gate;
 mod human;
 mod images;
 mod mounts;
@@ -41,6 +42,7 @@ mod stats;
 mod volumes;
 
 pub use error::{Error, Result};
+pub use gate::{GateError, ImageGate};
 pub use mounts::ProtectedPaths;
 pub use state::{Engine, EngineConfig, TaskFile};
 pub use palisade_net::{DefaultBridge, NetConfig};

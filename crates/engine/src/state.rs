@@ -170,6 +170,8 @@ pub(crate) struct Inner {
     pub(crate) net: std::sync::OnceLock<palisade_net::Networks>,
     pub(crate) execs: crate::exec::Execs,
     pub(crate) events: crate::events::Events,
+    /// Set once by [`Engine::set_image_gate`]: asked before every container create.
+    pub(crate) gate: std::sync::OnceLock<Box<dyn crate::gate::ImageGate>>,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -339,6 +341,7 @@ impl Engine {
                 net: std::sync::OnceLock::new(),
                 execs: crate::exec::Execs::default(),
                 events: crate::events::Events::default(),
+                gate: std::sync::OnceLock::new(),
             }),
         };
         // Before the containers come back: their networks must exist to be joined.
@@ -558,6 +561,7 @@ impl Engine {
             })
         })
         .await?;
+        let warnings = self.admit_image(&format!("container create {name}"), &request.config.image, &img).await?;
         let (mut translated, held) = self.options_for(&request, &img, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
         if let Err(e) = self.prepare_network(id.as_str(), &name, &request, &mut translated.options) {
@@ -642,7 +646,7 @@ impl Engine {
             }
         }
         self.container_event(&entry, "create", &[]);
-        Ok((id.to_string(), Vec::new()))
+        Ok((id.to_string(), warnings))
     }
 
     fn check_name(&self, name: &str) -> Result<()> {

@@ -352,15 +352,23 @@ fn write_blob(dir: &Path, data: &[u8]) -> (String, u64) {
 
 /// A three-layer image with busybox, written as an OCI layout tagged `tag`.
 pub fn build_image(tag: &str) -> Image {
+    build_image_with(tag, &[])
+}
+
+/// [`build_image`] with a fourth layer holding `extra` files (path, contents, mode), if any.
+pub fn build_image_with(tag: &str, extra: &[(&str, Vec<u8>, u32)]) -> Image {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
     let busybox = std::fs::read("/bin/busybox").expect("busybox-static");
-    let layers = [
+    let mut layers = vec![
         tar_gz(&[("bin/busybox", busybox, 0o755)]),
         tar_gz(&[("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644)]),
         tar_gz(&[("srv/hello.txt", format!("hello from {tag}\n").into_bytes(), 0o644)]),
     ];
+    if !extra.is_empty() {
+        layers.push(tar_gz(extra));
+    }
     let mut diff_ids = Vec::new();
     let mut layer_descs = Vec::new();
     let mut blobs = Vec::new();

@@ -53,6 +53,8 @@ fn table_def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [
         Table::Services => "sm_services",
         Table::Tasks => "sm_tasks",
         Table::Networks => "sm_networks",
+        Table::Policies => "sm_policies",
+        Table::PolicyLog => "sm_policy_log",
     })
 }
 

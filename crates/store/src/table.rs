@@ -20,12 +20,26 @@ pub enum Table {
     Tasks,
     /// Networks by ID.
     Networks,
+    /// The cluster's admission policy (one record).
+    Policies,
+    /// Admission decisions worth keeping (refusals, audits, policy changes), oldest first.
+    #[serde(rename = "policy_log")]
+    PolicyLog,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 7] =
-        [Self::Cluster, Self::Nodes, Self::Secrets, Self::Configs, Self::Services, Self::Tasks, Self::Networks];
+    pub const ALL: [Table; 9] = [
+        Self::Cluster,
+        Self::Nodes,
+        Self::Secrets,
+        Self::Configs,
+        Self::Services,
+        Self::Tasks,
+        Self::Networks,
+        Self::Policies,
+        Self::PolicyLog,
+    ];
 
     /// The table's name: lowercase plural (`"cluster"`, `"nodes"`, …).
     pub fn name(self) -> &'static str {
@@ -37,6 +51,8 @@ impl Table {
             Self::Services => "services",
             Self::Tasks => "tasks",
             Self::Networks => "networks",
+            Self::Policies => "policies",
+            Self::PolicyLog => "policy_log",
         }
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn to_api(error: Error) -> ApiError {
         Error::OutOfSequence => ApiError::internal(rpc("Unknown", "update out of sequence")),
         e @ Error::InvalidJoinToken => ApiError::bad_request(rpc("InvalidArgument", e)),
         e @ Error::Unauthenticated => ApiError::new(http::StatusCode::UNAUTHORIZED, e.to_string()),
-        Error::PermissionDenied(message) => ApiError::new(http::StatusCode::FORBIDDEN, message),
+        Error::PermissionDenied(message) | Error::PolicyRefused(message) => ApiError::new(http::StatusCode::FORBIDDEN, message),
         Error::Unavailable(message) => ApiError::unavailable(message),
         // Its own status, so that a manager passing a call on knows nothing was done.
         e @ Error::NotLeader => ApiError::new(http::StatusCode::MISDIRECTED_REQUEST, rpc("Unavailable", e)),

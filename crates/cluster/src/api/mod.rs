@@ -5,6 +5,7 @@
 mod convert;
 pub(crate) mod errors;
 mod logs;
+mod policy;
 mod service_convert;
 mod services;
 mod system;

@@ -15,7 +15,9 @@ use crate::rpc::{ControlCall, ControlReply, ServiceView, TaskView};
 impl ServiceBackend for Daemon {
     async fn service_create(&self, spec: ServiceSpec) -> ApiResult<ServiceCreateResponse> {
         match self.call(ControlCall::ServiceCreate(Box::new(convert::service_spec(&spec)))).await? {
-            ControlReply::ObjectId(id) => Ok(ServiceCreateResponse { id, warnings: None }),
+            ControlReply::ServiceAdmitted { id, warnings } => {
+                Ok(ServiceCreateResponse { id, warnings: (!warnings.is_empty()).then_some(warnings) })
+            }
             other => Err(unexpected(&other)),
         }
     }
@@ -40,8 +42,12 @@ impl ServiceBackend for Daemon {
         rollback: bool,
     ) -> ApiResult<ServiceUpdateResponse> {
         let spec = Box::new(convert::service_spec(&spec));
-        self.done(ControlCall::ServiceUpdate { reference, version, spec, rollback }).await?;
-        Ok(ServiceUpdateResponse { warnings: None })
+        match self.call(ControlCall::ServiceUpdate { reference, version, spec, rollback }).await? {
+            ControlReply::ServiceAdmitted { warnings, .. } => {
+                Ok(ServiceUpdateResponse { warnings: (!warnings.is_empty()).then_some(warnings) })
+            }
+            other => Err(unexpected(&other)),
+        }
     }
 
     async fn service_remove(&self, reference: String) -> ApiResult<()> {

@@ -12,6 +12,7 @@
 mod init;
 mod join;
 mod leave;
+mod policy;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -136,9 +137,9 @@ impl Daemon {
             NodeState::Locked(_) => return Err(Error::Locked),
             NodeState::Inactive => return Err(Error::NotAManager),
         };
-        // A change of this node's role or of the cluster's root takes effect at its next
-        // heartbeat; bring that forward.
-        let nudge = matches!(call, ControlCall::SwarmUpdate(_) | ControlCall::NodeUpdate { .. });
+        // A change of this node's role, of the cluster's root or of the image policy takes
+        // effect at its next heartbeat; bring that forward.
+        let nudge = matches!(call, ControlCall::SwarmUpdate(_) | ControlCall::NodeUpdate { .. } | ControlCall::PolicySet { .. });
         let reply = node.control(call).await;
         if nudge {
             node.nudge.notify_one();

@@ -50,13 +50,24 @@ impl Manager {
             ControlCall::SecretRemove { reference } => {
                 self.value_remove::<SecretKind>(&reference).await.map(|()| ControlReply::Done)
             }
-            ControlCall::ServiceCreate(spec) => self.service_create(*spec).await.map(ControlReply::ObjectId),
+            ControlCall::ServiceCreate(spec) => {
+                self.service_create(*spec).await.map(|(id, warnings)| ControlReply::ServiceAdmitted { id, warnings })
+            }
+            ControlCall::PolicySet { text } => {
+                self.policy_set(text).await?;
+                self.policy_view().map(ControlReply::Policy)
+            }
+            ControlCall::PolicyInspect => self.policy_view().map(ControlReply::Policy),
+            ControlCall::PolicyLog => self.policy_log().map(ControlReply::PolicyLog),
             ControlCall::ServiceList => self.service_list().map(ControlReply::Services),
             ControlCall::ServiceInspect { reference } => {
                 self.service_inspect(&reference).map(|s| ControlReply::Service(Box::new(s)))
             }
             ControlCall::ServiceUpdate { reference, version, spec, rollback } => {
-                self.service_update(&reference, version, *spec, rollback).await.map(|()| ControlReply::Done)
+                let id = reference.clone();
+                self.service_update(&reference, version, *spec, rollback)
+                    .await
+                    .map(|warnings| ControlReply::ServiceAdmitted { id, warnings })
             }
             ControlCall::ServiceRemove { reference } => {
                 self.service_remove(&reference).await.map(|()| ControlReply::Done)
@@ -104,6 +115,9 @@ impl Manager {
             }
             NodeCall::TaskFiles { task_id } => self.task_files(peer, &task_id).await.map(ControlReply::TaskFiles),
             NodeCall::TaskReports { reports } => self.task_reports(peer, reports).await.map(|()| ControlReply::Done),
+            NodeCall::PolicyRecords { records } => {
+                self.policy_records(&peer.node_id, records).await.map(|()| ControlReply::Done)
+            }
             NodeCall::LogPublish { subscription, task_id, lines, ended } => {
                 self.logs_publish(peer, &subscription, &task_id, lines, ended).map(|()| ControlReply::Done)
             }

@@ -89,6 +89,7 @@ impl Manager {
             renew: node.value.issuer != issuer,
             trust_root_pem: cluster.ca.trust_pem().to_owned(),
             raft_id: node.value.raft_id,
+            policy: self.policy_for(request.policy_version)?,
         })
     }
 

@@ -11,8 +11,8 @@
 //! * `membership`: node updates and removal, raft voters.
 //! * `control`: the cluster-state calls (`ControlCall`) and swarm inspect/update.
 //! * `values`: secret and config records.
-//! * `services`: service, task and config records; `admission`: the one check every service
-//!   spec passes before it is stored.
+//! * `services`: service, task and config records; `admission`: the image policy and the one
+//!   check every service spec passes before it is stored.
 //! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
 //! * `dispatcher`: assignments, task files and status reports, per calling node.
 //! * `logs`: the log broker behind `service logs`.
@@ -138,11 +138,19 @@ pub(crate) struct Manager {
     /// Serialises read-modify-write of the cluster object on this manager; the version check
     /// of each commit guards against every other writer.
     cluster_lock: tokio::sync::Mutex<()>,
+    /// Judges service images against the image policy.
+    evaluator: palisade_policy::Evaluator,
 }
 
 impl Manager {
-    pub(crate) fn new(store: Arc<ReplicatedStore>, clock: Arc<dyn Clock>, self_id: NodeId) -> Self {
+    pub(crate) fn new(
+        store: Arc<ReplicatedStore>,
+        clock: Arc<dyn Clock>,
+        self_id: NodeId,
+        evaluator: palisade_policy::Evaluator,
+    ) -> Self {
         Self {
+            evaluator,
             records: Records::new(store),
             clock,
             self_id,
@@ -275,7 +283,8 @@ mod tests {
             unlock_key: None,
         };
         let new = new_cluster(&clock, init).await.unwrap();
-        let manager = Manager::new(store, clock, node_id);
+        let evaluator = palisade_policy::Evaluator::new(dir.join("policy"), Vec::new(), clock.clone());
+        let manager = Manager::new(store, clock, node_id, evaluator);
         manager.store_new_cluster(&new).await.unwrap();
         manager
     }

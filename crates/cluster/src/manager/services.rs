@@ -11,9 +11,11 @@ use crate::model::{
 use crate::rpc::{ServiceView, TaskView};
 
 impl Manager {
-    pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<String> {
+    /// Returns the new service's ID and the warnings of audit-mode policy rules.
+    pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<(String, Vec<String>)> {
         self.resolve_all_grants(&mut spec)?;
-        self.admit(&spec)?;
+        let action = format!("service create {}", spec.name);
+        let warnings = self.admit(&mut spec, &action).await?;
         let now = self.clock.now();
         let service = ServiceObject {
             id: random_object_id(),
@@ -28,21 +30,21 @@ impl Manager {
             return Err(Error::internal("service create", "object ID collision"));
         }
         match self.records.commit(WriteSet::new().put(&service, None)?).await {
-            Ok(_) => Ok(service.id),
+            Ok(_) => Ok((service.id, warnings)),
             Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "service", name: service.spec.name }),
             Err(e) => Err(e),
         }
     }
 
     /// `service update`: a new spec, or (`rollback`) the previous one. Starts a rolling update
-    /// when what tasks run changed.
+    /// when what tasks run changed. Returns the warnings of audit-mode policy rules.
     pub(super) async fn service_update(
         &self,
         reference: &str,
         version: u64,
         mut spec: ServiceSpec,
         rollback: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let current = self.resolve_service(reference)?;
         if current.version != version {
             return Err(Error::OutOfSequence);
@@ -59,7 +61,7 @@ impl Manager {
         } else {
             self.resolve_all_grants(&mut spec)?;
         }
-        self.admit(&spec)?;
+        let warnings = self.admit(&mut spec, &format!("service update {}", service.spec.name)).await?;
         let tasks_change = spec.task != service.spec.task;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
@@ -76,7 +78,8 @@ impl Manager {
                 batch_done_at: None,
             });
         }
-        self.records.commit(WriteSet::new().put(&service, Some(current.version))?).await.map(drop)
+        self.records.commit(WriteSet::new().put(&service, Some(current.version))?).await?;
+        Ok(warnings)
     }
 
     /// Removes the service; the orchestrator then shuts its tasks down and removes them.

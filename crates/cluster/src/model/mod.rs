@@ -6,6 +6,7 @@
 
 mod cluster;
 mod node;
+mod policy;
 mod records;
 mod secret;
 mod service;
@@ -13,6 +14,7 @@ mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use node::{cluster_addr, truncate, Availability, NodeDescription, NodeObject};
+pub(crate) use policy::{LogEntry, LogKind, PolicyObject, MAX_LOG_ENTRIES, POLICY_KEY};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};
 pub(crate) use secret::{secret_bytes, ConfigKind, ConfigObject, NamedValue, SecretKind, SecretObject, ValueKind};
 pub(crate) use service::{

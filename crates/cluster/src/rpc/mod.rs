@@ -22,7 +22,8 @@ pub(crate) use client::{ManagerClient, ManagerClients};
 pub(crate) use server::ClusterServer;
 
 use crate::model::{
-    ClusterSpec, ConfigObject, FileGrant, NodeDescription, NodeObject, ServiceObject, ServiceSpec, TaskObject, TaskStatus,
+    ClusterSpec, ConfigObject, FileGrant, LogEntry, LogKind, NodeDescription, NodeObject, ServiceObject, ServiceSpec,
+    TaskObject, TaskStatus,
 };
 
 pub(crate) const ROOT_CA_PATH: &str = "/join/v1/root-ca";
@@ -100,6 +101,10 @@ pub(crate) enum NodeCall {
     /// Status changes of the caller's tasks.
     TaskReports {
         reports: Vec<TaskReport>,
+    },
+    /// Image-policy decisions the caller made (refusals and audits), for the policy log.
+    PolicyRecords {
+        records: Vec<PolicyRecord>,
     },
     /// Output of one of the caller's tasks for a log subscription.
     LogPublish {
@@ -241,6 +246,34 @@ pub(crate) struct ConfigView {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct HeartbeatRequest {
     pub(crate) description: NodeDescription,
+    /// The version of the image policy the node holds (`None`: it holds none yet).
+    pub(crate) policy_version: Option<u64>,
+}
+
+/// The cluster's image policy as nodes receive it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PolicyState {
+    /// The raft index it was stored at; 0 when none was ever set.
+    pub(crate) version: u64,
+    /// The document; `None`: no policy.
+    pub(crate) text: Option<String>,
+}
+
+/// A decision a node reports for the policy log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PolicyRecord {
+    pub(crate) kind: LogKind,
+    pub(crate) action: String,
+    pub(crate) message: String,
+}
+
+/// The stored policy, as `palisade policy show` prints it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PolicyView {
+    pub(crate) version: u64,
+    pub(crate) text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) updated_at: OffsetDateTime,
 }
 
 /// What a node must do next.
@@ -259,6 +292,8 @@ pub(crate) struct HeartbeatResponse {
     pub(crate) trust_root_pem: String,
     /// The node's raft member ID, while the cluster wants it a manager.
     pub(crate) raft_id: Option<u64>,
+    /// The image policy, when the node holds another version than the stored one.
+    pub(crate) policy: Option<PolicyState>,
 }
 
 /// The renewed certificate.
@@ -345,6 +380,12 @@ pub(crate) enum ControlCall {
         reference: String,
     },
     ServiceCreate(Box<ServiceSpec>),
+    /// Sets the image policy (a TOML document, validated before it is stored).
+    PolicySet {
+        text: String,
+    },
+    PolicyInspect,
+    PolicyLog,
     ServiceList,
     ServiceInspect {
         reference: String,
@@ -411,6 +452,8 @@ impl ControlCall {
                 | Self::TaskInspect { .. }
                 | Self::ConfigList
                 | Self::ConfigInspect { .. }
+                | Self::PolicyInspect
+                | Self::PolicyLog
         )
     }
 }
@@ -431,6 +474,13 @@ pub(crate) enum ControlReply {
     Heartbeat(HeartbeatResponse),
     Renew(RenewResponse),
     ObjectId(String),
+    /// A service stored after admission, with the warnings audit-mode rules left.
+    ServiceAdmitted {
+        id: String,
+        warnings: Vec<String>,
+    },
+    Policy(Option<PolicyView>),
+    PolicyLog(Vec<LogEntry>),
     Services(Vec<ServiceView>),
     Service(Box<ServiceView>),
     Tasks(Vec<TaskView>),

@@ -204,6 +204,10 @@ impl Runner {
                 self.set(TaskState::Rejected, "No such image", Some(e.to_string())).await;
                 return None;
             }
+            Err(e @ ExecError::Refused(_)) => {
+                self.set(TaskState::Rejected, "refused by the node's image policy", Some(e.to_string())).await;
+                return None;
+            }
             Err(e) => {
                 self.set(TaskState::Rejected, "could not create the container", Some(e.to_string())).await;
                 return None;

@@ -82,8 +82,9 @@ impl DaemonArgs {
             clock: Arc::new(palisade_pki::SystemClock),
             executor: Some(Arc::new(EngineTasks(engine.clone()))),
         };
-        let daemon = Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
-        Ok((Arc::new(daemon), engine, socket))
+        let daemon = Arc::new(Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?);
+        engine.set_image_gate(Box::new(super::image_gate::PolicyGate(Arc::downgrade(&daemon))))?;
+        Ok((daemon, engine, socket))
     }
 
     /// The group ID `--group` names.

@@ -8,12 +8,14 @@ mod cp;
 mod daemon;
 mod duration;
 mod exec;
+mod image_gate;
 mod images;
 mod load;
 mod logs;
 mod network;
 mod node;
 mod output;
+mod policy;
 mod ps;
 mod pull;
 mod push;
@@ -95,6 +97,9 @@ pub(crate) enum Command {
     /// Manage swarm services.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Manage the cluster's image policy (set, show, test, log).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Run a standalone OCI registry.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -166,6 +171,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Secret(cmd) => secret::run(cmd, secret::Kind::Secret).await,
         Command::Config(cmd) => secret::run(cmd, secret::Kind::Config).await,
         Command::Service(cmd) => service::run(cmd).await,
+        Command::Policy(cmd) => policy::run(cmd).await,
         Command::Registry(cmd) => registry::run(cmd).await,
         Command::Trust(cmd) => trust::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,

@@ -18,6 +18,15 @@ fn engine_error(e: impl std::fmt::Display) -> ExecError {
     ExecError::Engine(e.to_string())
 }
 
+/// A failed create as the worker tells it apart: a missing image, a policy refusal, the rest.
+fn create_error(e: palisade_engine::Error) -> ExecError {
+    match e {
+        palisade_engine::Error::NoSuchImage(image) => ExecError::NoSuchImage(image),
+        palisade_engine::Error::Refused(message) => ExecError::Refused(message),
+        e => engine_error(e),
+    }
+}
+
 fn request(container: &TaskContainer) -> ContainerCreateRequest {
     ContainerCreateRequest {
         config: ContainerConfig {
@@ -76,12 +85,9 @@ impl TaskExecutor for EngineTasks {
                 Err(palisade_engine::Error::NoSuchImage(_)) => {
                     // As dockerd on a swarm node: pull what is missing, then try once more.
                     self.pull(&container.image).await;
-                    self.0.create_task(container.name, request, files).await.map_err(|e| match e {
-                        palisade_engine::Error::NoSuchImage(image) => ExecError::NoSuchImage(image),
-                        e => engine_error(e),
-                    })
+                    self.0.create_task(container.name, request, files).await.map_err(create_error)
                 }
-                other => other.map_err(engine_error),
+                other => other.map_err(create_error),
             }
         })
     }

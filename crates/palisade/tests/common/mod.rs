@@ -657,11 +657,19 @@ impl TrustEnv {
 pub struct Up {
     child: Child,
     pub lines: Vec<String>,
+    socket: PathBuf,
+    docker_config: tempfile::TempDir,
 }
 
 impl Up {
     pub fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// `palisade up` with `extra` arguments; its log goes to `<data>.log`.
+    pub fn start_with(data: &Path, extra: &[&str]) -> Self {
         let socket = data.with_extension("sock");
+        let log = std::fs::File::create(data.with_extension("log")).unwrap();
         let mut child = Command::new(PALISADE)
             .args(["up", "--data-root"])
             .arg(data)
@@ -670,13 +678,42 @@ impl Up {
             .args(["-H", &format!("unix://{}", socket.display())])
             .args(["--listen-addr", &format!("127.0.0.1:{}", free_port())])
             .args(["--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("PALISADE_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut reader = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         let lines: Vec<String> = (0..9).map(|_| reader.next().unwrap().unwrap()).collect();
-        Self { child, lines }
+        Self { child, lines, socket, docker_config: tempfile::tempdir().unwrap() }
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.socket.with_extension("log")).unwrap_or_default()
+    }
+
+    /// `unix://<socket>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The real docker CLI against this node.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// The palisade CLI against this node.
+    pub fn palisade(&self, args: &[&str]) -> Output {
+        Command::new(PALISADE).args(args).env("PALISADE_HOST", format!("unix://{}", self.socket.display())).stdin(Stdio::null()).output().unwrap()
     }
 
     pub fn field(&self, label: &str) -> String {

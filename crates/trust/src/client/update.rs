@@ -177,7 +177,9 @@ pub struct RootPin {
 }
 
 impl RootPin {
-    /// Pins the root key IDs `docker trust inspect` lists as the repository's `Root` keys.
+    /// Pins root keys by ID: the certificate key IDs root.json lists (what `docker trust
+    /// inspect` shows as the repository's `Root` keys), or the canonical IDs of the keys
+    /// inside those certificates (what `notary key list` shows).
     pub fn new(key_ids: Vec<String>) -> Self {
         Self { key_ids }
     }
@@ -187,7 +189,11 @@ impl RootPin {
     fn check(&self, gun: &Gun, root: &Signed<Root>, now: OffsetDateTime) -> ClientResult<()> {
         verify_root_self(gun, root, now)?;
         let (listed, _) = role_keys(root.signed(), "root");
-        let pinned: Vec<String> = listed.into_iter().filter(|id| self.key_ids.contains(id)).collect();
+        let keys = &root.signed().keys;
+        let is_pinned = |id: &String| {
+            self.key_ids.contains(id) || keys.get(id).is_some_and(|k| self.key_ids.iter().any(|p| p == k.canonical_id()))
+        };
+        let pinned: Vec<String> = listed.into_iter().filter(is_pinned).collect();
         verify_role("root", root, &root.signed().keys, &pinned, 1).map_err(|_| ClientError::RootRotation {
             version: root.signed().version.get(),
             reason: format!("not signed by a pinned root key of {gun}"),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use palisade_engine_api::types::{InitRequest, Swarm};
-use palisade_engine_api::Backend;
+use palisade_engine_api::{Backend, PolicyBackend};
 
 use super::daemon::{bind_socket, serve, DaemonArgs};
 use services::{ServicePaths, ADMIN_USER};
@@ -47,6 +47,10 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
 
     services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
+    let policy = match daemon.policy_inspect().await.map_err(api_err)? {
+        Some(policy) => policy,
+        None => daemon.policy_set(audit_policy(services.registry_addr)).await.map_err(api_err)?,
+    };
     let listener = bind_socket(&socket, args.daemon.socket_group()?)?;
 
     let swarm: Swarm = daemon.swarm_inspect().await.map_err(api_err)?;
@@ -75,6 +79,12 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         services.registry_addr,
         args.daemon.data_root.display()
     ));
+    banner.push(format!(
+        "  Image policy:  version {} (palisade policy show); as shipped it only audits: what it would refuse runs and is \
+         recorded (palisade policy log). To enforce, pin your repositories' root keys (docker trust inspect IMAGE), set \
+         mode = \"enforce\" and run palisade policy set FILE",
+        policy.version
+    ));
     // The node keeps running whether or not anyone reads this (a closed stdout is no reason
     // to stop serving), so write errors are ignored rather than turned into a panic.
     {
@@ -87,4 +97,30 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     serve(daemon, engine, listener, &socket).await?;
     drop(services);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The image policy a new `palisade up` starts with: audit mode only.
+fn audit_policy(registry: SocketAddr) -> String {
+    format!(
+        r#"# The image policy `palisade up` starts with. Its rule only audits: an image it would refuse
+# still runs, and the decision is recorded (`palisade policy log`).
+#
+# To enforce: require signatures with your repositories' root keys pinned (`docker trust
+# inspect IMAGE` lists them under AdministrativeKeys, Root), set mode = "enforce", and
+# `palisade policy set FILE`. `palisade policy test IMAGE` explains any decision.
+#
+# [rule.signatures]
+# root_keys = ["<root key ID>"]
+# signers = ["releases"]
+
+[[rule]]
+name = "scanned-images"
+images = ["{registry}/**"]
+mode = "audit"
+
+[rule.vulnerabilities]
+refuse = "critical"
+max_age = "7d"
+"#
+    )
 }
