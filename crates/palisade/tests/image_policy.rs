@@ -32,7 +32,7 @@ const CONVERGE: Duration = Duration::from_secs(90);
 fn notary(trust_dir: &Path, url: &str, ca: &Path, auth: &str, args: &[&str]) -> String {
     let mut cmd = Command::new("notary");
     cmd.arg("-d").arg(trust_dir).args(["-s", url, "--tlscacert"]).arg(ca).args(args);
-    for role in ["ROOT", "TARGETS", "SNAPSHOT"] {
+    for role in ["ROOT", "TARGETS", "SNAPSHOT", "DELEGATION"] {
         cmd.env(format!("NOTARY_{role}_PASSPHRASE"), "pass");
     }
     cmd.env("NOTARY_AUTH", base64::engine::general_purpose::STANDARD.encode(auth));
@@ -148,6 +148,8 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     // `palisade up` started in audit mode; the operator now enforces signatures and scans.
     let shipped = ok(up.palisade(&["policy", "show"]), "policy show", &log);
     assert!(shipped.contains("mode = \"audit\""), "{shipped}");
+    let banner = up.lines.iter().find(|l| l.contains("Image policy:")).unwrap();
+    assert!(banner.contains("only audits") && banner.contains("palisade policy set FILE"), "{banner}");
     let policy = |mode: &str| {
         format!(
             "[[rule]]\nname = \"signed\"\nimages = [\"{registry}/apps/**\"]\nmode = \"{mode}\"\n\
@@ -232,7 +234,8 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     let out = up.docker(&["service", "create", "-d", "--name", "vuln", "--constraint", "node.role==worker", &image("apps/vuln"), "/bin/busybox", "sleep", "1000"]);
     let warned = stderr(&out);
     assert!(out.status.success() && warned.contains("rule \"no-critical\" would refuse"), "{warned}");
-    let out = up.docker(&["service", "create", "-d", "--name", "late", "--constraint", "node.role==worker", &image("apps/unsigned"), "/bin/busybox", "sleep", "1000"]);
+    let unsigned_pinned = format!("{registry}/apps/unsigned@{unsigned_digest}");
+    let out = up.docker(&["service", "create", "-d", "--name", "late", "--constraint", "node.role==worker", &unsigned_pinned, "/bin/busybox", "sleep", "1000"]);
     assert!(out.status.success() && stderr(&out).contains("rule \"signed\" would refuse"), "{}", stderr(&out));
     wait_for(CONVERGE, "late running on the worker", || task_container(&worker, "late").is_some());
     let entries: Vec<serde_json::Value> =
@@ -261,4 +264,61 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     assert!(task_container(&worker, "late").is_none(), "no container of the unsigned image runs");
     let entries = ok(up.palisade(&["policy", "log", "--json"]), "policy log", &log);
     assert!(entries.contains("container create late."), "the worker's refusal is in the log: {entries}");
+
+    // Named signers with a threshold: a delegation `targets/alice` signs web:v1 too.
+    let gun = format!("{registry}/apps/web");
+    let signers = |list: &str, threshold: usize| {
+        format!(
+            "[[rule]]\nname = \"signers\"\nimages = [\"{gun}\"]\n[rule.signatures]\nroot_keys = [\"{root_key}\"]\n\
+             server = \"{trust}\"\nsigners = [{list}]\nthreshold = {threshold}\n"
+        )
+    };
+    let web_v1 = format!("{gun}:v1");
+    set(&signers("\"alice\"", 1));
+    let out = test(&web_v1);
+    let text = stdout(&out);
+    assert!(out.status.code() == Some(1) && text.contains("signed by [targets] only; the rule needs 1 of [alice]"), "{text}");
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (alice_key, alice_crt) = (keys_dir.path().join("alice.key"), keys_dir.path().join("alice.crt"));
+    let (made, text) = common::openssl(
+        &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", alice_key.to_str().unwrap(),
+          "-out", alice_crt.to_str().unwrap(), "-days", "30", "-subj", "/CN=alice"],
+        None,
+    );
+    assert!(made, "{text}");
+    notary(trust_dir.path(), &trust, &ca, &creds, &["delegation", "add", &gun, "targets/alice", alice_crt.to_str().unwrap(), "--all-paths", "-p"]);
+    notary(trust_dir.path(), &trust, &ca, &creds, &["key", "import", alice_key.to_str().unwrap(), "--role", "targets/alice", "--gun", &gun]);
+    let size = web.blob(&web_digest).len().to_string();
+    notary(trust_dir.path(), &trust, &ca, &creds, &["addhash", &gun, "v1", &size, "--sha256", web_digest.trim_start_matches("sha256:"), "--roles", "targets/alice", "-p"]);
+    let text = ok(test(&web_v1), "policy test with alice's signature", &log);
+    assert!(text.contains("signed by alice (1 of 1 required)"), "{text}");
+    set(&signers("\"targets\", \"alice\"", 2));
+    let text = ok(test(&web_v1), "policy test with two signers", &log);
+    assert!(text.contains("signed by targets, alice (2 of 2 required)"), "{text}");
+    set(&signers("\"alice\", \"bob\"", 2));
+    let out = test(&web_v1);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+
+    // Registries and digest pinning: judged from the reference alone.
+    set(&format!("[[rule]]\nname = \"local-pinned\"\nimages = [\"**\"]\nregistries = [\"{registry}\"]\nrequire_digest = true\n"));
+    let text = stdout(&test("busybox:latest"));
+    assert!(text.contains("registry docker.io is not allowed") && text.contains("must name a digest"), "{text}");
+    let text = stdout(&test(&web_v1));
+    assert!(text.contains("refused") && text.contains("must name a digest") && !text.contains("is not allowed"), "{text}");
+    let text = ok(test(&format!("{gun}@{web_digest}")), "policy test of a pinned local image", &log);
+    assert!(text.contains(": allowed"), "{text}");
+
+    // Whoever may push can sign with a root of their own; trust on first use would take it,
+    // the pinned root does not.
+    set(&policy("enforce"));
+    let intruder = tempfile::tempdir().unwrap();
+    let target = format!("{registry}/apps/unsigned");
+    let size = unsigned.blob(&unsigned_digest).len().to_string();
+    notary(intruder.path(), &trust, &ca, &creds, &["init", &target, "-p"]);
+    notary(intruder.path(), &trust, &ca, &creds, &["addhash", &target, "v1", &size, "--sha256", unsigned_digest.trim_start_matches("sha256:"), "-p"]);
+    let out = test(&format!("{target}:v1"));
+    let text = stdout(&out);
+    assert!(out.status.code() == Some(1) && text.contains("not signed by a pinned root key"), "{text}");
+    let err = refused(up.docker(&["service", "create", "-d", "--name", "intruder", &format!("{target}:v1"), "sleep", "1"]), "a service signed by another root");
+    assert!(err.contains("not signed by a pinned root key"), "{err}");
 }

@@ -685,7 +685,11 @@ impl Up {
             .spawn()
             .unwrap();
         let mut reader = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-        let lines: Vec<String> = (0..9).map(|_| reader.next().unwrap().unwrap()).collect();
+        // The banner ends with the image policy's line.
+        let mut lines = Vec::new();
+        while !lines.last().is_some_and(|l: &String| l.trim_start().starts_with("Image policy:")) {
+            lines.push(reader.next().expect("palisade up printed its banner").unwrap());
+        }
         Self { child, lines, socket, docker_config: tempfile::tempdir().unwrap() }
     }
 
