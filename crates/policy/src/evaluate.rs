@@ -192,11 +192,9 @@ impl Evaluator {
     }
 }
 
-fn write_ca(path: &Path, pem: &str) -> std::io::Result<()> {
+fn write_ca(path: &Path, pem: &str) -> std::result::Result<(), String> {
     use std::os::unix::fs::DirBuilderExt as _;
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, pem)?;
-    std::fs::rename(&tmp, path)
+    let dir = path.parent().ok_or("no parent directory")?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
+    palisade_pki::write_private_file(path, pem.as_bytes()).map_err(|e| e.to_string())
 }

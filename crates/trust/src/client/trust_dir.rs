@@ -8,8 +8,7 @@
 //!     root.json timestamp.json snapshot.json targets.json targets/<signer>.json
 //! ```
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use super::error::{io_err, ClientError, ClientResult};
@@ -62,27 +61,15 @@ pub(crate) fn create_private_dir(dir: &Path) -> ClientResult<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err("create", dir))
 }
 
-/// Writes `bytes` to `path` atomically (temp file 0600 + rename), creating parents 0700.
+/// Writes `bytes` to `path` atomically with mode 0600 ([`palisade_pki::write_private_file`]:
+/// a fresh temporary file, fsync, rename, fsync of the directory), creating parents 0700.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> ClientResult<()> {
     let parent = path.parent().ok_or_else(|| ClientError::Invalid(format!("{} has no parent", path.display())))?;
     create_private_dir(parent)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("sync", &tmp))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io_err("chmod", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err("rename", path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    palisade_pki::write_private_file(path, bytes).map_err(|e| match e {
+        palisade_pki::Error::Io { source, .. } => io_err("write", path)(source),
+        other => ClientError::Invalid(other.to_string()),
+    })
 }
 
 /// The cache of verified metadata for one GUN.
