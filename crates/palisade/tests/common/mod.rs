@@ -75,14 +75,7 @@ impl Node {
 
     /// Runs the real docker CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .arg("-H")
-            .arg(self.host())
-            .args(args)
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        docker_at(&self.host(), self.docker_config.path(), args)
     }
 
     /// docker CLI that must succeed; returns stdout.
@@ -157,6 +150,11 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The real docker CLI against the daemon at `host`, with its own configuration directory.
+pub fn docker_at(host: &str, config: &Path, args: &[&str]) -> Output {
+    Command::new("docker").arg("-H").arg(host).args(args).env("DOCKER_CONFIG", config).stdin(Stdio::null()).output().unwrap()
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -705,19 +703,12 @@ impl Up {
 
     /// The real docker CLI against this node.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        docker_at(&self.host(), self.docker_config.path(), args)
     }
 
     /// The palisade CLI against this node.
     pub fn palisade(&self, args: &[&str]) -> Output {
-        Command::new(PALISADE).args(args).env("PALISADE_HOST", format!("unix://{}", self.socket.display())).stdin(Stdio::null()).output().unwrap()
+        Command::new(PALISADE).args(args).env("PALISADE_HOST", self.host()).stdin(Stdio::null()).output().unwrap()
     }
 
     pub fn field(&self, label: &str) -> String {
