@@ -104,13 +104,22 @@ pub trait Backend: ServiceBackend + PolicyBackend + Send + Sync + 'static {
 
 /// The Engine API (swarm half from `backend`; container, image and network half from `containers`) as a
 /// tower service. Paths are accepted with or without a `/vX.Y` prefix.
-pub fn router<B: Backend, C: ContainerBackend + NetworkBackend>(backend: Arc<B>, containers: Arc<C>) -> impl tower::Service<
+pub fn router<B: Backend, C: ContainerBackend + NetworkBackend>(
+    backend: Arc<B>,
+    containers: Arc<C>,
+    metrics: Option<&palisade_metrics::HttpMetrics>,
+) -> impl tower::Service<
     Request,
     Response = Response,
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone + Send + 'static {
     let routes = swarm_routes(backend.clone()).merge(policy_routes(backend.clone())).merge(service_routes(backend)).merge(network_routes(containers.clone())).merge(container_routes(containers));
+    // Route templates as labels; requests no route matched count as `unmatched`.
+    let routes = match metrics {
+        Some(m) => m.measure(routes, palisade_metrics::matched_path),
+        None => routes,
+    };
     tower::ServiceBuilder::new().map_request(strip_version_prefix).service(routes)
 }
 

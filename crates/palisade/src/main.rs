@@ -20,6 +20,16 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let commands::Command::Completion { shell } = cli.command {
+        // Into memory first: clap_complete panics on a write error (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "palisade", &mut script);
+        use std::io::Write as _;
+        return match std::io::stdout().write_all(&script) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(_) => std::process::ExitCode::FAILURE,
+        };
+    }
     init_logging();
     if cli.command.runs_containers() {
         // In the host's mount namespace, so that container state outlives this process.

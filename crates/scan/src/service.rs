@@ -149,6 +149,11 @@ impl ScanService {
         self.shared.dir.join("advisories.redb")
     }
 
+    /// Manifests waiting or being scanned.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queue.lock().map_or(0, |q| q.jobs.len() + usize::from(q.current.is_some()))
+    }
+
     /// Queues `digest` (pushed to `repo`) for scanning; returns at once (no I/O).
     pub fn enqueue(&self, repo: &str, digest: &str) {
         let Ok(mut q) = self.shared.queue.lock() else { return };

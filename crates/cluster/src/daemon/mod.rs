@@ -117,6 +117,16 @@ impl Daemon {
         }
     }
 
+    /// When this node's certificate expires (Unix seconds), if it is in a swarm; `None` as
+    /// well while init, join or leave hold the state (a metrics read must not wait).
+    pub fn certificate_expiry(&self) -> Option<i64> {
+        match &*self.state.try_lock().ok()? {
+            NodeState::Active(node) => Some(node.identity().cert.not_after.unix_timestamp()),
+            NodeState::Locked(locked) => Some(locked.identity.cert.not_after.unix_timestamp()),
+            NodeState::Inactive => None,
+        }
+    }
+
     pub(crate) async fn current(&self) -> NodeState {
         self.state.lock().await.clone()
     }

@@ -52,6 +52,8 @@ pub(crate) struct DaemonArgs {
     /// or the first docker pool the host does not route].
     #[arg(long)]
     pub(crate) bip: Option<String>,
+    #[command(flatten)]
+    pub(crate) metrics: super::metrics::MetricsArg,
 }
 
 /// `--runtime crun|runc`.
@@ -119,8 +121,11 @@ impl DaemonArgs {
 
 pub(crate) async fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let (daemon, engine, socket) = args.start().await?;
+    let metrics = palisade_metrics::Metrics::new();
+    super::metrics::node_gauges(&metrics, &daemon);
+    args.metrics.serve(&metrics).await?;
     let listener = bind_socket(&socket, args.socket_group()?)?;
-    serve(daemon, engine, listener, &socket).await?;
+    serve(daemon, engine, listener, &socket, &metrics).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -171,11 +176,17 @@ fn group_id(group: &str) -> anyhow::Result<u32> {
 }
 
 /// Serves the Engine API on `listener` (bound at `socket`) until SIGINT or SIGTERM.
-pub(crate) async fn serve(daemon: Arc<Daemon>, engine: Arc<Engine>, listener: tokio::net::UnixListener, socket: &Path) -> anyhow::Result<()> {
+pub(crate) async fn serve(
+    daemon: Arc<Daemon>,
+    engine: Arc<Engine>,
+    listener: tokio::net::UnixListener,
+    socket: &Path,
+    metrics: &palisade_metrics::Metrics,
+) -> anyhow::Result<()> {
     tracing::info!("Engine API listening on unix://{}", socket.display());
     let resumed = engine.clone();
     tokio::spawn(async move { resumed.resume().await });
-    let app = palisade_engine_api::router(daemon, engine.clone());
+    let app = palisade_engine_api::router(daemon, engine.clone(), Some(&metrics.http("engine")));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
         let _ = stop_rx.changed().await;

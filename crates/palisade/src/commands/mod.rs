@@ -12,6 +12,7 @@ mod image_gate;
 mod images;
 mod load;
 mod logs;
+mod metrics;
 mod network;
 mod node;
 mod output;
@@ -147,6 +148,11 @@ pub(crate) enum Command {
     Pull(pull::PullArgs),
     /// Scan an image for packages with known vulnerabilities (offline advisory database).
     Scan(scan::ScanArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Command {
@@ -193,5 +199,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Push(args) => push::run(args).await,
         Command::Pull(args) => pull::run(args).await,
         Command::Scan(args) => scan::run(args).await,
+        // Printed by `main`, which holds the whole command line's definition.
+        Command::Completion { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -57,6 +57,8 @@ pub(crate) struct ServeArgs {
     /// registry.toml (auth mode, token service, repository rules, limits, storage).
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    metrics: super::metrics::MetricsArg,
 }
 
 pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
@@ -116,10 +118,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let local = listener.local_addr()?;
+    let metrics = palisade_metrics::Metrics::new();
+    if let Some(at) = args.metrics.serve(&metrics).await? {
+        println!("metrics at http://{at}/metrics");
+    }
     println!("registry listening on {local}");
     tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
+    let app = metrics.http("registry").measure(registry.router(), super::metrics::registry_route);
     tokio::select! {
-        result = palisade_registry::serve(listener, registry.router(), tls) => result?,
+        result = palisade_registry::serve(listener, app, tls) => result?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)

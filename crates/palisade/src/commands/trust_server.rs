@@ -34,6 +34,8 @@ pub(crate) struct ServeArgs {
     /// server is open, for local use.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    metrics: super::metrics::MetricsArg,
 }
 
 pub(crate) async fn run(command: TrustServerCommand) -> anyhow::Result<ExitCode> {
@@ -61,8 +63,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(auth) = auth {
         app = Arc::new(auth).protect(app);
     }
+    let metrics = palisade_metrics::Metrics::new();
+    let app = metrics.http("trust").measure(app, super::metrics::trust_route);
     let listener = tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("binding {}", args.addr))?;
     let local = listener.local_addr()?;
+    if let Some(at) = args.metrics.serve(&metrics).await? {
+        println!("metrics at http://{at}/metrics");
+    }
     println!("trust server listening on {local}");
     palisade_trust::server::serve(listener, app, tls).await?;
     Ok(ExitCode::SUCCESS)

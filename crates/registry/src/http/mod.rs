@@ -115,6 +115,26 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task(e.to_string()))?
 }
 
+/// The kind of route a request path names, from a fixed set (a metrics label: never the
+/// path itself, which a client chose).
+pub fn route_label(path: &str) -> &'static str {
+    if path == "/token" {
+        return "token";
+    }
+    match parse_route(path) {
+        Some(Ok(Route::Base)) => "base",
+        Some(Ok(Route::Catalog)) => "catalog",
+        Some(Ok(Route::Tags(_))) => "tags",
+        Some(Ok(Route::Manifest(..))) => "manifest",
+        Some(Ok(Route::UploadStart(_))) => "upload_start",
+        Some(Ok(Route::Upload(..))) => "upload",
+        Some(Ok(Route::Blob(..))) => "blob",
+        Some(Ok(Route::Referrers(..))) => "referrers",
+        Some(Err(_)) => "invalid",
+        None => "unknown",
+    }
+}
+
 /// A parsed `/v2/` route.
 #[derive(Debug)]
 pub(crate) enum Route {
@@ -354,6 +374,14 @@ mod tests {
             Some(Err(e)) => format!("err {}", e.code().as_str()),
             Some(Ok(r)) => format!("{r:?}"),
         }
+    }
+
+    #[test]
+    fn route_labels_come_from_a_fixed_set() {
+        assert_eq!(route_label("/v2/a/b/blobs/uploads/abc"), "upload");
+        assert_eq!(route_label("/v2/a/manifests/latest"), "manifest");
+        assert_eq!(route_label("/token"), "token");
+        assert_eq!(route_label("/anything/at/all"), "unknown");
     }
 
     #[test]

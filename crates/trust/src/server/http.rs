@@ -139,6 +139,23 @@ struct App {
 
 type Shared = Arc<App>;
 
+/// The kind of route a request path names, from a fixed set (a metrics label: never the
+/// path itself, which a client chose).
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/_notary_server/health" => "health",
+        "/v2/" | "/v2" => "base",
+        "/v2/_trust/changefeed" => "changefeed",
+        _ => match path.rsplit_once("/_trust/") {
+            Some((_, "tuf/" | "tuf")) => "tuf",
+            Some((_, tail)) if tail.starts_with("tuf/") && tail.ends_with(".key") => "key",
+            Some((_, tail)) if tail.starts_with("tuf/") && tail.ends_with(".json") => "metadata",
+            Some((_, "changefeed")) => "changefeed",
+            _ => "unknown",
+        },
+    }
+}
+
 /// The notary-server routes over `server`.
 pub fn router(server: Arc<TrustServer>, limits: Limits) -> Router {
     let uploads = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_uploads.max(1)));

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 pub use auth::TokenAuth;
 pub use config::{AuthConfig, TrustServerConfig};
 pub use error::{InvalidKind, ServerError};
-pub use http::{required_access, router, serve, tls_config, Access, Limits, UPLOAD_WAIT};
+pub use http::{required_access, route_label, router, serve, tls_config, Access, Limits, UPLOAD_WAIT};
 
 use crate::error::{Error, Result};
 use crate::key::Key;

@@ -35,6 +35,8 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     // Secure by default: unless told otherwise, the cluster port listens on loopback only.
     args.daemon.listen_addr.get_or_insert(([127, 0, 0, 1], 2377).into());
     let (daemon, engine, socket) = args.daemon.start().await?;
+    let metrics = palisade_metrics::Metrics::new();
+    super::metrics::node_gauges(&metrics, &daemon);
     let api_err = |e: palisade_engine_api::ApiError| anyhow::anyhow!(e.message);
     let fresh = daemon.info().await.map_err(api_err)?.swarm.local_node_state == "inactive";
     if fresh {
@@ -44,7 +46,9 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     let paths = ServicePaths::under(&args.daemon.data_root);
     let admin_password = services::ensure_users(&paths)?;
     let services =
-        services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref()).await?;
+        services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref(), &metrics)
+            .await?;
+    let metrics_at = args.daemon.metrics.serve(&metrics).await?;
 
     services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
     let policy = match daemon.policy_inspect().await.map_err(api_err)? {
@@ -79,6 +83,9 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         services.registry_addr,
         args.daemon.data_root.display()
     ));
+    if let Some(at) = metrics_at {
+        banner.push(format!("  Metrics:       http://{at}/metrics   (Prometheus; engine, registry and trust server)"));
+    }
     banner.push(format!(
         "  Image policy:  version {} (palisade policy show); as shipped it only audits: what it would refuse runs and is \
          recorded (palisade policy log). To enforce, pin your repositories' root keys (docker trust inspect IMAGE), set \
@@ -94,7 +101,7 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         }
         let _ = out.flush();
     }
-    serve(daemon, engine, listener, &socket).await?;
+    serve(daemon, engine, listener, &socket, &metrics).await?;
     drop(services);
     Ok(ExitCode::SUCCESS)
 }

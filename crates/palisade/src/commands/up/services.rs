@@ -117,6 +117,7 @@ pub(crate) async fn start(
     registry_addr: SocketAddr,
     trust_addr: SocketAddr,
     registry_config: Option<&Path>,
+    metrics: &palisade_metrics::Metrics,
 ) -> anyhow::Result<Services> {
     let registry_listener = TcpListener::bind(registry_addr).await.with_context(|| format!("registry: cannot listen on {registry_addr}"))?;
     let trust_listener = TcpListener::bind(trust_addr).await.with_context(|| format!("trust server: cannot listen on {trust_addr}"))?;
@@ -154,8 +155,14 @@ pub(crate) async fn start(
     let trust = palisade_trust::server::TrustServer::open(&paths.trust_root, Arc::new(palisade_pki::SystemClock))
         .with_context(|| format!("opening trust server root {}", paths.trust_root.display()))?;
     let trust_app = auth.protect(palisade_trust::server::router(Arc::new(trust), palisade_trust::server::Limits::default()));
+    let trust_app = metrics.http("trust").measure(trust_app, crate::commands::metrics::trust_route);
 
     let registry_app = registry.router().merge(super::scan::routes(registry.clone(), scan.clone()));
+    let registry_app = metrics.http("registry").measure(registry_app, crate::commands::metrics::registry_route);
+    let queued = scan.clone();
+    metrics.gauge_fn("registry_scan_queue_depth", "Pushed manifests waiting for or in the scanner", move || {
+        Some(queued.queue_depth() as f64)
+    });
     let tasks = vec![
         tokio::spawn(async move {
             if let Err(e) = palisade_registry::serve(registry_listener, registry_app, Some(registry_tls)).await {
