@@ -4,8 +4,10 @@
 
 pub mod cluster;
 pub mod netns_node;
+pub mod ports;
 
-use std::net::TcpListener;
+pub use ports::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -175,10 +177,6 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A currently free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Polls `check` until it holds, or fails the test after `timeout`.
 pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
