@@ -119,9 +119,8 @@ impl Engine {
         let mut process = match started {
             Ok(p) => p,
             Err(e) => {
-                let message = e.to_string();
+                let (code, message) = start_failure(&e);
                 tracing::info!("exec {id} in container {} failed to start: {message}", container.id);
-                let code = if message.contains("not found") || message.contains("No such file") { 127 } else { 126 };
                 exec.state().exit_code = Some(code);
                 if start.detach {
                     return Err(Error::ExecFailed(message));
@@ -281,4 +280,20 @@ async fn finish(engine: Engine, exec: Arc<Exec>, process: ExecProcess, pumps: Ve
     drop(state);
     engine.container_event(&exec.container, "exec_die", &[("execID", exec.id.clone()), ("exitCode", code.to_string())]);
     drop(tx);
+}
+
+/// The exit code and message of a process that could not be executed (a container's command
+/// or an exec), as dockerd words them — the docker CLI picks its own exit status from the
+/// phrases `executable file not found` (127) and `permission denied` (126).
+pub(crate) fn start_failure(e: &Error) -> (i64, String) {
+    use palisade_runtime::StartFailure;
+    match e {
+        Error::Runtime(palisade_runtime::Error::ProcessStart { failure: StartFailure::NotFound, detail }) => {
+            (127, format!("exec: executable file not found in $PATH: {detail}"))
+        }
+        Error::Runtime(palisade_runtime::Error::ProcessStart { failure: StartFailure::PermissionDenied, detail }) => {
+            (126, format!("exec: permission denied: {detail}"))
+        }
+        other => (126, other.to_string()),
+    }
 }

@@ -724,13 +724,7 @@ impl Engine {
             Ok(c) => c,
             Err(e) => {
                 self.detach_network(entry.id.as_str()).await;
-                let mut message = e.to_string();
-                let not_found = message.contains("not found") || message.contains("No such file");
-                if not_found {
-                    // The docker CLI exits 127 on this phrase, as for dockerd's exec errors.
-                    message = format!("exec: executable file not found in $PATH: {message}");
-                }
-                let code = if not_found { 127 } else { 126 };
+                let (code, message) = crate::exec::start_failure(&e);
                 entry.life.send_modify(|l| {
                     l.phase = Phase::Exited;
                     l.exit_code = code;

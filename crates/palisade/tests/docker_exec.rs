@@ -79,6 +79,8 @@ fn exec_has_the_confinement_of_the_containers_init_on_crun_and_runc() {
         let (code, out, _) = node.docker_run(&["exec", &name, "nosuchcommand"]);
         assert_eq!(code, 127, "{runtime}: {out}");
         assert!(out.contains("nosuchcommand"), "{out}");
+        let (code, out, _) = node.docker_run(&["exec", &name, "/etc/passwd"]);
+        assert_eq!(code, 126, "{runtime}: {out}");
         let err = node.docker_err(&["exec", "--privileged", &name, "true"]);
         assert!(err.contains("--privileged is not supported"), "{err}");
         node.docker_ok(&["stop", "-t", "0", &name]);

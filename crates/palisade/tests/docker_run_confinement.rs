@@ -64,6 +64,14 @@ fn docker_run_reports_oom_kills_and_honours_runtime_choice() {
     let (code, _, err) = node.docker_run(&["run", "--rm", "bb", "nosuchcommand"]);
     assert_eq!(code, 127, "{err}");
     wait_for(std::time::Duration::from_secs(10), "auto-remove after a failed start", || node.runtime_containers().is_empty());
+    // Not executable: docker's 126 under both runtimes (the CLI reads "permission denied").
+    for runtime in ["crun", "runc"] {
+        let (code, _, err) = node.docker_run(&["run", "--rm", "--runtime", runtime, "bb", "/etc/passwd"]);
+        assert_eq!(code, 126, "{runtime}: {err}");
+        let (code, _, err) = node.docker_run(&["run", "--rm", "--runtime", runtime, "bb", "/nosuch/command"]);
+        assert_eq!(code, 127, "{runtime}: {err}");
+    }
+    wait_for(std::time::Duration::from_secs(10), "auto-remove after failed starts", || node.runtime_containers().is_empty());
     let err = node.docker_err(&["run", "--rm", "nosuchimage", "true"]);
     assert!(err.contains("nosuchimage"), "{err}");
 }

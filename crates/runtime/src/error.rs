@@ -135,6 +135,15 @@ pub enum Error {
         /// What the runtime printed.
         stderr: String,
     },
+    /// The container's process (its command, or an exec's) could not be executed; the OCI
+    /// runtime's words are in `detail`.
+    #[error("{detail}")]
+    ProcessStart {
+        /// Why, as far as the runtime's words tell.
+        failure: StartFailure,
+        /// What the runtime printed.
+        detail: String,
+    },
     /// The OCI runtime binary could not be started.
     #[error("cannot execute OCI runtime {binary}: {source}")]
     RuntimeUnavailable {
@@ -190,5 +199,74 @@ impl Error {
 
     pub(crate) fn oci(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Self {
         move |source| Self::Oci { what, source }
+    }
+}
+
+/// Why a container's process could not be executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFailure {
+    /// No such executable (docker: exit 127).
+    NotFound,
+    /// The file is not executable, or is a directory (docker: exit 126).
+    PermissionDenied,
+}
+
+impl StartFailure {
+    /// Classifies what crun or runc printed when executing the process failed; `None` when
+    /// the failure was not about the executable (a mount, a cgroup, a namespace…).
+    ///
+    /// crun: ``executable file `x` not found in $PATH: No such file or directory``,
+    /// `open executable: Permission denied` (`Operation not permitted` for a directory);
+    /// runc: `exec: "x": executable file not found in $PATH`,
+    /// `exec: "/x": stat /x: no such file or directory`, `exec: "/etc/passwd": permission denied`.
+    pub fn classify(stderr: &str) -> Option<Self> {
+        let text = stderr.to_ascii_lowercase();
+        let about_executable = text.contains("executable") || text.contains("exec: \"");
+        if !about_executable {
+            return None;
+        }
+        if text.contains("not found in $path") || text.contains("no such file or directory") {
+            Some(Self::NotFound)
+        } else if text.contains("permission denied") || text.contains("operation not permitted") {
+            Some(Self::PermissionDenied)
+        } else {
+            None
+        }
+    }
+}
+
+impl Error {
+    /// A failed start or exec: a [`Error::ProcessStart`] when the runtime's words say the
+    /// executable was at fault, else unchanged.
+    pub(crate) fn process_start(self) -> Self {
+        match self {
+            Self::RuntimeFailed { stderr, runtime, command, status } => match StartFailure::classify(&stderr) {
+                Some(failure) => Self::ProcessStart { failure, detail: stderr },
+                None => Self::RuntimeFailed { runtime, command, status, stderr },
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartFailure;
+
+    #[test]
+    fn the_runtimes_words_about_executables_are_classified_and_nothing_else() {
+        let cases = [
+            ("executable file `nosuch` not found in $PATH: No such file or directory", Some(StartFailure::NotFound)),
+            ("exec: \"nosuch\": executable file not found in $PATH", Some(StartFailure::NotFound)),
+            ("exec: \"/x\": stat /x: no such file or directory", Some(StartFailure::NotFound)),
+            ("open executable: Permission denied", Some(StartFailure::PermissionDenied)),
+            ("open executable: Operation not permitted", Some(StartFailure::PermissionDenied)),
+            ("exec: \"/etc/passwd\": permission denied", Some(StartFailure::PermissionDenied)),
+            ("mount `/proc` to `proc`: No such file or directory", None),
+            ("cgroup not found", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(StartFailure::classify(text), want, "{text}");
+        }
     }
 }

@@ -48,7 +48,7 @@ pub use container::{
     ExecOptions, ExecProcess, ExitStatus, Logs, OciRuntime, OciRuntimeKind, ProcessIo, RunOutput, RUN_DIR,
 };
 pub use data_root::on_ext4_without_journal;
-pub use error::{Error, Result};
+pub use error::{Error, Result, StartFailure};
 pub use ids::{ContainerId, Digest, ImageRef};
 pub use process::forbid_core_dumps;
 pub use image::{write_atomic, Image, ImageStore, ImageSummary, RemovedImage};

@@ -107,7 +107,7 @@ impl Container {
         // kernel cannot finish the container's init when it exits (it waits for every
         // process of its namespace to be reaped), so `stop` would never see it go.
         children::reap_orphans(self.oci.kind().binary());
-        let (pid, io) = started?;
+        let (pid, io) = started.map_err(Error::process_start)?;
         children::expect_exit(pid);
         Ok(ExecProcess { pid, io, sys: Arc::clone(&self.sys), runtime: self.oci.kind().binary() })
     }

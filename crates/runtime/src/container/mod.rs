@@ -639,7 +639,7 @@ impl Container {
                 let _ = self.oci.delete(&self.record.id);
                 self.record.status = ContainerStatus::Stopped;
                 let _ = self.save();
-                return Err(e);
+                return Err(e.process_start());
             }
         };
         // The runtime's intermediate process may still be the init's parent for a moment:
