@@ -67,8 +67,8 @@ fn in_container(e: Error, entry: &Entry) -> Error {
 impl Engine {
     /// Opens the root `docker cp` works in.
     async fn copy_root(&self, entry: &Entry) -> Result<ContainerRoot> {
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        blocking(move || Ok(this.runtime(kind).container(&id)?.copy_root()?)).await
+        let (this, id) = (self.clone(), entry.id.clone());
+        blocking(move || Ok(this.runtime().container(&id)?.copy_root()?)).await
     }
 
     /// `HEAD /containers/{ref}/archive`.

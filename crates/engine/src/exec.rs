@@ -114,8 +114,8 @@ impl Engine {
             console_size: start.console_size.or(r.console_size).map(|[rows, columns]| (rows, columns)),
             stdin: r.attach_stdin && !start.detach,
         };
-        let (this, cid, kind) = (self.clone(), container.id.clone(), container.kind);
-        let started = blocking_short(move || Ok(this.runtime(kind).container(&cid)?.exec(&options)?)).await;
+        let (this, cid) = (self.clone(), container.id.clone());
+        let started = blocking_short(move || Ok(this.runtime().container(&cid)?.exec(&options)?)).await;
         let mut process = match started {
             Ok(p) => p,
             Err(e) => {

@@ -28,7 +28,7 @@ impl Engine {
             let tmp = this.engine_dir().join("tmp");
             let mut file = tempfile::NamedTempFile::new_in(&tmp).map_err(|source| Error::Io { op: format!("creating a file in {}", tmp.display()), source })?;
             std::io::Write::write_all(&mut file, &archive).map_err(|source| Error::Io { op: "writing the archive".into(), source })?;
-            let loaded = this.runtime(this.default_runtime()).images().load(file.path(), None)?;
+            let loaded = this.runtime().images().load(file.path(), None)?;
             let mut lines = Vec::new();
             for image in loaded {
                 for r in &image.references {
@@ -49,7 +49,7 @@ impl Engine {
     pub(crate) async fn image_save(&self, names: Vec<String>) -> Result<palisade_engine_api::containers::OutputStream> {
         let this = self.clone();
         let images = blocking(move || {
-            let store = this.runtime(this.default_runtime()).images();
+            let store = this.runtime().images();
             let mut images: Vec<palisade_registry::client::ArchiveImage> = Vec::new();
             for name in &names {
                 let image = store.inspect(name).map_err(not_found(name))?;
@@ -91,7 +91,7 @@ impl Engine {
     pub(crate) async fn image_list(&self) -> Result<Vec<ImageSummary>> {
         let this = self.clone();
         blocking(move || {
-            let store = this.runtime(this.default_runtime()).images();
+            let store = this.runtime().images();
             let mut out = Vec::new();
             for summary in store.list()? {
                 let created = store.inspect(summary.id.as_str()).ok().as_ref().and_then(created);
@@ -115,7 +115,7 @@ impl Engine {
     pub(crate) async fn image_inspect(&self, name: String) -> Result<ImageInspect> {
         let this = self.clone();
         blocking(move || {
-            let image = this.runtime(this.default_runtime()).images().inspect(&name).map_err(not_found(&name))?;
+            let image = this.runtime().images().inspect(&name).map_err(not_found(&name))?;
             let config = serde_json::to_value(&image.config).unwrap_or_default();
             Ok(ImageInspect {
                 id: image.summary.id.to_string(),
@@ -140,7 +140,7 @@ impl Engine {
             let target = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
             let target: palisade_runtime::ImageRef =
                 target.parse().map_err(|_| Error::InvalidArgument(format!("invalid reference format: {target:?}")))?;
-            this.runtime(this.default_runtime()).images().tag(&source, &target).map_err(not_found(&source))?;
+            this.runtime().images().tag(&source, &target).map_err(not_found(&source))?;
             this.event("image", "tag", target.as_str(), crate::events::named(target.as_str()));
             Ok(())
         })
@@ -160,7 +160,7 @@ impl Engine {
                 }),
                 None => Ok(()),
             };
-            let removed = this.runtime(this.default_runtime()).images().remove_unless(&name, veto).map_err(not_found(&name))?;
+            let removed = this.runtime().images().remove_unless(&name, veto).map_err(not_found(&name))?;
             let mut items: Vec<ImageDeleteItem> = removed
                 .untagged
                 .iter()

@@ -84,6 +84,7 @@ pub(crate) fn translate(request: &ContainerCreateRequest, default_kind: OciRunti
             _ => return invalid(format!("invalid --security-opt 1: {opt:?}")),
         }
     }
+    options.runtime = Some(kind);
     Ok(Translated { options, kind, seccomp_file })
 }
 

@@ -36,7 +36,7 @@ impl Engine {
     /// `logs` starts at the end), then (with `follow`) what comes until it exits. Open file
     /// handles keep the output readable even after an auto-remove.
     pub(crate) fn output(&self, entry: Arc<Entry>, options: OutputOptions, past: bool) -> Result<OutputStream> {
-        let [stdout, stderr] = self.runtime(entry.kind).log_paths(&entry.id);
+        let [stdout, stderr] = self.runtime().log_paths(&entry.id);
         let mut sources = Vec::new();
         for (wanted, stream, path) in [(options.stdout, 1u8, &stdout), (options.stderr, 2u8, &stderr)] {
             if wanted {

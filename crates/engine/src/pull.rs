@@ -61,7 +61,7 @@ impl Engine {
             .map_err(|e| self.explain(target, &e, "pulling"))?;
         let (this, local) = (self.clone(), target.local.clone());
         let loaded = blocking(move || {
-            let store = this.runtime(this.default_runtime()).images();
+            let store = this.runtime().images();
             let before = store.inspect(local.as_str()).ok().map(|i| i.summary.id);
             let loaded = store.load(&layout, Some(&local))?;
             Ok((before, loaded))

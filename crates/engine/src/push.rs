@@ -31,7 +31,7 @@ impl Engine {
     /// `docker push NAME[:TAG]`: every tag of `name`'s repository when `tag` is empty. An
     /// image that does not exist locally is refused before the stream starts.
     pub(crate) async fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> Result<OutputStream> {
-        let store = self.runtime(self.default_runtime()).images();
+        let store = self.runtime().images();
         let repository = RemoteImage::parse(&name, "")?.local;
         let repository = repo_and_tag(repository.as_str()).map_or(name.clone(), |(r, _)| r.to_owned());
         let tags: Vec<String> = if tag.is_empty() {

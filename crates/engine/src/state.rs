@@ -155,8 +155,8 @@ impl Entry {
 
 pub(crate) struct Inner {
     pub(crate) root: PathBuf,
-    pub(crate) crun: ContainerRuntime,
-    pub(crate) runc: ContainerRuntime,
+    /// Every container of the data root, under crun or runc as each was created.
+    pub(crate) runtime: ContainerRuntime,
     pub(crate) default_kind: OciRuntimeKind,
     /// dockerd's `certs.d`: `<dir>/<host[:port]>/ca.crt` is the CA trusted for that registry.
     pub(crate) registry_certs: PathBuf,
@@ -290,9 +290,8 @@ impl Engine {
     /// policy says so. Makes the process a child subreaper. Blocking.
     pub fn open(config: EngineConfig) -> Result<Self> {
         let root = config.root.as_path();
-        let crun = ContainerRuntime::open(root, OciRuntimeKind::Crun)?;
-        let runc = ContainerRuntime::open(root, OciRuntimeKind::Runc)?;
-        // After the runtimes made it: a new data root does not exist before.
+        let runtime = ContainerRuntime::open(root, config.default_runtime)?;
+        // After the runtime made it: a new data root does not exist before.
         if palisade_runtime::on_ext4_without_journal(root) {
             tracing::warn!(
                 "the data root {} is on an ext4 file system without a journal: there every new file is searched for past \
@@ -310,17 +309,15 @@ impl Engine {
         let records = Records::open(&engine_dir.join("containers"))?;
         let kept = records.load_all()?;
         let keep: Vec<ContainerId> = kept.iter().map(|r| r.id.clone()).collect();
-        // Each leftover without a record with the runtime that created it, then whatever
+        // Each leftover without a record, under the OCI runtime that created it, then whatever
         // has no readable runtime record.
-        for id in crun.list()?.into_iter().filter(|id| !keep.contains(id)) {
-            let is_runc = crun.container(&id).is_ok_and(|c| c.runtime() == OciRuntimeKind::Runc);
-            let rt = if is_runc { &runc } else { &crun };
-            match rt.discard(&id) {
+        for id in runtime.list()?.into_iter().filter(|id| !keep.contains(id)) {
+            match runtime.discard(&id) {
                 Ok(()) => tracing::info!("removed container {id} left by a previous run"),
                 Err(e) => tracing::warn!("removing leftover container {id}: {e}"),
             }
         }
-        for id in crun.cleanup_leftovers_except(&keep)? {
+        for id in runtime.cleanup_leftovers_except(&keep)? {
             tracing::info!("removed unreadable container {id} left by a previous run");
         }
         let mut protected = config.protected_paths;
@@ -329,8 +326,7 @@ impl Engine {
         let engine = Self {
             inner: Arc::new(Inner {
                 root: root.to_owned(),
-                crun,
-                runc,
+                runtime,
                 default_kind: config.default_runtime,
                 registry_certs: config.registry_certs,
                 containers: Mutex::new(BTreeMap::new()),
@@ -361,9 +357,11 @@ impl Engine {
         let kind = OciRuntimeKind::from(record.runtime);
         let profile = self.engine_dir().join("seccomp").join(format!("{}.json", record.id));
         let restored = (|| -> Result<(Option<PathBuf>, Held)> {
-            let rt = self.runtime(kind);
+            let rt = self.runtime();
             let img = rt.images().inspect(&record.image_id)?;
             let (mut translated, held) = self.options_for(&record.request, &img, &profile, Some(&record.volumes))?;
+            // Under the runtime it was created with, whatever the default is now.
+            translated.options.runtime = Some(kind);
             let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
             self.prepare_network(record.id.as_str(), &record.name, &wired, &mut translated.options)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;
@@ -467,11 +465,8 @@ impl Engine {
         self.inner.default_kind
     }
 
-    pub(crate) fn runtime(&self, kind: OciRuntimeKind) -> &ContainerRuntime {
-        match kind {
-            OciRuntimeKind::Runc => &self.inner.runc,
-            _ => &self.inner.crun,
-        }
+    pub(crate) fn runtime(&self) -> &ContainerRuntime {
+        &self.inner.runtime
     }
 
     pub(crate) fn engine_dir(&self) -> PathBuf {
@@ -518,8 +513,8 @@ impl Engine {
         if entry.life().removed {
             return Ok(());
         }
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        blocking(move || Ok(this.runtime(kind).container(&id)?.release_files()?)).await
+        let (this, id) = (self.clone(), entry.id.clone());
+        blocking(move || Ok(this.runtime().container(&id)?.release_files()?)).await
     }
 
     /// `docker create`, or a service task's container with its `files`. Only the former is
@@ -553,7 +548,7 @@ impl Engine {
         let this = self.clone();
         let image = request.config.image.clone();
         let img = blocking_short(move || {
-            this.runtime(this.default_runtime()).images().inspect(&image).map_err(|e| match e {
+            this.runtime().images().inspect(&image).map_err(|e| match e {
                 palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
                     Error::NoSuchImage(image.clone())
                 }
@@ -574,18 +569,8 @@ impl Engine {
         let kind = translated.kind;
         let copy_up = held.copy_up.clone();
         let created = blocking_short(move || {
-            let rt = this.runtime(kind);
-            let entrypoint = match &options.entrypoint {
-                Some(e) => e.clone(),
-                None => img.config.config().as_ref().and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
-            };
-            let cmd = if !options.args.is_empty() {
-                options.args.clone()
-            } else if options.entrypoint.is_some() {
-                Vec::new()
-            } else {
-                img.config.config().as_ref().and_then(|c| c.cmd().clone()).unwrap_or_default()
-            };
+            let rt = this.runtime();
+            let argv = palisade_runtime::command_line(&img.config, &options);
             let container = rt.create_from_image(cid, &img, &options)?;
             let filled = rt.image_root(&img, &options).map_err(Error::from).and_then(|root| crate::volumes::copy_up(&root, &copy_up));
             if let Err(e) = filled.and_then(|()| write_files(&container, &files)) {
@@ -593,7 +578,7 @@ impl Engine {
                 return Err(e);
             }
             drop(files);
-            Ok((img.summary.id.to_string(), entrypoint.into_iter().chain(cmd).collect::<Vec<_>>()))
+            Ok((img.summary.id.to_string(), argv))
         })
         .await;
         let (image_id, argv) = match created {
@@ -657,8 +642,8 @@ impl Engine {
     }
 
     async fn discard(&self, entry: &Entry) {
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        let _ = blocking(move || Ok(this.runtime(kind).discard(&id)?)).await;
+        let (this, id) = (self.clone(), entry.id.clone());
+        let _ = blocking(move || Ok(this.runtime().discard(&id)?)).await;
         if let Some(p) = &entry.seccomp_file {
             let _ = std::fs::remove_file(p);
         }
@@ -700,9 +685,9 @@ impl Engine {
         }
         self.attach_network(entry.id.as_str()).await?;
         let address = self.network_address(entry.id.as_str());
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
+        let (this, id) = (self.clone(), entry.id.clone());
         let started = blocking_short(move || {
-            let mut c = this.runtime(kind).container(&id)?;
+            let mut c = this.runtime().container(&id)?;
             if c.status() == ContainerStatus::Stopped {
                 c.reset()?;
             }
@@ -738,7 +723,7 @@ impl Engine {
             }
         };
         let mut container = container;
-        let stdout_log = self.runtime(kind).log_paths(&entry.id)[0].clone();
+        let stdout_log = self.runtime().log_paths(&entry.id)[0].clone();
         if let Err(e) = crate::attach::adopt(entry, container.take_io(), stdout_log) {
             tracing::warn!("container {}: its stdin or terminal is not attachable: {e}", entry.id);
         }
@@ -880,8 +865,8 @@ impl Engine {
     }
 
     async fn signal(&self, entry: &Entry, signal: String) -> Result<()> {
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        blocking(move || Ok(this.runtime(kind).container(&id)?.kill(&signal)?)).await
+        let (this, id) = (self.clone(), entry.id.clone());
+        blocking(move || Ok(this.runtime().container(&id)?.kill(&signal)?)).await
     }
 
     /// `docker stop`: `false` if it was neither running nor about to be restarted. No
@@ -962,8 +947,8 @@ impl Engine {
             }
             _ => entry.life.send_modify(|l| l.stopped_by_user = true),
         }
-        let (this, id, kind) = (self.clone(), entry.id.clone(), entry.kind);
-        blocking(move || Ok(this.runtime(kind).discard(&id)?)).await?;
+        let (this, id) = (self.clone(), entry.id.clone());
+        blocking(move || Ok(this.runtime().discard(&id)?)).await?;
         if let Some(p) = &entry.seccomp_file {
             let _ = std::fs::remove_file(p);
         }

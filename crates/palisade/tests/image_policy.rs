@@ -258,9 +258,15 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
         !out.status.success() && stderr(&out).contains("rule \"no-critical\" refuses")
     });
     worker.docker_ok(&["kill", &running]);
-    wait_for(CONVERGE, "a rejected task of late", || {
-        task_states(&up, "late").iter().any(|(state, error)| state.starts_with("Rejected") && error.contains("image policy: rule \"signed\" refuses"))
-    });
+    let deadline = std::time::Instant::now() + CONVERGE;
+    loop {
+        let states = task_states(&up, "late");
+        if states.iter().any(|(state, error)| state.starts_with("Rejected") && error.contains("image policy: rule \"signed\" refuses")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no rejected task of late: {states:?}\n--- worker log ---\n{}", worker.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
     assert!(task_container(&worker, "late").is_none(), "no container of the unsigned image runs");
     let entries = ok(up.palisade(&["policy", "log", "--json"]), "policy log", &log);
     assert!(entries.contains("container create late."), "the worker's refusal is in the log: {entries}");

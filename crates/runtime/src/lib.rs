@@ -42,7 +42,7 @@ mod process;
 pub mod syscall;
 pub mod unpack;
 
-pub use bundle::{ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp, TmpfsMount, UsernsRemap};
+pub use bundle::{command_line, ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp, TmpfsMount, UsernsRemap};
 pub use container::{
     cgroup_processes, cgroup_sample, host_memory, system_cpu, CgroupSample, ProcessRow, isolate_mount_namespace, prepare_run_dir, ContainerRoot, ExtractOptions, PathStat, resize_terminal, state_dir_for, Container, ContainerRuntime, ContainerStatus,
     ExecOptions, ExecProcess, ExitStatus, Logs, OciRuntime, OciRuntimeKind, ProcessIo, RunOutput, RUN_DIR,

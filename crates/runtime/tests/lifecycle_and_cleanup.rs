@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_runtime::syscall::{LinuxSyscall, ProcessExit, Syscall};
-use palisade_runtime::{ContainerRuntime, ContainerStatus, Error, OciRuntime, OciRuntimeKind, RunOptions};
+use palisade_runtime::{ContainerRuntime, ContainerStatus, Error, OciRuntimeKind, RunOptions};
 
 fn sleeper() -> RunOptions {
     // Ignores SIGTERM, so only SIGKILL stops it.
@@ -213,8 +213,7 @@ fn a_layer_that_cannot_be_mounted_fails_start_and_remove_leaves_nothing() {
     drop(loaded);
     let root = tmp.path().join("root");
     let state = tmp.path().join("state");
-    let oci = OciRuntime::new(OciRuntimeKind::Crun, state.join("crun"));
-    let rt = ContainerRuntime::open_with(&root, &state, oci, Arc::new(OverlayRefused(LinuxSyscall))).unwrap();
+    let rt = ContainerRuntime::open_with(&root, &state, OciRuntimeKind::Crun, Arc::new(OverlayRefused(LinuxSyscall))).unwrap();
     let mut c = rt.create("busybox:test", &RunOptions::default()).unwrap();
     let (bundle, id) = (c.bundle().to_owned(), c.id().clone());
     // The logs exist as soon as `create` returns, for readers that attach before the start.

@@ -12,7 +12,7 @@ pub use options::{ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp,
 pub use seccomp::{kernel_version, ArchMapEntry, ArgCondition, Cmp, RuleFilter, SeccompProfile, SeccompTarget, SyscallRule};
 pub use seccomp_default::default_profile;
 pub use spec::{
-    build_spec, cgroup_path, hostname_for, validate_options, write_bundle_files, write_hosts, BundlePaths, DEFAULT_NOFILE,
+    build_spec, cgroup_path, command_line, hostname_for, validate_options, write_bundle_files, write_hosts, BundlePaths, DEFAULT_NOFILE,
     MASKED_PATHS, MIN_MEMORY_BYTES, READONLY_PATHS,
 };
 pub use user::{resolve_user, ResolvedUser};

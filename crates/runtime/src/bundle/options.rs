@@ -103,6 +103,9 @@ pub enum ExtraMount {
 /// hardened defaults.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
+    /// The OCI runtime to run the container under (`--runtime`); `None`: the data root's
+    /// default.
+    pub runtime: Option<crate::OciRuntimeKind>,
     /// Arguments replacing the image's `Cmd` (`docker run IMAGE ARGS...`).
     pub args: Vec<String>,
     /// Replaces the image's `Entrypoint` (`--entrypoint`); also clears its `Cmd`.

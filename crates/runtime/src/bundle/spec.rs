@@ -253,6 +253,25 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// The container's command line, as docker derives it: the entrypoint (`--entrypoint`, else
+/// the image's) followed by the arguments given, else — unless `--entrypoint` was given — the
+/// image's `Cmd`. What the bundle runs and what `docker inspect` shows both come from here.
+pub fn command_line(image: &ImageConfiguration, opts: &RunOptions) -> Vec<String> {
+    let cfg = image.config().clone().unwrap_or_default();
+    let entrypoint = match &opts.entrypoint {
+        Some(e) => e.clone(),
+        None => cfg.entrypoint().clone().unwrap_or_default(),
+    };
+    let cmd = if !opts.args.is_empty() {
+        opts.args.clone()
+    } else if opts.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        cfg.cmd().clone().unwrap_or_default()
+    };
+    entrypoint.into_iter().chain(cmd).collect()
+}
+
 /// Builds `config.json` for container `id` from the image config and options. `image_root`
 /// is the image's unpacked filesystem: its `/etc/passwd` and `/etc/group` resolve `--user`
 /// (the bundle's `rootfs/` need not be mounted yet).
@@ -267,19 +286,7 @@ pub fn build_spec(
     validate_options(opts, sys)?;
     let cfg = image.config().clone().unwrap_or_default();
 
-    // Command line: entrypoint + (args | image cmd).
-    let entrypoint = match &opts.entrypoint {
-        Some(e) => e.clone(),
-        None => cfg.entrypoint().clone().unwrap_or_default(),
-    };
-    let cmd = if !opts.args.is_empty() {
-        opts.args.clone()
-    } else if opts.entrypoint.is_some() {
-        Vec::new()
-    } else {
-        cfg.cmd().clone().unwrap_or_default()
-    };
-    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    let args = command_line(image, opts);
     if args.is_empty() {
         return Err(invalid("args", "no command specified and the image has no Entrypoint or Cmd"));
     }

@@ -182,7 +182,31 @@ impl Record {
     }
 }
 
-/// The paved path: an image store plus an executor rooted at one data directory.
+/// The OCI runtimes of one data root, each with its own state directory: a container runs
+/// under the one its record names, for all of its life.
+#[derive(Clone, Debug)]
+struct OciRuntimes {
+    default: OciRuntimeKind,
+    crun: OciRuntime,
+    runc: OciRuntime,
+}
+
+impl OciRuntimes {
+    fn new(state: &Path, default: OciRuntimeKind) -> Self {
+        let make = |kind: OciRuntimeKind| OciRuntime::new(kind, state.join(kind.binary()));
+        Self { default, crun: make(OciRuntimeKind::Crun), runc: make(OciRuntimeKind::Runc) }
+    }
+
+    fn get(&self, kind: OciRuntimeKind) -> &OciRuntime {
+        match kind {
+            OciRuntimeKind::Runc => &self.runc,
+            OciRuntimeKind::Crun => &self.crun,
+        }
+    }
+}
+
+/// The paved path: one image store plus one executor rooted at one data directory, running
+/// each container under crun or runc as it was created to.
 #[derive(Debug)]
 pub struct ContainerRuntime {
     images: ImageStore,
@@ -190,22 +214,24 @@ pub struct ContainerRuntime {
     bundles: PathBuf,
     /// Writable layers and logs, on the data root.
     containers: PathBuf,
-    oci: OciRuntime,
+    oci: OciRuntimes,
     sys: Arc<dyn Syscall>,
     layers: PendingLayers,
 }
 
 impl ContainerRuntime {
     /// Opens the runtime under `root` (creating `images/` and `containers/`) with its state
-    /// in [`state_dir_for`]`(root)`, using the real kernel. The calling process becomes a child
-    /// subreaper so that it collects the exit status of the containers it starts.
-    pub fn open(root: &Path, kind: OciRuntimeKind) -> Result<Self> {
+    /// in [`state_dir_for`]`(root)`, using the real kernel; containers whose options name no
+    /// OCI runtime run under `default`. The calling process becomes a child subreaper so that
+    /// it collects the exit status of the containers it starts.
+    pub fn open(root: &Path, default: OciRuntimeKind) -> Result<Self> {
         let state = state_dir_for(root)?;
-        Self::open_with(root, &state, OciRuntime::new(kind, state.join(kind.binary())), Arc::new(LinuxSyscall))
+        Self::open_with(root, &state, default, Arc::new(LinuxSyscall))
     }
 
-    /// Opens with an explicit state directory, runtime binary and syscall implementation.
-    pub fn open_with(root: &Path, state: &Path, oci: OciRuntime, sys: Arc<dyn Syscall>) -> Result<Self> {
+    /// Opens with an explicit state directory and syscall implementation.
+    pub fn open_with(root: &Path, state: &Path, default: OciRuntimeKind, sys: Arc<dyn Syscall>) -> Result<Self> {
+        let oci = OciRuntimes::new(state, default);
         let images = ImageStore::open(root)?;
         let containers = root.join("containers");
         let bundles = state.join("bundles");
@@ -223,7 +249,7 @@ impl ContainerRuntime {
         Container {
             dir: self.bundles.join(id.as_str()),
             data: self.containers.join(id.as_str()),
-            oci: self.oci.clone(),
+            oci: self.oci.get(record.runtime).clone(),
             sys: Arc::clone(&self.sys),
             layers: self.layers.clone(),
             record,
@@ -241,9 +267,9 @@ impl ContainerRuntime {
         log_paths(&self.containers.join(id.as_str()))
     }
 
-    /// Which OCI runtime executes containers.
+    /// Which OCI runtime executes containers whose options name none.
     pub fn oci_runtime(&self) -> OciRuntimeKind {
-        self.oci.kind()
+        self.oci.default
     }
 
     /// Creates a container from `image` (reference or id): validates the options, writes the
@@ -285,7 +311,7 @@ impl ContainerRuntime {
         }
         let leftover = match self.container(&id) {
             Ok(c) => c,
-            Err(_) => self.container_at(&id, Record::unknown(id.clone(), self.oci.kind())),
+            Err(_) => self.container_at(&id, Record::unknown(id.clone(), opts.runtime.unwrap_or(self.oci.default))),
         };
         leftover.tear_down(Keep::Data)?;
         self.build(id, img, opts, Layer::Existing)
@@ -299,7 +325,7 @@ impl ContainerRuntime {
         let record = Record {
             id: id.clone(),
             image,
-            runtime: self.oci.kind(),
+            runtime: opts.runtime.unwrap_or(self.oci.default),
             status: ContainerStatus::Created,
             pid: None,
             exit: None,
@@ -371,10 +397,13 @@ impl ContainerRuntime {
         match self.container(id) {
             Ok(c) => c.remove(true),
             Err(_) => {
-                // No readable record: still tear down whatever the runtime and mounts hold.
-                let mut c = self.container_at(id, Record::unknown(id.clone(), self.oci.kind()));
-                let _ = self.oci.kill(id, "KILL");
-                self.oci.delete(id)?;
+                // No readable record: still tear down whatever either runtime and the mounts
+                // hold (a runtime that does not know the container deletes nothing).
+                for oci in [&self.oci.crun, &self.oci.runc] {
+                    let _ = oci.kill(id, "KILL");
+                    oci.delete(id)?;
+                }
+                let mut c = self.container_at(id, Record::unknown(id.clone(), self.oci.default));
                 c.cleanup_files(Keep::Nothing)
             }
         }
