@@ -150,3 +150,39 @@ async fn cluster_port_survives_2000_silent_connections() {
     assert!(took < Duration::from_secs(2), "the Engine API took {took:?} during the flood");
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_api_survives_2000_half_open_connections_from_one_process() {
+    // The Engine API of a daemon limited to 1,024 descriptors; this test process is the
+    // greedy client, the docker CLI (another process) the legitimate one.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let daemon = Command::new("prlimit")
+        .args(["--nofile=1024:1024", PALISADE, "daemon", "--bridge", "none", "--data-root"])
+        .arg(dir.path().join("data"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .env("PALISADE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Killed(daemon);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !docker(&socket, &["version"]).0 {
+        assert!(Instant::now() < deadline, "the daemon did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut held = Vec::new();
+    for _ in 0..2000 {
+        use tokio::io::AsyncWriteExt as _;
+        let Ok(mut s) = tokio::net::UnixStream::connect(&socket).await else { continue };
+        let _ = s.write_all(b"GET /version HTTP/1.1\r\nHost: docker\r\n").await;
+        held.push(s);
+    }
+    assert!(held.len() >= 1000, "only {} connections opened", held.len());
+    let (ok, out, took) = tokio::task::spawn_blocking(move || docker(&socket, &["version", "--format", "{{.Server.Version}}"])).await.unwrap();
+    assert!(ok && !out.trim().is_empty(), "docker version failed beside 2,000 half-open connections");
+    assert!(took < Duration::from_secs(2), "docker version took {took:?}");
+    drop(held);
+}

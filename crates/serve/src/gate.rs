@@ -7,6 +7,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Limits;
 
+/// Who a connection comes from, for the per-peer caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A network peer, by address.
+    Address(IpAddr),
+    /// A local client of a unix socket, by process ID (`SO_PEERCRED`; 0 when unknown).
+    Process(i32),
+}
+
+impl From<IpAddr> for Peer {
+    fn from(ip: IpAddr) -> Self {
+        Self::Address(ip)
+    }
+}
+
 /// Open connections, in total and per peer.
 ///
 /// Invariant: `unauthenticated <= total` overall and per peer; a peer's entry exists only
@@ -15,7 +30,7 @@ use crate::Limits;
 struct Counts {
     total: usize,
     unauthenticated: usize,
-    per_peer: HashMap<IpAddr, PeerCount>,
+    per_peer: HashMap<Peer, PeerCount>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -35,7 +50,7 @@ pub struct ConnectionGate {
 #[derive(Debug)]
 pub struct Ticket {
     gate: Arc<ConnectionGate>,
-    peer: IpAddr,
+    peer: Peer,
     authenticated: AtomicBool,
 }
 
@@ -51,7 +66,8 @@ impl ConnectionGate {
 
     /// A place for a new (unauthenticated) connection from `peer`, or `None` when a cap is
     /// reached.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Ticket> {
+    pub fn admit(self: &Arc<Self>, peer: impl Into<Peer>) -> Option<Ticket> {
+        let peer = peer.into();
         let l = &self.limits;
         let mut c = self.counts();
         let p = c.per_peer.get(&peer).copied().unwrap_or_default();
@@ -151,7 +167,7 @@ mod tests {
     #[test]
     fn dropped_tickets_free_everything() {
         let gate = Arc::new(ConnectionGate::new(limits()));
-        let t: Vec<_> = (0..2).filter_map(|_| gate.admit("192.0.2.1".parse().unwrap())).collect();
+        let t: Vec<_> = (0..2).filter_map(|_| gate.admit("192.0.2.1".parse::<std::net::IpAddr>().unwrap())).collect();
         t[0].promote();
         drop(t);
         assert_eq!(gate.open(), (0, 0));

@@ -120,7 +120,7 @@ mod tests {
 
     fn guarded(limits: Limits) -> (GuardedIo<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
         let gate = Arc::new(ConnectionGate::new(limits));
-        let ticket = Arc::new(gate.admit("192.0.2.1".parse().unwrap()).unwrap());
+        let ticket = Arc::new(gate.admit("192.0.2.1".parse::<std::net::IpAddr>().unwrap()).unwrap());
         let (server, client) = tokio::io::duplex(1 << 16);
         (GuardedIo::new(server, ticket, limits), client)
     }

@@ -13,6 +13,9 @@
 //!   rate.
 //! - hyper's header-read timeout (with the tokio timer installed, which it needs to work).
 //!
+//! [`serve_unix`] serves a daemon's own API on a unix socket with the caps and the header
+//! timeout, per client process, and no idle timeout (see its module).
+//!
 //! A connection counts as authenticated once the application says so through the
 //! [`Authenticated`] request extension, or once a response other than 401, 403, 408 or 429 has
 //! been sent on it.
@@ -22,6 +25,7 @@
 
 mod gate;
 mod io;
+mod local;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +37,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
-pub use gate::{ConnectionGate, Ticket};
+pub use gate::{ConnectionGate, Peer, Ticket};
+pub use local::serve_unix;
 pub use io::GuardedIo;
 
 /// Caps and timeouts. The defaults suit a process with the common 1,024-descriptor limit.

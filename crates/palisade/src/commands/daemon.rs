@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::ServiceExt as _;
 use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
 use palisade_engine::{DefaultBridge, Engine, EngineConfig, NetConfig, ProtectedPaths};
 use palisade_runtime::OciRuntimeKind;
@@ -187,20 +186,17 @@ pub(crate) async fn serve(
     let resumed = engine.clone();
     tokio::spawn(async move { resumed.resume().await });
     let app = palisade_engine_api::router(daemon, engine.clone(), Some(&metrics.http("engine")));
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
-    });
+    let app = axum::Router::new().fallback_service(app);
     // After a signal, open connections (an attached `docker run`, a following `logs -f`) get a
     // grace period to finish; then the daemon exits regardless.
-    let signalled = async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        served = server => served?,
-        () = signalled => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting"),
+        std::future::pending::<()>().await;
+    });
+    if !palisade_serve::serve_unix(listener, app, palisade_serve::Limits::default(), stop_rx, SHUTDOWN_GRACE).await {
+        tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting");
     }
     let _ = std::fs::remove_file(socket);
     engine.shutdown().await;
