@@ -170,3 +170,15 @@ pub enum Error {
         reason: String,
     },
 }
+
+impl Error {
+    /// Whether the storage ran out of room (an environment fault: the operator frees space, the
+    /// client retries); the failed operation left nothing partial visible.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::Driver(e) => e.is_storage_full(),
+            Self::Io(e) => crate::driver::is_storage_full(e),
+            _ => false,
+        }
+    }
+}

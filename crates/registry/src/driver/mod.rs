@@ -11,6 +11,8 @@
 //!   file had when the writer was opened.
 //! - `rename` atomically moves a file, replacing the destination and creating its parents.
 //! - `list` returns the sorted names of a directory's direct children; `delete` is recursive.
+//! - A write that fails for want of space (`ENOSPC`, `EDQUOT`) yields a [`DriverError::Io`] for
+//!   which [`DriverError::is_storage_full`] holds, and leaves no partial content visible.
 //! - Missing paths yield [`DriverError::NotFound`]. Directories exist implicitly while they have
 //!   children; what `stat` reports for an empty directory is undefined.
 //!
@@ -68,6 +70,16 @@ impl DriverError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
     }
+
+    /// Whether the backend ran out of room (no space left on the device, or a quota reached).
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if is_storage_full(source))
+    }
+}
+
+/// Whether an I/O error means the file system has no room left (`ENOSPC`, `EDQUOT`).
+pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// A validated driver path (see the module docs for the rules).

@@ -86,6 +86,12 @@ impl ErrorCode {
     }
 }
 
+/// What a client is told when the storage has no room: the spec has no code for it, so it is
+/// `UNKNOWN` with status 507 (Insufficient Storage, which docker prints) and this message. The
+/// storage path stays in the server's log.
+const STORAGE_FULL_MESSAGE: &str =
+    "storage full: no space left on device; nothing was stored, retry once the registry has space";
+
 /// An error response: `{"errors":[{"code","message","detail"}]}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -138,6 +144,11 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.code
     }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl From<Error> for ApiError {
@@ -164,6 +175,12 @@ impl From<Error> for ApiError {
             }
             Error::PaginationInvalid { .. } => with(ErrorCode::PaginationNumberInvalid),
             Error::RangeNotSatisfiable => with(ErrorCode::SizeInvalid).with_status(StatusCode::RANGE_NOT_SATISFIABLE),
+            _ if e.is_storage_full() => {
+                tracing::warn!(error = %e, "storage full");
+                ApiError::new(ErrorCode::Unknown)
+                    .with_status(StatusCode::INSUFFICIENT_STORAGE)
+                    .with_message(STORAGE_FULL_MESSAGE)
+            }
             _ => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(ErrorCode::Unknown)

@@ -205,22 +205,57 @@ async fn complete(
     body: Body,
 ) -> Result<Response, ApiError> {
     let _serialised = reg.uploads().lock(&id).await;
+    let done = complete_locked(&reg, &repo, &id, digest, headers, body).await;
+    discard_if_full(&reg, &repo, &id, done).await
+}
+
+/// [`complete`] with the upload's lock held.
+async fn complete_locked(
+    reg: &Registry,
+    repo: &RepoName,
+    id: &UploadId,
+    digest: Digest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let hasher = if has_body(headers) {
-        append(&reg, &repo, &id, headers, body, digest.algorithm()).await?.1
+        append(reg, repo, id, headers, body, digest.algorithm()).await?.1
     } else {
         let store = reg.store().clone();
         let (r, i) = (repo.clone(), id.clone());
         let size = blocking(move || store.upload_size(&r, &i)).await?;
-        reg.uploads().take_hash(&id, size)
+        reg.uploads().take_hash(id, size)
     };
     let hashed = hasher.filter(|h| h.algorithm() == digest.algorithm()).map(DigestHasher::finish);
     let store = reg.store().clone();
-    let (r, i, d) = (repo.clone(), id, digest.clone());
+    let (r, i, d) = (repo.clone(), id.clone(), digest.clone());
     match hashed {
         Some(actual) => blocking(move || store.complete_hashed_upload(&r, &i, &d, &actual)).await?,
         None => blocking(move || store.complete_upload(&r, &i, &d).map(drop)).await?,
     }
-    created(&repo, &digest)
+    created(repo, &digest)
+}
+
+/// Passes `result` through; when it failed because the storage is full, first discards the
+/// whole upload. Its bytes would only hold space that other pushes need, and clients restart a
+/// push that failed this way rather than resume it. Call with the upload's lock held.
+async fn discard_if_full(
+    reg: &Registry,
+    repo: &RepoName,
+    id: &UploadId,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    if let Err(e) = &result {
+        if e.status() == StatusCode::INSUFFICIENT_STORAGE {
+            reg.uploads().forget(id);
+            let store = reg.store().clone();
+            let (r, i) = (repo.clone(), id.clone());
+            if let Err(err) = blocking(move || store.cancel_upload(&r, &i)).await {
+                tracing::warn!(upload = %id, error = %err, "cannot discard the upload after a full storage");
+            }
+        }
+    }
+    result
 }
 
 fn upload_id(id: &str) -> Result<UploadId, ApiError> {
@@ -237,11 +272,14 @@ pub(super) async fn patch(
     let id = upload_id(id)?;
     let _serialised = reg.uploads().lock(&id).await;
     // The digest is not known before the final PUT; sha256 is what clients use.
-    let (size, hasher) = append(&reg, &repo, &id, headers, body, DigestAlgorithm::Sha256).await?;
-    if let Some(hasher) = hasher {
-        reg.uploads().keep_hash(&id, size, hasher);
-    }
-    in_progress(StatusCode::ACCEPTED, &repo, &id, size)
+    let appended = append(&reg, &repo, &id, headers, body, DigestAlgorithm::Sha256).await;
+    let done = appended.and_then(|(size, hasher)| {
+        if let Some(hasher) = hasher {
+            reg.uploads().keep_hash(&id, size, hasher);
+        }
+        in_progress(StatusCode::ACCEPTED, &repo, &id, size)
+    });
+    discard_if_full(&reg, &repo, &id, done).await
 }
 
 pub(super) async fn finish(

@@ -161,15 +161,25 @@ impl Store {
     // ---------------------------------------------------------------- uploads
 
     /// Start an upload session for `repo`.
+    /// If a write fails (a full storage), what was written is removed again.
     pub fn start_upload(&self, repo: &RepoName) -> Result<UploadId> {
         let id = UploadId::random();
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        self.driver.put_content(&path_for(PathSpec::UploadStartedAt(id.as_str()))?, now.as_bytes())?;
-        self.driver.put_content(&path_for(PathSpec::UploadData(id.as_str()))?, b"")?;
-        // Written last: an upload is only usable once its owner is recorded.
-        self.driver.put_content(&path_for(PathSpec::UploadRepo(id.as_str()))?, repo.as_str().as_bytes())?;
+        let write = || -> Result<()> {
+            self.driver.put_content(&path_for(PathSpec::UploadStartedAt(id.as_str()))?, now.as_bytes())?;
+            self.driver.put_content(&path_for(PathSpec::UploadData(id.as_str()))?, b"")?;
+            // Written last: an upload is only usable once its owner is recorded.
+            self.driver.put_content(&path_for(PathSpec::UploadRepo(id.as_str()))?, repo.as_str().as_bytes())?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            // Best effort: an upload without its owner is unusable anyway and stale-upload
+            // cleanup removes it later.
+            let _ = self.driver.delete(&path_for(PathSpec::Upload(id.as_str()))?);
+            return Err(e);
+        }
         Ok(id)
     }
 
