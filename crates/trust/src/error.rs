@@ -6,7 +6,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in `palisade-trust`.
 ///
 /// Variants are grouped by whose fault it was: untrusted input (`Bad*`, `Expired`, `Threshold`,
-/// `Version`), caller misuse (`ApiMisuse`) and the environment (`Io`, `Storage`, `Crypto`).
+/// `Version`), caller misuse (`ApiMisuse`) and the environment (`Io`, `Storage`, `StorageFull`, `Crypto`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -67,6 +67,10 @@ pub enum Error {
     /// The storage backend failed.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The storage has no room left (no space left on device, or a quota reached); the failed
+    /// write left nothing behind.
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// File-system I/O failed.
     #[error("{op} {path}: {source}")]
     Io {

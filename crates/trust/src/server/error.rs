@@ -110,6 +110,14 @@ impl ServerError {
                 "Update sent by the client is invalid.",
                 Some(json!({"Name": "ErrBadHierarchy", "Error": {"Missing": missing, "Msg": msg}})),
             ),
+            // notary-server has no answer for a full disk; 507 is the status that names it (the
+            // notary CLI prints the status) and the message says the rest.
+            Self::Internal(Error::StorageFull(_)) => (
+                507,
+                "UNKNOWN",
+                "storage full: no space left on device; nothing was stored, retry once the server has space",
+                None,
+            ),
             Self::Internal(_) => (500, "UNKNOWN", "unknown error", None),
             Self::MalformedJson(_) => {
                 (400, "MALFORMED_JSON", "JSON sent by the client could not be parsed by the server", None)

@@ -222,23 +222,25 @@ impl TrustServer {
         let id: u64 = if change_id.is_empty() { 0 } else { change_id.parse().map_err(|_| bad("change_id"))? };
         let records: i64 = if records.is_empty() { 100 } else { records.parse().map_err(|_| bad("records"))? };
         let want = usize::try_from(records.unsigned_abs()).unwrap_or(usize::MAX).min(1000);
-        let matches =
-            |rec: &serde_json::Value| gun.is_none_or(|g| rec.get("GUN").and_then(|v| v.as_str()) == Some(g.as_str()));
-        let mut out = Vec::new();
-        let mut visit = |bytes: &[u8]| -> Result<bool> {
-            let rec: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Storage(e.to_string()))?;
-            if matches(&rec) {
-                out.push(rec);
-            }
-            Ok(out.len() < want)
+        // An unreadable record is kept, to fail the request below rather than vanish.
+        let keep = |bytes: &[u8]| {
+            gun.is_none_or(|g| {
+                serde_json::from_slice::<serde_json::Value>(bytes)
+                    .map_or(true, |rec| rec.get("GUN").and_then(|v| v.as_str()) == Some(g.as_str()))
+            })
         };
-        if records >= 0 {
-            self.store.changes(id.saturating_add(1)..=u64::MAX, false, &mut visit)?;
+        let raw = if records >= 0 {
+            self.store.changes(id.saturating_add(1)..=u64::MAX, false, want, keep)?
         } else {
             let end = if id == 0 { self.store.last_change_id()? } else { id.saturating_sub(1) };
-            self.store.changes(1..=end, true, &mut visit)?;
-            out.reverse();
-        }
+            let mut raw = self.store.changes(1..=end, true, want, keep)?;
+            raw.reverse();
+            raw
+        };
+        let out = raw
+            .iter()
+            .map(|b| serde_json::from_slice::<serde_json::Value>(b).map_err(|e| Error::Storage(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
         Ok(json!({"count": out.len(), "records": out}))
     }
 

@@ -9,7 +9,8 @@
 //! ```
 //! A whole update is one write transaction; versions are checked inside it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
 
 use redb::{Database, ReadableTable as _, TableDefinition};
 use sha2::{Digest as _, Sha256};
@@ -22,8 +23,14 @@ const CHECKSUMS: TableDefinition<'_, (&str, &str, &str), u64> = TableDefinition:
 const KEYS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("keys");
 const CHANGES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("changes");
 
-fn db_err(e: impl std::fmt::Display) -> Error {
-    Error::Storage(e.to_string())
+/// The crate error for a failed database operation; a full disk is told apart.
+fn db_err(e: redb::Error) -> Error {
+    match &e {
+        redb::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => {
+            Error::StorageFull(e.to_string())
+        }
+        _ => Error::Storage(e.to_string()),
+    }
 }
 
 /// What a commit does to one role.
@@ -50,34 +57,102 @@ impl From<Error> for CommitError {
 }
 
 /// The redb-backed store.
+///
+/// After any I/O failure (a full disk, typically) redb refuses every further operation on that
+/// handle (`PreviousIo`) until the file is opened again, so the store reopens it — redb then
+/// repairs it from the last good commit — instead of failing every request until a restart.
 #[derive(Debug)]
 pub(crate) struct Store {
-    db: Database,
+    path: PathBuf,
+    /// The open database; `None` while reopening it after an I/O failure has not succeeded yet.
+    /// Invariant: every transaction ends before the read guard it was begun under is released,
+    /// so holding the write guard means no transaction is alive and the file can be reopened.
+    db: RwLock<Option<Database>>,
+}
+
+/// A table that must exist before the first read.
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let tx = db.begin_write()?;
+    tx.open_table(TUF)?;
+    tx.open_table(CURRENT)?;
+    tx.open_table(CHECKSUMS)?;
+    tx.open_table(KEYS)?;
+    tx.open_table(CHANGES)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn open_db(path: &Path) -> Result<Database, redb::Error> {
+    let db = Database::create(path)?;
+    create_tables(&db)?;
+    Ok(db)
 }
 
 impl Store {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(db_err)?;
-        let tx = db.begin_write().map_err(db_err)?;
-        tx.open_table(TUF).map_err(db_err)?;
-        tx.open_table(CURRENT).map_err(db_err)?;
-        tx.open_table(CHECKSUMS).map_err(db_err)?;
-        tx.open_table(KEYS).map_err(db_err)?;
-        tx.open_table(CHANGES).map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        Ok(Self { db })
+        let db = open_db(path).map_err(db_err)?;
+        Ok(Self { path: path.to_owned(), db: RwLock::new(Some(db)) })
+    }
+
+    /// Runs `op` on the database. When the database has failed an I/O operation (now or
+    /// before), reopens it; `op` runs again only when it had been refused for an earlier
+    /// failure (`PreviousIo`), never after it failed itself.
+    fn with_db<T>(&self, op: impl Fn(&Database) -> Result<T, redb::Error>) -> Result<T> {
+        let first = {
+            let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+            guard.as_ref().map(&op)
+        };
+        match first {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e @ redb::Error::Io(_))) => {
+                if let Err(again) = self.reopen() {
+                    tracing::warn!(error = %again, "trust database not reopened yet after an I/O failure");
+                }
+                Err(db_err(e))
+            }
+            Some(Err(redb::Error::PreviousIo)) | None => {
+                self.reopen()?;
+                let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+                match guard.as_ref() {
+                    Some(db) => op(db).map_err(db_err),
+                    None => Err(Error::Storage("trust database unavailable".into())),
+                }
+            }
+            Some(Err(e)) => Err(db_err(e)),
+        }
+    }
+
+    /// Closes and reopens the database file unless another caller already did.
+    fn reopen(&self) -> Result<()> {
+        let mut guard = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = guard.as_ref() {
+            // Another request may have reopened it already: a healthy handle is kept.
+            if db.begin_write().is_ok() {
+                return Ok(());
+            }
+        }
+        // The old handle holds the file lock: drop it before opening again.
+        *guard = None;
+        let db = open_db(&self.path).map_err(db_err)?;
+        tracing::info!(path = %self.path.display(), "trust database reopened after an I/O failure");
+        *guard = Some(db);
+        Ok(())
     }
 
     pub(crate) fn current_version(&self, gun: &str, role: &str) -> Result<Option<u64>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(CURRENT).map_err(db_err)?;
-        Ok(t.get((gun, role)).map_err(db_err)?.map(|v| v.value()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CURRENT)?;
+            Ok(t.get((gun, role))?.map(|v| v.value()))
+        })
     }
 
     pub(crate) fn by_version(&self, gun: &str, role: &str, version: u64) -> Result<Option<Vec<u8>>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(TUF).map_err(db_err)?;
-        Ok(t.get((gun, role, version)).map_err(db_err)?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(TUF)?;
+            Ok(t.get((gun, role, version))?.map(|v| v.value().to_vec()))
+        })
     }
 
     pub(crate) fn current(&self, gun: &str, role: &str) -> Result<Option<Vec<u8>>> {
@@ -88,11 +163,11 @@ impl Store {
     }
 
     pub(crate) fn by_checksum(&self, gun: &str, role: &str, sha256_hex: &str) -> Result<Option<Vec<u8>>> {
-        let version = {
-            let tx = self.db.begin_read().map_err(db_err)?;
-            let t = tx.open_table(CHECKSUMS).map_err(db_err)?;
-            t.get((gun, role, sha256_hex)).map_err(db_err)?.map(|v| v.value())
-        };
+        let version = self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CHECKSUMS)?;
+            Ok(t.get((gun, role, sha256_hex))?.map(|v| v.value()))
+        })?;
         match version {
             Some(v) => self.by_version(gun, role, v),
             None => Ok(None),
@@ -101,18 +176,20 @@ impl Store {
 
     /// Roles of `gun` with their current version.
     pub(crate) fn roles(&self, gun: &str) -> Result<Vec<(String, u64)>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(CURRENT).map_err(db_err)?;
-        let mut out = Vec::new();
-        for entry in t.range((gun, "")..).map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            let (g, role) = k.value();
-            if g != gun {
-                break;
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CURRENT)?;
+            let mut out = Vec::new();
+            for entry in t.range((gun, "")..)? {
+                let (k, v) = entry?;
+                let (g, role) = k.value();
+                if g != gun {
+                    break;
+                }
+                out.push((role.to_owned(), v.value()));
             }
-            out.push((role.to_owned(), v.value()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Writes all roles atomically if each version is above the stored one, and appends a
@@ -121,108 +198,132 @@ impl Store {
         &self,
         gun: &str,
         writes: &[RoleWrite],
-        change: impl FnOnce(u64) -> Vec<u8>,
+        change: impl Fn(u64) -> Vec<u8>,
     ) -> Result<(), CommitError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut tuf = tx.open_table(TUF).map_err(db_err)?;
-            let mut current = tx.open_table(CURRENT).map_err(db_err)?;
-            let mut sums = tx.open_table(CHECKSUMS).map_err(db_err)?;
-            for w in writes {
-                let stored = current.get((gun, w.role.as_str())).map_err(db_err)?.map(|v| v.value());
-                if stored.is_some_and(|s| w.version <= s) {
-                    return Err(CommitError::Version);
+        let committed = self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut tuf = tx.open_table(TUF)?;
+                let mut current = tx.open_table(CURRENT)?;
+                let mut sums = tx.open_table(CHECKSUMS)?;
+                for w in writes {
+                    let stored = current.get((gun, w.role.as_str()))?.map(|v| v.value());
+                    if stored.is_some_and(|s| w.version <= s) {
+                        // Dropping the transaction aborts it.
+                        return Ok(false);
+                    }
+                    let hex = hex::encode(Sha256::digest(&w.bytes));
+                    tuf.insert((gun, w.role.as_str(), w.version), w.bytes.as_slice())?;
+                    current.insert((gun, w.role.as_str()), w.version)?;
+                    sums.insert((gun, w.role.as_str(), hex.as_str()), w.version)?;
                 }
-                let hex = hex::encode(Sha256::digest(&w.bytes));
-                tuf.insert((gun, w.role.as_str(), w.version), w.bytes.as_slice()).map_err(db_err)?;
-                current.insert((gun, w.role.as_str()), w.version).map_err(db_err)?;
-                sums.insert((gun, w.role.as_str(), hex.as_str()), w.version).map_err(db_err)?;
+                append_change(&tx, &change)?;
             }
-            append_change(&tx, change)?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if committed {
+            Ok(())
+        } else {
+            Err(CommitError::Version)
         }
-        tx.commit().map_err(db_err)?;
-        Ok(())
     }
 
     /// Deletes every version of every role of `gun` (server keys are kept). Each table is cleared
     /// over the key range of `gun`, so the cost is the number of stored entries, never a
     /// version number a client chose.
-    pub(crate) fn delete(&self, gun: &str, change: impl FnOnce(u64) -> Vec<u8>) -> Result<()> {
+    pub(crate) fn delete(&self, gun: &str, change: impl Fn(u64) -> Vec<u8>) -> Result<()> {
         // Every key whose first element is `gun` sorts below `(gun + "\0", …)`: no string lies
         // between `gun` and `gun + "\0"`.
         let after = format!("{gun}\0");
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut tuf = tx.open_table(TUF).map_err(db_err)?;
-            tuf.retain_in((gun, "", 0)..(after.as_str(), "", 0), |_, _| false).map_err(db_err)?;
-            let mut current = tx.open_table(CURRENT).map_err(db_err)?;
-            current.retain_in((gun, "")..(after.as_str(), ""), |_, _| false).map_err(db_err)?;
-            let mut sums = tx.open_table(CHECKSUMS).map_err(db_err)?;
-            sums.retain_in((gun, "", "")..(after.as_str(), "", ""), |_, _| false).map_err(db_err)?;
-            append_change(&tx, change)?;
-        }
-        tx.commit().map_err(db_err)?;
-        Ok(())
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut tuf = tx.open_table(TUF)?;
+                tuf.retain_in((gun, "", 0)..(after.as_str(), "", 0), |_, _| false)?;
+                let mut current = tx.open_table(CURRENT)?;
+                current.retain_in((gun, "")..(after.as_str(), ""), |_, _| false)?;
+                let mut sums = tx.open_table(CHECKSUMS)?;
+                sums.retain_in((gun, "", "")..(after.as_str(), "", ""), |_, _| false)?;
+                append_change(&tx, &change)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     pub(crate) fn keys(&self, gun: &str, role: &str) -> Result<Option<Vec<u8>>> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(KEYS).map_err(db_err)?;
-        Ok(t.get((gun, role)).map_err(db_err)?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(KEYS)?;
+            Ok(t.get((gun, role))?.map(|v| v.value().to_vec()))
+        })
     }
 
     pub(crate) fn put_keys(&self, gun: &str, role: &str, sealed: &[u8]) -> Result<()> {
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut t = tx.open_table(KEYS).map_err(db_err)?;
-            t.insert((gun, role), sealed).map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(KEYS)?;
+                t.insert((gun, role), sealed)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
-    /// Visits changefeed records with id in `range`, in id order (or reverse id order), until
-    /// `visit` returns `false`; only the records visited are read.
+    /// Up to `want` changefeed records with id in `range` for which `keep` holds, in id order
+    /// (or reverse id order); only the records up to the last one returned are read.
     pub(crate) fn changes(
         &self,
         range: std::ops::RangeInclusive<u64>,
         reverse: bool,
-        mut visit: impl FnMut(&[u8]) -> Result<bool>,
-    ) -> Result<()> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(CHANGES).map_err(db_err)?;
-        let entries = t.range(range).map_err(db_err)?;
-        let mut step = |entry: std::result::Result<(redb::AccessGuard<'_, u64>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| {
-            let (_, v) = entry.map_err(db_err)?;
-            visit(v.value())
-        };
-        if reverse {
-            for entry in entries.rev() {
-                if !step(entry)? {
-                    break;
+        want: usize,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CHANGES)?;
+            let entries = t.range(range.clone())?;
+            let mut out = Vec::new();
+            let mut step = |entry: std::result::Result<(redb::AccessGuard<'_, u64>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| {
+                let (_, v) = entry?;
+                if keep(v.value()) {
+                    out.push(v.value().to_vec());
+                }
+                Ok::<_, redb::Error>(out.len() < want)
+            };
+            if reverse {
+                for entry in entries.rev() {
+                    if !step(entry)? {
+                        break;
+                    }
+                }
+            } else {
+                for entry in entries {
+                    if !step(entry)? {
+                        break;
+                    }
                 }
             }
-        } else {
-            for entry in entries {
-                if !step(entry)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+            Ok(out)
+        })
     }
 
     pub(crate) fn last_change_id(&self) -> Result<u64> {
-        let tx = self.db.begin_read().map_err(db_err)?;
-        let t = tx.open_table(CHANGES).map_err(db_err)?;
-        let last = t.last().map_err(db_err)?.map(|(k, _)| k.value()).unwrap_or(0);
-        Ok(last)
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CHANGES)?;
+            let last = t.last()?.map(|(k, _)| k.value()).unwrap_or(0);
+            Ok(last)
+        })
     }
 }
 
-fn append_change(tx: &redb::WriteTransaction, change: impl FnOnce(u64) -> Vec<u8>) -> Result<()> {
-    let mut t = tx.open_table(CHANGES).map_err(db_err)?;
-    let next = t.last().map_err(db_err)?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+fn append_change(tx: &redb::WriteTransaction, change: &impl Fn(u64) -> Vec<u8>) -> Result<(), redb::Error> {
+    let mut t = tx.open_table(CHANGES)?;
+    let next = t.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
     let record = change(next);
-    t.insert(next, record.as_slice()).map_err(db_err)?;
+    t.insert(next, record.as_slice())?;
     Ok(())
 }
