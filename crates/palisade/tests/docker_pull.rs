@@ -35,6 +35,7 @@ fn tls_opts(users: &[(&str, &str)], palisade_config: Option<&str>) -> Opts {
         tls: true,
         users: users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect(),
         palisade_config: palisade_config.map(str::to_owned),
+        ..Opts::default()
     }
 }
 

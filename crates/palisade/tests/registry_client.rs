@@ -132,6 +132,7 @@ fn client_token_auth_palisade() {
             palisade_config: Some(
                 "[auth]\nmode = \"token\"\n[[repository]]\nname = \"e2e/*\"\npull = [\"bob\"]\npush = [\"alice\"]\n".into(),
             ),
+            ..Opts::default()
         },
     );
     interop(&s, Some("alice:pw"));

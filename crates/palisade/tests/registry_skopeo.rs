@@ -117,6 +117,7 @@ fn skopeo_roundtrip_token_auth_over_tls_palisade() {
             tls: true,
             users: vec![("alice".into(), "pw".into())],
             palisade_config: Some(TOKEN_CONFIG.into()),
+            ..Opts::default()
         },
     );
     roundtrip(&s, Some("alice:pw"));

@@ -42,6 +42,8 @@ pub struct Opts {
     pub tls: bool,
     /// Extra registry.toml for Palisade (auth mode, rules).
     pub palisade_config: Option<String>,
+    /// Keep the storage root in this directory (e.g. a small tmpfs): `data` becomes a symlink to it.
+    pub storage: Option<PathBuf>,
 }
 
 pub struct Tls {
@@ -146,6 +148,9 @@ pub fn make_tls() -> (String, String, String) {
 pub fn start(kind: Kind, opts: &Opts) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    if let Some(storage) = &opts.storage {
+        std::os::unix::fs::symlink(storage, d.join("data")).unwrap();
+    }
     let htpasswd = (!opts.users.is_empty()).then(|| {
         let p = d.join("htpasswd");
         let text: String = opts.users.iter().map(|(u, p)| htpasswd_line(u, p)).collect();

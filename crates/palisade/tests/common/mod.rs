@@ -346,8 +346,15 @@ pub struct TrustServerProc {
 
 impl TrustServerProc {
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// [`Self::start`], after `prepare` has seen the test directory (the server's data root is
+    /// its `root`, which `prepare` may create, e.g. as a link to another file system).
+    pub fn start_with(prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         make_server_cert(dir.path());
+        prepare(dir.path());
         let mut proc = TrustServerProc { dir, port: 0, child: None, banner: None };
         proc.spawn();
         proc
