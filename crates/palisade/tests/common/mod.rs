@@ -395,27 +395,7 @@ impl TrustServerProc {
 
     /// Like [`Self::notary`], answering prompts with `input` on stdin.
     pub fn notary_input(&self, args: &[&str], input: &str) -> (bool, String) {
-        use std::io::Write as _;
-        let d = self.dir.path();
-        let mut child = Command::new("notary")
-            .arg("-d")
-            .arg(d.join("trust"))
-            .args(["-s", &self.url(), "--tlscacert"])
-            .arg(d.join("ca.crt"))
-            .args(args)
-            .current_dir(d)
-            .env("NOTARY_ROOT_PASSPHRASE", "root-pass")
-            .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
-            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
-            .env("NOTARY_DELEGATION_PASSPHRASE", "deleg-pass")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+        notary_at(self.dir.path(), &self.url(), args, input)
     }
 
     /// `notary …` that must succeed; returns its output.
@@ -470,14 +450,42 @@ impl TrustServerProc {
     }
 }
 
+/// Runs `notary -d <dir>/trust -s <url> --tlscacert <dir>/ca.crt <args>` in `dir` with the
+/// passphrases set, answering prompts with `input`; returns (success, stdout+stderr). For
+/// threads that cannot borrow the [`TrustServerProc`].
+pub fn notary_at(dir: &Path, url: &str, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = Command::new("notary")
+        .arg("-d")
+        .arg(dir.join("trust"))
+        .args(["-s", url, "--tlscacert"])
+        .arg(dir.join("ca.crt"))
+        .args(args)
+        .current_dir(dir)
+        .env("NOTARY_ROOT_PASSPHRASE", "root-pass")
+        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
+        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
+        .env("NOTARY_DELEGATION_PASSPHRASE", "deleg-pass")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), format!("{}{}", stdout(&out), stderr(&out)))
+}
+
 impl TrustServerProc {
-    /// SIGKILL then start again on the same root (a crash and restart); the port changes.
+    /// SIGKILL (unless [`Self::kill`] did already) then start again on the same root (a crash
+    /// and restart); the port changes.
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -1,0 +1,135 @@
+//! Fault injection: the daemon is SIGKILLed at a random moment while the real docker CLI creates
+//! (and runs) busybox containers from several threads. After a restart the daemon comes up,
+//! `docker ps -a` works, every container whose create was acknowledged is listed under its ID
+//! and starts, a create that was cut off is either whole (listed, startable, removable) or
+//! gone, no runtime state is left over that no container owns, and every name can be created
+//! again. Bounded rounds, each killing at a different moment.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{docker_at, Node};
+
+const ROUNDS: usize = 3;
+const THREADS: usize = 3;
+
+/// (name, ID) of each acknowledged create, and every name a create was tried for.
+#[derive(Default)]
+struct Log {
+    acked: Vec<(String, String)>,
+    tried: Vec<String>,
+}
+
+/// A random delay below `max_ms`, different in each run.
+fn random_ms(max_ms: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    u64::from(nanos) % max_ms
+}
+
+/// Creates containers (thread 0 runs them detached) until the daemon stops answering.
+fn create_loop(host: String, config: std::path::PathBuf, round: usize, thread: usize, log: Arc<Mutex<Log>>, stop: Arc<AtomicBool>) {
+    for n in 0.. {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let name = format!("r{round}-t{thread}-{n}");
+        log.lock().unwrap().tried.push(name.clone());
+        let args: Vec<&str> = if thread == 0 {
+            vec!["run", "-d", "--name", &name, "bb:1", "sleep", "1000"]
+        } else {
+            vec!["create", "--name", &name, "bb:1", "true"]
+        };
+        let out = docker_at(&host, &config, &args);
+        if !out.status.success() {
+            return;
+        }
+        let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        log.lock().unwrap().acked.push((name, id));
+    }
+}
+
+/// `docker ps -a`: full ID → name.
+fn listed(node: &Node) -> Vec<(String, String)> {
+    node.docker_ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"])
+        .lines()
+        .map(|l| {
+            let (id, name) = l.split_once(' ').unwrap();
+            (id.to_owned(), name.to_owned())
+        })
+        .collect()
+}
+
+/// Starts `name` and checks it runs its command: `sleep` keeps running, `true` exits 0.
+fn assert_starts(node: &Node, name: &str) {
+    node.docker_ok(&["start", name]);
+    let cmd = node.docker_ok(&["inspect", "--format", "{{json .Config.Cmd}}", name]);
+    if cmd.contains("sleep") {
+        let status = node.docker_ok(&["inspect", "--format", "{{.State.Status}}", name]);
+        assert_eq!(status.trim(), "running", "{name}");
+    } else {
+        assert_eq!(node.docker_ok(&["wait", name]).trim(), "0", "{name}");
+    }
+}
+
+#[test]
+fn daemon_killed_during_container_creates_restarts_cleanly() {
+    let mut node = Node::start();
+    node.load_busybox("bb:1");
+    let config = tempfile::tempdir().unwrap();
+    for round in 0..ROUNDS {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (host, cfg, log, stop) = (node.host(), config.path().to_owned(), log.clone(), stop.clone());
+                std::thread::spawn(move || create_loop(host, cfg, round, t, log, stop))
+            })
+            .collect();
+        // Some creates acknowledged (bounded wait), then a kill at a random moment.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while log.lock().unwrap().acked.len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(random_ms(400)));
+        node.kill();
+        stop.store(true, Ordering::SeqCst);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let log = std::mem::take(&mut *log.lock().unwrap());
+        assert!(log.acked.len() >= 3, "round {round}: too few creates before the kill\n{}", node.log());
+
+        node.restart();
+        let ps = listed(&node);
+        for (name, id) in &log.acked {
+            assert!(ps.contains(&(id.clone(), name.clone())), "round {round}: acknowledged {name} ({id}) lost: {ps:?}");
+            assert_starts(&node, name);
+        }
+        // A create cut off by the kill is whole or gone; either way its name is free again
+        // once removed.
+        let acked: BTreeSet<&String> = log.acked.iter().map(|(n, _)| n).collect();
+        for name in log.tried.iter().filter(|n| !acked.contains(n)) {
+            if ps.iter().any(|(_, n)| n == name) {
+                assert_starts(&node, name);
+            }
+            node.docker_ok(&["rm", "-f", name]);
+            node.docker_ok(&["create", "--name", name, "bb:1", "true"]);
+            assert_starts(&node, name);
+        }
+        // Nothing in the runtime that no listed container owns.
+        let ids: BTreeSet<String> = listed(&node).into_iter().map(|(id, _)| id).collect();
+        let runtime: BTreeSet<String> = node.runtime_containers().into_iter().collect();
+        assert_eq!(runtime, ids, "round {round}: runtime state without a container (or the reverse)");
+        // And the acknowledged names can be made again once removed.
+        for (name, _) in &log.acked {
+            node.docker_ok(&["rm", "-f", name]);
+            node.docker_ok(&["create", "--name", name, "bb:1", "true"]);
+            node.docker_ok(&["rm", name]);
+        }
+    }
+}
