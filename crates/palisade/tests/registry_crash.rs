@@ -1,5 +1,6 @@
-//! Crash safety: SIGKILL the registry while 20 clients upload in parallel; after a restart
-//! every acknowledged blob and manifest is intact and no partial blob is visible.
+//! Crash safety: SIGKILL the registry while 20 clients upload in parallel, and while the real
+//! `skopeo` pushes images in a loop; after a restart every acknowledged blob, manifest and image
+//! is intact (checked by digest) and no partial blob is visible.
 //! (SIGKILL keeps the page cache, so this checks atomic visibility and acknowledgement order;
 //! power-loss durability rests on the fsync discipline of the filesystem driver.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{sha256, start, Kind, Opts};
+use support::{build_image, sha256, skopeo, start, Image, Kind, Opts};
 
 fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
@@ -153,4 +154,88 @@ fn kill9_during_parallel_uploads_keeps_acknowledged_content_palisade() {
     assert!(checked >= blobs.len());
     // And the restarted registry still accepts writes.
     support::push_blob(&s, &c, "crash/after", b"still writable");
+}
+
+/// `skopeo copy` of fresh images to `crash/skopeo:<thread>-<n>` until a push fails; each
+/// acknowledged push is recorded with its image (the layout, to check against by digest).
+fn skopeo_loop(addr: std::net::SocketAddr, thread: usize, acked: Arc<Mutex<Vec<(String, Image)>>>, stop: Arc<AtomicBool>) {
+    for n in 0.. {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let tag = format!("{thread}-{n}");
+        let img = build_image(&tag);
+        let src = format!("oci:{}:{tag}", img.layout().display());
+        let (ok, _) = skopeo(&["copy", "--dest-tls-verify=false", &src, &format!("docker://{addr}/crash/skopeo:{tag}")]);
+        if !ok {
+            return;
+        }
+        acked.lock().unwrap().push((tag, img));
+    }
+}
+
+#[test]
+fn kill9_during_a_skopeo_push_loop_keeps_acknowledged_images_palisade() {
+    let mut s = start(Kind::Palisade, &Opts::default());
+    let acked: Arc<Mutex<Vec<(String, Image)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (addr, acked, stop) = (s.addr, acked.clone(), stop.clone());
+            std::thread::spawn(move || skopeo_loop(addr, t, acked, stop))
+        })
+        .collect();
+    // Some pushes acknowledged (bounded wait), then a kill at a moment that varies per run.
+    for _ in 0..1500 {
+        if acked.lock().unwrap().len() >= 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    std::thread::sleep(Duration::from_millis(u64::from(nanos) % 500));
+    s.kill9_and_restart();
+    stop.store(true, Ordering::SeqCst);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(acked.len() >= 4, "too few pushes before the kill");
+
+    let c = s.client();
+    for (tag, img) in &acked {
+        let r = c
+            .get(s.url(&format!("/v2/crash/skopeo/manifests/{tag}")))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "acknowledged image crash/skopeo:{tag} lost");
+        assert_eq!(r.headers()["docker-content-digest"], img.manifest_digest.as_str());
+        assert_eq!(sha256(&r.bytes().unwrap()), img.manifest_digest, "{tag}: manifest corrupt");
+        for d in &img.blobs {
+            let r = c.get(s.url(&format!("/v2/crash/skopeo/blobs/{d}"))).send().unwrap();
+            assert_eq!(r.status(), 200, "{tag}: blob {d} lost");
+            assert_eq!(&sha256(&r.bytes().unwrap()), d, "{tag}: blob {d} corrupt");
+        }
+    }
+    // The real client pulls an acknowledged image back, and pushes again.
+    let (tag, img) = &acked[0];
+    let out = tempfile::tempdir().unwrap();
+    let (ok, err) = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/crash/skopeo:{tag}", s.addr),
+        &format!("oci:{}:{tag}", out.path().display()),
+    ]);
+    assert!(ok, "pull after restart: {err}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], img.manifest_digest.as_str());
+    let again = build_image("again");
+    let (ok, err) = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:again", again.layout().display()),
+        &format!("docker://{}/crash/skopeo:again", s.addr),
+    ]);
+    assert!(ok, "push after restart: {err}");
 }
