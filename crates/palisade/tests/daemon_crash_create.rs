@@ -64,6 +64,29 @@ fn listed(node: &Node) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Processes in the cgroup of container `id` (the runtime names each container's cgroup by ID).
+fn processes_of(id: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(id)))
+        .collect()
+}
+
+/// A container the daemon does not report running has no process left: the processes of
+/// containers that ran when the daemon died were stopped, not orphaned.
+fn assert_no_stray_processes(node: &Node, ids: &[String]) {
+    for id in ids {
+        let status = node.docker(&["inspect", "--format", "{{.State.Status}}", id]);
+        let running = status.status.success() && String::from_utf8_lossy(&status.stdout).trim() == "running";
+        if !running {
+            let pids = processes_of(id);
+            assert!(pids.is_empty(), "container {id} is not running but its processes {pids:?} are");
+        }
+    }
+}
+
 /// Starts `name` and checks it runs its command: `sleep` keeps running, `true` exits 0.
 fn assert_starts(node: &Node, name: &str) {
     node.docker_ok(&["start", name]);
@@ -106,6 +129,8 @@ fn daemon_killed_during_container_creates_restarts_cleanly() {
 
         node.restart();
         let ps = listed(&node);
+        let acked_ids: Vec<String> = log.acked.iter().map(|(_, id)| id.clone()).collect();
+        assert_no_stray_processes(&node, &acked_ids);
         for (name, id) in &log.acked {
             assert!(ps.contains(&(id.clone(), name.clone())), "round {round}: acknowledged {name} ({id}) lost: {ps:?}");
             assert_starts(&node, name);
@@ -131,5 +156,6 @@ fn daemon_killed_during_container_creates_restarts_cleanly() {
             node.docker_ok(&["create", "--name", name, "bb:1", "true"]);
             node.docker_ok(&["rm", name]);
         }
+        assert_no_stray_processes(&node, &ids.into_iter().chain(acked_ids).collect::<Vec<_>>());
     }
 }
