@@ -23,9 +23,24 @@ const CHECKSUMS: TableDefinition<'_, (&str, &str, &str), u64> = TableDefinition:
 const KEYS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("keys");
 const CHANGES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("changes");
 
+/// A failed redb operation, boxed (redb's error is large).
+#[derive(Debug)]
+struct DbError(Box<redb::Error>);
+
+macro_rules! db_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DbError {
+            fn from(e: $t) -> Self {
+                Self(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+db_error_from!(redb::Error, redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
 /// The crate error for a failed database operation; a full disk is told apart.
-fn db_err(e: redb::Error) -> Error {
-    match &e {
+fn db_err(DbError(e): DbError) -> Error {
+    match &*e {
         redb::Error::Io(io) if matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => {
             Error::StorageFull(e.to_string())
         }
@@ -70,8 +85,8 @@ pub(crate) struct Store {
     db: RwLock<Option<Database>>,
 }
 
-/// A table that must exist before the first read.
-fn create_tables(db: &Database) -> Result<(), redb::Error> {
+/// Creates the tables a new database lacks, so that reads find them.
+fn create_tables(db: &Database) -> Result<(), DbError> {
     let tx = db.begin_write()?;
     tx.open_table(TUF)?;
     tx.open_table(CURRENT)?;
@@ -82,7 +97,7 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     Ok(())
 }
 
-fn open_db(path: &Path) -> Result<Database, redb::Error> {
+fn open_db(path: &Path) -> Result<Database, DbError> {
     let db = Database::create(path)?;
     create_tables(&db)?;
     Ok(db)
@@ -97,20 +112,21 @@ impl Store {
     /// Runs `op` on the database. When the database has failed an I/O operation (now or
     /// before), reopens it; `op` runs again only when it had been refused for an earlier
     /// failure (`PreviousIo`), never after it failed itself.
-    fn with_db<T>(&self, op: impl Fn(&Database) -> Result<T, redb::Error>) -> Result<T> {
+    fn with_db<T>(&self, op: impl Fn(&Database) -> Result<T, DbError>) -> Result<T> {
         let first = {
             let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
             guard.as_ref().map(&op)
         };
         match first {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e @ redb::Error::Io(_))) => {
+            Some(Err(e)) if matches!(*e.0, redb::Error::Io(_)) => {
                 if let Err(again) = self.reopen() {
                     tracing::warn!(error = %again, "trust database not reopened yet after an I/O failure");
                 }
                 Err(db_err(e))
             }
-            Some(Err(redb::Error::PreviousIo)) | None => {
+            Some(Err(e)) if !matches!(*e.0, redb::Error::PreviousIo) => Err(db_err(e)),
+            Some(Err(_)) | None => {
                 self.reopen()?;
                 let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
                 match guard.as_ref() {
@@ -118,7 +134,6 @@ impl Store {
                     None => Err(Error::Storage("trust database unavailable".into())),
                 }
             }
-            Some(Err(e)) => Err(db_err(e)),
         }
     }
 
@@ -291,7 +306,7 @@ impl Store {
                 if keep(v.value()) {
                     out.push(v.value().to_vec());
                 }
-                Ok::<_, redb::Error>(out.len() < want)
+                Ok::<_, DbError>(out.len() < want)
             };
             if reverse {
                 for entry in entries.rev() {
@@ -320,7 +335,7 @@ impl Store {
     }
 }
 
-fn append_change(tx: &redb::WriteTransaction, change: &impl Fn(u64) -> Vec<u8>) -> Result<(), redb::Error> {
+fn append_change(tx: &redb::WriteTransaction, change: &impl Fn(u64) -> Vec<u8>) -> Result<(), DbError> {
     let mut t = tx.open_table(CHANGES)?;
     let next = t.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
     let record = change(next);
