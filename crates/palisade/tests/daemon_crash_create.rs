@@ -11,8 +11,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use common::fault::kill_mid_flight;
 use common::{docker_at, Node};
 
 const ROUNDS: usize = 3;
@@ -23,12 +23,6 @@ const THREADS: usize = 3;
 struct Log {
     acked: Vec<(String, String)>,
     tried: Vec<String>,
-}
-
-/// A random delay below `max_ms`, different in each run.
-fn random_ms(max_ms: u64) -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    u64::from(nanos) % max_ms
 }
 
 /// Creates containers (thread 0 runs them detached) until the daemon stops answering.
@@ -113,17 +107,8 @@ fn daemon_killed_during_container_creates_restarts_cleanly() {
                 std::thread::spawn(move || create_loop(host, cfg, round, t, log, stop))
             })
             .collect();
-        // Some creates acknowledged (bounded wait), then a kill at a random moment.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while log.lock().unwrap().acked.len() < 3 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(random_ms(400)));
-        node.kill();
-        stop.store(true, Ordering::SeqCst);
-        for t in threads {
-            t.join().unwrap();
-        }
+        // Some creates acknowledged, then a kill at a random moment.
+        kill_mid_flight(threads, &stop, || log.lock().unwrap().acked.len() >= 3, 400, || node.kill());
         let log = std::mem::take(&mut *log.lock().unwrap());
         assert!(log.acked.len() >= 3, "round {round}: too few creates before the kill\n{}", node.log());
 

@@ -5,6 +5,7 @@
 //! power-loss durability rests on the fsync discipline of the filesystem driver.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 #[path = "registry_support.rs"]
 mod support;
 
@@ -12,19 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{build_image, sha256, skopeo, start, Image, Kind, Opts};
-
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use common::fault::kill_mid_flight;
+use support::{build_image, pseudo_random, sha256, skopeo, start, Image, Kind, Opts};
 
 type Acked = Arc<Mutex<Vec<(String, String, String)>>>;
 
@@ -185,20 +175,8 @@ fn kill9_during_a_skopeo_push_loop_keeps_acknowledged_images_palisade() {
             std::thread::spawn(move || skopeo_loop(addr, t, acked, stop))
         })
         .collect();
-    // Some pushes acknowledged (bounded wait), then a kill at a moment that varies per run.
-    for _ in 0..1500 {
-        if acked.lock().unwrap().len() >= 4 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    std::thread::sleep(Duration::from_millis(u64::from(nanos) % 500));
-    s.kill9_and_restart();
-    stop.store(true, Ordering::SeqCst);
-    for t in threads {
-        t.join().unwrap();
-    }
+    // Some pushes acknowledged, then a kill at a moment that varies per run.
+    kill_mid_flight(threads, &stop, || acked.lock().unwrap().len() >= 4, 500, || s.kill9_and_restart());
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(acked.len() >= 4, "too few pushes before the kill");
 

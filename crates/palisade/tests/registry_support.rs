@@ -306,6 +306,19 @@ pub fn raw_request(addr: SocketAddr, method: &str, path: &str, body: &[u8], extr
     (status, String::from_utf8_lossy(&rest).into_owned())
 }
 
+/// `len` incompressible bytes (xorshift) from `seed`: gzip and tmpfs cannot make them smaller.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -463,13 +476,19 @@ pub fn push_image_manifest(s: &Server, c: &reqwest::blocking::Client, repo: &str
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}],
     }))
     .unwrap();
+    let (status, body) = put_oci_manifest(s, c, repo, reference, &m);
+    assert_eq!(status, 201, "manifest put: {body}");
+    let d = sha256(&m);
+    (m, d)
+}
+
+/// `PUT /v2/<repo>/manifests/<reference>` of an OCI image manifest; returns (status, body).
+pub fn put_oci_manifest(s: &Server, c: &reqwest::blocking::Client, repo: &str, reference: &str, manifest: &[u8]) -> (u16, String) {
     let r = c
         .put(s.url(&format!("/v2/{repo}/manifests/{reference}")))
         .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
+        .body(manifest.to_vec())
         .send()
         .unwrap();
-    assert_eq!(r.status(), 201, "manifest put: {}", r.text().unwrap_or_default());
-    let d = sha256(&m);
-    (m, d)
+    (r.status().as_u16(), r.text().unwrap_or_default())
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TrustServerProc;
-use support::{build_image_with, error_code, sha256, skopeo, start, Kind, Opts, Server};
+use support::{build_image_with, error_code, pseudo_random, put_oci_manifest, sha256, skopeo, start, Kind, Opts, Server};
 
 /// A tmpfs of a fixed size on a fresh directory; unmounted on drop, even on panic and even while
 /// a server still holds files in it (lazy unmount).
@@ -86,19 +86,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Incompressible bytes (xorshift), so gzip and tmpfs cannot make them smaller.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 const MIB: usize = 1024 * 1024;
 
 /// Asserts a registry error answer is the clear storage-full one.
@@ -156,7 +143,7 @@ fn registry_on_a_full_disk_refuses_clearly_stores_nothing_and_recovers() {
     let (_, base) = support::push_image_manifest(&s, &c, "base/app", "v1", "base");
 
     // A blob twice the size of the file system, monolithic and chunked.
-    let big = noise(7, 8 * MIB);
+    let big = pseudo_random(7, 8 * MIB);
     let d = sha256(&big);
     let (status, body) = monolithic(&s, &c, "full/app", &big);
     assert_storage_full("monolithic upload", status, &body);
@@ -172,7 +159,7 @@ fn registry_on_a_full_disk_refuses_clearly_stores_nothing_and_recovers() {
     assert_nothing_stored(&s, &c, "full/app", &d);
 
     // The real client: skopeo reports the status, and nothing is stored.
-    let img = build_image_with("big", &[("srv/noise", noise(11, 6 * MIB), 0o644)]);
+    let img = build_image_with("big", &[("srv/noise", pseudo_random(11, 6 * MIB), 0o644)]);
     let (ok, err) = skopeo_push(&s, img.layout(), "big", "full/app:big");
     assert!(!ok, "skopeo push onto a full disk succeeded");
     assert!(err.contains("507") || err.contains("no space left on device"), "unclear skopeo error: {err}");
@@ -195,14 +182,8 @@ fn registry_on_a_full_disk_refuses_clearly_stores_nothing_and_recovers() {
         "layers": [],
     }))
     .unwrap();
-    let r = c
-        .put(s.url("/v2/base/app/manifests/v2"))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    assert_storage_full("manifest put", status, &r.text().unwrap());
+    let (status, body) = put_oci_manifest(&s, &c, "base/app", "v2", &m);
+    assert_storage_full("manifest put", status, &body);
     let tags = c.get(s.url("/v2/base/app/tags/list")).send().unwrap().json::<serde_json::Value>().unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["v1"]));
     let r = c.get(s.url("/v2/base/app/manifests/v1")).send().unwrap();
@@ -217,13 +198,7 @@ fn registry_on_a_full_disk_refuses_clearly_stores_nothing_and_recovers() {
     let r = c.get(s.url(&format!("/v2/full/app/blobs/{d}"))).send().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(sha256(&r.bytes().unwrap()), d);
-    let r = c
-        .put(s.url("/v2/base/app/manifests/v2"))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(put_oci_manifest(&s, &c, "base/app", "v2", &m).0, 201);
     let (ok, err) = skopeo_push(&s, img.layout(), "big", "full/app:big");
     assert!(ok, "skopeo push after space returned: {err}");
     let r = c.get(s.url("/v2/full/app/manifests/big")).header("accept", "application/vnd.oci.image.manifest.v1+json").send().unwrap();
@@ -277,7 +252,7 @@ fn trust_server_on_a_full_disk_refuses_clearly_serves_the_old_data_and_recovers(
     assert_eq!(e["code"], "UNKNOWN", "{body}");
     assert!(e["message"].as_str().unwrap().contains("no space left on device"), "{body}");
     // The real client: notary says the status.
-    let big = noise(3, 64 * 1024);
+    let big = pseudo_random(3, 64 * 1024);
     let (ok, out) = add_and_publish(&server, "v2", &big);
     assert!(!ok, "publish onto a full disk succeeded: {out}");
     assert!(out.contains("507"), "unclear notary error: {out}");

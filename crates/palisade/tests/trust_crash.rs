@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::fault::kill_mid_flight;
 use common::{notary_at, TrustServerProc};
 use palisade_trust::schema::{Signed, Snapshot, Timestamp};
 use sha2::{Digest as _, Sha256};
@@ -55,12 +55,6 @@ fn publish_loop(dir: PathBuf, url: String, gun: String, round: usize, acked: Ack
         entry.0.push(name);
         entry.1 = None;
     }
-}
-
-/// A random delay below `max_ms`, different in each run.
-fn random_ms(max_ms: u64) -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    u64::from(nanos) % max_ms
 }
 
 /// Target name → sha256 hex, as the served targets role records them.
@@ -150,16 +144,7 @@ fn publish_until_killed(server: &mut TrustServerProc, round: usize) -> BTreeMap<
         let map = acked.lock().unwrap();
         map.len() == GUNS && map.values().all(|(done, _)| done.len() >= 2)
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !enough() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(random_ms(300)));
-    server.kill();
-    stop.store(true, Ordering::SeqCst);
-    for t in threads {
-        t.join().unwrap();
-    }
+    kill_mid_flight(threads, &stop, enough, 300, || server.kill());
     assert!(enough(), "round {round}: too few publishes before the kill: {:?}\n{}", acked.lock().unwrap(), server.log());
     let acked = acked.lock().unwrap().clone();
     acked
