@@ -160,8 +160,8 @@ impl Store {
 
     // ---------------------------------------------------------------- uploads
 
-    /// Start an upload session for `repo`.
-    /// If a write fails (a full storage), what was written is removed again.
+    /// Start an upload session for `repo`. If a write fails (a full storage), what was written
+    /// is removed again.
     pub fn start_upload(&self, repo: &RepoName) -> Result<UploadId> {
         let id = UploadId::random();
         let now = time::OffsetDateTime::now_utc()
