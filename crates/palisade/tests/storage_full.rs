@@ -221,6 +221,11 @@ fn add_and_publish(server: &TrustServerProc, name: &str, contents: &[u8]) -> (bo
     server.notary(&["publish", GUN])
 }
 
+/// The current root, targets, snapshot and timestamp the server serves.
+fn served_metadata(server: &TrustServerProc) -> Vec<Vec<u8>> {
+    ["root", "targets", "snapshot", "timestamp"].iter().map(|r| server.get_meta(GUN, &format!("{r}.json"))).collect()
+}
+
 /// The sha256 (hex) the server's current targets role records for `name`, if any.
 fn target_sha256(server: &TrustServerProc, name: &str) -> Option<String> {
     let targets: serde_json::Value = serde_json::from_slice(&server.get_meta(GUN, "targets.json")).unwrap();
@@ -236,8 +241,7 @@ fn trust_server_on_a_full_disk_refuses_clearly_serves_the_old_data_and_recovers(
     server.notary_ok(&["init", GUN]);
     let (ok, out) = add_and_publish(&server, "v1", b"one");
     assert!(ok, "{out}");
-    let before: Vec<Vec<u8>> =
-        ["root", "targets", "snapshot", "timestamp"].iter().map(|r| server.get_meta(GUN, &format!("{r}.json"))).collect();
+    let before = served_metadata(&server);
 
     fs.fill("filler");
     // Small writes may still fit in pages the database file already holds: new server keys
@@ -256,9 +260,7 @@ fn trust_server_on_a_full_disk_refuses_clearly_serves_the_old_data_and_recovers(
     let (ok, out) = add_and_publish(&server, "v2", &big);
     assert!(!ok, "publish onto a full disk succeeded: {out}");
     assert!(out.contains("507"), "unclear notary error: {out}");
-    let after: Vec<Vec<u8>> =
-        ["root", "targets", "snapshot", "timestamp"].iter().map(|r| server.get_meta(GUN, &format!("{r}.json"))).collect();
-    assert_eq!(after, before, "a failed publish changed the served metadata");
+    assert_eq!(served_metadata(&server), before, "a failed publish changed the served metadata");
     assert_eq!(target_sha256(&server, "v2"), None);
 
     std::fs::remove_file(fs.path().join("filler")).unwrap();
