@@ -7,7 +7,7 @@
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// Longest string a generator makes (long enough to hit length limits, short enough for
 /// thousands of cases a minute).

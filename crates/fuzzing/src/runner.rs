@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::fmt::Debug;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use proptest::strategy::Strategy;
@@ -15,6 +16,10 @@ const TIMED_CHUNK: u32 = 1024;
 /// Limits on shrinking a failure, so a slow property still reports within minutes.
 const MAX_SHRINK_ITERS: u32 = 4096;
 const MAX_SHRINK_MILLIS: u32 = 60_000;
+
+/// Held while a target runs: targets of one test binary run one at a time even under
+/// `cargo test`'s threads, so each one's allocation peaks are its own.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// How long a target runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,7 @@ pub fn fuzz_cases<S>(
     S::Value: Debug,
 {
     assert!(crate::installed(), "fuzz target {target}: install palisade_fuzzing::CountingAlloc as the global allocator");
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let budget = Budget::from_env(default_cases);
     let start = Instant::now();
     let deadline = match budget {
