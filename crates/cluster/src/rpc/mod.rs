@@ -573,3 +573,6 @@ pub(crate) struct ClusterSummary {
     /// `(node ID, cluster address)` of each manager.
     pub(crate) remote_managers: Vec<(String, String)>,
 }
+
+#[cfg(test)]
+mod fuzz_tests;
