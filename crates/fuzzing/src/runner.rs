@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 /// ([`fuzz_cases`]) or `PALISADE_FUZZ_CASES` says otherwise.
 const DEFAULT_CASES: u32 = 128;
 /// Cases per proptest run in timed mode; runs repeat, with fresh seeds, until the deadline.
-const TIMED_CHUNK: u32 = 1024;
+const TIMED_CHUNK: u32 = 256;
 /// Limits on shrinking a failure, so a slow property still reports within minutes.
 const MAX_SHRINK_ITERS: u32 = 4096;
 const MAX_SHRINK_MILLIS: u32 = 60_000;

@@ -1,10 +1,23 @@
 //! Shared test fixtures: the driver conformance suite every [`StorageDriver`] runs from one
-//! line. Enabled for this crate's tests and, for other crates, by the `test-util` feature.
+//! line, and [`push_blob`]. Enabled for this crate's tests and, for other crates, by the `test-util` feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
 
 use crate::driver::{StorageDriver, StoragePath};
+use crate::storage::Store;
+use crate::{Digest, RepoName};
+
+/// Uploads `data` as a blob of `repo` through the upload API and returns its digest.
+pub fn push_blob(store: &Store, repo: &RepoName, data: &[u8]) -> Digest {
+    let id = store.start_upload(repo).unwrap();
+    let mut w = store.upload_writer(repo, &id).unwrap();
+    w.write_all(data).unwrap();
+    w.commit().unwrap();
+    let digest = Digest::sha256_of(data);
+    store.complete_upload(repo, &id, &digest).unwrap();
+    digest
+}
 
 fn p(s: &str) -> StoragePath {
     StoragePath::new(s).unwrap()

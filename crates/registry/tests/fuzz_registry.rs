@@ -3,7 +3,6 @@
 //! repository names, tags, digests and references, image references, and bearer tokens.
 //! Every case must return (no panic) within the allocation bound; see `palisade_fuzzing`.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +13,7 @@ use palisade_registry::auth::{AccessEntry, TokenService};
 use palisade_registry::client::ImageRef;
 use palisade_registry::driver::InMemoryDriver;
 use palisade_registry::storage::Store;
+use palisade_registry::testing::push_blob;
 use palisade_registry::{Digest, Manifest, MediaType, Reference, RepoName, Tag, MAX_NAME_LEN};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -23,16 +23,6 @@ use serde_json::{json, Value};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 const REPO: &str = "lib/app";
-
-fn push_blob(store: &Store, repo: &RepoName, data: &[u8]) -> Digest {
-    let id = store.start_upload(repo).unwrap();
-    let mut w = store.upload_writer(repo, &id).unwrap();
-    w.write_all(data).unwrap();
-    w.commit().unwrap();
-    let digest = Digest::sha256_of(data);
-    store.complete_upload(repo, &id, &digest).unwrap();
-    digest
-}
 
 /// A store holding a config and a layer blob and one image manifest in `REPO`, and the seeds:
 /// manifests of each media type that would be accepted as they are.

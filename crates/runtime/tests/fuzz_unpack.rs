@@ -108,24 +108,25 @@ fn block(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The raw bytes of one header (and data): a ustar header with the fields set directly.
-fn header(path: &[u8], link: &[u8], kind: u8, mode: u32, uid: u64, size: &Size, data_len: usize, bad_checksum: bool) -> Vec<u8> {
+/// The raw bytes of `e`'s header, for `path` and `link` (with [`OUTSIDE`] filled in) and
+/// `data_len` bytes of data: a ustar header with the fields set directly.
+fn header(e: &Entry, path: &[u8], link: &[u8], data_len: usize) -> Vec<u8> {
     let mut h = [0u8; 512];
     put(&mut h[0..100], path);
-    octal(&mut h[100..108], u64::from(mode & 0o7777777));
-    octal(&mut h[108..116], uid);
-    octal(&mut h[116..124], uid);
-    match size {
+    octal(&mut h[100..108], u64::from(e.mode & 0o7777777));
+    octal(&mut h[108..116], e.uid);
+    octal(&mut h[116..124], e.uid);
+    match &e.size {
         Size::Exact => octal(&mut h[124..136], data_len as u64),
         Size::Claimed(n) => octal(&mut h[124..136], (*n).min(0o77777777777)),
         Size::Garbage(g) => put(&mut h[124..136], g),
     }
     octal(&mut h[136..148], 0);
-    h[156] = kind;
+    h[156] = e.kind;
     put(&mut h[157..257], link);
     put(&mut h[257..265], b"ustar\x0000");
     h[148..156].fill(b' ');
-    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum::<u64>() + u64::from(bad_checksum);
+    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum::<u64>() + u64::from(e.bad_checksum);
     octal(&mut h[148..155], sum);
     h.to_vec()
 }
@@ -140,10 +141,11 @@ fn archive(entries: &[Entry], outside: &Path, truncate: Option<usize>) -> Vec<u8
         if e.long_name {
             let mut name = path.clone().into_bytes();
             name.push(0);
-            out.extend(header(b"././@LongLink", b"", b'L', 0, 0, &Size::Exact, name.len(), false));
+            let record = Entry { kind: b'L', mode: 0, uid: 0, size: Size::Exact, bad_checksum: false, ..e.clone() };
+            out.extend(header(&record, b"././@LongLink", b"", name.len()));
             out.extend(block(&name));
         }
-        out.extend(header(path.as_bytes(), link.as_bytes(), e.kind, e.mode, e.uid, &e.size, data.len(), e.bad_checksum));
+        out.extend(header(e, path.as_bytes(), link.as_bytes(), data.len()));
         out.extend(block(data));
     }
     out.extend([0u8; 1024]);

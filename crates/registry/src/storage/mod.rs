@@ -482,16 +482,7 @@ mod tests {
         Store::new(Arc::new(InMemoryDriver::new()))
     }
 
-    /// Uploads `data` as a blob of `repo` (shared with the gc tests).
-    pub(crate) fn push_blob(s: &Store, repo: &RepoName, data: &[u8]) -> Digest {
-        let id = s.start_upload(repo).unwrap();
-        let mut w = s.upload_writer(repo, &id).unwrap();
-        w.write_all(data).unwrap();
-        w.commit().unwrap();
-        let d = Digest::sha256_of(data);
-        s.complete_upload(repo, &id, &d).unwrap();
-        d
-    }
+    pub(crate) use crate::testing::push_blob;
 
     #[test]
     fn upload_verifies_digest_and_dedups() {
