@@ -12,6 +12,8 @@ use serde_json::{Number, Value};
 /// Longest string a generator makes (long enough to hit length limits, short enough for
 /// thousands of cases a minute).
 const LONG: usize = 70_000;
+/// Most bytes one `Repeat` mutation adds.
+const MAX_GROWTH: usize = 1 << 20;
 
 /// Strings that break naive parsers of names, paths and references, mixed with arbitrary text.
 pub fn hostile_string() -> impl Strategy<Value = String> {
@@ -145,7 +147,10 @@ fn apply(doc: &mut Value, steps: &[usize], mutation: Mutation) {
         Mutation::Repeat(n) => match node {
             Value::Array(a) => {
                 if let Some(first) = a.first().cloned() {
-                    a.extend(std::iter::repeat_n(first, n));
+                    // Capped so a document stays around a megabyte: a long string repeated
+                    // 2000 times would make every later case of the run crawl.
+                    let each = serde_json::to_vec(&first).map_or(1, |b| b.len().max(1));
+                    a.extend(std::iter::repeat_n(first, n.min(MAX_GROWTH / each)));
                 }
             }
             Value::String(s) => *s = s.repeat(n.min(LONG / s.len().max(1))),

@@ -52,7 +52,7 @@ where
 }
 
 /// Runs `property` on values from `strategy` under [`Budget::from_env`]`(default_cases)`, then
-/// prints `fuzz-figures: target=… cases=… seconds=…`. Panics (failing the test) with the
+/// prints `fuzz-figures: target=… cases=… seconds=… result=…`. Panics (failing the test) with the
 /// shrunk input when a case fails or panics, or if [`crate::CountingAlloc`] is not installed.
 #[allow(clippy::panic)] // a failed property fails the calling test
 pub fn fuzz_cases<S>(
@@ -94,11 +94,17 @@ pub fn fuzz_cases<S>(
             property(value)
         });
         if let Err(failure) = result {
+            figures(target, cases.get(), start, "failed");
             panic!("fuzz target {target} failed after {} cases: {failure}", cases.get());
         }
         if deadline.is_none_or(|d| Instant::now() >= d) {
             break;
         }
     }
-    println!("fuzz-figures: target={target} cases={} seconds={:.1}", cases.get(), start.elapsed().as_secs_f64());
+    figures(target, cases.get(), start, "ok");
+}
+
+/// The line `scripts/fuzz` collects.
+fn figures(target: &str, cases: u64, start: Instant, result: &str) {
+    println!("fuzz-figures: target={target} cases={cases} seconds={:.1} result={result}", start.elapsed().as_secs_f64());
 }
