@@ -90,17 +90,27 @@ pub fn installed() -> bool {
 /// The most a call handling `input_len` hostile bytes may have live at once beyond what was
 /// live before it: 64 bytes per input byte plus 16 MiB.
 pub fn alloc_bound(input_len: usize) -> usize {
-    input_len.saturating_mul(PER_INPUT_BYTE).saturating_add(FIXED_ALLOWANCE)
+    alloc_bound_per_byte(PER_INPUT_BYTE, input_len)
+}
+
+fn alloc_bound_per_byte(per_byte: usize, input_len: usize) -> usize {
+    input_len.saturating_mul(per_byte).saturating_add(FIXED_ALLOWANCE)
 }
 
 /// Runs `call` and fails the case if its peak live heap (above what was live before) exceeds
 /// [`alloc_bound`]`(input_len)`.
 pub fn bounded<T>(input_len: usize, call: impl FnOnce() -> T) -> Result<T, TestCaseError> {
+    bounded_per_byte(PER_INPUT_BYTE, input_len, call)
+}
+
+/// [`bounded`] with another allowance per input byte, for a target whose known, linear cost is
+/// higher (say why where it is used).
+pub fn bounded_per_byte<T>(per_byte: usize, input_len: usize, call: impl FnOnce() -> T) -> Result<T, TestCaseError> {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let out = call();
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-    let bound = alloc_bound(input_len);
+    let bound = alloc_bound_per_byte(per_byte, input_len);
     if peak > bound {
         return Err(TestCaseError::fail(format!(
             "unbounded allocation: peak {peak} bytes live for {input_len} input bytes (bound {bound})"

@@ -28,5 +28,5 @@ mod alloc;
 pub mod json;
 mod runner;
 
-pub use alloc::{alloc_bound, bounded, installed, CountingAlloc};
+pub use alloc::{alloc_bound, bounded, bounded_per_byte, installed, CountingAlloc};
 pub use runner::{fuzz, fuzz_cases, Budget};
