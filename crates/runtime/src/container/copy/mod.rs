@@ -104,15 +104,28 @@ fn lookup_error(path: &str) -> impl FnOnce(Errno) -> Error + '_ {
 
 impl ContainerRoot {
     /// Opens `path` (relative to the root, symlinks resolved inside it) with `flags`.
+    ///
+    /// With `RESOLVE_IN_ROOT` the kernel answers `EAGAIN` when any rename or mount happened on
+    /// the system during the lookup (openat2(2)), which on a busy host (containers starting)
+    /// is common: the lookup is simply tried again, a bounded number of times.
     fn open(&self, path: &str, flags: OFlags) -> std::result::Result<OwnedFd, Errno> {
+        const ATTEMPTS: usize = 64;
         let relative = if components(path).is_empty() { ".".to_owned() } else { components(path).join("/") };
-        rustix::fs::openat2(
-            self.fd.as_fd(),
-            relative.as_str(),
-            flags | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
+        let mut attempt = 0;
+        loop {
+            let opened = rustix::fs::openat2(
+                self.fd.as_fd(),
+                relative.as_str(),
+                flags | OFlags::CLOEXEC | OFlags::NOCTTY,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            );
+            attempt += 1;
+            match opened {
+                Err(Errno::AGAIN) if attempt < ATTEMPTS => std::thread::yield_now(),
+                other => return other,
+            }
+        }
     }
 
     /// The directory holding the last component of `path`, and that component (`None` for
