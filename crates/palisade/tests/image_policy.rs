@@ -327,4 +327,10 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     assert!(out.status.code() == Some(1) && text.contains("not signed by a pinned root key"), "{text}");
     let err = refused(up.docker(&["service", "create", "-d", "--name", "intruder", &format!("{target}:v1"), "sleep", "1"]), "a service signed by another root");
     assert!(err.contains("not signed by a pinned root key"), "{err}");
+
+    // Leave no container behind: the daemons are killed when the test ends.
+    ok(up.docker(&["service", "rm", "web", "vuln", "late"]), "service rm", &log);
+    wait_for(CONVERGE, "the worker's task containers to go", || {
+        stdout(&worker.docker(&["ps", "-aq", "--filter", "label=com.docker.swarm.service.name"])).trim().is_empty()
+    });
 }
