@@ -112,14 +112,13 @@ fn docker(socket: &std::path::Path, args: &[&str]) -> (bool, String, Duration) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), started.elapsed())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_port_survives_2000_silent_connections() {
-    // A daemon limited to 1,024 descriptors, in a one-node swarm with a fast heartbeat.
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("engine.sock");
+/// `palisade daemon` on a data root under `dir`, limited to 1,024 descriptors, once its
+/// Engine API answers; returns it and its socket.
+fn start_limited_daemon(dir: &std::path::Path) -> (Killed, std::path::PathBuf) {
+    let socket = dir.join("engine.sock");
     let daemon = Command::new("prlimit")
         .args(["--nofile=1024:1024", PALISADE, "daemon", "--bridge", "none", "--data-root"])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))
         .env("PALISADE_LOG", "warn")
@@ -127,12 +126,20 @@ async fn cluster_port_survives_2000_silent_connections() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _daemon = Killed(daemon);
+    let daemon = Killed(daemon);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !docker(&socket, &["version"]).0 {
         assert!(Instant::now() < deadline, "the daemon did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (daemon, socket)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_port_survives_2000_silent_connections() {
+    // A daemon limited to 1,024 descriptors, in a one-node swarm with a fast heartbeat.
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, socket) = start_limited_daemon(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let init = ["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", &listen, "--dispatcher-heartbeat", "1s"];
@@ -156,23 +163,7 @@ async fn engine_api_survives_2000_half_open_connections_from_one_process() {
     // The Engine API of a daemon limited to 1,024 descriptors; this test process is the
     // greedy client, the docker CLI (another process) the legitimate one.
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("engine.sock");
-    let daemon = Command::new("prlimit")
-        .args(["--nofile=1024:1024", PALISADE, "daemon", "--bridge", "none", "--data-root"])
-        .arg(dir.path().join("data"))
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .env("PALISADE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _daemon = Killed(daemon);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !docker(&socket, &["version"]).0 {
-        assert!(Instant::now() < deadline, "the daemon did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_daemon, socket) = start_limited_daemon(dir.path());
     let mut held = Vec::new();
     for _ in 0..2000 {
         use tokio::io::AsyncWriteExt as _;

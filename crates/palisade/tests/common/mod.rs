@@ -97,7 +97,7 @@ impl Node {
 
     /// The palisade CLI against this daemon.
     pub fn palisade(&self, args: &[&str]) -> Output {
-        Command::new(PALISADE).args(args).env("PALISADE_HOST", self.host()).stdin(Stdio::null()).output().unwrap()
+        palisade_at(&self.host(), args)
     }
 
     /// palisade CLI that must succeed; returns stdout.
@@ -158,6 +158,11 @@ impl Drop for Node {
 /// The real docker CLI against the daemon at `host`, with its own configuration directory.
 pub fn docker_at(host: &str, config: &Path, args: &[&str]) -> Output {
     Command::new("docker").arg("-H").arg(host).args(args).env("DOCKER_CONFIG", config).stdin(Stdio::null()).output().unwrap()
+}
+
+/// The palisade CLI against the daemon at `host`.
+pub fn palisade_at(host: &str, args: &[&str]) -> Output {
+    Command::new(PALISADE).args(args).env("PALISADE_HOST", host).stdin(Stdio::null()).output().unwrap()
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -722,7 +727,7 @@ impl Up {
 
     /// The palisade CLI against this node.
     pub fn palisade(&self, args: &[&str]) -> Output {
-        Command::new(PALISADE).args(args).env("PALISADE_HOST", self.host()).stdin(Stdio::null()).output().unwrap()
+        palisade_at(&self.host(), args)
     }
 
     pub fn field(&self, label: &str) -> String {
