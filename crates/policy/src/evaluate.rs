@@ -72,11 +72,13 @@ impl Evaluator {
                 checks.push(Check { kind: CheckKind::Digest, passed, detail });
             }
             if let Some(sig) = &rule.signatures {
-                checks.push(match (&unresolved, self.trusted(&name, sig, &mut trust).await) {
-                    (Some(why), _) => signatures::failed(why.clone()),
-                    (None, Ok(Some(repo))) => signatures::judge(&repo, sig, &digests),
-                    (None, Ok(None)) => signatures::failed(format!("{full} has no trust data")),
-                    (None, Err(e)) => signatures::failed(e),
+                checks.push(match &unresolved {
+                    Some(why) => signatures::failed(why.clone()),
+                    None => match self.trusted(&name, sig, &mut trust).await {
+                        Ok(Some(repo)) => signatures::judge(&repo, sig, &digests),
+                        Ok(None) => signatures::failed(format!("{full} has no trust data")),
+                        Err(e) => signatures::failed(e),
+                    },
                 });
             }
             if let Some(vuln) = &rule.vulnerabilities {

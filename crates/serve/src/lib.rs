@@ -191,10 +191,15 @@ pub async fn serve_connection<I>(
             resp
         }
     });
+    if let Err(e) = connection_builder(limits).serve_connection_with_upgrades(TokioIo::new(io), svc).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// HTTP/1.1 and h2 with the timer hyper's timeouts need, and `limits`' header-read timeout.
+pub(crate) fn connection_builder(limits: Limits) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
+    builder
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
@@ -55,8 +55,7 @@ pub async fn serve_unix(listener: UnixListener, router: axum::Router, limits: Li
 
 async fn serve_local_connection(stream: tokio::net::UnixStream, router: axum::Router, ticket: Ticket, limits: Limits, mut stop: watch::Receiver<bool>) {
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| router.clone().oneshot(req.map(Body::new)));
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let builder = crate::connection_builder(limits);
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
     tokio::pin!(connection);
     let stopping = stopped(&mut stop);

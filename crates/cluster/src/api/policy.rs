@@ -41,7 +41,7 @@ impl PolicyBackend for Daemon {
                 .into_iter()
                 .map(|e| PolicyLogEntry {
                     time: e.at.format(&Rfc3339).unwrap_or_default(),
-                    kind: format!("{:?}", e.kind).to_lowercase(),
+                    kind: e.kind.as_str().to_owned(),
                     node: e.node,
                     action: e.action,
                     message: e.message,

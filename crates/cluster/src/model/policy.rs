@@ -45,6 +45,17 @@ pub(crate) enum LogKind {
     Audited,
 }
 
+impl LogKind {
+    /// `changed`, `refused` or `audited`, as the log shows it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Changed => "changed",
+            Self::Refused => "refused",
+            Self::Audited => "audited",
+        }
+    }
+}
+
 /// One entry of the policy log, keyed so that keys sort by time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LogEntry {
