@@ -4,14 +4,13 @@
 //! for data roots.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{free_port, stderr, stdout, wait_for, Node, PALISADE};
+use super::{docker_input_at, free_port, stderr, stdout, wait_for, Node, PALISADE};
 
 /// Longest a single docker CLI call may take before the harness kills it and reports a failure
 /// (a write that hangs for want of a leader must not hang the suite).
@@ -79,48 +78,7 @@ impl Node {
     /// The docker CLI with `input` on stdin (none: /dev/null), killed after `timeout`. A killed
     /// call is a failed call whose stderr says so.
     pub fn docker_input(&self, args: &[&str], input: Option<&[u8]>, timeout: Duration) -> Output {
-        let mut child = Command::new("docker")
-            .arg("-H")
-            .arg(self.host())
-            .args(args)
-            .env("DOCKER_CONFIG", self.docker_config.path())
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the docker CLI is required");
-        if let Some(bytes) = input {
-            let mut pipe = child.stdin.take().unwrap();
-            let _ = pipe.write_all(bytes); // dropped here: EOF
-        }
-        let mut out_pipe = child.stdout.take().unwrap();
-        let mut err_pipe = child.stderr.take().unwrap();
-        let out_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out_pipe.read_to_end(&mut buf);
-            buf
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err_pipe.read_to_end(&mut buf);
-            buf
-        });
-        let deadline = Instant::now() + timeout;
-        let (status, timed_out) = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break (status, false);
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                break (child.wait().unwrap(), true);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = err_reader.join().unwrap();
-        if timed_out {
-            err.extend_from_slice(format!("\n[harness] docker {args:?} killed after {timeout:?}").as_bytes());
-        }
-        Output { status, stdout: out_reader.join().unwrap(), stderr: err }
+        docker_input_at(&self.host(), self.docker_config.path(), args, input, timeout)
     }
 
     /// The docker CLI (no stdin) killed after [`DOCKER_TIMEOUT`].

@@ -155,14 +155,71 @@ impl Drop for Node {
     }
 }
 
-/// The real docker CLI against the daemon at `host`, with its own configuration directory.
+/// Longest any one peer-tool call of the harness may take: a call that hangs is killed and
+/// fails its test naming the command, instead of holding the suite until nextest's timeout.
+pub const CALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` with `input` on its stdin (none: /dev/null), killing it after `limit`. A killed
+/// call is a failed call whose stderr ends with a `[harness]` line saying so.
+pub fn output_within(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
+    use std::io::{Read as _, Write as _};
+    let mut child = cmd
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} could not start (is the tool installed?): {e}"));
+    let mut stdin = child.stdin.take();
+    let input = input.map(<[u8]>::to_vec);
+    // Written on a thread of its own: a child that does not read its input must not block us.
+    let writer = std::thread::spawn(move || {
+        if let (Some(pipe), Some(bytes)) = (stdin.as_mut(), input) {
+            let _ = pipe.write_all(&bytes);
+        }
+        drop(stdin); // EOF
+    });
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out_reader = read_all(Box::new(child.stdout.take().unwrap()));
+    let err_reader = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break (status, false);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break (child.wait().unwrap(), true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    let mut stderr = err_reader.join().unwrap();
+    if timed_out {
+        stderr.extend_from_slice(format!("\n[harness] {cmd:?} killed after {limit:?}").as_bytes());
+    }
+    Output { status, stdout: out_reader.join().unwrap(), stderr }
+}
+
+/// The real docker CLI against the daemon at `host`, with its own configuration directory,
+/// within [`CALL_LIMIT`].
 pub fn docker_at(host: &str, config: &Path, args: &[&str]) -> Output {
-    Command::new("docker").arg("-H").arg(host).args(args).env("DOCKER_CONFIG", config).stdin(Stdio::null()).output().unwrap()
+    docker_input_at(host, config, args, None, CALL_LIMIT)
+}
+
+/// [`docker_at`] with `input` on stdin and a time limit of the caller's.
+pub fn docker_input_at(host: &str, config: &Path, args: &[&str], input: Option<&[u8]>, limit: Duration) -> Output {
+    output_within(Command::new("docker").arg("-H").arg(host).args(args).env("DOCKER_CONFIG", config), input, limit)
 }
 
 /// The palisade CLI against the daemon at `host`.
 pub fn palisade_at(host: &str, args: &[&str]) -> Output {
-    Command::new(PALISADE).args(args).env("PALISADE_HOST", host).stdin(Stdio::null()).output().unwrap()
+    output_within(Command::new(PALISADE).args(args).env("PALISADE_HOST", host), None, CALL_LIMIT)
 }
 
 pub fn stdout(out: &Output) -> String {
