@@ -407,8 +407,10 @@ impl Engine {
     }
 
     /// Starts the containers of the previous run whose restart policy says so (`always`;
-    /// `unless-stopped` unless the user stopped it).
+    /// `unless-stopped` unless the user stopped it), and from now on collects the OCI
+    /// runtime's orphaned processes as they exit (see [`collect_runtime_orphans`]).
     pub async fn resume(&self) {
+        collect_runtime_orphans();
         for entry in self.entries() {
             let life = entry.life();
             if life.phase != Phase::Running && life.error.is_empty() && entry.policy.starts_with_daemon(life.stopped_by_user) {
@@ -995,4 +997,26 @@ pub(crate) enum StartBy {
     User,
     Policy,
     Daemon,
+}
+
+/// Collects the OCI runtime's orphaned processes whenever a child of this process exits, for
+/// as long as the process lives. The runtime sweeps them after each of its commands, but a
+/// fork that exits later (the child of an `exec` whose command could not be executed) would
+/// otherwise stay a zombie in the container's pid namespace, and the kernel does not let the
+/// container's init finish exiting until it is collected: its `stop` would never return.
+fn collect_runtime_orphans() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut exits = match signal(SignalKind::child()) {
+        Ok(exits) => exits,
+        Err(e) => {
+            tracing::warn!("cannot watch for exited children (SIGCHLD): orphaned runtime processes are collected only after runtime commands: {e}");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        // One signal may stand for many exits: each sweep takes every orphan there is.
+        while exits.recv().await.is_some() {
+            let _ = tokio::task::spawn_blocking(palisade_runtime::reap_runtime_orphans).await;
+        }
+    });
 }

@@ -5,22 +5,24 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{status_field, Node};
+use common::{output_within, status_field, Node, CALL_LIMIT};
 
-/// `script` (util-linux) gives the docker CLI a terminal, as a user's shell would.
-fn script(node: &Node, docker_args: &str) -> String {
+/// `script` (util-linux) gives the docker CLI a terminal, as a user's shell would. `shell` is
+/// the command line script runs; returns its output with carriage returns removed.
+fn in_terminal(node: &Node, shell: &str) -> (bool, String) {
     assert!(which("script"), "`script` (bsdutils) is required: scripts/test installs it");
-    let command = format!("docker -H {} {docker_args}", node.host());
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("DOCKER_CONFIG", node.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_within(Command::new("script").args(["-qec", shell, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()), None, CALL_LIMIT);
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(out.status.success(), "script {command:?} failed: {text}\n{}\n--- daemon log ---\n{}", String::from_utf8_lossy(&out.stderr), node.log());
+    (out.status.success(), format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `docker <docker_args>` in a terminal; must succeed.
+fn script(node: &Node, docker_args: &str) -> String {
+    let command = format!("docker -H {} {docker_args}", node.host());
+    let (ok, text) = in_terminal(node, &command);
+    assert!(ok, "script {command:?} failed: {text}\n--- daemon log ---\n{}", node.log());
     text
 }
 
@@ -59,15 +61,7 @@ fn exec_has_the_confinement_of_the_containers_init_on_crun_and_runc() {
         let (code, out, err) = node.docker_run(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 7"]);
         assert_eq!((code, out.as_str(), err.as_str()), (7, "out\n", "err\n"), "{runtime}");
         // -i pipes stdin, and its end reaches the process.
-        let mut child = Command::new("docker")
-            .args(["-H", &node.host(), "exec", "-i", &name, "sh", "-c", "tr a-z A-Z; echo done"])
-            .env("DOCKER_CONFIG", node.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"piped input\n").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = node.docker_input(&["exec", "-i", &name, "sh", "-c", "tr a-z A-Z; echo done"], Some(b"piped input\n"), CALL_LIMIT);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED INPUT\ndone\n", "{runtime}");
 
         // Detached exec runs in the container.
@@ -90,6 +84,38 @@ fn exec_has_the_confinement_of_the_containers_init_on_crun_and_runc() {
     }
 }
 
+/// Zombie children of `daemon` named like an OCI runtime (`crun`, `runc`, `runc:[2:INIT]`).
+fn runtime_zombies(daemon: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{daemon}/task")).unwrap();
+    let children = tasks.flatten().filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok());
+    let stats = children.collect::<Vec<_>>().join(" ");
+    stats
+        .split_whitespace()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter(|stat| stat.contains(") Z ") && (stat.contains("(crun)") || stat.contains("(runc")))
+        .collect()
+}
+
+#[test]
+fn failed_execs_leave_nothing_that_keeps_the_container_from_stopping() {
+    // The runtime's fork for an exec whose command cannot be executed may exit after the
+    // runtime returned. Uncollected, it stays in the container's pid namespace and the
+    // container's init can never finish exiting: `stop` would not return.
+    let node = Node::start();
+    node.load_busybox("bb:latest");
+    for runtime in ["crun", "runc"] {
+        let name = format!("fails-{runtime}");
+        node.docker_ok(&["run", "-d", "--name", &name, "--runtime", runtime, "bb", "sleep", "600"]);
+        for _ in 0..10 {
+            assert_eq!(node.docker_run(&["exec", &name, "/etc/passwd"]).0, 126, "{runtime}");
+            assert_eq!(node.docker_run(&["exec", &name, "nosuchcommand"]).0, 127, "{runtime}");
+        }
+        common::wait_for(std::time::Duration::from_secs(10), "every runtime process to be collected", || runtime_zombies(node.pid()).is_empty());
+        node.docker_ok(&["stop", "-t", "0", &name]);
+        node.docker_ok(&["rm", &name]);
+    }
+}
+
 #[test]
 fn run_it_and_exec_it_get_a_real_terminal_that_resizes() {
     let node = Node::start();
@@ -103,16 +129,9 @@ fn run_it_and_exec_it_get_a_real_terminal_that_resizes() {
     // The CLI sends its terminal's size (script's pty, set here) as a resize once started;
     // the process looks a moment later.
     let out = script(&node, "exec -it term sh -c 'stty size'").replace('\n', " ");
-    let out_sized = {
-        assert!(which("script"));
-        let command = format!("stty rows 33 cols 77; docker -H {} exec -it term sh -c 'sleep 1; stty size'", node.host());
-        let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).replace('\r', "")
-    };
+    let (_, out_sized) = in_terminal(&node, &format!("stty rows 33 cols 77; docker -H {} exec -it term sh -c 'sleep 1; stty size'", node.host()));
     assert!(out_sized.contains("33 77"), "resize did not reach the exec's terminal: {out_sized} (default: {out})");
-    let command = format!("stty rows 21 cols 99; docker -H {} run -it --rm bb sh -c 'sleep 1; stty size'", node.host());
-    let o = Command::new("script").args(["-qec", &command, "/dev/null"]).env("DOCKER_CONFIG", node.dir.path()).stdin(Stdio::null()).output().unwrap();
-    let run_sized = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    let (_, run_sized) = in_terminal(&node, &format!("stty rows 21 cols 99; docker -H {} run -it --rm bb sh -c 'sleep 1; stty size'", node.host()));
     assert!(run_sized.contains("21 99"), "resize did not reach the container's terminal: {run_sized}\n{}", node.log());
     node.docker_ok(&["rm", "-f", "term"]);
 }
@@ -121,16 +140,7 @@ fn run_it_and_exec_it_get_a_real_terminal_that_resizes() {
 fn run_i_pipes_stdin_to_the_container() {
     let node = Node::start();
     node.load_busybox("bb:latest");
-    let mut child = Command::new("docker")
-        .args(["-H", &node.host(), "run", "-i", "--rm", "bb", "sh", "-c", "cat; echo end"])
-        .env("DOCKER_CONFIG", node.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"hi\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = node.docker_input(&["run", "-i", "--rm", "bb", "sh", "-c", "cat; echo end"], Some(b"hi\n"), CALL_LIMIT);
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), node.log());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\nend\n");
 }

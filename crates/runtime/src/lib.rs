@@ -45,7 +45,7 @@ pub mod unpack;
 pub use bundle::{command_line, ExtraMount, NetworkMode, NoNewPrivileges, RunOptions, Seccomp, TmpfsMount, UsernsRemap};
 pub use container::{
     cgroup_processes, cgroup_sample, host_memory, system_cpu, CgroupSample, ProcessRow, isolate_mount_namespace, prepare_run_dir, ContainerRoot, ExtractOptions, PathStat, resize_terminal, state_dir_for, Container, ContainerRuntime, ContainerStatus,
-    ExecOptions, ExecProcess, ExitStatus, Logs, OciRuntime, OciRuntimeKind, ProcessIo, RunOutput, RUN_DIR,
+    ExecOptions, ExecProcess, ExitStatus, Logs, OciRuntime, OciRuntimeKind, ProcessIo, reap_runtime_orphans, RunOutput, RUN_DIR,
 };
 pub use data_root::on_ext4_without_journal;
 pub use error::{Error, Result, StartFailure};

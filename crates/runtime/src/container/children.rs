@@ -7,13 +7,19 @@
 //! nobody waits for. Left alone, one accumulates per container start until the pid space is
 //! exhausted.
 //!
-//! [`reap_orphans`] collects those. It must never collect a child whose exit somebody else
-//! waits for, so:
+//! [`reap_orphans`] collects those. Most are gone by the time the runtime command returns and
+//! the sweep after it takes them; some exit later (the fork of an `exec` whose command could
+//! not be executed, say), so a process that runs containers also sweeps on every `SIGCHLD`
+//! (see [`reap_runtime_orphans`]). A late zombie left alone is worse than a leak: it sits in
+//! the container's pid namespace, and the kernel does not let the container's init finish
+//! exiting while any process of that namespace is unreaped, so the container never stops.
+//!
+//! The sweep must never collect a child whose exit somebody else waits for, so:
 //! - runtime commands are spawned through [`output`] / [`status`], which register the child
 //!   under the same lock the sweep holds (a child cannot exit unregistered and be taken);
 //! - container init processes are registered with [`expect_exit`] when their pid is known;
-//! - the sweep only takes zombies named like the OCI runtime, which a container init that
-//!   has executed its command never is.
+//! - the sweep only takes zombies named like an OCI runtime (`crun`, `runc`, `runc:[2:INIT]`),
+//!   which a container init or exec that has executed its command never is.
 //!
 //! After each start there is usually exactly one such zombie, and the sweep runs between the
 //! runtime's return and the start's answer: it first peeks at the next exited child
@@ -27,6 +33,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
+
+use super::OciRuntimeKind;
 
 /// Children whose exit somebody collects. Process-wide, as being a subreaper is.
 static EXPECTED: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -74,9 +82,19 @@ pub(crate) fn collected(pid: i32) {
     expected().remove(&pid);
 }
 
-/// Collects every zombie child named `name` (the runtime binary's name) that nobody waits
-/// for. Returns how many.
-pub(crate) fn reap_orphans(name: &str) -> usize {
+/// The names the OCI runtimes' processes go by: their binaries' (see [`is_zombie_of`]).
+const RUNTIMES: [&str; 2] = [OciRuntimeKind::Crun.binary(), OciRuntimeKind::Runc.binary()];
+
+/// Collects every zombie child of an OCI runtime that nobody waits for. For a process that
+/// runs containers (a child subreaper, see [`crate::ContainerRuntime::open`]) to call
+/// whenever a child exited. Returns how many it collected.
+pub fn reap_runtime_orphans() -> usize {
+    reap_orphans(&RUNTIMES)
+}
+
+/// Collects every zombie child of one of `runtimes` (binary names) that nobody waits for.
+/// Returns how many.
+pub(crate) fn reap_orphans(runtimes: &[&str]) -> usize {
     let expected = expected();
     let mut reaped = 0;
     let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
@@ -92,7 +110,7 @@ pub(crate) fn reap_orphans(name: &str) -> usize {
             // The peek failed (interrupted, say): look at every child instead.
             Err(_) => break,
         };
-        if expected.contains(&pid.as_raw()) || !is_zombie_named(pid.as_raw(), name) {
+        if expected.contains(&pid.as_raw()) || !is_zombie_of(pid.as_raw(), runtimes) {
             // The kernel shows this exit first and will again: look at every child instead.
             break;
         }
@@ -102,7 +120,7 @@ pub(crate) fn reap_orphans(name: &str) -> usize {
         reaped += 1;
     }
     for pid in children() {
-        if expected.contains(&pid) || !is_zombie_named(pid, name) {
+        if expected.contains(&pid) || !is_zombie_of(pid, runtimes) {
             continue;
         }
         if matches!(waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)), Ok(s) if s.pid().is_some()) {
@@ -122,13 +140,16 @@ fn children() -> Vec<i32> {
         .collect()
 }
 
-fn is_zombie_named(pid: i32, name: &str) -> bool {
+/// Whether `pid` is a zombie named like one of `runtimes`: the binary's own name, or the
+/// name runc gives its stages (`runc:[1:CHILD]`, `runc:[2:INIT]`).
+fn is_zombie_of(pid: i32, runtimes: &[&str]) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     // "pid (comm) state ...": comm may itself contain spaces and parentheses.
     let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
     let comm = stat.get(open + 1..close).unwrap_or_default();
     let state = stat.get(close + 1..).and_then(|rest| rest.split_whitespace().next());
-    comm == name && state == Some("Z")
+    let named = runtimes.iter().any(|r| comm.strip_prefix(r).is_some_and(|rest| rest.is_empty() || rest.starts_with(":[")));
+    named && state == Some("Z")
 }
 
 #[cfg(test)]
@@ -145,7 +166,8 @@ mod tests {
         let pid = pid_of(&child);
         // Dropping a Child neither kills nor waits for it.
         drop(child);
-        while !is_zombie_named(pid, name) {
+        // The kernel keeps the first 15 bytes of a name.
+        while !is_zombie_of(pid, &[&name[..name.len().min(15)]]) {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         pid
@@ -157,14 +179,24 @@ mod tests {
         let awaited = exited_child("fake-crun");
         let other = exited_child("not-the-runtime");
         expect_exit(awaited);
-        assert_eq!(reap_orphans("fake-crun"), 1);
+        assert_eq!(reap_orphans(&["fake-crun"]), 1);
         assert!(!std::path::Path::new(&format!("/proc/{orphan}")).exists(), "the orphan is gone");
-        assert!(is_zombie_named(awaited, "fake-crun"), "an expected exit is left to its owner");
-        assert!(is_zombie_named(other, "not-the-runtime"), "other children are not ours to take");
+        assert!(is_zombie_of(awaited, &["fake-crun"]), "an expected exit is left to its owner");
+        assert!(is_zombie_of(other, &["not-the-runtime"]), "other children are not ours to take");
         collected(awaited);
         for pid in [awaited, other] {
             waitpid(Pid::from_raw(pid), None).unwrap();
         }
+    }
+
+    #[test]
+    fn runc_stage_names_count_as_the_runtime_and_look_alikes_do_not() {
+        let stage = exited_child("fake-runc:[2:INIT]");
+        let look_alike = exited_child("fake-runcx");
+        assert_eq!(reap_orphans(&["fake-runc"]), 1);
+        assert!(!std::path::Path::new(&format!("/proc/{stage}")).exists(), "runc's init stage is taken");
+        assert!(is_zombie_of(look_alike, &["fake-runcx"]), "another program is left alone");
+        waitpid(Pid::from_raw(look_alike), None).unwrap();
     }
 
     #[test]
@@ -173,12 +205,12 @@ mod tests {
         let awaited = exited_child("fake-crun");
         expect_exit(awaited);
         let orphan = exited_child("fake-crun");
-        assert_eq!(reap_orphans("fake-crun"), 1);
+        assert_eq!(reap_orphans(&["fake-crun"]), 1);
         assert!(!std::path::Path::new(&format!("/proc/{orphan}")).exists(), "the orphan is gone");
-        assert!(is_zombie_named(awaited, "fake-crun"), "an expected exit is left to its owner");
+        assert!(is_zombie_of(awaited, &["fake-crun"]), "an expected exit is left to its owner");
         collected(awaited);
         waitpid(Pid::from_raw(awaited), None).unwrap();
-        assert_eq!(reap_orphans("fake-crun"), 0, "no children left: nothing to do");
+        assert_eq!(reap_orphans(&["fake-crun"]), 0, "no children left: nothing to do");
     }
 
     #[test]
@@ -191,7 +223,7 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    reap_orphans("sweep-race");
+                    reap_orphans(&["sweep-race"]);
                 }
             });
             for _ in 0..50 {

@@ -48,8 +48,6 @@ pub struct ExecProcess {
     pid: i32,
     io: Option<ProcessIo>,
     sys: Arc<dyn Syscall>,
-    /// The runtime binary's name (its orphans are collected with the process).
-    runtime: &'static str,
 }
 
 impl ExecProcess {
@@ -72,7 +70,7 @@ impl ExecProcess {
     pub fn wait(self) -> Result<ExitStatus> {
         let exit = self.sys.wait_pid(self.pid, true);
         children::collected(self.pid);
-        children::reap_orphans(self.runtime);
+        children::reap_runtime_orphans();
         let (code, signal) = match exit? {
             Some(ProcessExit::Code(c)) => (c, None),
             Some(ProcessExit::Signal(s)) => (128 + s, Some(s)),
@@ -106,10 +104,10 @@ impl Container {
         // them when the exec failed) are now our zombies. Until they are collected the
         // kernel cannot finish the container's init when it exits (it waits for every
         // process of its namespace to be reaped), so `stop` would never see it go.
-        children::reap_orphans(self.oci.kind().binary());
+        children::reap_runtime_orphans();
         let (pid, io) = started.map_err(Error::process_start)?;
         children::expect_exit(pid);
-        Ok(ExecProcess { pid, io, sys: Arc::clone(&self.sys), runtime: self.oci.kind().binary() })
+        Ok(ExecProcess { pid, io, sys: Arc::clone(&self.sys) })
     }
 
     /// The init's `process` with the exec's command, environment, directory, user, terminal.

@@ -24,6 +24,7 @@
 
 mod cgroup_stats;
 mod children;
+pub use children::reap_runtime_orphans;
 mod console;
 mod copy;
 mod exec;
@@ -680,7 +681,7 @@ impl Container {
         self.record.status = ContainerStatus::Running;
         children::expect_exit(pid);
         // Had it exited already, it is a zombie nobody waits for: collect it.
-        children::reap_orphans(self.oci.kind().binary());
+        children::reap_runtime_orphans();
         // A short command may be done already: collect it now, and `wait` has nothing to do.
         match self.sys.wait_pid(pid, false) {
             Ok(Some(exit)) => self.record_exit(Some(exit)),

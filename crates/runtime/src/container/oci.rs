@@ -24,7 +24,7 @@ pub enum OciRuntimeKind {
 
 impl OciRuntimeKind {
     /// Binary name looked up in `PATH`.
-    pub fn binary(self) -> &'static str {
+    pub const fn binary(self) -> &'static str {
         match self {
             Self::Crun => "crun",
             Self::Runc => "runc",
