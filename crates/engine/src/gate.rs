@@ -30,9 +30,9 @@ pub trait ImageGate: Send + Sync + 'static {
 fn digests_of(image: &Image) -> Vec<String> {
     let mut digests = vec![image.summary.manifest.to_string()];
     for reference in &image.summary.references {
-        if let Some((_, digest)) = reference.as_str().split_once('@') {
-            if !digests.iter().any(|d| d == digest) {
-                digests.push(digest.to_owned());
+        if let Some(digest) = reference.reference().digest().map(ToString::to_string) {
+            if !digests.contains(&digest) {
+                digests.push(digest);
             }
         }
     }

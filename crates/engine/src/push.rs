@@ -9,22 +9,21 @@ use palisade_engine_api::containers::types::{AuthRequest, AuthResponse, JsonMess
 use palisade_engine_api::containers::OutputStream;
 use palisade_registry::client::ClientError;
 use palisade_registry::Digest;
-use palisade_runtime::{Image, ImageStore};
+use palisade_runtime::{Image, ImageRef, ImageStore};
 
 use crate::error::{Error, Result};
 use crate::progress::{message_stream, BlobProgress, PUSH};
 use crate::remote::{chain, RemoteImage};
 use crate::state::Engine;
 
-/// The repository and tag of a stored reference (`host:5000/team/app:v1` →
-/// `host:5000/team/app`, `v1`); `None` for a digest reference.
-fn repo_and_tag(reference: &str) -> Option<(&str, &str)> {
-    if reference.contains('@') {
-        return None;
+/// The familiar repository name and the tag of a stored reference (`host:5000/team/app:v1` →
+/// `host:5000/team/app`, `v1`); `None` unless it is by tag alone.
+fn repo_and_tag(reference: &ImageRef) -> Option<(String, String)> {
+    let reference = reference.reference();
+    match (reference.tag(), reference.digest()) {
+        (Some(tag), None) => Some((reference.familiar_name(), tag.to_string())),
+        _ => None,
     }
-    let slash = reference.rfind('/').map_or(0, |i| i + 1);
-    let colon = slash + reference[slash..].find(':')?;
-    Some((&reference[..colon], &reference[colon + 1..]))
 }
 
 impl Engine {
@@ -33,12 +32,12 @@ impl Engine {
     pub(crate) async fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> Result<OutputStream> {
         let store = self.runtime().images();
         let repository = RemoteImage::parse(&name, "")?.local;
-        let repository = repo_and_tag(repository.as_str()).map_or(name.clone(), |(r, _)| r.to_owned());
+        let repository = repo_and_tag(&repository).map_or(name.clone(), |(r, _)| r);
         let tags: Vec<String> = if tag.is_empty() {
             let mut tags: Vec<String> = store
                 .references()?
                 .iter()
-                .filter_map(|r| repo_and_tag(r.as_str()).filter(|(repo, _)| *repo == repository).map(|(_, t)| t.to_owned()))
+                .filter_map(|r| repo_and_tag(r).filter(|(repo, _)| *repo == repository).map(|(_, t)| t))
                 .collect();
             tags.sort();
             tags
@@ -54,12 +53,7 @@ impl Engine {
             let image = store.inspect(target.local.as_str()).map_err(|_| {
                 Error::NoSuchImage(format!("An image does not exist locally with the tag: {}", target.local))
             })?;
-            let manifest: palisade_registry::Digest = image
-                .summary
-                .manifest
-                .as_str()
-                .parse()
-                .map_err(|e| Error::Internal(format!("stored manifest digest {}: {e}", image.summary.manifest)))?;
+            let manifest = image.summary.manifest.clone();
             let mounts = mount_sources(store, &image, &target);
             pushes.push((target, tag, manifest, mounts));
         }
@@ -159,10 +153,12 @@ mod tests {
 
     #[test]
     fn references_split_into_repository_and_tag() {
-        assert_eq!(repo_and_tag("127.0.0.1:5000/team/app:v1"), Some(("127.0.0.1:5000/team/app", "v1")));
-        assert_eq!(repo_and_tag("busybox:latest"), Some(("busybox", "latest")));
-        assert_eq!(repo_and_tag("127.0.0.1:5000/app"), None);
-        assert_eq!(repo_and_tag(&format!("app@sha256:{}", "a".repeat(64))), None);
+        let split = |r: &str| repo_and_tag(&r.parse().unwrap());
+        let owned = |r: &str, t: &str| Some((r.to_owned(), t.to_owned()));
+        assert_eq!(split("127.0.0.1:5000/team/app:v1"), owned("127.0.0.1:5000/team/app", "v1"));
+        assert_eq!(split("busybox:latest"), owned("busybox", "latest"));
+        assert_eq!(split("127.0.0.1:5000/app"), owned("127.0.0.1:5000/app", "latest"));
+        assert_eq!(split(&format!("app@sha256:{}", "a".repeat(64))), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! otherwise the system roots. Plain HTTP is never used.
 
 use palisade_engine_api::containers::types::RegistryAuth;
+use palisade_reference::ImageReference;
 use palisade_registry::client::{ClientError, ClientOptions};
 use palisade_runtime::ImageRef;
 use secrecy::ExposeSecret as _;
@@ -27,27 +28,9 @@ pub(crate) struct RemoteImage {
     pub(crate) host: String,
 }
 
-fn is_registry_host(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost"
-}
-
-/// A `host[:port]` that is safe as a directory name: `[A-Za-z0-9.-]` labels, optional port.
-fn valid_host(host: &str) -> bool {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) => (n, Some(p)),
-        None => (host, None),
-    };
-    !name.is_empty()
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && !name.contains("..")
-        && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 impl RemoteImage {
     /// From docker's `fromImage` and `tag` query parameters.
     pub(crate) fn parse(from_image: &str, tag: &str) -> Result<Self> {
-        let bad = |why: &str| Error::InvalidArgument(format!("invalid reference format: {from_image:?}: {why}"));
         let name = if tag.is_empty() {
             from_image.to_owned()
         } else if tag.starts_with("sha256:") {
@@ -55,18 +38,13 @@ impl RemoteImage {
         } else {
             format!("{from_image}:{tag}")
         };
-        let local: ImageRef = name.parse().map_err(|_| bad("expected [HOST[:PORT]/]REPO[:TAG|@DIGEST]"))?;
-        let full = local.as_str();
-        let (host, path) = match full.split_once('/') {
-            Some((first, rest)) if is_registry_host(first) => (first.to_owned(), rest.to_owned()),
-            _ if full.contains('/') => (DOCKER_HUB.to_owned(), full.to_owned()),
-            _ => (DOCKER_HUB.to_owned(), format!("library/{full}")),
-        };
-        if !valid_host(&host) {
-            return Err(bad("bad registry host"));
+        let image = ImageReference::parse(&name).map_err(|e| Error::InvalidArgument(e.as_reference_format()))?;
+        let local: ImageRef = name.parse().map_err(|e: palisade_runtime::Error| Error::InvalidArgument(e.to_string()))?;
+        let mut remote = palisade_registry::client::ImageRef::from(&image);
+        if image.is_docker_hub() {
+            remote.registry = DOCKER_HUB.to_owned();
         }
-        let remote = format!("{host}/{path}").parse().map_err(|e: ClientError| bad(&e.to_string()))?;
-        Ok(Self { remote, local, host })
+        Ok(Self { host: remote.registry.clone(), remote, local })
     }
 }
 

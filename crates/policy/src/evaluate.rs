@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use palisade_pki::Clock;
+use palisade_reference::ImageReference;
 use palisade_registry::client::{ClientOptions, ImageRef, RemoteClient};
 use palisade_trust::client::{PinnedRepository, RemoteOptions, RootPin, TrustDir, TrustedRepo};
 use palisade_trust::Gun;
@@ -18,8 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::decision::{Check, CheckKind, Decision, RuleOutcome};
 use crate::document::{Policy, Rule, SignatureRule};
-use crate::error::Result;
-use crate::image::ImageName;
+use crate::error::{PolicyError, Result};
 use crate::{scan, signatures};
 
 /// Evaluates images against policies, fetching evidence from trust servers and scanners.
@@ -45,11 +45,11 @@ impl Evaluator {
     /// Evaluates `reference` against `policy` (stored as `version`). `local_digests` are the
     /// manifest digests the node holds the image under, if it holds it.
     pub async fn evaluate(&self, policy: &Policy, version: u64, reference: &str, local_digests: &[String]) -> Result<Decision> {
-        let name = ImageName::parse(reference)?;
+        let name = ImageReference::parse(reference).map_err(|e| PolicyError::Reference(e.to_string()))?;
         let full = name.name();
         let rules: Vec<&Rule> = policy.matching(&full).collect();
         let mut decision =
-            Decision { image: reference.to_owned(), policy_version: version, digest: name.digest.clone(), pinned: None, rules: Vec::new() };
+            Decision { image: reference.to_owned(), policy_version: version, digest: name.digest().map(ToString::to_string), pinned: None, rules: Vec::new() };
         if rules.is_empty() {
             return Ok(decision);
         }
@@ -58,16 +58,16 @@ impl Evaluator {
         for rule in rules {
             let mut checks = Vec::new();
             if !rule.registries.is_empty() {
-                let passed = rule.registries.contains(&name.registry);
+                let passed = rule.registries.iter().any(|r| r == name.host());
                 let detail = if passed {
-                    format!("{} is allowed", name.registry)
+                    format!("{} is allowed", name.host())
                 } else {
-                    format!("registry {} is not allowed (allowed: {})", name.registry, rule.registries.join(", "))
+                    format!("registry {} is not allowed (allowed: {})", name.host(), rule.registries.join(", "))
                 };
                 checks.push(Check { kind: CheckKind::Registry, passed, detail });
             }
             if rule.require_digest {
-                let passed = name.digest.is_some();
+                let passed = name.digest().is_some();
                 let detail = if passed { "the reference names a digest".to_owned() } else { "the reference must name a digest (@sha256:…)".to_owned() };
                 checks.push(Check { kind: CheckKind::Digest, passed, detail });
             }
@@ -96,14 +96,14 @@ impl Evaluator {
     /// The digests to judge, or why there are none.
     async fn digests(
         &self,
-        name: &ImageName,
+        name: &ImageReference,
         rules: &[&Rule],
         local: &[String],
         trust: &mut TrustCache,
         decision: &mut Decision,
     ) -> (Vec<String>, Option<String>) {
-        if let Some(d) = &name.digest {
-            return (vec![d.clone()], None);
+        if let Some(d) = name.digest() {
+            return (vec![d.to_string()], None);
         }
         if !local.is_empty() {
             return (local.to_vec(), None);
@@ -127,7 +127,7 @@ impl Evaluator {
         match resolved {
             Ok(digest) => {
                 decision.digest = Some(digest.clone());
-                decision.pinned = Some(name.pinned(&digest));
+                decision.pinned = Some(format!("{}@{digest}", name.name()));
                 (vec![digest], None)
             }
             Err(why) => (Vec::new(), Some(why)),
@@ -135,7 +135,7 @@ impl Evaluator {
     }
 
     /// The digest the registry serves for `tag` (the digest of the manifest bytes).
-    async fn registry_digest(&self, name: &ImageName, tag: &str) -> std::result::Result<String, String> {
+    async fn registry_digest(&self, name: &ImageReference, tag: &str) -> std::result::Result<String, String> {
         let image: ImageRef = format!("{}:{tag}", name.name()).parse().map_err(|e| format!("{e}"))?;
         let options = ClientOptions { tls_ca: self.default_cas.first().cloned(), insecure: false, credentials: None };
         let client = RemoteClient::new(&image, &options, false).map_err(|e| format!("registry client: {e}"))?;
@@ -144,8 +144,8 @@ impl Evaluator {
     }
 
     /// The repository's verified trust data from `rule`'s server, once per evaluation.
-    async fn trusted(&self, name: &ImageName, rule: &SignatureRule, cache: &mut TrustCache) -> std::result::Result<Option<TrustedRepo>, String> {
-        let server = rule.server.clone().unwrap_or_else(|| format!("https://{}", name.registry));
+    async fn trusted(&self, name: &ImageReference, rule: &SignatureRule, cache: &mut TrustCache) -> std::result::Result<Option<TrustedRepo>, String> {
+        let server = rule.server.clone().unwrap_or_else(|| format!("https://{}", name.host()));
         let key = (server.clone(), rule.root_keys.clone());
         if let Some(found) = cache.get(&key) {
             return found.clone();
@@ -155,7 +155,7 @@ impl Evaluator {
         fetched
     }
 
-    async fn fetch_trust(&self, name: &ImageName, rule: &SignatureRule, server: &str) -> std::result::Result<Option<TrustedRepo>, String> {
+    async fn fetch_trust(&self, name: &ImageReference, rule: &SignatureRule, server: &str) -> std::result::Result<Option<TrustedRepo>, String> {
         let gun = Gun::new(&name.name()).map_err(|e| e.to_string())?;
         let remote = RemoteOptions { server: server.to_owned(), ca_files: self.cas(rule.ca.as_deref())?, credentials: None };
         let pin = RootPin::new(rule.root_keys.clone());
@@ -164,8 +164,8 @@ impl Evaluator {
         repo.fetch().await.map_err(|e| format!("trust data of {} from {server}: {e}", name.name()))
     }
 
-    async fn scanned(&self, name: &ImageName, rule: &crate::VulnerabilityRule, digests: &[String]) -> Check {
-        let scanner = rule.scanner.clone().unwrap_or_else(|| format!("https://{}", name.registry));
+    async fn scanned(&self, name: &ImageReference, rule: &crate::VulnerabilityRule, digests: &[String]) -> Check {
+        let scanner = rule.scanner.clone().unwrap_or_else(|| format!("https://{}", name.host()));
         let cas = match self.cas(rule.ca.as_deref()) {
             Ok(cas) => cas,
             Err(e) => return Check { kind: CheckKind::Vulnerabilities, passed: false, detail: e },
@@ -173,7 +173,7 @@ impl Evaluator {
         let now = u64::try_from(self.clock.now().unix_timestamp()).unwrap_or(0);
         let mut last = format!("{} has no digest to look a scan up by", name.name());
         for digest in digests {
-            match scan::fetch(&scanner, &cas, &name.repository, digest).await {
+            match scan::fetch(&scanner, &cas, name.repository().as_str(), digest).await {
                 Ok(Some(result)) => return scan::judge(&result, rule, now),
                 Ok(None) => last = format!("{scanner} has no scan result for {digest}"),
                 Err(e) => last = e,

@@ -23,7 +23,6 @@ mod decision;
 mod document;
 mod error;
 mod evaluate;
-mod image;
 mod scan;
 mod signatures;
 
@@ -31,4 +30,3 @@ pub use decision::{Check, CheckKind, Decision, RuleOutcome};
 pub use document::{Mode, Policy, Rule, SignatureRule, VulnerabilityRule, MAX_POLICY_BYTES};
 pub use error::{PolicyError, Result};
 pub use evaluate::Evaluator;
-pub use image::ImageName;

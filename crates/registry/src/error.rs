@@ -182,3 +182,16 @@ impl Error {
         }
     }
 }
+
+/// A name, tag or digest that did not parse, as the registry API reports it.
+impl From<palisade_reference::ReferenceError> for Error {
+    fn from(e: palisade_reference::ReferenceError) -> Self {
+        use palisade_reference::ReferenceError as R;
+        match e {
+            R::Digest { value, reason } => Self::DigestInvalid { value, reason },
+            R::Tag { value } => Self::TagInvalid { value },
+            R::Name { value, reason } => Self::NameInvalid { value, reason },
+            other => Self::NameInvalid { value: other.to_string(), reason: "not a repository name" },
+        }
+    }
+}

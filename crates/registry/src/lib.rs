@@ -25,7 +25,6 @@
 pub mod auth;
 pub mod client;
 mod config;
-mod digest;
 pub mod driver;
 mod error;
 pub mod http;
@@ -40,7 +39,7 @@ pub mod testing;
 pub use config::{
     AuthConfig, AuthMode, Deletes, Limits, RegistryConfig, RepositoryRule, StorageConfig, StorageKind, TokenConfig,
 };
-pub use digest::{Digest, DigestAlgorithm, DigestHasher};
+pub use palisade_reference::{Digest, DigestAlgorithm, DigestHasher};
 pub use error::{Error, Result};
 pub use http::Registry;
 pub use manifest::{Descriptor, Manifest, MediaType};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::error::Error;
 
 /// A manifest media type the registry accepts.

@@ -1,7 +1,7 @@
 //! Observers of committed manifest pushes: how scan-on-push (and, later, webhooks) learn of
 //! new content without the registry depending on them.
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::names::RepoName;
 
 /// A manifest PUT that has committed.

@@ -1,77 +1,31 @@
-//! Parsed identifiers: content digests, container ids and image references.
+//! Parsed identifiers: container ids and image names in the store. Digests and the reference
+//! grammar are [`palisade_reference`]'s, shared with every other crate.
 
 use std::fmt;
 use std::str::FromStr;
 
+use palisade_reference::{ImageReference, ReferenceError};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+
+pub use palisade_reference::Digest;
 
 use crate::error::{Error, Result};
 
-/// A `sha256:<64 lowercase hex>` content digest.
-///
-/// Invariant: the hex part is exactly 64 lowercase hex characters, so it is safe to use as a
-/// file name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
-
-impl Digest {
-    /// Digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        Self::from_hasher(Sha256::new_with_prefix(bytes))
-    }
-
-    pub(crate) fn from_hasher(h: Sha256) -> Self {
-        Self(format!("sha256:{}", hex::encode(h.finalize())))
-    }
-
-    /// The hex part, without the algorithm.
-    pub fn hex(&self) -> &str {
-        &self.0["sha256:".len()..]
-    }
-
-    /// The full `sha256:...` form.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first 12 hex characters, as docker prints image ids.
-    pub fn short(&self) -> &str {
-        &self.hex()[..12]
+/// The image store keeps SHA-256 content only (as docker's does): `d` if it is SHA-256.
+pub(crate) fn sha256_only(d: Digest) -> Result<Digest> {
+    match d.algorithm() {
+        palisade_reference::DigestAlgorithm::Sha256 => Ok(d),
+        _ => Err(Error::InvalidDigest(format!("{d}: only sha256 content is stored"))),
     }
 }
 
-impl FromStr for Digest {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| Error::InvalidDigest(s.to_owned()))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::InvalidDigest(s.to_owned()));
+/// A digest or reference that did not parse, as this crate reports it.
+impl From<ReferenceError> for Error {
+    fn from(e: ReferenceError) -> Self {
+        match e {
+            ReferenceError::Digest { value, .. } => Self::InvalidDigest(value),
+            other => Self::InvalidReference(other.to_string()),
         }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl TryFrom<String> for Digest {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Digest> for String {
-    fn from(d: Digest) -> Self {
-        d.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -131,10 +85,12 @@ impl fmt::Display for ContainerId {
     }
 }
 
-/// An image reference such as `busybox`, `busybox:1.36`, `registry:5000/team/app:v1` or
-/// `app@sha256:...`. A reference without tag or digest gets the tag `latest`, as in docker.
+/// The name an image is stored under: a reference such as `busybox:latest`,
+/// `registry:5000/team/app:v1` or `app@sha256:...` in docker's familiar form (Docker Hub's
+/// host and `library/` left out, see [`ImageReference::familiar`]). A reference without tag or
+/// digest gets the tag `latest`, as in docker.
 ///
-/// Invariant: non-empty, no whitespace or control characters, repository part lowercase.
+/// Invariant: the familiar form of a valid [`ImageReference`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ImageRef(String);
@@ -144,58 +100,24 @@ impl ImageRef {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The parsed reference.
+    pub fn reference(&self) -> ImageReference {
+        // The invariant: it was made from one.
+        ImageReference::parse(&self.0).unwrap_or_else(|_| unreachable!("an ImageRef holds a valid reference"))
+    }
 }
 
 impl FromStr for ImageRef {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self> {
-        let bad = || Error::InvalidReference(input.to_owned());
-        if input.is_empty() || input.len() > 512 || input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad());
-        }
-        let s = familiar(input);
-        let (name, digest) = match s.split_once('@') {
-            Some((n, d)) => {
-                d.parse::<Digest>().map_err(|_| bad())?;
-                (n, Some(d))
-            }
-            None => (s, None),
+        let image = ImageReference::parse(input).map_err(|e| Error::InvalidReference(e.to_string()))?;
+        let image = match (image.tag(), image.digest()) {
+            (None, None) => image.tagged("latest".parse()?),
+            _ => image,
         };
-        // A tag is a ':' after the last '/'.
-        let last = name.rsplit('/').next().unwrap_or(name);
-        let (repo, tag) = match last.rsplit_once(':') {
-            Some((_, t)) => (&name[..name.len() - t.len() - 1], Some(t)),
-            None => (name, None),
-        };
-        let repo_ok = !repo.is_empty()
-            && !repo.starts_with('/')
-            && !repo.ends_with('/')
-            && !repo.contains("//")
-            && repo
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
-        let tag_ok = tag.is_none_or(|t| {
-            !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        });
-        if !repo_ok || !tag_ok {
-            return Err(bad());
-        }
-        let normalized = match (tag, digest) {
-            (None, None) => format!("{repo}:latest"),
-            _ => s.to_owned(),
-        };
-        Ok(Self(normalized))
-    }
-}
-
-/// Docker Hub names in the short form users type and images are loaded under
-/// (`docker.io/library/x` → `x`, `docker.io/u/x` → `u/x`), as docker's familiar names: the
-/// docker CLI sends some names fully qualified (`docker tag`), others not.
-fn familiar(reference: &str) -> &str {
-    match reference.strip_prefix("docker.io/").or_else(|| reference.strip_prefix("index.docker.io/")) {
-        Some(rest) => rest.strip_prefix("library/").unwrap_or(rest),
-        None => reference,
+        Ok(Self(image.familiar()))
     }
 }
 
@@ -233,12 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn digest_parses_only_sha256_hex() {
-        let d = Digest::of(b"");
-        assert_eq!(d.as_str().parse::<Digest>().unwrap(), d);
-        assert!("sha256:../../etc".parse::<Digest>().is_err());
-        assert!("md5:abc".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "A".repeat(64)).parse::<Digest>().is_err());
+    fn the_store_takes_sha256_digests_only() {
+        let d = Digest::sha256_of(b"");
+        assert_eq!(sha256_only(d.clone()).unwrap(), d);
+        let other = Digest::of(palisade_reference::DigestAlgorithm::Sha512, b"");
+        assert!(matches!(sha256_only(other), Err(Error::InvalidDigest(_))));
     }
 
     #[test]

@@ -179,7 +179,7 @@ pub fn unpack_layer<R: Read>(layer: R, rootfs: &Path, opts: &UnpackOptions) -> R
     // Hash whatever follows the end-of-archive marker too, so the digest covers the stream.
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(io_err("<layer>"))?;
-    stats.diff_id = Some(crate::ids::Digest::from_hasher(rest.hasher));
+    stats.diff_id = Some(crate::ids::Digest::from_sha256(rest.hasher));
     Ok(stats)
 }
 

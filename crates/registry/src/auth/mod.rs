@@ -140,7 +140,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// The repository whose rules govern `name` (a repository name or a token scope's name): when
 /// the first component is a host name as docker's reference parser decides
-/// (`splitDockerDomain`: it contains a `.` or a `:`, is `localhost`, or has upper case), the
+/// ([`palisade_reference::is_registry_host`]), the
 /// repository after it; otherwise the name itself. So a trust GUN such as `127.0.0.1:5000/app`,
 /// `localhost/app` or `registry.example.com/app` falls under the rule for `app`, one rule covers
 /// an image and its signatures, and `None` (nothing valid after the host) grants nothing.
@@ -149,11 +149,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// itself start with a dotted component).
 fn governing_repo(name: &str) -> Option<RepoName> {
     let repo = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            rest
-        }
+        Some((first, rest)) if palisade_reference::is_registry_host(first) => rest,
         _ => name,
     };
     repo.parse().ok()

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::layout::{self, Desc};
 use super::{io_err, ClientError, ClientResult};
-use crate::digest::{Digest, DigestAlgorithm};
+use crate::{Digest, DigestAlgorithm};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";

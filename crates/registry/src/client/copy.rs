@@ -12,7 +12,7 @@ use rand::RngCore;
 use super::layout::{self, Desc};
 use super::remote::RemoteClient;
 use super::{archive, io_err, ClientError, ClientOptions, ClientResult, ImageRef};
-use crate::digest::Digest;
+use crate::Digest;
 
 /// Blobs transferred at once.
 const PARALLEL_BLOBS: usize = 4;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::{io_err, ClientError, ClientResult};
-use crate::digest::Digest;
+use crate::Digest;
 
 /// The annotation that names a manifest in `index.json`.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -1,11 +1,13 @@
-//! `HOST[:PORT]/REPO[:TAG|@DIGEST]` remote image references.
+//! `HOST[:PORT]/REPO[:TAG|@DIGEST]` remote image references: an [`ImageReference`] whose
+//! registry host is spelled out, as a registry client needs it.
 
 use std::fmt;
 use std::str::FromStr;
 
+use palisade_reference::{is_registry_host, ImageReference};
+
 use super::ClientError;
-use crate::digest::Digest;
-use crate::names::{RepoName, Tag};
+use crate::names::RepoName;
 
 /// A remote image: registry host, repository, and a tag or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +16,15 @@ pub struct ImageRef {
     pub registry: String,
     /// Repository name.
     pub repo: RepoName,
-    /// Tag or digest (default tag `latest`).
+    /// Digest if one was written, else the tag (default `latest`).
     pub reference: String,
+}
+
+impl From<&ImageReference> for ImageRef {
+    fn from(image: &ImageReference) -> Self {
+        let reference = image.digest().map_or_else(|| image.tag_or_latest().to_owned(), |d| d.to_string());
+        Self { registry: image.host().to_owned(), repo: image.repository().clone(), reference }
+    }
 }
 
 impl FromStr for ImageRef {
@@ -23,25 +32,12 @@ impl FromStr for ImageRef {
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let bad = |reason: &str| ClientError::BadReference { input: input.to_owned(), reason: reason.to_owned() };
-        let s = input.strip_prefix("docker://").unwrap_or(input);
-        let (registry, rest) = s.split_once('/').ok_or_else(|| bad("expected HOST/REPO[:TAG]"))?;
-        if !(registry.contains('.') || registry.contains(':') || registry == "localhost") {
+        let plain = input.strip_prefix("docker://").unwrap_or(input);
+        if !plain.split_once('/').is_some_and(|(first, _)| is_registry_host(first)) {
             return Err(bad("the first component must be a registry host (HOST[:PORT])"));
         }
-        let (name, reference) = if let Some((n, d)) = rest.split_once('@') {
-            d.parse::<Digest>().map_err(|e| bad(&e.to_string()))?;
-            (n, d.to_owned())
-        } else {
-            match rest.rsplit_once(':') {
-                Some((n, t)) if !t.contains('/') => {
-                    t.parse::<Tag>().map_err(|e| bad(&e.to_string()))?;
-                    (n, t.to_owned())
-                }
-                _ => (rest, "latest".to_owned()),
-            }
-        };
-        let repo = name.parse::<RepoName>().map_err(|e| bad(&e.to_string()))?;
-        Ok(Self { registry: registry.to_owned(), repo, reference })
+        let image = ImageReference::parse(plain).map_err(|e| bad(&e.to_string()))?;
+        Ok(Self::from(&image))
     }
 }
 
@@ -69,5 +65,8 @@ mod tests {
         assert!("busybox:latest".parse::<ImageRef>().is_err());
         assert!("reg.example/UPPER:v1".parse::<ImageRef>().is_err());
         assert!("reg.example/x:bad tag".parse::<ImageRef>().is_err());
+        // Tag and digest: the digest is what is fetched.
+        let r: ImageRef = format!("reg.example/x:v1@{d}").parse().unwrap();
+        assert_eq!(r.reference, d);
     }
 }

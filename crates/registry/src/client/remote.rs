@@ -10,7 +10,7 @@ use reqwest::{RequestBuilder, Response};
 use super::auth::AuthSession;
 use super::limits::{error_text, read_capped, MAX_MANIFEST_BYTES};
 use super::{io_err, ClientError, ClientResult, ImageRef};
-use crate::digest::Digest;
+use crate::Digest;
 
 /// Manifest media types this client asks for.
 pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \

@@ -7,7 +7,7 @@ use http::{header, HeaderMap, StatusCode};
 use super::body::{inline_reader_body, reader_body};
 use super::errors::ApiError;
 use super::{blocking, Registry};
-use crate::digest::Digest;
+use crate::Digest;
 use crate::error::Error;
 use crate::names::RepoName;
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::digest::DigestHasher;
+use crate::DigestHasher;
 use crate::driver::FileWriter;
 use crate::error::{Error, Result};
 

@@ -151,6 +151,13 @@ impl ApiError {
     }
 }
 
+/// A name, tag or digest in a request that did not parse: the registry error it is.
+impl From<palisade_reference::ReferenceError> for ApiError {
+    fn from(e: palisade_reference::ReferenceError) -> Self {
+        Self::from(Error::from(e))
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let msg = e.to_string();

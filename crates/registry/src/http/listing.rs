@@ -7,7 +7,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::{blocking, query_param, Registry};
 use crate::auth::Identity;
-use crate::digest::Digest;
+use crate::Digest;
 use crate::error::Error;
 use crate::manifest::MediaType;
 use crate::names::RepoName;

@@ -102,7 +102,7 @@ fn push_tags(reference: &Reference, query: &str) -> Result<Vec<Tag>, ApiError> {
     if matches!(reference, Reference::Tag(_)) {
         return Err(ApiError::new(ErrorCode::TagInvalid).with_message("tag parameters need a digest reference"));
     }
-    Ok(values.iter().map(|v| v.parse()).collect::<Result<_, Error>>()?)
+    Ok(values.iter().map(|v| v.parse()).collect::<Result<_, palisade_reference::ReferenceError>>()?)
 }
 
 /// How much of an oversized body is read (and discarded) so the client sees the 413 instead

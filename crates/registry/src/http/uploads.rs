@@ -12,7 +12,7 @@ use super::body::body_to_writer;
 use super::errors::ApiError;
 use super::{blocking, query_param, Registry};
 use crate::auth::Action;
-use crate::digest::{Digest, DigestAlgorithm, DigestHasher};
+use crate::{Digest, DigestAlgorithm, DigestHasher};
 use crate::error::Error;
 use crate::names::RepoName;
 use crate::storage::UploadId;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::paths::{path_for, PathSpec, BLOBS, REPOSITORIES};
 use super::Store;
-use crate::digest::Digest;
+use crate::Digest;
 use crate::driver::{DriverResult, StoragePath};
 use crate::error::Result;
 use crate::manifest::Manifest;

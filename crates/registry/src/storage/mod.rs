@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rand::RngCore;
 
-use crate::digest::{Digest, DigestAlgorithm};
+use crate::{Digest, DigestAlgorithm};
 use crate::driver::{DriverError, FileWriter, StorageDriver, StoragePath};
 use crate::error::{Error, Result};
 use crate::manifest::{Descriptor, Manifest};

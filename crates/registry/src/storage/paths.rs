@@ -18,7 +18,7 @@
 //! entries inside a repository directory. Blobs become visible in `blobs/` only by an atomic
 //! rename of a fully received, digest-verified upload.
 
-use crate::digest::Digest;
+use crate::Digest;
 use crate::driver::{DriverResult, StoragePath};
 use crate::names::{RepoName, Tag};
 

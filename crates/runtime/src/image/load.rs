@@ -181,7 +181,7 @@ fn normalize(raw: &str) -> Option<String> {
 }
 
 fn oci_digest(d: &oci_spec::image::Digest) -> Result<Digest> {
-    d.to_string().parse()
+    crate::ids::sha256_only(d.to_string().parse()?)
 }
 
 fn is_gzip(path: &Path) -> Result<bool> {

@@ -96,9 +96,10 @@ impl ImageStore {
         Ok(Self { dir, lock: Mutex::new(()) })
     }
 
-    /// Path of a blob (whether or not it exists).
+    /// Path of a blob (whether or not it exists): `blobs/<algorithm>/<hex>`, as in an OCI
+    /// image layout.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join("blobs/sha256").join(digest.hex())
+        self.dir.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -223,7 +224,7 @@ impl ImageStore {
 
     /// Stores bytes as a blob and returns their digest.
     pub(crate) fn put_blob_bytes(&self, bytes: &[u8]) -> Result<Digest> {
-        let digest = Digest::of(bytes);
+        let digest = Digest::sha256_of(bytes);
         let dst = self.blob_path(&digest);
         if !dst.exists() {
             let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).map_err(Error::io("create", self.tmp_dir()))?;
@@ -379,5 +380,5 @@ pub(crate) fn copy_hashed(mut r: impl Read, mut w: impl Write) -> io::Result<(Di
         w.write_all(chunk)?;
         n += k as u64;
     }
-    Ok((Digest::from_hasher(h), n))
+    Ok((Digest::from_sha256(h), n))
 }

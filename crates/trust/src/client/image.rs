@@ -1,6 +1,7 @@
 //! `HOST[:PORT]/REPO[:TAG|@DIGEST]` as the trust verbs take it: the registry reference, the GUN
 //! (`host[:port]/repo`, docker's normalised name) and whether a tag was written.
 
+use palisade_reference::ImageReference;
 use palisade_registry::client::ImageRef;
 
 use super::error::ClientResult;
@@ -22,14 +23,16 @@ pub struct ImageName {
 }
 
 impl ImageName {
-    /// Parses `input`.
+    /// Parses `input`: a registry host must be written (see [`ImageRef`]).
     pub fn parse(input: &str) -> ClientResult<Self> {
         let image: ImageRef = input.parse()?;
-        let plain = input.strip_prefix("docker://").unwrap_or(input);
-        let by_digest = plain.contains('@');
-        let last = plain.rsplit('/').next().unwrap_or_default();
-        let tag = (!by_digest && last.contains(':')).then(|| image.reference.clone());
-        let gun = Gun::new(&format!("{}/{}", image.registry, image.repo))?;
+        // The registry client's parser accepted it: docker's grammar, which this is, does too.
+        let written = ImageReference::parse(input).map_err(|e| {
+            palisade_registry::client::ClientError::BadReference { input: input.to_owned(), reason: e.to_string() }
+        })?;
+        let by_digest = written.digest().is_some();
+        let tag = written.tag().filter(|_| !by_digest).map(ToString::to_string);
+        let gun = Gun::new(&written.name())?;
         Ok(Self { original: input.to_owned(), image, gun, tag, by_digest })
     }
 }
@@ -48,6 +51,8 @@ mod tests {
         assert_eq!(n.image.reference, "latest");
         let n = ImageName::parse(&format!("reg.example/x@sha256:{}", "a".repeat(64))).unwrap();
         assert!(n.by_digest && n.tag.is_none());
+        let n = ImageName::parse(&format!("reg.example/x:v1@sha256:{}", "a".repeat(64))).unwrap();
+        assert!(n.by_digest && n.tag.is_none(), "the digest decides");
         assert!(ImageName::parse("busybox").is_err());
     }
 }

@@ -140,11 +140,12 @@ async fn scale(client: &Client, scales: &[(String, u64)]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// An image as listings show it: a tagged reference without its digest, as docker's.
-fn display_image(image: &str) -> &str {
-    match image.split_once('@') {
-        Some((named, _)) if named.rsplit('/').next().is_some_and(|last| last.contains(':')) => named,
-        _ => image,
+/// An image as listings show it, as docker's: a tagged reference in its familiar form without
+/// its digest; anything else as it is.
+fn display_image(image: &str) -> String {
+    match palisade_reference::ImageReference::parse(image) {
+        Ok(r) if r.tag().is_some() => format!("{}:{}", r.familiar_name(), r.tag_or_latest()),
+        _ => image.to_owned(),
     }
 }
 
@@ -157,8 +158,10 @@ mod tests {
         assert_eq!(parse_scale("web=3"), Ok(("web".to_owned(), 3)));
         assert_eq!(parse_scale("web").unwrap_err(), "invalid scale specifier 'web'");
         assert_eq!(parse_scale("web=x").unwrap_err(), "invalid replicas value x");
-        assert_eq!(display_image("busybox:1.36@sha256:abc"), "busybox:1.36");
-        assert_eq!(display_image("busybox@sha256:abc"), "busybox@sha256:abc");
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(display_image(&format!("busybox:1.36@{d}")), "busybox:1.36");
+        assert_eq!(display_image(&format!("docker.io/library/busybox:1.36@{d}")), "busybox:1.36");
+        assert_eq!(display_image(&format!("busybox@{d}")), format!("busybox@{d}"));
         assert_eq!(display_image("localhost:5000/app"), "localhost:5000/app");
     }
 }

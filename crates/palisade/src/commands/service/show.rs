@@ -24,7 +24,7 @@ pub(super) async fn list(client: &Client, quiet: bool) -> anyhow::Result<()> {
                 (None, desired) => format!("?/{}", desired.map_or_else(|| "?".to_owned(), |d| d.to_string())),
             };
             let image = s.spec.task_template.container_spec.as_ref().map(|c| display_image(&c.image)).unwrap_or_default();
-            [short_id(&s.id).to_owned(), s.spec.name.clone(), mode.to_owned(), replicas, image.to_owned()]
+            [short_id(&s.id).to_owned(), s.spec.name.clone(), mode.to_owned(), replicas, image]
         })
         .collect();
     print_table(["ID", "NAME", "MODE", "REPLICAS", "IMAGE"], &rows);

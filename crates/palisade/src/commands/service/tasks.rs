@@ -48,12 +48,12 @@ pub(crate) async fn print(client: &Client, filter: &str, ids: &[String], table: 
     for (name, task) in &named {
         let shown_name = if name == previous { format!(" \\_ {name}") } else { name.clone() };
         previous = name;
-        let image = task.spec.container_spec.as_ref().map(|c| if table.no_trunc { c.image.as_str() } else { display_image(&c.image) });
+        let image = task.spec.container_spec.as_ref().map(|c| if table.no_trunc { c.image.clone() } else { display_image(&c.image) });
         let current = format!("{} {}", capitalize(&task.status.state), ago(&task.status.timestamp, now).to_lowercase());
         rows.push([
             if table.no_trunc { task.id.clone() } else { short_id(&task.id).to_owned() },
             shown_name,
-            image.unwrap_or_default().to_owned(),
+            image.unwrap_or_default(),
             hostnames.get(task.node_id.as_str()).copied().unwrap_or_default().to_owned(),
             capitalize(&task.desired_state),
             current,
