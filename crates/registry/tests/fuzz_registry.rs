@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Fuzzing the registry's untrusted inputs: manifest PUT bodies (parse, validate, store),
-//! repository names, tags, digests and references, image references, and bearer tokens.
+//! repository names, tags, digests and references, image references (the registry client's and
+//! docker's, from `palisade-reference`), and bearer tokens.
 //! Every case must return (no panic) within the allocation bound; see `palisade_fuzzing`.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use palisade_fuzzing::json::{documents, hostile_string, mutated};
 use palisade_fuzzing::{bounded, fuzz, fuzz_cases, CountingAlloc};
+use palisade_reference::ImageReference;
 use palisade_registry::auth::{AccessEntry, TokenService};
 use palisade_registry::client::ImageRef;
 use palisade_registry::driver::InMemoryDriver;
@@ -149,6 +151,12 @@ fn fuzz_names_and_references() {
             }
             if let Ok(image) = s.parse::<ImageRef>() {
                 prop_assert!(!image.registry.is_empty() && !image.registry.contains('/'));
+            }
+            if let Ok(image) = ImageReference::parse(&s) {
+                // Both printed forms read back as the same reference.
+                prop_assert_eq!(ImageReference::parse(&image.to_string()).unwrap(), image.clone());
+                prop_assert_eq!(ImageReference::parse(&image.familiar()).unwrap(), image.clone());
+                prop_assert!(!image.host().is_empty() && !image.host().contains('/'));
             }
             Ok(())
         })?
