@@ -7,34 +7,7 @@
 #[macro_use]
 mod support;
 
-use support::{build_image, skopeo, start, Kind, Opts, Server};
-
-fn tls_args(s: &Server, dir_flag: &str, verify_flag: &str) -> Vec<String> {
-    match &s.tls {
-        Some(t) => vec![dir_flag.to_owned(), t.cert_dir.display().to_string()],
-        None => vec![format!("{verify_flag}=false")],
-    }
-}
-
-fn push(s: &Server, src_layout: &str, dest: &str, creds: Option<&str>) -> (bool, String) {
-    let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(tls_args(s, "--dest-cert-dir", "--dest-tls-verify"));
-    if let Some(c) = creds {
-        args.extend(["--dest-creds".to_owned(), c.to_owned()]);
-    }
-    args.extend([src_layout.to_owned(), dest.to_owned()]);
-    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn pull(s: &Server, src: &str, dest_layout: &str, creds: Option<&str>) -> (bool, String) {
-    let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(tls_args(s, "--src-cert-dir", "--src-tls-verify"));
-    if let Some(c) = creds {
-        args.extend(["--src-creds".to_owned(), c.to_owned()]);
-    }
-    args.extend([src.to_owned(), dest_layout.to_owned()]);
-    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
+use support::{build_image, skopeo_pull as pull, skopeo_push as push, start, Kind, Opts, Server};
 
 /// Push, pull back, and check the manifest digest and every blob are byte-identical.
 fn roundtrip(s: &Server, creds: Option<&str>) {

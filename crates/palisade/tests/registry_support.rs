@@ -44,6 +44,9 @@ pub struct Opts {
     pub palisade_config: Option<String>,
     /// Keep the storage root in this directory (e.g. a small tmpfs): `data` becomes a symlink to it.
     pub storage: Option<PathBuf>,
+    /// A trusted registry (Palisade): an accounts database with this (name, password) as its
+    /// first administrator, made with `palisade registry add-user`, served with `--accounts`.
+    pub admin: Option<(String, String)>,
 }
 
 pub struct Tls {
@@ -57,8 +60,9 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub tls: Option<Tls>,
     child: Child,
-    /// (htpasswd written, registry.toml written), to restart Palisade identically.
-    flags: (bool, bool),
+    /// (htpasswd written, registry.toml written, accounts database), to restart Palisade
+    /// identically.
+    flags: (bool, bool, bool),
 }
 
 impl Drop for Server {
@@ -171,7 +175,10 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             if let Some(cfg) = &opts.palisade_config {
                 std::fs::write(d.join("registry.toml"), cfg).unwrap();
             }
-            spawn_palisade(d, htpasswd.is_some(), tls.is_some(), opts.palisade_config.is_some())
+            if let Some((name, password)) = &opts.admin {
+                add_user(d, name, password);
+            }
+            spawn_palisade(d, (htpasswd.is_some(), tls.is_some(), opts.palisade_config.is_some(), opts.admin.is_some()))
         }
         Kind::Distribution => {
             let port = free_port();
@@ -210,12 +217,28 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             (child, addr)
         }
     };
-    Server { kind, addr, dir, tls, child, flags: (htpasswd.is_some(), opts.palisade_config.is_some()) }
+    Server { kind, addr, dir, tls, child, flags: (htpasswd.is_some(), opts.palisade_config.is_some(), opts.admin.is_some()) }
 }
 
-/// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
-/// address it printed.
-fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, SocketAddr) {
+/// `palisade registry add-user --admin NAME` on the accounts database in `d`.
+fn add_user(d: &Path, name: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["registry", "add-user", "--admin", "--password-stdin", "--accounts"])
+        .arg(d.join("accounts.redb"))
+        .arg(name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "add-user: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Start the palisade binary on the files `start` wrote into `d` (which of htpasswd, TLS,
+/// registry.toml and accounts database it wrote); returns the child and the address it printed.
+fn spawn_palisade(d: &Path, (htpasswd, tls, config, accounts): (bool, bool, bool, bool)) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
     cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
     // A config whose `[storage]` section names a backend (e.g. S3) names the storage itself.
@@ -232,6 +255,9 @@ fn spawn_palisade(d: &Path, htpasswd: bool, tls: bool, config: bool) -> (Child, 
     }
     if config {
         cmd.arg("--config").arg(d.join("registry.toml"));
+    }
+    if accounts {
+        cmd.arg("--accounts").arg(d.join("accounts.redb"));
     }
     let mut child =
         cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
@@ -266,7 +292,7 @@ impl Server {
     /// Start Palisade again on the same storage (after `kill9`).
     pub fn restart(&mut self) {
         assert_eq!(self.kind, Kind::Palisade);
-        let (child, addr) = spawn_palisade(self.dir.path(), self.flags.0, self.tls.is_some(), self.flags.1);
+        let (child, addr) = spawn_palisade(self.dir.path(), (self.flags.0, self.tls.is_some(), self.flags.1, self.flags.2));
         self.child = child;
         self.addr = addr;
     }
@@ -443,6 +469,35 @@ pub fn skopeo(args: &[&str]) -> (bool, String) {
         .output()
         .expect("skopeo");
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn tls_args(s: &Server, dir_flag: &str, verify_flag: &str) -> Vec<String> {
+    match &s.tls {
+        Some(t) => vec![dir_flag.to_owned(), t.cert_dir.display().to_string()],
+        None => vec![format!("{verify_flag}=false")],
+    }
+}
+
+/// `skopeo copy` of an OCI layout to the registry, with `creds` (`user:password`) if given.
+pub fn skopeo_push(s: &Server, src_layout: &str, dest: &str, creds: Option<&str>) -> (bool, String) {
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(tls_args(s, "--dest-cert-dir", "--dest-tls-verify"));
+    if let Some(c) = creds {
+        args.extend(["--dest-creds".to_owned(), c.to_owned()]);
+    }
+    args.extend([src_layout.to_owned(), dest.to_owned()]);
+    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `skopeo copy` from the registry to an OCI layout, with `creds` if given.
+pub fn skopeo_pull(s: &Server, src: &str, dest_layout: &str, creds: Option<&str>) -> (bool, String) {
+    let mut args: Vec<String> = vec!["copy".into()];
+    args.extend(tls_args(s, "--src-cert-dir", "--src-tls-verify"));
+    if let Some(c) = creds {
+        args.extend(["--src-creds".to_owned(), c.to_owned()]);
+    }
+    args.extend([src.to_owned(), dest_layout.to_owned()]);
+    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// Push a blob monolithically; returns its digest.

@@ -17,6 +17,25 @@ pub(crate) enum RegistryCommand {
     /// Delete blobs no manifest references, and stale uploads. Run it while no server writes
     /// to the storage root.
     Gc(GcArgs),
+    /// Add a local user to an accounts database (the first administrator, say) while no
+    /// registry serves it; once one does, use its API (`POST /api/v1/users`).
+    AddUser(AddUserArgs),
+}
+
+/// `palisade registry add-user` flags.
+#[derive(clap::Args)]
+pub(crate) struct AddUserArgs {
+    /// The accounts database (`serve --accounts`).
+    #[arg(long)]
+    accounts: PathBuf,
+    /// Make the user a platform administrator.
+    #[arg(long)]
+    admin: bool,
+    /// The user name.
+    name: String,
+    /// Read the password from standard input (one line) instead of asking for it.
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 /// `palisade registry gc` flags.
@@ -57,6 +76,12 @@ pub(crate) struct ServeArgs {
     /// registry.toml (auth mode, token service, repository rules, limits, storage).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A trusted registry: users, organisations, teams and repository permissions from this
+    /// accounts database (created if missing) instead of the htpasswd file and the
+    /// `[[repository]]` rules, managed through the JSON API under `/api/v1/`. Token auth unless
+    /// the config says otherwise.
+    #[arg(long, conflicts_with = "htpasswd")]
+    accounts: Option<PathBuf>,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
@@ -65,7 +90,23 @@ pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     match command {
         RegistryCommand::Serve(args) => serve(args).await,
         RegistryCommand::Gc(args) => gc(args).await,
+        RegistryCommand::AddUser(args) => add_user(args),
     }
+}
+
+fn add_user(args: AddUserArgs) -> anyhow::Result<ExitCode> {
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        rpassword::prompt_password(format!("Password for {}: ", args.name)).context("reading the password")?
+    };
+    let accounts = palisade_accounts::Accounts::open(&args.accounts)
+        .with_context(|| format!("opening {} (is a registry serving it? then use its API)", args.accounts.display()))?;
+    accounts.add_local_user(&args.name, &password, args.admin)?;
+    println!("added {}{}", args.name, if args.admin { " (administrator)" } else { "" });
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
@@ -113,7 +154,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let driver = config.storage.open(args.root.as_deref())?;
-    let registry = Registry::new(driver, &config)?;
+    let (registry, api) = match &args.accounts {
+        Some(path) => {
+            if config.auth.mode.is_none() {
+                config.auth.mode = Some(AuthMode::Token);
+            }
+            let accounts = std::sync::Arc::new(
+                palisade_accounts::Accounts::open(path).with_context(|| format!("opening the accounts database {}", path.display()))?,
+            );
+            let credentials = palisade_accounts::AccountCredentials::new(accounts.clone(), None)?;
+            let seam = palisade_registry::auth::Accounts {
+                credentials: std::sync::Arc::new(credentials),
+                authorizer: std::sync::Arc::new(palisade_accounts::AccountsAuthorizer(accounts.clone())),
+            };
+            let registry = Registry::with_accounts(driver, &config, seam)?;
+            let api = palisade_accounts::api::router(palisade_accounts::api::ApiState { accounts, registry: registry.clone() });
+            (registry, Some(api))
+        }
+        None => (Registry::new(driver, &config)?, None),
+    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -124,7 +183,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("registry listening on {local}");
     tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
-    let app = metrics.http("registry").measure(registry.router(), super::metrics::registry_route);
+    let router = match api {
+        Some(api) => registry.router().merge(api),
+        None => registry.router(),
+    };
+    let app = metrics.http("registry").measure(router, super::metrics::registry_route);
     tokio::select! {
         result = palisade_registry::serve(listener, app, tls) => result?,
         _ = tokio::signal::ctrl_c() => {}

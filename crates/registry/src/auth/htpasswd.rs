@@ -1,15 +1,12 @@
 //! htpasswd files with bcrypt entries (`htpasswd -Bbn user pass`); other hash kinds are refused
 //! at load time so a misconfigured file fails loudly instead of locking users out silently.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
-use rand::RngCore as _;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::recent::RecentLogins;
+use super::Credentials;
 use crate::error::{Error, Result};
 
 /// Parsed htpasswd users.
@@ -17,18 +14,10 @@ pub struct Htpasswd {
     entries: Vec<(String, String)>,
     /// Hash checked when the user is unknown, so timing does not reveal which users exist.
     dummy: String,
-    /// Credentials that passed bcrypt lately, by a keyed hash of `user:password` (never the
-    /// password itself), each until its expiry: a client in basic mode sends the same
+    /// Credentials that passed bcrypt lately: a client in basic mode sends the same
     /// credentials with every request, and each would otherwise cost a bcrypt check.
-    recent: Mutex<HashMap<[u8; 32], Instant>>,
-    /// Random key of those hashes.
-    recent_key: [u8; 32],
+    recent: RecentLogins,
 }
-
-/// How long verified credentials are remembered.
-const RECENT_TTL: Duration = Duration::from_secs(60);
-/// How many are remembered at most (the oldest are forgotten first when full).
-const RECENT_MAX: usize = 1024;
 
 impl std::fmt::Debug for Htpasswd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,9 +45,7 @@ impl Htpasswd {
         }
         let dummy = bcrypt::hash("palisade-dummy-password", store_cost(&entries))
             .map_err(|e| Error::Config { reason: format!("bcrypt: {e}") })?;
-        let mut recent_key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut recent_key);
-        Ok(Self { entries, dummy, recent: Mutex::new(HashMap::new()), recent_key })
+        Ok(Self { entries, dummy, recent: RecentLogins::default() })
     }
 
     /// One htpasswd line `user:$2y$…` for `password`, as `htpasswd -Bbn` writes it (bcrypt,
@@ -78,21 +65,10 @@ impl Htpasswd {
         Self::parse(&text)
     }
 
-    fn recent_tag(&self, user: &str, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.recent_key);
-        h.update((user.len() as u64).to_be_bytes());
-        h.update(user.as_bytes());
-        h.update(password.as_bytes());
-        h.finalize().into()
-    }
-
     /// Whether `user:password` passed [`Self::verify`] less than a minute ago (then verifying
     /// it again costs no bcrypt check).
     pub fn recently_verified(&self, user: &str, password: &str) -> bool {
-        let tag = self.recent_tag(user, password);
-        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        recent.get(&tag).is_some_and(|until| *until > Instant::now())
+        self.recent.contains(user, password)
     }
 
     /// Check a password. Credentials verified in the last minute are answered from memory;
@@ -111,17 +87,19 @@ impl Htpasswd {
         let hash = found.unwrap_or(&self.dummy);
         let ok = bcrypt::verify(password, hash).unwrap_or(false) && found.is_some();
         if ok {
-            let now = Instant::now();
-            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            if recent.len() >= RECENT_MAX {
-                recent.retain(|_, until| *until > now);
-            }
-            if recent.len() >= RECENT_MAX {
-                recent.clear();
-            }
-            recent.insert(self.recent_tag(user, password), now + RECENT_TTL);
+            self.recent.remember(user, password);
         }
         ok
+    }
+}
+
+impl Credentials for Htpasswd {
+    fn verify(&self, user: &str, password: &str) -> bool {
+        Htpasswd::verify(self, user, password)
+    }
+
+    fn recently_verified(&self, user: &str, password: &str) -> bool {
+        Htpasswd::recently_verified(self, user, password)
     }
 }
 

@@ -2,13 +2,17 @@
 
 mod gate;
 mod htpasswd;
+mod recent;
 mod token;
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use http::HeaderMap;
 
 pub use gate::{CheckSlot, LoginGate, Refusal};
 pub use htpasswd::Htpasswd;
+pub use recent::{RecentLogins, RECENT_TTL};
 pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService, TokenVerifier};
 
 use crate::config::{AuthMode, RegistryConfig, RepositoryRule};
@@ -20,8 +24,10 @@ use crate::names::RepoName;
 pub enum Action {
     /// Read blobs, manifests, tags, referrers.
     Pull,
-    /// Upload, tag, delete.
+    /// Upload and tag.
     Push,
+    /// Delete manifests and blobs; delete or rotate the keys of trust data (notary's `*`).
+    Delete,
 }
 
 impl Action {
@@ -30,8 +36,37 @@ impl Action {
         match self {
             Self::Pull => "pull",
             Self::Push => "push",
+            Self::Delete => "delete",
         }
     }
+}
+
+/// Where user names and passwords are checked: an htpasswd file, or the accounts of a trusted
+/// registry (local users and a directory).
+pub trait Credentials: Send + Sync {
+    /// Whether `password` is `user`'s. Blocking (bcrypt, a directory): call from a blocking
+    /// thread. Must not reveal through its timing whether `user` exists.
+    fn verify(&self, user: &str, password: &str) -> bool;
+    /// Whether `user:password` passed [`Self::verify`] lately, so that checking them again
+    /// costs nothing (no password check to admit through the [`LoginGate`]).
+    fn recently_verified(&self, user: &str, password: &str) -> bool;
+}
+
+/// Who may do what to a repository.
+pub trait Authorizer: Send + Sync {
+    /// Whether `who` may perform `action` on `name` (a repository name or a trust GUN; see
+    /// [`governing_repo`] for how a GUN maps to its repository).
+    fn allows(&self, who: &Identity, name: &str, action: Action) -> bool;
+}
+
+/// Users and rules that live outside the registry configuration (a trusted registry's
+/// accounts): they replace the htpasswd file and the `[[repository]]` rules.
+#[derive(Clone)]
+pub struct Accounts {
+    /// Who is who.
+    pub credentials: Arc<dyn Credentials>,
+    /// Who may do what.
+    pub authorizer: Arc<dyn Authorizer>,
 }
 
 /// Where a request is served: the registry API, or the token endpoint.
@@ -53,7 +88,8 @@ pub enum Identity {
 }
 
 impl Identity {
-    fn user(&self) -> Option<&str> {
+    /// The user name, if authenticated.
+    pub fn user(&self) -> Option<&str> {
         match self {
             Self::Anonymous => None,
             Self::User(u) => Some(u),
@@ -88,7 +124,7 @@ impl AccessPolicy {
 
     /// Whether `who` may perform `action` on `name`: a repository name or a trust GUN, judged by
     /// the rule of the repository `governing_repo` maps it to. A name that maps to no
-    /// repository is refused (unless the policy is open).
+    /// repository is refused (unless the policy is open). Deleting takes the right to push.
     pub fn allows(&self, who: &Identity, name: &str, action: Action) -> bool {
         if self.open {
             return true;
@@ -102,22 +138,28 @@ impl AccessPolicy {
         };
         match action {
             Action::Pull => rule.public || listed(&rule.pull) || listed(&rule.push),
-            Action::Push => listed(&rule.push),
+            Action::Push | Action::Delete => listed(&rule.push),
         }
+    }
+}
+
+impl Authorizer for AccessPolicy {
+    fn allows(&self, who: &Identity, name: &str, action: Action) -> bool {
+        AccessPolicy::allows(self, who, name, action)
     }
 }
 
 enum Mode {
     None,
-    Basic(Htpasswd),
-    Token { users: Htpasswd, service: Box<TokenService>, realm: Option<String> },
+    Basic(Arc<dyn Credentials>),
+    Token { users: Arc<dyn Credentials>, service: Box<TokenService>, realm: Option<String> },
 }
 
 /// Checks requests against the configured auth mode and policy.
 pub struct Authenticator {
     mode: Mode,
     realm: String,
-    policy: AccessPolicy,
+    policy: Arc<dyn Authorizer>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -147,7 +189,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 ///
 /// Invariant: applied once to a name as the client sent it, never to its own result (which may
 /// itself start with a dotted component).
-fn governing_repo(name: &str) -> Option<RepoName> {
+pub fn governing_repo(name: &str) -> Option<RepoName> {
     let repo = match name.split_once('/') {
         Some((first, rest)) if palisade_reference::is_registry_host(first) => rest,
         _ => name,
@@ -165,17 +207,38 @@ impl Authenticator {
     /// Build from configuration (loads the htpasswd file and token key).
     pub fn from_config(config: &RegistryConfig) -> Result<Self> {
         let auth = &config.auth;
-        let load_users = || -> Result<Htpasswd> {
-            match &auth.htpasswd {
-                Some(p) => Htpasswd::load(p),
-                None => Err(crate::Error::Config {
-                    reason: "auth mode basic/token needs an htpasswd file".into(),
-                }),
+        let open = auth.effective_mode() == AuthMode::None;
+        let users: Option<Arc<dyn Credentials>> = match &auth.htpasswd {
+            Some(p) if !open => Some(Arc::new(Htpasswd::load(p)?)),
+            _ => None,
+        };
+        let accounts = users.map(|credentials| Accounts {
+            credentials,
+            authorizer: Arc::new(AccessPolicy::new(config.repository.clone(), false)),
+        });
+        Self::build(config, accounts)
+    }
+
+    /// Build from configuration, with users and rules from `accounts` instead of the
+    /// htpasswd file and the `[[repository]]` rules (loads the token key).
+    pub fn with_accounts(config: &RegistryConfig, accounts: Accounts) -> Result<Self> {
+        if config.auth.effective_mode() == AuthMode::None {
+            return Err(crate::Error::Config { reason: "accounts need auth mode basic or token".into() });
+        }
+        Self::build(config, Some(accounts))
+    }
+
+    fn build(config: &RegistryConfig, accounts: Option<Accounts>) -> Result<Self> {
+        let auth = &config.auth;
+        let credentials = || -> Result<Arc<dyn Credentials>> {
+            match &accounts {
+                Some(a) => Ok(Arc::clone(&a.credentials)),
+                None => Err(crate::Error::Config { reason: "auth mode basic/token needs an htpasswd file".into() }),
             }
         };
         let mode = match auth.effective_mode() {
             AuthMode::None => Mode::None,
-            AuthMode::Basic => Mode::Basic(load_users()?),
+            AuthMode::Basic => Mode::Basic(credentials()?),
             AuthMode::Token => {
                 let t = &auth.token;
                 let pem = match &t.key {
@@ -185,14 +248,18 @@ impl Authenticator {
                     None => None,
                 };
                 Mode::Token {
-                    users: load_users()?,
+                    users: credentials()?,
                     service: Box::new(TokenService::new(&t.issuer, &t.service, t.ttl_seconds, pem.as_deref())?),
                     realm: t.realm.clone(),
                 }
             }
         };
-        let open = matches!(mode, Mode::None);
-        Ok(Self { mode, realm: auth.realm.clone(), policy: AccessPolicy::new(config.repository.clone(), open) })
+        let policy: Arc<dyn Authorizer> = match (&mode, accounts) {
+            (Mode::None, _) => Arc::new(AccessPolicy::new(Vec::new(), true)),
+            (_, Some(a)) => a.authorizer,
+            (_, None) => Arc::new(AccessPolicy::new(config.repository.clone(), false)),
+        };
+        Ok(Self { mode, realm: auth.realm.clone(), policy })
     }
 
     /// The user name whose password a request to `endpoint` with `headers` makes us check
@@ -205,6 +272,23 @@ impl Authenticator {
         };
         let (user, password) = basic_credentials(headers)?;
         (!users.recently_verified(&user, &password)).then_some(user)
+    }
+
+    /// Whether `password` is `user`'s, by the registry's credentials (never in auth mode
+    /// `none`). Blocking (bcrypt, a directory).
+    pub fn verify_password(&self, user: &str, password: &str) -> bool {
+        match &self.mode {
+            Mode::Basic(users) | Mode::Token { users, .. } => users.verify(user, password),
+            Mode::None => false,
+        }
+    }
+
+    /// Whether `user:password` passed lately (checking them again costs nothing).
+    pub fn recently_verified(&self, user: &str, password: &str) -> bool {
+        match &self.mode {
+            Mode::Basic(users) | Mode::Token { users, .. } => users.recently_verified(user, password),
+            Mode::None => false,
+        }
     }
 
     /// The token service, in token mode.
@@ -224,6 +308,7 @@ impl Authenticator {
                     let actions = match action {
                         Action::Pull => "pull",
                         Action::Push => "pull,push",
+                        Action::Delete => "delete",
                     };
                     c.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
                 }
@@ -325,10 +410,10 @@ impl Authenticator {
                         let candidates: &[(&str, Action)] = match a.as_str() {
                             "pull" => &[("pull", Action::Pull)],
                             "push" => &[("push", Action::Push)],
-                            "delete" => &[("delete", Action::Push)],
+                            "delete" => &[("delete", Action::Delete)],
                             // `*` is granted as such (notary's delete and key rotation ask for it)
-                            // to those who may push; readers get `pull` out of it.
-                            "*" => &[("*", Action::Push), ("pull", Action::Pull)],
+                            // to those who may delete; readers get `pull` out of it.
+                            "*" => &[("*", Action::Delete), ("pull", Action::Pull)],
                             _ => &[],
                         };
                         for (name, action) in candidates {

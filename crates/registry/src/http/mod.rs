@@ -55,17 +55,27 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// Build from a driver and configuration (loads htpasswd and token key).
     pub fn new(driver: Arc<dyn StorageDriver>, config: &RegistryConfig) -> Result<Self> {
-        Ok(Self {
+        Ok(Self::with_authenticator(driver, config, Authenticator::from_config(config)?))
+    }
+
+    /// [`Self::new`] with users and rules from `accounts` (a trusted registry's) instead of the
+    /// htpasswd file and the `[[repository]]` rules.
+    pub fn with_accounts(driver: Arc<dyn StorageDriver>, config: &RegistryConfig, accounts: crate::auth::Accounts) -> Result<Self> {
+        Ok(Self::with_authenticator(driver, config, Authenticator::with_accounts(config, accounts)?))
+    }
+
+    fn with_authenticator(driver: Arc<dyn StorageDriver>, config: &RegistryConfig, auth: Authenticator) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 store: Store::new(driver),
-                auth: Authenticator::from_config(config)?,
+                auth,
                 limits: config.limits.clone(),
                 deletes: config.storage.delete,
                 logins: LoginGate::default(),
                 uploads: uploads::UploadTracker::default(),
                 observer: std::sync::OnceLock::new(),
             }),
-        })
+        }
     }
 
     /// The storage layer.
@@ -209,10 +219,11 @@ fn required_access(route: &Route, method: &Method) -> std::result::Result<Vec<(R
             }
         }
         Route::Manifest(r, _) | Route::Blob(r, _) => {
-            let writes = method == Method::DELETE || (method == Method::PUT && matches!(route, Route::Manifest(..)));
             if read {
                 need(r, Action::Pull)
-            } else if writes {
+            } else if method == Method::DELETE {
+                need(r, Action::Delete)
+            } else if method == Method::PUT && matches!(route, Route::Manifest(..)) {
                 need(r, Action::Push)
             } else {
                 Err(unsupported())
@@ -266,6 +277,19 @@ impl Registry {
                     .with_header(header::RETRY_AFTER, "1"))
             }
         }
+    }
+
+    /// Checks a user's password as this registry's API does — admitted through its login gate
+    /// (rates per address and user), the check off the async threads — for other surfaces of
+    /// the same registry (the accounts API, the console). `Err` when refused for too many
+    /// attempts.
+    pub async fn check_password(&self, user: &str, password: &str, peer: Option<std::net::IpAddr>) -> std::result::Result<bool, Refusal> {
+        if self.inner.auth.recently_verified(user, password) {
+            return Ok(true);
+        }
+        let _slot = self.inner.logins.admit(peer, user).await?;
+        let (this, user, password) = (self.clone(), user.to_owned(), password.to_owned());
+        Ok(tokio::task::spawn_blocking(move || this.inner.auth.verify_password(&user, &password)).await.unwrap_or(false))
     }
 
     pub(crate) async fn authorize(

@@ -1,0 +1,64 @@
+//! The crate's error type.
+
+/// Result alias for this crate.
+pub type Result<T, E = AccountsError> = std::result::Result<T, E>;
+
+/// What can go wrong reading or changing the access model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountsError {
+    /// Input that breaks a rule (a name's grammar, a password's length, a level's spelling).
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// What was invalid (`user name`, `password`, …).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The named thing does not exist.
+    #[error("{kind} {name:?} does not exist")]
+    NotFound {
+        /// `user`, `organisation`, `team`, `repository`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The name is taken.
+    #[error("{kind} {name:?} already exists")]
+    Exists {
+        /// `user`, `organisation`, `team`, `repository`, `namespace`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The acting user may not make this change.
+    #[error("{actor:?} may not {what}")]
+    Forbidden {
+        /// Who tried.
+        actor: String,
+        /// What they tried.
+        what: String,
+    },
+    /// The database failed.
+    #[error("accounts database: {0}")]
+    Store(String),
+}
+
+macro_rules! store_error_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for AccountsError {
+            fn from(e: $t) -> Self {
+                Self::Store(e.to_string())
+            }
+        }
+    )*};
+}
+store_error_from!(redb::Error, redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> AccountsError {
+    AccountsError::Invalid { what, reason: reason.into() }
+}
+
+pub(crate) fn not_found(kind: &'static str, name: &str) -> AccountsError {
+    AccountsError::NotFound { kind, name: name.to_owned() }
+}

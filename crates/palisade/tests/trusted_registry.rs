@@ -1,0 +1,134 @@
+//! The trusted registry's access model with the real `skopeo`: organisations, teams and
+//! repository permissions made through the JSON API decide who pulls and pushes; public
+//! repositories pull anonymously; bad changes are refused and change nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "registry_support.rs"]
+#[macro_use]
+mod support;
+
+use serde_json::{json, Value};
+use support::{build_image, skopeo_pull, skopeo_push, start, Kind, Opts, Server};
+
+const ADMIN: (&str, &str) = ("admin", "admin-password");
+
+/// Who calls (`None`: anonymous), method, path, body, expected status, a phrase of the error.
+type Refused<'a> = (Option<(&'a str, &'a str)>, &'a str, &'a str, Value, u16, &'a str);
+
+/// A JSON API call as `who` (`None`: anonymous); returns (status, body).
+fn api(s: &Server, who: Option<(&str, &str)>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = s.client().request(method.parse().unwrap(), s.url(path));
+    if let Some((user, password)) = who {
+        request = request.basic_auth(user, Some(password));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+fn ok(s: &Server, who: (&str, &str), method: &str, path: &str, body: Value) -> Value {
+    let (status, out) = api(s, Some(who), method, path, Some(body));
+    assert!((200..300).contains(&status), "{method} {path}: {status} {out}");
+    out
+}
+
+fn push(s: &Server, who: Option<&str>, reference: &str) -> (bool, String) {
+    let img = build_image(reference.rsplit(':').next().unwrap());
+    let tag = reference.rsplit(':').next().unwrap();
+    skopeo_push(s, &format!("oci:{}:{tag}", img.layout().display()), &format!("docker://{}/{reference}", s.addr), who)
+}
+
+fn pull(s: &Server, who: Option<&str>, reference: &str) -> (bool, String) {
+    let out = tempfile::tempdir().unwrap();
+    skopeo_pull(s, &format!("docker://{}/{reference}", s.addr), &format!("oci:{}:x", out.path().display()), who)
+}
+
+#[test]
+fn teams_decide_who_pulls_and_pushes_and_public_repositories_pull_anonymously() {
+    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ..Opts::default() });
+    for user in ["alice", "bob", "carol", "dave"] {
+        ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": user, "password": format!("{user}-password")}));
+    }
+    let alice = ("alice", "alice-password");
+    ok(&s, alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "readers"}));
+    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "writers"}));
+    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams/readers/members", json!({"user": "bob"}));
+    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams/writers/members", json!({"user": "carol"}));
+    ok(&s, alice, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    ok(&s, alice, "PUT", "/api/v1/organisations/acme/teams/readers/grants", json!({"repository": "acme/app", "level": "read"}));
+    ok(&s, alice, "PUT", "/api/v1/organisations/acme/teams/writers/grants", json!({"repository": "acme/app", "level": "write"}));
+
+    // The organisation's owner pushes; team read pulls but cannot push; team write pushes.
+    let (pushed, err) = push(&s, Some("alice:alice-password"), "acme/app:v1");
+    assert!(pushed, "alice (owner) push: {err}");
+    let (pulled, err) = pull(&s, Some("bob:bob-password"), "acme/app:v1");
+    assert!(pulled, "bob (read) pull: {err}");
+    let (pushed, err) = push(&s, Some("bob:bob-password"), "acme/app:v2");
+    assert!(!pushed && err.contains("denied"), "bob (read) must not push: {err}");
+    let (pushed, err) = push(&s, Some("carol:carol-password"), "acme/app:v2");
+    assert!(pushed, "carol (write) push: {err}");
+    // Nobody else sees the private repository.
+    assert!(!pull(&s, Some("dave:dave-password"), "acme/app:v1").0, "dave is in no team");
+    assert!(!pull(&s, None, "acme/app:v1").0, "anonymous on a private repository");
+    assert!(!pull(&s, Some("bob:wrong-password"), "acme/app:v1").0, "a wrong password");
+    let (_, listed) = api(&s, Some(("dave", "dave-password")), "GET", "/api/v1/repositories", None);
+    assert_eq!(listed["repositories"], json!([]), "dave lists nothing");
+    let (_, listed) = api(&s, Some(("bob", "bob-password")), "GET", "/api/v1/repositories", None);
+    assert_eq!(listed["repositories"], json!([{"name": "acme/app", "visibility": "private"}]));
+    let (status, _) = api(&s, Some(("dave", "dave-password")), "GET", "/api/v1/repositories/acme/app", None);
+    assert_eq!(status, 404, "a private repository's existence is not told");
+
+    // Users own their namespace.
+    let (pushed, err) = push(&s, Some("dave:dave-password"), "dave/tool:v1");
+    assert!(pushed, "dave pushes to his own namespace: {err}");
+    assert!(!pull(&s, Some("bob:bob-password"), "dave/tool:v1").0);
+
+    // Leaving the team takes the access away.
+    ok(&s, alice, "DELETE", "/api/v1/organisations/acme/teams/readers/members/bob", json!({}));
+    assert!(!pull(&s, Some("bob:bob-password"), "acme/app:v1").0, "bob left readers");
+
+    // Public: anyone pulls, nobody anonymous pushes.
+    ok(&s, alice, "PATCH", "/api/v1/repositories/acme/app", json!({"visibility": "public"}));
+    let (pulled, err) = pull(&s, None, "acme/app:v2");
+    assert!(pulled, "anonymous pull of a public repository: {err}");
+    assert!(!push(&s, None, "acme/app:v3").0);
+    let (_, listed) = api(&s, None, "GET", "/api/v1/repositories", None);
+    assert_eq!(listed["repositories"], json!([{"name": "acme/app", "visibility": "public"}]));
+    let (_, repo) = api(&s, None, "GET", "/api/v1/repositories/acme/app", None);
+    assert_eq!(repo["tags"], json!(["v1", "v2"]));
+}
+
+#[test]
+fn bad_changes_are_refused_with_a_reason_and_change_nothing() {
+    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ..Opts::default() });
+    ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": "alice", "password": "alice-password"}));
+    ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": "bob", "password": "bob-password"}));
+    let alice = ("alice", "alice-password");
+    ok(&s, alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs"}));
+    let teams_before = ok(&s, alice, "GET", "/api/v1/organisations/acme/teams", json!(null));
+
+    let cases: [Refused; 8] = [
+        (Some(alice), "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/ghost", "level": "read"}), 404, "repository \"acme/ghost\" does not exist"),
+        (Some(alice), "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "owner"}), 422, ""),
+        (Some(("bob", "bob-password")), "POST", "/api/v1/organisations/acme/teams", json!({"name": "mine"}), 403, "may not manage organisation acme"),
+        (Some(("bob", "bob-password")), "POST", "/api/v1/users", json!({"name": "eve", "password": "eve-password"}), 403, "not an administrator"),
+        (None, "POST", "/api/v1/organisations", json!({"name": "anon"}), 401, "log in"),
+        (Some(("alice", "wrong-password")), "POST", "/api/v1/organisations", json!({"name": "x"}), 401, "wrong user name or password"),
+        (Some(ADMIN), "POST", "/api/v1/users", json!({"name": "Eve Smith", "password": "eve-password"}), 400, "invalid user name"),
+        (Some(ADMIN), "POST", "/api/v1/organisations", json!({"name": "alice"}), 409, "namespace \"alice\" already exists"),
+    ];
+    for (who, method, path, body, status, message) in cases {
+        let (got, out) = api(&s, who, method, path, Some(body));
+        assert_eq!(got, status, "{method} {path}: {out}");
+        assert!(out["error"].as_str().unwrap_or_default().contains(message) || got == 422, "{method} {path}: {out}");
+    }
+    assert_eq!(ok(&s, alice, "GET", "/api/v1/organisations/acme/teams", json!(null)), teams_before);
+    let (_, users) = api(&s, Some(ADMIN), "GET", "/api/v1/users", None);
+    let names: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "alice", "bob"]);
+}
