@@ -69,10 +69,10 @@ struct Wire<'a> {
 /// Whether [`encode`] includes the `hash` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hash {
-    /// The hash input.
-    Without,
     /// The stored line (without its `\n`).
     With,
+    /// The hash input.
+    Without,
 }
 
 /// The canonical encoding of `entry`: compact serde_json of the fields in their fixed order

@@ -23,7 +23,11 @@
 //! What it cannot detect: removal of the entries after the last signed head (bounded by
 //! [`HEAD_INTERVAL`] and the caller's signing timer), or a rewrite by someone who holds the
 //! private key, or who replaces the whole directory key included. Against those, verify with
-//! a public key kept elsewhere and record [`Report::last_hash`] outside the host.
+//! a public key kept elsewhere and record [`Report::last_hash`] outside the host. Bytes after
+//! the last `\n` of `log.jsonl` are an append that never completed, not an entry: `verify`
+//! reports their count ([`Report::unfinished_bytes`]; worth a warning when no writer is
+//! running) and does not check them, so taking the `\n` off the last entry is, like removing
+//! it, caught only by a signed head.
 //!
 //! # Files
 //!
