@@ -19,11 +19,13 @@
 
 pub mod api;
 mod credentials;
+mod directory;
 mod error;
 mod model;
 mod store;
 
 pub use credentials::{AccountCredentials, AccountsAuthorizer, DirectoryLogin, DirectoryOutcome};
+pub use directory::{sync_directory_users, LdapLogin, SyncReport};
 pub use error::{AccountsError, Result};
 pub use model::{Level, Organisation, Repository, Team, User, UserSource, Visibility};
 pub use store::Accounts;

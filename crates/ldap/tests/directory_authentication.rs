@@ -122,6 +122,22 @@ async fn filter_injection_authenticates_nobody() {
 }
 
 #[tokio::test]
+async fn a_lookup_sees_a_group_change_made_while_the_directory_runs() {
+    let slapd = Slapd::start();
+    let dir = directory(slapd.config(&slapd.ldap_url(), ""));
+    assert_eq!(dir.lookup("alice").await.unwrap().unwrap().groups, groups(&["devs"]));
+    // Blocking tools (ldapmodify) off the async threads.
+    let slapd = tokio::task::spawn_blocking(move || {
+        slapd.remove_from_group("devs", "alice");
+        slapd
+    })
+    .await
+    .unwrap();
+    assert_eq!(dir.lookup("alice").await.unwrap().unwrap().groups, BTreeSet::new());
+    drop(slapd);
+}
+
+#[tokio::test]
 async fn lookup_finds_bob_and_his_posix_group_without_his_password() {
     let slapd = Slapd::start();
     let dir = directory(slapd.config(&slapd.ldap_url(), ""));

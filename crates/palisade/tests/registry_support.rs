@@ -47,6 +47,18 @@ pub struct Opts {
     /// A trusted registry (Palisade): an accounts database with this (name, password) as its
     /// first administrator, made with `palisade registry add-user`, served with `--accounts`.
     pub admin: Option<(String, String)>,
+    /// With `admin`: an LDAP directory's configuration (TOML), served with `--ldap`.
+    pub ldap: Option<String>,
+}
+
+/// Which files `start` wrote for Palisade, to start it (and restart it) identically.
+#[derive(Clone, Copy)]
+struct Written {
+    htpasswd: bool,
+    tls: bool,
+    config: bool,
+    accounts: bool,
+    ldap: bool,
 }
 
 pub struct Tls {
@@ -60,9 +72,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub tls: Option<Tls>,
     child: Child,
-    /// (htpasswd written, registry.toml written, accounts database), to restart Palisade
-    /// identically.
-    flags: (bool, bool, bool),
+    /// What was written for Palisade, to restart it identically.
+    written: Written,
 }
 
 impl Drop for Server {
@@ -170,6 +181,13 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
         std::fs::write(cert_dir.join("ca.crt"), &ca).unwrap();
         Tls { ca_pem: ca, cert_dir }
     });
+    let written = Written {
+        htpasswd: htpasswd.is_some(),
+        tls: tls.is_some(),
+        config: opts.palisade_config.is_some(),
+        accounts: opts.admin.is_some(),
+        ldap: opts.ldap.is_some(),
+    };
     let (child, addr) = match kind {
         Kind::Palisade => {
             if let Some(cfg) = &opts.palisade_config {
@@ -178,7 +196,10 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             if let Some((name, password)) = &opts.admin {
                 add_user(d, name, password);
             }
-            spawn_palisade(d, (htpasswd.is_some(), tls.is_some(), opts.palisade_config.is_some(), opts.admin.is_some()))
+            if let Some(ldap) = &opts.ldap {
+                std::fs::write(d.join("ldap.toml"), ldap).unwrap();
+            }
+            spawn_palisade(d, written)
         }
         Kind::Distribution => {
             let port = free_port();
@@ -217,7 +238,7 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             (child, addr)
         }
     };
-    Server { kind, addr, dir, tls, child, flags: (htpasswd.is_some(), opts.palisade_config.is_some(), opts.admin.is_some()) }
+    Server { kind, addr, dir, tls, child, written }
 }
 
 /// `palisade registry add-user --admin NAME` on the accounts database in `d`.
@@ -236,9 +257,9 @@ fn add_user(d: &Path, name: &str, password: &str) {
     assert!(out.status.success(), "add-user: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Start the palisade binary on the files `start` wrote into `d` (which of htpasswd, TLS,
-/// registry.toml and accounts database it wrote); returns the child and the address it printed.
-fn spawn_palisade(d: &Path, (htpasswd, tls, config, accounts): (bool, bool, bool, bool)) -> (Child, SocketAddr) {
+/// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
+/// address it printed.
+fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap }: Written) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
     cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
     // A config whose `[storage]` section names a backend (e.g. S3) names the storage itself.
@@ -258,6 +279,9 @@ fn spawn_palisade(d: &Path, (htpasswd, tls, config, accounts): (bool, bool, bool
     }
     if accounts {
         cmd.arg("--accounts").arg(d.join("accounts.redb"));
+    }
+    if ldap {
+        cmd.arg("--ldap").arg(d.join("ldap.toml"));
     }
     let mut child =
         cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
@@ -292,7 +316,7 @@ impl Server {
     /// Start Palisade again on the same storage (after `kill9`).
     pub fn restart(&mut self) {
         assert_eq!(self.kind, Kind::Palisade);
-        let (child, addr) = spawn_palisade(self.dir.path(), (self.flags.0, self.tls.is_some(), self.flags.1, self.flags.2));
+        let (child, addr) = spawn_palisade(self.dir.path(), self.written);
         self.child = child;
         self.addr = addr;
     }

@@ -1,11 +1,17 @@
 //! The trusted registry's access model with the real `skopeo`: organisations, teams and
 //! repository permissions made through the JSON API decide who pulls and pushes; public
-//! repositories pull anonymously; bad changes are refused and change nothing.
+//! repositories pull anonymously; LDAP users' team access follows their directory groups;
+//! bad changes are refused and change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "registry_support.rs"]
 #[macro_use]
 mod support;
+
+/// A real slapd, the same the LDAP crate's tests use.
+#[path = "../../ldap/tests/support/mod.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod slapd;
 
 use serde_json::{json, Value};
 use support::{build_image, skopeo_pull, skopeo_push, start, Kind, Opts, Server};
@@ -131,4 +137,59 @@ fn bad_changes_are_refused_with_a_reason_and_change_nothing() {
     let (_, users) = api(&s, Some(ADMIN), "GET", "/api/v1/users", None);
     let names: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "alice", "bob"]);
+}
+
+/// The registry's `--ldap` file for `directory`, over ldaps:// with its CA.
+fn ldap_toml(directory: &slapd::Slapd) -> String {
+    format!(
+        "{}group_base = \"ou=groups,{}\"\nca_file = {:?}\ntimeout_seconds = 3\n",
+        slapd::minimal_toml(&directory.ldaps_url(), slapd::READER_PASSWORD),
+        slapd::SUFFIX,
+        directory.ca_file()
+    )
+}
+
+#[test]
+fn an_ldap_users_access_follows_its_directory_group_after_a_sync() {
+    let directory = slapd::Slapd::start();
+    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap_toml(&directory)), ..Opts::default() });
+    assert_eq!(ok(&s, ADMIN, "POST", "/api/v1/directory/check", json!({}))["ok"], json!(true));
+    ok(&s, ADMIN, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    ok(&s, ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
+    ok(&s, ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    ok(&s, ADMIN, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
+    let (pushed, err) = push(&s, Some("admin:admin-password"), "acme/app:v1");
+    assert!(pushed, "{err}");
+
+    // alice is in the directory group devs: team read.
+    let alice = format!("alice:{}", slapd::ALICE_PASSWORD);
+    let (pulled, err) = pull(&s, Some(&alice), "acme/app:v1");
+    assert!(pulled, "alice (LDAP, devs) pull: {err}");
+    assert!(!push(&s, Some(&alice), "acme/app:v2").0, "read only");
+    assert_eq!(ok(&s, ("alice", slapd::ALICE_PASSWORD), "GET", "/api/v1/me", json!(null))["name"], "alice");
+    // bob is in ops only; a wrong directory password is refused.
+    assert!(!pull(&s, Some(&format!("bob:{}", slapd::BOB_PASSWORD)), "acme/app:v1").0, "bob is not in devs");
+    assert!(!pull(&s, Some("alice:not-her-password"), "acme/app:v1").0);
+
+    // alice leaves devs in the directory; after a sync her access is gone.
+    directory.remove_from_group("devs", "alice");
+    let report = ok(&s, ADMIN, "POST", "/api/v1/directory/sync", json!({}));
+    assert!(report["synced"].as_array().unwrap().contains(&json!("alice")), "{report}");
+    let (pulled, _) = pull(&s, Some(&alice), "acme/app:v1");
+    assert!(!pulled, "alice left devs");
+}
+
+#[test]
+fn an_unreachable_directory_fails_logins_clearly_and_local_administrators_still_log_in() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ldap = format!(
+        "url = \"ldap://127.0.0.1:{port}\"\nbind_dn = \"cn=reader,dc=x\"\nbind_password = \"pw\"\nuser_base = \"ou=people,dc=x\"\ntimeout_seconds = 2\n"
+    );
+    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap), ..Opts::default() });
+    let (status, _) = api(&s, Some(("alice", "alice-password")), "GET", "/api/v1/me", None);
+    assert_eq!(status, 401);
+    assert_eq!(ok(&s, ADMIN, "GET", "/api/v1/me", json!(null))["admin"], json!(true), "the local administrator");
+    let (status, out) = api(&s, Some(ADMIN), "POST", "/api/v1/directory/check", Some(json!({})));
+    assert_eq!(status, 502, "{out}");
+    assert!(out["error"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")), "{out}");
 }

@@ -17,6 +17,8 @@
 //! | `DELETE /api/v1/organisations/{org}/teams/{team}/members/{user}` | | its owners |
 //! | `PUT /api/v1/organisations/{org}/teams/{team}/grants` | `{"repository","level"}` | its owners |
 //! | `DELETE /api/v1/organisations/{org}/teams/{team}/grants/{repository}` | | its owners |
+//! | `POST /api/v1/directory/check` | | administrators: connect and bind to the LDAP directory |
+//! | `POST /api/v1/directory/sync` | | administrators: read every directory user's groups again |
 //!
 //! Errors are `{"error": "…"}` with 400 (bad input), 401 (no or wrong credentials), 403
 //! (not allowed), 404, 409 (exists) or 429 (too many logins).
@@ -42,6 +44,8 @@ pub struct ApiState {
     pub accounts: Arc<Accounts>,
     /// The registry (its login gate and credentials; its storage for tags).
     pub registry: Registry,
+    /// The LDAP directory, if users come from one.
+    pub directory: Option<Arc<palisade_ldap::Directory>>,
 }
 
 /// An API error: a status and a message.

@@ -30,6 +30,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/organisations/{org}/teams/{team}/members/{user}", delete(remove_member))
         .route("/api/v1/organisations/{org}/teams/{team}/grants", put(grant))
         .route("/api/v1/organisations/{org}/teams/{team}/grants/{*repository}", delete(revoke))
+        .route("/api/v1/directory/check", post(directory_check))
+        .route("/api/v1/directory/sync", post(directory_sync))
         .with_state(state)
 }
 
@@ -308,4 +310,24 @@ async fn revoke(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path((or
     let accounts = s.accounts.clone();
     blocking(move || accounts.revoke(&actor, &org, &team, &repository)).await?;
     Ok(Json(json!({})))
+}
+
+fn directory(s: &ApiState) -> ApiResult<std::sync::Arc<palisade_ldap::Directory>> {
+    s.directory.clone().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this registry has no LDAP directory"))
+}
+
+async fn directory_check(State(s): State<ApiState>, c: Peer, headers: HeaderMap) -> ApiResult {
+    admin(&s, &headers, c).await?;
+    let directory = directory(&s)?;
+    match directory.check().await {
+        Ok(()) => Ok(Json(json!({ "ok": true, "url": directory.config().url().to_string() }))),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("the LDAP directory: {e}"))),
+    }
+}
+
+async fn directory_sync(State(s): State<ApiState>, c: Peer, headers: HeaderMap) -> ApiResult {
+    admin(&s, &headers, c).await?;
+    let directory = directory(&s)?;
+    let report = crate::sync_directory_users(&s.accounts, &directory).await?;
+    Ok(Json(json!(report)))
 }

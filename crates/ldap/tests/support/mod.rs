@@ -36,6 +36,9 @@ pub(crate) const READER_DN: &str = "cn=reader,dc=palisade,dc=test";
 pub(crate) const READER_PASSWORD: &str = "reader-secret-7f3a";
 pub(crate) const ALICE_PASSWORD: &str = "alice-secret-91c2";
 pub(crate) const BOB_PASSWORD: &str = "bob-secret-44e0";
+/// The directory manager (`cn=admin`), for tests that change the directory while it runs.
+pub(crate) const ADMIN_DN: &str = "cn=admin,dc=palisade,dc=test";
+const ADMIN_PASSWORD: &str = "admin-secret-0b5d";
 
 /// How long slapd may take to answer after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -59,7 +62,7 @@ impl Slapd {
             .tempdir()
             .unwrap();
         write_certificates(dir.path());
-        let conf = write_config(dir.path());
+        let conf = write_config(dir.path(), &tools);
         write_data(dir.path(), &tools, &conf);
         // Free ports are found by binding port 0 and releasing it; another process may take
         // one in between, so a start that fails is retried on new ports.
@@ -152,6 +155,32 @@ pub(crate) fn parse(text: &str) -> DirectoryConfig {
     toml::from_str(text).unwrap_or_else(|e| panic!("config {text}: {e}"))
 }
 
+impl Slapd {
+    /// Applies `ldif` (changetype records) as the directory manager, with `ldapmodify`.
+    pub(crate) fn modify(&self, ldif: &str) {
+        use std::io::Write as _;
+        let mut child = Command::new(Tools::find().ldapmodify)
+            .args(["-x", "-H", &self.ldap_url(), "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ldapmodify: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Takes `uid=USER` out of the groupOfNames `cn=GROUP` (which must keep a member: the
+    /// service account stands in, as directories commonly do).
+    pub(crate) fn remove_from_group(&self, group: &str, user: &str) {
+        self.modify(&format!(
+            "dn: cn={group},ou=groups,{SUFFIX}\nchangetype: modify\nadd: member\nmember: {READER_DN}\n-\n\
+             delete: member\nmember: uid={user},ou=people,{SUFFIX}\n-\n"
+        ));
+    }
+}
+
 impl Drop for Slapd {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -165,6 +194,7 @@ struct Tools {
     slapadd: PathBuf,
     slappasswd: PathBuf,
     ldapsearch: PathBuf,
+    ldapmodify: PathBuf,
 }
 
 impl Tools {
@@ -192,6 +222,7 @@ impl Tools {
             slapadd: find("slapadd", "slapd"),
             slappasswd: find("slappasswd", "slapd"),
             ldapsearch: find("ldapsearch", "ldap-utils"),
+            ldapmodify: find("ldapmodify", "ldap-utils"),
         }
     }
 }
@@ -233,7 +264,10 @@ fn ca_params(name: &str) -> CertificateParams {
 }
 
 /// slapd.conf: schemas, TLS, one mdb database, access rules. Returns its path.
-fn write_config(dir: &Path) -> PathBuf {
+fn write_config(dir: &Path, tools: &Tools) -> PathBuf {
+    let out = Command::new(&tools.slappasswd).args(["-s", ADMIN_PASSWORD]).output().unwrap();
+    assert!(out.status.success(), "slappasswd: {out:?}");
+    let rootpw = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let db = dir.join("db");
     std::fs::create_dir(&db).unwrap();
     let d = dir.display();
@@ -252,7 +286,8 @@ fn write_config(dir: &Path) -> PathBuf {
          database mdb\n\
          maxsize 16777216\n\
          suffix \"{SUFFIX}\"\n\
-         rootdn \"cn=admin,{SUFFIX}\"\n\
+         rootdn \"{ADMIN_DN}\"\n\
+         rootpw {rootpw}\n\
          directory {db}\n\
          access to attrs=userPassword by anonymous auth by * none\n\
          access to * by dn.exact=\"{READER_DN}\" read by self read by * none\n",

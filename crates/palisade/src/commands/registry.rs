@@ -82,6 +82,13 @@ pub(crate) struct ServeArgs {
     /// the config says otherwise.
     #[arg(long, conflicts_with = "htpasswd")]
     accounts: Option<PathBuf>,
+    /// With --accounts: users not kept locally log in against this LDAP / Active Directory
+    /// (a TOML file: url, bind_dn, bind_password, user_base, group_base, filters, ca_file).
+    #[arg(long, requires = "accounts")]
+    ldap: Option<PathBuf>,
+    /// How often every directory user's groups are read again (minutes).
+    #[arg(long, default_value_t = 15, requires = "ldap")]
+    ldap_sync_minutes: u64,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
@@ -92,6 +99,28 @@ pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
         RegistryCommand::Gc(args) => gc(args).await,
         RegistryCommand::AddUser(args) => add_user(args),
     }
+}
+
+/// The LDAP directory a `--ldap` file describes (checked whole; nothing connects yet).
+fn load_directory(file: &std::path::Path) -> anyhow::Result<palisade_ldap::Directory> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let config: palisade_ldap::DirectoryConfig = toml::from_str(&text).with_context(|| format!("{}", file.display()))?;
+    Ok(palisade_ldap::Directory::new(config)?)
+}
+
+/// Reads every directory user's groups again every `interval`, for as long as the process runs.
+fn spawn_directory_sync(accounts: std::sync::Arc<palisade_accounts::Accounts>, directory: std::sync::Arc<palisade_ldap::Directory>, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match palisade_accounts::sync_directory_users(&accounts, &directory).await {
+                Ok(report) => tracing::info!(synced = report.synced.len(), gone = report.gone.len(), failed = report.failed.len(), "directory sync"),
+                Err(e) => tracing::warn!("directory sync: {e}"),
+            }
+        }
+    });
 }
 
 fn add_user(args: AddUserArgs) -> anyhow::Result<ExitCode> {
@@ -146,6 +175,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(h) = args.htpasswd {
         config.auth.htpasswd = Some(h);
     }
+    if args.accounts.is_some() && config.auth.mode.is_none() {
+        config.auth.mode = Some(AuthMode::Token);
+    }
     if config.auth.effective_mode() == AuthMode::None {
         eprintln!("palisade: WARNING: registry authentication is off; anyone can pull and push");
     }
@@ -156,19 +188,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let driver = config.storage.open(args.root.as_deref())?;
     let (registry, api) = match &args.accounts {
         Some(path) => {
-            if config.auth.mode.is_none() {
-                config.auth.mode = Some(AuthMode::Token);
-            }
             let accounts = std::sync::Arc::new(
                 palisade_accounts::Accounts::open(path).with_context(|| format!("opening the accounts database {}", path.display()))?,
             );
-            let credentials = palisade_accounts::AccountCredentials::new(accounts.clone(), None)?;
+            let directory = match &args.ldap {
+                Some(file) => Some(std::sync::Arc::new(load_directory(file)?)),
+                None => None,
+            };
+            let login = directory.clone().map(|d| {
+                std::sync::Arc::new(palisade_accounts::LdapLogin::new(d, tokio::runtime::Handle::current()))
+                    as std::sync::Arc<dyn palisade_accounts::DirectoryLogin>
+            });
+            if let Some(d) = &directory {
+                spawn_directory_sync(accounts.clone(), d.clone(), std::time::Duration::from_secs(args.ldap_sync_minutes.max(1) * 60));
+            }
+            let credentials = palisade_accounts::AccountCredentials::new(accounts.clone(), login)?;
             let seam = palisade_registry::auth::Accounts {
                 credentials: std::sync::Arc::new(credentials),
                 authorizer: std::sync::Arc::new(palisade_accounts::AccountsAuthorizer(accounts.clone())),
             };
             let registry = Registry::with_accounts(driver, &config, seam)?;
-            let api = palisade_accounts::api::router(palisade_accounts::api::ApiState { accounts, registry: registry.clone() });
+            let api = palisade_accounts::api::router(palisade_accounts::api::ApiState { accounts, registry: registry.clone(), directory });
             (registry, Some(api))
         }
         None => (Registry::new(driver, &config)?, None),
