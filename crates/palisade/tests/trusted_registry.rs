@@ -106,6 +106,64 @@ fn teams_decide_who_pulls_and_pushes_and_public_repositories_pull_anonymously() 
     assert_eq!(listed["repositories"], json!([{"name": "acme/app", "visibility": "public"}]));
     let (_, repo) = api(&s, None, "GET", "/api/v1/repositories/acme/app", None);
     assert_eq!(repo["tags"], json!(["v1", "v2"]));
+
+    // Everything above is in the audit log, which verifies — and stops verifying, naming the
+    // entry, once an entry is changed, removed or two are swapped.
+    let log = s.dir.path().join("audit");
+    let entries = audit_entries(&log);
+    let has = |actor: &str, action: &str, target: &str, outcome: &str| {
+        entries.iter().any(|e| e["actor"] == actor && e["action"] == action && e["target"].as_str().unwrap().contains(target) && e["outcome"] == outcome)
+    };
+    assert!(has("alice", "registry.login", "registry", "success"), "{entries:#?}");
+    assert!(has("bob", "registry.login", "registry", "failure"), "the wrong password");
+    assert!(has("alice", "registry.push", "acme/app:v1", "success"));
+    assert!(has("carol", "registry.push", "acme/app:v2", "success"));
+    assert!(has("bob", "registry.push", "acme/app", "failure"), "bob's refused push");
+    assert!(has("alice", "registry.permission", "readers on acme/app", "success"));
+    assert!(has("alice", "registry.permission", "acme/readers member bob", "success"));
+    assert!(has("alice", "registry.permission", "acme/app", "success"), "made public");
+    assert!(!std::fs::read_to_string(log.join("log.jsonl")).unwrap().contains("password"), "no secret material");
+    let (ok_, out) = palisade(&["audit", "verify", "--dir", log.to_str().unwrap()]);
+    assert!(ok_, "{out}");
+    assert!(out.contains(&format!("{} entries intact", entries.len())), "{out}");
+    let (_, table) = palisade(&["audit", "ls", "--dir", log.to_str().unwrap()]);
+    assert!(table.contains("registry.push") && table.contains("acme/app:v1"), "{table}");
+
+    let tampered = |name: &str, edit: &dyn Fn(&mut Vec<String>)| -> String {
+        let copy = s.dir.path().join(name);
+        std::fs::create_dir(&copy).unwrap();
+        for f in std::fs::read_dir(&log).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
+        }
+        let mut lines: Vec<String> = std::fs::read_to_string(copy.join("log.jsonl")).unwrap().lines().map(str::to_owned).collect();
+        edit(&mut lines);
+        std::fs::write(copy.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+        let (ok_, out) = palisade(&["audit", "verify", "--dir", copy.to_str().unwrap()]);
+        assert!(!ok_, "{name}: verify passed on a tampered log");
+        out
+    };
+    let changed = tampered("one-byte", &|lines| lines[2] = lines[2].replacen("registry", "regIstry", 1));
+    assert!(changed.contains("entry 3") && changed.contains("changed"), "{changed}");
+    let removed = tampered("removed", &|lines| {
+        lines.remove(3);
+    });
+    assert!(removed.contains("entry 4 was removed"), "{removed}");
+    let swapped = tampered("swapped", &|lines| lines.swap(4, 5));
+    assert!(swapped.contains("entry 5") && swapped.contains("swapped"), "{swapped}");
+}
+
+/// The entries of the audit log in `dir`, through `palisade audit ls --json`.
+fn audit_entries(dir: &std::path::Path) -> Vec<Value> {
+    let (ok_, out) = palisade(&["audit", "ls", "--json", "--dir", dir.to_str().unwrap()]);
+    assert!(ok_, "{out}");
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The palisade CLI: (success, stdout + stderr).
+fn palisade(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade")).args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod audit;
 mod collection;
 mod content_trust;
 mod cp;
@@ -98,6 +99,9 @@ pub(crate) enum Command {
     /// Manage swarm services.
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Read and verify a tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage the cluster's image policy (set, show, test, log).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -178,6 +182,7 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => secret::run(cmd, secret::Kind::Config).await,
         Command::Service(cmd) => service::run(cmd).await,
         Command::Policy(cmd) => policy::run(cmd).await,
+        Command::Audit(cmd) => audit::run(cmd),
         Command::Registry(cmd) => registry::run(cmd).await,
         Command::Trust(cmd) => trust::run(cmd).await,
         Command::TrustServer(cmd) => trust_server::run(cmd).await,

@@ -13,7 +13,7 @@ use palisade_registry::{AuthMode, Registry, RegistryConfig};
 #[command(defer = true)]
 pub(crate) enum RegistryCommand {
     /// Serve the registry.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Delete blobs no manifest references, and stale uploads. Run it while no server writes
     /// to the storage root.
     Gc(GcArgs),
@@ -89,16 +89,39 @@ pub(crate) struct ServeArgs {
     /// How often every directory user's groups are read again (minutes).
     #[arg(long, default_value_t = 15, requires = "ldap")]
     ldap_sync_minutes: u64,
+    /// Record logins, pushes, deletes and permission changes in a tamper-evident audit log in
+    /// this directory (`palisade audit ls|verify --dir DIR`). Default with --accounts: `audit`
+    /// beside the accounts database.
+    #[arg(long)]
+    audit: Option<PathBuf>,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
 
 pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     match command {
-        RegistryCommand::Serve(args) => serve(args).await,
+        RegistryCommand::Serve(args) => serve(*args).await,
         RegistryCommand::Gc(args) => gc(args).await,
         RegistryCommand::AddUser(args) => add_user(args),
     }
+}
+
+/// Signs the audit log's head every ten minutes when entries were added, so that at most ten
+/// minutes of entries are ever unprotected by a signature (the log signs every 100 itself).
+fn spawn_head_signing(log: std::sync::Arc<palisade_audit::AuditLog>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(EVERY);
+        loop {
+            ticks.tick().await;
+            let log = log.clone();
+            match tokio::task::spawn_blocking(move || log.sign_head_if_older(EVERY)).await {
+                Ok(Err(e)) => tracing::error!("signing the audit log's head: {e}"),
+                Err(e) => tracing::error!("signing the audit log's head: {e}"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
 }
 
 /// The LDAP directory a `--ldap` file describes (checked whole; nothing connects yet).
@@ -223,6 +246,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("registry listening on {local}");
     tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
+    let audit_dir = args.audit.clone().or_else(|| args.accounts.as_ref().map(|db| db.with_file_name("audit")));
+    if let Some(dir) = audit_dir {
+        let log = palisade_audit::AuditLog::open(&dir, None).with_context(|| format!("opening the audit log in {}", dir.display()))?;
+        let log = std::sync::Arc::new(log);
+        spawn_head_signing(log.clone());
+        registry.set_audit(log);
+        println!("audit log in {}", dir.display());
+    }
     let router = match api {
         Some(api) => registry.router().merge(api),
         None => registry.router(),

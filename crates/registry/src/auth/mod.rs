@@ -274,6 +274,17 @@ impl Authenticator {
         (!users.recently_verified(&user, &password)).then_some(user)
     }
 
+    /// Who a request says it comes from, for the records of a refusal: the Basic user name, or
+    /// the subject of a valid bearer token. Never used to authorize.
+    pub fn claimed_user(&self, headers: &HeaderMap) -> Option<String> {
+        if let Some((user, _)) = basic_credentials(headers) {
+            return Some(user);
+        }
+        let service = self.token_service()?;
+        let claims = service.verify(bearer(headers)?).ok()?;
+        claims.subject().map(str::to_owned)
+    }
+
     /// Whether `password` is `user`'s, by the registry's credentials (never in auth mode
     /// `none`). Blocking (bcrypt, a directory).
     pub fn verify_password(&self, user: &str, password: &str) -> bool {

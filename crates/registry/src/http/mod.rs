@@ -44,6 +44,8 @@ struct Inner {
     logins: LoginGate,
     uploads: uploads::UploadTracker,
     observer: std::sync::OnceLock<Arc<dyn crate::observer::ManifestObserver>>,
+    /// Where logins, pushes and deletes are recorded, if anywhere.
+    audit: std::sync::OnceLock<Arc<palisade_audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -74,6 +76,7 @@ impl Registry {
                 logins: LoginGate::default(),
                 uploads: uploads::UploadTracker::default(),
                 observer: std::sync::OnceLock::new(),
+                audit: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -96,6 +99,34 @@ impl Registry {
 
     pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::observer::ManifestObserver>> {
         self.inner.observer.get()
+    }
+
+    /// Records logins (password checks), pushes and deletes in `log` from now on. One log per
+    /// registry; returns `false` if one was already set.
+    pub fn set_audit(&self, log: Arc<palisade_audit::AuditLog>) -> bool {
+        self.inner.audit.set(log).is_ok()
+    }
+
+    /// Appends `event` to the audit log, if one is set, off the async threads (an append
+    /// waits for its fsync). A failure to record is logged, never the client's error.
+    pub async fn record(&self, event: palisade_audit::Event) {
+        let Some(log) = self.inner.audit.get().cloned() else { return };
+        match tokio::task::spawn_blocking(move || log.append(event)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("audit log: {e}"),
+            Err(e) => tracing::error!("audit log: {e}"),
+        }
+    }
+
+    /// Records a password check of `user` that ran (`ok`: it passed).
+    pub(crate) async fn record_login(&self, user: &str, ok: bool, peer: Option<std::net::IpAddr>) {
+        use palisade_audit::{action, Event, Outcome};
+        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+        let mut event = Event::new(user, action::REGISTRY_LOGIN, "registry", outcome);
+        if let Some(peer) = peer {
+            event = event.source(peer.to_string());
+        }
+        self.record(event).await;
     }
 
     fn uploads(&self) -> &uploads::UploadTracker {
@@ -280,16 +311,19 @@ impl Registry {
     }
 
     /// Checks a user's password as this registry's API does — admitted through its login gate
-    /// (rates per address and user), the check off the async threads — for other surfaces of
-    /// the same registry (the accounts API, the console). `Err` when refused for too many
-    /// attempts.
+    /// (rates per address and user), the check off the async threads, recorded in the audit
+    /// log — for other surfaces of the same registry (the accounts API, the console). `Err`
+    /// when refused for too many attempts.
     pub async fn check_password(&self, user: &str, password: &str, peer: Option<std::net::IpAddr>) -> std::result::Result<bool, Refusal> {
         if self.inner.auth.recently_verified(user, password) {
             return Ok(true);
         }
-        let _slot = self.inner.logins.admit(peer, user).await?;
-        let (this, user, password) = (self.clone(), user.to_owned(), password.to_owned());
-        Ok(tokio::task::spawn_blocking(move || this.inner.auth.verify_password(&user, &password)).await.unwrap_or(false))
+        let slot = self.inner.logins.admit(peer, user).await?;
+        let (this, name, password) = (self.clone(), user.to_owned(), password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || this.inner.auth.verify_password(&name, &password)).await.unwrap_or(false);
+        drop(slot);
+        self.record_login(user, ok, peer).await;
+        Ok(ok)
     }
 
     pub(crate) async fn authorize(
@@ -299,13 +333,19 @@ impl Registry {
         base: String,
         peer: Option<std::net::IpAddr>,
     ) -> std::result::Result<Identity, ApiError> {
-        let _slot = self.admit_login(headers, Endpoint::Api, peer).await?;
+        let slot = self.admit_login(headers, Endpoint::Api, peer).await?;
+        let checked = slot.is_some().then(|| self.inner.auth.password_check(headers, Endpoint::Api)).flatten();
         let this = self.clone();
         let headers = headers.clone();
-        tokio::task::spawn_blocking(move || this.inner.auth.authorize(&headers, &required, &base))
+        let decided = tokio::task::spawn_blocking(move || this.inner.auth.authorize(&headers, &required, &base))
             .await
-            .map_err(|e| ApiError::from(Error::Task(e.to_string())))?
-            .map_err(denial_response)
+            .map_err(|e| ApiError::from(Error::Task(e.to_string())))?;
+        drop(slot);
+        if let Some(user) = checked {
+            // A refusal other than 401 means the password was right.
+            self.record_login(&user, !matches!(decided, Err(Denial::Unauthorized { .. })), peer).await;
+        }
+        decided.map_err(denial_response)
     }
 
     pub(crate) fn limits(&self) -> &Limits {
@@ -335,7 +375,17 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
     }
     let base = base_url(&parts);
     let peer = peer_ip(&parts.extensions);
-    let who = reg.authorize(&parts.headers, required, base.clone(), peer).await?;
+    let audited = audited_action(&route, &parts.method);
+    let who = match reg.authorize(&parts.headers, required, base.clone(), peer).await {
+        Ok(who) => who,
+        Err(e) => {
+            if let Some(a) = &audited {
+                let claimed = reg.auth().claimed_user(&parts.headers);
+                reg.record_write(claimed.as_deref(), a.action, &a.target, false, peer, None).await;
+            }
+            return Err(e);
+        }
+    };
     // Allowed: the connection leaves the tighter caps of unauthenticated ones.
     if let Some(authenticated) = parts.extensions.get::<palisade_serve::Authenticated>() {
         authenticated.mark();
@@ -344,6 +394,67 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
     let method = parts.method.clone();
     let headers = parts.headers;
     let body: Body = body;
+    let actor = who.user().map(str::to_owned);
+    let result = serve_route(reg.clone(), route, method, who, &query, headers, body, base, peer).await;
+    if let Some(a) = audited.filter(|a| a.success || result.is_err()) {
+        let digest = result.as_ref().ok().and_then(|r| r.headers().get("docker-content-digest")).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        reg.record_write(actor.as_deref(), a.action, &a.target, result.is_ok(), peer, digest).await;
+    }
+    result
+}
+
+/// What the audit log records of a request that changes a repository's content.
+struct Audited {
+    action: &'static str,
+    target: String,
+    /// Whether a success is recorded too (a push is recorded once, at its manifest; its blob
+    /// uploads only when refused).
+    success: bool,
+}
+
+/// The audit record of a request, if it changes a repository's content.
+fn audited_action(route: &Route, method: &Method) -> Option<Audited> {
+    use palisade_audit::action;
+    let (action, target, success) = match (route, method) {
+        (Route::Manifest(repo, reference), &Method::PUT) => (action::REGISTRY_PUSH, format!("{repo}:{reference}"), true),
+        (Route::Manifest(repo, reference), &Method::DELETE) => (action::REGISTRY_DELETE, format!("{repo}@{reference}"), true),
+        (Route::Blob(repo, digest), &Method::DELETE) => (action::REGISTRY_DELETE, format!("{repo}@{digest}"), true),
+        (Route::UploadStart(repo), &Method::POST) => (action::REGISTRY_PUSH, repo.to_string(), false),
+        _ => return None,
+    };
+    Some(Audited { action, target, success })
+}
+
+impl Registry {
+    /// Records a push or delete of `target` by `actor` (`None`: not authenticated).
+    async fn record_write(&self, actor: Option<&str>, action: &str, target: &str, ok: bool, peer: Option<std::net::IpAddr>, digest: Option<String>) {
+        use palisade_audit::{Event, Outcome};
+        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+        let mut event = Event::new(actor.unwrap_or("anonymous"), action, target, outcome);
+        if let Some(peer) = peer {
+            event = event.source(peer.to_string());
+        }
+        if let Some(digest) = digest {
+            event = event.detail("digest", digest);
+        }
+        self.record(event).await;
+    }
+}
+
+/// Serves an authorized request.
+#[allow(clippy::too_many_arguments)]
+async fn serve_route(
+    reg: Registry,
+    route: Route,
+    method: Method,
+    who: Identity,
+    query: &str,
+    headers: HeaderMap,
+    body: Body,
+    base: String,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Response, ApiError> {
+    let query = query.to_owned();
     match route {
         Route::Base => Ok(axum::Json(serde_json::json!({})).into_response()),
         Route::Catalog => listing::catalog(reg, who, &query).await,

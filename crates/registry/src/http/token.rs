@@ -19,13 +19,19 @@ pub(super) async fn token(State(reg): State<Registry>, req: Request) -> Response
         .flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>())
         .collect();
     let headers = req.headers().clone();
-    let slot = match reg.admit_login(&headers, Endpoint::Token, super::peer_ip(req.extensions())).await {
+    let peer = super::peer_ip(req.extensions());
+    let slot = match reg.admit_login(&headers, Endpoint::Token, peer).await {
         Ok(slot) => slot,
         Err(e) => return e.into_response(),
     };
+    let checked = slot.is_some().then(|| reg.auth().password_check(&headers, Endpoint::Token)).flatten();
     let this = reg.clone();
     let issued = tokio::task::spawn_blocking(move || this.auth().issue_token(&headers, &scopes)).await;
     drop(slot);
+    if let Some(user) = checked {
+        let ok = !matches!(issued, Ok(Err(crate::auth::Denial::Unauthorized { .. })));
+        reg.record_login(&user, ok, peer).await;
+    }
     match issued {
         Ok(Ok(t)) => axum::Json(t).into_response(),
         Ok(Err(d)) => denial_response(d).into_response(),
