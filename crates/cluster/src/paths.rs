@@ -38,6 +38,11 @@ impl DataRoot {
         &self.0
     }
 
+    /// The node's tamper-evident audit log (`palisade audit ls|verify`).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.0.join("audit")
+    }
+
     /// Default Engine API socket.
     pub fn default_socket(&self) -> PathBuf {
         self.0.join("palisade.sock")

@@ -123,6 +123,8 @@ fn docker_swarm_ca_rotate_waits_and_prints_the_new_root() {
     assert!(printed.trim_end().ends_with(new_root.trim()), "{printed}");
     assert_ne!(new_root.trim(), old_root.trim());
     assert!(manager.docker_ok(&["info"]).contains("Expiry Duration: 2 days"));
+    let (log, intact) = manager.audit_records();
+    assert!(intact && log.contains(&("swarm.ca-rotate".into(), "swarm".into(), "success".into())), "{log:?}");
 }
 
 #[test]

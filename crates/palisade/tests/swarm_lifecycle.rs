@@ -86,12 +86,32 @@ fn docker_cli_drives_init_join_promote_demote_rm_and_leave() {
     assert_eq!(stdout(&out).trim(), "This node joined a swarm as a manager.");
     assert!(second.docker_ok(&["node", "ls"]).contains(&manager_id));
 
+    // a secret made and removed: recorded by name, its value never
+    let made = manager.docker_input(&["secret", "create", "db_password", "-"], Some(b"s3cr3t-value-never-logged"), common::CALL_LIMIT);
+    assert!(made.status.success(), "{}", stderr(&made));
+    manager.docker_ok(&["secret", "rm", "db_password"]);
+
     // the last manager cannot leave without --force; with it, the swarm is gone
     let err = manager.docker_err(&["swarm", "leave"]);
     assert!(err.contains("You are attempting to leave the swarm on a node that is participating as a manager"), "{err}");
     manager.docker_ok(&["swarm", "leave", "--force"]);
     assert_eq!(manager.info("{{.Swarm.LocalNodeState}}"), "inactive");
     assert!(!manager.data_root().join("store").exists(), "leave --force erases the cluster store");
+
+    // Each node's audit log holds what its Engine API was asked, and verifies.
+    let record = |a: &str, t: &str, o: &str| (a.to_owned(), t.to_owned(), o.to_owned());
+    let (second_log, intact) = second.audit_records();
+    assert!(intact);
+    assert_eq!(second_log.iter().filter(|r| **r == record("swarm.join", &addr, "success")).count(), 2, "{second_log:?}");
+    assert!(second_log.contains(&record("swarm.leave", "swarm", "success")), "{second_log:?}");
+    let (manager_log, intact) = manager.audit_records();
+    assert!(intact);
+    assert!(manager_log.contains(&record("secret.create", "db_password", "success")), "{manager_log:?}");
+    assert!(manager_log.contains(&record("secret.remove", "db_password", "success")), "{manager_log:?}");
+    assert!(manager_log.contains(&record("swarm.leave", "swarm", "failure")), "{manager_log:?}");
+    assert!(manager_log.contains(&record("swarm.leave", "swarm", "success")), "{manager_log:?}");
+    let raw = std::fs::read_to_string(manager.data_root().join("audit/log.jsonl")).unwrap();
+    assert!(!raw.contains("s3cr3t-value-never-logged"), "a secret's value reached the audit log");
 }
 
 #[test]

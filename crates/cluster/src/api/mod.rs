@@ -2,6 +2,7 @@
 //! model here ([`convert`]), and cluster errors into dockerd's statuses and texts ([`errors`]);
 //! nothing past this module sees an Engine-API type.
 
+mod audit;
 mod convert;
 pub(crate) mod errors;
 mod logs;
@@ -93,11 +94,16 @@ impl Backend for Daemon {
             join_token: request.join_token,
             availability: request.availability,
         };
-        self.join(options).await.map_err(to_api)
+        let managers = options.remote_addrs.join(",");
+        let result = self.join(options).await.map_err(to_api);
+        self.record(palisade_audit::action::SWARM_JOIN, managers, &[], &result).await;
+        result
     }
 
     async fn swarm_leave(&self, force: bool) -> ApiResult<()> {
-        self.leave(force).await.map_err(to_api)
+        let result = self.leave(force).await.map_err(to_api);
+        self.record(palisade_audit::action::SWARM_LEAVE, "swarm", &[("force", force.to_string())], &result).await;
+        result
     }
 
     async fn swarm_inspect(&self) -> ApiResult<Swarm> {
@@ -117,7 +123,15 @@ impl Backend for Daemon {
             rotate_manager_token: query.rotate_manager_token,
             rotate_unlock_key: query.rotate_manager_unlock_key,
         };
-        self.done(ControlCall::SwarmUpdate(Box::new(update))).await
+        // `docker swarm ca --rotate` raises ForceRotate, or gives a new signing CA.
+        let before = self.swarm_inspect().await.map(|s| s.cluster.spec.ca_config.force_rotate).ok();
+        let rotates = !spec.ca_config.signing_ca_cert.is_empty() || before.is_some_and(|b| spec.ca_config.force_rotate != b);
+        let tokens = [("rotate_worker_token", query.rotate_worker_token), ("rotate_manager_token", query.rotate_manager_token), ("rotate_unlock_key", query.rotate_manager_unlock_key)];
+        let result = self.done(ControlCall::SwarmUpdate(Box::new(update))).await;
+        let action = if rotates { palisade_audit::action::SWARM_CA_ROTATE } else { "swarm.update" };
+        let details: Vec<(&str, String)> = tokens.iter().filter(|(_, on)| *on).map(|(k, _)| (*k, "true".to_owned())).collect();
+        self.record(action, "swarm", &details, &result).await;
+        result
     }
 
     async fn swarm_unlock_key(&self) -> ApiResult<UnlockKeyResponse> {
@@ -160,10 +174,15 @@ impl Backend for Daemon {
     }
 
     async fn secret_create(&self, spec: SecretSpec) -> ApiResult<String> {
-        match self.call(ControlCall::SecretCreate(value_create(spec))).await? {
-            ControlReply::ObjectId(id) => Ok(id),
-            other => Err(unexpected(&other)),
-        }
+        let name = spec.name.clone();
+        let result = match self.call(ControlCall::SecretCreate(value_create(spec))).await {
+            Ok(ControlReply::ObjectId(id)) => Ok(id),
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(e),
+        };
+        let id = result.as_ref().map_or_else(|_| String::new(), String::clone);
+        self.record(palisade_audit::action::SECRET_CREATE, name, &[("id", id)], &result).await;
+        result
     }
 
     async fn secret_list(&self, filters: SecretFilters) -> ApiResult<Vec<Secret>> {
@@ -189,6 +208,8 @@ impl Backend for Daemon {
     }
 
     async fn secret_remove(&self, reference: String) -> ApiResult<()> {
-        self.done(ControlCall::SecretRemove { reference }).await
+        let result = self.done(ControlCall::SecretRemove { reference: reference.clone() }).await;
+        self.record(palisade_audit::action::SECRET_REMOVE, reference, &[], &result).await;
+        result
     }
 }

@@ -21,10 +21,14 @@ impl PolicyBackend for Daemon {
     }
 
     async fn policy_set(&self, text: String) -> ApiResult<PolicyDocument> {
-        match self.call(ControlCall::PolicySet { text }).await? {
-            ControlReply::Policy(Some(view)) => Ok(document(view)),
-            other => Err(unexpected(&other)),
-        }
+        let result = match self.call(ControlCall::PolicySet { text }).await {
+            Ok(ControlReply::Policy(Some(view))) => Ok(document(view)),
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(e),
+        };
+        let version = result.as_ref().map(|d| d.version.to_string()).unwrap_or_default();
+        self.record(palisade_audit::action::POLICY_CHANGE, "image policy", &[("version", version)], &result).await;
+        result
     }
 
     async fn policy_test(&self, image: String) -> ApiResult<Decision> {

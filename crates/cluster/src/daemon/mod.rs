@@ -69,6 +69,9 @@ pub(crate) struct LockedNode {
 pub struct Daemon {
     pub(crate) config: DaemonConfig,
     pub(crate) state: tokio::sync::Mutex<NodeState>,
+    /// Where swarm membership, CA rotations, secrets and policy changes made through this
+    /// node are recorded.
+    pub(crate) audit: Arc<palisade_audit::AuditLog>,
 }
 
 impl Daemon {
@@ -76,6 +79,10 @@ impl Daemon {
     /// manager whose store only the unlock key opens starts locked.
     pub async fn start(config: DaemonConfig) -> Result<Self> {
         let data = &config.data_root;
+        // A log that fails its checks stops the start: tampering is never papered over.
+        let audit = Arc::new(palisade_audit::AuditLog::open(data.audit_dir(), None).map_err(|e| {
+            Error::internal("the audit log", format!("{e} (see `palisade audit verify --dir {}`)", data.audit_dir().display()))
+        })?);
         let state = match NodeIdentity::load(data)? {
             None if data.legacy_store_dir().exists() => return Err(legacy_data_root(data)),
             None => NodeState::Inactive,
@@ -90,6 +97,7 @@ impl Daemon {
                             return Ok(Self {
                                 state: tokio::sync::Mutex::new(NodeState::Locked(Arc::new(locked))),
                                 config,
+                                audit,
                             });
                         }
                     },
@@ -98,7 +106,7 @@ impl Daemon {
                 NodeState::Active(resume(&config, identity, membership, keys).await?)
             }
         };
-        Ok(Self { config, state: tokio::sync::Mutex::new(state) })
+        Ok(Self { config, state: tokio::sync::Mutex::new(state), audit })
     }
 
     /// Signs `csr_pem` as a server certificate for a service this node runs. Only a manager

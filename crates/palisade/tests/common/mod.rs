@@ -840,6 +840,21 @@ impl Node {
 }
 
 impl Node {
+    /// The daemon's audit log as (action, target, outcome), oldest first, through
+    /// `palisade audit ls --json`; and whether `palisade audit verify` passes on it.
+    pub fn audit_records(&self) -> (Vec<(String, String, String)>, bool) {
+        let dir = self.data_root().join("audit");
+        let dir = dir.to_str().unwrap();
+        let out = self.palisade(&["audit", "ls", "--json", "--dir", dir]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let records = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| [&e["action"], &e["target"], &e["outcome"]].map(|v| v.as_str().unwrap().to_owned()).into())
+            .collect();
+        (records, self.palisade(&["audit", "verify", "--dir", dir]).status.success())
+    }
+
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("daemon running").id()

@@ -1,0 +1,32 @@
+//! The node's audit records of what its Engine API was asked to do to the swarm: join,
+//! leave, updates (CA rotation among them), secrets and the image policy. The caller is the
+//! Engine API socket's (root-equivalent) user; secret values never reach the log, names do.
+
+use palisade_audit::{Event, Outcome};
+
+use super::ApiResult;
+use crate::daemon::Daemon;
+
+/// The actor of records made at the Engine API: whoever holds its socket.
+const ENGINE_API: &str = "engine-api";
+
+impl Daemon {
+    /// Records `action` on `target` with the outcome of `result` (and its error), off the async
+    /// threads. A failure to record is logged, never the caller's error.
+    pub(super) async fn record<T>(&self, action: &str, target: impl Into<String>, details: &[(&str, String)], result: &ApiResult<T>) {
+        let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+        let mut event = Event::new(ENGINE_API, action, target, outcome);
+        for (key, value) in details {
+            event = event.detail(*key, value.clone());
+        }
+        if let Err(e) = result {
+            event = event.detail("error", e.to_string());
+        }
+        let log = self.audit.clone();
+        match tokio::task::spawn_blocking(move || log.append(event)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("audit log: {e}"),
+            Err(e) => tracing::error!("audit log: {e}"),
+        }
+    }
+}
