@@ -117,6 +117,12 @@ impl Daemon {
         role.manager().issue_service(csr_pem, names)
     }
 
+    /// The node's audit log, for the services it runs beside the Engine API (the registry and
+    /// trust server of `palisade up`) to record into as well.
+    pub fn audit_log(&self) -> Arc<palisade_audit::AuditLog> {
+        Arc::clone(&self.audit)
+    }
+
     /// The cluster's trust bundle (PEM) as this node holds it, if it is in a swarm.
     pub async fn trust_bundle_pem(&self) -> Option<String> {
         match &*self.state.lock().await {

@@ -34,6 +34,10 @@ pub(crate) struct ServeArgs {
     /// server is open, for local use.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Record publishes and deletes of trust data in a tamper-evident audit log in this
+    /// directory (`palisade audit ls|verify --dir DIR`).
+    #[arg(long)]
+    audit: Option<PathBuf>,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
@@ -59,6 +63,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(palisade_trust::server::tls_config(cert, key)?),
         _ => None,
     };
+    if let Some(dir) = &args.audit {
+        let log = palisade_audit::AuditLog::open(dir, None).with_context(|| format!("opening the audit log in {}", dir.display()))?;
+        server.set_audit(Arc::new(log));
+        println!("audit log in {}", dir.display());
+    }
     let mut app = palisade_trust::server::router(Arc::new(server), palisade_trust::server::Limits::default());
     if let Some(auth) = auth {
         app = Arc::new(auth).protect(app);

@@ -15,6 +15,10 @@ use palisade_registry::auth::{Claims, TokenVerifier};
 
 use super::http::{required_access, Access};
 
+/// Who a request's valid token was issued to: the actor of the audit records it leads to.
+#[derive(Debug, Clone)]
+pub(super) struct TokenSubject(pub(super) String);
+
 /// Checks bearer tokens against the access each route needs.
 #[derive(Debug)]
 pub struct TokenAuth {
@@ -88,6 +92,10 @@ async fn check(State(auth): State<Arc<TokenAuth>>, request: Request, next: Next)
     // A valid token: the connection leaves the tighter caps of unauthenticated ones.
     if let Some(authenticated) = request.extensions().get::<palisade_serve::Authenticated>() {
         authenticated.mark();
+    }
+    let mut request = request;
+    if let Some(subject) = claims.subject() {
+        request.extensions_mut().insert(TokenSubject(subject.to_owned()));
     }
     next.run(request).await
 }

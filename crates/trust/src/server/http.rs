@@ -168,6 +168,16 @@ pub fn router(server: Arc<TrustServer>, limits: Limits) -> Router {
         .with_state(Arc::new(App { server, limits, uploads }))
 }
 
+/// The audit record of a change of `gun`'s trust data by `actor`, with its outcome.
+fn trust_event<T, E: std::fmt::Display>(actor: &str, action: &str, gun: &Gun, result: &std::result::Result<T, E>) -> palisade_audit::Event {
+    let outcome = if result.is_ok() { palisade_audit::Outcome::Success } else { palisade_audit::Outcome::Failure };
+    let event = palisade_audit::Event::new(actor, action, gun.as_str(), outcome);
+    match result {
+        Err(e) => event.detail("error", e.to_string()),
+        Ok(_) => event,
+    }
+}
+
 /// Reads the multipart parts `(filename, bytes)` of an upload, each at most
 /// `limits.max_role_bytes` (the body as a whole is capped by the router's body limit).
 async fn read_parts(req: Request, limits: &Limits) -> Result<Vec<(Option<String>, Vec<u8>)>, ServerError> {
@@ -286,6 +296,7 @@ async fn dispatch(State(app): State<Shared>, req: Request) -> Response {
         return Wire(ServerError::MetadataNotFound).into_response();
     };
     let file = file.to_owned();
+    let actor = req.extensions().get::<super::auth::TokenSubject>().map_or_else(|| "anonymous".to_owned(), |s| s.0.clone());
     match (method, file.as_str()) {
         (Method::POST, "") => {
             // The slot is held until the update is validated and stored (the parts live as long).
@@ -296,9 +307,20 @@ async fn dispatch(State(app): State<Shared>, req: Request) -> Response {
                 Ok(parts) => parts,
                 Err(e) => return Wire(e).into_response(),
             };
-            blocking(move || server.update(&gun, parts).map(|()| empty_ok())).await
+            blocking(move || {
+                let roles: Vec<String> = parts.iter().filter_map(|(name, _)| name.clone()).collect();
+                let result = server.update(&gun, parts);
+                server.record(trust_event(&actor, palisade_audit::action::TRUST_PUBLISH, &gun, &result).detail("roles", roles.join(",")));
+                result.map(|()| empty_ok())
+            })
+            .await
         }
-        (Method::DELETE, "") => blocking(move || server.delete(&gun).map(|()| empty_ok())).await,
+        (Method::DELETE, "") => blocking(move || {
+            let result = server.delete(&gun);
+            server.record(trust_event(&actor, "trust.delete", &gun, &result));
+            result.map(|()| empty_ok())
+        })
+        .await,
         (method @ (Method::GET | Method::POST), f) if f.ends_with(".key") => {
             let role = f.trim_end_matches(".key");
             let Ok(role) = RoleName::new(role) else {

@@ -76,6 +76,8 @@ pub struct TrustServer {
     clock: Arc<dyn Clock>,
     /// Serialises the writes of each GUN so validation reads and the commit see the same state.
     locks: GunLocks,
+    /// Where publishes and deletes of trust data are recorded, if anywhere.
+    audit: std::sync::OnceLock<Arc<palisade_audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for TrustServer {
@@ -93,7 +95,23 @@ impl TrustServer {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io("chmod", e))?;
         let kek = Kek::load_or_create(&dir.join(KEK_FILE))?;
         let store = Store::open(&dir.join(DB_FILE))?;
-        Ok(Self { store, keys: ServerKeys::new(kek), clock, locks: GunLocks::default() })
+        Ok(Self { store, keys: ServerKeys::new(kek), clock, locks: GunLocks::default(), audit: std::sync::OnceLock::new() })
+    }
+
+    /// Records publishes and deletes of trust data in `log` from now on. One log per server;
+    /// returns `false` if one was already set.
+    pub fn set_audit(&self, log: Arc<palisade_audit::AuditLog>) -> bool {
+        self.audit.set(log).is_ok()
+    }
+
+    /// Appends `event` to the audit log, if one is set. Blocking (an append waits for its
+    /// fsync); a failure to record is logged, never the client's error.
+    pub(crate) fn record(&self, event: palisade_audit::Event) {
+        if let Some(log) = self.audit.get() {
+            if let Err(e) = log.append(event) {
+                tracing::error!("audit log: {e}");
+            }
+        }
     }
 
     fn current_root(&self, gun: &Gun) -> Result<Option<Signed<Root>>> {

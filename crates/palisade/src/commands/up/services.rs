@@ -124,6 +124,7 @@ pub(crate) async fn start(
     let (registry_addr, trust_addr) = (registry_listener.local_addr()?, trust_listener.local_addr()?);
 
     let names = service_names("palisade-services", &[registry_addr, trust_addr]);
+    let audit = daemon.audit_log();
     let cert = ServiceCertificate::start(daemon, names, Arc::new(palisade_pki::SystemClock))
         .await
         .map_err(|e| anyhow::anyhow!("service certificate: {e}"))?;
@@ -148,12 +149,15 @@ pub(crate) async fn start(
     }
     let driver = config.storage.open(None)?;
     let registry = Registry::new(driver, &config)?;
+    // One audit log for the node and its services: the daemon's.
+    registry.set_audit(audit.clone());
     let scan = super::scan::start(&registry, &paths.scan)?;
     let tokens = registry.auth().token_service().context("registry token service")?;
     let auth = Arc::new(palisade_trust::server::TokenAuth::new(tokens.verifier(), realm));
 
     let trust = palisade_trust::server::TrustServer::open(&paths.trust_root, Arc::new(palisade_pki::SystemClock))
         .with_context(|| format!("opening trust server root {}", paths.trust_root.display()))?;
+    trust.set_audit(audit);
     let trust_app = auth.protect(palisade_trust::server::router(Arc::new(trust), palisade_trust::server::Limits::default()));
     let trust_app = metrics.http("trust").measure(trust_app, crate::commands::metrics::trust_route);
 
