@@ -23,9 +23,11 @@ mod directory;
 mod error;
 mod model;
 mod store;
+mod views;
 
 pub use credentials::{AccountCredentials, AccountsAuthorizer, DirectoryLogin, DirectoryOutcome};
 pub use directory::{sync_directory_users, LdapLogin, SyncReport};
 pub use error::{AccountsError, Result};
 pub use model::{Level, Organisation, Repository, Team, User, UserSource, Visibility};
 pub use store::Accounts;
+pub use views::{is_admin, managed_namespaces, teams_of, visible_repositories, ListedRepository};

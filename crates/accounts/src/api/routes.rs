@@ -125,20 +125,7 @@ async fn me(State(s): State<ApiState>, c: Peer, headers: HeaderMap) -> ApiResult
 async fn list_repositories(State(s): State<ApiState>, c: Peer, headers: HeaderMap) -> ApiResult {
     let who = caller(&s, &headers, peer(c)).await?;
     let (accounts, store) = (s.accounts.clone(), s.registry.store().clone());
-    let rows = blocking(move || {
-        let mut names: std::collections::BTreeSet<String> = accounts.repositories()?.into_iter().map(|r| r.name).collect();
-        names.extend(store.repositories().map_err(|e| AccountsError::Store(e.to_string()))?);
-        let mut rows = Vec::new();
-        for name in names {
-            let Ok(repo) = name.parse::<RepoName>() else { continue };
-            if accounts.allows(who.as_deref(), &repo, Action::Pull)? {
-                let visibility = accounts.repository(&name)?.map_or(Visibility::Private, |r| r.visibility);
-                rows.push(json!({ "name": name, "visibility": visibility }));
-            }
-        }
-        Ok(rows)
-    })
-    .await?;
+    let rows = blocking(move || crate::visible_repositories(&accounts, &store, who.as_deref())).await?;
     Ok(Json(json!({ "repositories": rows })))
 }
 
@@ -199,7 +186,7 @@ async fn admin(s: &ApiState, headers: &HeaderMap, c: Peer) -> ApiResult<String> 
     let actor = user(s, headers, peer(c)).await?;
     let accounts = s.accounts.clone();
     let who = actor.clone();
-    let is_admin = blocking(move || Ok(accounts.user(&who)?.is_some_and(|u| u.admin))).await?;
+    let is_admin = blocking(move || crate::is_admin(&accounts, &who)).await?;
     if !is_admin {
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{actor:?} is not an administrator")));
     }
@@ -278,13 +265,7 @@ async fn add_owner(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path(
 async fn list_teams(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
     let accounts = s.accounts.clone();
-    let teams = blocking(move || {
-        if !accounts.may_manage_organisation(&actor, &org)? {
-            return Err(AccountsError::Forbidden { actor, what: format!("see the teams of {org}") });
-        }
-        Ok(accounts.teams()?.into_iter().filter(|t| t.organisation == org).collect::<Vec<_>>())
-    })
-    .await?;
+    let teams = blocking(move || crate::teams_of(&accounts, &actor, &org)).await?;
     Ok(Json(json!({ "teams": teams })))
 }
 
