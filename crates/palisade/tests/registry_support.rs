@@ -49,6 +49,8 @@ pub struct Opts {
     pub admin: Option<(String, String)>,
     /// With `admin`: an LDAP directory's configuration (TOML), served with `--ldap`.
     pub ldap: Option<String>,
+    /// With `admin`: serve the web console (`--console`).
+    pub console: bool,
 }
 
 /// Which files `start` wrote for Palisade, to start it (and restart it) identically.
@@ -59,6 +61,7 @@ struct Written {
     config: bool,
     accounts: bool,
     ldap: bool,
+    console: bool,
 }
 
 pub struct Tls {
@@ -187,6 +190,7 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
         config: opts.palisade_config.is_some(),
         accounts: opts.admin.is_some(),
         ldap: opts.ldap.is_some(),
+        console: opts.console,
     };
     let (child, addr) = match kind {
         Kind::Palisade => {
@@ -259,7 +263,7 @@ fn add_user(d: &Path, name: &str, password: &str) {
 
 /// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
 /// address it printed.
-fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap }: Written) -> (Child, SocketAddr) {
+fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap, console }: Written) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
     cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
     // A config whose `[storage]` section names a backend (e.g. S3) names the storage itself.
@@ -282,6 +286,9 @@ fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap }: W
     }
     if ldap {
         cmd.arg("--ldap").arg(d.join("ldap.toml"));
+    }
+    if console {
+        cmd.arg("--console");
     }
     let mut child =
         cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();

@@ -94,6 +94,9 @@ pub(crate) struct ServeArgs {
     /// beside the accounts database.
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// With --accounts: serve the web console at `/console/` (and redirect `/` to it).
+    #[arg(long, requires = "accounts")]
+    console: bool,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
@@ -190,6 +193,22 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The storage as the console's settings page names it.
+fn describe_storage(storage: &palisade_registry::StorageConfig, root: Option<&std::path::Path>) -> String {
+    match storage.kind {
+        palisade_registry::StorageKind::Filesystem => {
+            let root = root.or(storage.root.as_deref()).map_or_else(|| "(default)".to_owned(), |r| r.display().to_string());
+            format!("filesystem {root}")
+        }
+        palisade_registry::StorageKind::S3 => format!(
+            "S3 bucket {} ({}{})",
+            storage.bucket.as_deref().unwrap_or("?"),
+            storage.endpoint.as_deref().unwrap_or("AWS"),
+            storage.prefix.as_deref().map(|p| format!(", prefix {p}")).unwrap_or_default()
+        ),
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
         Some(path) => RegistryConfig::load(path)?,
@@ -231,7 +250,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 authorizer: std::sync::Arc::new(palisade_accounts::AccountsAuthorizer(accounts.clone())),
             };
             let registry = Registry::with_accounts(driver, &config, seam)?;
-            let api = palisade_accounts::api::router(palisade_accounts::api::ApiState { accounts, registry: registry.clone(), directory });
+            let mut api = palisade_accounts::api::router(palisade_accounts::api::ApiState {
+                accounts: accounts.clone(),
+                registry: registry.clone(),
+                directory: directory.clone(),
+            });
+            if args.console {
+                let console = palisade_console::Console {
+                    accounts,
+                    registry: registry.clone(),
+                    directory,
+                    storage: describe_storage(&config.storage, args.root.as_deref()),
+                    tls_certificate: args.tls_cert.clone(),
+                    audit: None,
+                    signers: None,
+                    session_limits: palisade_console::SessionLimits::default(),
+                };
+                api = api
+                    .merge(palisade_console::router(console))
+                    .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/console/") }));
+            }
             (registry, Some(api))
         }
         None => (Registry::new(driver, &config)?, None),

@@ -1,0 +1,264 @@
+//! The web console in a real browser (Debian's Chromium, driven over WebDriver by
+//! chromedriver): an LDAP user logs in over TLS, sees only what its teams allow, creates a
+//! repository through a form and sees a pushed tag with its digest; a wrong password shows an
+//! error; a POST without the session's CSRF token is refused and changes nothing; an
+//! administrator tests the LDAP connection from the settings. Screenshots go to the test's
+//! temporary directory and to `<target>/console-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "registry_support.rs"]
+#[macro_use]
+mod support;
+
+/// A real slapd, the same the LDAP crate's tests use.
+#[path = "../../ldap/tests/support/mod.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod slapd;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use support::{build_image, skopeo_push, start, Kind, Opts, Server};
+
+const ADMIN: (&str, &str) = ("admin", "admin-password");
+const APT: &str = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver";
+
+fn ok(s: &Server, method: &str, path: &str, body: Value) -> Value {
+    let response = s.client().request(method.parse().unwrap(), s.url(path)).basic_auth(ADMIN.0, Some(ADMIN.1)).json(&body).send().unwrap();
+    let status = response.status();
+    let out: Value = response.json().unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {out}");
+    out
+}
+
+/// The repository names the accounts know (as the administrator lists them).
+fn repositories(s: &Server) -> Vec<String> {
+    let out: Value = s.client().get(s.url("/api/v1/repositories")).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap().json().unwrap();
+    out["repositories"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The installed program, or a failure that says how to install it (never a skip).
+fn program(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is missing: install it with `{APT}`");
+}
+
+/// chromedriver on a free loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Driver {
+    let chromedriver = program("chromedriver");
+    program("chromium");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(chromedriver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Driver { child, port };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn browser(driver: &Driver) -> Client {
+    // fantoccini's connector needs a process-wide rustls provider (chromedriver itself is http).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": program("chromium"),
+            // The registry serves TLS with the test's own CA, which Chromium does not know.
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--window-size=1280,860"]
+        }),
+    );
+    ClientBuilder::rustls().expect("rustls").capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.port)).await.expect("a Chromium session")
+}
+
+/// Saves a screenshot into `dir` and `<target>/console-screenshots/`.
+async fn screenshot(c: &Client, dir: &Path, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(name), &png).unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        // tests run from target/<profile>/deps/<test>
+        std::env::current_exe().unwrap().ancestors().nth(3).unwrap().to_path_buf()
+    });
+    let shots = target.join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join(name), &png).unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => panic!("{css}: {e}\nat {}:\n{}", c.current_url().await.unwrap(), c.source().await.unwrap_or_default()),
+    }
+}
+
+async fn login(c: &Client, base: &str, user: &str, password: &str) {
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    c.find(Locator::Id("user")).await.unwrap().send_keys(user).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    // The click does not wait for the next page.
+    text(c, "#login-error, #current-user").await;
+}
+
+#[test]
+fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused() {
+    let driver = start_driver();
+    let directory = slapd::Slapd::start();
+    let ldap = format!(
+        "{}group_base = \"ou=groups,{}\"\nca_file = {:?}\ntimeout_seconds = 3\n",
+        slapd::minimal_toml(&directory.ldaps_url(), slapd::READER_PASSWORD),
+        slapd::SUFFIX,
+        directory.ca_file()
+    );
+    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap), tls: true, console: true, ..Opts::default() });
+    ok(&s, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    ok(&s, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
+    ok(&s, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    ok(&s, "POST", "/api/v1/repositories", json!({"name": "acme/secret", "visibility": "private"}));
+    ok(&s, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
+    let image = build_image("v1");
+    let (pushed, err) = skopeo_push(&s, &format!("oci:{}:v1", image.layout().display()), &format!("docker://{}/acme/app:v1", s.addr), Some("admin:admin-password"));
+    assert!(pushed, "{err}");
+    let shots = tempfile::tempdir().unwrap();
+    let base = s.base();
+    let ca = reqwest::Certificate::from_pem(s.tls.as_ref().unwrap().ca_pem.as_bytes()).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (cookie, token) = runtime.block_on(async {
+        let c = browser(&driver).await;
+        // `/` leads to the console, which asks for a login.
+        c.goto(&format!("{base}/")).await.unwrap();
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
+        screenshot(&c, shots.path(), "login.png").await;
+
+        // A wrong password shows an error on the login page.
+        login(&c, &base, "alice", "not-her-password").await;
+        assert!(text(&c, "#login-error").await.contains("Wrong user name or password"));
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
+
+        // alice (LDAP, group devs) sees acme/app through team devs, never acme/secret.
+        login(&c, &base, "alice", slapd::ALICE_PASSWORD).await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/repositories");
+        assert_eq!(text(&c, "#current-user").await, "alice");
+        let listed = text(&c, "#repositories").await;
+        assert!(listed.contains("acme/app"), "{listed}");
+        assert!(!listed.contains("acme/secret"), "{listed}");
+        c.goto(&format!("{base}/console/repositories/acme/secret")).await.unwrap();
+        assert!(c.source().await.unwrap().contains("404"), "a private repository's existence is not told");
+
+        // She creates a private repository in her own namespace through the form.
+        c.goto(&format!("{base}/console/repositories")).await.unwrap();
+        c.find(Locator::Css("#create-repository #name")).await.unwrap().send_keys("new").await.unwrap();
+        c.find(Locator::Css("#create-repository button")).await.unwrap().click().await.unwrap();
+        text(&c, "#repository-name").await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/repositories/alice/new");
+        assert!(text(&c, "#repository-name").await.contains("private"));
+        c.goto(&format!("{base}/console/repositories?q=new")).await.unwrap();
+        let listed = text(&c, "#repositories").await;
+        assert!(listed.contains("alice/new") && !listed.contains("acme/app"), "search: {listed}");
+        c.goto(&format!("{base}/console/repositories")).await.unwrap();
+        screenshot(&c, shots.path(), "repositories.png").await;
+
+        // The pushed tag with its digest and the pull command for the host the browser used.
+        c.goto(&format!("{base}/console/repositories/acme/app")).await.unwrap();
+        let tags = text(&c, "#tags").await;
+        assert!(tags.contains("v1") && tags.contains(&image.manifest_digest), "{tags}");
+        assert_eq!(text(&c, "#pull-command").await, format!("docker pull {}/acme/app:v1", s.addr));
+        assert!(c.find(Locator::Id("visibility-form")).await.is_err(), "read access does not manage the repository");
+        screenshot(&c, shots.path(), "repository.png").await;
+
+        // The session cookie is HttpOnly, Secure and strict; the CSRF token is in the forms.
+        let cookie = c.get_named_cookie("palisade_session").await.unwrap();
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+        let token = c.find(Locator::Css("input[name=csrf]")).await.unwrap().attr("value").await.unwrap().unwrap();
+        let session = (cookie.value().to_owned(), token);
+        c.close().await.unwrap();
+        session
+    });
+
+    // Forged POSTs with alice's session cookie: no token, a wrong token, the right token
+    // from another site. All 403; nothing is created.
+    let http = reqwest::blocking::Client::builder().add_root_certificate(ca).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let post = |form: &[(&str, &str)], origin: Option<&str>| {
+        let mut r = http.post(s.url("/console/repositories")).header("cookie", format!("palisade_session={cookie}")).form(form);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        let response = r.send().unwrap();
+        let headers = response.headers().clone();
+        (response.status().as_u16(), headers)
+    };
+    let forged = [("namespace", "alice"), ("name", "forged"), ("visibility", "public")];
+    assert_eq!(post(&forged, None).0, 403, "no CSRF token");
+    let wrong = "0".repeat(64);
+    let with = |t: &str| [("namespace", "alice"), ("name", "forged"), ("visibility", "public"), ("csrf", t)].map(|(k, v)| (k, v.to_owned()));
+    let form_wrong = with(&wrong);
+    let form_wrong: Vec<(&str, &str)> = form_wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&form_wrong, None).0, 403, "a wrong CSRF token");
+    let form_right = with(&token);
+    let form_right: Vec<(&str, &str)> = form_right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&form_right, Some("https://evil.example")).0, 403, "another site's Origin");
+    assert_eq!(repositories(&s), ["acme/app", "acme/secret", "alice/new"], "the forged POSTs created nothing");
+    // The same session with its token works (so the refusals were the CSRF checks).
+    let (status, headers) = post(&form_right, Some(&s.base()));
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/console/repositories/alice/forged");
+    for (name, value) in [
+        ("content-security-policy", "default-src 'self'; frame-ancestors 'none'"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert!(headers[name].to_str().unwrap().starts_with(value), "{name}: {:?}", headers[name]);
+    }
+
+    // An administrator tests the LDAP connection from the settings.
+    runtime.block_on(async {
+        let c = browser(&driver).await;
+        login(&c, &base, ADMIN.0, ADMIN.1).await;
+        c.goto(&format!("{base}/console/settings")).await.unwrap();
+        assert!(text(&c, "#auth-mode").await.contains(&directory.ldaps_url()));
+        assert!(text(&c, "#certificate").await.contains("127.0.0.1"));
+        c.find(Locator::Id("ldap-test")).await.unwrap().click().await.unwrap();
+        text(&c, ".notice").await;
+        assert!(text(&c, ".notice").await.contains("LDAP OK"), "{}", text(&c, ".notice").await);
+        screenshot(&c, shots.path(), "settings.png").await;
+        c.goto(&format!("{base}/console/organisations/acme")).await.unwrap();
+        assert!(text(&c, "main").await.contains("directory group: devs"));
+        screenshot(&c, shots.path(), "organisation.png").await;
+        // Logging out ends the session.
+        c.find(Locator::Css("form[action='/console/logout'] button")).await.unwrap().click().await.unwrap();
+        text(&c, "#password").await;
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
+        c.goto(&format!("{base}/console/settings")).await.unwrap();
+        assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
+        c.close().await.unwrap();
+    });
+    for name in ["login.png", "repositories.png", "repository.png", "settings.png", "organisation.png"] {
+        assert!(std::fs::metadata(shots.path().join(name)).unwrap().len() > 1000, "{name}");
+    }
+}
