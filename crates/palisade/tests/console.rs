@@ -69,9 +69,11 @@ fn start_driver() -> Driver {
     program("chromium");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(chromedriver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Killed and reaped on drop, whatever happens next.
+    let driver = Driver { child, port };
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver { child, port };
+            return driver;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -261,7 +261,7 @@ mod tests {
         let team = Team {
             organisation: "acme".into(),
             name: evil.into(),
-            members: BTreeSet::from([format!("\"><img src=x onerror=alert(2)>")]),
+            members: BTreeSet::from(["\"><img src=x onerror=alert(2)>".to_owned()]),
             directory_group: Some(evil.into()),
             grants: BTreeMap::from([(format!("acme/{evil}"), Level::Read)]),
         };

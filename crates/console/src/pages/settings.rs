@@ -32,7 +32,7 @@ fn render(app: &AppState, authed: &Authed, note: Option<&Notice>) -> Markup {
                 } }
             }
             @if console.directory.is_some() {
-                form.row method="post" action="/console/settings/ldap-test" style="margin-top:14px" {
+                form.row method="post" action="/console/settings/ldap-test".actions {
                     (csrf_field(authed))
                     button.secondary #ldap-test type="submit" { "Test the LDAP connection" }
                 }
@@ -41,7 +41,7 @@ fn render(app: &AppState, authed: &Authed, note: Option<&Notice>) -> Markup {
         div.card {
             h2 { "Storage" }
             dl.facts { dt { "Backend" } dd #storage { code { (console.storage) } } }
-            form.row method="post" action="/console/settings/gc" style="margin-top:14px" {
+            form.row method="post" action="/console/settings/gc".actions {
                 (csrf_field(authed))
                 button.secondary #gc type="submit" { "Garbage collection: dry run" }
             }
