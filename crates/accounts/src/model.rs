@@ -18,6 +18,17 @@ pub enum Level {
     Admin,
 }
 
+impl Level {
+    /// The level's name (`read`, `write`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 impl std::str::FromStr for Level {
     type Err = crate::AccountsError;
 
@@ -39,6 +50,16 @@ pub enum Visibility {
     Public,
     /// Its namespace's owner and the teams granted it.
     Private,
+}
+
+impl Visibility {
+    /// The change that sets this visibility, as the audit log names it.
+    pub fn change(self) -> &'static str {
+        match self {
+            Self::Public => "make public",
+            Self::Private => "make private",
+        }
+    }
 }
 
 impl std::str::FromStr for Visibility {

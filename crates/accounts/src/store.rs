@@ -24,6 +24,8 @@ pub(crate) const BCRYPT_COST: u32 = 10;
 /// The access model.
 pub struct Accounts {
     db: Database,
+    /// Where every change (and every refused one) is recorded, if anywhere.
+    audit: std::sync::OnceLock<std::sync::Arc<palisade_audit::AuditLog>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -117,7 +119,28 @@ impl Accounts {
             tx.open_table(table)?;
         }
         tx.commit()?;
-        Ok(Self { db })
+        Ok(Self { db, audit: std::sync::OnceLock::new() })
+    }
+
+    /// Records every change of the model from now on (`registry.permission`: who, what, on
+    /// what, and whether it was made). One log; returns `false` if one was already set.
+    pub fn set_audit(&self, log: std::sync::Arc<palisade_audit::AuditLog>) -> bool {
+        self.audit.set(log).is_ok()
+    }
+
+    /// Records `actor`'s change `what` of `target` with its outcome (a refusal's reason too).
+    /// A failure to record is logged, never the caller's error.
+    fn record<T>(&self, actor: &str, what: &str, target: String, result: &Result<T>) {
+        use palisade_audit::{action, Event, Outcome};
+        let Some(log) = self.audit.get() else { return };
+        let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+        let mut event = Event::new(actor, action::REGISTRY_PERMISSION, target, outcome).detail("change", what);
+        if let Err(e) = result {
+            event = event.detail("error", e.to_string());
+        }
+        if let Err(e) = log.append(event) {
+            tracing::error!("audit log: {e}");
+        }
     }
 
     fn write<T>(&self, change: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
@@ -223,14 +246,18 @@ impl Accounts {
     // ---- changing ----
 
     /// Adds a local user with `password` (at least 8 characters, stored as bcrypt).
-    pub fn add_local_user(&self, name: &str, password: &str, admin: bool) -> Result<User> {
-        check_name("user name", name)?;
-        let user = User { name: name.to_owned(), source: UserSource::Local { password_hash: hash_password(password)? }, email: None, admin };
-        self.write(|tx| {
-            Self::namespace_free(tx, name)?;
-            put(tx, USERS, name, &user)
-        })?;
-        Ok(user)
+    pub fn add_local_user(&self, actor: &str, name: &str, password: &str, admin: bool) -> Result<User> {
+        let result = (|| -> Result<User> {
+            check_name("user name", name)?;
+            let user = User { name: name.to_owned(), source: UserSource::Local { password_hash: hash_password(password)? }, email: None, admin };
+            self.write(|tx| {
+                Self::namespace_free(tx, name)?;
+                put(tx, USERS, name, &user)
+            })?;
+            Ok(user)
+        })();
+        self.record(actor, if admin { "create administrator" } else { "create user" }, name.to_owned(), &result);
+        result
     }
 
     /// Sets a local user's password.
@@ -297,56 +324,68 @@ impl Accounts {
 
     /// `actor` creates the organisation `name` and becomes its owner.
     pub fn create_organisation(&self, actor: &str, name: &str) -> Result<Organisation> {
-        check_name("organisation name", name)?;
-        self.write(|tx| {
-            if get_w::<User>(tx, USERS, actor)?.is_none() {
-                return Err(not_found("user", actor));
-            }
-            Self::namespace_free(tx, name)?;
-            let org = Organisation { name: name.to_owned(), owners: [actor.to_owned()].into() };
-            put(tx, ORGANISATIONS, name, &org)?;
-            Ok(org)
-        })
+        let result = (|| -> Result<Organisation> {
+            check_name("organisation name", name)?;
+            self.write(|tx| {
+                if get_w::<User>(tx, USERS, actor)?.is_none() {
+                    return Err(not_found("user", actor));
+                }
+                Self::namespace_free(tx, name)?;
+                let org = Organisation { name: name.to_owned(), owners: [actor.to_owned()].into() };
+                put(tx, ORGANISATIONS, name, &org)?;
+                Ok(org)
+            })
+        })();
+        self.record(actor, "create organisation", name.to_owned(), &result);
+        result
     }
 
     /// `actor` adds `owner` to the owners of `organisation`.
     pub fn add_owner(&self, actor: &str, organisation: &str, owner: &str) -> Result<()> {
-        self.require(self.may_manage_organisation(actor, organisation)?, actor, format!("manage organisation {organisation}"))?;
-        self.write(|tx| {
-            let mut org: Organisation = get_w(tx, ORGANISATIONS, organisation)?.ok_or_else(|| not_found("organisation", organisation))?;
-            if get_w::<User>(tx, USERS, owner)?.is_none() {
-                return Err(not_found("user", owner));
-            }
-            org.owners.insert(owner.to_owned());
-            put(tx, ORGANISATIONS, organisation, &org)
-        })
+        let result = (|| -> Result<()> {
+            self.require(self.may_manage_organisation(actor, organisation)?, actor, format!("manage organisation {organisation}"))?;
+            self.write(|tx| {
+                let mut org: Organisation = get_w(tx, ORGANISATIONS, organisation)?.ok_or_else(|| not_found("organisation", organisation))?;
+                if get_w::<User>(tx, USERS, owner)?.is_none() {
+                    return Err(not_found("user", owner));
+                }
+                org.owners.insert(owner.to_owned());
+                put(tx, ORGANISATIONS, organisation, &org)
+            })
+        })();
+        self.record(actor, "add owner", format!("{organisation} owner {owner}"), &result);
+        result
     }
 
     /// `actor` creates `team` in `organisation`, optionally mapped to a directory group.
     pub fn create_team(&self, actor: &str, organisation: &str, team: &str, directory_group: Option<&str>) -> Result<Team> {
-        check_name("team name", team)?;
-        self.require(self.may_manage_organisation(actor, organisation)?, actor, format!("manage organisation {organisation}"))?;
-        if directory_group.is_some_and(|g| g.trim().is_empty()) {
-            return Err(invalid("directory group", "must not be empty"));
-        }
-        self.write(|tx| {
-            if get_w::<Organisation>(tx, ORGANISATIONS, organisation)?.is_none() {
-                return Err(not_found("organisation", organisation));
+        let result = (|| -> Result<Team> {
+            check_name("team name", team)?;
+            self.require(self.may_manage_organisation(actor, organisation)?, actor, format!("manage organisation {organisation}"))?;
+            if directory_group.is_some_and(|g| g.trim().is_empty()) {
+                return Err(invalid("directory group", "must not be empty"));
             }
-            let key = team_key(organisation, team);
-            if get_w::<Team>(tx, TEAMS, &key)?.is_some() {
-                return Err(AccountsError::Exists { kind: "team", name: key });
-            }
-            let t = Team {
-                organisation: organisation.to_owned(),
-                name: team.to_owned(),
-                members: Default::default(),
-                directory_group: directory_group.map(str::to_owned),
-                grants: Default::default(),
-            };
-            put(tx, TEAMS, &key, &t)?;
-            Ok(t)
-        })
+            self.write(|tx| {
+                if get_w::<Organisation>(tx, ORGANISATIONS, organisation)?.is_none() {
+                    return Err(not_found("organisation", organisation));
+                }
+                let key = team_key(organisation, team);
+                if get_w::<Team>(tx, TEAMS, &key)?.is_some() {
+                    return Err(AccountsError::Exists { kind: "team", name: key });
+                }
+                let t = Team {
+                    organisation: organisation.to_owned(),
+                    name: team.to_owned(),
+                    members: Default::default(),
+                    directory_group: directory_group.map(str::to_owned),
+                    grants: Default::default(),
+                };
+                put(tx, TEAMS, &key, &t)?;
+                Ok(t)
+            })
+        })();
+        self.record(actor, "create team", format!("{organisation}/{team}"), &result);
+        result
     }
 
     /// `actor` changes a team with `edit` (after checking the actor may manage its organisation).
@@ -362,81 +401,99 @@ impl Accounts {
 
     /// `actor` adds `user` to a team.
     pub fn add_member(&self, actor: &str, organisation: &str, team: &str, user: &str) -> Result<()> {
-        self.edit_team(actor, organisation, team, |tx, t| {
+        let result = self.edit_team(actor, organisation, team, |tx, t| {
             if get_w::<User>(tx, USERS, user)?.is_none() {
                 return Err(not_found("user", user));
             }
             t.members.insert(user.to_owned());
             Ok(())
-        })
+        });
+        self.record(actor, "add member", format!("{organisation}/{team} member {user}"), &result);
+        result
     }
 
     /// `actor` removes `user` from a team.
     pub fn remove_member(&self, actor: &str, organisation: &str, team: &str, user: &str) -> Result<()> {
-        self.edit_team(actor, organisation, team, |_, t| {
+        let result = self.edit_team(actor, organisation, team, |_, t| {
             if !t.members.remove(user) {
                 return Err(not_found("member", user));
             }
             Ok(())
-        })
+        });
+        self.record(actor, "remove member", format!("{organisation}/{team} member {user}"), &result);
+        result
     }
 
     /// `actor` gives a team `level` on `repository`, which must exist and be in the team's
     /// organisation's namespace.
     pub fn grant(&self, actor: &str, organisation: &str, team: &str, repository: &str, level: Level) -> Result<()> {
-        let repo: RepoName = repository.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
-        if repo.components().next() != Some(organisation) {
-            return Err(invalid("grant", format!("{repository:?} is not in organisation {organisation:?}'s namespace")));
-        }
-        self.edit_team(actor, organisation, team, |tx, t| {
-            if get_w::<Repository>(tx, REPOSITORIES, repository)?.is_none() {
-                return Err(not_found("repository", repository));
+        let result = (|| -> Result<()> {
+            let repo: RepoName = repository.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
+            if repo.components().next() != Some(organisation) {
+                return Err(invalid("grant", format!("{repository:?} is not in organisation {organisation:?}'s namespace")));
             }
-            t.grants.insert(repository.to_owned(), level);
-            Ok(())
-        })
+            self.edit_team(actor, organisation, team, |tx, t| {
+                if get_w::<Repository>(tx, REPOSITORIES, repository)?.is_none() {
+                    return Err(not_found("repository", repository));
+                }
+                t.grants.insert(repository.to_owned(), level);
+                Ok(())
+            })
+        })();
+        self.record(actor, "grant", format!("{organisation}/{team} on {repository} ({})", level.as_str()), &result);
+        result
     }
 
     /// `actor` takes a team's level on `repository` away.
     pub fn revoke(&self, actor: &str, organisation: &str, team: &str, repository: &str) -> Result<()> {
-        self.edit_team(actor, organisation, team, |_, t| {
+        let result = self.edit_team(actor, organisation, team, |_, t| {
             if t.grants.remove(repository).is_none() {
                 return Err(not_found("grant", repository));
             }
             Ok(())
-        })
+        });
+        self.record(actor, "revoke", format!("{organisation}/{team} on {repository}"), &result);
+        result
     }
 
     /// `actor` creates the repository record `name` (in a namespace it may manage).
     pub fn create_repository(&self, actor: &str, name: &str, visibility: Visibility) -> Result<Repository> {
-        let repo: RepoName = name.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
-        let namespace = repo.components().next().unwrap_or_default().to_owned();
-        if repo.components().count() < 2 {
-            return Err(invalid("repository", format!("{name:?} must be NAMESPACE/NAME")));
-        }
-        self.require(self.may_manage_repository(actor, &repo)?, actor, format!("create repositories in {namespace}"))?;
-        self.write(|tx| {
-            if get_w::<User>(tx, USERS, &namespace)?.is_none() && get_w::<Organisation>(tx, ORGANISATIONS, &namespace)?.is_none() {
-                return Err(not_found("namespace", &namespace));
+        let result = (|| -> Result<Repository> {
+            let repo: RepoName = name.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
+            let namespace = repo.components().next().unwrap_or_default().to_owned();
+            if repo.components().count() < 2 {
+                return Err(invalid("repository", format!("{name:?} must be NAMESPACE/NAME")));
             }
-            if get_w::<Repository>(tx, REPOSITORIES, name)?.is_some() {
-                return Err(AccountsError::Exists { kind: "repository", name: name.to_owned() });
-            }
-            let r = Repository { name: name.to_owned(), visibility, created_by: actor.to_owned() };
-            put(tx, REPOSITORIES, name, &r)?;
-            Ok(r)
-        })
+            self.require(self.may_manage_repository(actor, &repo)?, actor, format!("create repositories in {namespace}"))?;
+            self.write(|tx| {
+                if get_w::<User>(tx, USERS, &namespace)?.is_none() && get_w::<Organisation>(tx, ORGANISATIONS, &namespace)?.is_none() {
+                    return Err(not_found("namespace", &namespace));
+                }
+                if get_w::<Repository>(tx, REPOSITORIES, name)?.is_some() {
+                    return Err(AccountsError::Exists { kind: "repository", name: name.to_owned() });
+                }
+                let r = Repository { name: name.to_owned(), visibility, created_by: actor.to_owned() };
+                put(tx, REPOSITORIES, name, &r)?;
+                Ok(r)
+            })
+        })();
+        self.record(actor, "create repository", name.to_owned(), &result);
+        result
     }
 
     /// `actor` sets a repository's visibility.
     pub fn set_visibility(&self, actor: &str, name: &str, visibility: Visibility) -> Result<()> {
-        let repo: RepoName = name.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
-        self.require(self.may_manage_repository(actor, &repo)?, actor, format!("manage repository {name}"))?;
-        self.write(|tx| {
-            let mut r: Repository = get_w(tx, REPOSITORIES, name)?.ok_or_else(|| not_found("repository", name))?;
-            r.visibility = visibility;
-            put(tx, REPOSITORIES, name, &r)
-        })
+        let result = (|| -> Result<()> {
+            let repo: RepoName = name.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))?;
+            self.require(self.may_manage_repository(actor, &repo)?, actor, format!("manage repository {name}"))?;
+            self.write(|tx| {
+                let mut r: Repository = get_w(tx, REPOSITORIES, name)?.ok_or_else(|| not_found("repository", name))?;
+                r.visibility = visibility;
+                put(tx, REPOSITORIES, name, &r)
+            })
+        })();
+        self.record(actor, visibility.change(), name.to_owned(), &result);
+        result
     }
 
     fn namespace_free(tx: &WriteTransaction, name: &str) -> Result<()> {

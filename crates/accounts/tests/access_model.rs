@@ -22,8 +22,8 @@ fn may(a: &Accounts, user: Option<&str>, repo: &str, action: Action) -> bool {
 /// alice owns organisation acme with team devs (bob) and repository acme/app (private).
 fn acme() -> (Arc<Accounts>, tempfile::TempDir) {
     let (a, dir) = open();
-    a.add_local_user("alice", "alice-password", false).unwrap();
-    a.add_local_user("bob", "bob-password", false).unwrap();
+    a.add_local_user("admin", "alice", "alice-password", false).unwrap();
+    a.add_local_user("admin", "bob", "bob-password", false).unwrap();
     a.create_organisation("alice", "acme").unwrap();
     a.create_team("alice", "acme", "devs", None).unwrap();
     a.add_member("alice", "acme", "devs", "bob").unwrap();
@@ -86,9 +86,9 @@ fn bad_changes_are_refused_and_change_nothing() {
     assert!(matches!(a.create_repository("bob", "acme/new", Visibility::Public), Err(AccountsError::Forbidden { .. })));
     // Names: a namespace is taken once; grammar; levels.
     assert!(matches!(a.create_organisation("alice", "bob"), Err(AccountsError::Exists { kind: "namespace", .. })));
-    assert!(matches!(a.add_local_user("acme", "password1", false), Err(AccountsError::Exists { .. })));
-    assert!(matches!(a.add_local_user("Bad Name", "password1", false), Err(AccountsError::Invalid { .. })));
-    assert!(matches!(a.add_local_user("carol", "short", false), Err(AccountsError::Invalid { what: "password", .. })));
+    assert!(matches!(a.add_local_user("admin", "acme", "password1", false), Err(AccountsError::Exists { .. })));
+    assert!(matches!(a.add_local_user("admin", "Bad Name", "password1", false), Err(AccountsError::Invalid { .. })));
+    assert!(matches!(a.add_local_user("admin", "carol", "short", false), Err(AccountsError::Invalid { what: "password", .. })));
     assert!("owner".parse::<Level>().is_err());
     let after = (a.teams().unwrap(), a.repositories().unwrap().into_iter().filter(|r| r.name != "bob/own").collect(), a.organisations().unwrap());
     assert_eq!(before, after);
@@ -98,7 +98,7 @@ fn bad_changes_are_refused_and_change_nothing() {
 #[test]
 fn administrators_may_do_everything() {
     let (a, _dir) = acme();
-    a.add_local_user("root", "root-password", true).unwrap();
+    a.add_local_user("admin", "root", "root-password", true).unwrap();
     assert!(may(&a, Some("root"), "acme/app", Action::Delete));
     a.create_team("root", "acme", "ops", None).unwrap();
 }

@@ -252,6 +252,13 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
         c.goto(&format!("{base}/console/organisations/acme")).await.unwrap();
         assert!(text(&c, "main").await.contains("directory group: devs"));
         screenshot(&c, shots.path(), "organisation.png").await;
+        // The audit log: alice's console login and the repository she made through the form.
+        c.goto(&format!("{base}/console/audit")).await.unwrap();
+        let audit = text(&c, "main").await;
+        assert!(audit.contains("registry.login") && audit.contains("alice"), "{audit}");
+        assert!(audit.contains("registry.permission") && audit.contains("alice/new"), "{audit}");
+        assert!(audit.contains("failure"), "the wrong password is in the log: {audit}");
+        screenshot(&c, shots.path(), "audit.png").await;
         // Logging out ends the session.
         c.find(Locator::Css("form[action='/console/logout'] button")).await.unwrap().click().await.unwrap();
         text(&c, "#password").await;
@@ -260,7 +267,7 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
         assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
         c.close().await.unwrap();
     });
-    for name in ["login.png", "repositories.png", "repository.png", "settings.png", "organisation.png"] {
+    for name in ["login.png", "repositories.png", "repository.png", "settings.png", "organisation.png", "audit.png"] {
         assert!(std::fs::metadata(shots.path().join(name)).unwrap().len() > 1000, "{name}");
     }
 }

@@ -87,21 +87,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     }
 }
 
-/// Runs a change of the model as `actor` off the async threads and records it in the audit
-/// log (`registry.permission`: what changed and on what), refusals included.
+/// Runs a change of the model as `actor` off the async threads (the model itself records it,
+/// and its refusal, in the audit log).
 async fn change<T: Send + 'static>(
     s: &ApiState,
     actor: &str,
-    what: &'static str,
-    target: String,
     f: impl FnOnce(&crate::Accounts, &str) -> Result<T, AccountsError> + Send + 'static,
 ) -> ApiResult<T> {
-    use palisade_audit::{action, Event, Outcome};
     let (accounts, who) = (s.accounts.clone(), actor.to_owned());
-    let result = blocking(move || f(&accounts, &who)).await;
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-    s.registry.record(Event::new(actor, action::REGISTRY_PERMISSION, target, outcome).detail("change", what)).await;
-    result
+    blocking(move || f(&accounts, &who)).await
 }
 
 fn peer(Peer(address): Peer) -> Option<SocketAddr> {
@@ -143,8 +137,7 @@ fn private() -> Visibility {
 
 async fn create_repository(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Json(body): Json<NewRepository>) -> ApiResult<(StatusCode, Json<Value>)> {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = body.name.clone();
-    let r = change(&s, &actor, "create repository", target, move |a, who| a.create_repository(who, &body.name, body.visibility)).await?;
+    let r = change(&s, &actor, move |a, who| a.create_repository(who, &body.name, body.visibility)).await?;
     Ok((StatusCode::CREATED, Json(json!(r))))
 }
 
@@ -173,11 +166,7 @@ struct VisibilityChange {
 
 async fn set_visibility(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path(name): Path<String>, Json(body): Json<VisibilityChange>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    let what = match body.visibility {
-        Visibility::Public => "make public",
-        Visibility::Private => "make private",
-    };
-    change(&s, &actor, what, name.clone(), move |a, who| a.set_visibility(who, &name, body.visibility)).await?;
+    change(&s, &actor, move |a, who| a.set_visibility(who, &name, body.visibility)).await?;
     Ok(Json(json!({ "visibility": body.visibility })))
 }
 
@@ -221,8 +210,7 @@ struct NewUser {
 
 async fn create_user(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Json(body): Json<NewUser>) -> ApiResult<(StatusCode, Json<Value>)> {
     let actor = admin(&s, &headers, c).await?;
-    let what = if body.admin { "create administrator" } else { "create user" };
-    let u = change(&s, &actor, what, body.name.clone(), move |a, _| a.add_local_user(&body.name, &body.password, body.admin)).await?;
+    let u = change(&s, &actor, move |a, who| a.add_local_user(who, &body.name, &body.password, body.admin)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "name": u.name, "admin": u.admin }))))
 }
 
@@ -246,7 +234,7 @@ async fn create_organisation(State(s): State<ApiState>, c: Peer, headers: Header
     if body.directory_group.is_some() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "an organisation has no directory group (its teams do)"));
     }
-    let o = change(&s, &actor, "create organisation", body.name.clone(), move |a, who| a.create_organisation(who, &body.name)).await?;
+    let o = change(&s, &actor, move |a, who| a.create_organisation(who, &body.name)).await?;
     Ok((StatusCode::CREATED, Json(json!(o))))
 }
 
@@ -258,7 +246,7 @@ struct UserRef {
 
 async fn add_owner(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path(org): Path<String>, Json(body): Json<UserRef>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    change(&s, &actor, "add owner", format!("{org} owner {}", body.user), move |a, who| a.add_owner(who, &org, &body.user)).await?;
+    change(&s, &actor, move |a, who| a.add_owner(who, &org, &body.user)).await?;
     Ok(Json(json!({})))
 }
 
@@ -271,22 +259,19 @@ async fn list_teams(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path
 
 async fn create_team(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path(org): Path<String>, Json(body): Json<Named>) -> ApiResult<(StatusCode, Json<Value>)> {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = format!("{org}/{}", body.name);
-    let t = change(&s, &actor, "create team", target, move |a, who| a.create_team(who, &org, &body.name, body.directory_group.as_deref())).await?;
+    let t = change(&s, &actor, move |a, who| a.create_team(who, &org, &body.name, body.directory_group.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(json!(t))))
 }
 
 async fn add_member(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path((org, team)): Path<(String, String)>, Json(body): Json<UserRef>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = format!("{org}/{team} member {}", body.user);
-    change(&s, &actor, "add member", target, move |a, who| a.add_member(who, &org, &team, &body.user)).await?;
+    change(&s, &actor, move |a, who| a.add_member(who, &org, &team, &body.user)).await?;
     Ok(Json(json!({})))
 }
 
 async fn remove_member(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path((org, team, member)): Path<(String, String, String)>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = format!("{org}/{team} member {member}");
-    change(&s, &actor, "remove member", target, move |a, who| a.remove_member(who, &org, &team, &member)).await?;
+    change(&s, &actor, move |a, who| a.remove_member(who, &org, &team, &member)).await?;
     Ok(Json(json!({})))
 }
 
@@ -299,15 +284,13 @@ struct GrantBody {
 
 async fn grant(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path((org, team)): Path<(String, String)>, Json(body): Json<GrantBody>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = format!("{org}/{team} on {} ({:?})", body.repository, body.level).to_lowercase();
-    change(&s, &actor, "grant", target, move |a, who| a.grant(who, &org, &team, &body.repository, body.level)).await?;
+    change(&s, &actor, move |a, who| a.grant(who, &org, &team, &body.repository, body.level)).await?;
     Ok(Json(json!({ "level": body.level })))
 }
 
 async fn revoke(State(s): State<ApiState>, c: Peer, headers: HeaderMap, Path((org, team, repository)): Path<(String, String, String)>) -> ApiResult {
     let actor = user(&s, &headers, peer(c)).await?;
-    let target = format!("{org}/{team} on {repository}");
-    change(&s, &actor, "revoke", target, move |a, who| a.revoke(who, &org, &team, &repository)).await?;
+    change(&s, &actor, move |a, who| a.revoke(who, &org, &team, &repository)).await?;
     Ok(Json(json!({})))
 }
 

@@ -31,8 +31,8 @@ pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extensi
             Some(Err(e)) => div.notice.error { "The audit log cannot be read: " (e) },
             Some(Ok(rows)) => div.card {
                 table {
-                    thead { tr { th { "Time" } th { "Who" } th { "Action" } th { "On" } } }
-                    tbody { @for r in rows { tr { td.mono { (r.time) } td { (r.actor) } td { (r.action) } td { (r.target) } } } }
+                    thead { tr { th { "Time" } th { "Who" } th { "Action" } th { "On" } th { "Outcome" } } }
+                    tbody { @for r in rows { tr { td.mono { (r.time) } td { (r.actor) } td { (r.action) } td { (r.target) } td { (r.outcome) } } } }
                 }
                 @if rows.is_empty() { p.empty { "No entries yet." } }
             },

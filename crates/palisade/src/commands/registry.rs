@@ -159,7 +159,8 @@ fn add_user(args: AddUserArgs) -> anyhow::Result<ExitCode> {
     };
     let accounts = palisade_accounts::Accounts::open(&args.accounts)
         .with_context(|| format!("opening {} (is a registry serving it? then use its API)", args.accounts.display()))?;
-    accounts.add_local_user(&args.name, &password, args.admin)?;
+    // Offline, before any registry serves the database: the operator at the console.
+    accounts.add_local_user("palisade registry add-user", &args.name, &password, args.admin)?;
     println!("added {}{}", args.name, if args.admin { " (administrator)" } else { "" });
     Ok(ExitCode::SUCCESS)
 }
@@ -227,12 +228,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(palisade_registry::load_tls_config(cert, key)?),
         _ => None,
     };
+    let audit_dir = args.audit.clone().or_else(|| args.accounts.as_ref().map(|db| db.with_file_name("audit")));
+    let audit = match audit_dir {
+        Some(dir) => {
+            let log = palisade_audit::AuditLog::open(&dir, None).with_context(|| format!("opening the audit log in {}", dir.display()))?;
+            println!("audit log in {}", dir.display());
+            Some(std::sync::Arc::new(log))
+        }
+        None => None,
+    };
     let driver = config.storage.open(args.root.as_deref())?;
     let (registry, api) = match &args.accounts {
         Some(path) => {
             let accounts = std::sync::Arc::new(
                 palisade_accounts::Accounts::open(path).with_context(|| format!("opening the accounts database {}", path.display()))?,
             );
+            if let Some(log) = &audit {
+                accounts.set_audit(log.clone());
+            }
             let directory = match &args.ldap {
                 Some(file) => Some(std::sync::Arc::new(load_directory(file)?)),
                 None => None,
@@ -262,7 +275,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     directory,
                     storage: describe_storage(&config.storage, args.root.as_deref()),
                     tls_certificate: args.tls_cert.clone(),
-                    audit: None,
+                    audit: audit.clone().map(|log| log as std::sync::Arc<dyn palisade_console::AuditView>),
                     signers: None,
                     session_limits: palisade_console::SessionLimits::default(),
                 };
@@ -284,13 +297,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("registry listening on {local}");
     tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
-    let audit_dir = args.audit.clone().or_else(|| args.accounts.as_ref().map(|db| db.with_file_name("audit")));
-    if let Some(dir) = audit_dir {
-        let log = palisade_audit::AuditLog::open(&dir, None).with_context(|| format!("opening the audit log in {}", dir.display()))?;
-        let log = std::sync::Arc::new(log);
+    if let Some(log) = audit {
         spawn_head_signing(log.clone());
         registry.set_audit(log);
-        println!("audit log in {}", dir.display());
     }
     let router = match api {
         Some(api) => registry.router().merge(api),
