@@ -20,23 +20,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{build_image, skopeo_push, start, Kind, Opts, Server};
 
 const ADMIN: (&str, &str) = ("admin", "admin-password");
 const APT: &str = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver";
 
-fn ok(s: &Server, method: &str, path: &str, body: Value) -> Value {
-    let response = s.client().request(method.parse().unwrap(), s.url(path)).basic_auth(ADMIN.0, Some(ADMIN.1)).json(&body).send().unwrap();
-    let status = response.status();
-    let out: Value = response.json().unwrap_or(Value::Null);
-    assert!(status.is_success(), "{method} {path}: {status} {out}");
-    out
-}
-
 /// The repository names the accounts know (as the administrator lists them).
 fn repositories(s: &Server) -> Vec<String> {
-    let out: Value = s.client().get(s.url("/api/v1/repositories")).basic_auth(ADMIN.0, Some(ADMIN.1)).send().unwrap().json().unwrap();
+    let (_, out) = s.api(Some(ADMIN), "GET", "/api/v1/repositories", None);
     out["repositories"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -136,11 +128,11 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
         directory.ca_file()
     );
     let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap), tls: true, console: true, ..Opts::default() });
-    ok(&s, "POST", "/api/v1/organisations", json!({"name": "acme"}));
-    ok(&s, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
-    ok(&s, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
-    ok(&s, "POST", "/api/v1/repositories", json!({"name": "acme/secret", "visibility": "private"}));
-    ok(&s, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/secret", "visibility": "private"}));
+    s.api_ok(ADMIN, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
     let image = build_image("v1");
     let (pushed, err) = skopeo_push(&s, &format!("oci:{}:v1", image.layout().display()), &format!("docker://{}/acme/app:v1", s.addr), Some("admin:admin-password"));
     assert!(pushed, "{err}");

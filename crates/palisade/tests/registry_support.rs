@@ -245,6 +245,29 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
     Server { kind, addr, dir, tls, child, written }
 }
 
+impl Server {
+    /// A trusted registry's JSON API call as `who` (`None`: anonymous): (status, body).
+    pub fn api(&self, who: Option<(&str, &str)>, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut request = self.client().request(method.parse().unwrap(), self.url(path));
+        if let Some((user, password)) = who {
+            request = request.basic_auth(user, Some(password));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// [`Server::api`] as `who`, which must succeed; returns the body.
+    pub fn api_ok(&self, who: (&str, &str), method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, out) = self.api(Some(who), method, path, Some(body));
+        assert!((200..300).contains(&status), "{method} {path}: {status} {out}");
+        out
+    }
+}
+
 /// `palisade registry add-user --admin NAME` on the accounts database in `d`.
 fn add_user(d: &Path, name: &str, password: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))

@@ -89,6 +89,7 @@ fn docker_cli_drives_init_join_promote_demote_rm_and_leave() {
     // a secret made and removed: recorded by name, its value never
     let made = manager.docker_input(&["secret", "create", "db_password", "-"], Some(b"s3cr3t-value-never-logged"), common::CALL_LIMIT);
     assert!(made.status.success(), "{}", stderr(&made));
+    let secret = format!("secret {}", stdout(&made).trim());
     manager.docker_ok(&["secret", "rm", "db_password"]);
 
     // the last manager cannot leave without --force; with it, the swarm is gone
@@ -106,12 +107,12 @@ fn docker_cli_drives_init_join_promote_demote_rm_and_leave() {
     assert!(second_log.contains(&record("swarm.leave", "swarm", "success")), "{second_log:?}");
     let (manager_log, intact) = manager.audit_records();
     assert!(intact);
-    assert!(manager_log.contains(&record("secret.create", "db_password", "success")), "{manager_log:?}");
-    assert!(manager_log.contains(&record("secret.remove", "db_password", "success")), "{manager_log:?}");
+    assert!(manager_log.contains(&record("secret.create", &secret, "success")), "{manager_log:?}");
+    assert!(manager_log.contains(&record("secret.remove", &secret, "success")), "{manager_log:?}");
     assert!(manager_log.contains(&record("swarm.leave", "swarm", "failure")), "{manager_log:?}");
     assert!(manager_log.contains(&record("swarm.leave", "swarm", "success")), "{manager_log:?}");
     let raw = std::fs::read_to_string(manager.data_root().join("audit/log.jsonl")).unwrap();
-    assert!(!raw.contains("s3cr3t-value-never-logged"), "a secret's value reached the audit log");
+    assert!(!raw.contains("s3cr3t-value-never-logged") && !raw.contains("db_password"), "a secret's value or name reached the audit log");
 }
 
 #[test]

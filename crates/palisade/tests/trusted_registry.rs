@@ -21,26 +21,6 @@ const ADMIN: (&str, &str) = ("admin", "admin-password");
 /// Who calls (`None`: anonymous), method, path, body, expected status, a phrase of the error.
 type Refused<'a> = (Option<(&'a str, &'a str)>, &'a str, &'a str, Value, u16, &'a str);
 
-/// A JSON API call as `who` (`None`: anonymous); returns (status, body).
-fn api(s: &Server, who: Option<(&str, &str)>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = s.client().request(method.parse().unwrap(), s.url(path));
-    if let Some((user, password)) = who {
-        request = request.basic_auth(user, Some(password));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Value::Null))
-}
-
-fn ok(s: &Server, who: (&str, &str), method: &str, path: &str, body: Value) -> Value {
-    let (status, out) = api(s, Some(who), method, path, Some(body));
-    assert!((200..300).contains(&status), "{method} {path}: {status} {out}");
-    out
-}
-
 fn push(s: &Server, who: Option<&str>, reference: &str) -> (bool, String) {
     let img = build_image(reference.rsplit(':').next().unwrap());
     let tag = reference.rsplit(':').next().unwrap();
@@ -56,17 +36,17 @@ fn pull(s: &Server, who: Option<&str>, reference: &str) -> (bool, String) {
 fn teams_decide_who_pulls_and_pushes_and_public_repositories_pull_anonymously() {
     let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ..Opts::default() });
     for user in ["alice", "bob", "carol", "dave"] {
-        ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": user, "password": format!("{user}-password")}));
+        s.api_ok(ADMIN, "POST", "/api/v1/users", json!({"name": user, "password": format!("{user}-password")}));
     }
     let alice = ("alice", "alice-password");
-    ok(&s, alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
-    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "readers"}));
-    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "writers"}));
-    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams/readers/members", json!({"user": "bob"}));
-    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams/writers/members", json!({"user": "carol"}));
-    ok(&s, alice, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
-    ok(&s, alice, "PUT", "/api/v1/organisations/acme/teams/readers/grants", json!({"repository": "acme/app", "level": "read"}));
-    ok(&s, alice, "PUT", "/api/v1/organisations/acme/teams/writers/grants", json!({"repository": "acme/app", "level": "write"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "readers"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "writers"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations/acme/teams/readers/members", json!({"user": "bob"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations/acme/teams/writers/members", json!({"user": "carol"}));
+    s.api_ok(alice, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    s.api_ok(alice, "PUT", "/api/v1/organisations/acme/teams/readers/grants", json!({"repository": "acme/app", "level": "read"}));
+    s.api_ok(alice, "PUT", "/api/v1/organisations/acme/teams/writers/grants", json!({"repository": "acme/app", "level": "write"}));
 
     // The organisation's owner pushes; team read pulls but cannot push; team write pushes.
     let (pushed, err) = push(&s, Some("alice:alice-password"), "acme/app:v1");
@@ -81,11 +61,11 @@ fn teams_decide_who_pulls_and_pushes_and_public_repositories_pull_anonymously() 
     assert!(!pull(&s, Some("dave:dave-password"), "acme/app:v1").0, "dave is in no team");
     assert!(!pull(&s, None, "acme/app:v1").0, "anonymous on a private repository");
     assert!(!pull(&s, Some("bob:wrong-password"), "acme/app:v1").0, "a wrong password");
-    let (_, listed) = api(&s, Some(("dave", "dave-password")), "GET", "/api/v1/repositories", None);
+    let (_, listed) = s.api(Some(("dave", "dave-password")), "GET", "/api/v1/repositories", None);
     assert_eq!(listed["repositories"], json!([]), "dave lists nothing");
-    let (_, listed) = api(&s, Some(("bob", "bob-password")), "GET", "/api/v1/repositories", None);
+    let (_, listed) = s.api(Some(("bob", "bob-password")), "GET", "/api/v1/repositories", None);
     assert_eq!(listed["repositories"], json!([{"name": "acme/app", "visibility": "private"}]));
-    let (status, _) = api(&s, Some(("dave", "dave-password")), "GET", "/api/v1/repositories/acme/app", None);
+    let (status, _) = s.api(Some(("dave", "dave-password")), "GET", "/api/v1/repositories/acme/app", None);
     assert_eq!(status, 404, "a private repository's existence is not told");
 
     // Users own their namespace.
@@ -94,17 +74,17 @@ fn teams_decide_who_pulls_and_pushes_and_public_repositories_pull_anonymously() 
     assert!(!pull(&s, Some("bob:bob-password"), "dave/tool:v1").0);
 
     // Leaving the team takes the access away.
-    ok(&s, alice, "DELETE", "/api/v1/organisations/acme/teams/readers/members/bob", json!({}));
+    s.api_ok(alice, "DELETE", "/api/v1/organisations/acme/teams/readers/members/bob", json!({}));
     assert!(!pull(&s, Some("bob:bob-password"), "acme/app:v1").0, "bob left readers");
 
     // Public: anyone pulls, nobody anonymous pushes.
-    ok(&s, alice, "PATCH", "/api/v1/repositories/acme/app", json!({"visibility": "public"}));
+    s.api_ok(alice, "PATCH", "/api/v1/repositories/acme/app", json!({"visibility": "public"}));
     let (pulled, err) = pull(&s, None, "acme/app:v2");
     assert!(pulled, "anonymous pull of a public repository: {err}");
     assert!(!push(&s, None, "acme/app:v3").0);
-    let (_, listed) = api(&s, None, "GET", "/api/v1/repositories", None);
+    let (_, listed) = s.api(None, "GET", "/api/v1/repositories", None);
     assert_eq!(listed["repositories"], json!([{"name": "acme/app", "visibility": "public"}]));
-    let (_, repo) = api(&s, None, "GET", "/api/v1/repositories/acme/app", None);
+    let (_, repo) = s.api(None, "GET", "/api/v1/repositories/acme/app", None);
     assert_eq!(repo["tags"], json!(["v1", "v2"]));
 
     // Everything above is in the audit log, which verifies — and stops verifying, naming the
@@ -169,12 +149,12 @@ fn palisade(args: &[&str]) -> (bool, String) {
 #[test]
 fn bad_changes_are_refused_with_a_reason_and_change_nothing() {
     let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ..Opts::default() });
-    ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": "alice", "password": "alice-password"}));
-    ok(&s, ADMIN, "POST", "/api/v1/users", json!({"name": "bob", "password": "bob-password"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/users", json!({"name": "alice", "password": "alice-password"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/users", json!({"name": "bob", "password": "bob-password"}));
     let alice = ("alice", "alice-password");
-    ok(&s, alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
-    ok(&s, alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs"}));
-    let teams_before = ok(&s, alice, "GET", "/api/v1/organisations/acme/teams", json!(null));
+    s.api_ok(alice, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    s.api_ok(alice, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs"}));
+    let teams_before = s.api_ok(alice, "GET", "/api/v1/organisations/acme/teams", json!(null));
 
     let cases: [Refused; 8] = [
         (Some(alice), "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/ghost", "level": "read"}), 404, "repository \"acme/ghost\" does not exist"),
@@ -187,12 +167,12 @@ fn bad_changes_are_refused_with_a_reason_and_change_nothing() {
         (Some(ADMIN), "POST", "/api/v1/organisations", json!({"name": "alice"}), 409, "namespace \"alice\" already exists"),
     ];
     for (who, method, path, body, status, message) in cases {
-        let (got, out) = api(&s, who, method, path, Some(body));
+        let (got, out) = s.api(who, method, path, Some(body));
         assert_eq!(got, status, "{method} {path}: {out}");
         assert!(out["error"].as_str().unwrap_or_default().contains(message) || got == 422, "{method} {path}: {out}");
     }
-    assert_eq!(ok(&s, alice, "GET", "/api/v1/organisations/acme/teams", json!(null)), teams_before);
-    let (_, users) = api(&s, Some(ADMIN), "GET", "/api/v1/users", None);
+    assert_eq!(s.api_ok(alice, "GET", "/api/v1/organisations/acme/teams", json!(null)), teams_before);
+    let (_, users) = s.api(Some(ADMIN), "GET", "/api/v1/users", None);
     let names: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "alice", "bob"]);
 }
@@ -211,11 +191,11 @@ fn ldap_toml(directory: &slapd::Slapd) -> String {
 fn an_ldap_users_access_follows_its_directory_group_after_a_sync() {
     let directory = slapd::Slapd::start();
     let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap_toml(&directory)), ..Opts::default() });
-    assert_eq!(ok(&s, ADMIN, "POST", "/api/v1/directory/check", json!({}))["ok"], json!(true));
-    ok(&s, ADMIN, "POST", "/api/v1/organisations", json!({"name": "acme"}));
-    ok(&s, ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
-    ok(&s, ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
-    ok(&s, ADMIN, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
+    assert_eq!(s.api_ok(ADMIN, "POST", "/api/v1/directory/check", json!({}))["ok"], json!(true));
+    s.api_ok(ADMIN, "POST", "/api/v1/organisations", json!({"name": "acme"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
+    s.api_ok(ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
+    s.api_ok(ADMIN, "PUT", "/api/v1/organisations/acme/teams/devs/grants", json!({"repository": "acme/app", "level": "read"}));
     let (pushed, err) = push(&s, Some("admin:admin-password"), "acme/app:v1");
     assert!(pushed, "{err}");
 
@@ -224,14 +204,14 @@ fn an_ldap_users_access_follows_its_directory_group_after_a_sync() {
     let (pulled, err) = pull(&s, Some(&alice), "acme/app:v1");
     assert!(pulled, "alice (LDAP, devs) pull: {err}");
     assert!(!push(&s, Some(&alice), "acme/app:v2").0, "read only");
-    assert_eq!(ok(&s, ("alice", slapd::ALICE_PASSWORD), "GET", "/api/v1/me", json!(null))["name"], "alice");
+    assert_eq!(s.api_ok(("alice", slapd::ALICE_PASSWORD), "GET", "/api/v1/me", json!(null))["name"], "alice");
     // bob is in ops only; a wrong directory password is refused.
     assert!(!pull(&s, Some(&format!("bob:{}", slapd::BOB_PASSWORD)), "acme/app:v1").0, "bob is not in devs");
     assert!(!pull(&s, Some("alice:not-her-password"), "acme/app:v1").0);
 
     // alice leaves devs in the directory; after a sync her access is gone.
     directory.remove_from_group("devs", "alice");
-    let report = ok(&s, ADMIN, "POST", "/api/v1/directory/sync", json!({}));
+    let report = s.api_ok(ADMIN, "POST", "/api/v1/directory/sync", json!({}));
     assert!(report["synced"].as_array().unwrap().contains(&json!("alice")), "{report}");
     let (pulled, _) = pull(&s, Some(&alice), "acme/app:v1");
     assert!(!pulled, "alice left devs");
@@ -244,10 +224,10 @@ fn an_unreachable_directory_fails_logins_clearly_and_local_administrators_still_
         "url = \"ldap://127.0.0.1:{port}\"\nbind_dn = \"cn=reader,dc=x\"\nbind_password = \"pw\"\nuser_base = \"ou=people,dc=x\"\ntimeout_seconds = 2\n"
     );
     let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap), ..Opts::default() });
-    let (status, _) = api(&s, Some(("alice", "alice-password")), "GET", "/api/v1/me", None);
+    let (status, _) = s.api(Some(("alice", "alice-password")), "GET", "/api/v1/me", None);
     assert_eq!(status, 401);
-    assert_eq!(ok(&s, ADMIN, "GET", "/api/v1/me", json!(null))["admin"], json!(true), "the local administrator");
-    let (status, out) = api(&s, Some(ADMIN), "POST", "/api/v1/directory/check", Some(json!({})));
+    assert_eq!(s.api_ok(ADMIN, "GET", "/api/v1/me", json!(null))["admin"], json!(true), "the local administrator");
+    let (status, out) = s.api(Some(ADMIN), "POST", "/api/v1/directory/check", Some(json!({})));
     assert_eq!(status, 502, "{out}");
     assert!(out["error"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")), "{out}");
 }

@@ -174,14 +174,14 @@ impl Backend for Daemon {
     }
 
     async fn secret_create(&self, spec: SecretSpec) -> ApiResult<String> {
-        let name = spec.name.clone();
         let result = match self.call(ControlCall::SecretCreate(value_create(spec))).await {
             Ok(ControlReply::ObjectId(id)) => Ok(id),
             Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(e),
         };
-        let id = result.as_ref().map_or_else(|_| String::new(), String::clone);
-        self.record(palisade_audit::action::SECRET_CREATE, name, &[("id", id)], &result).await;
+        // By ID: a secret's name, like its value, is kept encrypted at rest.
+        let target = result.as_ref().map_or_else(|_| "a new secret".to_owned(), |id| format!("secret {id}"));
+        self.record(palisade_audit::action::SECRET_CREATE, target, &[], &result).await;
         result
     }
 
@@ -208,8 +208,13 @@ impl Backend for Daemon {
     }
 
     async fn secret_remove(&self, reference: String) -> ApiResult<()> {
-        let result = self.done(ControlCall::SecretRemove { reference: reference.clone() }).await;
-        self.record(palisade_audit::action::SECRET_REMOVE, reference, &[], &result).await;
+        // By ID, as at create (the reference may be the name, which stays encrypted at rest).
+        let target = match self.secret_inspect(reference.clone()).await {
+            Ok(secret) => format!("secret {}", secret.id),
+            Err(_) => "an unknown secret".to_owned(),
+        };
+        let result = self.done(ControlCall::SecretRemove { reference }).await;
+        self.record(palisade_audit::action::SECRET_REMOVE, target, &[], &result).await;
         result
     }
 }
