@@ -206,8 +206,14 @@ fn an_ldap_users_access_follows_its_directory_group_after_a_sync() {
     assert!(!push(&s, Some(&alice), "acme/app:v2").0, "read only");
     assert_eq!(s.api_ok(("alice", slapd::ALICE_PASSWORD), "GET", "/api/v1/me", json!(null))["name"], "alice");
     // bob is in ops only; a wrong directory password is refused.
-    assert!(!pull(&s, Some(&format!("bob:{}", slapd::BOB_PASSWORD)), "acme/app:v1").0, "bob is not in devs");
+    let bob = format!("bob:{}", slapd::BOB_PASSWORD);
+    assert!(!pull(&s, Some(&bob), "acme/app:v1").0, "bob is not in devs");
     assert!(!pull(&s, Some("alice:not-her-password"), "acme/app:v1").0);
+    // A team mapped to ops with write: bob (LDAP, posixGroup ops) pushes.
+    s.api_ok(ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "ops", "directory_group": "ops"}));
+    s.api_ok(ADMIN, "PUT", "/api/v1/organisations/acme/teams/ops/grants", json!({"repository": "acme/app", "level": "write"}));
+    let (pushed, err) = push(&s, Some(&bob), "acme/app:v2");
+    assert!(pushed, "bob (LDAP, ops: write) push: {err}");
 
     // alice leaves devs in the directory; after a sync her access is gone.
     directory.remove_from_group("devs", "alice");
