@@ -14,13 +14,24 @@ impl Daemon {
     /// Records `action` on `target` with the outcome of `result` (and its error), off the async
     /// threads. A failure to record is logged, never the caller's error.
     pub(super) async fn record<T>(&self, action: &str, target: impl Into<String>, details: &[(&str, String)], result: &ApiResult<T>) {
-        let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.append(action, target.into(), details, result.is_ok(), error).await;
+    }
+
+    /// [`Self::record`] without the error's text, for actions whose errors may name what must
+    /// stay encrypted at rest (a secret's name).
+    pub(super) async fn record_outcome<T>(&self, action: &str, target: impl Into<String>, result: &ApiResult<T>) {
+        self.append(action, target.into(), &[], result.is_ok(), None).await;
+    }
+
+    async fn append(&self, action: &str, target: String, details: &[(&str, String)], ok: bool, error: Option<String>) {
+        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
         let mut event = Event::new(ENGINE_API, action, target, outcome);
         for (key, value) in details {
             event = event.detail(*key, value.clone());
         }
-        if let Err(e) = result {
-            event = event.detail("error", e.to_string());
+        if let Some(error) = error {
+            event = event.detail("error", error);
         }
         let log = self.audit.clone();
         match tokio::task::spawn_blocking(move || log.append(event)).await {

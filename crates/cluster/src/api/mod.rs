@@ -181,7 +181,7 @@ impl Backend for Daemon {
         };
         // By ID: a secret's name, like its value, is kept encrypted at rest.
         let target = result.as_ref().map_or_else(|_| "a new secret".to_owned(), |id| format!("secret {id}"));
-        self.record(palisade_audit::action::SECRET_CREATE, target, &[], &result).await;
+        self.record_outcome(palisade_audit::action::SECRET_CREATE, target, &result).await;
         result
     }
 
@@ -214,7 +214,7 @@ impl Backend for Daemon {
             Err(_) => "an unknown secret".to_owned(),
         };
         let result = self.done(ControlCall::SecretRemove { reference }).await;
-        self.record(palisade_audit::action::SECRET_REMOVE, target, &[], &result).await;
+        self.record_outcome(palisade_audit::action::SECRET_REMOVE, target, &result).await;
         result
     }
 }

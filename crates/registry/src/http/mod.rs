@@ -379,9 +379,10 @@ async fn handle(reg: Registry, req: Request) -> std::result::Result<Response, Ap
     let who = match reg.authorize(&parts.headers, required, base.clone(), peer).await {
         Ok(who) => who,
         Err(e) => {
-            if let Some(a) = &audited {
-                let claimed = reg.auth().claimed_user(&parts.headers);
-                reg.record_write(claimed.as_deref(), a.action, &a.target, false, peer, None).await;
+            // A refusal of someone who said who they are. The 401 challenge every client meets
+            // before it fetches a token is no refusal worth a record.
+            if let (Some(a), Some(claimed)) = (&audited, reg.auth().claimed_user(&parts.headers)) {
+                reg.record_write(Some(&claimed), a.action, &a.target, false, peer, None).await;
             }
             return Err(e);
         }
@@ -416,7 +417,10 @@ struct Audited {
 fn audited_action(route: &Route, method: &Method) -> Option<Audited> {
     use palisade_audit::action;
     let (action, target, success) = match (route, method) {
-        (Route::Manifest(repo, reference), &Method::PUT) => (action::REGISTRY_PUSH, format!("{repo}:{reference}"), true),
+        (Route::Manifest(repo, reference), &Method::PUT) => {
+            let at = if reference.contains(':') { '@' } else { ':' };
+            (action::REGISTRY_PUSH, format!("{repo}{at}{reference}"), true)
+        }
         (Route::Manifest(repo, reference), &Method::DELETE) => (action::REGISTRY_DELETE, format!("{repo}@{reference}"), true),
         (Route::Blob(repo, digest), &Method::DELETE) => (action::REGISTRY_DELETE, format!("{repo}@{digest}"), true),
         (Route::UploadStart(repo), &Method::POST) => (action::REGISTRY_PUSH, repo.to_string(), false),
@@ -426,7 +430,7 @@ fn audited_action(route: &Route, method: &Method) -> Option<Audited> {
 }
 
 impl Registry {
-    /// Records a push or delete of `target` by `actor` (`None`: not authenticated).
+    /// Records a push or delete of `target` by `actor` (`None`: anonymous).
     async fn record_write(&self, actor: Option<&str>, action: &str, target: &str, ok: bool, peer: Option<std::net::IpAddr>, digest: Option<String>) {
         use palisade_audit::{Event, Outcome};
         let outcome = if ok { Outcome::Success } else { Outcome::Failure };
