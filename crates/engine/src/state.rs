@@ -20,6 +20,9 @@ use crate::volumes::{CopyUp, Volumes};
 /// Default `docker stop` grace period, also what a stopping daemon gives its containers.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a container may take to exit after SIGKILL before stop and rm give up on it.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
 /// What [`Engine::open`] needs.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -910,10 +913,21 @@ impl Engine {
     async fn stop_entry(&self, entry: &Arc<Entry>, signal: String, grace: Option<Duration>) -> Result<()> {
         self.signal(entry, signal).await?;
         if !Self::wait_exit(entry, grace).await {
-            self.signal(entry, "KILL".into()).await?;
-            Self::wait_exit(entry, None).await;
+            self.kill_and_wait(entry).await?;
         }
         Ok(())
+    }
+
+    /// SIGKILL, then waits for the exit — at most [`KILL_WAIT`]: a process that outlives
+    /// SIGKILL that long is stuck in the kernel (say, a pid namespace that cannot be torn down),
+    /// and the caller gets an error instead of a request that never ends.
+    async fn kill_and_wait(&self, entry: &Arc<Entry>) -> Result<()> {
+        self.signal(entry, "KILL".into()).await?;
+        if Self::wait_exit(entry, Some(KILL_WAIT)).await {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!("container {} did not exit within {KILL_WAIT:?} of SIGKILL", entry.name)))
+        }
     }
 
     /// `docker restart`: stops it if it runs (or cancels a pending policy restart), then
@@ -944,8 +958,7 @@ impl Engine {
             Phase::Running => {
                 entry.life.send_modify(|l| l.stopped_by_user = true);
                 self.container_event(&entry, "kill", &[("signal", "KILL".to_owned())]);
-                self.signal(&entry, "KILL".into()).await?;
-                Self::wait_exit(&entry, None).await;
+                self.kill_and_wait(&entry).await?;
             }
             _ => entry.life.send_modify(|l| l.stopped_by_user = true),
         }
