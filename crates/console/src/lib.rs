@@ -31,5 +31,5 @@ pub use audit::{AuditRow, AuditView};
 pub use certificate::CertificateInfo;
 pub use error::{ConsoleError, Result};
 pub use session::{SessionLimits, Sessions};
-pub use signers::{SignerLookup, Signers};
+pub use signers::{SignerLookup, Signers, TrustSigners};
 pub use state::{router, Console};

@@ -1,7 +1,8 @@
 //! The web console in a real browser (Debian's Chromium, driven over WebDriver by
 //! chromedriver): an LDAP user logs in over TLS, sees only what its teams allow, creates a
-//! repository through a form and sees a pushed tag with its digest; a wrong password shows an
-//! error; a POST without the session's CSRF token is refused and changes nothing; an
+//! repository through a form and sees a pushed tag with its digest and its signer (the real
+//! notary CLI signed it on a trust server that takes the registry's tokens); a wrong password
+//! shows an error; a POST without the session's CSRF token is refused and changes nothing; an
 //! administrator tests the LDAP connection from the settings. Screenshots go to the test's
 //! temporary directory and to `<target>/console-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,6 +26,61 @@ use support::{build_image, skopeo_push, start, Kind, Opts, Server};
 
 const ADMIN: (&str, &str) = ("admin", "admin-password");
 const APT: &str = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver";
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `palisade trust-server serve` on `url`'s port with the files in `dir`, taking the tokens of
+/// the registry at `registry` (its key's public half in `token-key.pub`).
+fn start_trust_server(dir: &Path, url: &str, registry: &str) -> Killed {
+    use std::io::BufRead as _;
+    let config = dir.join("trust-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nmode = \"token\"\nrealm = \"{registry}/token\"\nservice = \"palisade-registry\"\nissuer = \"palisade-registry\"\npublic_key = {:?}\n",
+            dir.join("token-key.pub")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["trust-server", "serve", "--addr", url.trim_start_matches("https://"), "--root"])
+        .arg(dir.join("root"))
+        .arg("--tls-cert")
+        .arg(dir.join("server.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("server.key"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("trust server listening on"), "{line:?}");
+    Killed(child)
+}
+
+/// The real notary CLI as the registry's administrator (its token endpoint takes `NOTARY_AUTH`).
+fn notary(dir: &Path, url: &str, ca: &Path, args: &[&str]) -> (bool, String) {
+    use base64::Engine as _;
+    let mut cmd = Command::new("notary");
+    cmd.arg("-d").arg(dir.join("notary")).args(["-s", url, "--tlscacert"]).arg(ca).args(args);
+    for role in ["ROOT", "TARGETS", "SNAPSHOT"] {
+        cmd.env(format!("NOTARY_{role}_PASSPHRASE"), "pass");
+    }
+    cmd.env("NOTARY_AUTH", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", ADMIN.0, ADMIN.1)));
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
 
 /// The repository names the accounts know (as the administrator lists them).
 fn repositories(s: &Server) -> Vec<String> {
@@ -127,7 +183,33 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
         slapd::SUFFIX,
         directory.ca_file()
     );
-    let s = start(Kind::Palisade, &Opts { admin: Some((ADMIN.0.into(), ADMIN.1.into())), ldap: Some(ldap), tls: true, console: true, ..Opts::default() });
+    // A trust server that takes this registry's tokens, on a port chosen now: the console is
+    // told where it is, and it is told the registry's token endpoint once the registry runs.
+    let trust = tempfile::tempdir().unwrap();
+    let t = |name: &str| trust.path().join(name);
+    let token_key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(t("token-key.pem"), token_key.serialize_pem()).unwrap();
+    std::fs::write(t("token-key.pub"), token_key.public_key_pem()).unwrap();
+    let (trust_ca, trust_cert, trust_tls_key) = support::make_tls();
+    for (name, pem) in [("ca.crt", &trust_ca), ("server.crt", &trust_cert), ("server.key", &trust_tls_key)] {
+        std::fs::write(t(name), pem).unwrap();
+    }
+    let trust_url = format!("https://127.0.0.1:{}", support::free_port());
+    let registry_config = format!("[auth]\nmode = \"token\"\n[auth.token]\nkey = {:?}\n", t("token-key.pem"));
+    let extra_args = ["--console-trust-server", &trust_url, "--console-trust-ca", t("ca.crt").to_str().unwrap()].map(str::to_owned).to_vec();
+    let s = start(
+        Kind::Palisade,
+        &Opts {
+            admin: Some((ADMIN.0.into(), ADMIN.1.into())),
+            ldap: Some(ldap),
+            tls: true,
+            console: true,
+            palisade_config: Some(registry_config),
+            extra_args,
+            ..Opts::default()
+        },
+    );
+    let _trust_server = start_trust_server(trust.path(), &trust_url, &s.base());
     s.api_ok(ADMIN, "POST", "/api/v1/organisations", json!({"name": "acme"}));
     s.api_ok(ADMIN, "POST", "/api/v1/organisations/acme/teams", json!({"name": "devs", "directory_group": "devs"}));
     s.api_ok(ADMIN, "POST", "/api/v1/repositories", json!({"name": "acme/app", "visibility": "private"}));
@@ -136,6 +218,16 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
     let image = build_image("v1");
     let (pushed, err) = skopeo_push(&s, &format!("oci:{}:v1", image.layout().display()), &format!("docker://{}/acme/app:v1", s.addr), Some("admin:admin-password"));
     assert!(pushed, "{err}");
+    // The administrator signs acme/app:v1 with the real notary CLI (its manifest as the target).
+    let bundle = t("both-cas.pem");
+    std::fs::write(&bundle, format!("{}{trust_ca}", s.tls.as_ref().unwrap().ca_pem)).unwrap();
+    let gun = format!("{}/acme/app", s.addr);
+    let manifest = t("manifest.json");
+    std::fs::write(&manifest, image.blob(&image.manifest_digest)).unwrap();
+    for args in [vec!["init", gun.as_str(), "-p"], vec!["add", gun.as_str(), "v1", manifest.to_str().unwrap(), "-p"]] {
+        let (signed, out) = notary(trust.path(), &trust_url, &bundle, &args);
+        assert!(signed, "notary {args:?}: {out}");
+    }
     let shots = tempfile::tempdir().unwrap();
     let base = s.base();
     let ca = reqwest::Certificate::from_pem(s.tls.as_ref().unwrap().ca_pem.as_bytes()).unwrap();
@@ -180,6 +272,7 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
         c.goto(&format!("{base}/console/repositories/acme/app")).await.unwrap();
         let tags = text(&c, "#tags").await;
         assert!(tags.contains("v1") && tags.contains(&image.manifest_digest), "{tags}");
+        assert!(tags.contains("targets") && !tags.contains("unsigned"), "the tag's signer, read with alice's own access: {tags}");
         assert_eq!(text(&c, "#pull-command").await, format!("docker pull {}/acme/app:v1", s.addr));
         assert!(c.find(Locator::Id("visibility-form")).await.is_err(), "read access does not manage the repository");
         screenshot(&c, shots.path(), "repository.png").await;

@@ -51,6 +51,8 @@ pub struct Opts {
     pub ldap: Option<String>,
     /// With `admin`: serve the web console (`--console`).
     pub console: bool,
+    /// More `palisade registry serve` arguments (Palisade).
+    pub extra_args: Vec<String>,
 }
 
 /// Which files `start` wrote for Palisade, to start it (and restart it) identically.
@@ -77,6 +79,8 @@ pub struct Server {
     child: Child,
     /// What was written for Palisade, to restart it identically.
     written: Written,
+    /// [`Opts::extra_args`].
+    extra_args: Vec<String>,
 }
 
 impl Drop for Server {
@@ -139,7 +143,7 @@ impl Server {
 #[allow(clippy::duplicate_mod)]
 #[path = "common/ports.rs"]
 mod ports;
-use ports::free_port;
+pub use ports::free_port;
 
 pub fn htpasswd_line(user: &str, pass: &str) -> String {
     let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("htpasswd (apache2-utils)");
@@ -203,7 +207,7 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             if let Some(ldap) = &opts.ldap {
                 std::fs::write(d.join("ldap.toml"), ldap).unwrap();
             }
-            spawn_palisade(d, written)
+            spawn_palisade(d, written, &opts.extra_args)
         }
         Kind::Distribution => {
             let port = free_port();
@@ -242,7 +246,7 @@ pub fn start(kind: Kind, opts: &Opts) -> Server {
             (child, addr)
         }
     };
-    Server { kind, addr, dir, tls, child, written }
+    Server { kind, addr, dir, tls, child, written, extra_args: opts.extra_args.clone() }
 }
 
 impl Server {
@@ -286,7 +290,7 @@ fn add_user(d: &Path, name: &str, password: &str) {
 
 /// Start the palisade binary on the files `start` wrote into `d`; returns the child and the
 /// address it printed.
-fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap, console }: Written) -> (Child, SocketAddr) {
+fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap, console }: Written, extra_args: &[String]) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
     cmd.args(["registry", "serve", "--addr", "127.0.0.1:0"]);
     // A config whose `[storage]` section names a backend (e.g. S3) names the storage itself.
@@ -313,6 +317,7 @@ fn spawn_palisade(d: &Path, Written { htpasswd, tls, config, accounts, ldap, con
     if console {
         cmd.arg("--console");
     }
+    cmd.args(extra_args);
     let mut child =
         cmd.env("PALISADE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -346,7 +351,7 @@ impl Server {
     /// Start Palisade again on the same storage (after `kill9`).
     pub fn restart(&mut self) {
         assert_eq!(self.kind, Kind::Palisade);
-        let (child, addr) = spawn_palisade(self.dir.path(), self.written);
+        let (child, addr) = spawn_palisade(self.dir.path(), self.written, &self.extra_args);
         self.child = child;
         self.addr = addr;
     }

@@ -157,7 +157,7 @@ impl Evaluator {
 
     async fn fetch_trust(&self, name: &ImageReference, rule: &SignatureRule, server: &str) -> std::result::Result<Option<TrustedRepo>, String> {
         let gun = Gun::new(&name.name()).map_err(|e| e.to_string())?;
-        let remote = RemoteOptions { server: server.to_owned(), ca_files: self.cas(rule.ca.as_deref())?, credentials: None };
+        let remote = RemoteOptions { server: server.to_owned(), ca_files: self.cas(rule.ca.as_deref())?, credentials: None, token: None };
         let pin = RootPin::new(rule.root_keys.clone());
         let repo = PinnedRepository::new(gun, pin, &TrustDir::new(self.cache.join("trust")), &remote, self.clock.clone())
             .map_err(|e| e.to_string())?;

@@ -162,18 +162,19 @@ fn render(authed: &Authed, v: &View, host: &str, signers: Option<&Result<Signers
     page(authed, "repositories", &v.name, body)
 }
 
-async fn signers_for(app: &AppState, v: &View) -> Option<Result<Signers, String>> {
+async fn signers_for(app: &AppState, user: &str, host: &str, v: &View) -> Option<Result<Signers, String>> {
     let lookup = app.console.signers.as_ref()?;
     let digests: Vec<String> = v.tags.iter().filter_map(|t| t.digest.clone()).collect();
-    Some(lookup.signers(&v.name, &digests).await)
+    Some(lookup.signers(user, host, &v.name, &digests).await)
 }
 
 /// `GET /console/repositories/{name}`.
 pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extension<Authed>, headers: HeaderMap, uri: Uri, Path(name): Path<String>) -> Response {
     match view(&app, &authed.session.user, &name).await {
         Ok(v) => {
-            let signers = signers_for(&app, &v).await;
-            respond(StatusCode::OK, render(&authed, &v, &host(&headers, &uri), signers.as_ref(), None))
+            let host = host(&headers, &uri);
+            let signers = signers_for(&app, &authed.session.user, &host, &v).await;
+            respond(StatusCode::OK, render(&authed, &v, &host, signers.as_ref(), None))
         }
         Err(e) => failed(&e),
     }

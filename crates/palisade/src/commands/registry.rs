@@ -97,6 +97,13 @@ pub(crate) struct ServeArgs {
     /// With --accounts: serve the web console at `/console/` (and redirect `/` to it).
     #[arg(long, requires = "accounts")]
     console: bool,
+    /// With --console: show each tag's signers from this Notary-compatible trust server
+    /// (`https://host[:port]`), which must take this registry's tokens.
+    #[arg(long, requires = "console")]
+    console_trust_server: Option<String>,
+    /// PEM CA file for the trust server's TLS (default: the system roots).
+    #[arg(long, requires = "console_trust_server")]
+    console_trust_ca: Option<PathBuf>,
     #[command(flatten)]
     metrics: super::metrics::MetricsArg,
 }
@@ -276,7 +283,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     storage: describe_storage(&config.storage, args.root.as_deref()),
                     tls_certificate: args.tls_cert.clone(),
                     audit: audit.clone().map(|log| log as std::sync::Arc<dyn palisade_console::AuditView>),
-                    signers: None,
+                    signers: args.console_trust_server.clone().map(|server| {
+                        std::sync::Arc::new(palisade_console::TrustSigners {
+                            registry: registry.clone(),
+                            server,
+                            ca_files: args.console_trust_ca.iter().cloned().collect(),
+                            cache: path.with_file_name("console-trust"),
+                        }) as std::sync::Arc<dyn palisade_console::SignerLookup>
+                    }),
                     session_limits: palisade_console::SessionLimits::default(),
                 };
                 api = api

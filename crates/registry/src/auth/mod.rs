@@ -404,7 +404,7 @@ impl Authenticator {
     /// Token endpoint logic: authenticate Basic credentials (if any) and issue a token granting
     /// the requested scopes intersected with the policy. Blocking (bcrypt).
     pub fn issue_token(&self, headers: &HeaderMap, scopes: &[Scope]) -> std::result::Result<IssuedToken, Denial> {
-        let Mode::Token { users, service, .. } = &self.mode else {
+        let Mode::Token { users, .. } = &self.mode else {
             return Err(Denial::Denied);
         };
         let who = match basic_credentials(headers) {
@@ -412,6 +412,17 @@ impl Authenticator {
             Some(_) => return Err(Denial::Unauthorized { challenge: format!("Basic realm=\"{}\"", self.realm) }),
             None => Identity::Anonymous,
         };
+        self.issue_for(&who, scopes)
+    }
+
+    /// A token for `who` granting the requested `scopes` intersected with the policy, as the
+    /// token endpoint issues it — for an in-process surface that authenticated `who` itself
+    /// (the console fetching trust data for its user). Token mode only.
+    pub fn issue_for(&self, who: &Identity, scopes: &[Scope]) -> std::result::Result<IssuedToken, Denial> {
+        let Mode::Token { service, .. } = &self.mode else {
+            return Err(Denial::Denied);
+        };
+        let who = who.clone();
         let mut access = Vec::new();
         for scope in scopes {
             match scope.kind.as_str() {

@@ -67,6 +67,13 @@ impl AuthSession {
         Self { basic, scope, server_kind, current: Mutex::new(None) }
     }
 
+    /// Sends `token` (a bearer token already issued for `scope`, by an in-process caller that
+    /// authenticated the user itself) with every request; no password is ever sent.
+    pub fn with_token(token: &SecretString, scope: String, server_kind: &'static str) -> Self {
+        let bearer = SecretString::from(format!("Bearer {}", token.expose_secret()));
+        Self { basic: None, scope, server_kind, current: Mutex::new(Some(bearer)) }
+    }
+
     /// Sends the request `build` makes; on a 401, authenticates per the challenge and retries
     /// once.
     pub async fn send(

@@ -31,6 +31,10 @@ pub struct RemoteOptions {
     pub ca_files: Vec<PathBuf>,
     /// User and password for the token service.
     pub credentials: Option<(String, SecretString)>,
+    /// A bearer token already issued for the repository's scope, used instead of
+    /// `credentials` (an in-process caller, such as the registry's console, that authenticated
+    /// its user itself).
+    pub token: Option<SecretString>,
 }
 
 impl RemoteOptions {
@@ -51,7 +55,7 @@ impl RemoteOptions {
             Ok(dir) => ca_files_for(&dir, &server)?,
             Err(_) => Vec::new(),
         };
-        Ok(Self { server, ca_files, credentials })
+        Ok(Self { server, ca_files, credentials, token: None })
     }
 }
 
@@ -97,12 +101,11 @@ impl NotaryRemote {
             .map_err(|source| ClientError::Http { url: opts.server.clone(), source })?;
         let scope = format!("repository:{gun}:{}", if push { "pull,push" } else { "pull" });
         let credentials = opts.credentials.as_ref().map(|(u, p)| (u.as_str(), p.expose_secret()));
-        Ok(Self {
-            http,
-            base: opts.server.trim_end_matches('/').to_owned(),
-            gun: gun.clone(),
-            auth: AuthSession::new(credentials, scope, "trust server"),
-        })
+        let auth = match &opts.token {
+            Some(token) => AuthSession::with_token(token, scope, "trust server"),
+            None => AuthSession::new(credentials, scope, "trust server"),
+        };
+        Ok(Self { http, base: opts.server.trim_end_matches('/').to_owned(), gun: gun.clone(), auth })
     }
 
     /// The server URL (for messages).
