@@ -133,14 +133,11 @@ impl Accounts {
     fn record<T>(&self, actor: &str, what: &str, target: String, result: &Result<T>) {
         use palisade_audit::{action, Event, Outcome};
         let Some(log) = self.audit.get() else { return };
-        let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Failure };
-        let mut event = Event::new(actor, action::REGISTRY_PERMISSION, target, outcome).detail("change", what);
+        let mut event = Event::new(actor, action::REGISTRY_PERMISSION, target, Outcome::of(result.is_ok())).detail("change", what);
         if let Err(e) = result {
             event = event.detail("error", e.to_string());
         }
-        if let Err(e) = log.append(event) {
-            tracing::error!("audit log: {e}");
-        }
+        log.record(event);
     }
 
     fn write<T>(&self, change: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {

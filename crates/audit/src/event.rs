@@ -54,6 +54,17 @@ pub enum Outcome {
     Success,
 }
 
+impl Outcome {
+    /// `Success` when `ok`, else `Failure`.
+    pub fn of(ok: bool) -> Self {
+        if ok {
+            Self::Success
+        } else {
+            Self::Failure
+        }
+    }
+}
+
 /// One security-relevant action, as a caller reports it; the log adds the sequence number, the
 /// time and the chain hashes when it appends it.
 ///

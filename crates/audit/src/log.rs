@@ -126,6 +126,14 @@ impl AuditLog {
         Ok(Self { dir, key, clock, state: Mutex::new(state) })
     }
 
+    /// [`Self::append`] for callers that record what they did rather than depend on it: a
+    /// failure to append is logged, never returned (the action itself already happened).
+    pub fn record(&self, event: Event) {
+        if let Err(e) = self.append(event) {
+            tracing::error!("audit log {}: {e}", self.dir.display());
+        }
+    }
+
     /// Appends `event` as the next entry and returns it once it is on disk (written and
     /// fsynced): an acknowledged entry survives a crash. Thread-safe; entries get consecutive
     /// `seq`s in the order the calls take the log's lock.

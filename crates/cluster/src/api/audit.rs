@@ -25,8 +25,7 @@ impl Daemon {
     }
 
     async fn append(&self, action: &str, target: String, details: &[(&str, String)], ok: bool, error: Option<String>) {
-        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-        let mut event = Event::new(ENGINE_API, action, target, outcome);
+        let mut event = Event::new(ENGINE_API, action, target, Outcome::of(ok));
         for (key, value) in details {
             event = event.detail(*key, value.clone());
         }
@@ -34,10 +33,8 @@ impl Daemon {
             event = event.detail("error", error);
         }
         let log = self.audit.clone();
-        match tokio::task::spawn_blocking(move || log.append(event)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("audit log: {e}"),
-            Err(e) => tracing::error!("audit log: {e}"),
+        if let Err(e) = tokio::task::spawn_blocking(move || log.record(event)).await {
+            tracing::error!("audit log: {e}");
         }
     }
 }

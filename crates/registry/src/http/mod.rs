@@ -111,18 +111,15 @@ impl Registry {
     /// waits for its fsync). A failure to record is logged, never the client's error.
     pub async fn record(&self, event: palisade_audit::Event) {
         let Some(log) = self.inner.audit.get().cloned() else { return };
-        match tokio::task::spawn_blocking(move || log.append(event)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("audit log: {e}"),
-            Err(e) => tracing::error!("audit log: {e}"),
+        if let Err(e) = tokio::task::spawn_blocking(move || log.record(event)).await {
+            tracing::error!("audit log: {e}");
         }
     }
 
     /// Records a password check of `user` that ran (`ok`: it passed).
     pub(crate) async fn record_login(&self, user: &str, ok: bool, peer: Option<std::net::IpAddr>) {
         use palisade_audit::{action, Event, Outcome};
-        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-        let mut event = Event::new(user, action::REGISTRY_LOGIN, "registry", outcome);
+        let mut event = Event::new(user, action::REGISTRY_LOGIN, "registry", Outcome::of(ok));
         if let Some(peer) = peer {
             event = event.source(peer.to_string());
         }
@@ -433,8 +430,7 @@ impl Registry {
     /// Records a push or delete of `target` by `actor` (`None`: anonymous).
     async fn record_write(&self, actor: Option<&str>, action: &str, target: &str, ok: bool, peer: Option<std::net::IpAddr>, digest: Option<String>) {
         use palisade_audit::{Event, Outcome};
-        let outcome = if ok { Outcome::Success } else { Outcome::Failure };
-        let mut event = Event::new(actor.unwrap_or("anonymous"), action, target, outcome);
+        let mut event = Event::new(actor.unwrap_or("anonymous"), action, target, Outcome::of(ok));
         if let Some(peer) = peer {
             event = event.source(peer.to_string());
         }

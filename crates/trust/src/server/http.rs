@@ -170,8 +170,7 @@ pub fn router(server: Arc<TrustServer>, limits: Limits) -> Router {
 
 /// The audit record of a change of `gun`'s trust data by `actor`, with its outcome.
 fn trust_event<T, E: std::fmt::Display>(actor: &str, action: &str, gun: &Gun, result: &std::result::Result<T, E>) -> palisade_audit::Event {
-    let outcome = if result.is_ok() { palisade_audit::Outcome::Success } else { palisade_audit::Outcome::Failure };
-    let event = palisade_audit::Event::new(actor, action, gun.as_str(), outcome);
+    let event = palisade_audit::Event::new(actor, action, gun.as_str(), palisade_audit::Outcome::of(result.is_ok()));
     match result {
         Err(e) => event.detail("error", e.to_string()),
         Ok(_) => event,

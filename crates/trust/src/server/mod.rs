@@ -108,9 +108,7 @@ impl TrustServer {
     /// fsync); a failure to record is logged, never the client's error.
     pub(crate) fn record(&self, event: palisade_audit::Event) {
         if let Some(log) = self.audit.get() {
-            if let Err(e) = log.append(event) {
-                tracing::error!("audit log: {e}");
-            }
+            log.record(event);
         }
     }
 
