@@ -39,7 +39,7 @@ impl RemoteImage {
             format!("{from_image}:{tag}")
         };
         let image = ImageReference::parse(&name).map_err(|e| Error::InvalidArgument(e.as_reference_format()))?;
-        let local: ImageRef = name.parse().map_err(|e: palisade_runtime::Error| Error::InvalidArgument(e.to_string()))?;
+        let local = ImageRef::from_reference(&image).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let mut remote = palisade_registry::client::ImageRef::from(&image);
         if image.is_docker_hub() {
             remote.registry = DOCKER_HUB.to_owned();

@@ -101,6 +101,15 @@ impl ImageRef {
         &self.0
     }
 
+    /// The name `image` is stored under (`latest` when it has neither tag nor digest).
+    pub fn from_reference(image: &ImageReference) -> Result<Self> {
+        let image = match (image.tag(), image.digest()) {
+            (None, None) => image.tagged("latest".parse()?),
+            _ => image.clone(),
+        };
+        Ok(Self(image.familiar()))
+    }
+
     /// The parsed reference.
     pub fn reference(&self) -> ImageReference {
         // The invariant: it was made from one.
@@ -113,11 +122,7 @@ impl FromStr for ImageRef {
 
     fn from_str(input: &str) -> Result<Self> {
         let image = ImageReference::parse(input).map_err(|e| Error::InvalidReference(e.to_string()))?;
-        let image = match (image.tag(), image.digest()) {
-            (None, None) => image.tagged("latest".parse()?),
-            _ => image,
-        };
-        Ok(Self(image.familiar()))
+        Self::from_reference(&image)
     }
 }
 

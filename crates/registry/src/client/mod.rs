@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use archive::{write_docker_archive, ArchiveImage};
 pub use copy::{pull, push, push_stored, LocalImage, Progress, ProgressEvent};
 pub use remote::login;
-pub use reference::ImageRef;
+pub use reference::{parse_remote, ImageRef};
 pub use limits::{
     error_text, read_capped, MAX_CONFIG_BYTES, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, MAX_TOKEN_BYTES,
 };

@@ -27,17 +27,22 @@ impl From<&ImageReference> for ImageRef {
     }
 }
 
+/// Parses `input` (`[docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]`) as a registry client needs
+/// it: the registry host must be written, not implied (Docker Hub).
+pub fn parse_remote(input: &str) -> Result<ImageReference, ClientError> {
+    let bad = |reason: &str| ClientError::BadReference { input: input.to_owned(), reason: reason.to_owned() };
+    let plain = input.strip_prefix("docker://").unwrap_or(input);
+    if !plain.split_once('/').is_some_and(|(first, _)| is_registry_host(first)) {
+        return Err(bad("the first component must be a registry host (HOST[:PORT])"));
+    }
+    ImageReference::parse(plain).map_err(|e| bad(&e.to_string()))
+}
+
 impl FromStr for ImageRef {
     type Err = ClientError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let bad = |reason: &str| ClientError::BadReference { input: input.to_owned(), reason: reason.to_owned() };
-        let plain = input.strip_prefix("docker://").unwrap_or(input);
-        if !plain.split_once('/').is_some_and(|(first, _)| is_registry_host(first)) {
-            return Err(bad("the first component must be a registry host (HOST[:PORT])"));
-        }
-        let image = ImageReference::parse(plain).map_err(|e| bad(&e.to_string()))?;
-        Ok(Self::from(&image))
+        Ok(Self::from(&parse_remote(input)?))
     }
 }
 

@@ -1,7 +1,6 @@
 //! `HOST[:PORT]/REPO[:TAG|@DIGEST]` as the trust verbs take it: the registry reference, the GUN
 //! (`host[:port]/repo`, docker's normalised name) and whether a tag was written.
 
-use palisade_reference::ImageReference;
 use palisade_registry::client::ImageRef;
 
 use super::error::ClientResult;
@@ -25,11 +24,8 @@ pub struct ImageName {
 impl ImageName {
     /// Parses `input`: a registry host must be written (see [`ImageRef`]).
     pub fn parse(input: &str) -> ClientResult<Self> {
-        let image: ImageRef = input.parse()?;
-        // The registry client's parser accepted it: docker's grammar, which this is, does too.
-        let written = ImageReference::parse(input).map_err(|e| {
-            palisade_registry::client::ClientError::BadReference { input: input.to_owned(), reason: e.to_string() }
-        })?;
+        let written = palisade_registry::client::parse_remote(input)?;
+        let image = ImageRef::from(&written);
         let by_digest = written.digest().is_some();
         let tag = written.tag().filter(|_| !by_digest).map(ToString::to_string);
         let gun = Gun::new(&written.name())?;
