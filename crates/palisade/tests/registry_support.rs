@@ -539,23 +539,23 @@ fn tls_args(s: &Server, dir_flag: &str, verify_flag: &str) -> Vec<String> {
 
 /// `skopeo copy` of an OCI layout to the registry, with `creds` (`user:password`) if given.
 pub fn skopeo_push(s: &Server, src_layout: &str, dest: &str, creds: Option<&str>) -> (bool, String) {
-    let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(tls_args(s, "--dest-cert-dir", "--dest-tls-verify"));
-    if let Some(c) = creds {
-        args.extend(["--dest-creds".to_owned(), c.to_owned()]);
-    }
-    args.extend([src_layout.to_owned(), dest.to_owned()]);
-    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    skopeo_copy(s, "dest", src_layout, dest, creds)
 }
 
 /// `skopeo copy` from the registry to an OCI layout, with `creds` if given.
 pub fn skopeo_pull(s: &Server, src: &str, dest_layout: &str, creds: Option<&str>) -> (bool, String) {
+    skopeo_copy(s, "src", src, dest_layout, creds)
+}
+
+/// `skopeo copy from to` with the registry on the `side` (`src` or `dest`): its TLS
+/// settings and `creds` go to that side's flags.
+fn skopeo_copy(s: &Server, side: &str, from: &str, to: &str, creds: Option<&str>) -> (bool, String) {
     let mut args: Vec<String> = vec!["copy".into()];
-    args.extend(tls_args(s, "--src-cert-dir", "--src-tls-verify"));
+    args.extend(tls_args(s, &format!("--{side}-cert-dir"), &format!("--{side}-tls-verify")));
     if let Some(c) = creds {
-        args.extend(["--src-creds".to_owned(), c.to_owned()]);
+        args.extend([format!("--{side}-creds"), c.to_owned()]);
     }
-    args.extend([src.to_owned(), dest_layout.to_owned()]);
+    args.extend([from.to_owned(), to.to_owned()]);
     skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 

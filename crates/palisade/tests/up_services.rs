@@ -116,8 +116,7 @@ fn up_serves_registry_and_trust_server_with_cluster_tls_and_token_auth() {
     // The node's audit log (shared with its registry and trust server) holds the logins, the
     // publishes and the delete, by admin, and verifies.
     let audit = data.join("audit");
-    let out = Command::new(common::PALISADE).args(["audit", "ls", "--json", "--dir"]).arg(&audit).output().unwrap();
-    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries = common::audit_entries(&audit);
     let has = |action: &str, outcome: &str| entries.iter().any(|e| e["actor"] == "admin" && e["action"] == action && e["target"] == gun && e["outcome"] == outcome);
     assert!(has("trust.publish", "success") && has("trust.delete", "success"), "{entries:#?}");
     assert!(entries.iter().any(|e| e["action"] == "registry.login" && e["actor"] == "admin" && e["outcome"] == "failure"), "the wrong password");

@@ -226,6 +226,13 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The entries of the audit log in `dir`, oldest first, through `palisade audit ls --json`.
+pub fn audit_entries(dir: &Path) -> Vec<serde_json::Value> {
+    let out = output_within(Command::new(PALISADE).args(["audit", "ls", "--json", "--dir"]).arg(dir), None, CALL_LIMIT);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 /// The value of `field` in a `/proc/<pid>/status` text (`CapEff`, `NoNewPrivs`, …).
 pub fn status_field(status: &str, field: &str) -> String {
     status
@@ -844,15 +851,12 @@ impl Node {
     /// `palisade audit ls --json`; and whether `palisade audit verify` passes on it.
     pub fn audit_records(&self) -> (Vec<(String, String, String)>, bool) {
         let dir = self.data_root().join("audit");
-        let dir = dir.to_str().unwrap();
-        let out = self.palisade(&["audit", "ls", "--json", "--dir", dir]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let records = stdout(&out)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let records = audit_entries(&dir)
+            .iter()
             .map(|e| [&e["action"], &e["target"], &e["outcome"]].map(|v| v.as_str().unwrap().to_owned()).into())
             .collect();
-        (records, self.palisade(&["audit", "verify", "--dir", dir]).status.success())
+        let verified = output_within(Command::new(PALISADE).args(["audit", "verify", "--dir"]).arg(&dir), None, CALL_LIMIT);
+        (records, verified.status.success())
     }
 
     /// The daemon's process id.
