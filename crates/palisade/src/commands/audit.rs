@@ -131,3 +131,22 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// Signs the audit log's head every ten minutes when entries were added, so that at most ten
+/// minutes of entries are ever unprotected by a signature (the log signs every 100 itself):
+/// for every process that keeps one (daemon, registry, trust server).
+pub(crate) fn spawn_head_signing(log: std::sync::Arc<palisade_audit::AuditLog>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(EVERY);
+        loop {
+            ticks.tick().await;
+            let log = log.clone();
+            match tokio::task::spawn_blocking(move || log.sign_head_if_older(EVERY)).await {
+                Ok(Err(e)) => tracing::error!("signing the audit log's head: {e}"),
+                Err(e) => tracing::error!("signing the audit log's head: {e}"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
+}

@@ -116,24 +116,6 @@ pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Signs the audit log's head every ten minutes when entries were added, so that at most ten
-/// minutes of entries are ever unprotected by a signature (the log signs every 100 itself).
-fn spawn_head_signing(log: std::sync::Arc<palisade_audit::AuditLog>) {
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(EVERY);
-        loop {
-            ticks.tick().await;
-            let log = log.clone();
-            match tokio::task::spawn_blocking(move || log.sign_head_if_older(EVERY)).await {
-                Ok(Err(e)) => tracing::error!("signing the audit log's head: {e}"),
-                Err(e) => tracing::error!("signing the audit log's head: {e}"),
-                Ok(Ok(_)) => {}
-            }
-        }
-    });
-}
-
 /// The LDAP directory a `--ldap` file describes (checked whole; nothing connects yet).
 fn load_directory(file: &std::path::Path) -> anyhow::Result<palisade_ldap::Directory> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -312,7 +294,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("registry listening on {local}");
     tracing::info!(addr = %local, tls = tls.is_some(), "registry ready");
     if let Some(log) = audit {
-        spawn_head_signing(log.clone());
+        super::audit::spawn_head_signing(log.clone());
         registry.set_audit(log);
     }
     let router = match api {

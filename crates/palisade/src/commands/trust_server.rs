@@ -65,7 +65,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(dir) = &args.audit {
         let log = palisade_audit::AuditLog::open(dir, None).with_context(|| format!("opening the audit log in {}", dir.display()))?;
-        server.set_audit(Arc::new(log));
+        let log = Arc::new(log);
+        super::audit::spawn_head_signing(log.clone());
+        server.set_audit(log);
         println!("audit log in {}", dir.display());
     }
     let mut app = palisade_trust::server::router(Arc::new(server), palisade_trust::server::Limits::default());
