@@ -1,6 +1,20 @@
 //! What the settings page shows about the TLS certificate the registry serves.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the certificate the registry serves comes from.
+#[derive(Clone, Default)]
+pub enum TlsCertificate {
+    /// None: the registry serves plain HTTP.
+    #[default]
+    None,
+    /// A PEM chain file given at start (`--tls-cert`), read once.
+    File(PathBuf),
+    /// A certificate renewed while the process runs (`palisade up`'s service certificate from
+    /// the cluster CA): read each time the page is shown, so it is the one being served.
+    Live(Arc<palisade_pki::tls::ReloadableCert>),
+}
 
 /// The first certificate of a PEM chain: who it names and until when it is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +39,12 @@ impl CertificateInfo {
     /// Parses the first certificate of a PEM chain.
     pub fn from_pem(bytes: &[u8]) -> Result<Self, String> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(bytes).map_err(|e| format!("not a PEM certificate: {e}"))?;
-        let cert = pem.parse_x509().map_err(|e| format!("not an X.509 certificate: {e}"))?;
+        Self::from_der(&pem.contents)
+    }
+
+    /// Parses one DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
         let not_after = cert
             .validity()
             .not_after

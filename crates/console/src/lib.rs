@@ -23,13 +23,15 @@ mod error;
 mod guard;
 mod layout;
 mod pages;
+mod scans;
 mod session;
 mod signers;
 mod state;
 
 pub use audit::{AuditRow, AuditView};
-pub use certificate::CertificateInfo;
+pub use certificate::{CertificateInfo, TlsCertificate};
 pub use error::{ConsoleError, Result};
+pub use scans::{Findings, ScanLookup, ScanSummary};
 pub use session::{SessionLimits, Sessions};
 pub use signers::{SignerLookup, Signers, TrustSigners};
 pub use state::{router, Console};

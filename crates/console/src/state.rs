@@ -1,6 +1,5 @@
 //! What the console serves from, and its routes.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
@@ -9,12 +8,13 @@ use palisade_accounts::Accounts;
 use palisade_registry::Registry;
 
 use crate::audit::AuditView;
-use crate::certificate::CertificateInfo;
+use crate::certificate::{CertificateInfo, TlsCertificate};
 use crate::pages;
+use crate::scans::ScanLookup;
 use crate::session::{SessionLimits, Sessions};
 use crate::signers::SignerLookup;
 
-/// Everything the console needs, built by `palisade registry serve --console`.
+/// Everything the console needs, built by `palisade registry serve --console` and `palisade up`.
 #[derive(Clone)]
 pub struct Console {
     /// The access model (the same the JSON API and the token service use).
@@ -25,12 +25,14 @@ pub struct Console {
     pub directory: Option<Arc<palisade_ldap::Directory>>,
     /// How the storage is described on the settings page (`filesystem /srv/registry`, …).
     pub storage: String,
-    /// The PEM certificate chain given to `--tls-cert`, if any.
-    pub tls_certificate: Option<PathBuf>,
+    /// The certificate the registry serves, if it serves TLS.
+    pub tls_certificate: TlsCertificate,
     /// The audit log, once there is one.
     pub audit: Option<Arc<dyn AuditView>>,
     /// Tag signers from a trust server, if one is configured.
     pub signers: Option<Arc<dyn SignerLookup>>,
+    /// Scan results, if the registry scans what is pushed.
+    pub scans: Option<Arc<dyn ScanLookup>>,
     /// Session lifetimes.
     pub session_limits: SessionLimits,
 }
@@ -39,8 +41,19 @@ pub struct Console {
 pub(crate) struct App {
     pub(crate) console: Console,
     pub(crate) sessions: Sessions,
-    /// The TLS certificate as read at start (or why it could not be read).
-    pub(crate) certificate: Option<Result<CertificateInfo, String>>,
+    /// A `--tls-cert` file as read at start (or why it could not be read).
+    certificate_file: Option<Result<CertificateInfo, String>>,
+}
+
+impl App {
+    /// The certificate served now (or why it cannot be shown); `None` for plain HTTP.
+    pub(crate) fn certificate(&self) -> Option<Result<CertificateInfo, String>> {
+        match &self.console.tls_certificate {
+            TlsCertificate::None => None,
+            TlsCertificate::File(_) => self.certificate_file.clone(),
+            TlsCertificate::Live(cert) => Some(CertificateInfo::from_der(&cert.current_leaf())),
+        }
+    }
 }
 
 pub(crate) type AppState = Arc<App>;
@@ -48,9 +61,12 @@ pub(crate) type AppState = Arc<App>;
 /// The `/console/` routes (and `/console` → `/console/`). Every route goes through the
 /// guard (sessions, CSRF, security headers).
 pub fn router(console: Console) -> Router {
-    let certificate = console.tls_certificate.as_deref().map(CertificateInfo::read);
+    let certificate_file = match &console.tls_certificate {
+        TlsCertificate::File(path) => Some(CertificateInfo::read(path)),
+        TlsCertificate::None | TlsCertificate::Live(_) => None,
+    };
     let sessions = Sessions::new(console.session_limits);
-    let app: AppState = Arc::new(App { console, sessions, certificate });
+    let app: AppState = Arc::new(App { console, sessions, certificate_file });
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/", get(pages::home))

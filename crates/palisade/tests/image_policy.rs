@@ -19,46 +19,13 @@ mod common;
 #[allow(unused_macros)]
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::{stderr, stdout, wait_for, Node, Up, PALISADE};
-use support::{build_image, build_image_with, skopeo, Image};
+use support::{build_image, build_image_with, notary_as as notary, skopeo_push_image as push};
 
 const CONVERGE: Duration = Duration::from_secs(90);
-
-fn notary(trust_dir: &Path, url: &str, ca: &Path, auth: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new("notary");
-    cmd.arg("-d").arg(trust_dir).args(["-s", url, "--tlscacert"]).arg(ca).args(args);
-    for role in ["ROOT", "TARGETS", "SNAPSHOT", "DELEGATION"] {
-        cmd.env(format!("NOTARY_{role}_PASSPHRASE"), "pass");
-    }
-    cmd.env("NOTARY_AUTH", base64::engine::general_purpose::STANDARD.encode(auth));
-    let out = cmd.stdin(Stdio::null()).output().expect("notary");
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "notary {args:?}: {text}");
-    text
-}
-
-/// Pushes `image` to `dest` with skopeo; returns the pushed manifest digest.
-fn push(image: &Image, tag: &str, dest: &str, certs: &Path, creds: &str) -> String {
-    let digest_file = tempfile::NamedTempFile::new().unwrap();
-    let (ok, err) = skopeo(&[
-        "copy",
-        "--dest-cert-dir",
-        certs.to_str().unwrap(),
-        "--dest-creds",
-        creds,
-        "--digestfile",
-        digest_file.path().to_str().unwrap(),
-        &format!("oci:{}:{tag}", image.layout().display()),
-        &format!("docker://{dest}"),
-    ]);
-    assert!(ok, "skopeo copy to {dest}: {err}");
-    std::fs::read_to_string(digest_file.path()).unwrap().trim().to_owned()
-}
 
 fn ok(out: Output, what: &str, log: &dyn Fn() -> String) -> String {
     assert!(out.status.success(), "{what} failed: {}\n--- log ---\n{}", stderr(&out), log());
@@ -86,10 +53,15 @@ fn task_container(node: &Node, service: &str) -> Option<String> {
 fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // Anonymous pull everywhere: nodes pull and read trust data and scan results anonymously.
-    let registry_config = common::write(dir.path(), "registry.toml", "[[repository]]\nname = \"*\"\npublic = true\npull = [\"*\"]\npush = [\"admin\"]\n");
-    let up = Up::start_with(&data, &["--registry-config", registry_config.to_str().unwrap()]);
+    let up = Up::start(&data);
     let log = || up.log();
+    // Public repositories: nodes pull and read trust data and scan results anonymously.
+    let (status, body) = up.api("POST", "/api/v1/organisations", Some(serde_json::json!({"name": "apps"})));
+    assert_eq!(status, 201, "{body}");
+    for repo in ["apps/web", "apps/vuln", "apps/unsigned"] {
+        let (status, body) = up.api("POST", "/api/v1/repositories", Some(serde_json::json!({"name": repo, "visibility": "public"})));
+        assert_eq!(status, 201, "{repo}: {body}");
+    }
     let ca = data.join("node/root-ca.crt");
     let ca_pem = std::fs::read_to_string(&ca).unwrap();
     let (registry, trust) = (up.registry(), up.trust_url());

@@ -537,6 +537,42 @@ fn tls_args(s: &Server, dir_flag: &str, verify_flag: &str) -> Vec<String> {
     }
 }
 
+/// The notary CLI on the trust server at `url` (TLS verified with `ca`) with `auth`
+/// (`user:password`) and passphrase `pass` for every key; its output, asserting success.
+pub fn notary_as(trust_dir: &Path, url: &str, ca: &Path, auth: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new("notary");
+    cmd.arg("-d").arg(trust_dir).args(["-s", url, "--tlscacert"]).arg(ca).args(args);
+    for role in ["ROOT", "TARGETS", "SNAPSHOT", "DELEGATION"] {
+        cmd.env(format!("NOTARY_{role}_PASSPHRASE"), "pass");
+    }
+    cmd.env("NOTARY_AUTH", {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(auth)
+    });
+    let out = cmd.stdin(Stdio::null()).output().expect("notary");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "notary {args:?}: {text}");
+    text
+}
+
+/// Pushes `image` to `dest` with skopeo; returns the pushed manifest digest.
+pub fn skopeo_push_image(image: &Image, tag: &str, dest: &str, certs: &Path, creds: &str) -> String {
+    let digest_file = tempfile::NamedTempFile::new().unwrap();
+    let (ok, err) = skopeo(&[
+        "copy",
+        "--dest-cert-dir",
+        certs.to_str().unwrap(),
+        "--dest-creds",
+        creds,
+        "--digestfile",
+        digest_file.path().to_str().unwrap(),
+        &format!("oci:{}:{tag}", image.layout().display()),
+        &format!("docker://{dest}"),
+    ]);
+    assert!(ok, "skopeo copy to {dest}: {err}");
+    std::fs::read_to_string(digest_file.path()).unwrap().trim().to_owned()
+}
+
 /// `skopeo copy` of an OCI layout to the registry, with `creds` (`user:password`) if given.
 pub fn skopeo_push(s: &Server, src_layout: &str, dest: &str, creds: Option<&str>) -> (bool, String) {
     skopeo_copy(s, "dest", src_layout, dest, creds)

@@ -177,6 +177,20 @@ fn bad_changes_are_refused_with_a_reason_and_change_nothing() {
     assert_eq!(names, ["admin", "alice", "bob"]);
 }
 
+/// `[[repository]]` rules would not apply beside an accounts database: such a config is refused
+/// at start, naming the rules, before anything listens.
+#[test]
+fn repository_rules_beside_accounts_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry.toml");
+    std::fs::write(&config, "[[repository]]\nname = \"*\"\npublic = true\npull = [\"*\"]\n").unwrap();
+    let accounts = dir.path().join("accounts.redb");
+    let (ok, out) = palisade(&["registry", "serve", "--addr", "127.0.0.1:0", "--root", dir.path().join("data").to_str().unwrap(),
+        "--accounts", accounts.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert!(!ok && out.contains("[[repository]] rules"), "{out}");
+    assert!(!out.contains("listening"), "{out}");
+}
+
 /// The registry's `--ldap` file for `directory`, over ldaps:// with its CA.
 fn ldap_toml(directory: &slapd::Slapd) -> String {
     format!(

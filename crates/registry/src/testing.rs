@@ -44,6 +44,13 @@ pub fn driver_conformance(d: &dyn StorageDriver) {
     assert_eq!((info.size, info.is_dir), (3, false));
     assert!(d.stat(&p("a/b")).unwrap().is_dir);
 
+    // Files report when they were written (object stores keep whole seconds).
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+    d.put_content(&p("t/stamped"), b"x").unwrap();
+    let after = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let modified = d.stat(&p("t/stamped")).unwrap().modified.expect("a file's modification time");
+    assert!(before <= modified && modified <= after, "{modified:?} is not the time of the write");
+
     // Readers honour offsets.
     d.put_content(&p("a/r"), b"0123456789").unwrap();
     let mut s = String::new();

@@ -1,5 +1,6 @@
-//! One repository: visibility (changeable by its managers), tags with digest and size, the
-//! pull command, and (with a trust server) who signed each tag.
+//! One repository: visibility (changeable by its managers), tags with digest, size and push
+//! time, the pull command, (with a trust server) who signed each tag and (with a scanner) what
+//! its scan found.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -7,17 +8,19 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use maud::{html, Markup};
 use palisade_accounts::Visibility;
-use palisade_reference::RepoName;
+use palisade_reference::{RepoName, Tag};
 use palisade_registry::auth::Action;
 use palisade_registry::storage::Store;
 use palisade_registry::Reference;
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::{failed, see_other};
 use super::repositories::visibility_badge;
 use crate::error::{blocking, ConsoleError};
 use crate::guard::Authed;
 use crate::layout::{csrf_field, notice, page, respond, Notice};
+use crate::scans::{ScanLookup, ScanSummary};
 use crate::signers::Signers;
 use crate::state::AppState;
 
@@ -30,6 +33,10 @@ struct TagRow {
     size: Option<u64>,
     /// `image`, `index (3 manifests)`, …
     kind: String,
+    /// When the tag was last pushed, if the storage keeps times.
+    pushed: Option<OffsetDateTime>,
+    /// The scan of its manifest, if the registry scans.
+    scan: Option<ScanSummary>,
 }
 
 struct View {
@@ -51,20 +58,51 @@ fn describe(bytes: &[u8]) -> (Option<u64>, String) {
     (Some(config.saturating_add(layers)), "image".into())
 }
 
-fn tag_rows(store: &Store, repo: &RepoName) -> Vec<TagRow> {
+/// The tags of `repo`, newest push first (then by name).
+fn tag_rows(store: &Store, scans: Option<&dyn ScanLookup>, repo: &RepoName) -> Vec<TagRow> {
     let mut rows = Vec::new();
-    for tag in store.tags(repo).unwrap_or_default() {
-        let manifest = tag.parse::<Reference>().ok().and_then(|r| store.get_manifest(repo, &r).ok());
+    for name in store.tags(repo).unwrap_or_default() {
+        let Ok(tag) = name.parse::<Tag>() else { continue };
+        let manifest = store.get_manifest(repo, &Reference::Tag(tag.clone())).ok();
+        let pushed = store.tag_pushed_at(repo, &tag).ok().flatten().map(OffsetDateTime::from);
         let row = match manifest {
             Some(m) => {
                 let (size, kind) = describe(&m.bytes);
-                TagRow { tag, digest: Some(m.digest.to_string()), size, kind }
+                let digest = m.digest.to_string();
+                let scan = scans.map(|s| s.summary(repo.as_str(), &digest));
+                TagRow { tag: name, digest: Some(digest), size, kind, pushed, scan }
             }
-            None => TagRow { tag, digest: None, size: None, kind: "unreadable manifest".into() },
+            None => TagRow { tag: name, digest: None, size: None, kind: "unreadable manifest".into(), pushed, scan: None },
         };
         rows.push(row);
     }
+    rows.sort_by(|a, b| b.pushed.cmp(&a.pushed).then_with(|| a.tag.cmp(&b.tag)));
     rows
+}
+
+/// `2026-12-03 19:20 UTC`.
+fn pushed_text(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", at.year(), u8::from(at.month()), at.day(), at.hour(), at.minute())
+}
+
+/// The scan cell: severity badges, or where the scan stands.
+fn scan_cell(scan: &ScanSummary) -> Markup {
+    match scan {
+        ScanSummary::NotScanned => html! { span.muted { "not scanned" } },
+        ScanSummary::Pending => html! { span.muted { "scanning\u{2026}" } },
+        ScanSummary::Failed(why) => html! { span.badge.private title=(why) { "scan failed" } },
+        ScanSummary::Done { advisories: false, packages, .. } => {
+            html! { span.muted { (packages) " packages; no advisory database to match" } }
+        }
+        ScanSummary::Done { findings, packages, .. } if findings.total() == 0 => {
+            html! { span.badge.public { "no known vulnerabilities" } " " span.muted { (packages) " packages" } }
+        }
+        ScanSummary::Done { findings, .. } => html! {
+            @for (n, severity) in findings.nonzero() { span class={ "badge sev-" (severity) } { (n) " " (severity) } " " }
+            span.muted { (findings.fixable) " fixable" }
+        },
+    }
 }
 
 /// Bytes in KB/MB/GB (powers of 1000, as registries show them).
@@ -88,6 +126,7 @@ pub(crate) fn human_size(bytes: u64) -> String {
 async fn view(app: &AppState, user: &str, name: &str) -> Result<View, ConsoleError> {
     let repo: RepoName = name.parse().map_err(|e: palisade_reference::ReferenceError| ConsoleError::BadRequest(e.to_string()))?;
     let (accounts, store, user) = (app.console.accounts.clone(), app.console.registry.store().clone(), user.to_owned());
+    let scans = app.console.scans.clone();
     blocking(move || {
         if !accounts.allows(Some(&user), &repo, Action::Pull)? {
             // As the API: a private repository's existence is not told.
@@ -95,7 +134,7 @@ async fn view(app: &AppState, user: &str, name: &str) -> Result<View, ConsoleErr
         }
         let visibility = accounts.repository(repo.as_str())?.map_or(Visibility::Private, |r| r.visibility);
         let manageable = accounts.may_manage_repository(&user, &repo)?;
-        Ok(View { name: repo.to_string(), visibility, manageable, tags: tag_rows(&store, &repo) })
+        Ok(View { name: repo.to_string(), visibility, manageable, tags: tag_rows(&store, scans.as_deref(), &repo) })
     })
     .await
 }
@@ -108,6 +147,7 @@ fn host(headers: &HeaderMap, uri: &Uri) -> String {
 
 fn render(authed: &Authed, v: &View, host: &str, signers: Option<&Result<Signers, String>>, note: Option<&Notice>) -> Markup {
     let first_tag = v.tags.first().map_or("TAG", |t| t.tag.as_str());
+    let scanned = v.tags.iter().any(|t| t.scan.is_some());
     let body = html! {
         p { a href="/console/repositories" { "\u{2190} Repositories" } }
         h1 #repository-name { (v.name) " " (visibility_badge(v.visibility)) }
@@ -121,20 +161,28 @@ fn render(authed: &Authed, v: &View, host: &str, signers: Option<&Result<Signers
             h2 { "Tags" }
             @if let Some(Err(e)) = signers { div.notice.info { "Signers unavailable: " (e) } }
             table #tags {
-                thead { tr { th { "Tag" } th { "Digest" } th { "Size" } th { "Kind" } @if signers.is_some() { th { "Signed by" } } } }
+                thead { tr {
+                    th { "Tag" } th { "Digest" } th { "Size" } th { "Kind" } th { "Pushed" }
+                    @if signers.is_some() { th { "Signed by" } }
+                    @if scanned { th { "Vulnerabilities" } }
+                } }
                 tbody {
                     @for t in &v.tags {
                         tr {
                             td { strong { (t.tag) } }
                             td.mono.digest { (t.digest.as_deref().unwrap_or("\u{2014}")) }
-                            td { (t.size.map(human_size).unwrap_or_else(|| "\u{2014}".into())) }
+                            td.size { (t.size.map(human_size).unwrap_or_else(|| "\u{2014}".into())) }
                             td { (t.kind) }
+                            td.pushed { (t.pushed.map(pushed_text).unwrap_or_else(|| "\u{2014}".into())) }
                             @if let Some(found) = signers {
                                 td.signers {
                                     @let names = match (found, &t.digest) { (Ok(s), Some(d)) => s.get(d).cloned().unwrap_or_default(), _ => Vec::new() };
                                     @if names.is_empty() { span.badge.private { "unsigned" } }
                                     @for n in &names { span.badge.public { (n) } " " }
                                 }
+                            }
+                            @if scanned {
+                                td.scan { @if let Some(scan) = &t.scan { (scan_cell(scan)) } @else { "\u{2014}" } }
                             }
                         }
                     }

@@ -48,7 +48,7 @@ fn render(app: &AppState, authed: &Authed, note: Option<&Notice>) -> Markup {
         }
         div.card {
             h2 { "TLS certificate" }
-            @match &app.certificate {
+            @match &app.certificate() {
                 None => p.empty { "This registry serves plain HTTP (no " code { "--tls-cert" } ")." },
                 Some(Err(e)) => div.notice.error { (e) },
                 Some(Ok(c)) => dl.facts #certificate {

@@ -35,6 +35,7 @@ mod tasks;
 mod top;
 mod trust;
 mod trust_server;
+mod trusted_registry;
 mod up;
 mod volume;
 

@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use palisade_registry::storage::{GcMode, Store};
 use palisade_registry::{AuthMode, Registry, RegistryConfig};
 
+use super::trusted_registry::{describe_storage, ConsoleParts, DirectoryOptions, TrustedRegistry};
+
 /// `palisade registry` subcommands.
 #[derive(clap::Subcommand)]
 #[command(defer = true)]
@@ -116,28 +118,6 @@ pub(crate) async fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The LDAP directory a `--ldap` file describes (checked whole; nothing connects yet).
-fn load_directory(file: &std::path::Path) -> anyhow::Result<palisade_ldap::Directory> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let config: palisade_ldap::DirectoryConfig = toml::from_str(&text).with_context(|| format!("{}", file.display()))?;
-    Ok(palisade_ldap::Directory::new(config)?)
-}
-
-/// Reads every directory user's groups again every `interval`, for as long as the process runs.
-fn spawn_directory_sync(accounts: std::sync::Arc<palisade_accounts::Accounts>, directory: std::sync::Arc<palisade_ldap::Directory>, interval: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.tick().await;
-        loop {
-            ticks.tick().await;
-            match palisade_accounts::sync_directory_users(&accounts, &directory).await {
-                Ok(report) => tracing::info!(synced = report.synced.len(), gone = report.gone.len(), failed = report.failed.len(), "directory sync"),
-                Err(e) => tracing::warn!("directory sync: {e}"),
-            }
-        }
-    });
-}
-
 fn add_user(args: AddUserArgs) -> anyhow::Result<ExitCode> {
     let password = if args.password_stdin {
         let mut line = String::new();
@@ -183,22 +163,6 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The storage as the console's settings page names it.
-fn describe_storage(storage: &palisade_registry::StorageConfig, root: Option<&std::path::Path>) -> String {
-    match storage.kind {
-        palisade_registry::StorageKind::Filesystem => {
-            let root = root.or(storage.root.as_deref()).map_or_else(|| "(default)".to_owned(), |r| r.display().to_string());
-            format!("filesystem {root}")
-        }
-        palisade_registry::StorageKind::S3 => format!(
-            "S3 bucket {} ({}{})",
-            storage.bucket.as_deref().unwrap_or("?"),
-            storage.endpoint.as_deref().unwrap_or("AWS"),
-            storage.prefix.as_deref().map(|p| format!(", prefix {p}")).unwrap_or_default()
-        ),
-    }
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
         Some(path) => RegistryConfig::load(path)?,
@@ -229,57 +193,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let driver = config.storage.open(args.root.as_deref())?;
     let (registry, api) = match &args.accounts {
         Some(path) => {
-            let accounts = std::sync::Arc::new(
-                palisade_accounts::Accounts::open(path).with_context(|| format!("opening the accounts database {}", path.display()))?,
-            );
-            if let Some(log) = &audit {
-                accounts.set_audit(log.clone());
-            }
-            let directory = match &args.ldap {
-                Some(file) => Some(std::sync::Arc::new(load_directory(file)?)),
-                None => None,
-            };
-            let login = directory.clone().map(|d| {
-                std::sync::Arc::new(palisade_accounts::LdapLogin::new(d, tokio::runtime::Handle::current()))
-                    as std::sync::Arc<dyn palisade_accounts::DirectoryLogin>
+            let accounts = palisade_accounts::Accounts::open(path)
+                .with_context(|| format!("opening the accounts database {}", path.display()))?;
+            let directory = args.ldap.as_deref().map(|file| DirectoryOptions {
+                file,
+                sync_every: std::time::Duration::from_secs(args.ldap_sync_minutes.max(1) * 60),
             });
-            if let Some(d) = &directory {
-                spawn_directory_sync(accounts.clone(), d.clone(), std::time::Duration::from_secs(args.ldap_sync_minutes.max(1) * 60));
-            }
-            let credentials = palisade_accounts::AccountCredentials::new(accounts.clone(), login)?;
-            let seam = palisade_registry::auth::Accounts {
-                credentials: std::sync::Arc::new(credentials),
-                authorizer: std::sync::Arc::new(palisade_accounts::AccountsAuthorizer(accounts.clone())),
-            };
-            let registry = Registry::with_accounts(driver, &config, seam)?;
-            let mut api = palisade_accounts::api::router(palisade_accounts::api::ApiState {
-                accounts: accounts.clone(),
-                registry: registry.clone(),
-                directory: directory.clone(),
-            });
+            let trusted = TrustedRegistry::open(driver, &config, accounts, directory, audit.as_ref())?;
+            let mut api = trusted.api();
             if args.console {
-                let console = palisade_console::Console {
-                    accounts,
-                    registry: registry.clone(),
-                    directory,
-                    storage: describe_storage(&config.storage, args.root.as_deref()),
-                    tls_certificate: args.tls_cert.clone(),
-                    audit: audit.clone().map(|log| log as std::sync::Arc<dyn palisade_console::AuditView>),
-                    signers: args.console_trust_server.clone().map(|server| {
-                        std::sync::Arc::new(palisade_console::TrustSigners {
-                            registry: registry.clone(),
-                            server,
-                            ca_files: args.console_trust_ca.iter().cloned().collect(),
-                            cache: path.with_file_name("console-trust"),
-                        }) as std::sync::Arc<dyn palisade_console::SignerLookup>
-                    }),
-                    session_limits: palisade_console::SessionLimits::default(),
+                let signers = args.console_trust_server.clone().map(|server| {
+                    trusted.signers(server, args.console_trust_ca.iter().cloned().collect(), path.with_file_name("console-trust"))
+                });
+                let tls_certificate = match &args.tls_cert {
+                    Some(file) => palisade_console::TlsCertificate::File(file.clone()),
+                    None => palisade_console::TlsCertificate::None,
                 };
-                api = api
-                    .merge(palisade_console::router(console))
-                    .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/console/") }));
+                api = api.merge(trusted.console(ConsoleParts {
+                    storage: describe_storage(&config.storage, args.root.as_deref()),
+                    tls_certificate,
+                    audit: audit.clone(),
+                    signers,
+                    scans: None,
+                }));
             }
-            (registry, Some(api))
+            (trusted.registry, Some(api))
         }
         None => (Registry::new(driver, &config)?, None),
     };

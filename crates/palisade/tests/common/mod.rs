@@ -738,6 +738,7 @@ impl TrustEnv {
 pub struct Up {
     child: Child,
     pub lines: Vec<String>,
+    data: PathBuf,
     socket: PathBuf,
     docker_config: tempfile::TempDir,
 }
@@ -771,7 +772,7 @@ impl Up {
         while !lines.last().is_some_and(|l: &String| l.trim_start().starts_with("Image policy:")) {
             lines.push(reader.next().expect("palisade up printed its banner").unwrap());
         }
-        Self { child, lines, socket, docker_config: tempfile::tempdir().unwrap() }
+        Self { child, lines, data: data.to_owned(), socket, docker_config: tempfile::tempdir().unwrap() }
     }
 
     /// The daemon's log so far.
@@ -820,6 +821,21 @@ impl Up {
     pub fn password(&self) -> String {
         let line = self.lines.iter().find(|l| l.contains("Registry user:")).unwrap();
         line.split_whitespace().nth(4).unwrap().to_owned()
+    }
+
+    /// The registry's JSON API (`/api/v1/…`) as `admin`, over TLS verified with the cluster's
+    /// root CA (curl): the status and the JSON body (`Null` when there is none).
+    pub fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let ca = self.data.join("node/root-ca.crt");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-w", "\n%{http_code}", "-X", method, "--cacert"]).arg(&ca).args(["-u", &format!("admin:{}", self.password())]);
+        if let Some(body) = body {
+            cmd.args(["-H", "content-type: application/json", "--data-binary", &body.to_string()]);
+        }
+        let out = output_within(cmd.arg(format!("https://{}{path}", self.registry())), None, CALL_LIMIT);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or_else(|| panic!("curl {method} {path}: {text} {}", stderr(&out)));
+        (code.trim().parse().unwrap(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
     }
 }
 

@@ -138,7 +138,10 @@ impl StorageDriver for FsDriver {
 
     fn stat(&self, path: &StoragePath) -> DriverResult<FileInfo> {
         let md = fs::metadata(self.full(path)).map_err(io_err(path))?;
-        Ok(FileInfo { size: if md.is_dir() { 0 } else { md.len() }, is_dir: md.is_dir() })
+        if md.is_dir() {
+            return Ok(FileInfo { size: 0, is_dir: true, modified: None });
+        }
+        Ok(FileInfo { size: md.len(), is_dir: false, modified: Some(md.modified().map_err(io_err(path))?) })
     }
 
     fn list(&self, path: &StoragePath) -> DriverResult<Vec<String>> {

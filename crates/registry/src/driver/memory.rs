@@ -3,12 +3,26 @@
 use std::collections::BTreeMap;
 use std::io::{self, Cursor, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use super::{DriverError, DriverResult, FileInfo, FileWriter, StorageDriver, StoragePath};
 
 const NAME: &str = "inmemory";
 
-type Files = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+/// A file: its bytes and when they were written.
+#[derive(Debug, Clone)]
+struct MemFile {
+    data: Vec<u8>,
+    modified: SystemTime,
+}
+
+impl MemFile {
+    fn now(data: Vec<u8>) -> Self {
+        Self { data, modified: SystemTime::now() }
+    }
+}
+
+type Files = Arc<Mutex<BTreeMap<String, MemFile>>>;
 
 /// A driver keeping every file in a map.
 #[derive(Debug, Default, Clone)]
@@ -23,7 +37,7 @@ impl InMemoryDriver {
     }
 }
 
-fn lock(files: &Files) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+fn lock(files: &Files) -> MutexGuard<'_, BTreeMap<String, MemFile>> {
     // A poisoned lock only means another thread panicked mid-operation; every operation here
     // leaves the map consistent, so continue with the data.
     files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -34,9 +48,9 @@ fn not_found(path: &StoragePath) -> DriverError {
 }
 
 fn children<'a>(
-    map: &'a BTreeMap<String, Vec<u8>>,
+    map: &'a BTreeMap<String, MemFile>,
     path: &StoragePath,
-) -> impl Iterator<Item = (&'a String, &'a Vec<u8>)> {
+) -> impl Iterator<Item = (&'a String, &'a MemFile)> {
     let prefix = format!("{}/", path.as_str());
     map.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix))
 }
@@ -47,11 +61,11 @@ impl StorageDriver for InMemoryDriver {
     }
 
     fn get_content(&self, path: &StoragePath) -> DriverResult<Vec<u8>> {
-        lock(&self.files).get(path.as_str()).cloned().ok_or_else(|| not_found(path))
+        lock(&self.files).get(path.as_str()).map(|f| f.data.clone()).ok_or_else(|| not_found(path))
     }
 
     fn put_content(&self, path: &StoragePath, data: &[u8]) -> DriverResult<()> {
-        lock(&self.files).insert(path.to_string(), data.to_vec());
+        lock(&self.files).insert(path.to_string(), MemFile::now(data.to_vec()));
         Ok(())
     }
 
@@ -62,7 +76,7 @@ impl StorageDriver for InMemoryDriver {
     }
 
     fn writer(&self, path: &StoragePath, append: bool) -> DriverResult<Box<dyn FileWriter>> {
-        let base = if append { lock(&self.files).get(path.as_str()).cloned() } else { None };
+        let base = if append { lock(&self.files).get(path.as_str()).map(|f| f.data.clone()) } else { None };
         Ok(Box::new(MemWriter {
             files: self.files.clone(),
             path: path.to_string(),
@@ -72,11 +86,11 @@ impl StorageDriver for InMemoryDriver {
 
     fn stat(&self, path: &StoragePath) -> DriverResult<FileInfo> {
         let map = lock(&self.files);
-        if let Some(d) = map.get(path.as_str()) {
-            return Ok(FileInfo { size: d.len() as u64, is_dir: false });
+        if let Some(f) = map.get(path.as_str()) {
+            return Ok(FileInfo { size: f.data.len() as u64, is_dir: false, modified: Some(f.modified) });
         }
         if children(&map, path).next().is_some() {
-            return Ok(FileInfo { size: 0, is_dir: true });
+            return Ok(FileInfo { size: 0, is_dir: true, modified: None });
         }
         Err(not_found(path))
     }
@@ -142,7 +156,7 @@ impl FileWriter for MemWriter {
 
     fn commit(self: Box<Self>) -> DriverResult<()> {
         let this = *self;
-        lock(&this.files).insert(this.path, this.data);
+        lock(&this.files).insert(this.path, MemFile::now(this.data));
         Ok(())
     }
 

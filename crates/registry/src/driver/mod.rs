@@ -129,6 +129,9 @@ pub struct FileInfo {
     pub size: u64,
     /// Whether the path is a directory.
     pub is_dir: bool,
+    /// When a file's content was last written (whole seconds or better); `None` for
+    /// directories, which object stores do not have.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A pending write; see the module docs for commit/cancel semantics.

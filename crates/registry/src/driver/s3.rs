@@ -209,11 +209,11 @@ impl StorageDriver for S3Driver {
     fn stat(&self, path: &StoragePath) -> DriverResult<FileInfo> {
         let key = self.key(path);
         match self.block(self.store.head(&key)) {
-            Ok(meta) => Ok(FileInfo { size: meta.size, is_dir: false }),
+            Ok(meta) => Ok(FileInfo { size: meta.size, is_dir: false, modified: Some(meta.last_modified.into()) }),
             Err(object_store::Error::NotFound { .. }) => {
                 let any = self.block(async { self.store.list(Some(&key)).next().await });
                 match any {
-                    Some(Ok(_)) => Ok(FileInfo { size: 0, is_dir: true }),
+                    Some(Ok(_)) => Ok(FileInfo { size: 0, is_dir: true, modified: None }),
                     Some(Err(e)) => Err(backend_err(path.as_str(), e)),
                     None => Err(DriverError::NotFound { driver: NAME, path: path.to_string() }),
                 }

@@ -348,6 +348,15 @@ impl Store {
         Ok(PutManifest { digest, subject: manifest.subject })
     }
 
+    /// When `tag` was last pushed: every push of a tag rewrites its link, so the link's
+    /// modification time is the push time. `None` when the storage keeps no times.
+    pub fn tag_pushed_at(&self, repo: &RepoName, tag: &Tag) -> Result<Option<std::time::SystemTime>> {
+        let info = missing_as(self.driver.stat(&path_for(PathSpec::TagLink(repo, tag))?), || Error::ManifestUnknown {
+            reference: tag.to_string(),
+        })?;
+        Ok(info.modified)
+    }
+
     fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest> {
         match reference {
             Reference::Digest(d) => Ok(d.clone()),
@@ -515,7 +524,11 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cfg}","size":2}},"layers":[]}}"#
         );
         let tag: Reference = "v1".parse().unwrap();
+        let before = std::time::SystemTime::now();
         let put = s.put_manifest(&r, &tag, m.as_bytes(), None).unwrap();
+        let pushed = s.tag_pushed_at(&r, &"v1".parse().unwrap()).unwrap().expect("the in-memory driver keeps times");
+        assert!(before <= pushed && pushed <= std::time::SystemTime::now(), "{pushed:?}");
+        assert!(matches!(s.tag_pushed_at(&r, &"v9".parse().unwrap()), Err(Error::ManifestUnknown { .. })));
         let sig = format!(
             r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x-sig","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{cfg}","size":2}},"layers":[],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}}}"#,
             put.digest,

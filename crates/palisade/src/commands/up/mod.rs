@@ -1,6 +1,6 @@
 //! `palisade up`: the all-in-one node on embedded defaults — a daemon that initialises a
-//! one-node swarm if it has none, plus the registry and the trust server (TLS from the cluster
-//! CA, token auth).
+//! one-node swarm if it has none, plus the trusted registry (with its web console) and the
+//! trust server (TLS from the cluster CA, token auth).
 
 mod scan;
 mod services;
@@ -14,7 +14,7 @@ use palisade_engine_api::types::{InitRequest, Swarm};
 use palisade_engine_api::{Backend, PolicyBackend};
 
 use super::daemon::{bind_socket, serve, DaemonArgs};
-use services::{ServicePaths, ADMIN_USER};
+use services::{RegistryOptions, ServicePaths, ADMIN_USER};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct UpArgs {
@@ -26,9 +26,17 @@ pub(crate) struct UpArgs {
     /// Trust server address (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:4443")]
     trust_addr: SocketAddr,
-    /// registry.toml with repository rules, limits or storage (auth is always token auth).
+    /// registry.toml with limits, storage or token settings (auth is always token auth, and
+    /// users and permissions live in the accounts database: the console or `/api/v1/`).
     #[arg(long)]
     registry_config: Option<PathBuf>,
+    /// Users not kept in the registry's accounts log in against this LDAP / Active Directory
+    /// (a TOML file: url, bind_dn, bind_password, user_base, group_base, filters, ca_file).
+    #[arg(long)]
+    registry_ldap: Option<PathBuf>,
+    /// How often every directory user's groups are read again (minutes).
+    #[arg(long, default_value_t = 15, requires = "registry_ldap")]
+    registry_ldap_sync_minutes: u64,
 }
 
 pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -44,10 +52,16 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         daemon.swarm_init(request).await.map_err(api_err)?;
     }
     let paths = ServicePaths::under(&args.daemon.data_root);
-    let admin_password = services::ensure_users(&paths)?;
-    let services =
-        services::start(daemon.clone(), &paths, args.registry_addr, args.trust_addr, args.registry_config.as_deref(), &metrics)
-            .await?;
+    let (accounts, admin_password) = services::open_accounts(&paths)?;
+    let registry = RegistryOptions {
+        addr: args.registry_addr,
+        config: args.registry_config.as_deref(),
+        ldap: args.registry_ldap.as_deref().map(|file| super::trusted_registry::DirectoryOptions {
+            file,
+            sync_every: std::time::Duration::from_secs(args.registry_ldap_sync_minutes.max(1) * 60),
+        }),
+    };
+    let services = services::start(daemon.clone(), &paths, accounts, registry, args.trust_addr, &metrics).await?;
     let metrics_at = args.daemon.metrics.serve(&metrics).await?;
 
     services::trust_own_registry(&args.daemon.data_root, services.registry_addr)?;
@@ -69,14 +83,15 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         format!("  Join as worker:   palisade swarm join --token {} {manager}", swarm.join_tokens.worker),
         format!("  Join as manager:  palisade swarm join --token {} {manager}", swarm.join_tokens.manager),
         format!("  Registry:      {} (TLS from the root CA above, token auth)", services.registry_addr),
+        format!("  Web console:   https://{}/console/   (repositories, teams, settings, audit log; API under /api/v1/)", services.registry_addr),
         format!("  Trust server:  https://{} (notary -s https://{} --tlscacert {})", services.trust_addr, services.trust_addr, ca_file.display()),
     ];
     banner.push(match &admin_password {
         Some(password) => format!(
-            "  Registry user: {ADMIN_USER} / {password}   (shown only now; {} keeps its bcrypt hash)",
-            paths.htpasswd.display()
+            "  Registry user: {ADMIN_USER} / {password}   (an administrator; shown only now: {} keeps only its bcrypt hash)",
+            paths.accounts.display()
         ),
-        None => format!("  Registry users: {} (htpasswd -B)", paths.htpasswd.display()),
+        None => format!("  Registry users: in {} (manage them in the web console or /api/v1/users)", paths.accounts.display()),
     });
     banner.push(format!(
         "  Scan on push:  https://{}/scan/v1/REPO/manifests/DIGEST   (advisories: palisade scan db import --data-root {} PATH…)",

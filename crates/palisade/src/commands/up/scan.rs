@@ -126,3 +126,39 @@ async fn result(State(api): State<Api>, UrlPath(path): UrlPath<String>, headers:
     }
 }
 
+
+/// The scan results as the console's repository page summarises them.
+pub(crate) struct Summaries(pub(crate) Arc<ScanService>);
+
+impl palisade_console::ScanLookup for Summaries {
+    fn summary(&self, _repository: &str, digest: &str) -> palisade_console::ScanSummary {
+        use palisade_console::{Findings, ScanSummary};
+        use palisade_scan::Severity;
+        let result = match self.0.result(digest) {
+            Ok(Some(r)) => r,
+            Ok(None) => return ScanSummary::NotScanned,
+            Err(e) => return ScanSummary::Failed(e.to_string()),
+        };
+        match (result.status, result.report) {
+            (ScanStatus::Queued | ScanStatus::Scanning, _) => ScanSummary::Pending,
+            (ScanStatus::Dropped, _) => ScanSummary::NotScanned,
+            (ScanStatus::Failed, _) => ScanSummary::Failed(result.error.unwrap_or_else(|| "unknown error".into())),
+            (ScanStatus::Done, None) => ScanSummary::Failed("the scan left no report".into()),
+            (ScanStatus::Done, Some(report)) => {
+                let mut findings = Findings::default();
+                for f in &report.findings {
+                    let count = match f.severity {
+                        Severity::Critical => &mut findings.critical,
+                        Severity::High => &mut findings.high,
+                        Severity::Medium => &mut findings.medium,
+                        Severity::Low => &mut findings.low,
+                        Severity::Unknown => &mut findings.unknown,
+                    };
+                    *count += 1;
+                    findings.fixable += usize::from(f.fixed.is_some());
+                }
+                ScanSummary::Done { findings, packages: report.inventory.packages.len(), advisories: report.db_generation > 0 }
+            }
+        }
+    }
+}

@@ -1,63 +1,67 @@
 //! The registry and trust server that `palisade up` runs beside the daemon: TLS with service
 //! certificates from the cluster CA, token auth from the registry's token service (the trust
-//! server accepts the same tokens), users in an htpasswd file under the data root.
+//! server accepts the same tokens). The registry is the trusted registry: users, organisations,
+//! teams and repository permissions in an accounts database under the data root, its JSON API
+//! under `/api/v1/` and the web console under `/console/` (tags with their signers from the
+//! trust server beside it and their scan results).
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use palisade_cluster::{Daemon, ServiceCertificate, ServiceNames};
-use palisade_registry::auth::Htpasswd;
-use palisade_registry::{AuthMode, Registry, RegistryConfig, StorageKind};
+use palisade_accounts::Accounts;
+use palisade_registry::{AuthMode, RegistryConfig, StorageKind};
 use rand::distributions::{Alphanumeric, DistString as _};
 use tokio::net::TcpListener;
 
 /// The user `palisade up` creates on its first start.
 pub(crate) const ADMIN_USER: &str = "admin";
 
+use crate::commands::trusted_registry::{describe_storage, ConsoleParts, DirectoryOptions, TrustedRegistry};
+
 /// Where the services keep their state under the data root.
 pub(crate) struct ServicePaths {
-    pub(crate) htpasswd: PathBuf,
+    /// Users, organisations, teams and repository records (0600).
+    pub(crate) accounts: PathBuf,
+    /// Trust data the console has verified (rollback floors for the signers it shows).
+    console_trust: PathBuf,
     registry_storage: PathBuf,
     trust_root: PathBuf,
     /// Scan-on-push results and the advisory database (`palisade scan db import --data-root`).
     pub(crate) scan: PathBuf,
+    /// The node's trust bundle (the cluster's root CAs): the trust server's TLS is from it.
+    node_ca: PathBuf,
 }
 
 impl ServicePaths {
     pub(crate) fn under(data_root: &Path) -> Self {
         Self {
-            htpasswd: data_root.join("registry").join("htpasswd"),
+            accounts: data_root.join("registry").join("accounts.redb"),
+            console_trust: data_root.join("registry").join("console-trust"),
             registry_storage: data_root.join("registry").join("storage"),
             trust_root: data_root.join("trust"),
             scan: data_root.join("scan"),
+            node_ca: data_root.join("node").join("root-ca.crt"),
         }
     }
 }
 
-/// Creates the htpasswd file with an `admin` user and a random password on the first start
-/// and returns that password (to be shown once); `None` when the file exists. Only the bcrypt
-/// hash is written (0600, created exclusively so a racing start cannot overwrite it).
-pub(crate) fn ensure_users(paths: &ServicePaths) -> anyhow::Result<Option<String>> {
-    if paths.htpasswd.exists() {
-        return Ok(None);
-    }
-    let dir = paths.htpasswd.parent().context("htpasswd path has no parent")?;
+/// Opens the accounts database and, on the first start (no users yet), makes `admin` an
+/// administrator with a random password, returned to be shown once. Only its bcrypt hash is
+/// stored.
+pub(crate) fn open_accounts(paths: &ServicePaths) -> anyhow::Result<(Accounts, Option<String>)> {
+    let dir = paths.accounts.parent().context("accounts path has no parent")?;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let accounts = Accounts::open(&paths.accounts).with_context(|| format!("opening {}", paths.accounts.display()))?;
+    if !accounts.users()?.is_empty() {
+        return Ok((accounts, None));
+    }
     let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
-    let line = Htpasswd::entry(ADMIN_USER, &password)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&paths.htpasswd)
-        .with_context(|| format!("creating {}", paths.htpasswd.display()))?;
-    writeln!(file, "{line}")?;
-    file.sync_all()?;
-    Ok(Some(password))
+    accounts.add_local_user("palisade up", ADMIN_USER, &password, true)?;
+    Ok((accounts, Some(password)))
 }
 
 /// The names the service certificates carry: loopback, the listen addresses when specific,
@@ -111,14 +115,24 @@ impl Drop for Services {
 }
 
 /// Binds both listeners, then serves the registry and the trust server over TLS.
+/// What `palisade up` was told about its registry.
+pub(crate) struct RegistryOptions<'a> {
+    pub(crate) addr: SocketAddr,
+    /// A registry.toml (limits, storage, token settings; never an auth mode other than token).
+    pub(crate) config: Option<&'a Path>,
+    /// Users not kept locally log in against this LDAP directory.
+    pub(crate) ldap: Option<DirectoryOptions<'a>>,
+}
+
 pub(crate) async fn start(
     daemon: Arc<Daemon>,
     paths: &ServicePaths,
-    registry_addr: SocketAddr,
+    accounts: Accounts,
+    registry: RegistryOptions<'_>,
     trust_addr: SocketAddr,
-    registry_config: Option<&Path>,
     metrics: &palisade_metrics::Metrics,
 ) -> anyhow::Result<Services> {
+    let registry_addr = registry.addr;
     let registry_listener = TcpListener::bind(registry_addr).await.with_context(|| format!("registry: cannot listen on {registry_addr}"))?;
     let trust_listener = TcpListener::bind(trust_addr).await.with_context(|| format!("trust server: cannot listen on {trust_addr}"))?;
     let (registry_addr, trust_addr) = (registry_listener.local_addr()?, trust_listener.local_addr()?);
@@ -132,7 +146,7 @@ pub(crate) async fn start(
     let trust_tls = Arc::new(palisade_pki::tls::server_config_with_cert(cert.cert(), &[b"http/1.1"])?);
 
     // The registry: token auth always (a config file may add rules and storage, not open it).
-    let mut config = match registry_config {
+    let mut config = match registry.config {
         Some(path) => RegistryConfig::load(path)?,
         None => RegistryConfig::default(),
     };
@@ -140,18 +154,30 @@ pub(crate) async fn start(
         config.auth.mode.is_none_or(|m| m == AuthMode::Token),
         "palisade up runs the registry with token auth; remove `mode` from [auth] in the registry config"
     );
+    anyhow::ensure!(config.auth.htpasswd.is_none(), "palisade up keeps its users in {}; remove `htpasswd` from [auth] in the registry config", paths.accounts.display());
     config.auth.mode = Some(AuthMode::Token);
-    config.auth.htpasswd.get_or_insert_with(|| paths.htpasswd.clone());
     let realm = format!("https://{}/token", client_host(registry_addr));
     config.auth.token.realm.get_or_insert_with(|| realm.clone());
     if config.storage.kind == StorageKind::Filesystem {
         config.storage.root.get_or_insert_with(|| paths.registry_storage.clone());
     }
     let driver = config.storage.open(None)?;
-    let registry = Registry::new(driver, &config)?;
     // One audit log for the node and its services: the daemon's.
+    let trusted = TrustedRegistry::open(driver, &config, accounts, registry.ldap, Some(&audit))?;
+    let registry = trusted.registry.clone();
     registry.set_audit(audit.clone());
     let scan = super::scan::start(&registry, &paths.scan)?;
+    let console = trusted.console(ConsoleParts {
+        storage: describe_storage(&config.storage, None),
+        tls_certificate: palisade_console::TlsCertificate::Live(cert.cert()),
+        audit: Some(audit.clone()),
+        signers: Some(trusted.signers(
+            format!("https://{}", client_host(trust_addr)),
+            vec![paths.node_ca.clone()],
+            paths.console_trust.clone(),
+        )),
+        scans: Some(Arc::new(super::scan::Summaries(scan.clone()))),
+    });
     let tokens = registry.auth().token_service().context("registry token service")?;
     let auth = Arc::new(palisade_trust::server::TokenAuth::new(tokens.verifier(), realm));
 
@@ -161,7 +187,7 @@ pub(crate) async fn start(
     let trust_app = auth.protect(palisade_trust::server::router(Arc::new(trust), palisade_trust::server::Limits::default()));
     let trust_app = metrics.http("trust").measure(trust_app, crate::commands::metrics::trust_route);
 
-    let registry_app = registry.router().merge(super::scan::routes(registry.clone(), scan.clone()));
+    let registry_app = registry.router().merge(super::scan::routes(registry.clone(), scan.clone())).merge(trusted.api()).merge(console);
     let registry_app = metrics.http("registry").measure(registry_app, crate::commands::metrics::registry_route);
     let queued = scan.clone();
     metrics.gauge_fn("registry_scan_queue_depth", "Pushed manifests waiting for or in the scanner", move || {
