@@ -10,9 +10,10 @@ use crate::guard::Authed;
 pub(crate) const STYLESHEET: &str = include_str!("../static/console.css");
 
 /// The navigation entries: (key, label, path, administrators only).
-const NAV: [(&str, &str, &str, bool); 4] = [
+const NAV: [(&str, &str, &str, bool); 5] = [
     ("repositories", "Repositories", "/console/repositories", false),
     ("organisations", "Organisations", "/console/organisations", false),
+    ("users", "Users", "/console/users", true),
     ("audit", "Audit log", "/console/audit", true),
     ("settings", "Settings", "/console/settings", true),
 ];

@@ -226,6 +226,16 @@ fn an_ldap_user_uses_the_console_in_a_real_browser_and_forged_posts_are_refused(
     let form_right: Vec<(&str, &str)> = form_right.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(post(&form_right, Some("https://evil.example")).0, 403, "another site's Origin");
     assert_eq!(repositories(&s), ["acme/app", "acme/secret", "alice/new"], "the forged POSTs created nothing");
+    // alice is no administrator: adding a user is refused even with her valid token.
+    let r = http
+        .post(s.url("/console/users"))
+        .header("cookie", format!("palisade_session={cookie}"))
+        .form(&[("name", "mallory"), ("password", "mallory-password"), ("admin", "on"), ("csrf", token.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (_, users) = s.api(Some(ADMIN), "GET", "/api/v1/users", None);
+    assert!(!users.to_string().contains("mallory"), "{users}");
     // The same session with its token works (so the refusals were the CSRF checks).
     let (status, headers) = post(&form_right, Some(&s.base()));
     assert_eq!(status, 303);

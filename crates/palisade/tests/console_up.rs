@@ -2,8 +2,9 @@
 //! WebDriver): the administrator `up` created logs in with the password it printed once, and a
 //! repository page shows a tag skopeo pushed with its digest, when it was pushed, who signed it
 //! (the real notary CLI on up's trust server) and what scan on push found in it (an advisory
-//! database with a fixable critical flaw in the image's zlib); the settings page shows the
-//! certificate up serves (issued by the cluster CA). Screenshots go to the test's temporary
+//! database with a fixable critical flaw in the image's zlib); the administrator adds a user
+//! (a short password refused) and makes it an organisation's owner; the settings page shows
+//! the certificate up serves (issued by the cluster CA). Screenshots go to the test's temporary
 //! directory and to `<target>/console-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use browser::{browser, login, screenshot, start_driver, text};
+use fantoccini::Locator;
 use common::{stderr, Up, PALISADE};
 use support::{build_image_with, notary_as, skopeo_push_image};
 
@@ -97,6 +99,32 @@ fn up_serves_the_console_with_each_tags_push_time_signer_and_scan() {
         assert!(text(&c, "#pull-command").await.contains(&format!("docker pull {registry}/acme/app:v1")));
         screenshot(&c, shots.path(), "up-repository.png").await;
 
+        // Users and owners: the administrator adds a local user and makes it an owner of acme.
+        c.goto(&format!("{base}/console/users")).await.unwrap();
+        let add_user = |name: &'static str, password: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Id("new-name")).await.unwrap().send_keys(name).await.unwrap();
+                c.find(Locator::Id("new-password")).await.unwrap().send_keys(password).await.unwrap();
+                c.find(Locator::Css("#add-user button[type=submit]")).await.unwrap().click().await.unwrap();
+            }
+        };
+        add_user("carol", "short").await;
+        // The browser's own minlength check stops this one; a forced submit is refused server-side.
+        assert!(!text(&c, "#users").await.contains("carol"));
+        c.execute("document.getElementById('new-password').removeAttribute('minlength'); document.getElementById('add-user').submit();", vec![]).await.unwrap();
+        assert!(text(&c, ".notice.error").await.contains("at least 8 characters"));
+        c.goto(&format!("{base}/console/users")).await.unwrap();
+        add_user("carol", "carol-password").await;
+        let users = reload_until(&c, &format!("{base}/console/users"), "#users", |t| t.contains("carol")).await;
+        assert!(users.contains("admin") && users.contains("administrator"), "{users}");
+        c.goto(&format!("{base}/console/organisations/acme")).await.unwrap();
+        c.find(Locator::Id("owner-name")).await.unwrap().send_keys("carol").await.unwrap();
+        c.find(Locator::Css("form[action$='/owners'] button")).await.unwrap().click().await.unwrap();
+        let owners = reload_until(&c, &format!("{base}/console/organisations/acme"), "#owners", |t| t.contains("carol")).await;
+        assert!(owners.contains("admin"), "{owners}");
+        screenshot(&c, shots.path(), "up-organisation.png").await;
+
         // The certificate being served: up's service certificate from the cluster CA.
         c.goto(&format!("{base}/console/settings")).await.unwrap();
         let certificate = text(&c, "#certificate").await;
@@ -104,4 +132,8 @@ fn up_serves_the_console_with_each_tags_push_time_signer_and_scan() {
         screenshot(&c, shots.path(), "up-settings.png").await;
         c.close().await.unwrap();
     });
+    // What the console did, the API reads back.
+    let (_, orgs) = up.api("GET", "/api/v1/organisations", None);
+    let acme = orgs["organisations"].as_array().unwrap().iter().find(|o| o["name"] == "acme").unwrap().clone();
+    assert_eq!(acme["owners"], serde_json::json!(["admin", "carol"]), "{orgs}");
 }

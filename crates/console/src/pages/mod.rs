@@ -6,6 +6,7 @@ pub(crate) mod organisations;
 pub(crate) mod repositories;
 pub(crate) mod repository;
 pub(crate) mod settings;
+pub(crate) mod users;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};

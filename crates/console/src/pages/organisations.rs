@@ -144,12 +144,29 @@ fn team_card(authed: &Authed, org: &str, t: &Team) -> Markup {
     }
 }
 
-fn render_org(authed: &Authed, org: &str, teams: &[Team], note: Option<&Notice>) -> Markup {
+/// An organisation's page: its owners and its teams.
+struct OrgView {
+    owners: Vec<String>,
+    teams: Vec<Team>,
+}
+
+fn render_org(authed: &Authed, org: &str, view: &OrgView, note: Option<&Notice>) -> Markup {
+    let teams = &view.teams;
     let body = html! {
         p { a href="/console/organisations" { "\u{2190} Organisations" } }
         h1 { (org) }
         p.sub { "Teams, their members and what they may do with the organisation's repositories." }
         (notice(note))
+        div.card {
+            h2 { "Owners" }
+            p.sub { "Owners manage the organisation's teams, grants and repositories." }
+            div.chips #owners { @for o in &view.owners { span.chip { (o) } } }
+            form.row method="post" action={ "/console/organisations/" (org) "/owners" } {
+                (csrf_field(authed))
+                div.field { input #owner-name type="text" name="user" placeholder="user name" required aria-label="Owner to add"; }
+                button.secondary type="submit" { "Add owner" }
+            }
+        }
         div.card {
             @for t in teams { (team_card(authed, org, t)) }
             @if teams.is_empty() { p.empty { "No teams yet." } }
@@ -167,15 +184,21 @@ fn render_org(authed: &Authed, org: &str, teams: &[Team], note: Option<&Notice>)
     page(authed, "organisations", org, body)
 }
 
-async fn teams(app: &AppState, user: &str, org: &str) -> Result<Vec<Team>, ConsoleError> {
+async fn org_view(app: &AppState, user: &str, org: &str) -> Result<OrgView, ConsoleError> {
     let (accounts, user, org) = (app.console.accounts.clone(), user.to_owned(), org.to_owned());
-    blocking(move || Ok(palisade_accounts::teams_of(&accounts, &user, &org)?)).await
+    blocking(move || {
+        // `teams_of` refuses those who may not manage the organisation, before owners are read.
+        let teams = palisade_accounts::teams_of(&accounts, &user, &org)?;
+        let owners = accounts.organisation(&org)?.map(|o| o.owners.into_iter().collect()).unwrap_or_default();
+        Ok(OrgView { owners, teams })
+    })
+    .await
 }
 
 /// `GET /console/organisations/{org}`.
 pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extension<Authed>, Path(org): Path<String>) -> Response {
-    match teams(&app, &authed.session.user, &org).await {
-        Ok(t) => respond(StatusCode::OK, render_org(&authed, &org, &t, None)),
+    match org_view(&app, &authed.session.user, &org).await {
+        Ok(v) => respond(StatusCode::OK, render_org(&authed, &org, &v, None)),
         Err(e) => failed(&e),
     }
 }
@@ -184,8 +207,8 @@ pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extensi
 async fn after(app: &AppState, authed: &Authed, org: &str, done: Result<(), ConsoleError>) -> Response {
     match done {
         Ok(()) => see_other(&format!("/console/organisations/{org}")),
-        Err(e) => match teams(app, &authed.session.user, org).await {
-            Ok(t) => respond(e.status(), render_org(authed, org, &t, Some(&Notice::Error(e.to_string())))),
+        Err(e) => match org_view(app, &authed.session.user, org).await {
+            Ok(v) => respond(e.status(), render_org(authed, org, &v, Some(&Notice::Error(e.to_string())))),
             Err(e) => failed(&e),
         },
     }
@@ -206,6 +229,13 @@ pub(crate) async fn create_team(State(app): State<AppState>, Extension(authed): 
 #[derive(Deserialize)]
 pub(crate) struct UserField {
     user: String,
+}
+
+/// `POST /console/organisations/{org}/owners`: `Accounts::add_owner`.
+pub(crate) async fn add_owner(State(app): State<AppState>, Extension(authed): Extension<Authed>, Path(org): Path<String>, Form(form): Form<UserField>) -> Response {
+    let (accounts, actor, o) = (app.console.accounts.clone(), authed.session.user.clone(), org.clone());
+    let done = blocking(move || Ok(accounts.add_owner(&actor, &o, form.user.trim())?)).await;
+    after(&app, &authed, &org, done).await
 }
 
 /// `POST …/members`: `Accounts::add_member`.
@@ -265,7 +295,8 @@ mod tests {
             directory_group: Some(evil.into()),
             grants: BTreeMap::from([(format!("acme/{evil}"), Level::Read)]),
         };
-        let html = render_org(&authed, evil, &[team], Some(&Notice::Error(evil.into()))).into_string();
+        let view = OrgView { owners: vec![evil.to_owned()], teams: vec![team] };
+        let html = render_org(&authed, evil, &view, Some(&Notice::Error(evil.into()))).into_string();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(!html.contains("<b>mallory"), "{html}");
