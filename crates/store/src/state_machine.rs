@@ -44,6 +44,7 @@ use crate::table::Table;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 const APPLIED_AAD: &[u8] = b"sm/applied";
 
+/// The file table of `table`: `sm_<name>` (see the test below).
 fn table_def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(match table {
         Table::Cluster => "sm_cluster",
@@ -55,6 +56,10 @@ fn table_def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [
         Table::Networks => "sm_networks",
         Table::Policies => "sm_policies",
         Table::PolicyLog => "sm_policy_log",
+        Table::AccountUsers => "sm_account_users",
+        Table::AccountOrganisations => "sm_account_organisations",
+        Table::AccountTeams => "sm_account_teams",
+        Table::AccountRepositories => "sm_account_repositories",
     })
 }
 
@@ -612,4 +617,18 @@ fn write_rows(txn: &redb::WriteTransaction, rows: &Rows) -> Result<()> {
         };
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::TableHandle;
+
+    use super::*;
+
+    #[test]
+    fn every_table_has_its_own_file_table_named_after_it() {
+        for table in Table::ALL {
+            assert_eq!(table_def(table).name(), format!("sm_{}", table.name()));
+        }
+    }
 }
