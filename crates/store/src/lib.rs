@@ -50,6 +50,8 @@ mod sealing;
 mod snapshot;
 mod state_machine;
 mod table;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 mod transport;
 
 pub use batch::{Applied, Check, ExportedRecord, Op, Outcome, Record, WriteBatch};

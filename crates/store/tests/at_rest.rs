@@ -1,13 +1,11 @@
 //! What reaches the disk: everything sealed, restarts keep everything, keys are checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
-use common::*;
+use palisade_store::testing::*;
 use palisade_store::{DataKey, Error, Kek, ReplicatedStore, Table};
 
 const KEY: &str = "SECRET-NAME-alpha-7731";

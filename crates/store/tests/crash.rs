@@ -2,13 +2,11 @@
 //! consistent with the log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use common::*;
+use palisade_store::testing::*;
 use palisade_store::{DataKey, Kek, Table};
 
 const DIR_ENV: &str = "PALISADE_STORE_CRASH_DIR";

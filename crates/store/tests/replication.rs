@@ -1,13 +1,11 @@
 //! Three real stores on temp dirs, real openraft, an in-process transport.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use palisade_store::testing::*;
 use palisade_store::{Check, Table, WriteBatch, WriteError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

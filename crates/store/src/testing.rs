@@ -1,5 +1,7 @@
-//! An in-process cluster: stores talk through a router that can cut members off.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Shared test fixtures: an in-process cluster of real stores on temporary directories, which
+//! talk through a router that can cut members off. Enabled for this crate's tests and, for
+//! other crates' tests, by the `test-util` feature. Every helper panics on failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use palisade_store::{
+use crate::{
     DataKey, Kek, Member, RaftRpc, RaftRpcReply, ReplicatedStore, StoreConfig, Table, Transport, TransportError,
     WriteBatch,
 };
@@ -33,14 +35,17 @@ impl Net {
         cut.contains(&a) || cut.contains(&b)
     }
 
+    /// Cuts member `id` off: it can neither send nor receive.
     pub fn isolate(&self, id: u64) {
         self.cut.lock().unwrap().insert(id);
     }
 
+    /// Reconnects every member.
     pub fn heal(&self) {
         self.cut.lock().unwrap().clear();
     }
 
+    /// Forgets member `id` (it is stopped): it becomes unreachable.
     pub fn remove(&self, id: u64) {
         self.stores.lock().unwrap().remove(&id);
     }
@@ -70,18 +75,23 @@ impl Transport for Link {
     }
 }
 
+/// The member record of raft ID `id`: node `node-<id>` at `127.0.0.<id>:2377`.
 pub fn member(id: u64) -> Member {
     Member { node_id: format!("node-{id}"), addr: format!("127.0.0.{id}:2377") }
 }
 
 /// One member's files: `<root>/<id>/raft` and `<root>/<id>/dek.sealed` under a KEK.
 pub struct Node {
+    /// Its raft ID.
     pub id: u64,
+    /// `<root>/<id>`.
     pub dir: PathBuf,
+    /// The key-encryption key sealing its data key.
     pub kek: Kek,
 }
 
 impl Node {
+    /// Makes `<root>/<id>` with a new data key sealed under a new KEK.
     pub fn new(root: &Path, id: u64) -> Self {
         let base = root.join(id.to_string());
         std::fs::create_dir_all(&base).unwrap();
@@ -90,10 +100,12 @@ impl Node {
         Self { id, dir: base, kek }
     }
 
+    /// `<root>/<id>/raft`: the store's directory.
     pub fn raft_dir(&self) -> PathBuf {
         self.dir.join("raft")
     }
 
+    /// Its data key, opened with its KEK.
     pub fn dek(&self) -> DataKey {
         DataKey::open(&self.dir.join("dek.sealed"), &self.kek).unwrap()
     }
@@ -146,10 +158,12 @@ pub async fn three(net: &Arc<Net>, nodes: &[Node], snapshot_every: u64) -> Vec<A
     vec![s1, s2, s3]
 }
 
+/// A batch putting `value` under `key`.
 pub fn put(table: Table, key: &str, value: &str) -> WriteBatch {
     WriteBatch::default().put(table, key, value.as_bytes().to_vec())
 }
 
+/// The value of `key` in `store`'s local state machine, as text.
 pub fn value_of(store: &ReplicatedStore, table: Table, key: &str) -> Option<String> {
     store.get(table, key).unwrap().map(|r| String::from_utf8(r.value.to_vec()).unwrap())
 }
