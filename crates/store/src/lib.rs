@@ -2,8 +2,10 @@
 //!
 //! Every manager runs a [`ReplicatedStore`]: writes ([`WriteBatch`]: optimistic checks, then
 //! puts and deletes) are committed through the raft leader's log and applied atomically by each
-//! member's state machine; reads are local (call [`ReplicatedStore::linearizable`] first when a
-//! read must reflect every committed write). Raft RPCs travel as opaque bytes
+//! member's state machine; reads are local (call [`ReplicatedStore::linearizable`] on the
+//! leader, or [`ReplicatedStore::read_barrier`] on any member, first when a read must reflect
+//! every committed write). A member that does not lead passes writes on to the leader
+//! ([`ReplicatedStore::write_via_leader`]). Raft RPCs travel as opaque bytes
 //! ([`RaftRpc::encode`]) over the cluster's mutual-TLS port through a [`Transport`].
 //!
 //! Everything on disk is sealed (XChaCha20-Poly1305) under a key derived from the data
@@ -39,6 +41,7 @@
 mod batch;
 mod codec;
 mod error;
+mod forwarding;
 mod keys;
 mod log_store;
 mod member;
@@ -56,6 +59,7 @@ mod transport;
 
 pub use batch::{Applied, Check, ExportedRecord, Op, Outcome, Record, WriteBatch};
 pub use error::{Error, Result, WriteError};
+pub use forwarding::LeaderReply;
 pub use keys::{DataKey, Kek};
 pub use member::{Member, MemberState, RaftStatus};
 pub use raft_types::TypeConfig;

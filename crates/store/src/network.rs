@@ -81,14 +81,7 @@ impl Network {
 }
 
 fn unexpected(reply: &RaftRpcReply) -> Unreachable {
-    let kind = match reply {
-        RaftRpcReply::AppendEntries(_) => "append-entries",
-        RaftRpcReply::Vote(_) => "vote",
-        RaftRpcReply::InstallSnapshot(_) => "install-snapshot",
-        RaftRpcReply::SnapshotRefused(_) => "snapshot-refused",
-        RaftRpcReply::Failed(_) => "failed",
-    };
-    Unreachable::new(&TransportError(format!("unexpected {kind} reply")))
+    Unreachable::new(&TransportError(format!("unexpected {} reply", reply.kind())))
 }
 
 impl RaftNetwork<TypeConfig> for Network {

@@ -83,7 +83,9 @@ impl std::fmt::Debug for StoreConfig {
 ///
 /// Writes go through the leader's log and are applied by every member's state machine; reads
 /// ([`get`](Self::get), [`list`](Self::list)) are local, so call
-/// [`linearizable`](Self::linearizable) first when a read must see every committed write.
+/// [`linearizable`](Self::linearizable) (on the leader) or [`read_barrier`](Self::read_barrier)
+/// (on any member) first when a read must see every committed write. [`write`](Self::write)
+/// works on the leader only; [`write_via_leader`](Self::write_via_leader) on any member.
 pub struct ReplicatedStore {
     raft_id: u64,
     raft: openraft::Raft<TypeConfig>,
@@ -92,6 +94,8 @@ pub struct ReplicatedStore {
     /// A handle on the log database, to see when raft's tasks have let go of it.
     log: std::sync::Mutex<Option<LogStore>>,
     contacts: Arc<Contacts>,
+    /// Carries raft's messages, and requests passed on to the leader.
+    transport: Arc<dyn Transport>,
     /// Coalesces concurrent writes into log entries.
     proposer: crate::proposals::Proposer,
     status: watch::Receiver<RaftStatus>,
@@ -168,6 +172,7 @@ impl ReplicatedStore {
             sm: RwLock::new(Some(sm)),
             log: std::sync::Mutex::new(Some(log)),
             contacts,
+            transport: config.transport,
             status,
             status_task,
             initialized: AtomicBool::new(had_state),
@@ -211,6 +216,30 @@ impl ReplicatedStore {
         self.proposer.write(batch).await
     }
 
+    /// Commits `batch` from any member: here when this member leads, else passed on to the
+    /// leader, asking again while a new one is elected (until [`WRITE_TIMEOUT`]). Returns once
+    /// the write is committed and (waiting up to [`WRITE_TIMEOUT`] more) applied here, so local
+    /// reads see it. A write whose outcome is unknown (the leader could not be reached, or did
+    /// not commit in time) fails with [`WriteError::NoQuorum`] and is not sent again.
+    pub async fn write_via_leader(&self, batch: WriteBatch) -> std::result::Result<Applied, WriteError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(WriteError::Store(Error::Closed));
+        }
+        crate::forwarding::write(self, batch).await
+    }
+
+    /// Waits until this member has applied everything committed before the call, on any
+    /// member: the leader confirms its leadership with a quorum; another member asks the leader
+    /// for its commit index ([`RaftRpc::ReadIndex`]) and waits to apply up to it. Local reads
+    /// after it are linearizable. Fails with [`WriteError::NoQuorum`] when that cannot be known
+    /// within [`WRITE_TIMEOUT`].
+    pub async fn read_barrier(&self) -> std::result::Result<(), WriteError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(WriteError::Store(Error::Closed));
+        }
+        crate::forwarding::read_barrier(self).await
+    }
+
     /// Confirms leadership with a quorum and waits until everything committed before the call
     /// is applied here: local reads after it are linearizable. Leader only.
     pub async fn linearizable(&self) -> std::result::Result<(), WriteError> {
@@ -231,6 +260,8 @@ impl ReplicatedStore {
 
     /// The log index of the last write applied here that touched `table`, since this store was
     /// opened (0 before any): a cheap way to tell whether a table changed without reading it.
+    /// It moves before a read can see any row of the change, so reads of `table` made between
+    /// two equal answers saw one state of it.
     pub fn changed_at(&self, table: Table) -> Result<u64> {
         self.with_sm(|sm| Ok(sm.changed_at(table)))
     }
@@ -304,6 +335,9 @@ impl ReplicatedStore {
                 Err(RaftError::APIError(e)) => RaftRpcReply::SnapshotRefused(e),
                 Err(e) => RaftRpcReply::Failed(e.to_string()),
             },
+            // Only as the leader: a write or read index is never passed on twice.
+            RaftRpc::Write(batch) => RaftRpcReply::Leader(self.write(batch).await.map(|a| a.index).into()),
+            RaftRpc::ReadIndex => RaftRpcReply::Leader(crate::forwarding::read_index(self).await),
         })
     }
 
@@ -335,6 +369,14 @@ impl ReplicatedStore {
             return Ok(Vec::new());
         }
         StateMachine::open(dir, dek)?.export()
+    }
+
+    pub(crate) fn raft(&self) -> &openraft::Raft<TypeConfig> {
+        &self.raft
+    }
+
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        &*self.transport
     }
 
     fn with_sm<T>(&self, f: impl FnOnce(&StateMachine) -> Result<T>) -> Result<T> {

@@ -496,10 +496,12 @@ impl StateMachine {
         }
         let state = AppliedState { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
         self.put_applied(&txn, &state)?;
-        txn.commit()?;
-        drop(dirty);
+        // Marked before the new rows can be read (readers of the file do not wait for `dirty`),
+        // so a reader that sees any of them sees `changed_at` moved.
         let index = meta.last_log_id.map_or(0, |id| id.index);
         Table::ALL.iter().for_each(|table| self.mark_changed(*table, index));
+        txn.commit()?;
+        drop(dirty);
         let mut current = self.snapshot_guard()?;
         snapshot::save(&self.inner.snapshot_path, &self.inner.cipher, meta, data)?;
         *current = meta.last_log_id;

@@ -1,6 +1,9 @@
 //! The wire of raft between managers: typed requests and replies, one encoding, and the
 //! [`Transport`] the cluster crate implements over its mutual-TLS port.
 //!
+//! Besides raft's own messages, a member that does not lead passes writes and read barriers
+//! on to the leader here (see `forwarding`).
+//!
 //! Encoding is JSON; byte payloads (record values, snapshot chunks) are base64 strings.
 //! Messages carry plaintext record values: they must only travel over an authenticated,
 //! encrypted channel, and must never be logged.
@@ -14,7 +17,9 @@ use openraft::raft::{
 use openraft::{SnapshotMeta, Vote};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
+use crate::forwarding::LeaderReply;
 use crate::member::Member;
 use crate::raft_types::TypeConfig;
 
@@ -27,6 +32,11 @@ pub enum RaftRpc {
     Vote(VoteRequest<u64>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write another member passes on to the leader (`ReplicatedStore::write_via_leader`).
+    Write(WriteBatch),
+    /// Another member asks the leader how far it must apply before its reads are linearizable
+    /// (`ReplicatedStore::read_barrier`).
+    ReadIndex,
 }
 
 impl std::fmt::Debug for RaftRpc {
@@ -37,6 +47,9 @@ impl std::fmt::Debug for RaftRpc {
             Self::Vote(r) => f.debug_tuple("Vote").field(r).finish(),
             // `Display` shows the chunk's length, not its bytes.
             Self::InstallSnapshot(r) => write!(f, "InstallSnapshot({r})"),
+            // `WriteBatch`'s `Debug` shows neither keys nor values.
+            Self::Write(batch) => f.debug_tuple("Write").field(batch).finish(),
+            Self::ReadIndex => f.write_str("ReadIndex"),
         }
     }
 }
@@ -54,6 +67,8 @@ pub enum RaftRpcReply {
     SnapshotRefused(InstallSnapshotError),
     /// The receiver's raft could not handle the request (for example it is shutting down).
     Failed(String),
+    /// Answer to [`RaftRpc::Write`] and [`RaftRpc::ReadIndex`].
+    Leader(LeaderReply),
 }
 
 /// A send failed: the target is unreachable, the connection broke, or it timed out.
@@ -80,6 +95,8 @@ enum WireRef<'a> {
     AppendEntries(&'a AppendEntriesRequest<TypeConfig>),
     Vote(&'a VoteRequest<u64>),
     InstallSnapshot(ChunkRef<'a>),
+    Write(&'a WriteBatch),
+    ReadIndex,
 }
 
 #[derive(Serialize)]
@@ -101,6 +118,8 @@ enum Wire {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<u64>),
     InstallSnapshot(Chunk),
+    Write(WriteBatch),
+    ReadIndex,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +145,8 @@ impl RaftRpc {
                 data: &r.data,
                 done: r.done,
             }),
+            Self::Write(batch) => WireRef::Write(batch),
+            Self::ReadIndex => WireRef::ReadIndex,
         };
         serde_json::to_vec(&wire).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))
     }
@@ -143,11 +164,25 @@ impl RaftRpc {
                 data: c.data,
                 done: c.done,
             }),
+            Wire::Write(batch) => Self::Write(batch),
+            Wire::ReadIndex => Self::ReadIndex,
         })
     }
 }
 
 impl RaftRpcReply {
+    /// What kind of answer this is, for errors about unexpected ones.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::AppendEntries(_) => "append-entries",
+            Self::Vote(_) => "vote",
+            Self::InstallSnapshot(_) => "install-snapshot",
+            Self::SnapshotRefused(_) => "snapshot-refused",
+            Self::Failed(_) => "failed",
+            Self::Leader(_) => "leader",
+        }
+    }
+
     /// The wire bytes of this reply.
     pub fn encode(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(|e| Error::Wire(crate::codec::json_fault(&e)))
@@ -188,7 +223,7 @@ mod tests {
         assert!(!text.contains("hunter2"));
         assert!(!format!("{rpc:?}").contains("hunter2"));
         let RaftRpc::AppendEntries(back) = RaftRpc::decode(&bytes).unwrap() else { panic!("wrong kind") };
-        assert_eq!(back.entries[0].payload, EntryPayload::Normal(batch));
+        assert_eq!(back.entries[0].payload, EntryPayload::Normal(batch.clone()));
 
         let meta = SnapshotMeta {
             last_log_id: Some(log_id(9)),
@@ -207,6 +242,18 @@ mod tests {
         assert!(String::from_utf8(bytes.clone()).unwrap().contains("\"AAEC+vv8/Q==\""));
         let RaftRpc::InstallSnapshot(back) = RaftRpc::decode(&bytes).unwrap() else { panic!("wrong kind") };
         assert_eq!((back.data, back.meta, back.done), (chunk, meta, true));
+
+        let rpc = RaftRpc::Write(batch.batches[0].clone());
+        let bytes = rpc.encode().unwrap();
+        assert!(!String::from_utf8(bytes.clone()).unwrap().contains("hunter2") && !format!("{rpc:?}").contains("hunter2"));
+        let RaftRpc::Write(back) = RaftRpc::decode(&bytes).unwrap() else { panic!("wrong kind") };
+        assert_eq!(back, batch.batches[0]);
+        assert!(matches!(RaftRpc::decode(&RaftRpc::ReadIndex.encode().unwrap()).unwrap(), RaftRpc::ReadIndex));
+        let conflict = RaftRpcReply::Leader(LeaderReply::Conflict { table: Table::Secrets, key: "s1".into() });
+        assert!(matches!(
+            RaftRpcReply::decode(&conflict.encode().unwrap()).unwrap(),
+            RaftRpcReply::Leader(LeaderReply::Conflict { table: Table::Secrets, key }) if key == "s1"
+        ));
 
         assert!(RaftRpc::decode(b"{\"Vote\": 7}").is_err());
         let reply = RaftRpcReply::Failed("stopped".into());

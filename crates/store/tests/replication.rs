@@ -249,3 +249,52 @@ async fn concurrent_writers_all_commit() {
         store.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_member_writes_through_the_leader_and_reads_after_a_barrier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let net = Arc::new(Net::default());
+    let nodes: Vec<Node> = (1..=3).map(|id| Node::new(tmp.path(), id)).collect();
+    let mut stores = three(&net, &nodes, 10_000).await;
+    for store in &stores {
+        wait_until("every member to know the leader", 10, || store.status().leader == Some(1)).await;
+    }
+
+    // A follower's write is committed by the leader and applied here when it returns.
+    let applied = stores[1].write_via_leader(put(Table::Nodes, "from-2", "x")).await.unwrap();
+    let record = stores[1].get(Table::Nodes, "from-2").unwrap().unwrap();
+    assert_eq!((record.version, record.value.as_slice()), (applied.index, b"x".as_slice()));
+    // The leader judges its checks: a stale one refuses it, from whichever member.
+    let stale = Check::Version { table: Table::Nodes, key: "from-2".into(), version: applied.index + 1 };
+    let refused = stores[2].write_via_leader(put(Table::Nodes, "from-2", "y").check(stale)).await;
+    assert!(matches!(&refused, Err(WriteError::Conflict { table: Table::Nodes, key }) if key == "from-2"), "{refused:?}");
+    // On the leader it is a plain write.
+    stores[0].write_via_leader(put(Table::Nodes, "from-1", "z")).await.unwrap();
+    // A follower's barrier waits for whatever the leader committed before it.
+    let on_leader = stores[0].write(put(Table::Nodes, "late", "w")).await.unwrap();
+    stores[2].read_barrier().await.unwrap();
+    assert!(stores[2].status().last_applied >= on_leader.index);
+    assert_eq!(value_of(&stores[2], Table::Nodes, "late").as_deref(), Some("w"));
+    stores[0].read_barrier().await.unwrap();
+
+    // Cut off, a member can neither commit nor confirm what is committed.
+    net.isolate(3);
+    assert!(matches!(stores[2].write_via_leader(put(Table::Nodes, "cut", "c")).await, Err(WriteError::NoQuorum)));
+    assert!(matches!(stores[2].read_barrier().await, Err(WriteError::NoQuorum)));
+    net.heal();
+
+    // When the leader goes, a follower's barrier waits for the next one.
+    let old = stores.remove(0);
+    stop(&net, old).await;
+    stores[0].read_barrier().await.unwrap();
+    assert_eq!(value_of(&stores[0], Table::Nodes, "late").as_deref(), Some("w"));
+    let leader = leader_of(&[&stores[0], &stores[1]]).await;
+    let follower = stores.iter().find(|s| !s.status().is_leader).unwrap();
+    wait_until("the follower to know the new leader", 10, || follower.status().leader == Some(leader.status().raft_id)).await;
+    let after = follower.write_via_leader(put(Table::Nodes, "after", "a")).await.unwrap();
+    assert_eq!(leader.get(Table::Nodes, "after").unwrap().map(|r| r.version), Some(after.index));
+    assert!(value_of(&leader, Table::Nodes, "cut").is_none());
+    for store in stores {
+        store.shutdown().await.unwrap();
+    }
+}
