@@ -39,9 +39,28 @@ pub enum AccountsError {
         /// What they tried.
         what: String,
     },
+    /// The model kept changing while this change (or read) was made: it ran `attempts` times,
+    /// each time on state that another change replaced before it was done. Nothing was changed.
+    #[error("the accounts changed {attempts} times while this was done; nothing was changed, try again")]
+    Contended {
+        /// How many times it ran.
+        attempts: u32,
+    },
+    /// The cluster store could not commit, or confirm what is committed, in time (no leader or
+    /// no quorum). A change may or may not have been made.
+    #[error("accounts: {0}")]
+    Unavailable(String),
     /// The database failed.
     #[error("accounts database: {0}")]
     Store(String),
+}
+
+impl AccountsError {
+    /// Whether the same call may succeed later unchanged: the model was busy, or the cluster
+    /// store had no quorum.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Contended { .. } | Self::Unavailable(_))
+    }
 }
 
 macro_rules! store_error_from {
@@ -53,7 +72,15 @@ macro_rules! store_error_from {
         }
     )*};
 }
-store_error_from!(redb::Error, redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+store_error_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    palisade_store::Error
+);
 
 pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> AccountsError {
     AccountsError::Invalid { what, reason: reason.into() }

@@ -21,7 +21,8 @@
 //! | `POST /api/v1/directory/sync` | | administrators: read every directory user's groups again |
 //!
 //! Errors are `{"error": "…"}` with 400 (bad input), 401 (no or wrong credentials), 403
-//! (not allowed), 404, 409 (exists) or 429 (too many logins).
+//! (not allowed), 404, 409 (exists), 429 (too many logins) or 503 (the cluster store has no
+//! quorum, or the model was too busy: try again).
 
 mod routes;
 
@@ -68,6 +69,7 @@ impl From<AccountsError> for ApiError {
             AccountsError::NotFound { .. } => StatusCode::NOT_FOUND,
             AccountsError::Exists { .. } => StatusCode::CONFLICT,
             AccountsError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
