@@ -341,9 +341,9 @@ impl ReplicatedStore {
         })
     }
 
-    /// Stops raft and closes the database files: when it returns (within [`OPEN_RETRY`]),
-    /// raft's tasks have let go of them, so the directory can be reopened or exported. Further
-    /// calls fail with [`Error::Closed`].
+    /// Stops raft and closes the database files: when it returns (within `OPEN_RETRY`, five
+    /// seconds), raft's tasks have let go of them, so the directory can be reopened or
+    /// exported. Further calls fail with [`Error::Closed`].
     pub async fn shutdown(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
