@@ -10,7 +10,7 @@ pub type Result<T, E = ConsoleError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsoleError {
-    /// The access model refused or failed (its own status: 400, 403, 404, 409, 500).
+    /// The access model refused or failed (its own status: 400, 403, 404, 409, 503, 500).
     #[error(transparent)]
     Accounts(#[from] AccountsError),
     /// The request is malformed (a name that does not parse, a missing field).
@@ -35,6 +35,8 @@ impl ConsoleError {
             Self::Accounts(AccountsError::NotFound { .. }) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Accounts(AccountsError::Exists { .. }) => StatusCode::CONFLICT,
             Self::Accounts(AccountsError::Forbidden { .. }) => StatusCode::FORBIDDEN,
+            // Busy, or the cluster store has no quorum: the same request may work later.
+            Self::Accounts(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

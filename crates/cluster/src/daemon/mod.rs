@@ -117,6 +117,16 @@ impl Daemon {
         role.manager().issue_service(csr_pem, names)
     }
 
+    /// The replicated cluster store, while this node is an unlocked manager: for the services
+    /// `palisade up` runs beside the Engine API to keep their records in (the trusted
+    /// registry's accounts). The handle serves while the node stays a manager; after a
+    /// demotion or a leave its calls fail.
+    pub async fn cluster_store(&self) -> Result<Arc<palisade_store::ReplicatedStore>> {
+        let node = self.active().await?;
+        let role = node.manager_role().ok_or(Error::WorkerCannotView)?;
+        Ok(Arc::clone(role.manager().store()))
+    }
+
     /// The node's audit log, for the services it runs beside the Engine API (the registry and
     /// trust server of `palisade up`) to record into as well.
     pub fn audit_log(&self) -> Arc<palisade_audit::AuditLog> {

@@ -27,7 +27,7 @@ pub(crate) struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:4443")]
     trust_addr: SocketAddr,
     /// registry.toml with limits, storage or token settings (auth is always token auth, and
-    /// users and permissions live in the accounts database: the console or `/api/v1/`).
+    /// users and permissions live in the cluster store: the console or `/api/v1/`).
     #[arg(long)]
     registry_config: Option<PathBuf>,
     /// Users not kept in the registry's accounts log in against this LDAP / Active Directory
@@ -52,7 +52,7 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         daemon.swarm_init(request).await.map_err(api_err)?;
     }
     let paths = ServicePaths::under(&args.daemon.data_root);
-    let (accounts, admin_password) = services::open_accounts(&paths)?;
+    let (accounts, admin_password) = services::open_accounts(&daemon).await?;
     let registry = RegistryOptions {
         addr: args.registry_addr,
         config: args.registry_config.as_deref(),
@@ -88,10 +88,9 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
     ];
     banner.push(match &admin_password {
         Some(password) => format!(
-            "  Registry user: {ADMIN_USER} / {password}   (an administrator; shown only now: {} keeps only its bcrypt hash)",
-            paths.accounts.display()
+            "  Registry user: {ADMIN_USER} / {password}   (an administrator; shown only now: the cluster store keeps only its bcrypt hash)"
         ),
-        None => format!("  Registry users: in {} (manage them in the web console or /api/v1/users)", paths.accounts.display()),
+        None => "  Registry users: in the cluster store (manage them in the web console or /api/v1/users)".to_owned(),
     });
     banner.push(format!(
         "  Scan on push:  https://{}/scan/v1/REPO/manifests/DIGEST   (advisories: palisade scan db import --data-root {} PATH…)",

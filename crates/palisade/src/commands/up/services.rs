@@ -1,7 +1,7 @@
 //! The registry and trust server that `palisade up` runs beside the daemon: TLS with service
 //! certificates from the cluster CA, token auth from the registry's token service (the trust
 //! server accepts the same tokens). The registry is the trusted registry: users, organisations,
-//! teams and repository permissions in an accounts database under the data root, its JSON API
+//! teams and repository permissions in the replicated cluster store, its JSON API
 //! under `/api/v1/` and the web console under `/console/` (tags with their signers from the
 //! trust server beside it and their scan results).
 
@@ -24,8 +24,6 @@ use crate::commands::trusted_registry::{describe_storage, ConsoleParts, Director
 
 /// Where the services keep their state under the data root.
 pub(crate) struct ServicePaths {
-    /// Users, organisations, teams and repository records (0600).
-    pub(crate) accounts: PathBuf,
     /// Trust data the console has verified (rollback floors for the signers it shows).
     console_trust: PathBuf,
     registry_storage: PathBuf,
@@ -39,7 +37,6 @@ pub(crate) struct ServicePaths {
 impl ServicePaths {
     pub(crate) fn under(data_root: &Path) -> Self {
         Self {
-            accounts: data_root.join("registry").join("accounts.redb"),
             console_trust: data_root.join("registry").join("console-trust"),
             registry_storage: data_root.join("registry").join("storage"),
             trust_root: data_root.join("trust"),
@@ -49,19 +46,22 @@ impl ServicePaths {
     }
 }
 
-/// Opens the accounts database and, on the first start (no users yet), makes `admin` an
-/// administrator with a random password, returned to be shown once. Only its bcrypt hash is
-/// stored.
-pub(crate) fn open_accounts(paths: &ServicePaths) -> anyhow::Result<(Accounts, Option<String>)> {
-    let dir = paths.accounts.parent().context("accounts path has no parent")?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let accounts = Accounts::open(&paths.accounts).with_context(|| format!("opening {}", paths.accounts.display()))?;
-    if !accounts.users()?.is_empty() {
-        return Ok((accounts, None));
-    }
-    let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
-    accounts.add_local_user("palisade up", ADMIN_USER, &password, true)?;
-    Ok((accounts, Some(password)))
+/// The registry's accounts in the cluster store (replicated to every manager, sealed at rest)
+/// and, on the first start (no users yet), `admin` made an administrator with a random
+/// password, returned to be shown once; only its bcrypt hash is stored.
+pub(crate) async fn open_accounts(daemon: &Daemon) -> anyhow::Result<(Accounts, Option<String>)> {
+    let store = daemon.cluster_store().await.map_err(|e| anyhow::anyhow!("the registry keeps its users in the cluster store: {e}"))?;
+    let accounts = Accounts::on_cluster_store(store, tokio::runtime::Handle::current());
+    // The model blocks on the store: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        if !accounts.users()?.is_empty() {
+            return Ok((accounts, None));
+        }
+        let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
+        accounts.add_local_user("palisade up", ADMIN_USER, &password, true)?;
+        Ok((accounts, Some(password)))
+    })
+    .await?
 }
 
 /// The names the service certificates carry: loopback, the listen addresses when specific,
@@ -154,7 +154,10 @@ pub(crate) async fn start(
         config.auth.mode.is_none_or(|m| m == AuthMode::Token),
         "palisade up runs the registry with token auth; remove `mode` from [auth] in the registry config"
     );
-    anyhow::ensure!(config.auth.htpasswd.is_none(), "palisade up keeps its users in {}; remove `htpasswd` from [auth] in the registry config", paths.accounts.display());
+    anyhow::ensure!(
+        config.auth.htpasswd.is_none(),
+        "palisade up keeps its users in the cluster store; remove `htpasswd` from [auth] in the registry config"
+    );
     config.auth.mode = Some(AuthMode::Token);
     let realm = format!("https://{}/token", client_host(registry_addr));
     config.auth.token.realm.get_or_insert_with(|| realm.clone());
