@@ -53,7 +53,7 @@ fn up_serves_registry_and_trust_server_with_cluster_tls_and_token_auth() {
     let (status, me) = up.api("GET", "/api/v1/me", None);
     assert_eq!((status, &me["name"], &me["admin"]), (200, &serde_json::json!("admin"), &serde_json::json!(true)), "{me}");
     let canaries = [("the password".to_owned(), password.clone().into_bytes()), ("a bcrypt hash".to_owned(), b"$2b$10$".to_vec())];
-    let hits = common::cluster::scan(&[data.clone()], &canaries);
+    let hits = common::cluster::scan(std::slice::from_ref(&data), &canaries);
     assert!(hits.is_empty(), "in clear at rest: {hits:?}");
 
     // TLS: a server-only service certificate from the cluster CA, verified by openssl.
