@@ -166,13 +166,20 @@ pub fn client_config(trust: &RootCa, identity: Option<(&str, &NodeKey)>, clock: 
 /// Checks that `cert_pem` (a leaf followed by any intermediates) chains to `trust` and is valid
 /// for client authentication at `now` — what the cluster port will demand of it.
 pub fn verify_node_chain(trust: &RootCa, cert_pem: &str, now: time::OffsetDateTime) -> Result<()> {
-    let chain = parse_pem_certificates(cert_pem)?;
+    verify_node_certificates(trust, &parse_pem_certificates(cert_pem)?, now)
+}
+
+/// [`verify_node_chain`] for certificates already in DER form: `chain` is the leaf followed by
+/// any intermediates, and must chain to `trust` and be valid for client authentication at `now`
+/// (which need not be the present: an audit head is judged at the time it was signed).
+pub fn verify_node_certificates(trust: &RootCa, chain: &[CertificateDer<'_>], now: time::OffsetDateTime) -> Result<()> {
+    let (leaf, intermediates) = chain.split_first().ok_or_else(|| Error::Untrusted("no certificate".into()))?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(trust)?), provider())
         .build()
         .map_err(|e| Error::Tls(e.to_string()))?;
     let seconds = u64::try_from(now.unix_timestamp()).map_err(|_| Error::Untrusted("time before 1970".into()))?;
     verifier
-        .verify_client_cert(&chain[0], &chain[1..], UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)))
+        .verify_client_cert(leaf, intermediates, UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)))
         .map_err(|e| Error::Untrusted(e.to_string()))?;
     Ok(())
 }
