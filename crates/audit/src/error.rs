@@ -8,6 +8,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
+    /// A [`CertifiedKey`](crate::CertifiedKey) was refused: the key is not a P-256 PKCS#8
+    /// key, or the certificate is not a node certificate for it.
+    #[error("cannot sign audit heads with this certificate and key: {reason}")]
+    CertifiedKey {
+        /// Why (never contains key material).
+        reason: String,
+    },
     /// The time could not be written as RFC 3339 (a clock outside the years 0–9999).
     #[error("cannot encode an audit record: {source}")]
     Encode {
@@ -115,8 +122,9 @@ pub enum VerifyError {
         /// Line of its first occurrence.
         first_line: u64,
     },
-    /// A signed head's signature does not verify with the log's public key.
-    #[error("the signed head on line {line} of heads.jsonl (for entry {seq}) has an invalid signature: it was changed or not signed by this log's key")]
+    /// A signed head's signature does not verify with the key it names: the key of the
+    /// certificate it carries, else the log's public key.
+    #[error("the signed head on line {line} of heads.jsonl (for entry {seq}) has an invalid signature: it was changed, or not signed by the key of its certificate (or, without one, this log's key)")]
     HeadBadSignature {
         /// Line in `heads.jsonl`.
         line: u64,
@@ -157,6 +165,18 @@ pub enum VerifyError {
         /// The entry the head before it vouches for.
         after: u64,
     },
+    /// A signed head's certificate is not a node certificate that chains to the trusted root
+    /// CAs and was valid when the head says it was signed: someone other than a node of the
+    /// cluster signed it (or the root it chains to was not given).
+    #[error("the signed head on line {line} of heads.jsonl (for entry {seq}) is not signed by a node of the trusted cluster: {reason}")]
+    HeadUntrusted {
+        /// Line in `heads.jsonl`.
+        line: u64,
+        /// The entry it vouches for.
+        seq: u64,
+        /// What is wrong with its certificate.
+        reason: String,
+    },
     /// A file could not be read (an environment failure, not tampering).
     #[error("cannot {op} {}: {source}", path.display())]
     Io {
@@ -175,6 +195,15 @@ pub enum VerifyError {
         path: PathBuf,
         /// Why it was rejected.
         reason: String,
+    },
+    /// A signed head carries a node's certificate, and no root CAs were given to check it
+    /// against (a missing input, not tampering).
+    #[error("the signed head on line {line} of heads.jsonl (for entry {seq}) was signed by a node, and no cluster root CA was given to check its certificate against")]
+    NoRoots {
+        /// Line in `heads.jsonl`.
+        line: u64,
+        /// The entry it vouches for.
+        seq: u64,
     },
     /// The entry parses and its hash matches, but its line is not in the canonical form the
     /// log writes: bytes were changed without changing the content's meaning.
@@ -227,6 +256,8 @@ impl VerifyError {
             | Self::HeadBeyondEnd { seq, .. }
             | Self::HeadMismatch { seq, .. }
             | Self::HeadOutOfOrder { seq, .. }
+            | Self::HeadUntrusted { seq, .. }
+            | Self::NoRoots { seq, .. }
             | Self::NotCanonical { seq, .. }
             | Self::OutOfOrder { seq, .. }
             | Self::Removed { seq, .. } => Some(*seq),
@@ -235,7 +266,7 @@ impl VerifyError {
     }
 
     /// The 1-based line of the finding: in `log.jsonl` for entry findings, in `heads.jsonl`
-    /// for the `Head*` findings. `None` for I/O and key errors.
+    /// for the `Head*` findings and [`VerifyError::NoRoots`]. `None` for I/O and key errors.
     pub fn line(&self) -> Option<u64> {
         match self {
             Self::BrokenLink { line, .. }
@@ -246,6 +277,8 @@ impl VerifyError {
             | Self::HeadMismatch { line, .. }
             | Self::HeadNotJson { line }
             | Self::HeadOutOfOrder { line, .. }
+            | Self::HeadUntrusted { line, .. }
+            | Self::NoRoots { line, .. }
             | Self::NotCanonical { line, .. }
             | Self::NotJson { line }
             | Self::OutOfOrder { line, .. }
@@ -255,9 +288,9 @@ impl VerifyError {
     }
 
     /// Whether this is evidence of tampering (as opposed to a file or key that could not be
-    /// read).
+    /// read, or root CAs that were not given).
     pub fn is_tampering(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Key { .. })
+        !matches!(self, Self::Io { .. } | Self::Key { .. } | Self::NoRoots { .. })
     }
 }
 

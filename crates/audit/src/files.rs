@@ -4,7 +4,8 @@
 //! <dir>/                    0700, owned by the log
 //!   log.jsonl               0600  one entry per line, appended and fsynced
 //!   heads.jsonl             0600  one signed head per line
-//!   head-key.pem            0600  PKCS#8 P-256 private key (absent when the caller holds the key)
+//!   head-key.pem            0600  the log's own PKCS#8 P-256 private key (absent when the
+//!                                 caller holds the key)
 //!   head-key.pub.pem        0600  its SPKI public key, which `verify` uses by default
 //! ```
 

@@ -1,6 +1,7 @@
-//! Signed heads: one line of `heads.jsonl` vouching, with the log's key, that the log had
-//! entry `seq` with hash `hash` at `time`. They pin the chain, so that a rewritten chain or
-//! entries removed from the end (which the chain alone cannot show) are detected.
+//! Signed heads: one line of `heads.jsonl` vouching that the log had entry `seq` with hash
+//! `hash` at `time`, signed with the log's own key or, carrying its certificate chain, with a
+//! node's key. They pin the chain, so that a rewritten chain or entries removed from the end
+//! (which the chain alone cannot show) are detected.
 
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
@@ -8,15 +9,31 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Domain separation for head signatures.
+use crate::CertificateChain;
+
+/// Domain separation for head signatures. A node's key also signs TLS handshakes; their
+/// signed structures begin otherwise (TLS 1.3: 64 spaces; TLS 1.2: two 32-byte randoms, then
+/// a binary curve description), so no head signature is valid for a handshake or back.
 const SIGNATURE_DOMAIN: &str = "palisade-audit-head-v1";
 
-/// One line of `heads.jsonl`.
+/// One line of `heads.jsonl`, compact JSON with the fields in this order:
+///
+/// ```text
+/// {"seq":100,"hash":"…","time":"2025-03-04T05:06:07.25Z","signature":"…"}
+/// {"seq":200,"hash":"…","time":"2025-03-04T05:16:07.5Z","signature":"…","certificates":["MIIB…","MIIB…"]}
+/// ```
 ///
 /// `signature` is the base64 (standard alphabet, padded) of the 64-byte `r || s` ECDSA
 /// P-256 / SHA-256 signature over the UTF-8 text
 /// `"palisade-audit-head-v1\n{seq}\n{hash}\n{time}"`, `time` written as in the JSON (RFC 3339
 /// UTC). A head for `seq` 0 (an empty log) vouches for [`GENESIS_HASH`](crate::GENESIS_HASH).
+///
+/// Who signed it: without `certificates`, the log's own key (`head-key.pem`; every head of
+/// logs outside a swarm, and of a node's log before it joined one). With them, the key of the
+/// first certificate, a swarm node certificate (its `CN` is the node ID) followed by any
+/// intermediates it chains through ([`CertificateChain`]); the chain is not covered by the
+/// signature, it says which key to check it with, and only a certificate for that same key
+/// makes the signature verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedHead {
@@ -29,11 +46,22 @@ pub struct SignedHead {
     pub time: OffsetDateTime,
     /// Base64 of the signature (see the type's docs).
     pub signature: String,
+    /// The certificate chain of the node whose key made `signature`; `None` when the log's own
+    /// key did. Never present and empty (an empty list is not a canonical line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertificateChain>,
 }
 
 impl SignedHead {
-    /// Signs `(seq, hash, time)` with `key`.
-    pub(crate) fn sign(key: &SigningKey, seq: u64, hash: &str, time: OffsetDateTime) -> Result<Self, serde_json::Error> {
+    /// Signs `(seq, hash, time)` with `key`, which `certificates` certifies (`None` for the
+    /// log's own key).
+    pub(crate) fn sign(
+        key: &SigningKey,
+        certificates: Option<CertificateChain>,
+        seq: u64,
+        hash: &str,
+        time: OffsetDateTime,
+    ) -> Result<Self, serde_json::Error> {
         let time = time.to_offset(time::UtcOffset::UTC);
         let signature: Signature = key.sign(&message(seq, hash, time)?);
         Ok(Self {
@@ -41,6 +69,7 @@ impl SignedHead {
             hash: hash.to_owned(),
             time,
             signature: base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+            certificates,
         })
     }
 
@@ -95,7 +124,7 @@ mod tests {
 
     #[test]
     fn a_head_verifies_with_its_key_only() {
-        let head = SignedHead::sign(&key(1), 100, GENESIS_HASH, datetime!(2025-01-02 03:04:05 UTC)).unwrap();
+        let head = SignedHead::sign(&key(1), None, 100, GENESIS_HASH, datetime!(2025-01-02 03:04:05 UTC)).unwrap();
         assert!(head.is_signed_by(key(1).verifying_key()));
         assert!(!head.is_signed_by(key(2).verifying_key()));
         let mut moved = head.clone();
@@ -117,11 +146,34 @@ mod tests {
 
     #[test]
     fn a_head_line_round_trips_and_only_its_canonical_form_parses() {
-        let head = SignedHead::sign(&key(1), 3, GENESIS_HASH, datetime!(2025-01-02 03:04:05 UTC)).unwrap();
+        let head = SignedHead::sign(&key(1), None, 3, GENESIS_HASH, datetime!(2025-01-02 03:04:05 UTC)).unwrap();
         let line = head.line().unwrap();
         let text = std::str::from_utf8(&line[..line.len() - 1]).unwrap();
         assert!(text.starts_with(r#"{"seq":3,"hash":"0000"#), "{text}");
         assert_eq!(parse_head(text.as_bytes()), Some(head));
         assert_eq!(parse_head(text.replace("05Z", "05+00:00").as_bytes()), None);
+    }
+
+    #[test]
+    fn a_certified_head_line_carries_its_chain_last_and_only_in_canonical_form() {
+        let chain = CertificateChain::new(vec![vec![1u8, 2, 3].into(), vec![4u8].into()]);
+        let head = SignedHead::sign(&key(1), chain, 3, GENESIS_HASH, datetime!(2025-01-02 03:04:05 UTC)).unwrap();
+        let line = head.line().unwrap();
+        let text = std::str::from_utf8(&line[..line.len() - 1]).unwrap();
+        assert!(text.ends_with(r#"","certificates":["AQID","BA=="]}"#), "{text}");
+        assert_eq!(parse_head(text.as_bytes()), Some(head.clone()));
+        assert!(head.is_signed_by(key(1).verifying_key()), "the chain is not part of the signed text");
+
+        let without = text.split(r#","certificates""#).next().unwrap().to_owned() + "}";
+        for variant in [
+            without.replace('}', r#","certificates":[]}"#),
+            without.replace('}', r#","certificates":null}"#),
+            text.replace("AQID", "AQI"),
+            text.replace("BA==", "BA"),
+            text.replace("AQID", "AQI*"),
+        ] {
+            assert_eq!(parse_head(variant.as_bytes()), None, "{variant}");
+        }
+        assert!(parse_head(without.as_bytes()).is_some_and(|h| h.certificates.is_none()));
     }
 }

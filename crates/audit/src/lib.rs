@@ -8,8 +8,10 @@
 //! `hex(sha256("palisade-audit-v1\n" || canonical JSON of the entry without hash))`. Every
 //! [`HEAD_INTERVAL`] entries, and whenever the caller asks ([`AuditLog::sign_head`],
 //! [`AuditLog::sign_head_if_older`] for a timer), the log appends a [`SignedHead`]: the last
-//! seq and hash, a time, and an ECDSA P-256 signature with the log's key. [`verify`] then
-//! detects, naming the entry and its line:
+//! seq and hash, a time, and an ECDSA P-256 signature — with the key of a swarm node, carrying
+//! the node's certificate chain, when the log was given a [`HeadSigner`] that has one (a node's
+//! daemon); else with the log's own key. [`verify`] then detects, naming the entry and its
+//! line:
 //!
 //! - a changed byte in an entry: the hash no longer matches the content, or the line is no
 //!   longer the canonical encoding (lines are compared byte for byte with it, so even a change
@@ -18,12 +20,19 @@
 //!   early; a copied entry: a `seq` that comes twice;
 //! - a changed entry whose hash was recomputed: the next entry's `prev` no longer matches;
 //!   a chain rewritten to the end: the signed heads no longer match it;
-//! - entries removed from the end: a signed head vouches for an entry that no longer exists.
+//! - entries removed from the end: a signed head vouches for an entry that no longer exists;
+//! - a head signed by someone else: its signature does not verify with the log's key, or its
+//!   certificate does not chain to the cluster's root CAs ([`Trust::roots`]) as a node
+//!   certificate valid at the head's time.
 //!
 //! What it cannot detect: removal of the entries after the last signed head (bounded by
 //! [`HEAD_INTERVAL`] and the caller's signing timer), or a rewrite by someone who holds the
-//! private key, or who replaces the whole directory key included. Against those, verify with
-//! a public key kept elsewhere and record [`Report::last_hash`] outside the host. Bytes after
+//! signing key (the node's, or the log's), or — for heads signed with the log's own key — who
+//! replaces the whole directory, key included. Against those, verify the log's heads with a
+//! public key kept elsewhere, and record [`Report::last_hash`] outside the host. A node's heads
+//! carry their trust with them: their certificate must chain to a root kept outside the log,
+//! and each head keeps the certificate it was signed with, so it verifies after the node's
+//! certificate is renewed (give the earlier root too, after a root rotation). Bytes after
 //! the last `\n` of `log.jsonl` are an append that never completed, not an entry: `verify`
 //! reports their count ([`Report::unfinished_bytes`]; worth a warning when no writer is
 //! running) and does not check them, so taking the `\n` off the last entry is, like removing
@@ -34,10 +43,12 @@
 //! ```text
 //! <dir>/                    0700
 //!   log.jsonl               0600  one entry per line (canonical JSON, see below), fsynced per append
-//!   heads.jsonl             0600  one signed head per line: {"seq","hash","time","signature"}
-//!   head-key.pem            0600  PKCS#8 PEM P-256 private key, generated on first open
-//!                                 unless the caller gives the key
-//!   head-key.pub.pem        0600  SPKI PEM public key; `verify` uses it by default
+//!   heads.jsonl             0600  one signed head per line (canonical JSON, see SignedHead):
+//!                                 {"seq","hash","time","signature"[,"certificates"]}
+//!   head-key.pem            0600  the log's own PKCS#8 PEM P-256 private key, generated on first
+//!                                 open unless the caller gives the key
+//!   head-key.pub.pem        0600  SPKI PEM public key; `verify` uses it by default for heads
+//!                                 without certificates
 //! ```
 //!
 //! An entry line is compact JSON with the fields in this order, `detail` sorted by key and the
@@ -50,7 +61,8 @@
 //! ```
 //!
 //! A head's signature is the base64 of the 64-byte `r || s` signature over
-//! `"palisade-audit-head-v1\n{seq}\n{hash}\n{time}"`.
+//! `"palisade-audit-head-v1\n{seq}\n{hash}\n{time}"`; a head signed by a node adds
+//! `"certificates"`, the base64 DER of its certificate chain, leaf first ([`SignedHead`]).
 //!
 //! # Durability
 //!
@@ -72,7 +84,7 @@
 //!         .source("192.0.2.7:51234")
 //!         .detail("digest", "sha256:…"),
 //! )?;
-//! let report = palisade_audit::verify(log.dir(), None)?;
+//! let report = palisade_audit::verify(log.dir(), &palisade_audit::Trust::default())?;
 //! println!("{} entries verified", report.entries);
 //! # Ok(()) }
 //! ```
@@ -82,6 +94,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chain;
 mod entry;
 mod error;
 mod event;
@@ -90,12 +103,15 @@ mod head;
 mod keys;
 mod lines;
 mod log;
+mod signer;
 mod verify;
 
+pub use chain::CertificateChain;
 pub use entry::{Entry, GENESIS_HASH};
 pub use error::{AuditError, Result, VerifyError};
 pub use event::{action, Event, Outcome, MAX_DETAIL_KEYS, MAX_FIELD_BYTES};
 pub use head::SignedHead;
 pub use keys::public_key;
 pub use log::{read_entries, AuditLog, HEAD_INTERVAL};
-pub use verify::{verify, Report};
+pub use signer::{CertifiedKey, HeadSigner};
+pub use verify::{verify, HeadReport, Report, SignedBy, Trust};

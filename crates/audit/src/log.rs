@@ -14,7 +14,8 @@ use crate::entry::{parse_line, Entry};
 use crate::files::{self, HEADS_FILE, LOG_FILE};
 use crate::head::{parse_head, SignedHead};
 use crate::lines::{complete_lines, read_tail, Tail};
-use crate::{keys, verify, AuditError, Event, Result, GENESIS_HASH};
+use crate::verify::{verify_with, CertifiedHeads};
+use crate::{keys, AuditError, CertifiedKey, Event, HeadSigner, Result, GENESIS_HASH};
 
 /// A head is signed automatically once this many entries follow the last one: a bound on how
 /// many entries at the end of the log could be removed without a trace between two calls of
@@ -33,7 +34,10 @@ pub const HEAD_INTERVAL: u64 = 100;
 #[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
+    /// The log's own key: signs every head the signer supplies no key for.
     key: SigningKey,
+    /// Supplies a certified key (a node's) to sign heads with instead, while there is one.
+    signer: Option<Arc<dyn HeadSigner>>,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
 }
@@ -88,17 +92,20 @@ impl AuditLog {
     /// Opens (or creates) the log in `dir`, stamping entries and heads with `clock`.
     ///
     /// - The directory is created 0700 and its files 0600 (wider modes are narrowed).
-    /// - Heads are signed with `key`, or with `head-key.pem`, generated on first open; the
-    ///   key must match `head-key.pub.pem` when that exists ([`AuditError::KeyMismatch`]).
+    /// - The log's own key is `key`, or `head-key.pem`, generated on first open; it must match
+    ///   `head-key.pub.pem` when that exists ([`AuditError::KeyMismatch`]). It signs the heads,
+    ///   unless a [`HeadSigner`] given with [`AuditLog::with_head_signer`] supplies a key.
     /// - Bytes after the last `\n` of either file are a torn write that was never
     ///   acknowledged: they are cut off, with a warning.
     /// - The last two entries and the last signed head are checked (each on its own, the
-    ///   link between the entries, the head's signature, and that the head is not past the
-    ///   end). If they do not hold, the whole log is verified and the open fails with
-    ///   [`AuditError::Tampered`] naming the first bad entry: nothing is ever appended to a
-    ///   tampered log. To start over, move the directory aside (and keep it as evidence).
+    ///   link between the entries, the head's signature with the key it names, and that the
+    ///   head is not past the end; whether a head's certificate chains to a trusted root is
+    ///   [`verify`](crate::verify)'s business). If they do not hold, the whole log is verified
+    ///   and the open fails with [`AuditError::Tampered`] naming the first bad entry: nothing
+    ///   is ever appended to a tampered log. To start over, move the directory aside (and keep
+    ///   it as evidence).
     ///
-    /// Reads only the end of the files; [`verify`] checks the whole log.
+    /// Reads only the end of the files; [`verify`](crate::verify) checks the whole log.
     pub fn open_with_clock(dir: impl AsRef<Path>, key: Option<SigningKey>, clock: Arc<dyn Clock>) -> Result<Self> {
         let dir = dir.as_ref().to_owned();
         files::ensure_dir(&dir)?;
@@ -115,7 +122,7 @@ impl AuditLog {
         let Ends { seq, hash, signed } = match checked {
             Ok(found) => found,
             Err(reason) => {
-                return Err(match verify(&dir, Some(key.verifying_key())) {
+                return Err(match verify_with(&dir, Some(key.verifying_key()), CertifiedHeads::SignatureOnly) {
                     Err(finding) if finding.is_tampering() => AuditError::Tampered { dir, finding: Box::new(finding) },
                     Err(crate::VerifyError::Io { op, path, source }) => AuditError::Io { op, path, source },
                     Err(_) | Ok(_) => AuditError::Inconsistent { dir, reason },
@@ -123,7 +130,17 @@ impl AuditLog {
             }
         };
         let state = State { log, heads, seq, hash, signed, poisoned: false };
-        Ok(Self { dir, key, clock, state: Mutex::new(state) })
+        Ok(Self { dir, key, signer: None, clock, state: Mutex::new(state) })
+    }
+
+    /// Signs heads with the key `signer` supplies, asked at every signing, and with the log's
+    /// own key whenever it supplies none. A supplied certificate that is not valid at the
+    /// signing time is passed over for the log's key, with a warning: a head signed with it
+    /// would never verify.
+    #[must_use]
+    pub fn with_head_signer(mut self, signer: Arc<dyn HeadSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// [`Self::append`] for callers that record what they did rather than depend on it: a
@@ -197,7 +214,7 @@ impl AuditLog {
         &self.dir
     }
 
-    /// The key heads are checked with.
+    /// The log's own public key, which heads without a certificate are checked with.
     pub fn verifying_key(&self) -> &VerifyingKey {
         self.key.verifying_key()
     }
@@ -213,11 +230,34 @@ impl AuditLog {
     }
 
     fn sign_locked(&self, state: &mut State) -> Result<SignedHead> {
-        let head = SignedHead::sign(&self.key, state.seq, &state.hash, self.clock.now()).map_err(encode)?;
+        let time = self.clock.now();
+        let head = match self.certified_key(time)? {
+            Some(certified) => SignedHead::sign(certified.key(), Some(certified.chain().clone()), state.seq, &state.hash, time),
+            None => SignedHead::sign(&self.key, None, state.seq, &state.hash, time),
+        }
+        .map_err(encode)?;
         let line = head.line().map_err(encode)?;
         append_or_poison(state, &line, |s| &mut s.heads)?;
         state.signed = Some((head.seq, head.time));
         Ok(head)
+    }
+
+    /// The certified key to sign a head at `time` with, if the signer supplies one valid then.
+    fn certified_key(&self, time: OffsetDateTime) -> Result<Option<CertifiedKey>> {
+        let Some(signer) = &self.signer else { return Ok(None) };
+        let Some(certified) = signer.certified_key()? else { return Ok(None) };
+        if !certified.is_valid_at(time) {
+            let node = certified.node();
+            tracing::warn!(
+                dir = %self.dir.display(),
+                node = %node.node_id,
+                not_before = %node.not_before,
+                not_after = %node.not_after,
+                "the node certificate is not valid now; signing the audit log's head with the log's own key"
+            );
+            return Ok(None);
+        }
+        Ok(Some(certified))
     }
 }
 
@@ -234,8 +274,8 @@ fn append_or_poison(state: &mut State, line: &[u8], which: impl FnOnce(&mut Stat
 /// first; for `palisade audit ls`, without opening the log for writing.
 ///
 /// Every complete line must be an entry whose hash matches its content (else
-/// [`AuditError::Unreadable`] names the line); the chain and the heads are [`verify`]'s
-/// business. An unfinished last line is left out.
+/// [`AuditError::Unreadable`] names the line); the chain and the heads are
+/// [`verify`](crate::verify)'s business. An unfinished last line is left out.
 pub fn read_entries(dir: &Path, since: Option<OffsetDateTime>) -> Result<Vec<Entry>> {
     let path = dir.join(LOG_FILE);
     let bytes = std::fs::read(&path).map_err(files::io("read", &path))?;
@@ -277,7 +317,7 @@ fn drop_torn_tail(appender: &mut Appender, want: usize) -> Result<Tail> {
 
 /// The head of the log (last seq, its hash, the last signed head) from the ends of the files,
 /// or why they are inconsistent.
-fn check_tail(log: &Tail, heads: &Tail, key: &VerifyingKey) -> std::result::Result<Ends, &'static str> {
+fn check_tail(log: &Tail, heads: &Tail, log_key: &VerifyingKey) -> std::result::Result<Ends, &'static str> {
     let entries = log.lines.iter().map(|line| parse_line(line)).collect::<std::result::Result<Vec<_>, _>>().map_err(|_| "an entry at the end of the log is not intact")?;
     match entries.as_slice() {
         [] => {}
@@ -290,6 +330,14 @@ fn check_tail(log: &Tail, heads: &Tail, key: &VerifyingKey) -> std::result::Resu
         None => None,
         Some(line) => {
             let head = parse_head(line).ok_or("the last signed head is not valid")?;
+            let certified;
+            let key = match &head.certificates {
+                Some(chain) => {
+                    certified = chain.signer().map_err(|_| "the last signed head's certificate is not a node certificate")?.1;
+                    &certified
+                }
+                None => log_key,
+            };
             if !head.is_signed_by(key) {
                 return Err("the last signed head's signature does not verify");
             }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use common::{append, lines, log_with};
-use palisade_audit::{verify, AuditLog, Event, Outcome, HEAD_INTERVAL};
+use palisade_audit::{verify, AuditLog, Event, Outcome, Trust, HEAD_INTERVAL};
 
 #[test]
 fn a_torn_last_line_is_dropped_on_open_and_the_chain_continues() {
@@ -22,7 +22,7 @@ fn a_torn_last_line_is_dropped_on_open_and_the_chain_continues() {
     OpenOptions::new().append(true).open(dir.path().join("log.jsonl")).unwrap().write_all(torn).unwrap();
 
     // A reader sees five entries and the unfinished bytes, which are no part of the log.
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.last_seq, report.unfinished_bytes), (5, torn.len() as u64));
     assert_eq!(palisade_audit::read_entries(dir.path(), None).unwrap().len(), 5);
 
@@ -32,7 +32,7 @@ fn a_torn_last_line_is_dropped_on_open_and_the_chain_continues() {
     let sixth = log.append(Event::new("alice", "registry.login", "registry", Outcome::Failure)).unwrap();
     assert_eq!(sixth.seq, 6);
     assert_eq!(sixth.actor, "alice");
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.last_seq, report.unfinished_bytes), (6, 0));
 }
 
@@ -43,7 +43,7 @@ fn a_log_that_is_only_a_torn_line_starts_over_at_entry_1() {
     std::fs::write(dir.path().join("log.jsonl"), b"{\"seq\":1,").unwrap();
     let log = AuditLog::open(dir.path(), None).unwrap();
     assert_eq!(log.append(Event::new("a", "swarm.join", "node-1", Outcome::Success)).unwrap().seq, 1);
-    verify(dir.path(), None).unwrap();
+    verify(dir.path(), &Trust::default()).unwrap();
 }
 
 #[test]
@@ -53,12 +53,12 @@ fn a_torn_signed_head_is_dropped_on_open() {
     log.sign_head().unwrap();
     drop(log);
     OpenOptions::new().append(true).open(dir.path().join("heads.jsonl")).unwrap().write_all(b"{\"seq\":3,\"ha").unwrap();
-    assert_eq!(verify(dir.path(), None).unwrap().signed_heads, 1);
+    assert_eq!(verify(dir.path(), &Trust::default()).unwrap().signed_heads, 1);
     let log = AuditLog::open(dir.path(), None).unwrap();
     assert_eq!(lines(dir.path(), "heads.jsonl").len(), 1);
     append(&log, 1);
     log.sign_head().unwrap();
-    assert_eq!(verify(dir.path(), None).unwrap().last_signed_seq, Some(4));
+    assert_eq!(verify(dir.path(), &Trust::default()).unwrap().last_signed_seq, Some(4));
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn reopening_continues_the_chain_with_the_same_key() {
     assert_eq!(log.last_seq(), 3);
     append(&log, 2);
     log.sign_head().unwrap();
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.entries, report.signed_heads, report.last_signed_seq), (5, 2, Some(5)));
 }
 
@@ -96,7 +96,7 @@ fn eight_threads_appending_at_once_make_one_chain() {
     });
     let total = THREADS * EACH;
     assert_eq!(seqs.iter().copied().collect::<BTreeSet<_>>(), (1..=total).collect(), "every seq once");
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!(report.entries, total);
     assert_eq!(report.signed_heads, total / HEAD_INTERVAL, "a head every {HEAD_INTERVAL} entries");
     let in_file: Vec<u64> = log.entries(None).unwrap().iter().map(|e| e.seq).collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{append, log_with};
 use p256::ecdsa::SigningKey;
-use palisade_audit::{read_entries, verify, AuditError, AuditLog, Event, Outcome, MAX_FIELD_BYTES};
+use palisade_audit::{read_entries, verify, AuditError, AuditLog, Event, Outcome, Trust, MAX_FIELD_BYTES};
 use palisade_pki::FixedClock;
 use time::macros::datetime;
 
@@ -55,8 +55,8 @@ fn a_given_key_is_used_and_never_written_and_another_key_is_refused_later() {
     log.sign_head().unwrap();
     drop(log);
     assert!(!dir.path().join("head-key.pem").exists(), "the caller keeps the private key");
-    verify(dir.path(), Some(key.verifying_key())).unwrap();
-    verify(dir.path(), None).unwrap();
+    verify(dir.path(), &Trust { log_key: Some(key.verifying_key()), ..Trust::default() }).unwrap();
+    verify(dir.path(), &Trust::default()).unwrap();
 
     AuditLog::open(dir.path(), Some(key)).unwrap();
     let other = SigningKey::random(&mut rand::rngs::OsRng);
@@ -109,7 +109,7 @@ fn heads_are_signed_when_older_than_asked_and_only_for_new_entries() {
     assert_eq!(log.sign_head_if_older(hour).unwrap(), None, "the head is recent");
     clock.set(datetime!(2025-06-01 11:00 UTC));
     assert_eq!(log.sign_head_if_older(hour).unwrap().map(|h| h.seq), Some(2));
-    assert_eq!(verify(dir.path(), None).unwrap().signed_heads, 2);
+    assert_eq!(verify(dir.path(), &Trust::default()).unwrap().signed_heads, 2);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn an_empty_log_verifies_and_its_head_vouches_for_the_genesis() {
     let log = AuditLog::open(dir.path(), None).unwrap();
     let head = log.sign_head().unwrap();
     assert_eq!((head.seq, head.hash.as_str()), (0, palisade_audit::GENESIS_HASH));
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.entries, report.signed_heads), (0, 1));
     drop(log);
     AuditLog::open(dir.path(), None).unwrap();
@@ -135,12 +135,12 @@ fn oversized_input_is_cut_not_refused() {
     let entry = log.append(event).unwrap();
     assert_eq!(entry.actor.len(), MAX_FIELD_BYTES);
     assert_eq!(entry.detail.len(), palisade_audit::MAX_DETAIL_KEYS);
-    verify(dir.path(), None).unwrap();
+    verify(dir.path(), &Trust::default()).unwrap();
 }
 
 #[test]
 fn verifying_a_missing_log_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let err = verify(&dir.path().join("nothing"), None).unwrap_err();
+    let err = verify(&dir.path().join("nothing"), &Trust::default()).unwrap_err();
     assert!(matches!(err, palisade_audit::VerifyError::Io { .. }) && !err.is_tampering(), "{err:?}");
 }

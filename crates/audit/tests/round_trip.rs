@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 
-use palisade_audit::{read_entries, verify, AuditLog, Event, Outcome};
+use palisade_audit::{read_entries, verify, AuditLog, Event, Outcome, Trust};
 use proptest::prelude::*;
 
 proptest! {
@@ -33,7 +33,7 @@ proptest! {
         }
         log.sign_head().unwrap();
         prop_assert_eq!(read_entries(dir.path(), None).unwrap(), recorded.clone());
-        let report = verify(dir.path(), None).unwrap();
+        let report = verify(dir.path(), &Trust::default()).unwrap();
         prop_assert_eq!(report.last_seq, recorded.len() as u64);
         prop_assert_eq!(report.unsigned_entries(), 0);
         drop(log);

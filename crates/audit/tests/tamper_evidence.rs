@@ -8,7 +8,7 @@ mod common;
 
 use common::{lines, log_with, write_lines};
 use p256::ecdsa::SigningKey;
-use palisade_audit::{verify, AuditError, AuditLog, Entry, VerifyError};
+use palisade_audit::{verify, AuditError, AuditLog, Entry, Trust, VerifyError};
 
 const LOG: &str = "log.jsonl";
 const HEADS: &str = "heads.jsonl";
@@ -17,14 +17,14 @@ const HEADS: &str = "heads.jsonl";
 fn a_real_log_of_50_entries_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let log = log_with(dir.path(), 50);
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.entries, report.last_seq, report.signed_heads), (50, 50, 0));
     assert_eq!(report.unsigned_entries(), 50);
     let last = log.entries(None).unwrap().pop().unwrap();
     assert_eq!(report.last_hash, last.hash);
 
     log.sign_head().unwrap();
-    let report = verify(dir.path(), None).unwrap();
+    let report = verify(dir.path(), &Trust::default()).unwrap();
     assert_eq!((report.signed_heads, report.last_signed_seq, report.unsigned_entries()), (1, Some(50), 0));
 }
 
@@ -37,7 +37,7 @@ fn one_changed_byte_in_entry_17_is_named() {
     all[16][at] ^= 0x01; // team → uea m…: still valid JSON
     write_lines(dir.path(), LOG, &all);
 
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::Changed { line: 17, seq: 17 }), "{err:?}");
     assert_eq!(err.to_string(), "entry 17 (line 17) was changed: its hash does not match its content");
     assert!(err.is_tampering());
@@ -58,7 +58,7 @@ fn every_changed_byte_of_an_entry_is_named() {
                 continue; // a new line break is a different experiment (an extra line)
             }
             write_lines(dir.path(), LOG, &all);
-            let err = verify(dir.path(), None).expect_err("a changed byte must not verify");
+            let err = verify(dir.path(), &Trust::default()).expect_err("a changed byte must not verify");
             assert_eq!(err.line(), Some(17), "byte {at} ^ {mask:#x}: {err}");
         }
     }
@@ -72,14 +72,14 @@ fn a_deleted_entry_is_named_by_the_gap() {
     all.remove(16);
     write_lines(dir.path(), LOG, &all);
 
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::Removed { line: 17, seq: 18, previous: 16 }), "{err:?}");
     assert_eq!(err.to_string(), "entry 18 (line 17) follows entry 16: entry 17 was removed");
 
     let mut all = lines(dir.path(), LOG);
     all.drain(20..23); // entries 22, 23, 24
     write_lines(dir.path(), LOG, &all);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(err.to_string().contains("entry 18 (line 17) follows entry 16"), "the first gap is reported: {err}");
 }
 
@@ -90,7 +90,7 @@ fn deleting_the_first_entry_is_named() {
     let mut all = lines(dir.path(), LOG);
     all.remove(0);
     write_lines(dir.path(), LOG, &all);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::Removed { line: 1, seq: 2, previous: 0 }), "{err:?}");
 }
 
@@ -102,7 +102,7 @@ fn swapped_entries_are_both_named() {
     all.swap(16, 17);
     write_lines(dir.path(), LOG, &all);
 
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::OutOfOrder { line: 17, seq: 18, before: 17, before_line: 18 }), "{err:?}");
     assert_eq!(err.to_string(), "entry 18 (line 17) comes before entry 17 (line 18): entries were swapped or reordered");
 }
@@ -114,7 +114,7 @@ fn a_copied_entry_is_named() {
     let mut all = lines(dir.path(), LOG);
     all.insert(17, all[16].clone());
     write_lines(dir.path(), LOG, &all);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::Duplicate { line: 18, seq: 17, first_line: 17 }), "{err:?}");
 }
 
@@ -131,7 +131,7 @@ fn a_changed_and_rehashed_entry_breaks_the_next_link() {
     all[16] = line;
     write_lines(dir.path(), LOG, &all);
 
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::BrokenLink { line: 18, seq: 18, previous: 17 }), "{err:?}");
     assert!(err.to_string().contains("entry 18 (line 18) does not chain to entry 17"), "{err}");
 }
@@ -160,7 +160,7 @@ fn a_chain_rewritten_to_its_end_does_not_match_the_signed_head() {
     }
     write_lines(dir.path(), LOG, &rewritten);
 
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadMismatch { line: 1, seq: 20 }), "{err:?}");
 }
 
@@ -174,12 +174,12 @@ fn a_log_cut_short_after_a_signed_head_is_detected() {
     let all = lines(dir.path(), LOG);
 
     write_lines(dir.path(), LOG, &all[..120]);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadBeyondEnd { line: 2, seq: 150, last_seq: 120 }), "{err:?}");
     assert!(err.to_string().ends_with("entries 121–150 were removed from the end"), "{err}");
 
     write_lines(dir.path(), LOG, &all[..90]);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadBeyondEnd { line: 1, seq: 100, last_seq: 90 }), "{err:?}");
 
     // The writer refuses to carry on after the cut, naming it the same way.
@@ -187,7 +187,7 @@ fn a_log_cut_short_after_a_signed_head_is_detected() {
     assert!(matches!(&err, AuditError::Tampered { finding, .. } if finding.seq() == Some(100)), "{err:?}");
 
     write_lines(dir.path(), LOG, &[]);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadBeyondEnd { seq: 100, last_seq: 0, .. }), "{err:?}");
 }
 
@@ -206,13 +206,13 @@ fn a_head_signed_by_another_key_is_refused() {
     heads.push(lines(theirs.path(), HEADS).pop().unwrap());
     write_lines(ours.path(), HEADS, &heads);
 
-    let err = verify(ours.path(), None).unwrap_err();
+    let err = verify(ours.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadBadSignature { line: 2, seq: 10 }), "{err:?}");
     let err = AuditLog::open(ours.path(), None).unwrap_err();
     assert!(matches!(&err, AuditError::Tampered { finding, .. } if matches!(**finding, VerifyError::HeadBadSignature { line: 2, .. })), "{err:?}");
 
     // And a log checked with a key other than its own does not verify either.
-    let err = verify(theirs.path(), Some(ours_key(ours.path()).as_ref())).unwrap_err();
+    let err = verify(theirs.path(), &Trust { log_key: Some(&ours_key(ours.path())), ..Trust::default() }).unwrap_err();
     assert!(matches!(err, VerifyError::HeadBadSignature { line: 1, .. }), "{err:?}");
 }
 
@@ -223,7 +223,7 @@ fn a_head_that_is_not_json_is_named() {
     let mut heads = lines(dir.path(), HEADS);
     heads[0][3] = b'x';
     write_lines(dir.path(), HEADS, &heads);
-    let err = verify(dir.path(), None).unwrap_err();
+    let err = verify(dir.path(), &Trust::default()).unwrap_err();
     assert!(matches!(err, VerifyError::HeadNotJson { line: 1 }), "{err:?}");
 }
 
@@ -255,8 +255,8 @@ fn opening_a_log_whose_last_entry_was_removed_with_its_head_still_there_is_refus
     assert!(err.to_string().contains("entry 12 was removed from the end"), "{err}");
 }
 
-fn ours_key(dir: &std::path::Path) -> Box<p256::ecdsa::VerifyingKey> {
-    Box::new(palisade_audit::public_key(&dir.join("head-key.pub.pem")).unwrap())
+fn ours_key(dir: &std::path::Path) -> p256::ecdsa::VerifyingKey {
+    palisade_audit::public_key(&dir.join("head-key.pub.pem")).unwrap()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> usize {

@@ -33,6 +33,12 @@ impl DataRoot {
         Ok(Self(path.to_owned()))
     }
 
+    /// The paths under `path`, without touching the disk (for readers such as
+    /// `palisade audit verify`).
+    pub fn new(path: &Path) -> Self {
+        Self(path.to_owned())
+    }
+
     /// The root itself.
     pub fn path(&self) -> &Path {
         &self.0
@@ -60,7 +66,9 @@ impl DataRoot {
         self.node_dir().join("node.crt")
     }
 
-    pub(crate) fn root_ca(&self) -> PathBuf {
+    /// The trust bundle: the cluster root CA certificate(s) this node verifies peers against,
+    /// and node-signed audit heads against (present while the node is in a swarm).
+    pub fn root_ca(&self) -> PathBuf {
         self.node_dir().join("root-ca.crt")
     }
 

@@ -1,10 +1,13 @@
 //! `palisade audit ls|verify`: read and check a tamper-evident audit log (see `palisade-audit`):
 //! the daemon's at `<data-root>/audit`, a trusted registry's beside its accounts database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use palisade_audit::{HeadReport, SignedBy, Trust, VerifyError};
+use palisade_cluster::DataRoot;
+use palisade_pki::RootCa;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -15,8 +18,9 @@ use super::output::print_table;
 pub(crate) enum AuditCommand {
     /// List entries, oldest first.
     Ls(LsArgs),
-    /// Check the whole log: every entry's hash and link, every signed head. Exit 1, naming the
-    /// entry, when anything was changed, removed or reordered.
+    /// Check the whole log: every entry's hash and link, every signed head and who signed it.
+    /// Exit 1, naming the entry or head, when anything was changed, removed or reordered, or a
+    /// head was not signed by a node of the trusted cluster.
     Verify(VerifyArgs),
 }
 
@@ -33,7 +37,7 @@ pub(crate) struct LogDir {
 
 impl LogDir {
     fn path(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| self.data_root.join("audit"))
+        self.dir.clone().unwrap_or_else(|| DataRoot::new(&self.data_root).audit_dir())
     }
 }
 
@@ -56,10 +60,15 @@ pub(crate) struct LsArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     log: LogDir,
-    /// The public key the heads are checked with (PEM), kept elsewhere than the log; default:
-    /// the log's own `head-key.pub.pem`.
+    /// The public key (PEM) heads signed with the log's own key are checked with, kept
+    /// elsewhere than the log; default: the log's `head-key.pub.pem`.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Cluster root CA certificates (PEM) that heads signed by nodes must chain to; repeat it
+    /// to trust several (after a root rotation, the earlier root for the earlier heads).
+    /// Default: the node's trust bundle, `<data-root>/node/root-ca.crt`.
+    #[arg(long = "ca", value_name = "FILE")]
+    cas: Vec<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -109,7 +118,8 @@ fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
 fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let dir = args.log.path();
     let key = args.key.as_deref().map(palisade_audit::public_key).transpose()?;
-    match palisade_audit::verify(&dir, key.as_ref()) {
+    let roots = roots(&args)?;
+    match palisade_audit::verify(&dir, &Trust { log_key: key.as_ref(), roots: roots.as_ref() }) {
         Ok(report) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -122,14 +132,68 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     report.signed_heads,
                     report.unsigned_entries()
                 );
+                for line in signers(&report.heads) {
+                    println!("  {line}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("audit log {}: NOT INTACT: {e}", dir.display());
+            match e {
+                VerifyError::HeadUntrusted { .. } => eprintln!(
+                    "hint: if the cluster's root CA was rotated since that head was signed, give the earlier root as well (--ca old.crt --ca new.crt)"
+                ),
+                VerifyError::NoRoots { .. } => {
+                    eprintln!("hint: give the cluster's root CA with --ca FILE, or --data-root of a node in the swarm")
+                }
+                _ => {}
+            }
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The root CAs node-signed heads must chain to: every `--ca` file, else the node's trust
+/// bundle when it has one.
+fn roots(args: &VerifyArgs) -> anyhow::Result<Option<RootCa>> {
+    let default = DataRoot::new(&args.log.data_root).root_ca();
+    let files: Vec<&Path> = match args.cas.as_slice() {
+        [] if default.exists() => vec![&default],
+        [] => return Ok(None),
+        given => given.iter().map(PathBuf::as_path).collect(),
+    };
+    let mut bundle = String::new();
+    for file in &files {
+        bundle += &std::fs::read_to_string(file).with_context(|| format!("reading the root CA file {}", file.display()))?;
+        bundle.push('\n');
+    }
+    let names = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+    RootCa::from_pem(&bundle, None).map(Some).with_context(|| format!("reading the root CAs in {names}"))
+}
+
+/// Who signed the heads, one line per run of heads signed by the same node (or the log's key):
+/// `heads 2–5 (entries 200–500): signed by node <id>`.
+fn signers(heads: &[HeadReport]) -> Vec<String> {
+    let signer = |head: &HeadReport| match &head.signed_by {
+        SignedBy::Node { node_id, .. } => Some(node_id.clone()),
+        SignedBy::LogKey => None,
+    };
+    let span = |what: &str, plural: &str, first: u64, last: u64| {
+        if first == last {
+            format!("{what} {first}")
+        } else {
+            format!("{plural} {first}–{last}")
+        }
+    };
+    heads
+        .chunk_by(|a, b| signer(a) == signer(b))
+        .filter_map(|run| {
+            let (first, last) = (run.first()?, run.last()?);
+            let who = signer(first).map_or_else(|| "signed with the log's own key".to_owned(), |node| format!("signed by node {node}"));
+            Some(format!("{} ({}): {who}", span("head", "heads", first.line, last.line), span("entry", "entries", first.seq, last.seq)))
+        })
+        .collect()
 }
 
 /// Signs the audit log's head every ten minutes when entries were added, so that at most ten
