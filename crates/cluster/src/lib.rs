@@ -16,6 +16,7 @@
 //! * `worker`: runs the tasks assigned to the node through its [`TaskExecutor`].
 //! * [`ServiceCertificate`]: TLS certificates from the cluster CA for the services a manager
 //!   runs (registry, trust server), renewed like node certificates.
+//! * `head_signer`: the node's audit log signs its heads with the node's key and certificate.
 #![warn(missing_docs)]
 
 mod agent;
@@ -24,6 +25,7 @@ mod daemon;
 mod describe;
 mod error;
 mod exec;
+mod head_signer;
 mod identity;
 mod manager;
 mod model;

@@ -1,15 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! Certificates renew before they expire, and expired ones are refused — with an injected clock
-//! that drives both the renewal policy and TLS verification.
+//! that drives both the renewal policy and TLS verification. Audit heads signed with the old
+//! and the renewed certificate both verify, each with its own.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_audit::{SignedBy, Trust};
 use palisade_cluster::{Daemon, DaemonConfig, DataRoot};
 use palisade_engine_api::types::{InitRequest, JoinRequest, SwarmSpec};
 use palisade_engine_api::Backend;
-use palisade_pki::{FixedClock, NodeCertInfo};
+use palisade_pki::{FixedClock, NodeCertInfo, RootCa};
 use time::OffsetDateTime;
 
 async fn daemon(dir: &std::path::Path, clock: Arc<FixedClock>) -> Daemon {
@@ -83,6 +85,9 @@ async fn a_worker_renews_before_expiry_and_its_old_certificate_is_refused_after(
     };
     worker.swarm_join(join).await.unwrap();
     let (old_pem, old) = cert_of(worker_dir.path());
+    // The worker's audit log signs its heads with the worker's certificate and key.
+    let audit = worker.audit_log();
+    assert!(audit.sign_head().unwrap().certificates.is_some());
     let saved = tempfile::tempdir().unwrap();
     let (old_cert, old_key) = (saved.path().join("old.crt"), saved.path().join("old.key"));
     std::fs::write(&old_cert, &old_pem).unwrap();
@@ -107,6 +112,7 @@ async fn a_worker_renews_before_expiry_and_its_old_certificate_is_refused_after(
     assert_ne!(std::fs::read(worker_dir.path().join("node/node.key")).unwrap(), std::fs::read(&old_key).unwrap());
     // The leader renewed its own certificate too.
     wait_until("leader renewal", || cert_of(leader_dir.path()).1.not_after > start + time::Duration::minutes(61)).await;
+    audit.sign_head().unwrap();
 
     // After the old certificate's expiry it is refused; the renewed one works.
     clock.set(start + time::Duration::minutes(61));
@@ -118,4 +124,12 @@ async fn a_worker_renews_before_expiry_and_its_old_certificate_is_refused_after(
     ));
     let nodes = leader.node_list().await.unwrap();
     assert!(nodes.iter().all(|n| n.status.state == "ready"), "{nodes:?}");
+
+    // Both heads verify against the cluster root, each with the certificate it was signed
+    // with, judged at its signing time: the first one's has expired since.
+    let root = RootCa::from_pem(&std::fs::read_to_string(worker_dir.path().join("node/root-ca.crt")).unwrap(), None).unwrap();
+    let report = palisade_audit::verify(&worker_dir.path().join("audit"), &Trust { roots: Some(&root), ..Trust::default() }).unwrap();
+    let signers: Vec<_> = report.heads.into_iter().map(|head| head.signed_by).collect();
+    let by = |cert: &NodeCertInfo| SignedBy::Node { node_id: cert.node_id.clone(), serial: cert.serial_hex.clone() };
+    assert_eq!(signers, [by(&old), by(&renewed)]);
 }

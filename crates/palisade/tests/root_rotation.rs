@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cluster_request, http_post, openssl, stderr, wait_for, write, x509, Node};
+use common::{cluster_request, http_post, openssl, stderr, stdout, wait_for, write, x509, Node};
 
 /// `openssl verify` of a node's certificate file (leaf followed by any intermediates) against `ca`.
 fn verifies(ca: &Path, node: &Node) -> (bool, String) {
@@ -115,6 +115,9 @@ fn docker_swarm_ca_rotate_waits_and_prints_the_new_root() {
     let addr = manager.init(&[]);
     assert!(worker.join(&manager.join_token("worker"), &addr).status.success());
     let old_root = manager.read_node_file("root-ca.crt");
+    // The worker's audit log signs a head with its certificate from the old root (the 100th
+    // entry, after its swarm.join).
+    worker.record_refused_calls(99);
     let out = docker_limited(&manager, &["swarm", "ca", "--rotate", "--cert-expiry", "48h"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -125,6 +128,18 @@ fn docker_swarm_ca_rotate_waits_and_prints_the_new_root() {
     assert!(manager.docker_ok(&["info"]).contains("Expiry Duration: 2 days"));
     let (log, intact) = manager.audit_records();
     assert!(intact && log.contains(&("swarm.ca-rotate".into(), "swarm".into(), "success".into())), "{log:?}");
+
+    // The nodes now trust the new root only: the worker's earlier head verifies once the
+    // earlier root is given as well.
+    wait_for(Duration::from_secs(20), "the worker to adopt the new root", || worker.read_node_file("root-ca.crt").trim() == new_root.trim());
+    let err = stderr(&worker.audit_verify(&[]));
+    assert!(err.contains("the signed head on line 1 of heads.jsonl (for entry 100) is not signed by a node of the trusted cluster"), "{err}");
+    assert!(err.contains("give the earlier root as well"), "{err}");
+    let saved = tempfile::tempdir().unwrap();
+    let (old, new) = (write(saved.path(), "old.pem", &old_root), write(saved.path(), "new.pem", &new_root));
+    let out = worker.audit_verify(&["--ca", old.to_str().unwrap(), "--ca", new.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("head 1 (entry 100): signed by node {}", worker.node_id())), "{}", stdout(&out));
 }
 
 #[test]

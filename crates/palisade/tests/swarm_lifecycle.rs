@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
-//! The stock docker CLI drives a manager and a second daemon through the whole swarm lifecycle.
+//! The stock docker CLI drives a manager and a second daemon through the whole swarm lifecycle;
+//! each node's audit log signs its heads with that node's certificate once it has one.
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{node_row, node_rows, stderr, stdout, wait_for, Node};
+use base64::Engine as _;
+use common::{node_row, node_rows, openssl, stderr, stdout, wait_for, x509, Node};
 
 #[test]
 fn docker_cli_drives_init_join_promote_demote_rm_and_leave() {
@@ -153,4 +156,64 @@ fn palisade_cli_offers_the_same_verbs() {
     let out = node.palisade(&["swarm", "leave"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("Removing the last manager erases all current state"), "{}", stderr(&out));
+}
+
+#[test]
+fn audit_heads_are_signed_with_each_nodes_certificate() {
+    let manager = Node::start();
+    let worker = Node::start();
+    // Outside a swarm a node has no certificate: its log signs with its own key (every 100 entries).
+    worker.record_refused_calls(100);
+    let addr = manager.init(&[]);
+    assert!(worker.join(&manager.join_token("worker"), &addr).status.success());
+    // In the swarm, each node signs with the key of its own node certificate.
+    manager.record_refused_calls(100);
+    worker.record_refused_calls(99); // after its swarm.join entry: the head falls on entry 200
+    let (manager_id, worker_id) = (manager.node_id(), worker.node_id());
+
+    let verified = |node: &Node| {
+        let out = node.audit_verify(&[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let report = verified(&manager);
+    assert!(report.contains(&format!("head 1 (entry 100): signed by node {manager_id}")), "{report}");
+    let report = verified(&worker);
+    assert!(report.contains("head 1 (entry 100): signed with the log's own key"), "{report}");
+    assert!(report.contains(&format!("head 2 (entry 200): signed by node {worker_id}")), "{report}");
+    let json: serde_json::Value = serde_json::from_slice(&worker.audit_verify(&["--json"]).stdout).unwrap();
+    assert_eq!(json["heads"][1]["signed_by"]["node"]["node_id"], worker_id.as_str(), "{json}");
+
+    // openssl verifies the certificate a head carries against the node's trust bundle, and
+    // reads the node's ID from it.
+    let files = tempfile::tempdir().unwrap();
+    for (node, id, line) in [(&manager, &manager_id, 1), (&worker, &worker_id, 2)] {
+        let cert = head_certificate(node, line, files.path());
+        let bundle = node.node_dir().join("root-ca.crt");
+        let (ok, out) = openssl(&["verify", "-CAfile", bundle.to_str().unwrap(), cert.to_str().unwrap()], None);
+        assert!(ok, "{out}");
+        assert!(x509(&cert, &["-subject"]).contains(&format!("CN={id}")));
+    }
+
+    // Checked against another CA (made by openssl, named as the cluster's), the head is refused by line.
+    let p = |name: &str| files.path().join(name).to_str().unwrap().to_owned();
+    let (key, ca) = (p("other.key"), p("other.crt"));
+    let (ok, out) = openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=swarm-ca", "-days", "1", "-keyout", &key, "-out", &ca], None);
+    assert!(ok, "{out}");
+    let out = manager.audit_verify(&["--ca", &ca]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("the signed head on line 1 of heads.jsonl (for entry 100) is not signed by a node of the trusted cluster"), "{err}");
+}
+
+/// The leaf certificate that head `line` of `node`'s audit log carries, as a PEM file in `dir`.
+fn head_certificate(node: &Node, line: usize, dir: &Path) -> PathBuf {
+    let heads = std::fs::read_to_string(node.data_root().join("audit/heads.jsonl")).unwrap();
+    let head: serde_json::Value = serde_json::from_str(heads.lines().nth(line - 1).unwrap()).unwrap();
+    let der = base64::engine::general_purpose::STANDARD.decode(head["certificates"][0].as_str().unwrap()).unwrap();
+    let (der_file, pem_file) = (dir.join(format!("head-{line}.der")), dir.join(format!("head-{line}.pem")));
+    std::fs::write(&der_file, der).unwrap();
+    let (ok, out) = openssl(&["x509", "-inform", "DER", "-in", der_file.to_str().unwrap(), "-out", pem_file.to_str().unwrap()], None);
+    assert!(ok, "{out}");
+    pem_file
 }

@@ -121,7 +121,7 @@ fn up_serves_registry_and_trust_server_with_cluster_tls_and_token_auth() {
     let has = |action: &str, outcome: &str| entries.iter().any(|e| e["actor"] == "admin" && e["action"] == action && e["target"] == gun && e["outcome"] == outcome);
     assert!(has("trust.publish", "success") && has("trust.delete", "success"), "{entries:#?}");
     assert!(entries.iter().any(|e| e["action"] == "registry.login" && e["actor"] == "admin" && e["outcome"] == "failure"), "the wrong password");
-    let out = Command::new(common::PALISADE).args(["audit", "verify", "--dir"]).arg(&audit).output().unwrap();
+    let out = Command::new(common::PALISADE).args(["audit", "verify", "--data-root"]).arg(&data).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -103,7 +103,7 @@ impl Daemon {
         };
         node.start_agent();
         let node_id = node.identity().cert.node_id.to_string();
-        *state = NodeState::Active(node);
+        self.enter(&mut state, NodeState::Active(node));
         tracing::info!(node = %node_id, %listen, "swarm initialised");
         Ok(node_id)
     }

@@ -111,7 +111,7 @@ impl Daemon {
         }
         node.start_agent();
         tracing::info!(node = %node.identity().cert.node_id, role = %node.role(), "joined swarm");
-        *state = NodeState::Active(node);
+        self.enter(&mut state, NodeState::Active(node));
         Ok(())
     }
 }

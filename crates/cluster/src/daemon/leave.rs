@@ -40,7 +40,7 @@ impl Daemon {
             }
             node.stop().await;
         }
-        *state = NodeState::Inactive;
+        self.enter(&mut state, NodeState::Inactive);
         self.config.data_root.wipe_swarm_state()?;
         tracing::info!("left the swarm");
         Ok(())

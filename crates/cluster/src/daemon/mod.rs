@@ -20,6 +20,7 @@ use std::sync::Arc;
 use palisade_pki::{Clock, IssuedCertificate, NodeRole, UnlockKey};
 
 use crate::error::{Error, Result};
+use crate::head_signer::NodeHeadSigner;
 use crate::identity::{Membership, NodeIdentity, MEMBERSHIP_FORMAT};
 use crate::node::ActiveNode;
 use crate::paths::DataRoot;
@@ -70,8 +71,10 @@ pub struct Daemon {
     pub(crate) config: DaemonConfig,
     pub(crate) state: tokio::sync::Mutex<NodeState>,
     /// Where swarm membership, CA rotations, secrets and policy changes made through this
-    /// node are recorded.
+    /// node are recorded. Its heads are signed with the node's key while it has one.
     pub(crate) audit: Arc<palisade_audit::AuditLog>,
+    /// Follows `state`: every change of it goes through [`Daemon::enter`].
+    head_signer: Arc<NodeHeadSigner>,
 }
 
 impl Daemon {
@@ -79,10 +82,12 @@ impl Daemon {
     /// manager whose store only the unlock key opens starts locked.
     pub async fn start(config: DaemonConfig) -> Result<Self> {
         let data = &config.data_root;
-        // A log that fails its checks stops the start: tampering is never papered over.
-        let audit = Arc::new(palisade_audit::AuditLog::open(data.audit_dir(), None).map_err(|e| {
-            Error::internal("the audit log", format!("{e} (see `palisade audit verify --dir {}`)", data.audit_dir().display()))
-        })?);
+        // A log that fails its checks stops the start: tampering is never papered over. Its
+        // clock is the node's: whether the node's certificate may sign a head is a certificate
+        // decision like any other.
+        let audit = palisade_audit::AuditLog::open_with_clock(data.audit_dir(), None, config.clock.clone()).map_err(|e| {
+            Error::internal("the audit log", format!("{e} (see `palisade audit verify --data-root {}`)", data.path().display()))
+        })?;
         let state = match NodeIdentity::load(data)? {
             None if data.legacy_store_dir().exists() => return Err(legacy_data_root(data)),
             None => NodeState::Inactive,
@@ -94,11 +99,7 @@ impl Daemon {
                         None => {
                             tracing::warn!("this manager is locked: give the unlock key with `docker swarm unlock`");
                             let locked = LockedNode { identity, membership };
-                            return Ok(Self {
-                                state: tokio::sync::Mutex::new(NodeState::Locked(Arc::new(locked))),
-                                config,
-                                audit,
-                            });
+                            return Ok(Self::new(config, NodeState::Locked(Arc::new(locked)), audit));
                         }
                     },
                     _ => None,
@@ -106,7 +107,20 @@ impl Daemon {
                 NodeState::Active(resume(&config, identity, membership, keys).await?)
             }
         };
-        Ok(Self { config, state: tokio::sync::Mutex::new(state), audit })
+        Ok(Self::new(config, state, audit))
+    }
+
+    /// A daemon in `state`, whose audit log signs with the node's key from now on.
+    fn new(config: DaemonConfig, state: NodeState, audit: palisade_audit::AuditLog) -> Self {
+        let head_signer = Arc::new(NodeHeadSigner::new(&state));
+        let audit = Arc::new(audit.with_head_signer(head_signer.clone()));
+        Self { config, state: tokio::sync::Mutex::new(state), audit, head_signer }
+    }
+
+    /// Moves the node (whose state lock the caller holds) to `next`.
+    fn enter(&self, state: &mut NodeState, next: NodeState) {
+        self.head_signer.follow(&next);
+        *state = next;
     }
 
     /// Signs `csr_pem` as a server certificate for a service this node runs. Only a manager
@@ -192,7 +206,7 @@ impl Daemon {
         let identity =
             NodeIdentity::load(&self.config.data_root)?.map(|(identity, _)| identity).ok_or(Error::NotInSwarm)?;
         let node = resume(&self.config, identity, locked.membership.clone(), Some(keys)).await?;
-        *state = NodeState::Active(node);
+        self.enter(&mut state, NodeState::Active(node));
         tracing::info!("swarm unlocked");
         Ok(())
     }

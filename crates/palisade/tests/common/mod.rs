@@ -866,13 +866,28 @@ impl Node {
     /// The daemon's audit log as (action, target, outcome), oldest first, through
     /// `palisade audit ls --json`; and whether `palisade audit verify` passes on it.
     pub fn audit_records(&self) -> (Vec<(String, String, String)>, bool) {
-        let dir = self.data_root().join("audit");
-        let records = audit_entries(&dir)
+        let records = audit_entries(&self.data_root().join("audit"))
             .iter()
             .map(|e| [&e["action"], &e["target"], &e["outcome"]].map(|v| v.as_str().unwrap().to_owned()).into())
             .collect();
-        let verified = output_within(Command::new(PALISADE).args(["audit", "verify", "--dir"]).arg(&dir), None, CALL_LIMIT);
-        (records, verified.status.success())
+        (records, self.audit_verify(&[]).status.success())
+    }
+
+    /// `palisade audit verify --data-root <this node's> <extra>`: the log checked against the
+    /// node's trust bundle unless `extra` names CAs.
+    pub fn audit_verify(&self, extra: &[&str]) -> Output {
+        output_within(Command::new(PALISADE).args(["audit", "verify", "--data-root"]).arg(self.data_root()).args(extra), None, CALL_LIMIT)
+    }
+
+    /// Makes the daemon append `n` audit entries that change nothing: `docker secret rm` of as
+    /// many secrets that do not exist, each refused and recorded. (A log signs its head every
+    /// 100 entries.)
+    pub fn record_refused_calls(&self, n: usize) {
+        let names: Vec<String> = (1..=n).map(|i| format!("no-such-secret-{i}")).collect();
+        let mut args = vec!["secret", "rm"];
+        args.extend(names.iter().map(String::as_str));
+        let out = self.docker(&args);
+        assert!(!out.status.success(), "removing secrets that do not exist succeeded: {}", stdout(&out));
     }
 
     /// The daemon's process id.
