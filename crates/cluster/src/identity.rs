@@ -89,8 +89,34 @@ impl NodeIdentity {
         };
         write(data.node_key(), self.key.to_pem().as_bytes())?;
         write(data.node_cert(), self.cert_pem.as_bytes())?;
+        if let Some(retired) = retired_roots(data, self.root.certs_pem())? {
+            write(data.retired_roots(), retired.as_bytes())?;
+        }
         write(data.root_ca(), self.root.certs_pem().as_bytes())
     }
+}
+
+/// The retired-roots file after `new_bundle` replaces the bundle on disk: every root seen in
+/// either file before that `new_bundle` does not hold (each once, in the order first seen);
+/// `None` when that is what the file holds already. A root trusted again (a bundle written
+/// from an older snapshot, then the current one) leaves the file again. Written before the
+/// new bundle, so a crash between the two leaves a root in both files, never in neither.
+fn retired_roots(data: &DataRoot, new_bundle: &str) -> Result<Option<String>> {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).map(|t| pem::parse_many(t).unwrap_or_default()).unwrap_or_default();
+    let current = read(data.retired_roots());
+    let keep = pem::parse_many(new_bundle).unwrap_or_default();
+    let mut retired: Vec<pem::Pem> = Vec::new();
+    for root in current.iter().chain(read(data.root_ca()).iter()) {
+        let known = |list: &[pem::Pem]| list.iter().any(|k| k.contents() == root.contents());
+        if !known(&keep) && !known(&retired) {
+            retired.push(root.clone());
+        }
+    }
+    if retired.len() == current.len() && retired.iter().zip(&current).all(|(a, b)| a.contents() == b.contents()) {
+        return Ok(None);
+    }
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    Ok(Some(pem::encode_many_config(&retired, config)))
 }
 
 impl Membership {

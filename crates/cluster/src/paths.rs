@@ -7,6 +7,8 @@
 //!     node.key            its private key (0600, never leaves the node)
 //!     node.crt            its certificate, issued by the cluster CA
 //!     root-ca.crt         the trust bundle
+//!     retired-roots.pem   roots this node trusted before a rotation: only for verifying the
+//!                         audit heads signed under them, never for TLS
 //!     membership.json     cluster ID, node ID, addresses, raft member ID
 //!     kek                 key-encryption key of the store (0600; managers without autolock)
 //!   policy/               the image policy as this node last received it (policy.json),
@@ -70,6 +72,13 @@ impl DataRoot {
     /// and node-signed audit heads against (present while the node is in a swarm).
     pub fn root_ca(&self) -> PathBuf {
         self.node_dir().join("root-ca.crt")
+    }
+
+    /// Root CAs the node trusted before a rotation replaced them: audit heads signed by this
+    /// node under them still verify against them (`palisade audit verify`). Never used to
+    /// trust a peer.
+    pub fn retired_roots(&self) -> PathBuf {
+        self.node_dir().join("retired-roots.pem")
     }
 
     pub(crate) fn policy_dir(&self) -> PathBuf {

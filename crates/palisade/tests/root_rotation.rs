@@ -129,17 +129,22 @@ fn docker_swarm_ca_rotate_waits_and_prints_the_new_root() {
     let (log, intact) = manager.audit_records();
     assert!(intact && log.contains(&("swarm.ca-rotate".into(), "swarm".into(), "success".into())), "{log:?}");
 
-    // The nodes now trust the new root only: the worker's earlier head verifies once the
-    // earlier root is given as well.
+    // The nodes now trust the new root only, for TLS; the worker keeps the old one among its
+    // retired roots, so its earlier head still verifies by default.
     wait_for(Duration::from_secs(20), "the worker to adopt the new root", || worker.read_node_file("root-ca.crt").trim() == new_root.trim());
-    let err = stderr(&worker.audit_verify(&[]));
-    assert!(err.contains("the signed head on line 1 of heads.jsonl (for entry 100) is not signed by a node of the trusted cluster"), "{err}");
-    assert!(err.contains("give the earlier root as well"), "{err}");
-    let saved = tempfile::tempdir().unwrap();
-    let (old, new) = (write(saved.path(), "old.pem", &old_root), write(saved.path(), "new.pem", &new_root));
-    let out = worker.audit_verify(&["--ca", old.to_str().unwrap(), "--ca", new.to_str().unwrap()]);
+    let retired = worker.read_node_file("retired-roots.pem");
+    assert!(retired.contains(old_root.trim()) && !retired.contains(new_root.trim()), "{retired}\n--- old ---\n{old_root}\n--- new ---\n{new_root}");
+    let out = worker.audit_verify(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("head 1 (entry 100): signed by node {}", worker.node_id())), "{}", stdout(&out));
+    // Given only the new root, that head is refused, by name; with both it verifies.
+    let saved = tempfile::tempdir().unwrap();
+    let (old, new) = (write(saved.path(), "old.pem", &old_root), write(saved.path(), "new.pem", &new_root));
+    let err = stderr(&worker.audit_verify(&["--ca", new.to_str().unwrap()]));
+    assert!(err.contains("the signed head on line 1 of heads.jsonl (for entry 100) is not signed by a node of the trusted cluster"), "{err}");
+    assert!(err.contains("give the earlier root as well"), "{err}");
+    let out = worker.audit_verify(&["--ca", old.to_str().unwrap(), "--ca", new.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

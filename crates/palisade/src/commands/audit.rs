@@ -66,7 +66,8 @@ pub(crate) struct VerifyArgs {
     key: Option<PathBuf>,
     /// Cluster root CA certificates (PEM) that heads signed by nodes must chain to; repeat it
     /// to trust several (after a root rotation, the earlier root for the earlier heads).
-    /// Default: the node's trust bundle, `<data-root>/node/root-ca.crt`.
+    /// Default: the node's trust bundle, `<data-root>/node/root-ca.crt`, and the roots it
+    /// retired in rotations, `<data-root>/node/retired-roots.pem`.
     #[arg(long = "ca", value_name = "FILE")]
     cas: Vec<PathBuf>,
     /// Print the report as JSON.
@@ -155,14 +156,17 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The root CAs node-signed heads must chain to: every `--ca` file, else the node's trust
-/// bundle when it has one.
+/// bundle and the roots it retired, when it has them.
 fn roots(args: &VerifyArgs) -> anyhow::Result<Option<RootCa>> {
-    let default = DataRoot::new(&args.log.data_root).root_ca();
+    let data = DataRoot::new(&args.log.data_root);
+    let (bundle, retired) = (data.root_ca(), data.retired_roots());
     let files: Vec<&Path> = match args.cas.as_slice() {
-        [] if default.exists() => vec![&default],
-        [] => return Ok(None),
+        [] => [&bundle, &retired].into_iter().filter(|f| f.exists()).map(PathBuf::as_path).collect(),
         given => given.iter().map(PathBuf::as_path).collect(),
     };
+    if files.is_empty() {
+        return Ok(None);
+    }
     let mut bundle = String::new();
     for file in &files {
         bundle += &std::fs::read_to_string(file).with_context(|| format!("reading the root CA file {}", file.display()))?;
