@@ -165,6 +165,11 @@ fn palisade_drives_services_configs_and_nodes() {
     assert_eq!(ok(m, &["service", "update", "--image", "busybox:v2", "--env-add", "GREETING=hello", "web"]), "web\n");
     wait_running(m, "web", &["busybox:v2"]);
     assert!(ok(m, &["service", "inspect", "--pretty", "web"]).contains("Env:\t\tGREETING=hello "));
+    // The update's completion is a write of the service too (its version moves, as swarmkit's
+    // does): a rollback sent before it would be out of sequence.
+    cluster.wait(CONVERGE, "the update to complete", || {
+        stdout(&m.docker(&["service", "inspect", "--format", "{{.UpdateStatus.State}}", "web"])).trim() == "completed"
+    });
     assert!(fails(m, &["service", "update", "--rollback", "--force", "web"]).contains("other flags may not be combined with --rollback"));
     assert_eq!(ok(m, &["service", "update", "--rollback", "web"]), "web\n");
     wait_running(m, "web", &["busybox:latest"]);
