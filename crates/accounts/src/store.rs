@@ -55,6 +55,15 @@ fn hash_password(password: &str) -> Result<String> {
     bcrypt::hash(password, BCRYPT_COST).map_err(|e| invalid("password", e.to_string()))
 }
 
+/// Whether `hash` is a bcrypt hash the login check can use.
+pub(crate) fn check_bcrypt(hash: &str) -> Result<()> {
+    let bcrypt = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
+    if !bcrypt || hash.parse::<bcrypt::HashParts>().is_err() {
+        return Err(invalid("password hash", "not a bcrypt hash (htpasswd -B writes one)"));
+    }
+    Ok(())
+}
+
 fn repo_name(name: &str) -> Result<RepoName> {
     name.parse().map_err(|e: palisade_reference::ReferenceError| invalid("repository", e.to_string()))
 }
@@ -255,6 +264,22 @@ impl Accounts {
         self.audited(actor, if admin { "create administrator" } else { "create user" }, name.to_owned(), || {
             check_name("user name", name)?;
             let user = User { name: name.to_owned(), source: UserSource::Local { password_hash: hash_password(password)? }, email: None, admin };
+            self.change(|tx| {
+                namespace_free(tx, name)?;
+                tx.put(&user)
+            })?;
+            Ok(user)
+        })
+    }
+
+    /// Adds a local user whose bcrypt `password_hash` comes from elsewhere (an htpasswd file
+    /// written by `htpasswd -B`): its password stays what it was. Only bcrypt hashes
+    /// (`$2a$`, `$2b$`, `$2y$`) that parse are taken.
+    pub fn import_local_user(&self, actor: &str, name: &str, password_hash: &str, admin: bool) -> Result<User> {
+        self.audited(actor, if admin { "import administrator" } else { "import user" }, name.to_owned(), || {
+            check_name("user name", name)?;
+            check_bcrypt(password_hash)?;
+            let user = User { name: name.to_owned(), source: UserSource::Local { password_hash: password_hash.to_owned() }, email: None, admin };
             self.change(|tx| {
                 namespace_free(tx, name)?;
                 tx.put(&user)

@@ -229,6 +229,21 @@ on_both_backends! {
         }
     }
 
+    /// An htpasswd user's bcrypt hash is taken as it is: its password keeps working. Anything
+    /// but a bcrypt hash is refused and adds nobody.
+    fn imported_bcrypt_hashes_keep_their_passwords(f: &mut Fixture) {
+        let a = Arc::clone(&f.accounts);
+        let htpasswd_hash = bcrypt::hash("carol-password", 4).unwrap().replacen("$2b$", "$2y$", 1);
+        a.import_local_user("test", "carol", &htpasswd_hash, false).unwrap();
+        let creds = AccountCredentials::new(Arc::clone(&a), None).unwrap();
+        assert!(creds.verify("carol", "carol-password") && !creds.verify("carol", "carol-passwor"));
+        for hash in ["{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "$2y$10$short", "carol-password"] {
+            let e = a.import_local_user("test", "dave", hash, false).unwrap_err();
+            assert!(matches!(e, AccountsError::Invalid { .. }), "{hash}: {e}");
+        }
+        assert!(a.user("dave").unwrap().is_none());
+    }
+
     fn removing_a_user_removes_its_memberships(f: &mut Fixture) {
         let a = acme(f);
         a.grant("alice", "acme", "devs", "acme/app", Level::Read).unwrap();

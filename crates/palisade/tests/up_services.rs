@@ -147,3 +147,44 @@ fn a_restarted_up_keeps_users_and_images_and_prints_no_new_password() {
     let (ok, err) = skopeo(&["inspect", "--cert-dir", certs, "--creds", &format!("admin:{password}"), &dest]);
     assert!(ok && err.is_empty(), "{err}");
 }
+
+/// An earlier `palisade up` kept its users in `registry/htpasswd`: the first start on the
+/// cluster store imports them with their passwords unchanged (`admin` as the administrator,
+/// so no new password is made). A user whose name is no valid namespace stops the start,
+/// named, with nobody imported.
+#[test]
+fn an_earlier_ups_htpasswd_users_are_imported_with_their_passwords() {
+    let line = |user: &str, password: &str| {
+        let out = Command::new("htpasswd").args(["-nbB", user, password]).output().expect("htpasswd (apache2-utils)");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("registry")).unwrap();
+    let htpasswd = data.join("registry/htpasswd");
+
+    std::fs::write(&htpasswd, format!("{}\n{}\n", line("admin", "old-admin-password"), line("Carol", "carol-password"))).unwrap();
+    let out = common::output_within(
+        Command::new(common::PALISADE)
+            .args(["up", "--data-root"])
+            .arg(&data)
+            .args(["--bridge", "none", "-H", &format!("unix://{}", data.with_extension("sock").display())])
+            .args(["--listen-addr", &format!("127.0.0.1:{}", common::free_port()), "--registry-addr", "127.0.0.1:0", "--trust-addr", "127.0.0.1:0"]),
+        None,
+        common::CALL_LIMIT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("importing Carol from") && err.contains("rename or remove that entry"), "{err}");
+
+    std::fs::write(&htpasswd, format!("{}\n{}\n", line("admin", "old-admin-password"), line("carol", "carol-password"))).unwrap();
+    let up = Up::start(&data);
+    assert!(up.lines.iter().any(|l| l.contains("imported 2 from the earlier htpasswd file") && l.contains("admin, carol")), "{:?}", up.lines);
+    assert!(up.lines.iter().all(|l| !l.contains("Registry user:")), "no new admin password: {:?}", up.lines);
+    let (status, me) = up.api_as(("admin", "old-admin-password"), "GET", "/api/v1/me", None);
+    assert_eq!((status, &me["admin"]), (200, &serde_json::json!(true)), "{me}");
+    let (status, me) = up.api_as(("carol", "carol-password"), "GET", "/api/v1/me", None);
+    assert_eq!((status, &me["admin"]), (200, &serde_json::json!(false)), "{me}");
+    let (status, _) = up.api_as(("carol", "wrong-password"), "GET", "/api/v1/me", None);
+    assert_eq!(status, 401);
+}
+

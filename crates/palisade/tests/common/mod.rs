@@ -826,9 +826,14 @@ impl Up {
     /// The registry's JSON API (`/api/v1/…`) as `admin`, over TLS verified with the cluster's
     /// root CA (curl): the status and the JSON body (`Null` when there is none).
     pub fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        self.api_as(("admin", &self.password()), method, path, body)
+    }
+
+    /// [`Up::api`] as `user` (name, password).
+    pub fn api_as(&self, user: (&str, &str), method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
         let ca = self.data.join("node/root-ca.crt");
         let mut cmd = Command::new("curl");
-        cmd.args(["-s", "-w", "\n%{http_code}", "-X", method, "--cacert"]).arg(&ca).args(["-u", &format!("admin:{}", self.password())]);
+        cmd.args(["-s", "-w", "\n%{http_code}", "-X", method, "--cacert"]).arg(&ca).args(["-u", &format!("{}:{}", user.0, user.1)]);
         if let Some(body) = body {
             cmd.args(["-H", "content-type: application/json", "--data-binary", &body.to_string()]);
         }

@@ -58,6 +58,11 @@ impl Htpasswd {
         Ok(format!("{user}:{}", hash.replacen("$2b$", "$2y$", 1)))
     }
 
+    /// The users and their bcrypt hashes, in the file's order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(user, hash)| (user.as_str(), hash.as_str()))
+    }
+
     /// Read and parse a file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -52,7 +52,7 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         daemon.swarm_init(request).await.map_err(api_err)?;
     }
     let paths = ServicePaths::under(&args.daemon.data_root);
-    let (accounts, admin_password) = services::open_accounts(&daemon).await?;
+    let (accounts, first_users) = services::open_accounts(&daemon, &paths).await?;
     let registry = RegistryOptions {
         addr: args.registry_addr,
         config: args.registry_config.as_deref(),
@@ -86,12 +86,20 @@ pub(crate) async fn run(mut args: UpArgs) -> anyhow::Result<ExitCode> {
         format!("  Web console:   https://{}/console/   (repositories, teams, settings, audit log; API under /api/v1/)", services.registry_addr),
         format!("  Trust server:  https://{} (notary -s https://{} --tlscacert {})", services.trust_addr, services.trust_addr, ca_file.display()),
     ];
-    banner.push(match &admin_password {
-        Some(password) => format!(
+    match &first_users {
+        Some(first) if !first.imported.is_empty() => banner.push(format!(
+            "  Registry users: imported {} from the earlier htpasswd file, passwords unchanged ({}); it is not read again",
+            first.imported.len(),
+            first.imported.join(", ")
+        )),
+        Some(_) => {}
+        None => banner.push("  Registry users: in the cluster store (manage them in the web console or /api/v1/users)".to_owned()),
+    }
+    if let Some(password) = first_users.as_ref().and_then(|f| f.admin_password.as_ref()) {
+        banner.push(format!(
             "  Registry user: {ADMIN_USER} / {password}   (an administrator; shown only now: the cluster store keeps only its bcrypt hash)"
-        ),
-        None => "  Registry users: in the cluster store (manage them in the web console or /api/v1/users)".to_owned(),
-    });
+        ));
+    }
     banner.push(format!(
         "  Scan on push:  https://{}/scan/v1/REPO/manifests/DIGEST   (advisories: palisade scan db import --data-root {} PATH…)",
         services.registry_addr,

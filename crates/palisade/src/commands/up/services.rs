@@ -24,6 +24,8 @@ use crate::commands::trusted_registry::{describe_storage, ConsoleParts, Director
 
 /// Where the services keep their state under the data root.
 pub(crate) struct ServicePaths {
+    /// Where `palisade up` kept its users before they moved to the cluster store.
+    htpasswd: PathBuf,
     /// Trust data the console has verified (rollback floors for the signers it shows).
     console_trust: PathBuf,
     registry_storage: PathBuf,
@@ -37,6 +39,7 @@ pub(crate) struct ServicePaths {
 impl ServicePaths {
     pub(crate) fn under(data_root: &Path) -> Self {
         Self {
+            htpasswd: data_root.join("registry").join("htpasswd"),
             console_trust: data_root.join("registry").join("console-trust"),
             registry_storage: data_root.join("registry").join("storage"),
             trust_root: data_root.join("trust"),
@@ -46,22 +49,61 @@ impl ServicePaths {
     }
 }
 
+/// What the first start did about the registry's users.
+pub(crate) struct FirstUsers {
+    /// The users an earlier `palisade up` kept in its htpasswd file, imported with their
+    /// passwords unchanged (that file is not read again).
+    pub(crate) imported: Vec<String>,
+    /// `admin`'s new random password, to be shown once (when `admin` was not imported).
+    pub(crate) admin_password: Option<String>,
+}
+
 /// The registry's accounts in the cluster store (replicated to every manager, sealed at rest)
-/// and, on the first start (no users yet), `admin` made an administrator with a random
-/// password, returned to be shown once; only its bcrypt hash is stored.
-pub(crate) async fn open_accounts(daemon: &Daemon) -> anyhow::Result<(Accounts, Option<String>)> {
+/// and, on the first start (no users yet), what it did: the users of an earlier `up`'s
+/// htpasswd file imported (`admin` as the administrator), and `admin`, unless imported, made
+/// an administrator with a random password. Only bcrypt hashes are stored.
+pub(crate) async fn open_accounts(daemon: &Daemon, paths: &ServicePaths) -> anyhow::Result<(Accounts, Option<FirstUsers>)> {
     let store = daemon.cluster_store().await.map_err(|e| anyhow::anyhow!("the registry keeps its users in the cluster store: {e}"))?;
     let accounts = Accounts::on_cluster_store(store, tokio::runtime::Handle::current());
+    let htpasswd = paths.htpasswd.clone();
     // The model blocks on the store: off the async threads.
     tokio::task::spawn_blocking(move || {
         if !accounts.users()?.is_empty() {
             return Ok((accounts, None));
         }
-        let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
-        accounts.add_local_user("palisade up", ADMIN_USER, &password, true)?;
-        Ok((accounts, Some(password)))
+        let imported = match htpasswd.exists() {
+            true => import_htpasswd(&accounts, &htpasswd)?,
+            false => Vec::new(),
+        };
+        let admin_password = match imported.iter().any(|u| u == ADMIN_USER) {
+            true => None,
+            false => {
+                let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
+                accounts.add_local_user("palisade up", ADMIN_USER, &password, true)?;
+                Some(password)
+            }
+        };
+        Ok((accounts, Some(FirstUsers { imported, admin_password })))
     })
     .await?
+}
+
+/// Imports every user of `file` (`admin` as an administrator), or, if one cannot be imported
+/// (a name that is no valid namespace, say), none: those imported are removed again and the
+/// error names the user.
+fn import_htpasswd(accounts: &Accounts, file: &Path) -> anyhow::Result<Vec<String>> {
+    let users = palisade_registry::auth::Htpasswd::load(file)?;
+    let mut imported: Vec<String> = Vec::new();
+    for (name, hash) in users.entries() {
+        if let Err(e) = accounts.import_local_user("palisade up", name, hash, name == ADMIN_USER) {
+            for done in &imported {
+                accounts.remove_user(done)?;
+            }
+            anyhow::bail!("importing {name} from {}: {e}; rename or remove that entry, then start again", file.display());
+        }
+        imported.push(name.to_owned());
+    }
+    Ok(imported)
 }
 
 /// The names the service certificates carry: loopback, the listen addresses when specific,
