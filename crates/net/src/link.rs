@@ -1,12 +1,13 @@
 //! Links, addresses and routes over rtnetlink, in-process: the bridge of a network, and each
 //! endpoint's veth pair (one end `ethN` inside the container's namespace, the other a port
-//! of the bridge on the host side).
+//! of the bridge on the bridge's side: the daemon's namespace for bridge networks, a
+//! network's own namespace for overlay networks, see palisade-overlay).
 //!
 //! Every batch of requests runs on a short-lived thread of its own with a current-thread
 //! tokio runtime: the daemon's runtime is never blocked, and callers may be async or not. A
 //! netlink socket belongs to the namespace its thread was in when it was opened, so one
-//! thread opens the host's socket first, then enters the container's namespace and opens
-//! that one.
+//! thread opens the bridge side's socket first, then enters the container's namespace and
+//! opens that one.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,60 +21,74 @@ use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteM
 
 use crate::error::{Error, Result};
 
-/// The bridge of a network: its name and, unless the network is internal, the gateway
-/// address it carries.
+/// The bridge of a network: its name, the namespace it lives in and, unless the network is
+/// internal, the gateway address it carries.
 #[derive(Clone, Debug)]
-pub(crate) struct Bridge {
-    pub(crate) name: String,
+pub struct Bridge {
+    /// The link's name.
+    pub name: String,
     /// `(gateway, prefix length)`; `None` on internal networks (no way out through the host).
-    pub(crate) gateway: Option<(Ipv4Addr, u8)>,
+    pub gateway: Option<(Ipv4Addr, u8)>,
+    /// The namespace file the bridge lives in; `None` for the daemon's own namespace.
+    pub netns: Option<PathBuf>,
 }
 
 /// One endpoint's link. Invariant: `host_veth` is at most 15 bytes (`IFNAMSIZ - 1`).
 #[derive(Clone, Debug)]
-pub(crate) struct Veth {
+pub struct Veth {
     /// The container's namespace file.
-    pub(crate) netns: PathBuf,
+    pub netns: PathBuf,
     /// Name inside the container (`eth0`, …).
-    pub(crate) ifname: String,
-    /// Name of the host end (a port of the bridge).
-    pub(crate) host_veth: String,
+    pub ifname: String,
+    /// Name of the bridge side's end (a port of the bridge).
+    pub host_veth: String,
     /// The container end's MAC address.
-    pub(crate) mac: [u8; 6],
+    pub mac: [u8; 6],
     /// The container's address and prefix length.
-    pub(crate) address: (Ipv4Addr, u8),
+    pub address: (Ipv4Addr, u8),
     /// Default route through this gateway (none on internal networks).
-    pub(crate) default_route: Option<Ipv4Addr>,
+    pub default_route: Option<Ipv4Addr>,
     /// Bridge port isolation (`IFLA_BRPORT_ISOLATED`): the port forwards only to
     /// non-isolated ones, i.e. the bridge itself, never to another container.
-    pub(crate) isolated: bool,
+    pub isolated: bool,
+    /// MTU of both ends; `None` keeps the kernel's default (1500). Overlay networks set it
+    /// below the underlay's to leave room for encapsulation.
+    pub mtu: Option<u32>,
 }
 
-fn netlink_error(op: &'static str, what: &str) -> impl FnOnce(rtnetlink::Error) -> Error {
+/// Maps a failed netlink request on `what` to [`Error::Netlink`].
+pub fn netlink_error(op: &'static str, what: &str) -> impl FnOnce(rtnetlink::Error) -> Error {
     let what = what.to_owned();
     move |e| Error::Netlink { op, what, message: e.to_string() }
 }
 
 /// Whether `e` is the kernel's `errno` (as a positive number).
-fn is_errno(e: &rtnetlink::Error, errno: nix::errno::Errno) -> bool {
+pub fn is_errno(e: &rtnetlink::Error, errno: nix::errno::Errno) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == errno as i32)
 }
 
-/// Runs `f` with a netlink handle of the daemon's namespace, on a thread of its own (which
-/// `f` may move into a container's namespace with [`enter`]).
-fn run<T, F, Fut>(f: F) -> Result<T>
+/// Runs `f` with a netlink handle of the namespace `netns` (`None`: the daemon's), on a
+/// thread of its own (which `f` may move into a container's namespace with [`enter`]).
+pub fn run_in<T, F, Fut>(netns: Option<&Path>, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(Handle) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    let ns = match netns {
+        Some(path) => Some((File::open(path).map_err(Error::io("opening", path))?, path.to_owned())),
+        None => None,
+    };
     std::thread::spawn(move || {
+        if let Some((ns, path)) = &ns {
+            setns(ns, CloneFlags::CLONE_NEWNET).map_err(Error::errno("entering the network namespace", path))?;
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
             .map_err(Error::io("starting a netlink runtime", "(thread)"))?;
         rt.block_on(async move {
-            let (conn, host, _) = rtnetlink::new_connection().map_err(Error::io("opening a netlink socket", "(host)"))?;
+            let (conn, host, _) = rtnetlink::new_connection().map_err(Error::io("opening a netlink socket", "(bridge side)"))?;
             tokio::spawn(conn);
             f(host).await
         })
@@ -82,7 +97,7 @@ where
     .unwrap_or_else(|_| Err(Error::InvalidArgument("the netlink thread panicked".into())))
 }
 
-/// Moves the current thread (one of [`run`]) into the namespace `ns` (opened from `path`)
+/// Moves the current thread (one of [`run_in`]) into the namespace `ns` (opened from `path`)
 /// and returns a handle there. Sockets opened before stay where they were opened.
 async fn enter(ns: &File, path: &Path) -> Result<Handle> {
     setns(ns, CloneFlags::CLONE_NEWNET).map_err(Error::errno("entering the network namespace", path))?;
@@ -91,7 +106,8 @@ async fn enter(ns: &File, path: &Path) -> Result<Handle> {
     Ok(handle)
 }
 
-async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
+/// The index of the link `name` in `handle`'s namespace.
+pub async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
     let link = handle.link().get().match_name(name.to_owned()).execute().try_next().await.map_err(netlink_error("looking up", name))?;
     link.map(|l| l.header.index).ok_or_else(|| Error::Netlink { op: "looking up", what: name.to_owned(), message: "no such link".into() })
 }
@@ -99,7 +115,7 @@ async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
 /// Makes sure `bridge` exists, carries its gateway address and is up (each step is a no-op
 /// when already done), and lets it route traffic from 127.0.0.0/8 (published ports bound to
 /// a loopback address are DNATed to containers behind it).
-async fn ensure_bridge(handle: &Handle, bridge: &Bridge) -> Result<u32> {
+pub async fn ensure_bridge(handle: &Handle, bridge: &Bridge) -> Result<u32> {
     match handle.link().add(LinkBridge::new(&bridge.name).build()).execute().await {
         Err(e) if !is_errno(&e, nix::errno::Errno::EEXIST) => return Err(netlink_error("creating the bridge", &bridge.name)(e)),
         _ => {}
@@ -117,17 +133,23 @@ async fn ensure_bridge(handle: &Handle, bridge: &Bridge) -> Result<u32> {
     Ok(index)
 }
 
-/// Creates the endpoint's veth pair on `bridge` and configures the container's side:
-/// address, MAC, default route, loopback, all up. On failure the pair is removed.
-pub(crate) fn attach(bridge: &Bridge, veth: &Veth) -> Result<()> {
+/// Creates the endpoint's veth pair on `bridge` (in the bridge's namespace) and configures
+/// the container's side: address, MAC, MTU, default route, loopback, all up. On failure the
+/// pair is removed.
+pub fn attach(bridge: &Bridge, veth: &Veth) -> Result<()> {
     let (bridge, veth) = (bridge.clone(), veth.clone());
     let ns = File::open(&veth.netns).map_err(Error::io("opening", &veth.netns))?;
-    run(move |host| async move {
+    run_in(bridge.netns.clone().as_deref(), move |host| async move {
         // Before entering the container's namespace: /proc/sys/net is the opener's.
         let bridge_index = ensure_bridge(&host, &bridge).await?;
         // The container end is made inside the container's namespace under its final name;
         // the peer (host end) stays in the daemon's.
-        let pair = LinkVeth::new(&veth.ifname, &veth.host_veth).address(veth.mac.to_vec()).setns_by_fd(ns.as_raw_fd()).build();
+        let mut pair = LinkVeth::new(&veth.ifname, &veth.host_veth).address(veth.mac.to_vec()).setns_by_fd(ns.as_raw_fd());
+        if let Some(mtu) = veth.mtu {
+            // Sets both ends: the kernel gives the peer the pair's MTU.
+            pair = pair.mtu(mtu);
+        }
+        let pair = pair.build();
         host.link().add(pair).execute().await.map_err(netlink_error("creating the veth pair", &veth.host_veth))?;
         let configured = async {
             let port = LinkUnspec::new_with_name(&veth.host_veth).controller(bridge_index).up().build();
@@ -167,20 +189,21 @@ async fn configure(inner: &Handle, veth: &Veth) -> Result<()> {
     Ok(())
 }
 
-async fn delete(handle: &Handle, name: &str) -> Result<()> {
+/// Deletes the link `name` of `handle`'s namespace; a missing one is not an error.
+pub async fn delete(handle: &Handle, name: &str) -> Result<()> {
     match handle.link().del_with_message(LinkUnspec::new_with_name(name).build()).execute().await {
         Err(e) if !is_errno(&e, nix::errno::Errno::ENODEV) => Err(netlink_error("deleting", name)(e)),
         _ => Ok(()),
     }
 }
 
-/// Deletes links of the daemon's namespace by name (a veth's peer goes with it); missing
-/// ones are not an error. Every link is tried; the first error is returned.
-pub(crate) fn delete_links(names: Vec<String>) -> Result<()> {
+/// Deletes links of the namespace `netns` (`None`: the daemon's) by name (a veth's peer goes
+/// with it); missing ones are not an error. Every link is tried; the first error is returned.
+pub fn delete_links(netns: Option<&Path>, names: Vec<String>) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    run(move |host| async move {
+    run_in(netns, move |host| async move {
         let mut first = Ok(());
         for name in &names {
             if let Err(e) = delete(&host, name).await {
@@ -196,12 +219,12 @@ pub(crate) fn delete_links(names: Vec<String>) -> Result<()> {
 /// `02:42:` followed by the four address bytes: the MAC follows the address, as Docker's, so
 /// a container that takes over a stopped one's address is reachable at once, with no stale
 /// neighbour entry on the host.
-pub(crate) fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let [a, b, c, d] = ip.octets();
     [0x02, 0x42, a, b, c, d]
 }
 
 /// `aa:bb:…` as inspect shows it.
-pub(crate) fn mac_string(mac: [u8; 6]) -> String {
+pub fn mac_string(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }

@@ -388,7 +388,7 @@ impl Networks {
             }
             let _ = std::fs::remove_file(&path);
         }
-        match link::delete_links(stale.clone()) {
+        match link::delete_links(None, stale.clone()) {
             Ok(()) if !stale.is_empty() => tracing::info!("removed the endpoints {stale:?} left by a previous run"),
             Ok(()) => {}
             Err(e) => tracing::warn!("removing endpoints left by a previous run: {e}"),
@@ -513,7 +513,7 @@ impl Networks {
         let applied = firewall::apply(&state.bridge_networks(), &state.published());
         drop(state);
         if let Some(b) = &n.bridge {
-            if let Err(e) = link::delete_links(vec![b.clone()]) {
+            if let Err(e) = link::delete_links(None, vec![b.clone()]) {
                 tracing::warn!("removing the bridge of network {}: {e}", n.name);
             }
         }
@@ -705,6 +705,7 @@ impl Networks {
         let bridge = Bridge {
             name: network.bridge.clone().unwrap_or_default(),
             gateway: (!network.internal).then_some((subnet.gateway, prefix)),
+            netns: None,
         };
         let mac = link::mac_for(ip);
         let veth = Veth {
@@ -715,6 +716,7 @@ impl Networks {
             address: (ip, prefix),
             default_route: (!network.internal).then_some(subnet.gateway),
             isolated: network.default_bridge && !self.0.config.icc,
+            mtu: None,
         };
         let published: Vec<Published> = ports.into_iter().map(|binding| Published { binding, container_ip: ip }).collect();
         let t = Instant::now();
@@ -722,7 +724,7 @@ impl Networks {
             let linked = t.elapsed();
             self.0.port_maps.change(Change::Add, &published)
                 .inspect_err(|_| {
-                    let _ = link::delete_links(vec![veth.host_veth.clone()]);
+                    let _ = link::delete_links(None, vec![veth.host_veth.clone()]);
                 })
                 .inspect(|()| tracing::debug!(cid, ?linked, published = ?(t.elapsed() - linked), "endpoint attached"))
         });
@@ -773,7 +775,7 @@ impl Networks {
         let owner = cid.to_owned();
         let unlink = std::thread::spawn(move || {
             let t = Instant::now();
-            match link::delete_links(vec![host_veth.clone()]) {
+            match link::delete_links(None, vec![host_veth.clone()]) {
                 Ok(()) => {
                     let _ = std::fs::remove_file(this.endpoint_record(&host_veth));
                     tracing::debug!(cid = owner, elapsed = ?t.elapsed(), "veth pair deleted");

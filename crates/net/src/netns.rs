@@ -11,7 +11,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 use crate::error::{Error, Result};
 
 /// Creates a new, empty network namespace bound at `path` (a new file).
-pub(crate) fn create(path: &Path) -> Result<()> {
+pub fn create(path: &Path) -> Result<()> {
     File::create(path).map_err(Error::io("creating", path))?;
     let target = path.to_owned();
     // Only the spawned thread changes namespace; it exits right after the bind mount.
@@ -29,7 +29,7 @@ pub(crate) fn create(path: &Path) -> Result<()> {
 }
 
 /// Unmounts and deletes a namespace file; a missing one is not an error.
-pub(crate) fn remove(path: &Path) -> Result<()> {
+pub fn remove(path: &Path) -> Result<()> {
     match umount2(path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(Error::errno("unmounting", path)(e)),
@@ -43,7 +43,7 @@ pub(crate) fn remove(path: &Path) -> Result<()> {
 
 /// Runs `f` on a thread inside the namespace at `path`. Sockets `f` opens stay in that
 /// namespace after the thread ends.
-pub(crate) fn run_in<T: Send + 'static>(path: &Path, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub fn run_in<T: Send + 'static>(path: &Path, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let ns = File::open(path).map_err(Error::io("opening", path))?;
     let path: PathBuf = path.to_owned();
     std::thread::spawn(move || {
