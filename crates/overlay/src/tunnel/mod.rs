@@ -1,0 +1,283 @@
+//! The userspace WireGuard tunnel of one encrypted network: the TUN device `wg0` in the
+//! network's namespace (VXLAN's underlay, see `links`), a UDP socket on the node's underlay,
+//! and boringtun between them, one `Tunn` per peer (see [`peer`]).
+//!
+//! Why one tunnel per network rather than per node: the network key is the preshared key,
+//! so a node without it cannot complete a handshake on that network even if it is a peer on
+//! another; the peer sets differ per network (only nodes with tasks on it); and the TUN
+//! device lives in the network's namespace, which keeps every network's VXLAN packets out
+//! of the node's routing table altogether. The cost is one UDP port per network.
+//!
+//! Three tasks run on the caller's tokio runtime, one per direction plus the timers; each
+//! owns its buffers, allocated once. A peer's state sits behind its own mutex, never held
+//! across an await.
+
+mod peer;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use boringtun::noise::{Tunn, TunnResult};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+use tun_rs::{AsyncDevice, DeviceBuilder};
+
+use crate::error::{Error, Result};
+use crate::keys::{NetworkKey, NodeKey, PublicKey};
+use crate::links::TUN;
+use peer::PeerTunnels;
+
+/// Room for the largest datagram or packet either side may hand us (a UDP datagram can be
+/// 64 KiB; the TUN's MTU is far below).
+const BUFFER: usize = 65_536;
+
+/// How often boringtun's timers run (its own device uses 250 ms).
+const TIMER_PERIOD: Duration = Duration::from_millis(250);
+
+/// The peers, by their address (the same on the underlay and inside the tunnel).
+type Peers = RwLock<HashMap<Ipv4Addr, Arc<Mutex<PeerTunnels>>>>;
+
+struct Shared {
+    tun: AsyncDevice,
+    udp: UdpSocket,
+    peers: Peers,
+}
+
+impl Shared {
+    fn peer(&self, address: Ipv4Addr) -> Option<Arc<Mutex<PeerTunnels>>> {
+        self.peers.read().ok()?.get(&address).cloned()
+    }
+
+    fn all(&self) -> Vec<Arc<Mutex<PeerTunnels>>> {
+        self.peers.read().map(|p| p.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// A running tunnel. Dropping it stops its tasks and closes the TUN device and the socket.
+pub(crate) struct Tunnel {
+    shared: Arc<Shared>,
+    node_key: NodeKey,
+    network_key: NetworkKey,
+    next_slot: u16,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Tunnel {
+    /// Opens `wg0` in `netns` (to be addressed by `links::build_encrypted`) and the UDP
+    /// socket on `listen` in `underlay` (`None`: the daemon's namespace), and starts the
+    /// packet loops on the current tokio runtime.
+    pub(crate) fn start(netns: &Path, underlay: Option<&Path>, listen: SocketAddrV4, node_key: NodeKey, network_key: NetworkKey) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| Error::Runtime(e.to_string()))?;
+        let path: PathBuf = netns.to_owned();
+        let device = palisade_net::netns::run_in(netns, move || {
+            DeviceBuilder::new().name(TUN).build_sync().map_err(|source| palisade_net::Error::Io { op: "creating the TUN device in", path, source })
+        })?;
+        let udp = match underlay {
+            Some(ns) => {
+                let path = ns.to_owned();
+                palisade_net::netns::run_in(ns, move || {
+                    std::net::UdpSocket::bind(listen).map_err(|source| palisade_net::Error::Io { op: "binding the tunnel's UDP socket in", path, source })
+                })?
+            }
+            None => std::net::UdpSocket::bind(listen).map_err(Error::io("binding the tunnel's UDP socket"))?,
+        };
+        let _guard = runtime.enter();
+        udp.set_nonblocking(true).map_err(Error::io("making the tunnel's UDP socket non-blocking"))?;
+        let udp = UdpSocket::from_std(udp).map_err(Error::io("registering the tunnel's UDP socket"))?;
+        let tun = AsyncDevice::new(device).map_err(Error::io("registering the TUN device"))?;
+        let shared = Arc::new(Shared { tun, udp, peers: RwLock::new(HashMap::new()) });
+        let tasks = vec![
+            runtime.spawn(outbound(shared.clone())),
+            runtime.spawn(inbound(shared.clone())),
+            runtime.spawn(timers(shared.clone())),
+        ];
+        Ok(Self { shared, node_key, network_key, next_slot: 0, tasks })
+    }
+
+    /// Adds a peer (its address must not be one already there).
+    pub(crate) fn add_peer(&mut self, endpoint: SocketAddrV4, public_key: PublicKey) -> Result<()> {
+        let slot = self.next_slot;
+        self.next_slot = self.next_slot.wrapping_add(1);
+        let peer = PeerTunnels::new(SocketAddr::V4(endpoint), *endpoint.ip(), public_key, slot, &self.node_key, &self.network_key);
+        let mut peers = self.shared.peers.write().map_err(|_| Error::Runtime("the peer table's lock is poisoned".into()))?;
+        peers.insert(*endpoint.ip(), Arc::new(Mutex::new(peer)));
+        Ok(())
+    }
+
+    /// Forgets a peer and its sessions.
+    pub(crate) fn remove_peer(&mut self, address: Ipv4Addr) {
+        if let Ok(mut peers) = self.shared.peers.write() {
+            peers.remove(&address);
+        }
+    }
+
+    /// The current key's generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.network_key.generation()
+    }
+
+    /// Re-keys every peer with `key` (see [`peer`]) and starts the new handshakes. The TUN
+    /// device, the socket and the VXLAN device stay as they are.
+    pub(crate) async fn rotate(&mut self, key: NetworkKey) {
+        let mut scratch = vec![0u8; BUFFER];
+        let mut initiations = Vec::new();
+        for peer in self.shared.all() {
+            let Ok(mut peer) = peer.lock() else { continue };
+            if let Some(init) = peer.rotate(&self.node_key, &key, &mut scratch) {
+                initiations.push((init, peer.endpoint));
+            }
+        }
+        self.network_key = key;
+        for (init, endpoint) in initiations {
+            send(&self.shared.udp, &init, endpoint).await;
+        }
+    }
+
+    /// The key generation of the session carrying traffic to `address`, if one is up.
+    pub(crate) fn generation_in_use(&self, address: Ipv4Addr) -> Option<u64> {
+        self.shared.peer(address)?.lock().ok()?.generation_in_use()
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn send(udp: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+    if let Err(e) = udp.send_to(datagram, to).await {
+        tracing::debug!(%to, "tunnel: sending a datagram: {e}");
+    }
+}
+
+/// TUN → peers: VXLAN packets the kernel routed into `wg0`, encrypted for the peer they are
+/// addressed to. Packets to an address that is no peer's are dropped.
+async fn outbound(shared: Arc<Shared>) {
+    let mut packet = vec![0u8; BUFFER];
+    let mut datagram = vec![0u8; BUFFER + 32];
+    loop {
+        let n = match shared.tun.recv(&mut packet).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("tunnel: reading the TUN device: {e}; the tunnel stops sending");
+                return;
+            }
+        };
+        let packet = &packet[..n];
+        let Some(IpAddr::V4(destination)) = Tunn::dst_address(packet) else { continue };
+        let Some(peer) = shared.peer(destination) else { continue };
+        let ready = {
+            let Ok(mut peer) = peer.lock() else { continue };
+            let endpoint = peer.endpoint;
+            match peer.outgoing().encapsulate(packet, &mut datagram) {
+                TunnResult::WriteToNetwork(d) => Some((d.len(), endpoint)),
+                TunnResult::Err(e) => {
+                    tracing::debug!(%destination, "tunnel: encapsulating: {e:?}");
+                    None
+                }
+                _ => None,
+            }
+        };
+        if let Some((len, endpoint)) = ready {
+            send(&shared.udp, &datagram[..len], endpoint).await;
+        }
+    }
+}
+
+/// What one datagram from a peer turned into.
+enum Inbound {
+    /// Nothing to do (keepalive, dropped, unknown key).
+    Nothing,
+    /// A decrypted packet of this length in the output buffer, for the TUN device.
+    Packet(usize),
+    /// Handshake messages and packets queued during a handshake, for the peer.
+    Reply(Vec<Vec<u8>>, SocketAddr),
+}
+
+/// Peers → TUN: datagrams from a peer's address, decrypted by the tunnel their index names;
+/// a decrypted packet goes to `wg0` only if its source is that peer's own address.
+async fn inbound(shared: Arc<Shared>) {
+    let mut datagram = vec![0u8; BUFFER];
+    let mut packet = vec![0u8; BUFFER];
+    loop {
+        let (n, from) = match shared.udp.recv_from(&mut datagram).await {
+            Ok(received) => received,
+            Err(e) => {
+                tracing::debug!("tunnel: receiving: {e}");
+                continue;
+            }
+        };
+        let SocketAddr::V4(from_v4) = from else { continue };
+        let Some(peer) = shared.peer(*from_v4.ip()) else { continue };
+        let outcome = {
+            let Ok(mut peer) = peer.lock() else { continue };
+            decapsulate(&mut peer, from, &datagram[..n], &mut packet)
+        };
+        match outcome {
+            Inbound::Nothing => {}
+            Inbound::Packet(len) => {
+                if let Err(e) = shared.tun.send(&packet[..len]).await {
+                    tracing::debug!("tunnel: writing to the TUN device: {e}");
+                }
+            }
+            Inbound::Reply(datagrams, to) => {
+                for d in datagrams {
+                    send(&shared.udp, &d, to).await;
+                }
+            }
+        }
+    }
+}
+
+fn decapsulate(peer: &mut PeerTunnels, from: SocketAddr, datagram: &[u8], out: &mut [u8]) -> Inbound {
+    let endpoint = peer.endpoint;
+    let inner = IpAddr::V4(peer.inner);
+    let Some(tunn) = peer.incoming(datagram) else { return Inbound::Nothing };
+    match tunn.decapsulate(Some(from.ip()), datagram, out) {
+        TunnResult::WriteToNetwork(reply) => {
+            // A handshake step: send it, then whatever was queued waiting for the session.
+            let mut replies = vec![reply.to_vec()];
+            while let TunnResult::WriteToNetwork(queued) = tunn.decapsulate(None, &[], out) {
+                replies.push(queued.to_vec());
+            }
+            Inbound::Reply(replies, endpoint)
+        }
+        TunnResult::WriteToTunnelV4(packet, source) => {
+            if IpAddr::V4(source) == inner {
+                Inbound::Packet(packet.len())
+            } else {
+                tracing::debug!(%source, peer = %inner, "tunnel: dropping a packet with a source that is not the peer's");
+                Inbound::Nothing
+            }
+        }
+        TunnResult::WriteToTunnelV6(..) | TunnResult::Done => Inbound::Nothing,
+        TunnResult::Err(e) => {
+            tracing::debug!(peer = %inner, "tunnel: decapsulating: {e:?}");
+            Inbound::Nothing
+        }
+    }
+}
+
+/// boringtun's timers for every peer, every [`TIMER_PERIOD`].
+async fn timers(shared: Arc<Shared>) {
+    let mut scratch = vec![0u8; BUFFER];
+    let mut tick = tokio::time::interval(TIMER_PERIOD);
+    loop {
+        tick.tick().await;
+        for peer in shared.all() {
+            let (datagrams, endpoint) = {
+                let Ok(mut peer) = peer.lock() else { continue };
+                (peer.tick(&mut scratch), peer.endpoint)
+            };
+            for d in datagrams {
+                send(&shared.udp, &d, endpoint).await;
+            }
+        }
+    }
+}
