@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 /// A node's WireGuard identity: its static X25519 private key (zeroized on drop by
 /// x25519-dalek). One per node, shared by all its encrypted networks; its public half is
 /// what the other nodes are given in [`crate::Peer::Encrypted`].
+#[derive(Clone)]
 pub struct NodeKey(StaticSecret);
 
 impl NodeKey {

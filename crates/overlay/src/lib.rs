@@ -25,6 +25,8 @@ mod keys;
 mod links;
 mod overlay;
 mod spec;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod tunnel;
 
 pub use error::{Error, Result};

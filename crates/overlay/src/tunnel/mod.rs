@@ -28,7 +28,7 @@ use tun_rs::{AsyncDevice, DeviceBuilder};
 use crate::error::{Error, Result};
 use crate::keys::{NetworkKey, NodeKey, PublicKey};
 use crate::links::TUN;
-use peer::PeerTunnels;
+use peer::{Inbound, PeerTunnels};
 
 /// Room for the largest datagram or packet either side may hand us (a UDP datagram can be
 /// 64 KiB; the TUN's MTU is far below).
@@ -190,18 +190,7 @@ async fn outbound(shared: Arc<Shared>) {
     }
 }
 
-/// What one datagram from a peer turned into.
-enum Inbound {
-    /// Nothing to do (keepalive, dropped, unknown key).
-    Nothing,
-    /// A decrypted packet of this length in the output buffer, for the TUN device.
-    Packet(usize),
-    /// Handshake messages and packets queued during a handshake, for the peer.
-    Reply(Vec<Vec<u8>>, SocketAddr),
-}
-
-/// Peers → TUN: datagrams from a peer's address, decrypted by the tunnel their index names;
-/// a decrypted packet goes to `wg0` only if its source is that peer's own address.
+/// Peers → TUN: datagrams from a peer's address, decrypted (see `PeerTunnels::decapsulate`).
 async fn inbound(shared: Arc<Shared>) {
     let mut datagram = vec![0u8; BUFFER];
     let mut packet = vec![0u8; BUFFER];
@@ -215,9 +204,9 @@ async fn inbound(shared: Arc<Shared>) {
         };
         let SocketAddr::V4(from_v4) = from else { continue };
         let Some(peer) = shared.peer(*from_v4.ip()) else { continue };
-        let outcome = {
+        let (outcome, endpoint) = {
             let Ok(mut peer) = peer.lock() else { continue };
-            decapsulate(&mut peer, from, &datagram[..n], &mut packet)
+            (peer.decapsulate(from.ip(), &datagram[..n], &mut packet), peer.endpoint)
         };
         match outcome {
             Inbound::Nothing => {}
@@ -226,40 +215,11 @@ async fn inbound(shared: Arc<Shared>) {
                     tracing::debug!("tunnel: writing to the TUN device: {e}");
                 }
             }
-            Inbound::Reply(datagrams, to) => {
+            Inbound::Reply(datagrams) => {
                 for d in datagrams {
-                    send(&shared.udp, &d, to).await;
+                    send(&shared.udp, &d, endpoint).await;
                 }
             }
-        }
-    }
-}
-
-fn decapsulate(peer: &mut PeerTunnels, from: SocketAddr, datagram: &[u8], out: &mut [u8]) -> Inbound {
-    let endpoint = peer.endpoint;
-    let inner = IpAddr::V4(peer.inner);
-    let Some(tunn) = peer.incoming(datagram) else { return Inbound::Nothing };
-    match tunn.decapsulate(Some(from.ip()), datagram, out) {
-        TunnResult::WriteToNetwork(reply) => {
-            // A handshake step: send it, then whatever was queued waiting for the session.
-            let mut replies = vec![reply.to_vec()];
-            while let TunnResult::WriteToNetwork(queued) = tunn.decapsulate(None, &[], out) {
-                replies.push(queued.to_vec());
-            }
-            Inbound::Reply(replies, endpoint)
-        }
-        TunnResult::WriteToTunnelV4(packet, source) => {
-            if IpAddr::V4(source) == inner {
-                Inbound::Packet(packet.len())
-            } else {
-                tracing::debug!(%source, peer = %inner, "tunnel: dropping a packet with a source that is not the peer's");
-                Inbound::Nothing
-            }
-        }
-        TunnResult::WriteToTunnelV6(..) | TunnResult::Done => Inbound::Nothing,
-        TunnResult::Err(e) => {
-            tracing::debug!(peer = %inner, "tunnel: decapsulating: {e:?}");
-            Inbound::Nothing
         }
     }
 }

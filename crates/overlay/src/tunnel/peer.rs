@@ -20,7 +20,7 @@
 //! names the sender's (the peer's, made with the same layout), so both tell which key
 //! generation they belong to.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use boringtun::noise::{Packet, Tunn, TunnResult};
@@ -31,17 +31,36 @@ use crate::keys::{NetworkKey, NodeKey, PublicKey};
 /// packets in flight and the peer's own switch, which follows within a round trip.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// How long after the last authenticated packet a session counts as up: WireGuard's
+/// REJECT_AFTER_TIME, past which no session key is used any more.
+const SESSION_LIFE: Duration = Duration::from_secs(180);
+
 /// A tunnel and the key generation it was made with.
 struct Keyed {
     generation: u64,
     tag: u8,
     tunn: Tunn,
+    /// When the peer last proved it holds this tunnel's keys, network key included: a data
+    /// packet (keepalives too) that decrypted, or a handshake response we accepted. A
+    /// handshake initiation proves nothing (the preshared key only enters the response), and
+    /// boringtun's own `time_since_last_handshake` counts a responder's unconfirmed session.
+    authenticated: Option<Instant>,
 }
 
 impl Keyed {
     fn established(&self) -> bool {
-        self.tunn.time_since_last_handshake().is_some()
+        self.authenticated.is_some_and(|t| t.elapsed() < SESSION_LIFE)
     }
+}
+
+/// What one datagram from a peer turned into.
+pub(crate) enum Inbound {
+    /// Nothing to do (keepalive, dropped, unknown key).
+    Nothing,
+    /// A decrypted packet of this length at the start of the output buffer, for the TUN device.
+    Packet(usize),
+    /// Handshake messages and packets queued during a handshake, for the peer.
+    Reply(Vec<Vec<u8>>),
 }
 
 /// One peer: where it is, what it may send, and its tunnels.
@@ -75,7 +94,7 @@ impl PeerTunnels {
         // INVARIANT: tag << 16 | slot < 2^24, so boringtun's `index << 8` keeps every bit.
         let index = u32::from(key.tag()) << 16 | u32::from(slot);
         let tunn = Tunn::new(node.secret(), public_key.x25519(), Some(key.preshared()), None, index, None);
-        Keyed { generation: key.generation(), tag: key.tag(), tunn }
+        Keyed { generation: key.generation(), tag: key.tag(), tunn, authenticated: None }
     }
 
     /// Switches to `key`: a new current tunnel; the old one stays as `previous` unless it
@@ -102,21 +121,56 @@ impl PeerTunnels {
         }
     }
 
-    /// The tunnel a datagram from the peer belongs to, by the key tag in its index; `None`
-    /// for a key this node does not have (yet, or any more) and for what is not WireGuard.
-    pub(crate) fn incoming(&mut self, datagram: &[u8]) -> Option<&mut Tunn> {
-        let tag = match Tunn::parse_incoming_packet(datagram).ok()? {
+    /// Decrypts a datagram from the peer with the tunnel its index names (see the module
+    /// doc); datagrams under a key this node does not have (yet, or any more) are dropped,
+    /// and so are decrypted packets whose source is not the peer's own address (WireGuard's
+    /// allowed-IPs check, here one address).
+    pub(crate) fn decapsulate(&mut self, from: IpAddr, datagram: &[u8], out: &mut [u8]) -> Inbound {
+        let Ok(packet) = Tunn::parse_incoming_packet(datagram) else { return Inbound::Nothing };
+        let (tag, proves_key) = match packet {
             // boringtun keeps the sender index of an initiation private; it is the 4 bytes
-            // after the message type (WireGuard whitepaper §5.4.2), checked present by the parse.
-            Packet::HandshakeInit(_) => tag_of(u32::from_le_bytes(datagram.get(4..8)?.try_into().ok()?)),
-            Packet::HandshakeResponse(p) => tag_of(p.receiver_idx),
-            Packet::PacketCookieReply(p) => tag_of(p.receiver_idx),
-            Packet::PacketData(p) => tag_of(p.receiver_idx),
+            // after the message type (WireGuard whitepaper §5.4.2), present since it parsed.
+            Packet::HandshakeInit(_) => match datagram.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+                Some(index) => (tag_of(u32::from_le_bytes(index)), false),
+                None => return Inbound::Nothing,
+            },
+            Packet::HandshakeResponse(p) => (tag_of(p.receiver_idx), true),
+            Packet::PacketCookieReply(p) => (tag_of(p.receiver_idx), false),
+            Packet::PacketData(p) => (tag_of(p.receiver_idx), true),
         };
-        if self.current.tag == tag {
-            return Some(&mut self.current.tunn);
+        let inner = IpAddr::V4(self.inner);
+        let keyed = if self.current.tag == tag {
+            &mut self.current
+        } else {
+            match self.previous.as_mut().filter(|p| p.tag == tag) {
+                Some(previous) => previous,
+                None => return Inbound::Nothing,
+            }
+        };
+        let outcome = match keyed.tunn.decapsulate(Some(from), datagram, out) {
+            TunnResult::WriteToNetwork(reply) => {
+                // A handshake step: send it, then whatever was queued waiting for the session.
+                let mut replies = vec![reply.to_vec()];
+                while let TunnResult::WriteToNetwork(queued) = keyed.tunn.decapsulate(None, &[], out) {
+                    replies.push(queued.to_vec());
+                }
+                Inbound::Reply(replies)
+            }
+            TunnResult::WriteToTunnelV4(packet, source) if IpAddr::V4(source) == inner => Inbound::Packet(packet.len()),
+            TunnResult::WriteToTunnelV4(_, source) => {
+                tracing::debug!(%source, peer = %inner, "tunnel: dropping a packet whose source is not the peer's");
+                Inbound::Nothing
+            }
+            TunnResult::WriteToTunnelV6(..) | TunnResult::Done => Inbound::Nothing,
+            TunnResult::Err(e) => {
+                tracing::debug!(peer = %inner, "tunnel: decapsulating: {e:?}");
+                return Inbound::Nothing;
+            }
+        };
+        if proves_key {
+            keyed.authenticated = Some(Instant::now());
         }
-        self.previous.as_mut().filter(|p| p.tag == tag).map(|p| &mut p.tunn)
+        outcome
     }
 
     /// Runs both tunnels' timers (handshake retries, keepalives, rekeying) and drops the
