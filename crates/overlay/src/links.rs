@@ -24,6 +24,10 @@ pub(crate) const BRIDGE: &str = "br0";
 const VXLAN: &str = "vxlan0";
 /// The TUN device of an encrypted network.
 pub(crate) const TUN: &str = "wg0";
+/// Packets the TUN device queues for the tunnel's reader. TUN drops (rather than pushes
+/// back) when its queue is full, and a TCP flow in the overlay then retransmits; the default
+/// 500 overflows on every burst of a window, this absorbs them.
+const TUN_QUEUE: u32 = 4096;
 
 /// What the VXLAN device is made of.
 #[derive(Clone, Copy, Debug)]
@@ -83,7 +87,7 @@ pub(crate) fn build_encrypted(netns: &Path, vxlan: VxlanParams, tunnel_mtu: u32)
     let path: PathBuf = netns.to_owned();
     link::run_in(Some(netns), move |handle| async move {
         let tun = link::index_of(&handle, TUN).await?;
-        let up = LinkUnspec::new_with_index(tun).mtu(tunnel_mtu).up().build();
+        let up = LinkUnspec::new_with_index(tun).mtu(tunnel_mtu).txqueuelen(TUN_QUEUE).up().build();
         handle.link().set(up).execute().await.map_err(link::netlink_error("bringing up", TUN))?;
         handle.address().add(tun, IpAddr::V4(vxlan.local), 32).execute().await.map_err(link::netlink_error("addressing", TUN))?;
         let route = RouteMessageBuilder::<Ipv4Addr>::new().output_interface(tun).build();

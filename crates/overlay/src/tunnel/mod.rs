@@ -10,9 +10,11 @@
 //!
 //! Three tasks run on the caller's tokio runtime, one per direction plus the timers; each
 //! owns its buffers, allocated once. A peer's state sits behind its own mutex, never held
-//! across an await.
+//! across an await. Outbound, every packet the TUN device has ready is encrypted before one
+//! batched send (see [`socket`]); inbound, one receive brings a batch.
 
 mod peer;
+mod socket;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -29,10 +31,16 @@ use crate::error::{Error, Result};
 use crate::keys::{NetworkKey, NodeKey, PublicKey};
 use crate::links::TUN;
 use peer::{Inbound, PeerTunnels};
+use socket::{Batch, Received, Socket};
 
 /// Room for the largest datagram or packet either side may hand us (a UDP datagram can be
 /// 64 KiB; the TUN's MTU is far below).
 const BUFFER: usize = 65_536;
+
+/// The tunnel socket's kernel buffers, each way. The default (about 200 KiB) overflows when
+/// a TCP flow inside bursts faster than the decrypting task drains it, and every datagram
+/// lost there is a retransmission inside; 4 MiB absorbs the bursts of a window.
+const SOCKET_BUFFER: usize = 4 << 20;
 
 /// How often boringtun's timers run (its own device uses 250 ms).
 const TIMER_PERIOD: Duration = Duration::from_millis(250);
@@ -42,7 +50,7 @@ type Peers = RwLock<HashMap<Ipv4Addr, Arc<Mutex<PeerTunnels>>>>;
 
 struct Shared {
     tun: AsyncDevice,
-    udp: UdpSocket,
+    udp: Socket,
     peers: Peers,
 }
 
@@ -84,9 +92,11 @@ impl Tunnel {
             }
             None => std::net::UdpSocket::bind(listen).map_err(Error::io("binding the tunnel's UDP socket"))?,
         };
+        enlarge_buffers(&udp);
         let _guard = runtime.enter();
         udp.set_nonblocking(true).map_err(Error::io("making the tunnel's UDP socket non-blocking"))?;
         let udp = UdpSocket::from_std(udp).map_err(Error::io("registering the tunnel's UDP socket"))?;
+        let udp = Socket::new(udp).map_err(Error::io("setting up the tunnel's UDP socket"))?;
         let tun = AsyncDevice::new(device).map_err(Error::io("registering the TUN device"))?;
         let shared = Arc::new(Shared { tun, udp, peers: RwLock::new(HashMap::new()) });
         let tasks = vec![
@@ -132,7 +142,7 @@ impl Tunnel {
         }
         self.network_key = key;
         for (init, endpoint) in initiations {
-            send(&self.shared.udp, &init, endpoint).await;
+            self.shared.udp.send(&init, endpoint).await;
         }
     }
 
@@ -150,17 +160,25 @@ impl Drop for Tunnel {
     }
 }
 
-async fn send(udp: &UdpSocket, datagram: &[u8], to: SocketAddr) {
-    if let Err(e) = udp.send_to(datagram, to).await {
-        tracing::debug!(%to, "tunnel: sending a datagram: {e}");
+/// Sets [`SOCKET_BUFFER`], past `net.core.[rw]mem_max` where the process may (it runs with
+/// CAP_NET_ADMIN), else as far as the limits allow.
+fn enlarge_buffers(udp: &std::net::UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(udp, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(udp, sockopt::RcvBuf, &SOCKET_BUFFER);
+    }
+    if setsockopt(udp, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(udp, sockopt::SndBuf, &SOCKET_BUFFER);
     }
 }
 
 /// TUN → peers: VXLAN packets the kernel routed into `wg0`, encrypted for the peer they are
-/// addressed to. Packets to an address that is no peer's are dropped.
+/// addressed to (packets to an address that is no peer's are dropped). After each wake-up,
+/// every packet already queued is taken before the batch goes out.
 async fn outbound(shared: Arc<Shared>) {
     let mut packet = vec![0u8; BUFFER];
     let mut datagram = vec![0u8; BUFFER + 32];
+    let mut batch = Batch::new(shared.udp.max_segments());
     loop {
         let n = match shared.tun.recv(&mut packet).await {
             Ok(n) => n,
@@ -169,55 +187,66 @@ async fn outbound(shared: Arc<Shared>) {
                 return;
             }
         };
-        let packet = &packet[..n];
-        let Some(IpAddr::V4(destination)) = Tunn::dst_address(packet) else { continue };
-        let Some(peer) = shared.peer(destination) else { continue };
-        let ready = {
-            let Ok(mut peer) = peer.lock() else { continue };
-            let endpoint = peer.endpoint;
-            match peer.outgoing().encapsulate(packet, &mut datagram) {
-                TunnResult::WriteToNetwork(d) => Some((d.len(), endpoint)),
-                TunnResult::Err(e) => {
-                    tracing::debug!(%destination, "tunnel: encapsulating: {e:?}");
-                    None
+        let mut next = Some(n);
+        while let Some(n) = next {
+            if let Some((len, to)) = encapsulate(&shared, &packet[..n], &mut datagram) {
+                if !batch.push(&datagram[..len], to) {
+                    shared.udp.flush(&mut batch).await;
+                    batch.push(&datagram[..len], to);
                 }
-                _ => None,
+                if batch.is_full() {
+                    shared.udp.flush(&mut batch).await;
+                }
             }
-        };
-        if let Some((len, endpoint)) = ready {
-            send(&shared.udp, &datagram[..len], endpoint).await;
+            next = shared.tun.try_recv(&mut packet).ok();
         }
+        shared.udp.flush(&mut batch).await;
+    }
+}
+
+/// Encrypts one packet from the TUN device into `datagram`: its length and where it goes.
+fn encapsulate(shared: &Shared, packet: &[u8], datagram: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    let Some(IpAddr::V4(destination)) = Tunn::dst_address(packet) else { return None };
+    let peer = shared.peer(destination)?;
+    let mut peer = peer.lock().ok()?;
+    let endpoint = peer.endpoint;
+    match peer.outgoing().encapsulate(packet, datagram) {
+        TunnResult::WriteToNetwork(d) => Some((d.len(), endpoint)),
+        TunnResult::Err(e) => {
+            tracing::debug!(%destination, "tunnel: encapsulating: {e:?}");
+            None
+        }
+        _ => None,
     }
 }
 
 /// Peers → TUN: datagrams from a peer's address, decrypted (see `PeerTunnels::decapsulate`).
 async fn inbound(shared: Arc<Shared>) {
-    let mut datagram = vec![0u8; BUFFER];
+    let mut received = Received::new(shared.udp.batch_slots());
     let mut packet = vec![0u8; BUFFER];
     loop {
-        let (n, from) = match shared.udp.recv_from(&mut datagram).await {
-            Ok(received) => received,
-            Err(e) => {
-                tracing::debug!("tunnel: receiving: {e}");
-                continue;
-            }
-        };
-        let SocketAddr::V4(from_v4) = from else { continue };
-        let Some(peer) = shared.peer(*from_v4.ip()) else { continue };
-        let (outcome, endpoint) = {
-            let Ok(mut peer) = peer.lock() else { continue };
-            (peer.decapsulate(from.ip(), &datagram[..n], &mut packet), peer.endpoint)
-        };
-        match outcome {
-            Inbound::Nothing => {}
-            Inbound::Packet(len) => {
-                if let Err(e) = shared.tun.send(&packet[..len]).await {
-                    tracing::debug!("tunnel: writing to the TUN device: {e}");
+        if let Err(e) = shared.udp.recv(&mut received).await {
+            tracing::debug!("tunnel: receiving: {e}");
+            continue;
+        }
+        for (from, datagram) in received.datagrams() {
+            let SocketAddr::V4(from_v4) = from else { continue };
+            let Some(peer) = shared.peer(*from_v4.ip()) else { continue };
+            let (outcome, endpoint) = {
+                let Ok(mut peer) = peer.lock() else { continue };
+                (peer.decapsulate(from.ip(), datagram, &mut packet), peer.endpoint)
+            };
+            match outcome {
+                Inbound::Nothing => {}
+                Inbound::Packet(len) => {
+                    if let Err(e) = shared.tun.send(&packet[..len]).await {
+                        tracing::debug!("tunnel: writing to the TUN device: {e}");
+                    }
                 }
-            }
-            Inbound::Reply(datagrams) => {
-                for d in datagrams {
-                    send(&shared.udp, &d, endpoint).await;
+                Inbound::Reply(datagrams) => {
+                    for d in datagrams {
+                        shared.udp.send(&d, endpoint).await;
+                    }
                 }
             }
         }
@@ -236,7 +265,7 @@ async fn timers(shared: Arc<Shared>) {
                 (peer.tick(&mut scratch), peer.endpoint)
             };
             for d in datagrams {
-                send(&shared.udp, &d, endpoint).await;
+                shared.udp.send(&d, endpoint).await;
             }
         }
     }
