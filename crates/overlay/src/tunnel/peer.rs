@@ -200,3 +200,112 @@ impl PeerTunnels {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Two nodes' views of each other, wired in memory: the rotation table of the module doc,
+    //! step by step, without a kernel.
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    struct Node {
+        key: NodeKey,
+        /// Its view of the other node.
+        peer: PeerTunnels,
+        address: Ipv4Addr,
+        delivered: usize,
+    }
+
+    fn pair(a_key: &NetworkKey, b_key: &NetworkKey) -> (Node, Node) {
+        let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
+        let a_view = PeerTunnels::new(SocketAddr::from((B, 1)), B, kb.public_key(), 0, &ka, a_key);
+        let b_view = PeerTunnels::new(SocketAddr::from((A, 1)), A, ka.public_key(), 0, &kb, b_key);
+        (Node { key: ka, peer: a_view, address: A, delivered: 0 }, Node { key: kb, peer: b_view, address: B, delivered: 0 })
+    }
+
+    /// A minimal IPv4 packet from `src` (what boringtun checks: version, length, source).
+    fn ip_packet(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&40u16.to_be_bytes());
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&src.octets());
+        p[16..20].copy_from_slice(&dst.octets());
+        p
+    }
+
+    /// Delivers datagrams back and forth until neither side has anything to say.
+    fn deliver<'n>(mut datagrams: Vec<Vec<u8>>, mut from: &'n mut Node, mut to: &'n mut Node) {
+        let mut out = vec![0u8; 2048];
+        while !datagrams.is_empty() {
+            let mut replies = Vec::new();
+            for d in &datagrams {
+                match to.peer.decapsulate(IpAddr::V4(from.address), d, &mut out) {
+                    Inbound::Packet(_) => to.delivered += 1,
+                    Inbound::Reply(r) => replies.extend(r),
+                    Inbound::Nothing => {}
+                }
+            }
+            datagrams = replies;
+            std::mem::swap(&mut from, &mut to);
+        }
+    }
+
+    /// `from` sends one packet to `to`.
+    fn send(from: &mut Node, to: &mut Node) {
+        let mut out = vec![0u8; 2048];
+        let packet = ip_packet(from.address, to.address);
+        let datagram = match from.peer.outgoing().encapsulate(&packet, &mut out) {
+            TunnResult::WriteToNetwork(d) => d.to_vec(),
+            _ => return,
+        };
+        deliver(vec![datagram], from, to);
+    }
+
+    fn rotate(node: &mut Node, key: &NetworkKey) -> Vec<Vec<u8>> {
+        let mut scratch = vec![0u8; 2048];
+        node.peer.rotate(&node.key, key, &mut scratch).into_iter().collect()
+    }
+
+    #[test]
+    fn traffic_moves_to_the_new_key_only_once_both_sides_have_it() {
+        let (k1, k2) = (NetworkKey::new(1, [1; 32]), NetworkKey::new(2, [2; 32]));
+        let (mut a, mut b) = pair(&k1, &k1);
+        send(&mut a, &mut b); // handshake; the packet waits in boringtun's queue and follows it
+        send(&mut a, &mut b);
+        send(&mut b, &mut a);
+        assert_eq!((a.delivered, b.delivered), (1, 2));
+        assert_eq!((a.peer.generation_in_use(), b.peer.generation_in_use()), (Some(1), Some(1)));
+
+        // A has the new key, B not yet: A's initiation under generation 2 goes nowhere, and
+        // traffic both ways stays on generation 1.
+        let init = rotate(&mut a, &k2);
+        assert_eq!(init.len(), 1);
+        deliver(init, &mut a, &mut b);
+        send(&mut a, &mut b);
+        send(&mut b, &mut a);
+        assert_eq!((a.delivered, b.delivered), (2, 3));
+        assert_eq!((a.peer.generation_in_use(), b.peer.generation_in_use()), (Some(1), Some(1)));
+
+        // B gets it: its initiation reaches A's new tunnel, and both move to generation 2.
+        let init = rotate(&mut b, &k2);
+        deliver(init, &mut b, &mut a);
+        send(&mut a, &mut b);
+        send(&mut b, &mut a);
+        assert_eq!((a.delivered, b.delivered), (3, 4));
+        assert_eq!((a.peer.generation_in_use(), b.peer.generation_in_use()), (Some(2), Some(2)));
+    }
+
+    #[test]
+    fn a_peer_with_another_network_key_never_gets_a_session() {
+        let (mut a, mut b) = pair(&NetworkKey::new(1, [1; 32]), &NetworkKey::new(1, [9; 32]));
+        send(&mut a, &mut b);
+        send(&mut b, &mut a);
+        assert_eq!((a.delivered, b.delivered), (0, 0));
+        // B answered A's initiation, but that proves nothing: neither counts a session.
+        assert_eq!((a.peer.generation_in_use(), b.peer.generation_in_use()), (None, None));
+    }
+}
