@@ -156,13 +156,13 @@ impl Lab {
     }
 
     /// Node `i` as the other nodes' peer on a network.
-    pub fn peer(&self, i: usize, vni: u32, encrypted: bool) -> Peer {
-        let node = &self.nodes[i.min(self.nodes.len().saturating_sub(1))];
-        if encrypted {
+    pub fn peer(&self, i: usize, vni: u32, encrypted: bool) -> Result<Peer> {
+        let node = self.nodes.get(i).ok_or_else(|| lab_error(format!("no node {i}")))?;
+        Ok(if encrypted {
             Peer::Encrypted { endpoint: SocketAddrV4::new(node.address, Self::listen_port(vni)), public_key: node.key.public_key() }
         } else {
             Peer::Plain(node.address)
-        }
+        })
     }
 
     /// Network `vni` on every node, each node a peer of every other, and a container on each
@@ -183,7 +183,7 @@ impl Lab {
             };
             let mut overlay = Overlay::create(self.spec(i, vni, encryption)?).await?;
             for j in (0..self.nodes.len()).filter(|&j| j != i) {
-                overlay.add_peer(self.peer(j, vni, encrypted)).await?;
+                overlay.add_peer(self.peer(j, vni, encrypted)?).await?;
             }
             let container = self.namespace(&format!("c{vni}-{i}"))?;
             network.containers.push(container.clone());
