@@ -52,6 +52,9 @@ struct Shared {
     tun: AsyncDevice,
     udp: Socket,
     peers: Peers,
+    /// This node's address inside the tunnel (its underlay address): the only destination a
+    /// decrypted packet may have.
+    local: Ipv4Addr,
 }
 
 impl Shared {
@@ -98,7 +101,7 @@ impl Tunnel {
         let udp = UdpSocket::from_std(udp).map_err(Error::io("registering the tunnel's UDP socket"))?;
         let udp = Socket::new(udp).map_err(Error::io("setting up the tunnel's UDP socket"))?;
         let tun = AsyncDevice::new(device).map_err(Error::io("registering the TUN device"))?;
-        let shared = Arc::new(Shared { tun, udp, peers: RwLock::new(HashMap::new()) });
+        let shared = Arc::new(Shared { tun, udp, peers: RwLock::new(HashMap::new()), local: *listen.ip() });
         let tasks = vec![
             runtime.spawn(outbound(shared.clone())),
             runtime.spawn(inbound(shared.clone())),
@@ -220,7 +223,8 @@ fn encapsulate(shared: &Shared, packet: &[u8], datagram: &mut [u8]) -> Option<(u
     }
 }
 
-/// Peers → TUN: datagrams from a peer's address, decrypted (see `PeerTunnels::decapsulate`).
+/// Peers → TUN: datagrams from a peer's address, decrypted (see `PeerTunnels::decapsulate`)
+/// and written to `wg0` when addressed to this node.
 async fn inbound(shared: Arc<Shared>) {
     let mut received = Received::new(shared.udp.batch_slots());
     let mut packet = vec![0u8; BUFFER];
@@ -239,6 +243,12 @@ async fn inbound(shared: Arc<Shared>) {
             match outcome {
                 Inbound::Nothing => {}
                 Inbound::Packet(len) => {
+                    // Nothing is routed onward from the network's namespace: a packet for
+                    // another address is a peer's mistake or worse.
+                    if Tunn::dst_address(&packet[..len]) != Some(IpAddr::V4(shared.local)) {
+                        tracing::debug!(peer = %from, "tunnel: dropping a packet not addressed to this node");
+                        continue;
+                    }
                     if let Err(e) = shared.tun.send(&packet[..len]).await {
                         tracing::debug!("tunnel: writing to the TUN device: {e}");
                     }

@@ -93,7 +93,9 @@ impl PeerTunnels {
     fn tunnel(node: &NodeKey, public_key: PublicKey, slot: u16, key: &NetworkKey) -> Keyed {
         // INVARIANT: tag << 16 | slot < 2^24, so boringtun's `index << 8` keeps every bit.
         let index = u32::from(key.tag()) << 16 | u32::from(slot);
-        let tunn = Tunn::new(node.secret(), public_key.x25519(), Some(key.preshared()), None, index, None);
+        let mut preshared = key.preshared();
+        let tunn = Tunn::new(node.secret(), public_key.x25519(), Some(preshared), None, index, None);
+        zeroize::Zeroize::zeroize(&mut preshared);
         Keyed { generation: key.generation(), tag: key.tag(), tunn, authenticated: None }
     }
 
