@@ -47,6 +47,7 @@ const SEGMENT: usize = 4096;
 /// Headroom in front of packets written to the TUN device, for the virtio header tun-rs
 /// puts there (at least `VIRTIO_NET_HDR_LEN`).
 const HEADROOM: usize = 16;
+const _: () = assert!(HEADROOM >= VIRTIO_NET_HDR_LEN);
 
 /// The tunnel socket's kernel buffers, each way. The default (about 200 KiB) overflows when
 /// a TCP flow inside bursts faster than the decrypting task drains it, and every datagram

@@ -1,7 +1,8 @@
 //! The tunnel's UDP socket on the underlay, batched through quinn-udp: many datagrams of one
 //! size to one peer leave in a single `sendmsg` with UDP GSO (the kernel's stack then handles
-//! them as one until the wire), and `recvmmsg` with UDP GRO brings many in per call. The
-//! per-packet kernel cost, not the cipher, is what bounds a userspace tunnel.
+//! them as one until the wire), and `recvmmsg` with UDP GRO brings many in per call: a
+//! system call and a trip through the stack per packet cost a userspace tunnel more than
+//! its cipher.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
