@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd as _;
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -98,6 +98,7 @@ pub(crate) fn build_encrypted(netns: &Path, vxlan: VxlanParams, tunnel_mtu: u32)
 }
 
 /// An FDB entry of the VXLAN device: all-zeros MAC (broadcast and unknown unicast) to `peer`.
+/// Invariant: the MAC is the first attribute (`remove_peer` replaces it).
 fn flood_entry(vxlan_index: u32, peer: Ipv4Addr) -> NeighbourMessage {
     let mut message = NeighbourMessage::default();
     message.header.family = AddressFamily::Bridge;
@@ -128,14 +129,39 @@ pub(crate) fn add_peer(netns: &Path, peer: Ipv4Addr) -> Result<()> {
     Ok(())
 }
 
-/// Removes `peer` from the replication list; an entry already gone is not an error.
+/// Removes every FDB entry of the VXLAN device that points at `peer`: its place in the
+/// replication list and the remote MACs learnt behind it (else unicast to them would go on
+/// until they age out). An entry already gone is not an error.
 pub(crate) fn remove_peer(netns: &Path, peer: Ipv4Addr) -> Result<()> {
     link::run_in(Some(netns), move |handle| async move {
+        let what = peer.to_string();
         let index = link::index_of(&handle, VXLAN).await?;
-        match handle.neighbours().del(flood_entry(index, peer)).execute().await {
-            Err(e) if !link::is_errno(&e, nix::errno::Errno::ENOENT) => Err(link::netlink_error("removing the FDB entry of", &peer.to_string())(e)),
-            _ => Ok(()),
+        let mut entries = handle.neighbours().get().set_address_family(AddressFamily::Bridge).execute();
+        let mut macs = Vec::new();
+        while let Some(entry) = entries.try_next().await.map_err(link::netlink_error("listing the FDB entries of", VXLAN))? {
+            // netlink-packet-route parses a bridge-family NDA_DST as raw bytes.
+            let to_peer = entry.attributes.iter().any(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => *ip == peer,
+                NeighbourAttribute::Destination(NeighbourAddress::Other(bytes)) => bytes[..] == peer.octets(),
+                _ => false,
+            });
+            let mac = entry.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::LinkLayerAddress(mac) => Some(mac.clone()),
+                _ => None,
+            });
+            if let (true, true, Some(mac)) = (entry.header.ifindex == index, to_peer, mac) {
+                macs.push(mac);
+            }
         }
+        for mac in macs {
+            let mut entry = flood_entry(index, peer);
+            entry.attributes[0] = NeighbourAttribute::LinkLayerAddress(mac);
+            match handle.neighbours().del(entry).execute().await {
+                Err(e) if !link::is_errno(&e, nix::errno::Errno::ENOENT) => return Err(link::netlink_error("removing an FDB entry of", &what)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     })?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::{Error, Result};
 use crate::keys::{NetworkKey, NodeKey};
-use crate::overlay::Overlay;
+use crate::overlay::{Endpoint, Overlay};
 use crate::spec::{EndpointSpec, Encryption, OverlaySpec, Peer, Underlay, Vni};
 
 /// The underlay bridge's name, in [`Lab::underlay_netns`].
@@ -62,6 +62,8 @@ pub struct LabNetwork {
     pub overlays: Vec<Overlay>,
     /// Each node's container namespace, in node order.
     pub containers: Vec<PathBuf>,
+    /// Each container's attachment, in node order.
+    pub endpoints: Vec<Endpoint>,
     subnet: Ipv4Net,
 }
 
@@ -175,7 +177,7 @@ impl Lab {
             LabKeys::Encrypted(_) => return Err(lab_error("one network key per node")),
         }
         .into_iter();
-        let mut network = LabNetwork { overlays: Vec::new(), containers: Vec::new(), subnet };
+        let mut network = LabNetwork { overlays: Vec::new(), containers: Vec::new(), endpoints: Vec::new(), subnet };
         for (i, node) in self.nodes.iter().enumerate() {
             let encryption = match network_keys.next() {
                 Some(network_key) => Encryption::WireGuard { node_key: node.key.clone(), network_key, listen_port: Self::listen_port(vni) },
@@ -189,7 +191,7 @@ impl Lab {
             network.containers.push(container.clone());
             let address = container_address(subnet, i);
             let endpoint = EndpointSpec { netns: container, ifname: "eth0".into(), address, mac: link::mac_for(address.addr()) };
-            overlay.attach(&endpoint).await?;
+            network.endpoints.push(overlay.attach(&endpoint).await?);
             network.overlays.push(overlay);
         }
         Ok(network)
