@@ -166,10 +166,12 @@ pub(crate) fn remove_peer(netns: &Path, peer: Ipv4Addr) -> Result<()> {
     Ok(())
 }
 
-/// The bridge-side name of an endpoint's veth: `ve` and the MAC's last four bytes (unique
-/// on a network, whose endpoints have distinct MACs). Invariant: 10 bytes, under `IFNAMSIZ`.
+/// The bridge-side name of an endpoint's veth: `ve` and the MAC in hex (unique on a
+/// network, whose endpoints have distinct MACs). Invariant: 14 bytes, under `IFNAMSIZ`.
 pub(crate) fn host_veth(mac: [u8; 6]) -> String {
-    format!("ve{:02x}{:02x}{:02x}{:02x}", mac[2], mac[3], mac[4], mac[5])
+    let name = format!("ve{}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    debug_assert!(name.len() < 16);
+    name
 }
 
 /// A veth pair from the container's namespace to the network's bridge, with the overlay's MTU.
