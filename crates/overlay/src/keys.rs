@@ -34,6 +34,11 @@ impl NodeKey {
         Self(StaticSecret::from(bytes))
     }
 
+    /// Its 32 raw bytes, for the node's key store to seal and write (zeroized on drop).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
     /// Its public half.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(X25519Public::from(&self.0).to_bytes())
@@ -159,5 +164,6 @@ mod tests {
         assert!(shown.contains('7') && !shown.contains("65") && !shown.contains("AAAA"), "{shown}");
         let node = NodeKey::from_bytes([0x41; 32]);
         assert!(format!("{node:?}").contains(&node.public_key().to_string()));
+        assert_eq!(NodeKey::from_bytes(*node.to_bytes()).public_key(), node.public_key());
     }
 }

@@ -18,6 +18,35 @@
 //!  eth0 192.168.0.2 ── UDP :port ◄──►  [tunnel task] ◄──► wg0 (TUN, 192.168.0.2/32,
 //!                      WireGuard                           default route) ◄── vxlan0 ── br0 ── veth ── container
 //! ```
+//!
+//! How the cluster layer drives it, for one encrypted network on one node:
+//!
+//! ```no_run
+//! # async fn example() -> palisade_overlay::Result<()> {
+//! use palisade_overlay::*;
+//! let node_key = NodeKey::generate(); // kept by the node; its public half goes to the others
+//! let mut overlay = Overlay::create(OverlaySpec {
+//!     vni: Vni::new(4097)?,
+//!     netns: "/var/lib/palisade/run/overlay/dbnet".into(),
+//!     underlay: Underlay { netns: None, address: "192.168.0.2".parse().unwrap(), mtu: 1500 },
+//!     encryption: Encryption::WireGuard { node_key, network_key: NetworkKey::generate(1), listen_port: 4790 },
+//! })
+//! .await?;
+//! let other: PublicKey = "uMWP1wY1cDC0XkhmU8kuWMw6vsDAp5eJmL2wI3pmhE0=".parse()?;
+//! overlay.add_peer(Peer::Encrypted { endpoint: "192.168.0.3:4790".parse().unwrap(), public_key: other }).await?;
+//! let endpoint = overlay
+//!     .attach(&EndpointSpec {
+//!         netns: "/var/lib/palisade/containers/abc/netns".into(),
+//!         ifname: "eth1".into(),
+//!         address: "10.0.1.2/24".parse().unwrap(),
+//!         mac: [0x02, 0x42, 10, 0, 1, 2],
+//!     })
+//!     .await?;
+//! overlay.rotate(NetworkKey::generate(2)).await?; // when the managers issue the next key
+//! overlay.detach(endpoint).await?;
+//! overlay.close().await
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod error;
