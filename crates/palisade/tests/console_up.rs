@@ -14,13 +14,12 @@ mod common;
 #[allow(unused_macros)]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use browser::{browser, login, screenshot, start_driver, text};
 use fantoccini::Locator;
-use common::{stderr, Up, PALISADE};
-use support::{build_image_with, notary_as, skopeo_push_image};
+use common::Up;
+use support::{import_zlib_advisory, notary_as, skopeo_push_image, vulnerable_alpine_image};
 
 /// The page's text once `want` holds, reloading while the scan runs.
 async fn reload_until(c: &fantoccini::Client, url: &str, css: &str, want: impl Fn(&str) -> bool) -> String {
@@ -48,26 +47,12 @@ fn up_serves_the_console_with_each_tags_push_time_signer_and_scan() {
     assert!(console_line.contains(&format!("https://{registry}/console/")), "{console_line}");
 
     // The advisory database knows a fixable critical flaw in the image's Alpine zlib.
-    let osv = dir.path().join("osv");
-    std::fs::create_dir_all(&osv).unwrap();
-    let record = serde_json::json!({"id": "FIXTURE-CRIT", "modified": "2024-01-01T00:00:00Z", "summary": "zlib fixture",
-        "database_specific": {"severity": "CRITICAL"},
-        "affected": [{"package": {"ecosystem": "Alpine:v3.19", "name": "zlib"},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.3.1-r0"}]}]}]});
-    std::fs::write(osv.join("FIXTURE-CRIT.json"), record.to_string()).unwrap();
-    let out = Command::new(PALISADE).args(["scan", "db", "import", "--data-root"]).arg(&data).arg(&osv).output().unwrap();
-    assert!(out.status.success(), "import: {}", stderr(&out));
+    import_zlib_advisory(&data, &dir.path().join("osv"));
 
     // acme/app:v1, pushed by skopeo and signed with notary as the administrator.
     let (status, body) = up.api("POST", "/api/v1/organisations", Some(serde_json::json!({"name": "acme"})));
     assert_eq!(status, 201, "{body}");
-    let image = build_image_with(
-        "v1",
-        &[
-            ("etc/os-release", b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n".to_vec(), 0o644),
-            ("lib/apk/db/installed", b"P:zlib\nV:1.3-r0\no:zlib\n\n".to_vec(), 0o644),
-        ],
-    );
+    let image = vulnerable_alpine_image("v1");
     let certs = tempfile::tempdir().unwrap();
     std::fs::copy(&ca, certs.path().join("ca.crt")).unwrap();
     let creds = format!("admin:{password}");

@@ -22,8 +22,8 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{stderr, stdout, wait_for, Node, Up, PALISADE};
-use support::{build_image, build_image_with, notary_as as notary, skopeo_push_image as push};
+use common::{stderr, stdout, wait_for, Node, Up};
+use support::{build_image, import_zlib_advisory, notary_as as notary, skopeo_push_image as push, vulnerable_alpine_image};
 
 const CONVERGE: Duration = Duration::from_secs(90);
 
@@ -70,25 +70,11 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     std::fs::copy(&ca, certs.path().join("ca.crt")).unwrap();
 
     // The advisory database knows a fixable critical flaw in the Alpine zlib of one image.
-    let osv = dir.path().join("osv");
-    std::fs::create_dir_all(&osv).unwrap();
-    let record = serde_json::json!({"id": "FIXTURE-CRIT", "modified": "2024-01-01T00:00:00Z", "summary": "zlib fixture",
-        "database_specific": {"severity": "CRITICAL"},
-        "affected": [{"package": {"ecosystem": "Alpine:v3.19", "name": "zlib"},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.3.1-r0"}]}]}]});
-    std::fs::write(osv.join("FIXTURE-CRIT.json"), record.to_string()).unwrap();
-    let out = Command::new(PALISADE).args(["scan", "db", "import", "--data-root"]).arg(&data).arg(&osv).output().unwrap();
-    assert!(out.status.success(), "import: {}", stderr(&out));
+    import_zlib_advisory(&data, &dir.path().join("osv"));
 
     // Three images: signed, signed but vulnerable, unsigned.
     let web = build_image("web");
-    let vulnerable = build_image_with(
-        "vuln",
-        &[
-            ("etc/os-release", b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n".to_vec(), 0o644),
-            ("lib/apk/db/installed", b"P:zlib\nV:1.3-r0\no:zlib\n\n".to_vec(), 0o644),
-        ],
-    );
+    let vulnerable = vulnerable_alpine_image("vuln");
     let unsigned = build_image("unsigned");
     let web_digest = push(&web, "web", &format!("{registry}/apps/web:v1"), certs.path(), &creds);
     let vuln_digest = push(&vulnerable, "vuln", &format!("{registry}/apps/vuln:v1"), certs.path(), &creds);

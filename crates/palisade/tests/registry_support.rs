@@ -555,6 +555,31 @@ pub fn notary_as(trust_dir: &Path, url: &str, ca: &Path, auth: &str, args: &[&st
     text
 }
 
+/// An image with Alpine's zlib 1.3-r0 in its apk database: what [`import_zlib_advisory`]'s
+/// advisory finds (critical, fixed in 1.3.1-r0).
+pub fn vulnerable_alpine_image(tag: &str) -> Image {
+    build_image_with(
+        tag,
+        &[
+            ("etc/os-release", b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n".to_vec(), 0o644),
+            ("lib/apk/db/installed", b"P:zlib\nV:1.3-r0\no:zlib\n\n".to_vec(), 0o644),
+        ],
+    )
+}
+
+/// Imports into `data`'s advisory database (`palisade scan db import`, the OSV record written
+/// to `osv_dir`) one critical advisory, FIXTURE-CRIT: Alpine 3.19's zlib before 1.3.1-r0.
+pub fn import_zlib_advisory(data: &Path, osv_dir: &Path) {
+    std::fs::create_dir_all(osv_dir).unwrap();
+    let record = serde_json::json!({"id": "FIXTURE-CRIT", "modified": "2024-01-01T00:00:00Z", "summary": "zlib fixture",
+        "database_specific": {"severity": "CRITICAL"},
+        "affected": [{"package": {"ecosystem": "Alpine:v3.19", "name": "zlib"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.3.1-r0"}]}]}]});
+    std::fs::write(osv_dir.join("FIXTURE-CRIT.json"), record.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade")).args(["scan", "db", "import", "--data-root"]).arg(data).arg(osv_dir).output().unwrap();
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Pushes `image` to `dest` with skopeo; returns the pushed manifest digest.
 pub fn skopeo_push_image(image: &Image, tag: &str, dest: &str, certs: &Path, creds: &str) -> String {
     let digest_file = tempfile::NamedTempFile::new().unwrap();
