@@ -5,7 +5,10 @@
 //!   init (and `--force-new-cluster`), join and leave.
 //! * `api`: the Engine-API edge — `Backend` for `Daemon`, the conversions between the cluster
 //!   model and Engine-API types, and the one mapping from [`Error`] to dockerd's errors.
-//! * `model`: Palisade's own cluster records (cluster, nodes, secrets) on the replicated store.
+//! * `model`: Palisade's own cluster records (cluster, nodes, secrets, services, overlay
+//!   networks) on the replicated store.
+//! * [`OverlayState`]: what a node's overlay data plane must set up, kept current by the worker
+//!   ([`Daemon::overlay_state`]).
 //! * `manager`: decisions on those records (issuance, liveness, rotation, membership, secrets),
 //!   run on the raft leader.
 //! * `role`: a node's manager role — store, keys (autolock), cluster port; `node`: a node in a
@@ -31,6 +34,7 @@ mod manager;
 mod model;
 mod node;
 mod node_policy;
+mod overlay;
 mod paths;
 mod role;
 mod rpc;
@@ -40,5 +44,6 @@ mod worker;
 pub use daemon::{Daemon, DaemonConfig};
 pub use error::{Error, Result};
 pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind};
+pub use overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayState};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

@@ -41,6 +41,9 @@ pub(crate) struct ActiveNode {
     pub(crate) clock: Arc<dyn Clock>,
     /// When the current certificate (by serial) is due for renewal.
     renew_at: Mutex<Option<(String, time::OffsetDateTime)>>,
+    /// The overlay networks this node should set up, as its worker last heard from the leader
+    /// (in memory only: it holds network keys). Closed when the node leaves the swarm.
+    pub(crate) overlay: tokio::sync::watch::Sender<crate::overlay::OverlayState>,
 }
 
 impl ActiveNode {
@@ -67,6 +70,7 @@ impl ActiveNode {
             nudge: Notify::new(),
             clock,
             renew_at: Mutex::new(None),
+            overlay: tokio::sync::watch::Sender::new(crate::overlay::OverlayState::default()),
         })
     }
 

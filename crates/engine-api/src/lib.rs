@@ -5,7 +5,8 @@
 //! * [`router`]: the HTTP routes, served over a unix socket, dispatching to a [`Backend`].
 //! * [`containers`]: the container and image endpoints and their [`containers::ContainerBackend`].
 //! * [`volumes`]: the volume endpoints and their [`volumes::VolumeBackend`].
-//! * [`networks`]: the network endpoints and their [`networks::NetworkBackend`].
+//! * [`networks`]: the network endpoints, their [`networks::NetworkBackend`] (local networks)
+//!   and [`networks::SwarmNetworkBackend`] (overlay networks).
 //! * [`archive`]: `docker cp` (container path stat, archive, extract).
 //! * [`events`]: `docker events`.
 //! * [`stats`]: `docker top` and `docker stats`.
@@ -29,6 +30,6 @@ pub mod volumes;
 
 pub use error::ApiError;
 pub use routes::{router, Backend, API_VERSION, MIN_API_VERSION};
-pub use networks::NetworkBackend;
+pub use networks::{NetworkBackend, SwarmNetworkBackend};
 pub use policy::PolicyBackend;
 pub use services::ServiceBackend;

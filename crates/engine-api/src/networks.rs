@@ -1,9 +1,16 @@
-//! The network endpoints: the [`NetworkBackend`] a node's engine implements, and its routes.
+//! The network endpoints: the [`NetworkBackend`] a node's engine implements (local networks),
+//! the [`SwarmNetworkBackend`] its swarm membership implements (overlay networks, which the
+//! managers own), and the routes that send each request to the one it concerns.
+//!
+//! Routing: `create` goes to the swarm for `-d overlay` (or `Scope: swarm`), to the engine
+//! otherwise; list shows both; inspect and remove look for a local network first, then a
+//! swarm one (`?scope=` narrows inspect to one side, as the docker CLI asks when it resolves a
+//! service's `--network`).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -36,53 +43,157 @@ pub trait NetworkBackend: Send + Sync + 'static {
     fn network_prune(&self) -> impl Future<Output = ApiResult<NetworkPruneResponse>> + Send;
 }
 
+/// What the network endpoints need from the swarm: its overlay networks. The defaults are a
+/// node in no swarm (it shows none and creates none).
+pub trait SwarmNetworkBackend: Send + Sync + 'static {
+    /// The swarm networks `GET /networks` shows on this node.
+    fn swarm_network_list(&self) -> impl Future<Output = ApiResult<Vec<NetworkResource>>> + Send {
+        std::future::ready(Ok(Vec::new()))
+    }
+    /// The swarm network `reference` names (ID, name or unique ID prefix); `None` when none.
+    fn swarm_network_inspect(&self, reference: String) -> impl Future<Output = ApiResult<Option<NetworkResource>>> + Send {
+        drop(reference);
+        std::future::ready(Ok(None))
+    }
+    /// `POST /networks/create` of an overlay network.
+    fn swarm_network_create(&self, request: NetworkCreateRequest) -> impl Future<Output = ApiResult<NetworkCreateResponse>> + Send {
+        drop(request);
+        std::future::ready(Err(not_a_swarm_manager()))
+    }
+    /// `DELETE /networks/{id}` of the swarm network with this ID.
+    fn swarm_network_remove(&self, id: String) -> impl Future<Output = ApiResult<()>> + Send {
+        drop(id);
+        std::future::ready(Err(not_a_swarm_manager()))
+    }
+}
+
+/// dockerd's refusal of an overlay network on a node in no swarm.
+pub fn not_a_swarm_manager() -> ApiError {
+    ApiError::forbidden(
+        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
+    )
+}
+
+/// Whether a create request asks for a swarm-scope network.
+fn is_swarm_request(request: &NetworkCreateRequest) -> bool {
+    request.driver == "overlay" || request.other.get("Scope").and_then(|s| s.as_str()) == Some("swarm")
+}
+
+/// Both backends, as the routes' state.
+struct Backends<N, S> {
+    local: Arc<N>,
+    swarm: Arc<S>,
+}
+
+/// `?scope=` of an inspect: `local`, `swarm`, or either.
+#[derive(serde::Deserialize)]
+struct ScopeQuery {
+    #[serde(default)]
+    scope: String,
+}
+
 /// The network routes, to be merged into the Engine API router.
-pub fn network_routes<N: NetworkBackend>(backend: Arc<N>) -> Router {
+pub fn network_routes<N: NetworkBackend, S: SwarmNetworkBackend>(local: Arc<N>, swarm: Arc<S>) -> Router {
     Router::new()
-        .route("/networks", get(list::<N>))
-        .route("/networks/create", post(create::<N>))
-        .route("/networks/prune", post(prune::<N>))
-        .route("/networks/{reference}", get(inspect::<N>).delete(remove::<N>))
-        .route("/networks/{reference}/connect", post(connect::<N>))
-        .route("/networks/{reference}/disconnect", post(disconnect::<N>))
-        .with_state(backend)
+        .route("/networks", get(list::<N, S>))
+        .route("/networks/create", post(create::<N, S>))
+        .route("/networks/prune", post(prune::<N, S>))
+        .route("/networks/{reference}", get(inspect::<N, S>).delete(remove::<N, S>))
+        .route("/networks/{reference}/connect", post(connect::<N, S>))
+        .route("/networks/{reference}/disconnect", post(disconnect::<N, S>))
+        .with_state(Arc::new(Backends { local, swarm }))
 }
 
-async fn list<N: NetworkBackend>(State(b): State<Arc<N>>) -> ApiResult<Json<Vec<NetworkResource>>> {
-    b.network_list().await.map(Json)
+type Shared<N, S> = State<Arc<Backends<N, S>>>;
+
+async fn list<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S>) -> ApiResult<Json<Vec<NetworkResource>>> {
+    let mut networks = b.local.network_list().await?;
+    networks.extend(b.swarm.swarm_network_list().await?);
+    Ok(Json(networks))
 }
 
-async fn inspect<N: NetworkBackend>(State(b): State<Arc<N>>, Path(reference): Path<String>) -> ApiResult<Json<NetworkResource>> {
-    b.network_inspect(reference).await.map(Json)
+/// The swarm network `reference` names, when no local network does (`Err`: the local answer).
+async fn swarm_only<N: NetworkBackend, S: SwarmNetworkBackend>(b: &Backends<N, S>, reference: &str) -> ApiResult<Option<NetworkResource>> {
+    match b.local.network_inspect(reference.to_owned()).await {
+        Ok(_) => Ok(None),
+        Err(e) if e.status == StatusCode::NOT_FOUND => match b.swarm.swarm_network_inspect(reference.to_owned()).await? {
+            Some(found) => Ok(Some(found)),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
 }
 
-async fn create<N: NetworkBackend>(
-    State(b): State<Arc<N>>,
+async fn inspect<N: NetworkBackend, S: SwarmNetworkBackend>(
+    State(b): Shared<N, S>,
+    Path(reference): Path<String>,
+    Query(query): Query<ScopeQuery>,
+) -> ApiResult<Json<NetworkResource>> {
+    match query.scope.as_str() {
+        "swarm" => b.swarm.swarm_network_inspect(reference.clone()).await?.map(Json).ok_or_else(|| network_not_found(&reference)),
+        "local" => b.local.network_inspect(reference).await.map(Json),
+        _ => match swarm_only(&b, &reference).await? {
+            Some(found) => Ok(Json(found)),
+            None => b.local.network_inspect(reference).await.map(Json),
+        },
+    }
+}
+
+/// dockerd's 404 for a network.
+fn network_not_found(reference: &str) -> ApiError {
+    ApiError::not_found(format!("network {reference} not found"))
+}
+
+async fn create<N: NetworkBackend, S: SwarmNetworkBackend>(
+    State(b): Shared<N, S>,
     JsonBody(request): JsonBody<NetworkCreateRequest>,
 ) -> ApiResult<(StatusCode, Json<NetworkCreateResponse>)> {
-    b.network_create(request).await.map(|r| (StatusCode::CREATED, Json(r)))
+    let created = if is_swarm_request(&request) {
+        b.swarm.swarm_network_create(request).await?
+    } else {
+        b.local.network_create(request).await?
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn remove<N: NetworkBackend>(State(b): State<Arc<N>>, Path(reference): Path<String>) -> ApiResult<StatusCode> {
-    b.network_remove(reference).await.map(|()| StatusCode::NO_CONTENT)
+async fn remove<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S>, Path(reference): Path<String>) -> ApiResult<StatusCode> {
+    match swarm_only(&b, &reference).await? {
+        Some(swarm) => b.swarm.swarm_network_remove(swarm.id).await?,
+        None => b.local.network_remove(reference).await?,
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn connect<N: NetworkBackend>(
-    State(b): State<Arc<N>>,
+/// Containers outside services do not join swarm networks yet.
+async fn refuse_swarm<N: NetworkBackend, S: SwarmNetworkBackend>(b: &Backends<N, S>, reference: &str) -> ApiResult<()> {
+    match swarm_only(b, reference).await? {
+        Some(swarm) => Err(ApiError::forbidden(format!(
+            "network {}: connecting containers to swarm networks is not supported by Palisade yet",
+            swarm.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+async fn connect<N: NetworkBackend, S: SwarmNetworkBackend>(
+    State(b): Shared<N, S>,
     Path(reference): Path<String>,
     JsonBody(request): JsonBody<NetworkConnectRequest>,
 ) -> ApiResult<StatusCode> {
-    b.network_connect(reference, request).await.map(|()| StatusCode::OK)
+    refuse_swarm(&b, &reference).await?;
+    b.local.network_connect(reference, request).await.map(|()| StatusCode::OK)
 }
 
-async fn disconnect<N: NetworkBackend>(
-    State(b): State<Arc<N>>,
+async fn disconnect<N: NetworkBackend, S: SwarmNetworkBackend>(
+    State(b): Shared<N, S>,
     Path(reference): Path<String>,
     JsonBody(request): JsonBody<NetworkDisconnectRequest>,
 ) -> ApiResult<StatusCode> {
-    b.network_disconnect(reference, request).await.map(|()| StatusCode::OK)
+    refuse_swarm(&b, &reference).await?;
+    b.local.network_disconnect(reference, request).await.map(|()| StatusCode::OK)
 }
 
-async fn prune<N: NetworkBackend>(State(b): State<Arc<N>>) -> ApiResult<Json<NetworkPruneResponse>> {
-    b.network_prune().await.map(Json)
+/// Local networks only: swarm networks are removed by name, on a manager.
+async fn prune<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S>) -> ApiResult<Json<NetworkPruneResponse>> {
+    b.local.network_prune().await.map(Json)
 }

@@ -18,7 +18,7 @@ use crate::types::{
     Swarm, SwarmSpec, UnlockKeyResponse, UnlockRequest, UpdateNodeQuery, UpdateSecretQuery, UpdateSwarmQuery, Version,
 };
 use crate::containers::{container_routes, ContainerBackend};
-use crate::networks::{network_routes, NetworkBackend};
+use crate::networks::{network_routes, NetworkBackend, SwarmNetworkBackend};
 use crate::policy::{policy_routes, PolicyBackend};
 use crate::services::{service_routes, ServiceBackend};
 use crate::ApiError;
@@ -32,7 +32,7 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// What the Engine API needs from a node. The daemon implements it; the routes only translate
 /// HTTP to these calls.
-pub trait Backend: ServiceBackend + PolicyBackend + Send + Sync + 'static {
+pub trait Backend: ServiceBackend + PolicyBackend + SwarmNetworkBackend + Send + Sync + 'static {
     /// `GET /version`.
     fn version(&self) -> Version;
     /// `Swarm` header of `_ping`: `inactive`, `active/manager` or `active/worker`.
@@ -114,7 +114,7 @@ pub fn router<B: Backend, C: ContainerBackend + NetworkBackend>(
     Error = std::convert::Infallible,
     Future = impl Send,
 > + Clone + Send + 'static {
-    let routes = swarm_routes(backend.clone()).merge(policy_routes(backend.clone())).merge(service_routes(backend)).merge(network_routes(containers.clone())).merge(container_routes(containers));
+    let routes = swarm_routes(backend.clone()).merge(policy_routes(backend.clone())).merge(service_routes(backend.clone())).merge(network_routes(containers.clone(), backend)).merge(container_routes(containers));
     // Route templates as labels; requests no route matched count as `unmatched`.
     let routes = match metrics {
         Some(m) => m.measure(routes, palisade_metrics::matched_path),
@@ -415,6 +415,7 @@ mod tests {
     /// A node with no secrets or autolock support: the trait's defaults.
     struct Bare;
     impl crate::services::ServiceBackend for Bare {}
+    impl crate::networks::SwarmNetworkBackend for Bare {}
     impl crate::policy::PolicyBackend for Bare {}
     impl Backend for Bare {
         required_methods!();
@@ -427,6 +428,7 @@ mod tests {
         unlocked_with: Mutex<Option<String>>,
     }
     impl crate::services::ServiceBackend for Fake {}
+    impl crate::networks::SwarmNetworkBackend for Fake {}
     impl crate::policy::PolicyBackend for Fake {}
     impl Backend for Fake {
         required_methods!();

@@ -6,6 +6,7 @@ mod audit;
 mod convert;
 pub(crate) mod errors;
 mod logs;
+mod networks;
 mod policy;
 mod service_convert;
 mod services;

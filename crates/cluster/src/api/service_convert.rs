@@ -5,8 +5,8 @@
 use palisade_engine_api::types::{self as api, ObjectVersion};
 
 use crate::model::{
-    ConfigObject, Constraint, FailureAction, FileGrant, RestartCondition, RestartPolicy, ServiceMode, ServiceSpec, TaskSpec,
-    UpdatePolicy,
+    ConfigObject, Constraint, EndpointMode, FailureAction, FileGrant, NetworkAddress, NetworkAttachment, RestartCondition,
+    RestartPolicy, ServiceMode, ServiceSpec, TaskSpec, UpdatePolicy,
 };
 use crate::rpc::{ConfigView, ServiceView, TaskView};
 
@@ -29,6 +29,17 @@ pub(crate) fn service_spec(spec: &api::ServiceSpec) -> ServiceSpec {
         task: task_spec(&spec.task_template),
         update: spec.update_config.as_ref().map_or(DEFAULT_UPDATE, update_policy),
         rollback: spec.rollback_config.as_ref().map_or(DEFAULT_UPDATE, update_policy),
+        endpoint_mode: match spec.endpoint_spec.as_ref().map(|e| e.mode.as_str()) {
+            Some("dnsrr") => EndpointMode::Dnsrr,
+            _ => EndpointMode::Vip,
+        },
+    }
+}
+
+fn endpoint_mode(mode: EndpointMode) -> &'static str {
+    match mode {
+        EndpointMode::Vip => "vip",
+        EndpointMode::Dnsrr => "dnsrr",
     }
 }
 
@@ -134,6 +145,12 @@ pub(crate) fn task_spec(template: &api::TaskSpec) -> TaskSpec {
             .collect(),
         max_replicas: placement.max_replicas,
         force_update: template.force_update,
+        // The target is resolved to the network's ID by the manager.
+        networks: template
+            .networks
+            .iter()
+            .map(|n| NetworkAttachment { network_id: n.target.clone(), aliases: n.aliases.clone() })
+            .collect(),
     }
 }
 
@@ -195,6 +212,11 @@ fn api_task_spec(spec: &TaskSpec) -> api::TaskSpec {
         }),
         force_update: spec.force_update,
         runtime: "container".into(),
+        networks: spec
+            .networks
+            .iter()
+            .map(|n| api::NetworkAttachmentConfig { target: n.network_id.clone(), aliases: n.aliases.clone(), ..Default::default() })
+            .collect(),
         ..api::TaskSpec::default()
     }
 }
@@ -213,7 +235,7 @@ fn api_service_spec(spec: &ServiceSpec) -> api::ServiceSpec {
         update_config: Some(update_config(&spec.update)),
         rollback_config: Some(update_config(&spec.rollback)),
         networks: Vec::new(),
-        endpoint_spec: Some(api::EndpointSpec { mode: "vip".into(), ports: Vec::new() }),
+        endpoint_spec: Some(api::EndpointSpec { mode: endpoint_mode(spec.endpoint_mode).into(), ports: Vec::new() }),
     }
 }
 
@@ -226,7 +248,7 @@ pub(crate) fn service(view: &ServiceView, with_status: bool) -> api::Service {
         updated_at: api::timestamp(s.updated_at),
         spec: api_service_spec(&s.spec),
         previous_spec: s.previous_spec.as_ref().map(api_service_spec),
-        endpoint: serde_json::json!({ "Spec": { "Mode": "vip" } }),
+        endpoint: endpoint(s),
         update_status: s.update.as_ref().map(|u| api::UpdateStatus {
             state: u.state.as_str().into(),
             started_at: api::timestamp(u.started_at),
@@ -266,7 +288,31 @@ pub(crate) fn task(view: &TaskView) -> api::Task {
             }),
         },
         desired_state: t.desired.as_str().into(),
+        networks_attachments: t.addresses.iter().map(network_attachment).collect(),
     }
+}
+
+/// `Service.Endpoint`: the mode, and the virtual IP on each network as swarmkit lists them.
+fn endpoint(service: &crate::model::ServiceObject) -> serde_json::Value {
+    let mode = endpoint_mode(service.spec.endpoint_mode);
+    let mut endpoint = serde_json::json!({ "Spec": { "Mode": mode } });
+    if !service.virtual_ips.is_empty() {
+        let vips: Vec<serde_json::Value> = service
+            .virtual_ips
+            .iter()
+            .map(|v| serde_json::json!({ "NetworkID": v.network_id, "Addr": v.addr.to_string() }))
+            .collect();
+        endpoint["VirtualIPs"] = serde_json::Value::Array(vips);
+    }
+    endpoint
+}
+
+/// One of `Task.NetworksAttachments`: the network (by ID) and the task's address on it.
+fn network_attachment(address: &NetworkAddress) -> serde_json::Value {
+    serde_json::json!({
+        "Network": { "ID": address.network_id, "Spec": { "DriverConfiguration": { "Name": "overlay" }, "Scope": "swarm" } },
+        "Addresses": [address.addr.to_string()],
+    })
 }
 
 pub(crate) fn config(view: &ConfigView) -> api::Config {

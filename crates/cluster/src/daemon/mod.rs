@@ -131,6 +131,14 @@ impl Daemon {
         role.manager().issue_service(csr_pem, names)
     }
 
+    /// The overlay networks this node should set up (their addressing, keys, peers and this
+    /// node's tasks on them), kept current by the worker: what the overlay data plane follows.
+    /// The channel closes when the node leaves the swarm. Only a node that runs tasks (has an
+    /// executor) receives networks.
+    pub async fn overlay_state(&self) -> Result<tokio::sync::watch::Receiver<crate::overlay::OverlayState>> {
+        Ok(self.active().await?.overlay.subscribe())
+    }
+
     /// The replicated cluster store, while this node is an unlocked manager: for the services
     /// `palisade up` runs beside the Engine API to keep their records in (the trusted
     /// registry's accounts). The handle serves while the node stays a manager; after a

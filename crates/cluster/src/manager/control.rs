@@ -87,6 +87,16 @@ impl Manager {
             ControlCall::ConfigRemove { reference } => {
                 self.value_remove::<ConfigKind>(&reference).await.map(|()| ControlReply::Done)
             }
+            ControlCall::NetworkCreate(create) => self.network_create(create).await.map(ControlReply::ObjectId),
+            ControlCall::NetworkList => {
+                Ok(ControlReply::Networks(self.network_list()?.iter().map(super::networks::network_view).collect()))
+            }
+            ControlCall::NetworkInspect { reference } => {
+                self.resolve_network(&reference).map(|n| ControlReply::Network(Box::new(super::networks::network_view(&n))))
+            }
+            ControlCall::NetworkRemove { reference } => {
+                self.network_remove(&reference).await.map(|()| ControlReply::Done)
+            }
             ControlCall::LogsOpen(open) => self.logs_open(open).map(ControlReply::ObjectId),
             ControlCall::LogsNext { subscription, cursor } => {
                 self.logs_next(&subscription, cursor).await.map(ControlReply::LogBatch)

@@ -5,8 +5,11 @@
 //! * a node reads its own assignments only;
 //! * it receives a secret's or config's value only for a task assigned to it, wanted running,
 //!   whose spec grants it;
-//! * it reports the status of its own tasks only, and a status only ever moves forward.
+//! * it reports the status of its own tasks only, and a status only ever moves forward;
+//! * it receives an overlay network (and so its keys) only while one of its tasks attached to
+//!   the network is live: wanted running and not ended.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use palisade_pki::{NodeCertInfo, NodeId};
@@ -15,6 +18,7 @@ use palisade_store::Table;
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{ConfigKind, FileGrant, SecretKind, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
+use crate::overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayState};
 use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
 
 /// The longest an assignments call waits for a change before answering unchanged.
@@ -36,17 +40,68 @@ impl Manager {
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
             let waiting = self.logs.notified();
-            let changed_at = self.store().changed_at(Table::Tasks)?;
+            // Raft indexes: the larger moves whenever either table changes (keys rotate in
+            // the networks table).
+            let changed_at = self.store().changed_at(Table::Tasks)?.max(self.store().changed_at(Table::Networks)?);
             let logs_waiting = self.logs.has_requests_for(node);
             if known != Some(changed_at) || logs_waiting || tokio::time::Instant::now() >= deadline {
-                let tasks = self.tasks_of(node)?.into_iter().map(|t| t.value).collect();
-                return Ok(Assignments { version: changed_at, tasks, logs: self.logs.claim(node) });
+                let tasks: Vec<TaskObject> = self.tasks_of(node)?.into_iter().map(|t| t.value).collect();
+                let overlay = self.overlay_state(node, &tasks)?;
+                return Ok(Assignments { version: changed_at, tasks, logs: self.logs.claim(node), overlay });
             }
             let _ = tokio::time::timeout(POLL_STEP, waiting).await;
             if !self.store().status().is_leader {
                 return Err(Error::NotLeader);
             }
         }
+    }
+
+    /// The overlay networks `node`'s live tasks (`tasks`) attach to, with their keys, the
+    /// other nodes on them and the node's own attachments. Nothing of any other network.
+    fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
+        let live: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_live()).collect();
+        let wanted: BTreeSet<&str> = live.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.as_str()).collect();
+        if wanted.is_empty() {
+            return Ok(OverlayState::default());
+        }
+        let now = self.clock.now();
+        let all_tasks = self.records.list::<TaskObject>()?;
+        let nodes = self.nodes()?;
+        let mut networks: Vec<OverlayNetwork> = self
+            .network_list()?
+            .into_iter()
+            .filter(|n| wanted.contains(n.value.id.as_str()))
+            .map(|n| {
+                let n = n.value;
+                let on_network = |t: &TaskObject| t.is_live() && t.addresses.iter().any(|a| a.network_id == n.id);
+                let peer_ids: BTreeSet<&NodeId> = all_tasks
+                    .iter()
+                    .filter(|t| on_network(&t.value))
+                    .filter_map(|t| t.value.node_id.as_ref())
+                    .filter(|id| *id != node)
+                    .collect();
+                let peers = nodes
+                    .iter()
+                    .filter(|p| peer_ids.contains(&p.value.id))
+                    .map(|p| OverlayPeer { node_id: p.value.id.to_string(), addr: p.value.addr.clone() })
+                    .collect();
+                let attachments = live
+                    .iter()
+                    .flat_map(|t| t.addresses.iter().filter(|a| a.network_id == n.id).map(|a| (t.id.clone(), a)))
+                    .map(|(task_id, a)| OverlayAttachment { task_id, addr: a.addr.addr(), mac: a.mac() })
+                    .collect();
+                let keys = n
+                    .keys
+                    .iter()
+                    .flat_map(|k| std::iter::once(&k.current).chain(&k.previous))
+                    .filter(|k| k.valid_until.is_none_or(|until| until > now))
+                    .map(|k| OverlayKey::new(k.generation, k.key.clone()))
+                    .collect();
+                OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments }
+            })
+            .collect();
+        networks.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(OverlayState { networks })
     }
 
     fn tasks_of(&self, node: &NodeId) -> Result<Vec<Versioned<TaskObject>>> {

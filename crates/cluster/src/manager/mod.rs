@@ -13,17 +13,21 @@
 //! * `values`: secret and config records.
 //! * `services`: service, task and config records; `admission`: the image policy and the one
 //!   check every service spec passes before it is stored.
+//! * `networks`: overlay network records; `allocator`: addresses on them (tasks, virtual IPs)
+//!   and the rotation of their keys.
 //! * `orchestrator`: tasks for services, placed on nodes (the leader's reconcile loop).
 //! * `dispatcher`: assignments, task files and status reports, per calling node.
 //! * `logs`: the log broker behind `service logs`.
 
 mod admission;
+mod allocator;
 mod control;
 mod dispatcher;
 mod issuance;
 mod liveness;
 mod logs;
 mod membership;
+mod networks;
 pub(crate) mod orchestrator;
 mod rotation;
 mod services;
@@ -140,6 +144,9 @@ pub(crate) struct Manager {
     cluster_lock: tokio::sync::Mutex<()>,
     /// Judges service images against the image policy.
     evaluator: palisade_policy::Evaluator,
+    /// Held by every allocation of network addresses from decision to commit (see
+    /// `allocator`), and by network removal.
+    allocation: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
@@ -157,6 +164,7 @@ impl Manager {
             liveness: Liveness::new(),
             logs: logs::LogBroker::default(),
             cluster_lock: tokio::sync::Mutex::new(()),
+            allocation: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -8,7 +8,9 @@
 //!   restart policy allows;
 //! * a changed spec is rolled out `parallelism` tasks at a time, `delay` apart;
 //! * pending tasks are placed on the eligible node with the fewest of the service's tasks;
-//! * ended tasks beyond the history limit are deleted.
+//! * ended tasks beyond the history limit are deleted;
+//! * new tasks get their addresses on their networks (`allocator`) before they are stored; a
+//!   task for which no address is free is not made this pass.
 //!
 //! Every write is pinned to the version it was decided from: a task a node updated meanwhile
 //! is simply decided again on the next pass.
@@ -43,6 +45,9 @@ pub(crate) async fn run(manager: Arc<Manager>) {
         match manager.reconcile().await {
             Ok(()) | Err(Error::OutOfSequence) => {}
             Err(e) => tracing::debug!("orchestrator pass: {e}"),
+        }
+        if let Err(e) = manager.rotate_network_keys().await {
+            tracing::debug!("network key rotation: {e}");
         }
     }
 }
@@ -114,6 +119,7 @@ impl Plan {
 impl Manager {
     /// One orchestration pass (see the module docs).
     pub(crate) async fn reconcile(&self) -> Result<()> {
+        let _allocation = self.allocation.lock().await;
         let period = self.heartbeat_period()?;
         let cluster = self.records.cluster()?.value;
         let nodes = self.nodes()?;
@@ -155,7 +161,26 @@ impl Manager {
             .chain(plan.puts.values().filter(|(_, v)| v.is_none()).map(|(t, _)| (t.clone(), None)))
             .collect();
         schedule(&view, &services, all, &mut plan);
+        self.allocate_new_tasks(&mut plan)?;
         self.commit_plan(plan).await
+    }
+
+    /// Gives each new task of the plan its addresses; drops the tasks that cannot have them.
+    fn allocate_new_tasks(&self, plan: &mut Plan) -> Result<()> {
+        let mut pools = self.pools()?;
+        plan.puts.retain(|id, (task, version)| {
+            if version.is_some() || task.spec.networks.is_empty() {
+                return true;
+            }
+            match pools.allocate_task(task) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(task = %id, service = %task.service_name, "task not made: {e}");
+                    false
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Commits each decided write on its own (raft coalesces them): one raced task does not
@@ -351,6 +376,7 @@ fn new_task(view: &View, service: &ServiceObject, slot: u64, node: Option<NodeId
         spec_version: service.spec_version,
         desired: TaskState::Running,
         status: TaskStatus::new(TaskState::Pending, view.now, "pending task scheduling"),
+        addresses: Vec::new(),
         created_at: view.now,
         updated_at: view.now,
     }
@@ -528,12 +554,14 @@ mod tests {
                 task: crate::model::TaskSpec { constraints, ..Default::default() },
                 update: Default::default(),
                 rollback: Default::default(),
+                endpoint_mode: Default::default(),
             },
             previous_spec: None,
             spec_version: 1,
             created_at: now,
             updated_at: now,
             update: None,
+            virtual_ips: Vec::new(),
         }
     }
 

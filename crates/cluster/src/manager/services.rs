@@ -14,10 +14,12 @@ impl Manager {
     /// Returns the new service's ID and the warnings of audit-mode policy rules.
     pub(super) async fn service_create(&self, mut spec: ServiceSpec) -> Result<(String, Vec<String>)> {
         self.resolve_all_grants(&mut spec)?;
+        self.resolve_attachments(&mut spec)?;
         let action = format!("service create {}", spec.name);
         let warnings = self.admit(&mut spec, &action).await?;
         let now = self.clock.now();
-        let service = ServiceObject {
+        let _allocation = self.allocation.lock().await;
+        let mut service = ServiceObject {
             id: random_object_id(),
             spec,
             previous_spec: None,
@@ -25,7 +27,9 @@ impl Manager {
             created_at: now,
             updated_at: now,
             update: None,
+            virtual_ips: Vec::new(),
         };
+        self.pools()?.allocate_service(&mut service)?;
         if self.records.list::<ServiceObject>()?.iter().any(|s| s.value.id == service.id) {
             return Err(Error::internal("service create", "object ID collision"));
         }
@@ -60,8 +64,10 @@ impl Manager {
                 .ok_or_else(|| Error::precondition(format!("service {} does not have a previous spec", service.spec.name)))?;
         } else {
             self.resolve_all_grants(&mut spec)?;
+            self.resolve_attachments(&mut spec)?;
         }
         let warnings = self.admit(&mut spec, &format!("service update {}", service.spec.name)).await?;
+        let _allocation = self.allocation.lock().await;
         let tasks_change = spec.task != service.spec.task;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
@@ -78,6 +84,7 @@ impl Manager {
                 batch_done_at: None,
             });
         }
+        self.pools()?.allocate_service(&mut service)?;
         self.records.commit(WriteSet::new().put(&service, Some(current.version))?).await?;
         Ok(warnings)
     }

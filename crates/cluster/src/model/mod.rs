@@ -5,6 +5,7 @@
 //! as JSON, sealed by the store; its version is the raft index of the write that stored it.
 
 mod cluster;
+mod network;
 mod node;
 mod policy;
 mod records;
@@ -13,6 +14,9 @@ mod service;
 mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
+pub(crate) use network::{
+    EndpointMode, NetworkAddress, NetworkAttachment, NetworkKey, NetworkKeys, NetworkObject, FIRST_VNI, MAX_VNI, NETWORK_KEY_LEN,
+};
 pub(crate) use node::{cluster_addr, truncate, Availability, NodeDescription, NodeObject};
 pub(crate) use policy::{LogEntry, LogKind, PolicyObject, MAX_LOG_ENTRIES, POLICY_KEY};
 pub(crate) use records::{Object, Records, Versioned, WriteSet};

@@ -6,7 +6,7 @@ use palisade_store::Table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::Object;
+use super::{EndpointMode, NetworkAddress, NetworkAttachment, Object};
 
 /// A service, keyed by its name (unique; services are never renamed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub(crate) struct ServiceObject {
     pub(crate) updated_at: OffsetDateTime,
     /// The last rolling update, while or after it runs.
     pub(crate) update: Option<UpdateProgress>,
+    /// One per network of the spec in `vip` mode, allocated by the leader's allocator.
+    #[serde(default)]
+    pub(crate) virtual_ips: Vec<NetworkAddress>,
 }
 
 impl Object for ServiceObject {
@@ -42,6 +45,8 @@ pub(crate) struct ServiceSpec {
     pub(crate) task: TaskSpec,
     pub(crate) update: UpdatePolicy,
     pub(crate) rollback: UpdatePolicy,
+    #[serde(default)]
+    pub(crate) endpoint_mode: EndpointMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +80,9 @@ pub(crate) struct TaskSpec {
     pub(crate) constraints: Vec<Constraint>,
     pub(crate) max_replicas: u64,
     pub(crate) force_update: u64,
+    /// The overlay networks each task attaches to.
+    #[serde(default)]
+    pub(crate) networks: Vec<NetworkAttachment>,
 }
 
 /// A secret or config granted to a service's tasks, as a file.
@@ -196,6 +204,11 @@ impl ServiceSpec {
         } else {
             self.update
         }
+    }
+
+    /// Whether its tasks attach to the network with this ID.
+    pub(crate) fn attaches(&self, network_id: &str) -> bool {
+        self.task.networks.iter().any(|n| n.network_id == network_id)
     }
 
     /// Whether it grants the secret (`secrets`) or config with this ID.

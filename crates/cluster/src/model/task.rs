@@ -5,7 +5,7 @@ use palisade_store::Table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Object, TaskSpec};
+use super::{NetworkAddress, Object, TaskSpec};
 
 /// A task, keyed by its ID.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +23,10 @@ pub(crate) struct TaskObject {
     /// What the orchestrator wants: `Running`, `Shutdown` or `Remove`.
     pub(crate) desired: TaskState,
     pub(crate) status: TaskStatus,
+    /// Its address on each network of its spec, allocated by the leader's allocator before
+    /// the task is scheduled; held until the task record is deleted.
+    #[serde(default)]
+    pub(crate) addresses: Vec<NetworkAddress>,
     #[serde(with = "super::timestamp")]
     pub(crate) created_at: OffsetDateTime,
     #[serde(with = "super::timestamp")]

@@ -12,7 +12,9 @@ pub(crate) mod transport;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use palisade_pki::{ClusterId, IssuerInfo, NodeId, NodeRole};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -164,6 +166,9 @@ pub(crate) struct Assignments {
     /// Log subscriptions' requests for the node's tasks.
     #[serde(default)]
     pub(crate) logs: Vec<LogRequest>,
+    /// The overlay networks the node's live tasks attach to, with their keys.
+    #[serde(default)]
+    pub(crate) overlay: crate::overlay::OverlayState,
 }
 
 /// A task's status as its node reports it.
@@ -346,6 +351,37 @@ impl fmt::Debug for SecretCreate {
     }
 }
 
+/// `network create -d overlay`, checked at the API edge (driver, options); the manager checks
+/// it against the store.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct NetworkCreate {
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) attachable: bool,
+    /// `None`: the next free /24 of the default address pool.
+    pub(crate) subnet: Option<Ipv4Net>,
+    /// `None`: the subnet's first host.
+    pub(crate) gateway: Option<Ipv4Addr>,
+    /// `false` only for an explicit `--opt encrypted=false`.
+    pub(crate) encrypted: bool,
+}
+
+/// An overlay network as managers show it: never its keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NetworkView {
+    pub(crate) id: String,
+    pub(crate) version: u64,
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) attachable: bool,
+    pub(crate) vni: u32,
+    pub(crate) subnet: Ipv4Net,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) encrypted: bool,
+}
+
 /// A cluster-state call. It runs on the leader: locally there, passed on from elsewhere.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ControlCall {
@@ -416,6 +452,14 @@ pub(crate) enum ControlCall {
     ConfigRemove {
         reference: String,
     },
+    NetworkCreate(NetworkCreate),
+    NetworkList,
+    NetworkInspect {
+        reference: String,
+    },
+    NetworkRemove {
+        reference: String,
+    },
     LogsOpen(LogsOpen),
     LogsNext {
         subscription: String,
@@ -454,6 +498,8 @@ impl ControlCall {
                 | Self::ConfigInspect { .. }
                 | Self::PolicyInspect
                 | Self::PolicyLog
+                | Self::NetworkList
+                | Self::NetworkInspect { .. }
         )
     }
 }
@@ -487,6 +533,8 @@ pub(crate) enum ControlReply {
     Task(Box<TaskView>),
     Configs(Vec<ConfigView>),
     Config(Box<ConfigView>),
+    Networks(Vec<NetworkView>),
+    Network(Box<NetworkView>),
     Assignments(Assignments),
     TaskFiles(TaskFiles),
     LogBatch(LogBatch),

@@ -7,6 +7,9 @@
 //! tmpfs its secrets were on. When a task's process exits on its own, its files are released
 //! at once.
 //!
+//! With its assignments it receives the overlay networks its tasks attach to (with their keys)
+//! and publishes them on the node's overlay channel, for the data plane.
+//!
 //! Reports are resent until the leader's copy of a task shows them, so a report lost to a
 //! leader change is not lost for good.
 
@@ -58,6 +61,13 @@ pub(crate) async fn run(node: Arc<ActiveNode>, executor: Arc<dyn TaskExecutor>) 
             }
         };
         known = Some(assignments.version);
+        node.overlay.send_if_modified(|state| {
+            let changed = *state != assignments.overlay;
+            if changed {
+                *state = assignments.overlay.clone();
+            }
+            changed
+        });
         for request in assignments.logs {
             logs::spawn(node.clone(), executor.clone(), request);
         }

@@ -95,7 +95,8 @@ pub struct ServiceSpec {
     /// Rollbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_config: Option<UpdateConfig>,
-    /// Deprecated network attachments (refused: no overlay networks yet).
+    /// Deprecated place of network attachments (refused: the docker CLI sends them in
+    /// `TaskTemplate.Networks`).
     #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<Value>,
     /// `{"Mode": "vip", "Ports": [...]}`; published ports are refused for now.
@@ -137,12 +138,27 @@ pub struct TaskSpec {
     /// `container` (the only kind).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime: String,
-    /// Network attachments (refused: no overlay networks yet).
+    /// Overlay networks each task attaches to (`--network`).
     #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<Value>,
+    pub networks: Vec<NetworkAttachmentConfig>,
     /// Log driver (refused unless empty: logs stay on the node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_driver: Option<Value>,
+}
+
+/// `TaskTemplate.Networks[]`: one network a service's tasks attach to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkAttachmentConfig {
+    /// The network's ID or name (stored as its ID).
+    #[serde(default)]
+    pub target: String,
+    /// Extra names of the service on it (`--network name=N,alias=A`).
+    #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Driver options (refused when set).
+    #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// `ContainerSpec`.
@@ -449,6 +465,10 @@ pub struct Task {
     pub status: TaskStatus,
     /// What the orchestrator wants.
     pub desired_state: String,
+    /// The task's address on each of its networks:
+    /// `[{"Network": {…the network…}, "Addresses": ["10.0.1.3/24"]}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks_attachments: Vec<Value>,
 }
 
 /// `TaskStatus`.
@@ -607,8 +627,19 @@ impl ServiceSpec {
         if self.mode.replicated_job.is_some() || self.mode.global_job.is_some() {
             return Err(unsupported("job services (--mode replicated-job|global-job)"));
         }
-        if !self.networks.is_empty() || !self.task_template.networks.is_empty() {
-            return Err(unsupported("service networks (--network)"));
+        if !self.networks.is_empty() {
+            return Err(unsupported("Spec.Networks (deprecated: give networks in TaskTemplate.Networks)"));
+        }
+        for network in &self.task_template.networks {
+            if network.target.is_empty() {
+                return Err(ApiError::invalid_argument("a network attachment names no network"));
+            }
+            if !network.driver_opts.is_empty() {
+                return Err(unsupported("network driver options (--network driver-opt=...)"));
+            }
+        }
+        if let Some(mode) = self.endpoint_spec.as_ref().map(|e| e.mode.as_str()).filter(|m| !matches!(*m, "" | "vip" | "dnsrr")) {
+            return Err(ApiError::invalid_argument(format!("invalid endpoint mode {mode:?}: vip or dnsrr")));
         }
         if self.endpoint_spec.as_ref().is_some_and(|e| !e.ports.is_empty()) {
             return Err(unsupported("published service ports (--publish)"));

@@ -1,0 +1,223 @@
+//! Overlay network records: create (subnet from the default address pool unless given, a
+//! unique VXLAN identifier, the first key of an encrypted network), list, inspect, remove
+//! (refused while a service or a task uses the network). Keys never leave through these calls.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use super::services::{random_object_id, resolve};
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::model::{
+    NetworkKey, NetworkKeys, NetworkObject, ServiceObject, TaskObject, Versioned, WriteSet, FIRST_VNI, MAX_VNI,
+    NETWORK_KEY_LEN,
+};
+use crate::rpc::{NetworkCreate, NetworkView};
+
+/// Docker's default address pool for swarm networks, cut into /24s.
+const DEFAULT_POOL: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 8);
+const DEFAULT_SUBNET_PREFIX: u8 = 24;
+/// The pool's first /24, which Docker gives its ingress network: kept free for it.
+const INGRESS_SUBNET: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
+/// The smallest subnet a network may have: a gateway and at least one task.
+const MAX_PREFIX: u8 = 30;
+
+impl Manager {
+    /// Returns the new network's ID.
+    pub(super) async fn network_create(&self, create: NetworkCreate) -> Result<String> {
+        let networks = self.network_list()?;
+        if networks.iter().any(|n| n.value.name == create.name) {
+            return Err(Error::AlreadyExists { kind: "network", name: create.name });
+        }
+        let subnet = match create.subnet {
+            Some(subnet) => checked_subnet(subnet, &networks)?,
+            None => free_subnet(&networks)?,
+        };
+        let gateway = match create.gateway {
+            Some(gateway) if subnet.hosts().any(|h| h == gateway) => gateway,
+            Some(gateway) => return Err(Error::invalid(format!("gateway {gateway} is not a host address of subnet {subnet}"))),
+            None => subnet.hosts().next().ok_or_else(|| Error::invalid(format!("subnet {subnet} has no host addresses")))?,
+        };
+        let vni = (FIRST_VNI..=MAX_VNI)
+            .find(|v| !networks.iter().any(|n| n.value.vni == *v))
+            .ok_or_else(|| Error::precondition("no VXLAN network identifier is left"))?;
+        let now = self.clock.now();
+        let network = NetworkObject {
+            id: random_object_id(),
+            name: create.name,
+            labels: create.labels,
+            created_at: now,
+            updated_at: now,
+            attachable: create.attachable,
+            vni,
+            subnet,
+            gateway,
+            keys: create.encrypted.then(|| NetworkKeys { current: new_key(1, now), previous: None }),
+        };
+        if networks.iter().any(|n| n.value.id == network.id) {
+            return Err(Error::internal("network create", "object ID collision"));
+        }
+        match self.records.commit(WriteSet::new().put(&network, None)?).await {
+            Ok(_) => {
+                tracing::info!(network = %network.id, vni, %subnet, encrypted = network.encrypted(), "overlay network created");
+                Ok(network.id)
+            }
+            Err(Error::OutOfSequence) => Err(Error::AlreadyExists { kind: "network", name: network.name }),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn network_list(&self) -> Result<Vec<Versioned<NetworkObject>>> {
+        self.records.list()
+    }
+
+    /// As dockerd: exact ID, then exact name, then unique ID prefix.
+    pub(super) fn resolve_network(&self, reference: &str) -> Result<Versioned<NetworkObject>> {
+        resolve(self.network_list()?, reference, "network", |n| (&n.id, &n.name))
+    }
+
+    /// Removes the network, unless a service attaches to it or a task still holds an address
+    /// on it (as swarmkit refuses it).
+    pub(super) async fn network_remove(&self, reference: &str) -> Result<()> {
+        let _allocation = self.allocation.lock().await;
+        let network = self.resolve_network(reference)?;
+        let id = &network.value.id;
+        let name = &network.value.name;
+        if let Some(service) = self.records.list::<ServiceObject>()?.into_iter().find(|s| s.value.spec.attaches(id)) {
+            return Err(Error::precondition(format!("network {name} is in use by service {}", service.value.spec.name)));
+        }
+        if let Some(task) = self.records.list::<TaskObject>()?.into_iter().find(|t| t.value.addresses.iter().any(|a| a.network_id == *id)) {
+            return Err(Error::precondition(format!("network {name} is in use by task {}", task.value.id)));
+        }
+        self.records.commit(WriteSet::new().delete::<NetworkObject>(name, network.version)).await?;
+        tracing::info!(network = %id, "overlay network removed");
+        Ok(())
+    }
+}
+
+impl Manager {
+    /// Points each of the spec's attachments at the network it names (by ID, name or unique
+    /// ID prefix); refuses unknown networks and a network attached twice.
+    pub(super) fn resolve_attachments(&self, spec: &mut crate::model::ServiceSpec) -> Result<()> {
+        let mut seen = Vec::new();
+        for attachment in &mut spec.task.networks {
+            let network = self.resolve_network(&attachment.network_id)?.value;
+            if seen.contains(&network.id) {
+                return Err(Error::invalid(format!("network {} is attached more than once", network.name)));
+            }
+            attachment.network_id.clone_from(&network.id);
+            seen.push(network.id);
+        }
+        Ok(())
+    }
+}
+
+/// A network's view: everything but its keys.
+pub(super) fn network_view(network: &Versioned<NetworkObject>) -> NetworkView {
+    let n = &network.value;
+    NetworkView {
+        id: n.id.clone(),
+        version: network.version,
+        name: n.name.clone(),
+        labels: n.labels.clone(),
+        created_at: n.created_at,
+        attachable: n.attachable,
+        vni: n.vni,
+        subnet: n.subnet,
+        gateway: n.gateway,
+        encrypted: n.encrypted(),
+    }
+}
+
+/// A fresh key from the OS's random source.
+pub(super) fn new_key(generation: u64, at: time::OffsetDateTime) -> NetworkKey {
+    let mut key = Zeroizing::new(vec![0u8; NETWORK_KEY_LEN]);
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    NetworkKey { generation, key, created_at: at, valid_until: None }
+}
+
+/// A requested subnet: a network address (no host bits), small enough to be sensible, and
+/// overlapping no other network's.
+fn checked_subnet(subnet: Ipv4Net, networks: &[Versioned<NetworkObject>]) -> Result<Ipv4Net> {
+    if subnet != subnet.trunc() {
+        return Err(Error::invalid(format!("invalid subnet {subnet}: it has host bits set (did you mean {}?)", subnet.trunc())));
+    }
+    if subnet.prefix_len() > MAX_PREFIX {
+        return Err(Error::invalid(format!("invalid subnet {subnet}: the prefix may be at most /{MAX_PREFIX}")));
+    }
+    if let Some(other) = networks.iter().find(|n| overlaps(&n.value.subnet, &subnet)) {
+        return Err(Error::invalid(format!(
+            "invalid pool request: subnet {subnet} overlaps with subnet {} of network {}",
+            other.value.subnet, other.value.name
+        )));
+    }
+    Ok(subnet)
+}
+
+/// The first /24 of the default pool (after the ingress network's) that no network overlaps.
+fn free_subnet(networks: &[Versioned<NetworkObject>]) -> Result<Ipv4Net> {
+    DEFAULT_POOL
+        .subnets(DEFAULT_SUBNET_PREFIX)
+        .map_err(|e| Error::internal("default address pool", e))?
+        .filter(|s| s.network() != INGRESS_SUBNET)
+        .find(|s| !networks.iter().any(|n| overlaps(&n.value.subnet, s)))
+        .ok_or_else(|| Error::precondition("the default address pool (10.0.0.0/8) is exhausted"))
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(name: &str, subnet: &str) -> Versioned<NetworkObject> {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let subnet: Ipv4Net = subnet.parse().unwrap();
+        Versioned {
+            version: 1,
+            value: NetworkObject {
+                id: name.into(),
+                name: name.into(),
+                labels: Default::default(),
+                created_at: now,
+                updated_at: now,
+                attachable: false,
+                vni: FIRST_VNI,
+                gateway: subnet.hosts().next().unwrap(),
+                subnet,
+                keys: None,
+            },
+        }
+    }
+
+    #[test]
+    fn subnets_come_from_the_default_pool_after_the_ingress_one() {
+        assert_eq!(free_subnet(&[]).unwrap().to_string(), "10.0.1.0/24");
+        let taken = [network("a", "10.0.1.0/24"), network("b", "10.0.2.0/23")];
+        assert_eq!(free_subnet(&taken).unwrap().to_string(), "10.0.4.0/24");
+    }
+
+    #[test]
+    fn a_requested_subnet_must_not_overlap_nor_have_host_bits() {
+        let taken = [network("a", "10.0.1.0/24")];
+        let refused = checked_subnet("10.0.0.0/16".parse().unwrap(), &taken).unwrap_err().to_string();
+        assert!(refused.contains("overlaps") && refused.contains("network a"), "{refused}");
+        assert!(checked_subnet("10.0.1.128/25".parse().unwrap(), &taken).is_err());
+        assert!(checked_subnet("192.168.7.5/24".parse().unwrap(), &taken).unwrap_err().to_string().contains("host bits"));
+        assert!(checked_subnet("192.168.7.0/31".parse().unwrap(), &taken).is_err());
+        assert_eq!(checked_subnet("192.168.7.0/24".parse().unwrap(), &taken).unwrap().to_string(), "192.168.7.0/24");
+    }
+
+    #[test]
+    fn keys_are_random_and_of_the_right_length() {
+        let (a, b) = (new_key(1, time::OffsetDateTime::UNIX_EPOCH), new_key(1, time::OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(a.key.len(), NETWORK_KEY_LEN);
+        assert_ne!(*a.key, *b.key);
+        assert!(!format!("{a:?}").contains(&format!("{:?}", &a.key[..4])));
+    }
+}

@@ -1,0 +1,101 @@
+//! The desired overlay state of one node: what the data plane (VXLAN, encryption) must set up
+//! on this node, as the managers decide it. The leader sends it with the node's assignments
+//! over the mutual-TLS cluster port, and the worker keeps the node's copy current in a
+//! [`tokio::sync::watch`] channel ([`crate::Daemon::overlay_state`]).
+//!
+//! Invariants the managers keep (see `manager::dispatcher`):
+//! * a node receives a network only while it runs a live task attached to it: so a node never
+//!   holds the keys of a network it has no task on, and stops receiving them once its last
+//!   task there ends;
+//! * an encrypted network carries its current key and, for a grace period after a rotation,
+//!   the previous one; generations only grow.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Everything this node should have of the overlay networks, by network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayState {
+    /// The networks this node runs tasks on, by ID order.
+    pub networks: Vec<OverlayNetwork>,
+}
+
+/// One overlay network as this node must set it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayNetwork {
+    /// The network's ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its VXLAN network identifier (unique in the cluster).
+    pub vni: u32,
+    /// Its subnet.
+    pub subnet: Ipv4Net,
+    /// Its gateway address.
+    pub gateway: Ipv4Addr,
+    /// Keys for its traffic between nodes: empty for a network created with
+    /// `encrypted=false`, else the current key first, then the previous one while it is still
+    /// valid.
+    pub keys: Vec<OverlayKey>,
+    /// The other nodes that run tasks on it.
+    pub peers: Vec<OverlayPeer>,
+    /// This node's tasks on it.
+    pub attachments: Vec<OverlayAttachment>,
+}
+
+impl OverlayNetwork {
+    /// Whether traffic between nodes must be encrypted (`false` only for an explicit opt-out).
+    pub fn encrypted(&self) -> bool {
+        !self.keys.is_empty()
+    }
+}
+
+/// A network key with its generation. Never printed; zeroized on drop.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayKey {
+    /// Higher is newer.
+    pub generation: u64,
+    #[serde(with = "crate::model::secret_bytes")]
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl OverlayKey {
+    pub(crate) fn new(generation: u64, key: Zeroizing<Vec<u8>>) -> Self {
+        Self { generation, key }
+    }
+
+    /// The 32 key bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+impl fmt::Debug for OverlayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OverlayKey").field("generation", &self.generation).field("key", &"<redacted>").finish()
+    }
+}
+
+/// Another node on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayPeer {
+    /// Its node ID.
+    pub node_id: String,
+    /// Its underlay (advertised) address.
+    pub addr: String,
+}
+
+/// One of this node's tasks on the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayAttachment {
+    /// The task's ID.
+    pub task_id: String,
+    /// Its address on the network (prefix: the network's subnet's).
+    pub addr: Ipv4Addr,
+    /// Its interface's MAC address.
+    pub mac: String,
+}
