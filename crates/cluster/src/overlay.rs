@@ -4,9 +4,9 @@
 //! [`tokio::sync::watch`] channel ([`crate::Daemon::overlay_state`]).
 //!
 //! Invariants the managers keep (see `manager::dispatcher`):
-//! * a node receives a network only while it runs a live task attached to it: so a node never
-//!   holds the keys of a network it has no task on, and stops receiving them once its last
-//!   task there ends;
+//! * a node receives a network only while a task assigned to it is attached to the network
+//!   (from its scheduling until it ends): so a node never holds the keys of a network it has
+//!   no task on, and stops receiving them once its last task there ends;
 //! * an encrypted network carries its current key and, for a grace period after a rotation,
 //!   the previous one; generations only grow.
 

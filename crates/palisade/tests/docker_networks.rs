@@ -150,7 +150,7 @@ fn bad_network_requests_are_refused_and_change_nothing() {
         (&["network", "create", "--subnet", "banana", "x"][..], "invalid subnet"),
         (&["network", "create", "--subnet", "10.99.0.0/24", "--gateway", "10.98.0.1", "x"][..], "gateway"),
         (&["network", "create", "taken"][..], "already exists"),
-        (&["network", "create", "-d", "overlay", "x"][..], "not supported"),
+        (&["network", "create", "-d", "overlay", "x"][..], "This node is not a swarm manager"),
         (&["network", "create", "--ipv6", "x"][..], "not supported"),
         (&["network", "rm", "bridge"][..], "pre-defined"),
         (&["network", "rm", "nosuch"][..], "not found"),

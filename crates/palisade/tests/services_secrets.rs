@@ -65,29 +65,6 @@ fn daemon_mounts(cluster: &Cluster, i: usize, needle: &str) -> Vec<String> {
     mounts.lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
 }
 
-/// A node's own call to the cluster port, with its own certificate, as `curl` sends it.
-fn node_call(cluster: &Cluster, from: usize, body: &str) -> (u16, String) {
-    let node_dir = cluster[from].data_root().join("node");
-    let out = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"])
-        .arg("--cacert")
-        .arg(node_dir.join("root-ca.crt"))
-        .arg("--cert")
-        .arg(node_dir.join("node.crt"))
-        .arg("--key")
-        .arg(node_dir.join("node.key"))
-        .args(["-H", "Content-Type: application/json", "--data", body])
-        // Manager certificates name the role (as swarmkit's do), not an address.
-        .arg("--resolve")
-        .arg(format!("swarm-manager:{}:{}", cluster[0].port, cluster[0].ip))
-        .arg(format!("https://swarm-manager:{}/node/v1", cluster[0].port))
-        .output()
-        .expect("curl is required");
-    let text = stdout(&out);
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
 #[test]
 fn services_run_tasks_with_their_secrets_and_nothing_else() {
     let cluster = Cluster::start(1, 2);
@@ -195,14 +172,14 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     let (task_id, task_node, _) = &running[0];
     let owner = member_of(&cluster, task_node);
     let other = if owner == 1 { 2 } else { 1 };
-    let (code, body) = node_call(&cluster, other, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
+    let (code, body) = cluster.node_call(other, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
     assert_eq!(code, 403, "another node's task files are refused: {body}");
     assert!(!body.contains(&value));
-    let (code, body) = node_call(&cluster, 0, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
+    let (code, body) = cluster.node_call(0, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
     assert_eq!(code, 403, "the manager's node identity has no task either: {body}");
-    let (code, body) = node_call(&cluster, other, &format!(r#"{{"Assignments":{{"node":"{task_node}","known":null}}}}"#));
+    let (code, body) = cluster.node_call(other, &format!(r#"{{"Assignments":{{"node":"{task_node}","known":null}}}}"#));
     assert_eq!(code, 403, "another node's assignments are refused: {body}");
-    let (code, body) = node_call(&cluster, owner, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
+    let (code, body) = cluster.node_call(owner, &format!(r#"{{"TaskFiles":{{"task_id":"{task_id}"}}}}"#));
     assert_eq!(code, 200, "{body}");
 
     // A config as a file at its target.

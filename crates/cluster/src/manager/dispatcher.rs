@@ -6,8 +6,8 @@
 //! * it receives a secret's or config's value only for a task assigned to it, wanted running,
 //!   whose spec grants it;
 //! * it reports the status of its own tasks only, and a status only ever moves forward;
-//! * it receives an overlay network (and so its keys) only while one of its tasks attached to
-//!   the network is live: wanted running and not ended.
+//! * it receives an overlay network (and so its keys) only while one of its tasks is attached
+//!   to the network: assigned to it and not ended.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -56,11 +56,11 @@ impl Manager {
         }
     }
 
-    /// The overlay networks `node`'s live tasks (`tasks`) attach to, with their keys, the
+    /// The overlay networks `node`'s tasks (`tasks`) are attached to, with their keys, the
     /// other nodes on them and the node's own attachments. Nothing of any other network.
     fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
-        let live: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_live()).collect();
-        let wanted: BTreeSet<&str> = live.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.as_str()).collect();
+        let attached: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_attached()).collect();
+        let wanted: BTreeSet<&str> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.as_str()).collect();
         if wanted.is_empty() {
             return Ok(OverlayState::default());
         }
@@ -73,7 +73,7 @@ impl Manager {
             .filter(|n| wanted.contains(n.value.id.as_str()))
             .map(|n| {
                 let n = n.value;
-                let on_network = |t: &TaskObject| t.is_live() && t.addresses.iter().any(|a| a.network_id == n.id);
+                let on_network = |t: &TaskObject| t.is_attached() && t.addresses.iter().any(|a| a.network_id == n.id);
                 let peer_ids: BTreeSet<&NodeId> = all_tasks
                     .iter()
                     .filter(|t| on_network(&t.value))
@@ -85,7 +85,7 @@ impl Manager {
                     .filter(|p| peer_ids.contains(&p.value.id))
                     .map(|p| OverlayPeer { node_id: p.value.id.to_string(), addr: p.value.addr.clone() })
                     .collect();
-                let attachments = live
+                let attachments = attached
                     .iter()
                     .flat_map(|t| t.addresses.iter().filter(|a| a.network_id == n.id).map(|a| (t.id.clone(), a)))
                     .map(|(task_id, a)| OverlayAttachment { task_id, addr: a.addr.addr(), mac: a.mac() })

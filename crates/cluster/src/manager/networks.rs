@@ -1,6 +1,6 @@
 //! Overlay network records: create (subnet from the default address pool unless given, a
 //! unique VXLAN identifier, the first key of an encrypted network), list, inspect, remove
-//! (refused while a service or a task uses the network). Keys never leave through these calls.
+//! (refused while a service or a running task uses the network). Keys never leave through these calls.
 
 use std::net::Ipv4Addr;
 
@@ -79,8 +79,8 @@ impl Manager {
         resolve(self.network_list()?, reference, "network", |n| (&n.id, &n.name))
     }
 
-    /// Removes the network, unless a service attaches to it or a task still holds an address
-    /// on it (as swarmkit refuses it).
+    /// Removes the network, unless a service attaches to it or a task that has not ended holds
+    /// an address on it (as swarmkit refuses it). Ended tasks keep their record of the address.
     pub(super) async fn network_remove(&self, reference: &str) -> Result<()> {
         let _allocation = self.allocation.lock().await;
         let network = self.resolve_network(reference)?;
@@ -89,7 +89,8 @@ impl Manager {
         if let Some(service) = self.records.list::<ServiceObject>()?.into_iter().find(|s| s.value.spec.attaches(id)) {
             return Err(Error::precondition(format!("network {name} is in use by service {}", service.value.spec.name)));
         }
-        if let Some(task) = self.records.list::<TaskObject>()?.into_iter().find(|t| t.value.addresses.iter().any(|a| a.network_id == *id)) {
+        let holds = |t: &TaskObject| t.is_attached() && t.addresses.iter().any(|a| a.network_id == *id);
+        if let Some(task) = self.records.list::<TaskObject>()?.into_iter().find(|t| holds(&t.value)) {
             return Err(Error::precondition(format!("network {name} is in use by task {}", task.value.id)));
         }
         self.records.commit(WriteSet::new().delete::<NetworkObject>(name, network.version)).await?;

@@ -132,4 +132,10 @@ impl TaskObject {
     pub(crate) fn is_live(&self) -> bool {
         self.desired == TaskState::Running && !self.status.state.is_terminal()
     }
+
+    /// Whether it is on its networks: it has not ended (it may be starting, or stopping after
+    /// a shutdown). Its node needs the networks until then; once it ends, they may go.
+    pub(crate) fn is_attached(&self) -> bool {
+        !self.status.state.is_terminal() && !self.addresses.is_empty()
+    }
 }

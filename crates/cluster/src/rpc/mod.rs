@@ -166,7 +166,7 @@ pub(crate) struct Assignments {
     /// Log subscriptions' requests for the node's tasks.
     #[serde(default)]
     pub(crate) logs: Vec<LogRequest>,
-    /// The overlay networks the node's live tasks attach to, with their keys.
+    /// The overlay networks the node's tasks are attached to, with their keys.
     #[serde(default)]
     pub(crate) overlay: crate::overlay::OverlayState,
 }

@@ -313,6 +313,30 @@ impl Cluster {
         cluster
     }
 
+    /// Member `from`'s own call to the leader-side node RPC of member 0 (a manager), with its
+    /// own certificate, as `curl` sends it: (HTTP status, body).
+    pub fn node_call(&self, from: usize, body: &str) -> (u16, String) {
+        let node_dir = self[from].data_root().join("node");
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "20"])
+            .arg("--cacert")
+            .arg(node_dir.join("root-ca.crt"))
+            .arg("--cert")
+            .arg(node_dir.join("node.crt"))
+            .arg("--key")
+            .arg(node_dir.join("node.key"))
+            .args(["-H", "Content-Type: application/json", "--data", body])
+            // Manager certificates name the role (as swarmkit's do), not an address.
+            .arg("--resolve")
+            .arg(format!("swarm-manager:{}:{}", self[0].port, self[0].ip))
+            .arg(format!("https://swarm-manager:{}/node/v1", self[0].port))
+            .output()
+            .expect("curl is required");
+        let text = stdout(&out);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
     /// Indices of members whose daemon runs.
     pub fn live(&self) -> Vec<usize> {
         (0..self.members.len()).filter(|&i| self.members[i].is_running()).collect()
