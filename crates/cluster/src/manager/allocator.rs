@@ -126,3 +126,109 @@ impl Manager {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use palisade_pki::{Clock, FixedClock, NodeId};
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::model::{TaskSpec, TaskState, TaskStatus, FIRST_VNI, NETWORK_KEY_LEN};
+    use crate::rpc::NetworkCreate;
+
+    fn create(name: &str, encrypted: bool) -> NetworkCreate {
+        NetworkCreate { name: name.into(), labels: Default::default(), attachable: false, subnet: None, gateway: None, encrypted }
+    }
+
+    fn keys_of(manager: &Manager, name: &str) -> Option<(u64, Vec<u8>, Option<(u64, Vec<u8>)>)> {
+        let network = manager.resolve_network(name).unwrap().value;
+        network.keys.map(|k| {
+            (k.current.generation, k.current.key.to_vec(), k.previous.map(|p| (p.generation, p.key.to_vec())))
+        })
+    }
+
+    #[tokio::test]
+    async fn keys_rotate_every_twelve_hours_and_the_replaced_one_stays_for_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = OffsetDateTime::now_utc();
+        let clock = Arc::new(FixedClock::new(start));
+        let manager = crate::manager::tests::manager_with_clock(dir.path(), clock.clone()).await;
+        manager.network_create(create("secure", true)).await.unwrap();
+        manager.network_create(create("plain", false)).await.unwrap();
+        let (generation, first, previous) = keys_of(&manager, "secure").unwrap();
+        assert_eq!((generation, first.len(), previous), (1, NETWORK_KEY_LEN, None));
+
+        // Not yet due: nothing changes.
+        clock.set(start + NETWORK_KEY_ROTATION - Duration::from_secs(1));
+        manager.rotate_network_keys().await.unwrap();
+        assert_eq!(keys_of(&manager, "secure").unwrap(), (1, first.clone(), None));
+
+        // Due: a new key, the replaced one kept as previous.
+        let rotated_at = start + NETWORK_KEY_ROTATION;
+        clock.set(rotated_at);
+        manager.rotate_network_keys().await.unwrap();
+        let (generation, second, previous) = keys_of(&manager, "secure").unwrap();
+        assert_eq!(generation, 2);
+        assert_ne!(second, first);
+        assert_eq!(previous, Some((1, first.clone())));
+
+        // Within the grace period the previous key stays; after it, it goes.
+        clock.set(rotated_at + NETWORK_KEY_GRACE - Duration::from_secs(1));
+        manager.rotate_network_keys().await.unwrap();
+        assert_eq!(keys_of(&manager, "secure").unwrap().2, Some((1, first)));
+        clock.set(rotated_at + NETWORK_KEY_GRACE);
+        manager.rotate_network_keys().await.unwrap();
+        assert_eq!(keys_of(&manager, "secure").unwrap(), (2, second, None));
+
+        // The opted-out network never has keys.
+        assert!(keys_of(&manager, "plain").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_node_receives_a_network_and_its_keys_only_while_a_task_of_its_is_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+        let manager = crate::manager::tests::manager_with_clock(dir.path(), clock.clone()).await;
+        let on = manager.network_create(create("on", true)).await.unwrap();
+        manager.network_create(create("off", true)).await.unwrap();
+        let node = manager.self_id.clone();
+        let stranger = NodeId::generate(&mut rand::rngs::OsRng);
+
+        let mut task = TaskObject {
+            id: "task1".into(),
+            service_id: "svc".into(),
+            service_name: "svc".into(),
+            slot: 1,
+            node_id: Some(node.clone()),
+            spec: TaskSpec::default(),
+            spec_version: 1,
+            desired: TaskState::Running,
+            status: TaskStatus::new(TaskState::Running, clock.now(), "running"),
+            addresses: Vec::new(),
+            created_at: clock.now(),
+            updated_at: clock.now(),
+        };
+        task.spec.networks = vec![crate::model::NetworkAttachment { network_id: on.clone(), aliases: Vec::new() }];
+        manager.pools().unwrap().allocate_task(&mut task).unwrap();
+        assert_eq!(task.addresses[0].addr.to_string(), "10.0.1.2/24", "the gateway is never given");
+
+        let state = manager.overlay_state(&node, std::slice::from_ref(&task)).unwrap();
+        assert_eq!(state.networks.len(), 1, "{state:?}");
+        let received = &state.networks[0];
+        assert_eq!((received.id.as_str(), received.vni, received.keys.len()), (on.as_str(), FIRST_VNI, 1));
+        let (_, key, _) = keys_of(&manager, "on").unwrap();
+        assert_eq!(received.keys[0].expose(), key.as_slice());
+        assert_eq!(received.attachments[0].addr.to_string(), "10.0.1.2");
+        let shown = format!("{:?}", &key[..8]);
+        assert!(!format!("{state:?}").contains(shown.trim_end_matches(']')), "keys are redacted in Debug");
+
+        assert!(manager.overlay_state(&stranger, &[]).unwrap().networks.is_empty());
+        // While the task stops it stays; once it has ended, the network goes.
+        task.desired = TaskState::Shutdown;
+        assert_eq!(manager.overlay_state(&node, std::slice::from_ref(&task)).unwrap().networks.len(), 1);
+        task.status = TaskStatus::new(TaskState::Shutdown, clock.now(), "shutdown");
+        assert!(manager.overlay_state(&node, std::slice::from_ref(&task)).unwrap().networks.is_empty());
+    }
+}

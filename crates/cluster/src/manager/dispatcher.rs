@@ -58,7 +58,7 @@ impl Manager {
 
     /// The overlay networks `node`'s tasks (`tasks`) are attached to, with their keys, the
     /// other nodes on them and the node's own attachments. Nothing of any other network.
-    fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
+    pub(super) fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
         let attached: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_attached()).collect();
         let wanted: BTreeSet<&str> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.as_str()).collect();
         if wanted.is_empty() {

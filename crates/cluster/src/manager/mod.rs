@@ -270,6 +270,11 @@ mod tests {
 
     /// A manager leading a new one-member cluster on a real store in `dir`.
     async fn manager(dir: &std::path::Path) -> Manager {
+        manager_with_clock(dir, Arc::new(SystemClock)).await
+    }
+
+    /// [`manager`] deciding by `clock`.
+    pub(super) async fn manager_with_clock(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Manager {
         let dek = DataKey::create(&dir.join("dek.sealed"), &Kek::generate()).unwrap();
         let store =
             Arc::new(ReplicatedStore::open(StoreConfig::new(dir.join("raft"), 1, dek, Arc::new(Alone))).await.unwrap());
@@ -277,7 +282,6 @@ mod tests {
         let node_id = NodeId::generate(&mut rng);
         store.bootstrap(Member { node_id: node_id.to_string(), addr: "127.0.0.1:2377".into() }).await.unwrap();
         store.subscribe().wait_for(|s| s.is_leader).await.unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let init = InitParams {
             cluster_id: ClusterId::generate(&mut rng),
             node_id: node_id.clone(),
