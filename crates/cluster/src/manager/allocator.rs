@@ -142,7 +142,11 @@ mod tests {
         NetworkCreate { name: name.into(), labels: Default::default(), attachable: false, subnet: None, gateway: None, encrypted }
     }
 
-    fn keys_of(manager: &Manager, name: &str) -> Option<(u64, Vec<u8>, Option<(u64, Vec<u8>)>)> {
+    /// A key's generation and bytes.
+    type Key = (u64, Vec<u8>);
+
+    /// A network's current key's generation and bytes, and its previous key's.
+    fn keys_of(manager: &Manager, name: &str) -> Option<(u64, Vec<u8>, Option<Key>)> {
         let network = manager.resolve_network(name).unwrap().value;
         network.keys.map(|k| {
             (k.current.generation, k.current.key.to_vec(), k.previous.map(|p| (p.generation, p.key.to_vec())))
