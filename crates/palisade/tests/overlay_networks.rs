@@ -57,9 +57,7 @@ fn wait_tasks(cluster: &Cluster, service: &str, count: usize) -> Vec<String> {
 #[test]
 fn overlay_networks_addresses_and_keys() {
     let cluster = Cluster::start(1, 2);
-    for i in 0..3 {
-        cluster[i].load_busybox("busybox:latest");
-    }
+    cluster.load_busybox("busybox:latest");
     let manager = &cluster[0];
 
     // An encrypted network (the default), shown as dockerd shows Docker's encrypted ones.

@@ -68,9 +68,7 @@ fn daemon_mounts(cluster: &Cluster, i: usize, needle: &str) -> Vec<String> {
 #[test]
 fn services_run_tasks_with_their_secrets_and_nothing_else() {
     let cluster = Cluster::start(1, 2);
-    for i in 0..3 {
-        cluster[i].load_busybox("busybox:latest");
-    }
+    cluster.load_busybox("busybox:latest");
     let manager = &cluster[0];
     let value = format!("s3cr3t-{}", unique());
 

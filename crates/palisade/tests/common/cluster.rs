@@ -313,6 +313,13 @@ impl Cluster {
         cluster
     }
 
+    /// Loads the busybox test image as `tag` on every member (services' tasks run it).
+    pub fn load_busybox(&self, tag: &str) {
+        for member in &self.members {
+            member.load_busybox(tag);
+        }
+    }
+
     /// Member `from`'s own call to the leader-side node RPC of member 0 (a manager), with its
     /// own certificate, as `curl` sends it: (HTTP status, body).
     pub fn node_call(&self, from: usize, body: &str) -> (u16, String) {
