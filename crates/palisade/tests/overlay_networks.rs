@@ -185,6 +185,16 @@ fn overlay_networks_addresses_and_keys() {
     let listed = manager.docker_ok_limited(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!listed.contains("dbnet") && !listed.contains("plainnet"), "{listed}");
 
+    // Creates and removals are in the manager's audit log, with whether the network is
+    // encrypted: opting out is a security decision.
+    let (records, verified) = manager.audit_records();
+    assert!(verified);
+    let entries = common::audit_entries(&manager.data_root().join("audit"));
+    let created = |name: &str| entries.iter().find(|e| e["action"] == "network.create" && e["target"] == format!("network {name}") && e["outcome"] == "success");
+    assert_eq!(created("dbnet").map(|e| e["detail"]["encrypted"].clone()), Some(Value::from("true")), "{records:?}");
+    assert_eq!(created("plainnet").map(|e| e["detail"]["encrypted"].clone()), Some(Value::from("false")), "{records:?}");
+    assert!(records.iter().any(|(action, target, outcome)| action == "network.remove" && *target == format!("network {dbnet}") && outcome == "success"), "{records:?}");
+
     // The key was never written in the clear, in raw or base64 form, nor logged.
     let roots: Vec<_> = (0..3).map(|i| cluster[i].data_root()).collect();
     let canaries = [("network key".to_owned(), key_bytes.clone()), ("network key (base64)".to_owned(), key.clone().into_bytes())];

@@ -21,6 +21,9 @@ use crate::rpc::{ControlCall, ControlReply, NetworkCreate, NetworkView};
 const ENCRYPTED: &str = "encrypted";
 /// The option dockerd shows an overlay network's VXLAN identifier in.
 const VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
+/// Audit actions.
+const NETWORK_CREATE: &str = "network.create";
+const NETWORK_REMOVE: &str = "network.remove";
 /// Names dockerd keeps for its own networks.
 const PREDEFINED: &[&str] = &["bridge", "host", "none", "ingress"];
 
@@ -49,7 +52,31 @@ impl SwarmNetworkBackend for Daemon {
         }
     }
 
+    /// Recorded in the audit log with whether the network is encrypted: opting out is a
+    /// security decision.
     async fn swarm_network_create(&self, request: NetworkCreateRequest) -> ApiResult<NetworkCreateResponse> {
+        let target = format!("network {}", request.name);
+        let encrypted = request.options.get(ENCRYPTED).is_none_or(|v| v != "false");
+        let result = self.network_create(request).await;
+        self.record(NETWORK_CREATE, target, &[("encrypted", encrypted.to_string())], &result).await;
+        result
+    }
+
+    async fn swarm_network_remove(&self, id: String) -> ApiResult<()> {
+        let target = format!("network {id}");
+        let result = self.done(ControlCall::NetworkRemove { reference: id }).await;
+        self.record(NETWORK_REMOVE, target, &[], &result).await;
+        result
+    }
+}
+
+impl Daemon {
+    async fn is_manager(&self) -> bool {
+        self.active().await.is_ok_and(|node| node.role() == NodeRole::Manager)
+    }
+
+    /// `network create -d overlay`: on a manager only, as dockerd refuses it elsewhere.
+    async fn network_create(&self, request: NetworkCreateRequest) -> ApiResult<NetworkCreateResponse> {
         match self.active().await.map(|node| node.role()) {
             Err(_) => return Err(not_a_swarm_manager()),
             Ok(NodeRole::Worker) => {
@@ -64,16 +91,6 @@ impl SwarmNetworkBackend for Daemon {
             ControlReply::ObjectId(id) => Ok(NetworkCreateResponse { id, warning: String::new() }),
             other => Err(unexpected(&other)),
         }
-    }
-
-    async fn swarm_network_remove(&self, id: String) -> ApiResult<()> {
-        self.done(ControlCall::NetworkRemove { reference: id }).await
-    }
-}
-
-impl Daemon {
-    async fn is_manager(&self) -> bool {
-        self.active().await.is_ok_and(|node| node.role() == NodeRole::Manager)
     }
 }
 

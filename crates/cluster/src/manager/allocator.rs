@@ -103,16 +103,16 @@ impl Manager {
     pub(super) async fn rotate_network_keys(&self) -> Result<()> {
         let now = self.clock.now();
         for network in self.network_list()? {
-            let Some(keys) = &network.value.keys else { continue };
-            let mut changed = network.value.clone();
-            let Some(next) = changed.keys.as_mut() else { continue };
+            let mut changed = network.value;
+            let Some(keys) = changed.keys.as_mut() else { continue };
             if now >= keys.current.created_at + NETWORK_KEY_ROTATION {
-                let mut replaced = std::mem::replace(&mut next.current, new_key(keys.current.generation + 1, now));
+                let next = new_key(keys.current.generation + 1, now);
+                let mut replaced = std::mem::replace(&mut keys.current, next);
                 replaced.valid_until = Some(now + NETWORK_KEY_GRACE);
-                next.previous = Some(replaced);
-                tracing::info!(network = %changed.id, generation = next.current.generation, "network key rotated");
+                keys.previous = Some(replaced);
+                tracing::info!(network = %changed.id, generation = keys.current.generation, "network key rotated");
             } else if keys.previous.as_ref().and_then(|p| p.valid_until).is_some_and(|until| now >= until) {
-                next.previous = None;
+                keys.previous = None;
                 tracing::info!(network = %changed.id, generation = keys.current.generation, "previous network key expired");
             } else {
                 continue;

@@ -144,8 +144,8 @@ pub(crate) struct Manager {
     cluster_lock: tokio::sync::Mutex<()>,
     /// Judges service images against the image policy.
     evaluator: palisade_policy::Evaluator,
-    /// Held by every allocation of network addresses from decision to commit (see
-    /// `allocator`), and by network removal.
+    /// Held by every allocation on overlay networks from decision to commit (subnets and
+    /// VNIs of new networks, task addresses, VIPs; see `allocator`), and by network removal.
     allocation: tokio::sync::Mutex<()>,
 }
 

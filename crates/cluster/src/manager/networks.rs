@@ -28,6 +28,8 @@ const MAX_PREFIX: u8 = 30;
 impl Manager {
     /// Returns the new network's ID.
     pub(super) async fn network_create(&self, create: NetworkCreate) -> Result<String> {
+        // Subnets and VNIs are decided from one snapshot and committed before the next.
+        let _allocation = self.allocation.lock().await;
         let networks = self.network_list()?;
         if networks.iter().any(|n| n.value.name == create.name) {
             return Err(Error::AlreadyExists { kind: "network", name: create.name });
