@@ -129,6 +129,10 @@ fn overlay_networks_addresses_and_keys() {
         assert_eq!(net["keys"][0]["generation"], 1);
         true
     });
+    // As with dockerd, a worker shows the swarm networks its tasks are on, and only those.
+    let shown = cluster[1].docker_ok_limited(&["network", "inspect", "dbnet", "--format", "{{.Scope}} {{.Driver}} {{.Options}}"]);
+    assert!(shown.starts_with("swarm overlay") && shown.contains("encrypted:"), "{shown}");
+    assert!(!cluster[2].docker_ok_limited(&["network", "ls"]).contains("dbnet"));
     let key_bytes = base64::engine::general_purpose::STANDARD.decode(&key).unwrap();
     assert_eq!(key_bytes.len(), 32);
     assert!(overlay_of(&cluster, 2).is_empty(), "worker 2 runs no task on an overlay network");
@@ -169,6 +173,8 @@ fn overlay_networks_addresses_and_keys() {
         let networks = overlay_of(&cluster, 1);
         network(&networks, &dbnet).is_none() && network(&networks, &plain).is_some()
     });
+    let on_worker = cluster[1].docker_ok_limited(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(on_worker.contains("plainnet") && !on_worker.contains("dbnet"), "{on_worker}");
     let service = inspect(&cluster, "service", "db");
     let vips = service["Endpoint"]["VirtualIPs"].as_array().cloned().unwrap();
     assert_eq!(vips.len(), 1, "{service}");

@@ -1,5 +1,6 @@
 //! Overlay networks at the Engine-API edge: `docker network create -d overlay` checked and
-//! converted into the cluster model, and networks shown as dockerd shows swarm networks.
+//! converted into the cluster model, and networks shown as dockerd shows swarm networks: all of
+//! them on a manager, on a worker those its tasks are on.
 //! Local (bridge) networks never come here: the engine serves them.
 
 use std::net::Ipv4Addr;
@@ -14,6 +15,7 @@ use super::errors::to_api;
 use super::{unexpected, ApiResult};
 use crate::daemon::Daemon;
 use crate::error::Error;
+use crate::overlay::{OverlayNetwork, OverlayState};
 use crate::rpc::{ControlCall, ControlReply, NetworkCreate, NetworkView};
 
 /// The option that turns encryption on (Docker) or, set to `false`, off (Palisade's default
@@ -24,31 +26,40 @@ const VXLANID_LIST: &str = "com.docker.network.driver.overlay.vxlanid_list";
 /// Audit actions.
 const NETWORK_CREATE: &str = "network.create";
 const NETWORK_REMOVE: &str = "network.remove";
+/// How Go writes a zero `time.Time` in JSON.
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// Names dockerd keeps for its own networks.
 const PREDEFINED: &[&str] = &["bridge", "host", "none", "ingress"];
 
 impl SwarmNetworkBackend for Daemon {
-    /// Every overlay network on a manager; none on a worker or outside a swarm (a worker
-    /// learns of a network only through its tasks).
+    /// Every overlay network on a manager; on a worker, those its tasks are on (as dockerd
+    /// shows them there); none outside a swarm.
     async fn swarm_network_list(&self) -> ApiResult<Vec<NetworkResource>> {
-        if !self.is_manager().await {
-            return Ok(Vec::new());
-        }
-        match self.call(ControlCall::NetworkList).await? {
-            ControlReply::Networks(networks) => Ok(networks.iter().map(network_resource).collect()),
-            other => Err(unexpected(&other)),
+        match self.network_holder().await {
+            Holder::Manager => match self.call(ControlCall::NetworkList).await? {
+                ControlReply::Networks(networks) => Ok(networks.iter().map(network_resource).collect()),
+                other => Err(unexpected(&other)),
+            },
+            Holder::Worker(state) => Ok(state.networks.iter().map(overlay_resource).collect()),
+            Holder::None => Ok(Vec::new()),
         }
     }
 
     async fn swarm_network_inspect(&self, reference: String) -> ApiResult<Option<NetworkResource>> {
-        if !self.is_manager().await {
-            return Ok(None);
-        }
-        match self.control(ControlCall::NetworkInspect { reference }).await {
-            Ok(ControlReply::Network(network)) => Ok(Some(network_resource(&network))),
-            Ok(other) => Err(unexpected(&other)),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(to_api(e)),
+        match self.network_holder().await {
+            Holder::Manager => match self.control(ControlCall::NetworkInspect { reference }).await {
+                Ok(ControlReply::Network(network)) => Ok(Some(network_resource(&network))),
+                Ok(other) => Err(unexpected(&other)),
+                Err(Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(to_api(e)),
+            },
+            Holder::Worker(state) => {
+                let by_id = state.networks.iter().find(|n| n.id == reference || n.name == reference);
+                let mut by_prefix = state.networks.iter().filter(|n| !reference.is_empty() && n.id.starts_with(&reference));
+                let unique_prefix = by_prefix.next().filter(|_| by_prefix.next().is_none());
+                Ok(by_id.or(unique_prefix).map(overlay_resource))
+            }
+            Holder::None => Ok(None),
         }
     }
 
@@ -70,9 +81,23 @@ impl SwarmNetworkBackend for Daemon {
     }
 }
 
+/// Where this node's view of the swarm's networks comes from.
+enum Holder {
+    /// The cluster store (through the leader).
+    Manager,
+    /// The networks its worker received for its tasks.
+    Worker(OverlayState),
+    /// Nowhere: the node is in no swarm.
+    None,
+}
+
 impl Daemon {
-    async fn is_manager(&self) -> bool {
-        self.active().await.is_ok_and(|node| node.role() == NodeRole::Manager)
+    async fn network_holder(&self) -> Holder {
+        match self.active().await {
+            Ok(node) if node.role() == NodeRole::Manager => Holder::Manager,
+            Ok(node) => Holder::Worker(node.overlay.borrow().clone()),
+            Err(_) => Holder::None,
+        }
     }
 
     /// `network create -d overlay`: on a manager only, as dockerd refuses it elsewhere.
@@ -154,25 +179,38 @@ fn network_create(r: NetworkCreateRequest) -> Result<NetworkCreate, Error> {
 /// A swarm network as dockerd shows it: scope `swarm`, driver `overlay`, its VXLAN identifier
 /// and (when encrypted) `"encrypted": ""` in its options, as Docker's encrypted networks show.
 fn network_resource(n: &NetworkView) -> NetworkResource {
-    let mut options = std::collections::BTreeMap::from([(VXLANID_LIST.to_owned(), n.vni.to_string())]);
-    if n.encrypted {
+    NetworkResource {
+        created: palisade_engine_api::types::timestamp(n.created_at),
+        attachable: n.attachable,
+        labels: n.labels.clone(),
+        ..swarm_resource(&n.id, &n.name, n.vni, (n.subnet, n.gateway), n.encrypted)
+    }
+}
+
+/// A network as a worker knows it from its tasks': no labels, and Go's zero time as its
+/// creation time (which the docker CLI parses, unlike an empty one).
+fn overlay_resource(n: &OverlayNetwork) -> NetworkResource {
+    NetworkResource { created: GO_ZERO_TIME.into(), ..swarm_resource(&n.id, &n.name, n.vni, (n.subnet, n.gateway), n.encrypted()) }
+}
+
+/// What every view of a swarm network shows.
+fn swarm_resource(id: &str, name: &str, vni: u32, (subnet, gateway): (Ipv4Net, Ipv4Addr), encrypted: bool) -> NetworkResource {
+    let mut options = std::collections::BTreeMap::from([(VXLANID_LIST.to_owned(), vni.to_string())]);
+    if encrypted {
         options.insert(ENCRYPTED.to_owned(), String::new());
     }
     NetworkResource {
-        name: n.name.clone(),
-        id: n.id.clone(),
-        created: palisade_engine_api::types::timestamp(n.created_at),
+        name: name.to_owned(),
+        id: id.to_owned(),
         scope: "swarm".into(),
         driver: "overlay".into(),
         enable_ipv4: true,
         ipam: Ipam {
             driver: "default".into(),
             options: Default::default(),
-            config: vec![IpamConfig { subnet: n.subnet.to_string(), gateway: n.gateway.to_string(), ..IpamConfig::default() }],
+            config: vec![IpamConfig { subnet: subnet.to_string(), gateway: gateway.to_string(), ..IpamConfig::default() }],
         },
-        attachable: n.attachable,
         options,
-        labels: n.labels.clone(),
         ..NetworkResource::default()
     }
 }

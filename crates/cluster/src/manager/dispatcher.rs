@@ -90,13 +90,7 @@ impl Manager {
                     .flat_map(|t| t.addresses.iter().filter(|a| a.network_id == n.id).map(|a| (t.id.clone(), a)))
                     .map(|(task_id, a)| OverlayAttachment { task_id, addr: a.addr.addr(), mac: a.mac() })
                     .collect();
-                let keys = n
-                    .keys
-                    .iter()
-                    .flat_map(|k| std::iter::once(&k.current).chain(&k.previous))
-                    .filter(|k| k.valid_until.is_none_or(|until| until > now))
-                    .map(|k| OverlayKey::new(k.generation, k.key.clone()))
-                    .collect();
+                let keys = n.keys.iter().flat_map(|k| k.valid_at(now)).map(|k| OverlayKey::new(k.generation, k.key.clone())).collect();
                 OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments }
             })
             .collect();

@@ -82,6 +82,14 @@ pub(crate) struct NetworkKeys {
     pub(crate) previous: Option<NetworkKey>,
 }
 
+impl NetworkKeys {
+    /// The keys valid at `now`: the current one first, then the previous one until its grace
+    /// period ends.
+    pub(crate) fn valid_at(&self, now: OffsetDateTime) -> impl Iterator<Item = &NetworkKey> {
+        std::iter::once(&self.current).chain(self.previous.iter().filter(move |p| p.valid_until.is_none_or(|until| until > now)))
+    }
+}
+
 /// One key of a network. Never printed; zeroized on drop.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct NetworkKey {

@@ -47,7 +47,7 @@ pub(crate) async fn run(node: Arc<ActiveNode>, executor: Arc<dyn TaskExecutor>) 
     let mut known = None;
     loop {
         let own = node.identity().cert.node_id.clone();
-        let assignments = match node.node_call(NodeCall::Assignments { node: own.clone(), known }).await {
+        let mut assignments = match node.node_call(NodeCall::Assignments { node: own.clone(), known }).await {
             Ok(ControlReply::Assignments(a)) => a,
             Ok(other) => {
                 tracing::warn!("assignments: unexpected reply {other:?}");
@@ -61,10 +61,11 @@ pub(crate) async fn run(node: Arc<ActiveNode>, executor: Arc<dyn TaskExecutor>) 
             }
         };
         known = Some(assignments.version);
+        let overlay = std::mem::take(&mut assignments.overlay);
         node.overlay.send_if_modified(|state| {
-            let changed = *state != assignments.overlay;
+            let changed = *state != overlay;
             if changed {
-                *state = assignments.overlay.clone();
+                *state = overlay;
             }
             changed
         });
