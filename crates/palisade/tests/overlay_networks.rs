@@ -209,3 +209,15 @@ fn overlay_networks_addresses_and_keys() {
     let logs = cluster.logs(100_000);
     assert!(!logs.contains(&key), "a daemon logged the network key");
 }
+
+#[test]
+fn address_pools_other_than_the_default_are_refused_at_init() {
+    let node = common::Node::start();
+    for args in [&["--default-addr-pool", "10.10.0.0/16"][..], &["--default-addr-pool-mask-length", "26"][..]] {
+        let mut init = vec!["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:0"];
+        init.extend_from_slice(args);
+        let refused = node.docker_err(&init);
+        assert!(refused.contains("--default-addr-pool"), "{args:?}: {refused}");
+    }
+    assert_eq!(node.info("{{.Swarm.LocalNodeState}}").trim(), "inactive");
+}

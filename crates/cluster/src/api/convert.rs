@@ -11,6 +11,7 @@ use palisade_engine_api::types::{
 use palisade_pki::IssuerInfo;
 
 use crate::error::{Error, Result};
+use crate::manager::{DEFAULT_POOL, DEFAULT_SUBNET_PREFIX};
 use crate::model::{ClusterSpec, ExternalCaSpec, RaftSettings};
 use crate::rpc::{NodeView, SecretView, SwarmView};
 
@@ -140,9 +141,23 @@ pub(crate) fn cluster_info(view: &SwarmView) -> ClusterInfo {
         tls_info: tls_info(&view.trust_root_pem, &view.issuer),
         root_rotation_in_progress: view.root_rotation_in_progress,
         data_path_port: 4789,
-        default_addr_pool: vec!["10.0.0.0/8".to_owned()],
-        subnet_size: 24,
+        default_addr_pool: vec![DEFAULT_POOL.to_string()],
+        subnet_size: DEFAULT_SUBNET_PREFIX.into(),
     }
+}
+
+/// Refuses address pools other than the one Palisade has (`--default-addr-pool`,
+/// `--default-addr-pool-mask-length`), rather than ignoring them.
+pub(crate) fn check_address_pool(pools: &[String], subnet_size: u32) -> Result<()> {
+    let default = DEFAULT_POOL.to_string();
+    let pools_ok = pools.iter().all(|p| *p == default);
+    let size_ok = subnet_size == 0 || subnet_size == u32::from(DEFAULT_SUBNET_PREFIX);
+    if pools_ok && size_ok {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "--default-addr-pool and --default-addr-pool-mask-length are not supported by Palisade: overlay networks take /{DEFAULT_SUBNET_PREFIX}s of {default}"
+    )))
 }
 
 pub(crate) fn swarm(view: &SwarmView) -> api::Swarm {

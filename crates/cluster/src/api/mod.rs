@@ -71,6 +71,7 @@ impl Backend for Daemon {
 
     async fn swarm_init(&self, request: InitRequest) -> ApiResult<String> {
         let mut spec = convert::cluster_spec(&request.spec).map_err(to_api)?;
+        convert::check_address_pool(&request.default_addr_pool, request.subnet_size).map_err(to_api)?;
         spec.autolock |= request.auto_lock_managers;
         if !request.spec.ca_config.signing_ca_cert.is_empty() {
             return Err(to_api(Error::invalid(

@@ -28,6 +28,7 @@ mod liveness;
 mod logs;
 mod membership;
 mod networks;
+pub(crate) use networks::{DEFAULT_POOL, DEFAULT_SUBNET_PREFIX};
 pub(crate) mod orchestrator;
 mod rotation;
 mod services;

@@ -17,9 +17,10 @@ use crate::model::{
 };
 use crate::rpc::{NetworkCreate, NetworkView};
 
-/// Docker's default address pool for swarm networks, cut into /24s.
-const DEFAULT_POOL: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 8);
-const DEFAULT_SUBNET_PREFIX: u8 = 24;
+/// Docker's default address pool for swarm networks, cut into /24s (the only pool Palisade
+/// has: `swarm init --default-addr-pool` is refused).
+pub(crate) const DEFAULT_POOL: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 8);
+pub(crate) const DEFAULT_SUBNET_PREFIX: u8 = 24;
 /// The pool's first /24, which Docker gives its ingress network: kept free for it.
 const INGRESS_SUBNET: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
 /// The smallest subnet a network may have: a gateway and at least one task.
