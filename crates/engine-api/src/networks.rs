@@ -197,3 +197,129 @@ async fn disconnect<N: NetworkBackend, S: SwarmNetworkBackend>(
 async fn prune<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S>) -> ApiResult<Json<NetworkPruneResponse>> {
     b.local.network_prune().await.map(Json)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use axum::extract::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn network(name: &str, scope: &str) -> NetworkResource {
+        NetworkResource { name: name.into(), id: format!("{name}-id"), scope: scope.into(), ..NetworkResource::default() }
+    }
+
+    /// One side's networks, and the creates and removals it was asked for.
+    #[derive(Default)]
+    struct Side {
+        networks: Mutex<Vec<NetworkResource>>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Side {
+        fn with(network: NetworkResource) -> Arc<Self> {
+            Arc::new(Self { networks: Mutex::new(vec![network]), calls: Mutex::default() })
+        }
+        fn find(&self, reference: &str) -> Option<NetworkResource> {
+            self.networks.lock().unwrap().iter().find(|n| n.name == reference || n.id == reference).cloned()
+        }
+        fn called(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl NetworkBackend for Side {
+        async fn network_list(&self) -> ApiResult<Vec<NetworkResource>> {
+            Ok(self.networks.lock().unwrap().clone())
+        }
+        async fn network_inspect(&self, reference: String) -> ApiResult<NetworkResource> {
+            self.find(&reference).ok_or_else(|| network_not_found(&reference))
+        }
+        async fn network_create(&self, request: NetworkCreateRequest) -> ApiResult<NetworkCreateResponse> {
+            self.called(format!("local create {}", request.name));
+            Ok(NetworkCreateResponse::default())
+        }
+        async fn network_remove(&self, reference: String) -> ApiResult<()> {
+            self.called(format!("local remove {reference}"));
+            Ok(())
+        }
+        async fn network_connect(&self, reference: String, _: NetworkConnectRequest) -> ApiResult<()> {
+            self.called(format!("local connect {reference}"));
+            Ok(())
+        }
+        async fn network_disconnect(&self, reference: String, _: NetworkDisconnectRequest) -> ApiResult<()> {
+            self.called(format!("local disconnect {reference}"));
+            Ok(())
+        }
+        async fn network_prune(&self) -> ApiResult<NetworkPruneResponse> {
+            Ok(NetworkPruneResponse::default())
+        }
+    }
+
+    impl SwarmNetworkBackend for Side {
+        async fn swarm_network_list(&self) -> ApiResult<Vec<NetworkResource>> {
+            Ok(self.networks.lock().unwrap().clone())
+        }
+        async fn swarm_network_inspect(&self, reference: String) -> ApiResult<Option<NetworkResource>> {
+            Ok(self.find(&reference))
+        }
+        async fn swarm_network_create(&self, request: NetworkCreateRequest) -> ApiResult<NetworkCreateResponse> {
+            self.called(format!("swarm create {}", request.name));
+            Ok(NetworkCreateResponse::default())
+        }
+        async fn swarm_network_remove(&self, id: String) -> ApiResult<()> {
+            self.called(format!("swarm remove {id}"));
+            Ok(())
+        }
+    }
+
+    async fn call(routes: &Router, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {
+        let request = Request::builder().method(method).uri(uri).header("Content-Type", "application/json").body(axum::body::Body::from(body.to_owned())).unwrap();
+        let response = routes.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).unwrap() })
+    }
+
+    #[tokio::test]
+    async fn each_request_goes_to_the_side_that_holds_the_network() {
+        let (local, swarm) = (Side::with(network("front", "local")), Side::with(network("dbnet", "swarm")));
+        let routes = network_routes(local.clone(), swarm.clone());
+
+        let (status, listed) = call(&routes, "GET", "/networks", "").await;
+        assert_eq!(status, 200);
+        let names: Vec<&str> = listed.as_array().unwrap().iter().map(|n| n["Name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["front", "dbnet"]);
+
+        assert_eq!(call(&routes, "GET", "/networks/dbnet", "").await.1["Scope"], "swarm");
+        assert_eq!(call(&routes, "GET", "/networks/front", "").await.1["Scope"], "local");
+        assert_eq!(call(&routes, "GET", "/networks/front?scope=swarm", "").await.0, 404, "the CLI resolving a service's --network");
+        assert_eq!(call(&routes, "GET", "/networks/dbnet?scope=local", "").await.0, 404);
+        assert_eq!(call(&routes, "GET", "/networks/nosuch", "").await.0, 404);
+
+        assert_eq!(call(&routes, "POST", "/networks/create", r#"{"Name":"o","Driver":"overlay"}"#).await.0, 201);
+        assert_eq!(call(&routes, "POST", "/networks/create", r#"{"Name":"b","Driver":"bridge"}"#).await.0, 201);
+        assert_eq!(call(&routes, "POST", "/networks/create", r#"{"Name":"s","Scope":"swarm"}"#).await.0, 201);
+        assert_eq!(call(&routes, "DELETE", "/networks/dbnet", "").await.0, 204);
+        assert_eq!(call(&routes, "DELETE", "/networks/front", "").await.0, 204);
+        let (status, refused) = call(&routes, "POST", "/networks/dbnet/connect", r#"{"Container":"c"}"#).await;
+        assert_eq!(status, 403, "{refused}");
+        assert_eq!(call(&routes, "POST", "/networks/front/connect", r#"{"Container":"c"}"#).await.0, 200);
+
+        assert_eq!(*swarm.calls.lock().unwrap(), ["swarm create o", "swarm create s", "swarm remove dbnet-id"]);
+        assert_eq!(*local.calls.lock().unwrap(), ["local create b", "local remove front", "local connect front"]);
+    }
+
+    #[tokio::test]
+    async fn outside_a_swarm_an_overlay_create_gets_dockerd_s_refusal() {
+        struct NoSwarm;
+        impl SwarmNetworkBackend for NoSwarm {}
+        let routes = network_routes(Side::with(network("front", "local")), Arc::new(NoSwarm));
+        let (status, refused) = call(&routes, "POST", "/networks/create", r#"{"Name":"o","Driver":"overlay"}"#).await;
+        assert_eq!(status, 403);
+        assert_eq!(refused["message"], not_a_swarm_manager().message);
+    }
+}
