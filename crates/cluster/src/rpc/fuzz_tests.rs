@@ -50,6 +50,13 @@ fn seeds() -> Vec<Value> {
         json!({"SecretCreate": {"name": "pw", "labels": {}, "data": "czNjcjN0"}}),
         json!({"SecretUpdate": {"reference": "pw", "version": 2, "labels": {"a": "b"}}}),
         json!({"PolicySet": {"text": "mode = \"audit\"\n"}}),
+        json!({"NetworkCreate": {"name": "dbnet", "labels": {}, "attachable": false, "subnet": "10.0.1.0/24", "gateway": null, "encrypted": true}}),
+        json!({"NetworkRemove": {"reference": "dbnet"}}),
+        // What a worker parses: its assignments, with an overlay network and its key.
+        json!({"Assignments": {"version": 9, "tasks": [], "logs": [], "overlay": {"networks": [{"id": "n1", "name": "dbnet", "vni": 4097,
+            "subnet": "10.0.1.0/24", "gateway": "10.0.1.1", "keys": [{"generation": 2, "key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}],
+            "peers": [{"node_id": "abcdefghijklmnopqrstuvwxy", "addr": "127.0.0.3"}],
+            "attachments": [{"task_id": "t1", "addr": "10.0.1.3", "mac": "02:42:0a:00:01:03"}]}]}}}),
         json!({"LogsOpen": {"reference": "web", "task": false, "follow": true, "tail": 10}}),
         json!({"LogsNext": {"subscription": "s", "cursor": 0}}),
         json!({"Join": {"request": join(), "peer_ip": "127.0.0.9"}}),
