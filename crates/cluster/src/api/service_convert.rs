@@ -293,26 +293,29 @@ pub(crate) fn task(view: &TaskView) -> api::Task {
 }
 
 /// `Service.Endpoint`: the mode, and the virtual IP on each network as swarmkit lists them.
-fn endpoint(service: &crate::model::ServiceObject) -> serde_json::Value {
-    let mode = endpoint_mode(service.spec.endpoint_mode);
-    let mut endpoint = serde_json::json!({ "Spec": { "Mode": mode } });
-    if !service.virtual_ips.is_empty() {
-        let vips: Vec<serde_json::Value> = service
+fn endpoint(service: &crate::model::ServiceObject) -> api::Endpoint {
+    api::Endpoint {
+        spec: api::EndpointSpec { mode: endpoint_mode(service.spec.endpoint_mode).into(), ports: Vec::new() },
+        virtual_ips: service
             .virtual_ips
             .iter()
-            .map(|v| serde_json::json!({ "NetworkID": v.network_id, "Addr": v.addr.to_string() }))
-            .collect();
-        endpoint["VirtualIPs"] = serde_json::Value::Array(vips);
+            .map(|v| api::VirtualIp { network_id: v.network_id.clone(), addr: v.addr.to_string() })
+            .collect(),
     }
-    endpoint
 }
 
 /// One of `Task.NetworksAttachments`: the network (by ID) and the task's address on it.
-fn network_attachment(address: &NetworkAddress) -> serde_json::Value {
-    serde_json::json!({
-        "Network": { "ID": address.network_id, "Spec": { "DriverConfiguration": { "Name": "overlay" }, "Scope": "swarm" } },
-        "Addresses": [address.addr.to_string()],
-    })
+fn network_attachment(address: &NetworkAddress) -> api::NetworkAttachment {
+    api::NetworkAttachment {
+        network: api::AttachedNetwork {
+            id: address.network_id.clone(),
+            spec: api::AttachedNetworkSpec {
+                driver_configuration: api::DriverConfiguration { name: "overlay".into() },
+                scope: "swarm".into(),
+            },
+        },
+        addresses: vec![address.addr.to_string()],
+    }
 }
 
 pub(crate) fn config(view: &ConfigView) -> api::Config {

@@ -32,15 +32,78 @@ pub struct Service {
     /// The spec before the last update (what `--rollback` returns to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_spec: Option<ServiceSpec>,
-    /// `{"Spec": {"Mode": "vip"}}`.
+    /// How the service is reached, and its virtual IPs.
     #[serde(default)]
-    pub endpoint: Value,
+    pub endpoint: Endpoint,
     /// The last rolling update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_status: Option<UpdateStatus>,
     /// Task counts (`GET /services?status=true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_status: Option<ServiceStatus>,
+}
+
+/// `Service.Endpoint`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Endpoint {
+    /// The endpoint mode in force (`{"Mode": "vip"}`).
+    #[serde(default)]
+    pub spec: EndpointSpec,
+    /// One per network in `vip` mode.
+    #[serde(rename = "VirtualIPs", default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ips: Vec<VirtualIp>,
+}
+
+/// One of `Endpoint.VirtualIPs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VirtualIp {
+    /// The network's ID.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// `10.0.1.2/24`.
+    pub addr: String,
+}
+
+/// One of `Task.NetworksAttachments`: a network and the task's addresses on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkAttachment {
+    /// The network (its ID and driver).
+    pub network: AttachedNetwork,
+    /// `["10.0.1.3/24"]`.
+    pub addresses: Vec<String>,
+}
+
+/// The network of a [`NetworkAttachment`], as much of swarmkit's network object as Palisade
+/// fills in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttachedNetwork {
+    /// The network's ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// `{"DriverConfiguration": {"Name": "overlay"}, "Scope": "swarm"}`.
+    pub spec: AttachedNetworkSpec,
+}
+
+/// The spec of an [`AttachedNetwork`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttachedNetworkSpec {
+    /// `{"Name": "overlay"}`.
+    pub driver_configuration: DriverConfiguration,
+    /// `swarm`.
+    pub scope: String,
+}
+
+/// A driver by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DriverConfiguration {
+    /// `overlay`.
+    pub name: String,
 }
 
 /// `Service.UpdateStatus`.
@@ -465,10 +528,9 @@ pub struct Task {
     pub status: TaskStatus,
     /// What the orchestrator wants.
     pub desired_state: String,
-    /// The task's address on each of its networks:
-    /// `[{"Network": {…the network…}, "Addresses": ["10.0.1.3/24"]}]`.
+    /// The task's address on each of its networks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub networks_attachments: Vec<Value>,
+    pub networks_attachments: Vec<NetworkAttachment>,
 }
 
 /// `TaskStatus`.
