@@ -3,7 +3,7 @@
 //! managers own), and the routes that send each request to the one it concerns.
 //!
 //! Routing: `create` goes to the swarm for `-d overlay` (or `Scope: swarm`), to the engine
-//! otherwise; list shows both; inspect and remove look for a local network first, then a
+//! otherwise; list shows both (filtered here, for both alike); inspect and remove look for a local network first, then a
 //! swarm one (`?scope=` narrows inspect to one side, as the docker CLI asks when it resolves a
 //! service's `--network`).
 
@@ -15,9 +15,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::routes::JsonBody;
+use crate::routes::{FiltersQuery, JsonBody, QueryArgs};
 use crate::types::{
-    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkPruneResponse,
+    ListFilters, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest, NetworkPruneResponse,
     NetworkResource,
 };
 use crate::ApiError;
@@ -106,10 +106,31 @@ pub fn network_routes<N: NetworkBackend, S: SwarmNetworkBackend>(local: Arc<N>, 
 
 type Shared<N, S> = State<Arc<Backends<N, S>>>;
 
-async fn list<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S>) -> ApiResult<Json<Vec<NetworkResource>>> {
+/// Filter keys `GET /networks` accepts.
+pub const NETWORK_FILTERS: &[&str] = &["driver", "id", "label", "name", "scope", "type"];
+/// Networks every daemon has (`type=builtin`).
+const BUILTIN: &[&str] = &["bridge", "host", "none"];
+
+async fn list<N: NetworkBackend, S: SwarmNetworkBackend>(
+    State(b): Shared<N, S>,
+    QueryArgs(query): QueryArgs<FiltersQuery>,
+) -> ApiResult<Json<Vec<NetworkResource>>> {
+    let filters = ListFilters::parse(query.filters.as_deref(), NETWORK_FILTERS)?;
     let mut networks = b.local.network_list().await?;
     networks.extend(b.swarm.swarm_network_list().await?);
+    networks.retain(|n| network_matches(&filters, n));
     Ok(Json(networks))
+}
+
+/// dockerd's network filters: driver and scope exactly, name as a substring, id as a prefix,
+/// type `builtin` or `custom`, labels.
+fn network_matches(filters: &ListFilters, n: &NetworkResource) -> bool {
+    filters.allows("driver", |d| d == n.driver)
+        && filters.allows("scope", |s| s == n.scope)
+        && filters.allows("name", |s| n.name.contains(s))
+        && filters.allows("id", |s| n.id.starts_with(s))
+        && filters.allows("type", |t| (t == "builtin") == BUILTIN.contains(&n.name.as_str()))
+        && filters.labels_match(&n.labels)
 }
 
 /// The swarm network `reference` names, when no local network does (`Err`: the local answer).
@@ -209,7 +230,8 @@ mod tests {
     use super::*;
 
     fn network(name: &str, scope: &str) -> NetworkResource {
-        NetworkResource { name: name.into(), id: format!("{name}-id"), scope: scope.into(), ..NetworkResource::default() }
+        let driver = if scope == "swarm" { "overlay" } else { "bridge" };
+        NetworkResource { name: name.into(), id: format!("{name}-id"), scope: scope.into(), driver: driver.into(), ..NetworkResource::default() }
     }
 
     /// One side's networks, and the creates and removals it was asked for.
@@ -276,6 +298,11 @@ mod tests {
         }
     }
 
+    /// Percent-encodes a query value.
+    fn urlencode(text: &str) -> String {
+        text.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    }
+
     async fn call(routes: &Router, method: &str, uri: &str, body: &str) -> (u16, serde_json::Value) {
         let request = Request::builder().method(method).uri(uri).header("Content-Type", "application/json").body(axum::body::Body::from(body.to_owned())).unwrap();
         let response = routes.clone().oneshot(request).await.unwrap();
@@ -293,6 +320,20 @@ mod tests {
         assert_eq!(status, 200);
         let names: Vec<&str> = listed.as_array().unwrap().iter().map(|n| n["Name"].as_str().unwrap()).collect();
         assert_eq!(names, ["front", "dbnet"]);
+        for (filter, expected) in [
+            (r#"{"driver":{"overlay":true}}"#, vec!["dbnet"]),
+            (r#"{"scope":["local"]}"#, vec!["front"]),
+            (r#"{"name":{"ron":true}}"#, vec!["front"]),
+            (r#"{"type":{"custom":true}}"#, vec!["front", "dbnet"]),
+            (r#"{"type":{"builtin":true}}"#, vec![]),
+        ] {
+            let uri = format!("/networks?filters={}", urlencode(filter));
+            let (status, listed) = call(&routes, "GET", &uri, "").await;
+            assert_eq!(status, 200, "{filter}: {listed}");
+            let names: Vec<&str> = listed.as_array().unwrap().iter().map(|n| n["Name"].as_str().unwrap()).collect();
+            assert_eq!(names, expected, "{filter}");
+        }
+        assert_eq!(call(&routes, "GET", &format!("/networks?filters={}", urlencode(r#"{"dangling":{"true":true}}"#)), "").await.0, 400);
 
         assert_eq!(call(&routes, "GET", "/networks/dbnet", "").await.1["Scope"], "swarm");
         assert_eq!(call(&routes, "GET", "/networks/front", "").await.1["Scope"], "local");

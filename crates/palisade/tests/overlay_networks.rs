@@ -101,6 +101,8 @@ fn overlay_networks_addresses_and_keys() {
     for name in ["clash", "fromworker", "odd"] {
         assert!(!listed.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} was created: {listed}");
     }
+    let overlays = manager.docker_ok_limited(&["network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}"]);
+    assert_eq!(overlays.split_whitespace().collect::<std::collections::BTreeSet<_>>(), ["dbnet", "plainnet"].into(), "{overlays}");
     let on_worker = cluster[1].docker_ok_limited(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!on_worker.contains("dbnet"), "a worker without tasks shows no swarm network: {on_worker}");
 
