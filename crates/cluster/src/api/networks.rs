@@ -15,7 +15,7 @@ use super::errors::to_api;
 use super::{unexpected, ApiResult};
 use crate::daemon::Daemon;
 use crate::error::Error;
-use crate::overlay::{OverlayNetwork, OverlayState};
+use crate::overlay::OverlayNetwork;
 use crate::rpc::{ControlCall, ControlReply, NetworkCreate, NetworkView};
 
 /// The option that turns encryption on (Docker) or, set to `false`, off (Palisade's default
@@ -40,7 +40,7 @@ impl SwarmNetworkBackend for Daemon {
                 ControlReply::Networks(networks) => Ok(networks.iter().map(network_resource).collect()),
                 other => Err(unexpected(&other)),
             },
-            Holder::Worker(state) => Ok(state.networks.iter().map(overlay_resource).collect()),
+            Holder::Worker(networks) => Ok(networks),
             Holder::None => Ok(Vec::new()),
         }
     }
@@ -53,11 +53,11 @@ impl SwarmNetworkBackend for Daemon {
                 Err(Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(to_api(e)),
             },
-            Holder::Worker(state) => {
-                let by_id = state.networks.iter().find(|n| n.id == reference || n.name == reference);
-                let mut by_prefix = state.networks.iter().filter(|n| !reference.is_empty() && n.id.starts_with(&reference));
+            Holder::Worker(networks) => {
+                let by_id = networks.iter().find(|n| n.id == reference || n.name == reference);
+                let mut by_prefix = networks.iter().filter(|n| !reference.is_empty() && n.id.starts_with(&reference));
                 let unique_prefix = by_prefix.next().filter(|_| by_prefix.next().is_none());
-                Ok(by_id.or(unique_prefix).map(overlay_resource))
+                Ok(by_id.or(unique_prefix).cloned())
             }
             Holder::None => Ok(None),
         }
@@ -85,8 +85,8 @@ impl SwarmNetworkBackend for Daemon {
 enum Holder {
     /// The cluster store (through the leader).
     Manager,
-    /// The networks its worker received for its tasks.
-    Worker(OverlayState),
+    /// The networks its worker received for its tasks, as shown (never their keys).
+    Worker(Vec<NetworkResource>),
     /// Nowhere: the node is in no swarm.
     None,
 }
@@ -95,7 +95,7 @@ impl Daemon {
     async fn network_holder(&self) -> Holder {
         match self.active().await {
             Ok(node) if node.role() == NodeRole::Manager => Holder::Manager,
-            Ok(node) => Holder::Worker(node.overlay.borrow().clone()),
+            Ok(node) => Holder::Worker(node.overlay.borrow().networks.iter().map(overlay_resource).collect()),
             Err(_) => Holder::None,
         }
     }
