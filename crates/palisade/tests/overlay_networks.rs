@@ -131,8 +131,11 @@ fn overlay_networks_addresses_and_keys() {
         assert_eq!(net["keys"][0]["generation"], 1);
         true
     });
-    // As with dockerd, a worker shows the swarm networks its tasks are on, and only those.
-    let shown = cluster[1].docker_ok_limited(&["network", "inspect", "dbnet", "--format", "{{.Scope}} {{.Driver}} {{.Options}}"]);
+    // As with dockerd, a worker shows the swarm networks its tasks are on, and only those
+    // (once its own long poll has brought them).
+    let inspect_on_worker = || cluster[1].docker_limited(&["network", "inspect", "dbnet", "--format", "{{.Scope}} {{.Driver}} {{.Options}}"]);
+    cluster.wait(CONVERGE, "worker 1 to show dbnet", || inspect_on_worker().status.success());
+    let shown = stdout(&inspect_on_worker());
     assert!(shown.starts_with("swarm overlay") && shown.contains("encrypted:"), "{shown}");
     assert!(!cluster[2].docker_ok_limited(&["network", "ls"]).contains("dbnet"));
     let key_bytes = base64::engine::general_purpose::STANDARD.decode(&key).unwrap();
@@ -175,8 +178,10 @@ fn overlay_networks_addresses_and_keys() {
         let networks = overlay_of(&cluster, 1);
         network(&networks, &dbnet).is_none() && network(&networks, &plain).is_some()
     });
-    let on_worker = cluster[1].docker_ok_limited(&["network", "ls", "--format", "{{.Name}}"]);
-    assert!(on_worker.contains("plainnet") && !on_worker.contains("dbnet"), "{on_worker}");
+    cluster.wait(CONVERGE, "worker 1 to list plainnet and not dbnet", || {
+        let on_worker = cluster[1].docker_ok_limited(&["network", "ls", "--format", "{{.Name}}"]);
+        on_worker.contains("plainnet") && !on_worker.contains("dbnet")
+    });
     let service = inspect(&cluster, "service", "db");
     let vips = service["Endpoint"]["VirtualIPs"].as_array().cloned().unwrap();
     assert_eq!(vips.len(), 1, "{service}");
