@@ -185,14 +185,18 @@ async fn remove<N: NetworkBackend, S: SwarmNetworkBackend>(State(b): Shared<N, S
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Containers outside services do not join swarm networks yet.
+/// Containers outside services do not join swarm networks yet: a swarm network is refused.
+/// Anything else (a network nobody knows too) is the local backend's to answer, in dockerd's
+/// order (the container is looked up before the network).
 async fn refuse_swarm<N: NetworkBackend, S: SwarmNetworkBackend>(b: &Backends<N, S>, reference: &str) -> ApiResult<()> {
-    match swarm_only(b, reference).await? {
-        Some(swarm) => Err(ApiError::forbidden(format!(
+    match swarm_only(b, reference).await {
+        Ok(Some(swarm)) => Err(ApiError::forbidden(format!(
             "network {}: connecting containers to swarm networks is not supported by Palisade yet",
             swarm.name
         ))),
-        None => Ok(()),
+        Ok(None) => Ok(()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

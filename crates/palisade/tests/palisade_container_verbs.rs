@@ -265,7 +265,7 @@ fn networks_create_ls_inspect_connect_rm_and_prune() {
     // Bad input: a clear error, and no network made.
     for (args, message) in [
         (&["network", "create", "--gateway", "10.9.0.1", "x"][..], "--subnet"),
-        (&["network", "create", "-d", "overlay", "x"][..], "not supported"),
+        (&["network", "create", "-d", "overlay", "x"][..], "This node is not a swarm manager"),
         (&["network", "create", "--subnet", "banana", "x"][..], "invalid subnet"),
         (&["network", "rm", "nosuch"][..], "not found"),
         (&["network", "connect", "nosuch", "web"][..], "No such container"),
