@@ -45,6 +45,10 @@ async fn blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T> + Send + 's
     tokio::task::spawn_blocking(job).await.map_err(|e| Error::Runtime(format!("a netlink job died: {e}")))?
 }
 
+/// How long after a plain network's peer is removed its packets in flight may still arrive
+/// (and teach the VXLAN device its MACs again).
+const RELEARN_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Overlay {
     /// Builds the network on this node: its namespace at `spec.netns` (which must not exist),
     /// bridge and VXLAN device, and for an encrypted network the TUN device and the tunnel,
@@ -153,9 +157,18 @@ impl Overlay {
             return Err(Error::NotFound(format!("no peer {address} on the network")));
         }
         let netns = self.netns.clone();
-        blocking(move || links::remove_peer(&netns, address)).await?;
-        if let Some(tunnel) = &mut self.tunnel {
-            tunnel.remove_peer(address);
+        let sweep = netns.clone();
+        blocking(move || links::remove_peer(&sweep, address)).await?;
+        match &mut self.tunnel {
+            // The tunnel drops the peer's packets from now on: nothing more arrives from it.
+            Some(tunnel) => tunnel.remove_peer(address),
+            // A plain VXLAN device learns a remote MAC from every packet it receives, and the
+            // peer's packets already in flight would teach its MACs again, for as long as
+            // learnt entries live (minutes): sweep once more after they have landed.
+            None => {
+                tokio::time::sleep(RELEARN_WINDOW).await;
+                blocking(move || links::remove_peer(&netns, address)).await?;
+            }
         }
         self.peers.remove(&address);
         Ok(())
