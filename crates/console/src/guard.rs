@@ -33,8 +33,15 @@ pub(crate) struct Authed {
     pub(crate) session: Session,
     /// The session id from the cookie (to log out).
     pub(crate) id: String,
-    /// Whether the user is a platform administrator (for the navigation).
+    /// Whether the user is a platform administrator (read from the accounts on this request).
     pub(crate) admin: bool,
+}
+
+impl Authed {
+    /// The 403 page saying `why`, unless the user is an administrator.
+    pub(crate) fn refuse_unless_admin(&self, why: &str) -> Option<Response> {
+        (!self.admin).then(|| crate::layout::error_page(StatusCode::FORBIDDEN, why))
+    }
 }
 
 /// The `Set-Cookie` value for a new session.

@@ -8,7 +8,7 @@ use maud::html;
 
 use crate::error::blocking;
 use crate::guard::Authed;
-use crate::layout::{error_page, page, respond};
+use crate::layout::{page, respond};
 use crate::state::AppState;
 
 /// How many entries the page lists.
@@ -16,8 +16,8 @@ const SHOWN: usize = 200;
 
 /// `GET /console/audit` (administrators).
 pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extension<Authed>) -> Response {
-    if !authed.admin {
-        return error_page(StatusCode::FORBIDDEN, "The audit log is for administrators.");
+    if let Some(refused) = authed.refuse_unless_admin("The audit log is for administrators.") {
+        return refused;
     }
     let rows = match app.console.audit.clone() {
         None => None,

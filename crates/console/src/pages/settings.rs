@@ -10,7 +10,7 @@ use palisade_registry::storage::GcMode;
 
 use crate::error::{blocking, ConsoleError};
 use crate::guard::Authed;
-use crate::layout::{csrf_field, error_page, notice, page, respond, Notice};
+use crate::layout::{csrf_field, notice, page, respond, Notice};
 use crate::state::AppState;
 
 /// Uploads older than this count as stale in the dry run (as `palisade registry gc`'s default).
@@ -63,13 +63,12 @@ fn render(app: &AppState, authed: &Authed, note: Option<&Notice>) -> Markup {
     page(authed, "settings", "Settings", body)
 }
 
-fn admins_only(authed: &Authed) -> Option<Response> {
-    (!authed.admin).then(|| error_page(StatusCode::FORBIDDEN, "Settings are for administrators."))
-}
+/// What a non-administrator is told.
+const ADMINS_ONLY: &str = "Settings are for administrators.";
 
 /// `GET /console/settings`.
 pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extension<Authed>) -> Response {
-    if let Some(refused) = admins_only(&authed) {
+    if let Some(refused) = authed.refuse_unless_admin(ADMINS_ONLY) {
         return refused;
     }
     respond(StatusCode::OK, render(&app, &authed, None))
@@ -77,7 +76,7 @@ pub(crate) async fn show(State(app): State<AppState>, Extension(authed): Extensi
 
 /// `POST /console/settings/ldap-test`: `Directory::check()` (connect and bind).
 pub(crate) async fn ldap_test(State(app): State<AppState>, Extension(authed): Extension<Authed>) -> Response {
-    if let Some(refused) = admins_only(&authed) {
+    if let Some(refused) = authed.refuse_unless_admin(ADMINS_ONLY) {
         return refused;
     }
     let note = match &app.console.directory {
@@ -92,7 +91,7 @@ pub(crate) async fn ldap_test(State(app): State<AppState>, Extension(authed): Ex
 
 /// `POST /console/settings/gc`: `Store::collect_garbage` in dry-run mode; deletes nothing.
 pub(crate) async fn gc(State(app): State<AppState>, Extension(authed): Extension<Authed>) -> Response {
-    if let Some(refused) = admins_only(&authed) {
+    if let Some(refused) = authed.refuse_unless_admin(ADMINS_ONLY) {
         return refused;
     }
     let store = app.console.registry.store().clone();

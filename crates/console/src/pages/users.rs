@@ -12,12 +12,11 @@ use serde::Deserialize;
 use super::{failed, see_other};
 use crate::error::{blocking, ConsoleError};
 use crate::guard::Authed;
-use crate::layout::{csrf_field, error_page, notice, page, respond, Notice};
+use crate::layout::{csrf_field, notice, page, respond, Notice};
 use crate::state::AppState;
 
-fn admins_only(authed: &Authed) -> Option<Response> {
-    (!authed.admin).then(|| error_page(StatusCode::FORBIDDEN, "Users are managed by administrators."))
-}
+/// What a non-administrator is told.
+const ADMINS_ONLY: &str = "Users are managed by administrators.";
 
 async fn users(app: &AppState) -> Result<Vec<User>, ConsoleError> {
     let accounts = app.console.accounts.clone();
@@ -67,7 +66,7 @@ fn render(authed: &Authed, rows: &[User], note: Option<&Notice>) -> Markup {
 
 /// `GET /console/users` (administrators).
 pub(crate) async fn list(State(app): State<AppState>, Extension(authed): Extension<Authed>) -> Response {
-    if let Some(refused) = admins_only(&authed) {
+    if let Some(refused) = authed.refuse_unless_admin(ADMINS_ONLY) {
         return refused;
     }
     match users(&app).await {
@@ -87,7 +86,7 @@ pub(crate) struct NewUser {
 
 /// `POST /console/users` (administrators): `Accounts::add_local_user`, as the API's.
 pub(crate) async fn create(State(app): State<AppState>, Extension(authed): Extension<Authed>, Form(form): Form<NewUser>) -> Response {
-    if let Some(refused) = admins_only(&authed) {
+    if let Some(refused) = authed.refuse_unless_admin(ADMINS_ONLY) {
         return refused;
     }
     let (accounts, actor) = (app.console.accounts.clone(), authed.session.user.clone());
