@@ -57,8 +57,7 @@ fn hash_password(password: &str) -> Result<String> {
 
 /// Whether `hash` is a bcrypt hash the login check can use.
 pub(crate) fn check_bcrypt(hash: &str) -> Result<()> {
-    let bcrypt = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
-    if !bcrypt || hash.parse::<bcrypt::HashParts>().is_err() {
+    if !palisade_registry::auth::is_bcrypt_hash(hash) || hash.parse::<bcrypt::HashParts>().is_err() {
         return Err(invalid("password hash", "not a bcrypt hash (htpasswd -B writes one)"));
     }
     Ok(())

@@ -9,6 +9,12 @@ use super::recent::RecentLogins;
 use super::Credentials;
 use crate::error::{Error, Result};
 
+/// Whether `hash` names bcrypt (`$2a$`, `$2b$`, `$2y$`: what `htpasswd -B` and the bcrypt
+/// crate write), the one hash kind accepted for stored passwords.
+pub fn is_bcrypt_hash(hash: &str) -> bool {
+    ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p))
+}
+
 /// Parsed htpasswd users.
 pub struct Htpasswd {
     entries: Vec<(String, String)>,
@@ -38,7 +44,7 @@ impl Htpasswd {
             if user.is_empty() {
                 return Err(Error::HtpasswdMalformed { line: i + 1 });
             }
-            if !["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) {
+            if !is_bcrypt_hash(hash) {
                 return Err(Error::HtpasswdUnsupportedHash { line: i + 1, user: user.to_owned() });
             }
             entries.push((user.to_owned(), hash.to_owned()));

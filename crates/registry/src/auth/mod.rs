@@ -11,7 +11,7 @@ use base64::Engine as _;
 use http::HeaderMap;
 
 pub use gate::{CheckSlot, LoginGate, Refusal};
-pub use htpasswd::Htpasswd;
+pub use htpasswd::{is_bcrypt_hash, Htpasswd};
 pub use recent::{RecentLogins, RECENT_TTL};
 pub use token::{AccessEntry, Claims, IssuedToken, Scope, TokenService, TokenVerifier};
 
