@@ -60,12 +60,17 @@ fn start_trust_server(dir: &Path, url: &str, registry: &str) -> Killed {
         .arg("--config")
         .arg(&config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("trust-server.log")).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("trust server listening on"), "{line:?}");
+    if !line.starts_with("trust server listening on") {
+        // Say why it did not start (a port another test took meanwhile, say).
+        let _ = child.wait();
+        let why = std::fs::read_to_string(dir.join("trust-server.log")).unwrap_or_default();
+        panic!("the trust server did not start on {url}: {line:?} {why}");
+    }
     Killed(child)
 }
 
