@@ -49,7 +49,7 @@ async fn beat(node: &ActiveNode) -> Result<Duration> {
     let identity = node.identity();
     let response = match node
         .node_call(NodeCall::Heartbeat(HeartbeatRequest {
-            description: local_description(identity.root.certs_pem()),
+            description: local_description(identity.root.certs_pem(), node.dataplane.as_ref().map(|d| d.public_key())),
             policy_version: node.policy.version(),
         }))
         .await?

@@ -24,8 +24,8 @@ pub(crate) fn cpus() -> i64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as i64)
 }
 
-/// This node's description, with the trust root it holds.
-pub(crate) fn local_description(trust_root_pem: &str) -> NodeDescription {
+/// This node's description, with the trust root it holds and its overlay key's public half.
+pub(crate) fn local_description(trust_root_pem: &str, overlay_key: Option<&str>) -> NodeDescription {
     let plugin = |kind: &str, name: &str| (kind.to_owned(), name.to_owned());
     NodeDescription {
         hostname: hostname(),
@@ -41,5 +41,6 @@ pub(crate) fn local_description(trust_root_pem: &str) -> NodeDescription {
             plugin("Volume", "local"),
         ],
         trust_root_pem: trust_root_pem.to_owned(),
+        overlay_key: overlay_key.unwrap_or_default().to_owned(),
     }
 }

@@ -122,6 +122,9 @@ pub enum Error {
         /// Its message.
         message: String,
     },
+    /// The node's overlay data plane failed (a link, a namespace, the tunnel).
+    #[error("overlay network: {0}")]
+    DataPlane(String),
     /// Palisade's own failure: a file, the store, a bug. Logged in full where it is made.
     #[error("{context}: {message}")]
     Internal {
@@ -130,6 +133,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<palisade_overlay::Error> for Error {
+    fn from(e: palisade_overlay::Error) -> Self {
+        Self::DataPlane(e.to_string())
+    }
 }
 
 impl Error {

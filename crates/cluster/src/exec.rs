@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -43,6 +45,19 @@ pub struct TaskContainer {
     pub pids: i64,
     /// Secrets and configs, with their values.
     pub files: Vec<TaskFile>,
+    /// For a task on overlay networks: the names of the services there, which its embedded
+    /// DNS server must resolve (its container then gets a network namespace even on a node
+    /// without a default bridge; the data plane adds its overlay interfaces).
+    pub service_names: Option<Arc<dyn palisade_net::ServiceNames>>,
+}
+
+/// A task container's network namespace, as the data plane connects it.
+#[derive(Debug, Clone)]
+pub struct TaskSandbox {
+    /// The namespace file.
+    pub netns: PathBuf,
+    /// How many interfaces (`eth0`, …) the engine gave it: the overlay ones are named after.
+    pub interfaces: usize,
 }
 
 /// Whether a task file is a secret (under `/run/secrets`, on its own tmpfs) or a config.
@@ -104,6 +119,9 @@ pub use palisade_engine_api::containers::OutputStream;
 pub trait TaskExecutor: fmt::Debug + Send + Sync + 'static {
     /// Creates the container with its files (not started).
     fn create(&self, container: TaskContainer) -> BoxFuture<'_, Result<String, ExecError>>;
+    /// The network namespace of a container made for a task on overlay networks; `None` when
+    /// it has none.
+    fn sandbox(&self, id: &str) -> Option<TaskSandbox>;
     /// Starts it; returns its PID.
     fn start(&self, id: String) -> BoxFuture<'_, Result<i64, ExecError>>;
     /// Resolves with the exit code once it exited.

@@ -25,6 +25,7 @@
 mod agent;
 mod api;
 mod daemon;
+mod dataplane;
 mod describe;
 mod error;
 mod exec;
@@ -43,7 +44,7 @@ mod worker;
 
 pub use daemon::{Daemon, DaemonConfig};
 pub use error::{Error, Result};
-pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind};
-pub use overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayState};
+pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind, TaskSandbox};
+pub use overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

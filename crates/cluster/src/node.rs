@@ -9,12 +9,35 @@ use palisade_pki::{Clock, NodeRole};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::daemon::DaemonConfig;
+use crate::dataplane::DataPlane;
 use crate::error::{Error, Result};
 use crate::identity::{IdentityCell, Membership, NodeIdentity};
 use crate::manager::LeaderRef;
 use crate::paths::DataRoot;
 use crate::role::{ManagerKeys, ManagerRole};
 use crate::rpc::{ControlCall, ControlReply, ManagerClients, NodeCall};
+
+/// The node's overlay data plane, on its advertised address; `None` (logged) when it cannot
+/// have one: its tasks on overlay networks are then rejected.
+fn open_dataplane(
+    data: &DataRoot,
+    netns_dir: &std::path::Path,
+    advertise_addr: &str,
+    state: tokio::sync::watch::Receiver<crate::overlay::OverlayState>,
+) -> Option<Arc<DataPlane>> {
+    let Ok(address) = advertise_addr.parse::<std::net::Ipv4Addr>() else {
+        tracing::warn!(advertise_addr, "overlay networks need an IPv4 advertised address: this node will run no task on one");
+        return None;
+    };
+    match DataPlane::open(&data.overlay_key(), netns_dir.to_owned(), address, state) {
+        Ok(dataplane) => Some(Arc::new(dataplane)),
+        Err(e) => {
+            tracing::error!("the overlay data plane cannot start ({e}): this node will run no task on an overlay network");
+            None
+        }
+    }
+}
 
 /// How long a `swarm update` waits for this manager to reseal its data key (a write of a
 /// few hundred bytes; this only bounds a failing disk).
@@ -44,33 +67,39 @@ pub(crate) struct ActiveNode {
     /// The overlay networks this node should set up, as its worker last heard from the leader
     /// (in memory only: it holds network keys). Closed when the node leaves the swarm.
     pub(crate) overlay: tokio::sync::watch::Sender<crate::overlay::OverlayState>,
+    /// Builds the overlay networks and connects tasks to them, when the node has an engine
+    /// and a place for their namespaces.
+    pub(crate) dataplane: Option<Arc<DataPlane>>,
+    dataplane_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl ActiveNode {
-    pub(crate) fn new(
-        data: DataRoot,
-        identity: NodeIdentity,
-        membership: Membership,
-        clock: Arc<dyn Clock>,
-        executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(data: DataRoot, identity: NodeIdentity, membership: Membership, config: &DaemonConfig) -> Arc<Self> {
         let identity = Arc::new(IdentityCell::new(identity));
+        let clock = config.clock.clone();
         let policy = Arc::new(crate::node_policy::NodePolicy::load(&data, clock.clone()));
+        let overlay = tokio::sync::watch::Sender::new(crate::overlay::OverlayState::default());
+        let dataplane = match (&config.executor, &config.overlay_netns_dir) {
+            (Some(_), Some(dir)) => open_dataplane(&data, dir, &membership.advertise_addr, overlay.subscribe()),
+            _ => None,
+        };
         Arc::new(Self {
             policy,
-            data,
             clients: Arc::new(ManagerClients::new(identity.clone(), clock.clone())),
+            data,
             identity,
             membership: Mutex::new(membership),
             role: Mutex::new(None),
             error: Mutex::new(None),
             agent: Mutex::new(None),
-            executor,
+            executor: config.executor.clone(),
             worker: Mutex::new(None),
             nudge: Notify::new(),
             clock,
             renew_at: Mutex::new(None),
-            overlay: tokio::sync::watch::Sender::new(crate::overlay::OverlayState::default()),
+            overlay,
+            dataplane,
+            dataplane_task: Mutex::new(None),
         })
     }
 
@@ -147,14 +176,21 @@ impl ActiveNode {
             let worker = tokio::spawn(crate::worker::run(self.clone(), executor.clone()));
             *self.worker.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
         }
+        if let Some(dataplane) = &self.dataplane {
+            let task = tokio::spawn(dataplane.clone().run());
+            *self.dataplane_task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        }
     }
 
     /// Stops the agent and the manager role.
     pub(crate) async fn stop(&self) {
-        for task in [&self.agent, &self.worker] {
+        for task in [&self.agent, &self.worker, &self.dataplane_task] {
             if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 task.abort();
             }
+        }
+        if let Some(dataplane) = &self.dataplane {
+            dataplane.close().await;
         }
         let role = self.role.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(role) = role {
@@ -285,10 +321,11 @@ impl ActiveNode {
 
 impl Drop for ActiveNode {
     fn drop(&mut self) {
-        for task in [&self.agent, &self.worker] {
+        for task in [&self.agent, &self.worker, &self.dataplane_task] {
             if let Some(task) = task.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 task.abort();
             }
         }
+        // The data plane's networks go when it is dropped (each removes its namespace).
     }
 }

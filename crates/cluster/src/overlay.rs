@@ -45,6 +45,10 @@ pub struct OverlayNetwork {
     pub peers: Vec<OverlayPeer>,
     /// This node's tasks on it.
     pub attachments: Vec<OverlayAttachment>,
+    /// The services attached to it, with their running tasks: what its names resolve to and
+    /// its virtual IPs balance over, on every node of the network.
+    #[serde(default)]
+    pub services: Vec<OverlayService>,
 }
 
 impl OverlayNetwork {
@@ -87,6 +91,9 @@ pub struct OverlayPeer {
     pub node_id: String,
     /// Its underlay (advertised) address.
     pub addr: String,
+    /// Its overlay key's public half (base64), as it reported it; empty until it has.
+    #[serde(default)]
+    pub public_key: String,
 }
 
 /// One of this node's tasks on the network.
@@ -98,4 +105,34 @@ pub struct OverlayAttachment {
     pub addr: Ipv4Addr,
     /// Its interface's MAC address.
     pub mac: String,
+}
+
+/// A service on a network, as the network's nodes resolve and balance it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayService {
+    /// The service's name, and the aliases its spec gives it on this network: what `NAME`
+    /// and `tasks.NAME` resolve (lowercase comparison, as DNS does).
+    pub names: Vec<String>,
+    /// Its virtual IP on the network (`None` in `dnsrr` mode): `NAME` resolves to it, and
+    /// connections to it are balanced over `tasks`.
+    pub vip: Option<Ipv4Addr>,
+    /// The addresses of its tasks that are running (the healthy ones), in task order.
+    pub tasks: Vec<Ipv4Addr>,
+}
+
+impl OverlayService {
+    /// Whether `name` (as asked, any case) is this service's.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// What `name` resolves to on this network: the VIP (or, in `dnsrr` mode, the running
+    /// tasks) for the service's name or an alias; the running tasks for `tasks.NAME`; `None`
+    /// when the name is not this service's.
+    pub fn resolve(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        if let Some(service) = name.get(..6).filter(|p| p.eq_ignore_ascii_case("tasks.")).and(name.get(6..)) {
+            return self.is_named(service).then(|| self.tasks.clone());
+        }
+        self.is_named(name).then(|| self.vip.map_or_else(|| self.tasks.clone(), |vip| vec![vip]))
+    }
 }

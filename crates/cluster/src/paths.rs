@@ -64,6 +64,11 @@ impl DataRoot {
         self.node_dir().join("node.key")
     }
 
+    /// The node's overlay (WireGuard) key.
+    pub(crate) fn overlay_key(&self) -> PathBuf {
+        self.node_dir().join("overlay.key")
+    }
+
     pub(crate) fn node_cert(&self) -> PathBuf {
         self.node_dir().join("node.crt")
     }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 async fn daemon(dir: &std::path::Path, clock: Arc<FixedClock>) -> Daemon {
     let config =
-        DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock, executor: None };
+        DaemonConfig { data_root: DataRoot::create(dir).unwrap(), listen_addr: None, advertise_addr: None, clock, executor: None, overlay_netns_dir: None };
     Daemon::start(config).await.unwrap()
 }
 

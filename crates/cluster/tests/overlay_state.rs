@@ -22,6 +22,9 @@ impl TaskExecutor for Idle {
     fn create(&self, _: TaskContainer) -> BoxFuture<'_, Result<String, ExecError>> {
         Box::pin(async { Ok("idle".to_owned()) })
     }
+    fn sandbox(&self, _: &str) -> Option<palisade_cluster::TaskSandbox> {
+        None
+    }
     fn start(&self, _: String) -> BoxFuture<'_, Result<i64, ExecError>> {
         Box::pin(async { Ok(1) })
     }
@@ -58,6 +61,7 @@ async fn the_node_s_overlay_state_follows_its_tasks() {
         advertise_addr: None,
         clock: Arc::new(SystemClock),
         executor: Some(Arc::new(Idle)),
+        overlay_netns_dir: None,
     };
     let daemon = Daemon::start(config).await.unwrap();
     let init = InitRequest { listen_addr: "127.0.0.1:0".into(), advertise_addr: "127.0.0.1".into(), ..Default::default() };

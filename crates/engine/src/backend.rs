@@ -101,7 +101,7 @@ fn inspect(entry: &Entry) -> ContainerInspect {
 
 impl ContainerBackend for Engine {
     async fn container_create(&self, name: Option<String>, request: ContainerCreateRequest) -> ApiResult<ContainerCreateResponse> {
-        let (id, warnings) = self.create(name, request, Vec::new(), true).await?;
+        let (id, warnings) = self.create(name, request, Vec::new(), None, true).await?;
         Ok(ContainerCreateResponse { id, warnings })
     }
 

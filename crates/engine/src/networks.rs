@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use palisade_engine_api::containers::types::ContainerCreateRequest;
 use palisade_engine_api::networks::NetworkBackend;
@@ -17,7 +18,7 @@ use palisade_engine_api::types::{
 use palisade_engine_api::ApiError;
 use palisade_net::{
     ContainerPort, ContainerRequest, ContainerView, Driver, EndpointRequest, NetConfig, NetworkCreate, NetworkView, Networks,
-    PortBinding,
+    PortBinding, ServiceNames,
 };
 use palisade_runtime::{ExtraMount, NetworkMode, RunOptions};
 
@@ -148,11 +149,23 @@ impl Engine {
 
     /// Create hook: for a container on networks, checks the request, makes its namespace and
     /// resolv.conf, and points `options` at them. Host and none containers are left alone.
-    pub(crate) fn prepare_network(&self, id: &str, name: &str, request: &ContainerCreateRequest, options: &mut RunOptions) -> Result<()> {
+    ///
+    /// A swarm task's container (`service_names` given) always gets a namespace and the
+    /// embedded DNS server, with no network here when the node has no default bridge: its
+    /// overlay interfaces are added by the node's data plane.
+    pub(crate) fn prepare_network(
+        &self,
+        id: &str,
+        name: &str,
+        request: &ContainerCreateRequest,
+        service_names: Option<Arc<dyn ServiceNames>>,
+        options: &mut RunOptions,
+    ) -> Result<()> {
         let mode = self.shown_network_mode(&request.host_config.network_mode);
         let endpoints = &request.networking_config.endpoints_config;
         let (ports, exposed) = ports_of(request)?;
-        if mode == "host" || mode == "none" {
+        let task_without_network = mode == "none" && service_names.is_some() && endpoints.is_empty() && ports.is_empty();
+        if (mode == "host" || mode == "none") && !task_without_network {
             if !ports.is_empty() {
                 return Err(invalid(format!("port publishing (-p/-P) needs a bridge network: --network {mode} has none")));
             }
@@ -167,14 +180,12 @@ impl Engine {
         }
         // Not a 404: on a 404 the docker CLI takes the image to be missing and pulls it.
         let networks = self.networks().ok_or_else(|| invalid(format!("network {mode} not found")))?;
-        let first = endpoints.get(&mode).or_else(|| endpoints.get(&request.host_config.network_mode)).map(|s| endpoint_request(&mode, s)).transpose()?.unwrap_or_default();
-        let mut list = vec![(mode.clone(), first)];
-        for (k, v) in endpoints {
-            if k != &mode && k != &request.host_config.network_mode {
-                list.push((k.clone(), endpoint_request(k, v)?));
-            }
+        let mut list = Vec::new();
+        if !task_without_network {
+            list.extend(Self::endpoint_list(&mode, request)?);
         }
-        let sandbox = networks.prepare(id, name, ContainerRequest { networks: list, ports, exposed }).map_err(|e| match e {
+        let request = ContainerRequest { networks: list, ports, exposed, service_names };
+        let sandbox = networks.prepare(id, name, request).map_err(|e| match e {
             palisade_net::Error::NotFound(m) => invalid(m),
             e => Error::Net(e),
         })?;
@@ -183,12 +194,34 @@ impl Engine {
         Ok(())
     }
 
+    /// The networks a container asks for, by reference with what it asks of each, the first
+    /// being `mode`'s.
+    fn endpoint_list(mode: &str, request: &ContainerCreateRequest) -> Result<Vec<(String, EndpointRequest)>> {
+        let endpoints = &request.networking_config.endpoints_config;
+        let first = endpoints.get(mode).or_else(|| endpoints.get(&request.host_config.network_mode)).map(|s| endpoint_request(mode, s)).transpose()?.unwrap_or_default();
+        let mut list = vec![(mode.to_owned(), first)];
+        for (k, v) in endpoints {
+            if k != mode && k != &request.host_config.network_mode {
+                list.push((k.clone(), endpoint_request(k, v)?));
+            }
+        }
+        Ok(list)
+    }
+
     /// What a container's record keeps of its networks: each one it is on now, by name, with
     /// its aliases and requested address; `None` for a host or none container.
     pub(crate) fn recorded_networks(&self, id: &str) -> Option<Vec<RecordedEndpoint>> {
         let view = self.networks()?.container(id)?;
         let recorded = view.endpoints.iter().map(|e| RecordedEndpoint { network: e.network_name.clone(), aliases: e.aliases.clone(), ipv4: e.requested_ip });
         Some(recorded.collect())
+    }
+
+    /// The network namespace file of a container on networks (or of a swarm task's), with
+    /// how many interfaces it has here (`eth0`, …); `None` for a host or none container.
+    pub fn sandbox(&self, id: &str) -> Option<(std::path::PathBuf, usize)> {
+        let id = self.resolve(id).ok()?.id.clone();
+        let view = self.networks()?.container(id.as_str())?;
+        Some((view.sandbox_key.into(), view.endpoints.len()))
     }
 
     /// A container's address on its first network while attached (what its `/etc/hosts` names

@@ -10,6 +10,8 @@ use palisade_runtime::{ContainerId, ContainerRuntime, ContainerStatus, ExtraMoun
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use palisade_net::ServiceNames;
+
 use crate::error::{Error, Result};
 use crate::mounts::{image_volumes, ProtectedPaths, UsedVolume};
 use crate::options::{translate, Translated};
@@ -366,7 +368,7 @@ impl Engine {
             // Under the runtime it was created with, whatever the default is now.
             translated.options.runtime = Some(kind);
             let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
-            self.prepare_network(record.id.as_str(), &record.name, &wired, &mut translated.options)?;
+            self.prepare_network(record.id.as_str(), &record.name, &wired, None, &mut translated.options)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;
             Ok((translated.seccomp_file.map(|(p, _)| p), held))
         })();
@@ -506,9 +508,17 @@ impl Engine {
 
     /// A service task's container: `docker create` plus its secret and config files, each on
     /// a tmpfs created for the container (secrets under `/run/secrets`, configs at their
-    /// targets). Returns the container ID.
-    pub async fn create_task(&self, name: String, request: ContainerCreateRequest, files: Vec<TaskFile>) -> Result<String> {
-        self.create(Some(name), request, files, false).await.map(|(id, _)| id)
+    /// targets). A task on overlay networks has `service_names`, which its embedded DNS
+    /// server resolves too (see [`palisade_net::ContainerRequest::service_names`]). Returns
+    /// the container ID.
+    pub async fn create_task(
+        &self,
+        name: String,
+        request: ContainerCreateRequest,
+        files: Vec<TaskFile>,
+        service_names: Option<Arc<dyn ServiceNames>>,
+    ) -> Result<String> {
+        self.create(Some(name), request, files, service_names, false).await.map(|(id, _)| id)
     }
 
     /// Unmounts the secret and config files of a container that has exited.
@@ -522,13 +532,15 @@ impl Engine {
         blocking(move || Ok(this.runtime().container(&id)?.release_files()?)).await
     }
 
-    /// `docker create`, or a service task's container with its `files`. Only the former is
-    /// `persistent`, kept across daemon restarts: the cluster recreates its tasks.
+    /// `docker create`, or a service task's container with its `files` and the names of its
+    /// services (`task_names`). Only the former is `persistent`, kept across daemon restarts:
+    /// the cluster recreates its tasks.
     pub(crate) async fn create(
         &self,
         name: Option<String>,
         request: ContainerCreateRequest,
         files: Vec<TaskFile>,
+        task_names: Option<Arc<dyn ServiceNames>>,
         persistent: bool,
     ) -> Result<(String, Vec<String>)> {
         let id = ContainerId::random();
@@ -564,7 +576,7 @@ impl Engine {
         let warnings = self.admit_image(&format!("container create {name}"), &request.config.image, &img).await?;
         let (mut translated, held) = self.options_for(&request, &img, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
-        if let Err(e) = self.prepare_network(id.as_str(), &name, &request, &mut translated.options) {
+        if let Err(e) = self.prepare_network(id.as_str(), &name, &request, task_names, &mut translated.options) {
             self.remove_anonymous_volumes(&held.volumes);
             return Err(e);
         }

@@ -20,7 +20,7 @@ pub use dns::DNS_ADDRESS;
 pub use error::{Error, Result};
 pub use manager::{
     ContainerRequest, ContainerView, DefaultBridge, EndpointRequest, EndpointView, NetConfig, NetworkCreate, NetworkView,
-    Networks, Sandbox,
+    Networks, Sandbox, ServiceNames,
 };
 pub use network::{valid_name, Driver, Network, Subnet};
 pub use ports::{ContainerPort, PortBinding, Protocol};

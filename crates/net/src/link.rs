@@ -228,3 +228,30 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
 pub fn mac_string(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
+
+/// The MTU of the interface that holds `address` in the namespace `netns` (`None`: the
+/// daemon's): what an overlay network on that address has to fit its encapsulation in.
+pub fn mtu_at(netns: Option<&Path>, address: Ipv4Addr) -> Result<u32> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    use rtnetlink::packet_route::link::LinkAttribute;
+    let what = address.to_string();
+    run_in(netns, move |handle| async move {
+        let mut addresses = handle.address().get().execute();
+        let mut index = None;
+        while let Some(message) = addresses.try_next().await.map_err(netlink_error("listing addresses for", &what))? {
+            let holds = message.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(a)) | AddressAttribute::Address(IpAddr::V4(a)) if *a == address));
+            if holds {
+                index = Some(message.header.index);
+                break;
+            }
+        }
+        let missing = || Error::Netlink { op: "looking up the interface of", what: what.clone(), message: "no interface has this address".into() };
+        let index = index.ok_or_else(missing)?;
+        let link = handle.link().get().match_index(index).execute().try_next().await.map_err(netlink_error("looking up the interface of", &what))?;
+        link.and_then(|l| l.attributes.into_iter().find_map(|a| match a {
+            LinkAttribute::Mtu(mtu) => Some(mtu),
+            _ => None,
+        }))
+        .ok_or_else(missing)
+    })
+}

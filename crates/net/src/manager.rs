@@ -94,6 +94,19 @@ pub struct ContainerRequest {
     pub ports: Vec<PortBinding>,
     /// `ExposedPorts`.
     pub exposed: Vec<ContainerPort>,
+    /// A swarm task's: the names of the services on its overlay networks, which its embedded
+    /// DNS server resolves after the names of the containers it shares networks with here.
+    /// With it the container gets a namespace and the DNS server even without a network here
+    /// (`networks` empty: its interfaces are the overlay ones its node's data plane adds).
+    pub service_names: Option<Arc<dyn ServiceNames>>,
+}
+
+/// Names beyond the node's own networks, as a swarm task resolves them (its services'
+/// names and `tasks.NAME` on its overlay networks).
+pub trait ServiceNames: Send + Sync + std::fmt::Debug + 'static {
+    /// The addresses of `name` (as asked, without the trailing dot); `None` when it is not a
+    /// name this source knows.
+    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
 }
 
 /// What the runtime needs for a networked container.
@@ -183,6 +196,8 @@ struct Member {
     exposed: Vec<ContainerPort>,
     running: bool,
     dns: Option<DnsServer>,
+    /// See [`ContainerRequest::service_names`].
+    service_names: Option<Arc<dyn ServiceNames>>,
     /// Threads deleting the veth pairs of earlier attachments.
     unlinking: Vec<std::thread::JoinHandle<()>>,
 }
@@ -570,7 +585,7 @@ impl Networks {
                     host_veth: None,
                 });
             }
-            if endpoints.is_empty() {
+            if endpoints.is_empty() && request.service_names.is_none() {
                 return Err(Error::InvalidArgument("no network given".into()));
             }
         }
@@ -578,7 +593,7 @@ impl Networks {
         let t = Instant::now();
         netns::create(&netns)?;
         tracing::debug!(cid, elapsed = ?t.elapsed(), "network namespace created");
-        let has_dns = wants_dns(&self.lock().networks, &endpoints);
+        let has_dns = request.service_names.is_some() || endpoints_want_dns(&self.lock().networks, &endpoints);
         if let Err(e) = self.write_resolv_conf(cid, has_dns) {
             let _ = netns::remove(&netns);
             return Err(e);
@@ -593,6 +608,7 @@ impl Networks {
             exposed: request.exposed,
             running: false,
             dns: None,
+            service_names: request.service_names,
             unlinking: Vec::new(),
         };
         self.lock().members.insert(cid.to_owned(), member);
@@ -615,7 +631,7 @@ impl Networks {
         }
         let wants_dns = {
             let mut state = self.lock();
-            let dns = state.members.get(cid).is_some_and(|m| wants_dns(&state.networks, &m.endpoints));
+            let dns = state.members.get(cid).is_some_and(|m| m.wants_dns(&state.networks));
             if let Some(m) = state.members.get_mut(cid) {
                 m.running = true;
             }
@@ -842,7 +858,7 @@ impl Networks {
             if m.endpoints.iter().any(|e| e.network_id == n.id) {
                 return Err(Error::Forbidden(format!("endpoint with name {} already exists in network {}", m.name, n.name)));
             }
-            let had_dns = wants_dns(&state.networks, &m.endpoints);
+            let had_dns = m.wants_dns(&state.networks);
             let used: HashSet<&str> = m.endpoints.iter().map(|e| e.ifname.as_str()).collect();
             let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n.as_str())).unwrap_or_default();
             m.endpoints.push(Endpoint {
@@ -856,7 +872,7 @@ impl Networks {
                 attached: false,
                 host_veth: None,
             });
-            (m.running.then_some(m.endpoints.len() - 1), !had_dns && wants_dns(&state.networks, &m.endpoints))
+            (m.running.then_some(m.endpoints.len() - 1), !had_dns && m.wants_dns(&state.networks))
         };
         // Its first network with the embedded DNS server: names resolve there from now on.
         if dns_gained {
@@ -876,7 +892,7 @@ impl Networks {
                 let state = self.lock();
                 let m = state.members.get(cid);
                 let has = m.is_some_and(|m| m.dns.is_some());
-                let wants = m.is_some_and(|m| wants_dns(&state.networks, &m.endpoints));
+                let wants = m.is_some_and(|m| m.wants_dns(&state.networks));
                 (m.map(|m| m.netns.clone()), wants && !has)
             };
             if let (Some(netns), true) = (netns, needs_dns) {
@@ -902,9 +918,9 @@ impl Networks {
             let mut guard = self.lock();
             let state = &mut *guard;
             state.members.get_mut(cid).is_some_and(|m| {
-                let had_dns = wants_dns(&state.networks, &m.endpoints);
+                let had_dns = m.wants_dns(&state.networks);
                 m.endpoints.remove(index);
-                had_dns && !wants_dns(&state.networks, &m.endpoints)
+                had_dns && !m.wants_dns(&state.networks)
             })
         };
         if dns_lost {
@@ -928,8 +944,16 @@ impl Networks {
 }
 
 /// Whether any of `endpoints` is on a network with the embedded DNS server.
-fn wants_dns(networks: &BTreeMap<String, Network>, endpoints: &[Endpoint]) -> bool {
+fn endpoints_want_dns(networks: &BTreeMap<String, Network>, endpoints: &[Endpoint]) -> bool {
     endpoints.iter().any(|e| networks.get(&e.network_id).is_some_and(Network::has_dns))
+}
+
+impl Member {
+    /// Whether the container has the embedded DNS server: a swarm task always, another
+    /// container while it is on a network with DNS.
+    fn wants_dns(&self, networks: &BTreeMap<String, Network>) -> bool {
+        self.service_names.is_some() || endpoints_want_dns(networks, &self.endpoints)
+    }
 }
 
 fn endpoint_view(state: &State, e: &Endpoint) -> Option<EndpointView> {
@@ -984,8 +1008,23 @@ fn check_endpoint(n: &Network, ep: &EndpointRequest) -> Result<()> {
 
 impl Directory for Networks {
     fn lookup(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let (local, services) = {
+            let state = self.lock();
+            let me = state.members.get(asker)?;
+            (Self::lookup_local(&state, me, name), me.service_names.clone())
+        };
+        local.or_else(|| services?.lookup(name))
+    }
+
+    fn may_forward(&self, asker: &str) -> bool {
         let state = self.lock();
-        let me = state.members.get(asker)?;
+        state.members.get(asker).is_some_and(|m| m.endpoints.iter().any(|e| state.networks.get(&e.network_id).is_some_and(|n| !n.internal)))
+    }
+}
+
+impl Networks {
+    /// `name` among the containers on the networks with DNS that `me` is attached to.
+    fn lookup_local(state: &State, me: &Member, name: &str) -> Option<Vec<Ipv4Addr>> {
         let shared: Vec<&str> = me
             .endpoints
             .iter()
@@ -1002,10 +1041,5 @@ impl Directory for Networks {
             }
         }
         (!ips.is_empty()).then_some(ips)
-    }
-
-    fn may_forward(&self, asker: &str) -> bool {
-        let state = self.lock();
-        state.members.get(asker).is_some_and(|m| m.endpoints.iter().any(|e| state.networks.get(&e.network_id).is_some_and(|n| !n.internal)))
     }
 }

@@ -4,7 +4,7 @@
 //! their tasks get addresses and VIPs, and a network's keys reach exactly the nodes that run a
 //! task on it — checked through each node's own cluster RPC. No key is ever in a file of any
 //! data root, nor in any daemon's log. One cluster serves the assertions in the order a user
-//! would meet them. (The data plane is not wired: tasks are not connected over the overlay.)
+//! would meet them. (Traffic over the overlay between nodes: `overlay_services.rs`.)
 
 mod common;
 

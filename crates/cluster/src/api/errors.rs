@@ -49,7 +49,7 @@ pub(crate) fn to_api(error: Error) -> ApiError {
         Error::Remote { status, message } => {
             ApiError::new(http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR), message)
         }
-        e @ Error::Internal { .. } => ApiError::internal(e.to_string()),
+        e @ (Error::Internal { .. } | Error::DataPlane(_)) => ApiError::internal(e.to_string()),
     }
 }
 

@@ -65,7 +65,7 @@ impl Daemon {
                 raft_id,
                 spec: options.spec,
                 csr_pem: key.csr_pem().map_err(|e| Error::internal("make CSR", e))?,
-                description: local_description(""),
+                description: local_description("", None),
                 advertise_addr: advertise.to_string(),
                 listen_port: listen.port(),
                 availability,
@@ -84,7 +84,7 @@ impl Daemon {
                 raft_id: Some(raft_id),
             };
             membership.save(&data)?;
-            let node = ActiveNode::new(data.clone(), identity, membership, self.config.clock.clone(), self.config.executor.clone());
+            let node = ActiveNode::new(data.clone(), identity, membership, &self.config);
             let keys = ManagerKeys::create(&data, unlock_key)?;
             let role = node.start_manager_role(raft_id, keys, Some(listener)).await?;
             let member = ManagerRole::member(&node.identity(), &advertise.to_string(), listen);

@@ -54,7 +54,7 @@ impl Daemon {
             .join(&JoinCertRequest {
                 token: token.expose(),
                 csr_pem,
-                description: local_description(&root_pem),
+                description: local_description(&root_pem, None),
                 advertise_addr: advertise.map(|ip| ip.to_string()).unwrap_or_default(),
                 listen_port: listen.port(),
                 availability: options.availability,
@@ -84,7 +84,7 @@ impl Daemon {
         let joined = async {
             identity.save(&data)?;
             membership.save(&data)?;
-            let node = ActiveNode::new(data.clone(), identity, membership, self.config.clock.clone(), self.config.executor.clone());
+            let node = ActiveNode::new(data.clone(), identity, membership, &self.config);
             if let (NodeRole::Manager, Some(raft_id)) = (node.role(), response.raft_id) {
                 // Only managers serve the cluster port.
                 let listener = TcpListener::bind(listen)

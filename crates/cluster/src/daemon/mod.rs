@@ -49,6 +49,9 @@ pub struct DaemonConfig {
     pub clock: Arc<dyn Clock>,
     /// Runs the tasks assigned to this node; `None`: the node accepts no tasks.
     pub executor: Option<Arc<dyn crate::exec::TaskExecutor>>,
+    /// Where the namespaces of overlay networks are bound (a directory on tmpfs); `None`: the
+    /// node builds no overlay network, and its tasks on one are rejected.
+    pub overlay_netns_dir: Option<std::path::PathBuf>,
 }
 
 /// Where the node is in the membership state machine.
@@ -252,7 +255,7 @@ async fn resume(
     keys: Option<ManagerKeys>,
 ) -> Result<Arc<ActiveNode>> {
     let raft_id = membership.raft_id;
-    let node = ActiveNode::new(config.data_root.clone(), identity, membership, config.clock.clone(), config.executor.clone());
+    let node = ActiveNode::new(config.data_root.clone(), identity, membership, config);
     if let (Some(keys), Some(raft_id), NodeRole::Manager) = (keys, raft_id, node.role()) {
         node.start_manager_role(raft_id, keys, None).await?;
     }
@@ -300,6 +303,7 @@ mod tests {
             advertise_addr: None,
             clock: Arc::new(palisade_pki::SystemClock),
             executor: None,
+            overlay_netns_dir: None,
         };
         let Err(Error::FailedPrecondition(message)) = Daemon::start(config).await else {
             panic!("an old data root was accepted")

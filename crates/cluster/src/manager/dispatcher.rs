@@ -17,8 +17,8 @@ use palisade_store::Table;
 
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::model::{ConfigKind, FileGrant, SecretKind, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
-use crate::overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayState};
+use crate::model::{ConfigKind, FileGrant, SecretKind, ServiceObject, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
+use crate::overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
 
 /// The longest an assignments call waits for a change before answering unchanged.
@@ -27,6 +27,24 @@ const LONG_POLL: Duration = Duration::from_secs(10);
 const POLL_STEP: Duration = Duration::from_millis(100);
 /// The most reports one call may carry.
 const MAX_REPORTS: usize = 1024;
+
+/// `service` as the nodes of network `network_id` resolve and balance it: its name and
+/// aliases there, its VIP there, and the addresses there of its tasks running now. `None` when
+/// the service is not on the network.
+fn service_on(service: &ServiceObject, network_id: &str, tasks: &[Versioned<TaskObject>]) -> Option<OverlayService> {
+    let attachment = service.spec.task.networks.iter().find(|a| a.network_id == network_id)?;
+    let mut names = vec![service.spec.name.clone()];
+    names.extend(attachment.aliases.iter().filter(|a| !a.eq_ignore_ascii_case(&service.spec.name)).cloned());
+    let vip = service.virtual_ips.iter().find(|v| v.network_id == network_id).map(|v| v.addr.addr());
+    let mut running: Vec<&TaskObject> = tasks
+        .iter()
+        .map(|t| &t.value)
+        .filter(|t| t.service_id == service.id && t.desired == TaskState::Running && t.status.state == TaskState::Running)
+        .collect();
+    running.sort_by_key(|t| (t.slot, t.created_at));
+    let tasks = running.iter().flat_map(|t| &t.addresses).filter(|a| a.network_id == network_id).map(|a| a.addr.addr()).collect();
+    Some(OverlayService { names, vip, tasks })
+}
 
 impl Manager {
     /// The tasks assigned to the caller. When `known` is the version of the set the node holds,
@@ -40,9 +58,13 @@ impl Manager {
         let deadline = tokio::time::Instant::now() + LONG_POLL;
         loop {
             let waiting = self.logs.notified();
-            // Raft indexes: the larger moves whenever either table changes (keys rotate in
-            // the networks table).
-            let changed_at = self.store().changed_at(Table::Tasks)?.max(self.store().changed_at(Table::Networks)?);
+            // Raft indexes: the largest moves whenever one of the tables the assignments are
+            // made of changes (keys rotate in the networks table, VIPs live in the services
+            // table, nodes report their overlay keys in the nodes table).
+            let mut changed_at = 0;
+            for table in [Table::Tasks, Table::Networks, Table::Services, Table::Nodes] {
+                changed_at = changed_at.max(self.store().changed_at(table)?);
+            }
             let logs_waiting = self.logs.has_requests_for(node);
             if known != Some(changed_at) || logs_waiting || tokio::time::Instant::now() >= deadline {
                 let tasks: Vec<TaskObject> = self.tasks_of(node)?.into_iter().map(|t| t.value).collect();
@@ -66,6 +88,7 @@ impl Manager {
         }
         let now = self.clock.now();
         let all_tasks = self.records.list::<TaskObject>()?;
+        let services = self.records.list::<ServiceObject>()?;
         let nodes = self.nodes()?;
         let mut networks: Vec<OverlayNetwork> = self
             .network_list()?
@@ -83,7 +106,11 @@ impl Manager {
                 let peers = nodes
                     .iter()
                     .filter(|p| peer_ids.contains(&p.value.id))
-                    .map(|p| OverlayPeer { node_id: p.value.id.to_string(), addr: p.value.addr.clone() })
+                    .map(|p| OverlayPeer {
+                        node_id: p.value.id.to_string(),
+                        addr: p.value.addr.clone(),
+                        public_key: p.value.description.overlay_key.clone(),
+                    })
                     .collect();
                 let attachments = attached
                     .iter()
@@ -91,7 +118,8 @@ impl Manager {
                     .map(|(task_id, a)| OverlayAttachment { task_id, addr: a.addr.addr(), mac: a.mac() })
                     .collect();
                 let keys = n.keys.iter().flat_map(|k| k.valid_at(now)).map(|k| OverlayKey::new(k.generation, k.key.clone())).collect();
-                OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments }
+                let services = services.iter().filter_map(|s| service_on(&s.value, &n.id, &all_tasks)).collect();
+                OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments, services }
             })
             .collect();
         networks.sort_by(|a, b| a.id.cmp(&b.id));

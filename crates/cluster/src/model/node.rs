@@ -115,7 +115,7 @@ impl NodeDescription {
     /// The description with what the node reported cut to size: it is stored and shown to
     /// users, so a node cannot fill the store or the screen with it.
     pub(crate) fn bounded(mut self) -> Self {
-        for text in [&mut self.hostname, &mut self.os, &mut self.architecture, &mut self.engine_version] {
+        for text in [&mut self.hostname, &mut self.os, &mut self.architecture, &mut self.engine_version, &mut self.overlay_key] {
             truncate(text, MAX_REPORTED);
         }
         self.plugins.truncate(MAX_PLUGINS);
@@ -151,4 +151,9 @@ pub(crate) struct NodeDescription {
     pub(crate) plugins: Vec<(String, String)>,
     /// The trust bundle the node holds.
     pub(crate) trust_root_pem: String,
+    /// The public half of the node's overlay key (WireGuard's, base64): what the other nodes
+    /// of an encrypted overlay network authenticate it by. Empty for a node without an
+    /// overlay data plane.
+    #[serde(default)]
+    pub(crate) overlay_key: String,
 }

@@ -192,9 +192,35 @@ impl Runner {
                 self.set(TaskState::Shutdown, "shutdown", None).await;
             }
         }
+        self.remove(container).await;
+    }
+
+    /// Removes the task's container; its overlay interfaces go with its namespace.
+    async fn remove(&self, container: String) {
         if let Err(e) = self.executor.remove(container).await {
             tracing::warn!(task = %self.task.id, "removing its container: {e}");
         }
+        if let Some(dataplane) = &self.node.dataplane {
+            dataplane.disconnect(&self.task.id);
+        }
+    }
+
+    /// Gives the container an interface on each of the task's overlay networks (at the
+    /// address the leader allocated), and its services' virtual IPs.
+    async fn connect(&self, container: &str) -> Result<()> {
+        let Some(dataplane) = self.node.dataplane.as_ref().filter(|_| !self.task.addresses.is_empty()) else { return Ok(()) };
+        let sandbox = self
+            .executor
+            .sandbox(container)
+            .ok_or_else(|| Error::internal("task networks", "the task's container has no network namespace"))?;
+        let attachments: Vec<_> = self
+            .task
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.network_id.clone(), a.addr, format!("eth{}", sandbox.interfaces + i)))
+            .collect();
+        dataplane.connect(&self.task.id, &sandbox.netns, &attachments).await
     }
 
     /// Accepted → preparing (files fetched, container made) → starting → running. `None` when
@@ -209,7 +235,18 @@ impl Runner {
                 return None;
             }
         };
-        let container = match self.executor.create(self.container(files)).await {
+        let dataplane = self.node.dataplane.clone();
+        if !self.task.addresses.is_empty() && dataplane.is_none() {
+            let why = "this node has no overlay data plane (see its log)".to_owned();
+            self.set(TaskState::Rejected, "could not attach the task to its networks", Some(why)).await;
+            return None;
+        }
+        let mut container = self.container(files);
+        if let Some(dataplane) = dataplane.as_ref().filter(|_| !self.task.addresses.is_empty()) {
+            let networks = self.task.addresses.iter().map(|a| a.network_id.clone()).collect();
+            container.service_names = Some(Arc::new(dataplane.names(networks)));
+        }
+        let container = match self.executor.create(container).await {
             Ok(id) => id,
             Err(e @ ExecError::NoSuchImage(_)) => {
                 self.set(TaskState::Rejected, "No such image", Some(e.to_string())).await;
@@ -224,6 +261,12 @@ impl Runner {
                 return None;
             }
         };
+        if let Err(e) = self.connect(&container).await {
+            self.set(TaskState::Rejected, "could not attach the task to its networks", Some(e.to_string())).await;
+            self.release(&container).await;
+            self.remove(container).await;
+            return None;
+        }
         self.set(TaskState::Starting, "starting", None).await;
         match self.executor.start(container.clone()).await {
             Ok(pid) => {
@@ -236,9 +279,7 @@ impl Runner {
             Err(e) => {
                 self.set(TaskState::Failed, "starting container failed", Some(e.to_string())).await;
                 self.release(&container).await;
-                if let Err(e) = self.executor.remove(container).await {
-                    tracing::warn!(task = %self.task.id, "removing its container: {e}");
-                }
+                self.remove(container).await;
                 None
             }
         }
@@ -297,6 +338,7 @@ impl Runner {
             nano_cpus: spec.nano_cpus,
             pids: spec.pids,
             files,
+            service_names: None,
         }
     }
 

@@ -76,12 +76,15 @@ impl DaemonArgs {
             None => data_root.default_socket(),
         };
         let engine = self.engine(&socket)?;
+        // Beside the containers' namespaces, on the runtime's tmpfs state directory.
+        let overlay_netns_dir = palisade_runtime::state_dir_for(&self.data_root.join("runtime")).context("the runtime's state directory")?.join("overlay");
         let config = DaemonConfig {
             data_root,
             listen_addr: self.listen_addr,
             advertise_addr: self.advertise_addr,
             clock: Arc::new(palisade_pki::SystemClock),
             executor: Some(Arc::new(EngineTasks(engine.clone()))),
+            overlay_netns_dir: Some(overlay_netns_dir),
         };
         let daemon = Arc::new(Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?);
         super::audit::spawn_head_signing(daemon.audit_log());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use palisade_cluster::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFileKind};
+use palisade_cluster::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFileKind, TaskSandbox};
 use palisade_engine::{Engine, TaskFile};
 use palisade_engine_api::containers::types::{ContainerConfig, ContainerCreateRequest, HostConfig, OutputOptions, WaitCondition};
 use palisade_engine_api::containers::ContainerBackend;
@@ -81,15 +81,21 @@ impl TaskExecutor for EngineTasks {
                 .collect();
             let request = request(&container);
             drop(container.files);
-            match self.0.create_task(container.name.clone(), request.clone(), files.clone()).await {
+            let names = container.service_names.clone();
+            match self.0.create_task(container.name.clone(), request.clone(), files.clone(), names.clone()).await {
                 Err(palisade_engine::Error::NoSuchImage(_)) => {
                     // As dockerd on a swarm node: pull what is missing, then try once more.
                     self.pull(&container.image).await;
-                    self.0.create_task(container.name, request, files).await.map_err(create_error)
+                    self.0.create_task(container.name, request, files, names).await.map_err(create_error)
                 }
                 other => other.map_err(create_error),
             }
         })
+    }
+
+    fn sandbox(&self, id: &str) -> Option<TaskSandbox> {
+        let (netns, interfaces) = self.0.sandbox(id)?;
+        Some(TaskSandbox { netns, interfaces })
     }
 
     fn start(&self, id: String) -> BoxFuture<'_, Result<i64, ExecError>> {

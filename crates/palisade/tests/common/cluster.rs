@@ -28,8 +28,8 @@ pub const CATCH_UP: Duration = Duration::from_secs(20);
 // ---- Node: namespaces, stdin, time limits, secrets, raft status ----
 
 impl Node {
-    /// Starts a daemon inside network namespace `ns` (`ip netns exec NS palisade daemon …`). The
-    /// docker CLI still reaches it through its unix socket file.
+    /// Starts a daemon inside network namespace `ns` (`nsenter --net=/run/netns/NS palisade
+    /// daemon …`). The docker CLI still reaches it through its unix socket file.
     pub fn start_in_netns(ns: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut node = Node { socket: dir.path().join("engine.sock"), dir, child: None, docker_config: tempfile::tempdir().unwrap() };
@@ -46,9 +46,11 @@ impl Node {
     fn spawn_in(&mut self, ns: Option<&str>) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("daemon.log")).unwrap();
         let mut cmd = match ns {
+            // `nsenter --net`, not `ip netns exec`, which remounts /sys without the cgroup
+            // file system that containers need.
             Some(ns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns, PALISADE]);
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{ns}")).arg(PALISADE);
                 cmd
             }
             None => Command::new(PALISADE),
@@ -63,7 +65,7 @@ impl Node {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("starting the daemon (iproute2 `ip` is required for namespaces)");
+            .expect("starting the daemon (util-linux `nsenter` is required for namespaces)");
         self.child = Some(child);
         wait_for(Duration::from_secs(20), "daemon socket", || {
             self.socket.exists() && self.docker(&["version", "--format", "{{.Server.Version}}"]).status.success()

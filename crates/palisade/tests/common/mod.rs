@@ -249,15 +249,20 @@ pub fn stderr(out: &Output) -> String {
 
 
 /// Polls `check` until it holds, or fails the test after `timeout`.
-pub fn wait_for(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub fn wait_for(timeout: Duration, what: &str, check: impl FnMut() -> bool) {
+    assert!(poll(timeout, check), "timed out after {timeout:?} waiting for {what}");
+}
+
+/// Polls `check` until it holds (`true`) or `timeout` has passed (`false`).
+pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if check() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("timed out after {timeout:?} waiting for {what}");
+    false
 }
 
 /// Rows of `docker node ls` as (id, columns...), split on 2+ spaces.

@@ -1,0 +1,337 @@
+//! The node's overlay data plane: it follows the node's overlay state (what the leader sends
+//! with the node's assignments, see [`crate::overlay`]) with palisade-overlay's networks, and
+//! connects this node's tasks to them.
+//!
+//! * A network is built on this node when its state first lists it (a task here is attached
+//!   to it) and closed when the state drops it (its last task here ended): a worker holds a
+//!   network, and its key, only while it runs a task on it.
+//! * Encrypted networks run WireGuard between the nodes under the node's [`NodeKey`] (made
+//!   once, kept at `node/overlay.key`, mode 0600; its public half is reported with every
+//!   heartbeat, [`DataPlane::public_key`]) and the network key as the preshared key. A newer
+//!   key generation in the state is a rotation ([`Overlay::rotate`]): connections go on.
+//! * Peers follow the state: a peer of an encrypted network joins once it has reported its
+//!   public key. Each network's tunnel listens on [`tunnel_port`] of its VNI, on every node.
+//! * Each task's sandbox gets one interface per network, then the virtual IPs of the services
+//!   on its networks ([`balancer`]); its embedded DNS server resolves their names through
+//!   [`TaskNames`].
+
+mod balancer;
+mod names;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use palisade_overlay::{EndpointSpec, Encryption, NetworkKey, NodeKey, Overlay, OverlaySpec, Peer, PublicKey, Underlay, Vni};
+use tokio::sync::watch;
+
+pub(crate) use names::TaskNames;
+
+use crate::error::{Error, Result};
+use crate::overlay::{OverlayNetwork, OverlayState};
+
+/// The first UDP port of the networks' tunnels: network VNI `v` listens on
+/// `TUNNEL_PORT_BASE + v % TUNNEL_PORTS`, the same port on every node.
+const TUNNEL_PORT_BASE: u16 = 52_000;
+/// How many tunnel ports there are (VNIs are allocated in order from 4097, so ports only
+/// repeat beyond this many networks).
+const TUNNEL_PORTS: u32 = 4096;
+/// How long a task's attachment waits for its network to come up on this node (its state
+/// arrives with the same assignments as the task, and is built concurrently).
+const NETWORK_WAIT: Duration = Duration::from_secs(30);
+
+/// The UDP port of the tunnel of the network with this VNI.
+pub(crate) fn tunnel_port(vni: u32) -> u16 {
+    // Lossless: the remainder is below TUNNEL_PORTS, which fits a u16 with the base.
+    TUNNEL_PORT_BASE + (vni % TUNNEL_PORTS) as u16
+}
+
+/// One network as built on this node.
+struct Live {
+    overlay: Overlay,
+    /// The key generation it runs under (`None`: not encrypted).
+    generation: Option<u64>,
+    /// Its peers, by underlay address.
+    peers: BTreeMap<Ipv4Addr, Peer>,
+}
+
+/// A task's sandbox, whose virtual IPs follow the state.
+struct Sandbox {
+    netns: PathBuf,
+    networks: Vec<String>,
+    /// The rules last installed, to skip installs that change nothing.
+    installed: Option<String>,
+}
+
+/// The node's overlay data plane. See the module documentation.
+pub(crate) struct DataPlane {
+    key: NodeKey,
+    public_key: String,
+    /// Where the networks' namespaces are bound (`<dir>/<network ID>`).
+    netns_dir: PathBuf,
+    /// The node's underlay address (its advertised address).
+    address: Ipv4Addr,
+    state: watch::Receiver<OverlayState>,
+    networks: tokio::sync::Mutex<BTreeMap<String, Live>>,
+    /// The IDs of the networks built, for attachments waiting for theirs.
+    built: watch::Sender<Vec<String>>,
+    sandboxes: Mutex<BTreeMap<String, Sandbox>>,
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane").field("public_key", &self.public_key).field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl DataPlane {
+    /// The data plane of a node whose key file is `key_file` (made on first use), with the
+    /// networks' namespaces under `netns_dir`, on underlay address `address`, following
+    /// `state`.
+    pub(crate) fn open(key_file: &Path, netns_dir: PathBuf, address: Ipv4Addr, state: watch::Receiver<OverlayState>) -> Result<Self> {
+        let key = load_or_make_key(key_file)?;
+        crate::paths::create_private_dir(&netns_dir).map_err(|e| Error::internal(format!("creating {}", netns_dir.display()), e))?;
+        Ok(Self {
+            public_key: key.public_key().to_string(),
+            key,
+            netns_dir,
+            address,
+            state,
+            networks: tokio::sync::Mutex::new(BTreeMap::new()),
+            built: watch::Sender::new(Vec::new()),
+            sandboxes: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The public half of the node's key (base64), which the node reports.
+    pub(crate) fn public_key(&self) -> &str {
+        &self.public_key
+    }
+
+    /// Follows the state until the task is aborted; then [`DataPlane::close`] takes the
+    /// networks down.
+    pub(crate) async fn run(self: Arc<Self>) {
+        let mut state = self.state.clone();
+        loop {
+            let current = state.borrow_and_update().clone();
+            self.apply(&current).await;
+            self.balance(&current);
+            if state.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Builds, updates and closes networks to match `state`. A network that fails is logged
+    /// and tried again at the next change; the others go on.
+    async fn apply(&self, state: &OverlayState) {
+        let mut networks = self.networks.lock().await;
+        let gone: Vec<String> = networks.keys().filter(|id| !state.networks.iter().any(|n| &n.id == *id)).cloned().collect();
+        for id in gone {
+            if let Some(live) = networks.remove(&id) {
+                tracing::info!(network = %id, "overlay network closed on this node");
+                if let Err(e) = live.overlay.close().await {
+                    tracing::warn!(network = %id, "closing the overlay network: {e}");
+                }
+            }
+        }
+        for network in &state.networks {
+            if !networks.contains_key(&network.id) {
+                match self.build(network).await {
+                    Ok(live) => {
+                        tracing::info!(network = %network.id, vni = network.vni, encrypted = network.encrypted(), "overlay network built on this node");
+                        networks.insert(network.id.clone(), live);
+                    }
+                    Err(e) => {
+                        tracing::warn!(network = %network.id, "building the overlay network: {e}");
+                        continue;
+                    }
+                }
+            }
+            if let Some(live) = networks.get_mut(&network.id) {
+                if let Err(e) = self.update(live, network).await {
+                    tracing::warn!(network = %network.id, "updating the overlay network: {e}");
+                }
+            }
+        }
+        self.built.send_replace(networks.keys().cloned().collect());
+    }
+
+    async fn build(&self, network: &OverlayNetwork) -> Result<Live> {
+        let vni = Vni::new(network.vni)?;
+        let netns = self.netns_dir.join(&network.id);
+        // A namespace a crashed daemon left behind is stale: its links go with it.
+        palisade_net::netns::remove(&netns).map_err(palisade_overlay::Error::from)?;
+        let address = self.address;
+        let mtu = tokio::task::spawn_blocking(move || palisade_net::link::mtu_at(None, address))
+            .await
+            .map_err(|e| Error::internal("underlay MTU", e))?
+            .map_err(palisade_overlay::Error::from)?;
+        let (encryption, generation) = match network.keys.first() {
+            Some(key) => {
+                let network_key = network_key(key.generation, key.expose())?;
+                let listen_port = tunnel_port(network.vni);
+                (Encryption::WireGuard { node_key: self.key.clone(), network_key, listen_port }, Some(key.generation))
+            }
+            None => (Encryption::Off, None),
+        };
+        let underlay = Underlay { netns: None, address, mtu };
+        let overlay = Overlay::create(OverlaySpec { vni, netns, underlay, encryption }).await?;
+        Ok(Live { overlay, generation, peers: BTreeMap::new() })
+    }
+
+    /// Rotates the key when the state has a newer one, and follows the peers.
+    async fn update(&self, live: &mut Live, network: &OverlayNetwork) -> Result<()> {
+        if let (Some(current), Some(key)) = (live.generation, network.keys.first()) {
+            if key.generation > current {
+                live.overlay.rotate(network_key(key.generation, key.expose())?).await?;
+                live.generation = Some(key.generation);
+                tracing::info!(network = %network.id, generation = key.generation, "overlay network key rotated on this node");
+            }
+        }
+        let wanted = peers_of(network);
+        let stale: Vec<Ipv4Addr> = live.peers.iter().filter(|(addr, peer)| wanted.get(addr) != Some(peer)).map(|(addr, _)| *addr).collect();
+        for addr in stale {
+            live.overlay.remove_peer(addr).await?;
+            live.peers.remove(&addr);
+        }
+        for (addr, peer) in wanted {
+            if !live.peers.contains_key(&addr) {
+                live.overlay.add_peer(peer).await?;
+                live.peers.insert(addr, peer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects a task's sandbox (its network namespace `netns`) to its networks, one
+    /// interface each (`ifnames`, in order), and installs its services' virtual IPs. Waits
+    /// for each network to be built on this node first.
+    pub(crate) async fn connect(&self, task_id: &str, netns: &Path, attachments: &[(String, Ipv4Net, String)]) -> Result<()> {
+        for (network_id, address, ifname) in attachments {
+            let mut built = self.built.subscribe();
+            let ready = tokio::time::timeout(NETWORK_WAIT, built.wait_for(|ids| ids.contains(network_id))).await.map(|r| r.is_ok());
+            if ready != Ok(true) {
+                return Err(Error::Unavailable(format!("overlay network {network_id} did not come up on this node")));
+            }
+            let networks = self.networks.lock().await;
+            let live = networks.get(network_id).ok_or_else(|| Error::Unavailable(format!("overlay network {network_id} was closed on this node")))?;
+            let [a, b, c, d] = address.addr().octets();
+            let spec = EndpointSpec { netns: netns.to_owned(), ifname: ifname.clone(), address: *address, mac: [0x02, 0x42, a, b, c, d] };
+            live.overlay.attach(&spec).await?;
+        }
+        let networks = attachments.iter().map(|(id, _, _)| id.clone()).collect();
+        self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).insert(task_id.to_owned(), Sandbox { netns: netns.to_owned(), networks, installed: None });
+        let state = self.state.borrow().clone();
+        self.balance(&state);
+        Ok(())
+    }
+
+    /// Forgets a task's sandbox (its container is gone, and its interfaces with it).
+    pub(crate) fn disconnect(&self, task_id: &str) {
+        self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).remove(task_id);
+    }
+
+    /// Installs in each task's sandbox the virtual IPs of the services on its networks, where
+    /// they changed. A failure is logged; the next change tries again.
+    fn balance(&self, state: &OverlayState) {
+        let mut sandboxes = self.sandboxes.lock().unwrap_or_else(|e| e.into_inner());
+        for (task_id, sandbox) in sandboxes.iter_mut() {
+            let rules = balancer::rules(state, &sandbox.networks);
+            if sandbox.installed.as_ref() == Some(&rules) {
+                continue;
+            }
+            match balancer::install(&sandbox.netns, &rules) {
+                Ok(()) => sandbox.installed = Some(rules),
+                Err(e) => tracing::warn!(task = %task_id, "installing the virtual IPs of its services: {e}"),
+            }
+        }
+    }
+
+    /// The names a task on `networks` resolves.
+    pub(crate) fn names(&self, networks: Vec<String>) -> TaskNames {
+        TaskNames::new(self.state.clone(), networks)
+    }
+
+    /// Takes every network down (the node leaves the swarm or stops).
+    pub(crate) async fn close(&self) {
+        let mut networks = self.networks.lock().await;
+        for (id, live) in std::mem::take(&mut *networks) {
+            if let Err(e) = live.overlay.close().await {
+                tracing::warn!(network = %id, "closing the overlay network: {e}");
+            }
+        }
+        self.built.send_replace(Vec::new());
+    }
+}
+
+fn network_key(generation: u64, bytes: &[u8]) -> Result<NetworkKey> {
+    let secret: [u8; 32] = bytes.try_into().map_err(|_| Error::internal("network key", "not 32 bytes"))?;
+    Ok(NetworkKey::new(generation, secret))
+}
+
+/// The peers the network should have: for an encrypted one, those that reported a valid
+/// public key (the others join once they have).
+fn peers_of(network: &OverlayNetwork) -> BTreeMap<Ipv4Addr, Peer> {
+    let port = tunnel_port(network.vni);
+    network
+        .peers
+        .iter()
+        .filter_map(|p| {
+            let addr: Ipv4Addr = p.addr.parse().ok()?;
+            let peer = if network.encrypted() {
+                let public_key: PublicKey = p.public_key.parse().ok()?;
+                Peer::Encrypted { endpoint: SocketAddrV4::new(addr, port), public_key }
+            } else {
+                Peer::Plain(addr)
+            };
+            Some((addr, peer))
+        })
+        .collect()
+}
+
+/// The node's overlay key from `path`, made (0600) if there is none.
+fn load_or_make_key(path: &Path) -> Result<NodeKey> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = zeroize::Zeroizing::new(bytes)
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::internal(format!("reading {}", path.display()), "not a 32-byte key"))?;
+            Ok(NodeKey::from_bytes(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = NodeKey::generate();
+            palisade_pki::write_private_file(path, key.to_bytes().as_slice()).map_err(|e| Error::internal(format!("writing {}", path.display()), e))?;
+            Ok(key)
+        }
+        Err(e) => Err(Error::internal(format!("reading {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_ports_are_distinct_for_consecutive_vnis() {
+        assert_eq!(tunnel_port(4097), TUNNEL_PORT_BASE + 1);
+        assert_ne!(tunnel_port(4097), tunnel_port(4098));
+        assert!(tunnel_port(u32::MAX) >= TUNNEL_PORT_BASE);
+    }
+
+    #[test]
+    fn the_node_key_is_made_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overlay.key");
+        let first = load_or_make_key(&path).unwrap().public_key();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load_or_make_key(&path).unwrap().public_key(), first);
+        std::fs::write(&path, b"short").unwrap();
+        assert!(load_or_make_key(&path).is_err(), "a damaged key file is an error, not a new key");
+    }
+}
