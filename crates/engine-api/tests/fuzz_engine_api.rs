@@ -7,7 +7,7 @@
 use palisade_engine_api::containers::types::{unframe, ContainerCreateRequest, RegistryAuth};
 use palisade_engine_api::exec::ExecCreateRequest;
 use palisade_engine_api::types::{
-    validate_constraint, validate_secret_name, validate_service_name, InitRequest, JoinRequest, ListFilters,
+    validate_constraint, validate_secret_name, validate_swarm_name, InitRequest, JoinRequest, ListFilters,
     NetworkCreateRequest, NodeSpec, SecretFilters, SecretSpec, ServiceSpec, SwarmSpec, UnlockRequest,
 };
 use palisade_engine_api::volumes::types::{VolumeCreateRequest, VolumeFilters};
@@ -124,7 +124,7 @@ fn fuzz_filters_headers_and_names() {
             let _ = VolumeFilters::parse(Some(&text));
             let _ = RegistryAuth::from_header(&text);
             let _ = validate_secret_name(&text);
-            let _ = validate_service_name(&text);
+            let _ = validate_swarm_name(&text);
             let _ = validate_constraint(&text);
             let mut buffer = frame.clone();
             let frames = unframe(&mut buffer);

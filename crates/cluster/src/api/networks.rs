@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use palisade_engine_api::networks::not_a_swarm_manager;
-use palisade_engine_api::types::{is_unset, Ipam, IpamConfig, NetworkCreateRequest, NetworkCreateResponse, NetworkResource};
+use palisade_engine_api::types::{
+    is_unset, validate_swarm_name, Ipam, IpamConfig, NetworkCreateRequest, NetworkCreateResponse, NetworkResource,
+};
 use palisade_engine_api::{ApiError, SwarmNetworkBackend};
 use palisade_pki::NodeRole;
 
@@ -111,6 +113,7 @@ impl Daemon {
             }
             Ok(NodeRole::Manager) => {}
         }
+        validate_swarm_name(&request.name)?;
         let create = network_create(request).map_err(to_api)?;
         match self.call(ControlCall::NetworkCreate(create)).await? {
             ControlReply::ObjectId(id) => Ok(NetworkCreateResponse { id, warning: String::new() }),
@@ -119,14 +122,11 @@ impl Daemon {
     }
 }
 
-/// Checks a create request for an overlay network; whatever Palisade would not do as asked
-/// is refused, not dropped.
+/// Checks a create request for an overlay network (its name passed [`validate_swarm_name`]);
+/// whatever Palisade would not do as asked is refused, not dropped.
 fn network_create(r: NetworkCreateRequest) -> Result<NetworkCreate, Error> {
     if r.driver != "overlay" {
         return Err(Error::invalid(format!("swarm networks use the overlay driver, not {:?}", r.driver)));
-    }
-    if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(Error::invalid(format!("invalid network name {:?}: letters, digits, '_', '.' and '-' only", r.name)));
     }
     if PREDEFINED.contains(&r.name.as_str()) {
         return Err(Error::PermissionDenied(format!("{} is a pre-defined network and cannot be created", r.name)));

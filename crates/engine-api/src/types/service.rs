@@ -674,7 +674,7 @@ impl ServiceSpec {
     /// swarmkit's `validateServiceSpec` and the parts Palisade does not implement: a clear
     /// 400 for anything that would not run as asked.
     pub fn validate(&self) -> Result<(), ApiError> {
-        validate_service_name(&self.name)?;
+        validate_swarm_name(&self.name)?;
         let modes = [
             self.mode.replicated.is_some(),
             self.mode.global.is_some(),
@@ -828,17 +828,23 @@ fn unsupported(what: &str) -> ApiError {
     ApiError::bad_request(format!("{what} is not supported by Palisade yet"))
 }
 
-/// swarmkit's service name rule: a DNS label (`[a-zA-Z0-9-]`, 1–63, not starting or ending
-/// with `-`).
-pub fn validate_service_name(name: &str) -> Result<(), ApiError> {
+/// swarmkit's rule for the names of services and networks (`validateAnnotations`): a DNS
+/// label of at most 63 characters, letters and digits with `-` or `_` between them
+/// (`^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$`). A stack's objects are `STACK_name`.
+pub fn validate_swarm_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_argument("meta: name must be provided"));
+    }
     let bytes = name.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-');
-    if !ok {
+    let inner = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    let dns = bytes.iter().all(inner)
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    if !dns {
         return Err(ApiError::invalid_argument(format!("name must be valid as a DNS name component: {name:?}")));
+    }
+    if bytes.len() > 63 {
+        return Err(ApiError::invalid_argument("name must be 63 characters or fewer"));
     }
     Ok(())
 }
@@ -920,8 +926,19 @@ mod tests {
         assert!(refused(&|v| v["TaskTemplate"]["ContainerSpec"]["Sysctls"] = serde_json::json!({"a": "1"})).contains("Sysctls"));
         assert!(refused(&|v| v["TaskTemplate"]["Placement"]["Constraints"] = serde_json::json!(["node.colour==red"])).contains("constraint"));
         assert!(refused(&|v| v["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["File"]["Name"] = "../x".into()).contains("target"));
-        assert!(refused(&|v| v["Name"] = "web_1".into()).contains("DNS"));
+        assert!(refused(&|v| v["Name"] = "web.1".into()).contains("DNS"));
         assert!(refused(&|v| v["Mode"] = serde_json::json!({"ReplicatedJob": {}})).contains("job"));
+    }
+
+    #[test]
+    fn swarm_names_follow_swarmkit_s_rule() {
+        for good in ["web", "stack_web", "a-b_c", "A1", "x__-y", &"n".repeat(63)] {
+            validate_swarm_name(good).unwrap_or_else(|e| panic!("{good}: {e:?}"));
+        }
+        for bad in ["_web", "web_", "-web", "web-", "my.stack_web", "a b", "é", &"n".repeat(64)] {
+            assert!(validate_swarm_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(validate_swarm_name("").unwrap_err().message, "rpc error: code = InvalidArgument desc = meta: name must be provided");
     }
 
     #[test]
