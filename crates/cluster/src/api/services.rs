@@ -144,7 +144,7 @@ fn task_matches(filters: &ListFilters, view: &TaskView) -> bool {
             _ => false,
         })
         && filters.allows("_up-to-date", |_| view.up_to_date)
-        && filters.labels_match(&Default::default())
+        && filters.labels_match(&t.service_labels)
 }
 
 /// `web.1` (replicated) or `web.<node ID>` (global), as docker names tasks.
@@ -154,5 +154,52 @@ pub(super) fn task_name(view: &TaskView) -> String {
         format!("{}.{}", t.service_name, t.slot)
     } else {
         format!("{}.{}", t.service_name, t.node_id.as_ref().map(ToString::to_string).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_engine_api::services::TASK_FILTERS;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::model::{TaskObject, TaskSpec, TaskState, TaskStatus};
+
+    /// Slot 1 of `demo_web`, made when the service had these labels.
+    fn task(service_labels: &[(&str, &str)]) -> TaskView {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let task = TaskObject {
+            id: "t1".into(),
+            service_id: "s1".into(),
+            service_name: "demo_web".into(),
+            service_labels: service_labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            slot: 1,
+            node_id: None,
+            spec: TaskSpec::default(),
+            spec_version: 1,
+            desired: TaskState::Running,
+            status: TaskStatus::new(TaskState::Pending, now, "pending"),
+            addresses: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        TaskView { task, version: 1, up_to_date: true }
+    }
+
+    fn matches(filters: &str, view: &TaskView) -> bool {
+        task_matches(&ListFilters::parse(Some(filters), TASK_FILTERS).unwrap(), view)
+    }
+
+    #[test]
+    fn task_label_filters_match_the_labels_of_the_task_s_service() {
+        let stacked = task(&[("com.docker.stack.namespace", "demo"), ("com.docker.stack.image", "busybox")]);
+        // `docker stack ps demo`, and with the user's own filter added.
+        assert!(matches(r#"{"label":{"com.docker.stack.namespace=demo":true}}"#, &stacked));
+        assert!(matches(r#"{"label":["com.docker.stack.namespace=demo"],"name":["demo_web"]}"#, &stacked));
+        assert!(matches(r#"{"label":["com.docker.stack.namespace"]}"#, &stacked));
+        assert!(!matches(r#"{"label":["com.docker.stack.namespace=other"]}"#, &stacked));
+        assert!(!matches(r#"{"label":["com.docker.stack.namespace=demo"],"name":["other"]}"#, &stacked));
+        assert!(!matches(r#"{"label":["com.docker.stack.namespace=demo"]}"#, &task(&[])));
+        assert!(matches("{}", &task(&[])));
     }
 }

@@ -204,6 +204,7 @@ mod tests {
             id: "task1".into(),
             service_id: "svc".into(),
             service_name: "svc".into(),
+            service_labels: Default::default(),
             slot: 1,
             node_id: Some(node.clone()),
             spec: TaskSpec::default(),

@@ -370,6 +370,7 @@ fn new_task(view: &View, service: &ServiceObject, slot: u64, node: Option<NodeId
         id: random_object_id(),
         service_id: service.id.clone(),
         service_name: service.spec.name.clone(),
+        service_labels: service.spec.labels.clone(),
         slot,
         node_id: node,
         spec: service.spec.task.clone(),

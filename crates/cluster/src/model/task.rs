@@ -1,5 +1,7 @@
 //! Tasks: one container of a service, on one node, moving through swarmkit's states.
 
+use std::collections::BTreeMap;
+
 use palisade_pki::NodeId;
 use palisade_store::Table;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,10 @@ pub(crate) struct TaskObject {
     pub(crate) id: String,
     pub(crate) service_id: String,
     pub(crate) service_name: String,
+    /// The service's labels when the task was made (swarmkit's `ServiceAnnotations`): what a
+    /// `label` filter of `GET /tasks` matches, as `docker stack ps` asks.
+    #[serde(default)]
+    pub(crate) service_labels: BTreeMap<String, String>,
     /// Replicated services: 1..=replicas; global services: 0.
     pub(crate) slot: u64,
     /// Set by the scheduler (global tasks are made for their node).

@@ -45,6 +45,16 @@ pub fn is_unset(value: &serde_json::Value) -> bool {
     }
 }
 
+/// Whether `labels` pass every one of the `label` filters of a list request: `KEY` (present,
+/// whatever its value) or `KEY=VALUE` (present with that value). dockerd matches labels this
+/// way on every list (`docker stack` finds its objects by `com.docker.stack.namespace=NAME`).
+pub fn labels_match(filters: &[String], labels: &std::collections::BTreeMap<String, String>) -> bool {
+    filters.iter().all(|label| match label.split_once('=') {
+        Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
+        None => labels.contains_key(label),
+    })
+}
+
 /// Go encodes nil maps and slices as `null`; read those as empty.
 pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -93,6 +103,20 @@ mod tests {
             json["Cluster"]["Spec"]["Raft"],
             serde_json::json!({"SnapshotInterval":10000,"KeepOldSnapshots":0,"LogEntriesForSlowFollowers":500,"ElectionTick":10,"HeartbeatTick":1})
         );
+    }
+
+    #[test]
+    fn label_filters_ask_for_a_key_or_a_key_and_value() {
+        let labels = std::collections::BTreeMap::from([("com.docker.stack.namespace".to_owned(), "web".to_owned()), ("tier".to_owned(), String::new())]);
+        let filters = |f: &[&str]| f.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(labels_match(&[], &labels));
+        assert!(labels_match(&filters(&["com.docker.stack.namespace"]), &labels));
+        assert!(labels_match(&filters(&["com.docker.stack.namespace=web", "tier"]), &labels));
+        assert!(labels_match(&filters(&["tier="]), &labels));
+        assert!(!labels_match(&filters(&["com.docker.stack.namespace=webapp"]), &labels));
+        assert!(!labels_match(&filters(&["com.docker.stack.namespace=we"]), &labels));
+        assert!(!labels_match(&filters(&["com.docker.stack.namespace=web", "other"]), &labels));
+        assert!(!labels_match(&filters(&["com.docker.stack"]), &labels));
     }
 
     #[test]

@@ -264,28 +264,15 @@ pub struct SecretFilters {
     pub labels: Vec<String>,
 }
 
+/// Filter keys `GET /secrets` and `GET /configs` accept.
+pub const SECRET_FILTERS: &[&str] = &["names", "name", "id", "label"];
+
 impl SecretFilters {
     /// Parses the `filters` query value: `{"name":{"x":true}}` or the older `{"name":["x"]}`.
     pub fn parse(json: Option<&str>) -> Result<Self, ApiError> {
-        let mut filters = Self::default();
-        let Some(json) = json.filter(|j| !j.trim().is_empty()) else { return Ok(filters) };
-        let raw: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-        for (key, value) in raw {
-            let values: Vec<String> = match value {
-                serde_json::Value::Object(map) => map.into_iter().filter(|(_, v)| v.as_bool() != Some(false)).map(|(k, _)| k).collect(),
-                serde_json::Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-                _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
-            };
-            match key.as_str() {
-                "names" => filters.names.extend(values),
-                "name" => filters.name_prefixes.extend(values),
-                "id" => filters.id_prefixes.extend(values),
-                "label" => filters.labels.extend(values),
-                _ => return Err(ApiError::bad_request(format!("invalid filter '{key}'"))),
-            }
-        }
-        Ok(filters)
+        let mut filters = super::ListFilters::parse(json, SECRET_FILTERS)?.0;
+        let mut take = |key: &str| filters.remove(key).unwrap_or_default();
+        Ok(Self { names: take("names"), name_prefixes: take("name"), id_prefixes: take("id"), labels: take("label") })
     }
 
     /// Whether `secret` passes every filter.
@@ -294,10 +281,7 @@ impl SecretFilters {
         (self.names.is_empty() || self.names.iter().any(|n| n == name))
             && (self.name_prefixes.is_empty() || self.name_prefixes.iter().any(|p| name.starts_with(p.as_str())))
             && (self.id_prefixes.is_empty() || self.id_prefixes.iter().any(|p| secret.id.starts_with(p.as_str())))
-            && self.labels.iter().all(|label| match label.split_once('=') {
-                Some((key, value)) => secret.spec.labels.get(key).is_some_and(|v| v == value),
-                None => secret.spec.labels.contains_key(label),
-            })
+            && super::labels_match(&self.labels, &secret.spec.labels)
     }
 }
 

@@ -661,12 +661,9 @@ impl ListFilters {
         wanted.is_empty() || wanted.iter().any(|w| test(w))
     }
 
-    /// Label filters (`key` or `key=value`) against `labels`.
+    /// Label filters (`key` or `key=value`) against `labels` ([`super::labels_match`]).
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.get("label").iter().all(|label| match label.split_once('=') {
-            Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
-            None => labels.contains_key(label),
-        })
+        super::labels_match(self.get("label"), labels)
     }
 }
 
