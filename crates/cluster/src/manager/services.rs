@@ -41,7 +41,9 @@ impl Manager {
     }
 
     /// `service update`: a new spec, or (`rollback`) the previous one. Starts a rolling update
-    /// when what tasks run changed. Returns the warnings of audit-mode policy rules.
+    /// when what tasks run changed; otherwise (labels, replicas, policies, or nothing, as when
+    /// `docker stack deploy` runs again) the tasks stay. Returns the warnings of audit-mode
+    /// policy rules.
     pub(super) async fn service_update(
         &self,
         reference: &str,
@@ -71,9 +73,9 @@ impl Manager {
         let tasks_change = spec.task != service.spec.task;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
-        service.spec_version += 1;
         service.updated_at = now;
         if tasks_change {
+            service.spec_version += 1;
             let state = if rollback { UpdateState::RollbackStarted } else { UpdateState::Updating };
             let message = if rollback { "manually requested rollback" } else { "update in progress" };
             service.update = Some(UpdateProgress {

@@ -15,7 +15,8 @@ pub(crate) struct ServiceObject {
     pub(crate) spec: ServiceSpec,
     /// The spec before the last update: what `--rollback` returns to.
     pub(crate) previous_spec: Option<ServiceSpec>,
-    /// Bumped by every change of `spec`; a task made from an older one is out of date.
+    /// Bumped by every change of `spec.task` (what tasks run); a task made from an older one
+    /// is out of date. Other changes (labels, replicas, policies) leave tasks as they are.
     pub(crate) spec_version: u64,
     #[serde(with = "super::timestamp")]
     pub(crate) created_at: OffsetDateTime,
