@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::daemon::{Daemon, InitOptions, JoinOptions, NodeState};
 use crate::error::Error;
-use crate::rpc::{ControlCall, ControlReply, NodeSpecUpdate, SecretCreate, SwarmUpdate};
+use crate::rpc::{ControlCall, ControlReply, NodeSpecUpdate, SecretCreate, SwarmUpdate, ValueUpdate};
 use errors::to_api;
 
 pub(super) type ApiResult<T> = Result<T, ApiError>;
@@ -31,6 +31,13 @@ pub(super) type ApiResult<T> = Result<T, ApiError>;
 pub(super) fn value_create(spec: SecretSpec) -> SecretCreate {
     let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec())).unwrap_or_default();
     SecretCreate { name: spec.name, labels: spec.labels, data }
+}
+
+/// An update of a secret or config to `spec` (only its labels may differ: the manager checks
+/// the rest against what it stores, data included).
+pub(super) fn value_update(reference: String, version: u64, spec: SecretSpec) -> ValueUpdate {
+    let data = spec.data.as_ref().map(|d| Zeroizing::new(d.expose().to_vec()));
+    ValueUpdate { reference, version, name: spec.name, labels: spec.labels, data }
 }
 
 pub(super) fn unexpected(reply: &ControlReply) -> ApiError {
@@ -204,9 +211,7 @@ impl Backend for Daemon {
     }
 
     async fn secret_update(&self, reference: String, version: u64, spec: SecretSpec) -> ApiResult<()> {
-        let current = self.secret_inspect(reference.clone()).await?;
-        spec.check_label_only_update(&current.spec)?;
-        self.done(ControlCall::SecretUpdate { reference, version, labels: spec.labels }).await
+        self.done(ControlCall::SecretUpdate(value_update(reference, version, spec))).await
     }
 
     async fn secret_remove(&self, reference: String) -> ApiResult<()> {

@@ -7,7 +7,7 @@ use palisade_engine_api::types::{
 };
 use palisade_engine_api::ServiceBackend;
 
-use super::{service_convert as convert, unexpected, value_create, ApiResult};
+use super::{service_convert as convert, unexpected, value_create, value_update, ApiResult};
 use crate::daemon::Daemon;
 use crate::model::ServiceMode;
 use crate::rpc::{ControlCall, ControlReply, ServiceView, TaskView};
@@ -92,9 +92,7 @@ impl ServiceBackend for Daemon {
     }
 
     async fn config_update(&self, reference: String, version: u64, spec: ConfigSpec) -> ApiResult<()> {
-        let current = self.config_inspect(reference.clone()).await?;
-        spec.check_label_only_update(&current.spec)?;
-        self.done(ControlCall::ConfigUpdate { reference, version, labels: spec.labels }).await
+        self.done(ControlCall::ConfigUpdate(value_update(reference, version, spec))).await
     }
 
     async fn config_remove(&self, reference: String) -> ApiResult<()> {

@@ -44,9 +44,7 @@ impl Manager {
             ControlCall::SecretInspect { reference } => {
                 self.resolve_value::<SecretKind>(&reference).map(|s| ControlReply::Secret(secret_view(&s)))
             }
-            ControlCall::SecretUpdate { reference, version, labels } => {
-                self.value_update::<SecretKind>(&reference, version, labels).await.map(|()| ControlReply::Done)
-            }
+            ControlCall::SecretUpdate(update) => self.value_update::<SecretKind>(update).await.map(|()| ControlReply::Done),
             ControlCall::SecretRemove { reference } => {
                 self.value_remove::<SecretKind>(&reference).await.map(|()| ControlReply::Done)
             }
@@ -81,9 +79,7 @@ impl Manager {
             ControlCall::ConfigInspect { reference } => self
                 .resolve_value::<ConfigKind>(&reference)
                 .map(|c| ControlReply::Config(Box::new(ConfigView { version: c.version, config: c.value }))),
-            ControlCall::ConfigUpdate { reference, version, labels } => {
-                self.value_update::<ConfigKind>(&reference, version, labels).await.map(|()| ControlReply::Done)
-            }
+            ControlCall::ConfigUpdate(update) => self.value_update::<ConfigKind>(update).await.map(|()| ControlReply::Done),
             ControlCall::ConfigRemove { reference } => {
                 self.value_remove::<ConfigKind>(&reference).await.map(|()| ControlReply::Done)
             }

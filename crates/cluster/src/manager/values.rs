@@ -2,13 +2,14 @@
 //! can be updated, as in Docker; neither is removed while a service grants it. Secret values
 //! are never returned by these calls.
 
-use std::collections::BTreeMap;
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
 
 use super::services::{random_object_id, resolve};
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{FileGrant, NamedValue, ValueKind, Versioned, WriteSet};
-use crate::rpc::SecretCreate;
+use crate::rpc::{SecretCreate, ValueUpdate};
 
 impl Manager {
     pub(super) async fn value_create<K: ValueKind>(&self, create: SecretCreate) -> Result<String> {
@@ -24,18 +25,19 @@ impl Manager {
         self.records.list()
     }
 
-    pub(super) async fn value_update<K: ValueKind>(
-        &self,
-        reference: &str,
-        version: u64,
-        labels: BTreeMap<String, String>,
-    ) -> Result<()> {
-        let current = self.resolve_value::<K>(reference)?;
-        if current.version != version {
+    /// Labels only, as swarmkit: a request naming another name or carrying other data is
+    /// refused; one carrying the same data (compared in constant time) is not.
+    pub(super) async fn value_update<K: ValueKind>(&self, update: ValueUpdate) -> Result<()> {
+        let current = self.resolve_value::<K>(&update.reference)?;
+        let same_data = |data: &Zeroizing<Vec<u8>>| bool::from(data.as_slice().ct_eq(current.value.data.as_slice()));
+        if update.name != current.value.name || update.data.as_ref().is_some_and(|d| !same_data(d)) {
+            return Err(Error::invalid("only updates to Labels are allowed"));
+        }
+        if current.version != update.version {
             return Err(Error::OutOfSequence);
         }
         let mut value = current.value;
-        value.labels = labels;
+        value.labels = update.labels;
         value.updated_at = self.clock.now();
         self.records.commit(WriteSet::new().put(&value, Some(current.version))?).await.map(drop)
     }
@@ -71,5 +73,42 @@ impl Manager {
             grant.name.clone_from(&found.value.name);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use palisade_pki::SystemClock;
+
+    use super::*;
+    use crate::model::SecretKind;
+
+    fn update(version: u64, name: &str, data: Option<&[u8]>) -> ValueUpdate {
+        let labels = BTreeMap::from([("com.docker.stack.namespace".to_owned(), "demo".to_owned())]);
+        ValueUpdate { reference: "demo_pw".into(), version, name: name.into(), labels, data: data.map(|d| Zeroizing::new(d.to_vec())) }
+    }
+
+    #[tokio::test]
+    async fn updates_change_labels_only_and_may_repeat_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = crate::manager::tests::manager_with_clock(dir.path(), std::sync::Arc::new(SystemClock)).await;
+        let create = SecretCreate { name: "demo_pw".into(), labels: BTreeMap::new(), data: Zeroizing::new(b"s3cr3t".to_vec()) };
+        manager.value_create::<SecretKind>(create).await.unwrap();
+        let version = || manager.resolve_value::<SecretKind>("demo_pw").unwrap().version;
+
+        // Other data or another name: refused, nothing changes.
+        for refused in [update(version(), "demo_pw", Some(b"other")), update(version(), "renamed", None)] {
+            let err = manager.value_update::<SecretKind>(refused).await.unwrap_err();
+            assert!(err.to_string().contains("only updates to Labels are allowed"), "{err}");
+        }
+        assert!(manager.resolve_value::<SecretKind>("demo_pw").unwrap().value.labels.is_empty());
+        // The same data again (docker stack deploy), or none: the labels change.
+        manager.value_update::<SecretKind>(update(version(), "demo_pw", Some(b"s3cr3t"))).await.unwrap();
+        manager.value_update::<SecretKind>(update(version(), "demo_pw", None)).await.unwrap();
+        let stored = manager.resolve_value::<SecretKind>("demo_pw").unwrap().value;
+        assert_eq!((stored.labels["com.docker.stack.namespace"].as_str(), stored.data.as_slice()), ("demo", &b"s3cr3t"[..]));
+        assert!(matches!(manager.value_update::<SecretKind>(update(1, "demo_pw", None)).await, Err(Error::OutOfSequence)));
     }
 }

@@ -106,4 +106,23 @@ pub(crate) mod secret_bytes {
             .map(Zeroizing::new)
             .map_err(serde::de::Error::custom)
     }
+
+    /// The same for an optional value (`null` when absent).
+    pub(crate) mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use zeroize::Zeroizing;
+
+        pub(crate) fn serialize<S: Serializer>(data: &Option<Zeroizing<Vec<u8>>>, s: S) -> Result<S::Ok, S::Error> {
+            match data {
+                Some(data) => super::serialize(data, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Zeroizing<Vec<u8>>>, D::Error> {
+            #[derive(Deserialize)]
+            struct Value(#[serde(with = "super")] Zeroizing<Vec<u8>>);
+            Ok(Option::<Value>::deserialize(d)?.map(|v| v.0))
+        }
+    }
 }

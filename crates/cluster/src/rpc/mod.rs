@@ -351,6 +351,25 @@ impl fmt::Debug for SecretCreate {
     }
 }
 
+/// An update of a secret or config (the one at `reference`, still at `version`). Only labels
+/// may change, as swarmkit rules; `name` and, when given, `data` must be what is stored
+/// (`docker stack deploy` sends both again with every update).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ValueUpdate {
+    pub(crate) reference: String,
+    pub(crate) version: u64,
+    pub(crate) name: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(default, with = "crate::model::secret_bytes::option")]
+    pub(crate) data: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl fmt::Debug for ValueUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueUpdate").field("reference", &self.reference).field("name", &self.name).field("data", &"<redacted>").finish()
+    }
+}
+
 /// `network create -d overlay`, checked at the API edge (driver, options); the manager checks
 /// it against the store.
 #[derive(Debug, Serialize, Deserialize)]
@@ -407,11 +426,7 @@ pub(crate) enum ControlCall {
     SecretInspect {
         reference: String,
     },
-    SecretUpdate {
-        reference: String,
-        version: u64,
-        labels: BTreeMap<String, String>,
-    },
+    SecretUpdate(ValueUpdate),
     SecretRemove {
         reference: String,
     },
@@ -444,11 +459,7 @@ pub(crate) enum ControlCall {
     ConfigInspect {
         reference: String,
     },
-    ConfigUpdate {
-        reference: String,
-        version: u64,
-        labels: BTreeMap<String, String>,
-    },
+    ConfigUpdate(ValueUpdate),
     ConfigRemove {
         reference: String,
     },
