@@ -85,7 +85,7 @@ impl Manager {
             }
             ControlCall::NetworkCreate(create) => self.network_create(create).await.map(ControlReply::ObjectId),
             ControlCall::NetworkList => {
-                Ok(ControlReply::Networks(self.network_list()?.iter().map(super::networks::network_view).collect()))
+                Ok(ControlReply::Networks(self.shown_networks()?.iter().map(super::networks::network_view).collect()))
             }
             ControlCall::NetworkInspect { reference } => {
                 self.resolve_network(&reference).map(|n| ControlReply::Network(Box::new(super::networks::network_view(&n))))

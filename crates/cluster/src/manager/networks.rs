@@ -1,6 +1,7 @@
 //! Overlay network records: create (subnet from the default address pool unless given, a
 //! unique VXLAN identifier, the first key of an encrypted network), list, inspect, remove
-//! (refused while a service or a running task uses the network). Keys never leave through these calls.
+//! (refused while a service or a running task uses the network; deferred while ending tasks
+//! still hold addresses on it). Keys never leave through these calls.
 
 use std::net::Ipv4Addr;
 
@@ -59,6 +60,7 @@ impl Manager {
             subnet,
             gateway,
             keys: create.encrypted.then(|| NetworkKeys { current: new_key(1, now), previous: None }),
+            removing: false,
         };
         if networks.iter().any(|n| n.value.id == network.id) {
             return Err(Error::internal("network create", "object ID collision"));
@@ -73,31 +75,75 @@ impl Manager {
         }
     }
 
+    /// Every network record, those being removed ([`NetworkObject::removing`]) included: their
+    /// addresses, VNIs and keys are still in use.
     pub(super) fn network_list(&self) -> Result<Vec<Versioned<NetworkObject>>> {
         self.records.list()
     }
 
-    /// As dockerd: exact ID, then exact name, then unique ID prefix.
-    pub(super) fn resolve_network(&self, reference: &str) -> Result<Versioned<NetworkObject>> {
-        resolve(self.network_list()?, reference, "network", |n| (&n.id, &n.name))
+    /// The networks users see: all but those being removed.
+    pub(super) fn shown_networks(&self) -> Result<Vec<Versioned<NetworkObject>>> {
+        Ok(self.network_list()?.into_iter().filter(|n| !n.value.removing).collect())
     }
 
-    /// Removes the network, unless a service attaches to it or a task that has not ended holds
-    /// an address on it (as swarmkit refuses it). Ended tasks keep their record of the address.
+    /// A network users see, as dockerd resolves it: exact ID, then exact name, then unique ID
+    /// prefix.
+    pub(super) fn resolve_network(&self, reference: &str) -> Result<Versioned<NetworkObject>> {
+        resolve(self.shown_networks()?, reference, "network", |n| (&n.id, &n.name))
+    }
+
+    /// Removes the network, unless a service attaches to it or a task still wanted running
+    /// holds an address on it (as swarmkit refuses it). While tasks that are ending still hold
+    /// addresses on it, it is only marked [`NetworkObject::removing`], and
+    /// [`Self::finish_network_removals`] deletes it once they have ended: `docker stack rm`
+    /// removes a stack's networks right after its services, whose tasks take a while to stop.
+    /// Ended tasks keep their record of the address.
     pub(super) async fn network_remove(&self, reference: &str) -> Result<()> {
         let _allocation = self.allocation.lock().await;
         let network = self.resolve_network(reference)?;
         let id = &network.value.id;
         let name = &network.value.name;
-        if let Some(service) = self.records.list::<ServiceObject>()?.into_iter().find(|s| s.value.spec.attaches(id)) {
+        let services = self.records.list::<ServiceObject>()?;
+        if let Some(service) = services.iter().find(|s| s.value.spec.attaches(id)) {
             return Err(Error::precondition(format!("network {name} is in use by service {}", service.value.spec.name)));
         }
-        let holds = |t: &TaskObject| t.is_attached() && t.addresses.iter().any(|a| a.network_id == *id);
-        if let Some(task) = self.records.list::<TaskObject>()?.into_iter().find(|t| holds(&t.value)) {
-            return Err(Error::precondition(format!("network {name} is in use by task {}", task.value.id)));
+        let tasks = self.records.list::<TaskObject>()?;
+        let attached: Vec<&TaskObject> = tasks.iter().map(|t| &t.value).filter(|t| t.is_attached_to(id)).collect();
+        // A task of a removed service is not wanted, though the orchestrator may not have
+        // marked it for removal yet.
+        let wanted = |t: &TaskObject| t.is_live() && services.iter().any(|s| s.value.id == t.service_id);
+        if let Some(task) = attached.iter().find(|t| wanted(t)) {
+            return Err(Error::precondition(format!("network {name} is in use by task {}", task.id)));
+        }
+        if !attached.is_empty() {
+            let mut marked = network.value.clone();
+            marked.removing = true;
+            marked.updated_at = self.clock.now();
+            self.records.commit(WriteSet::new().put(&marked, Some(network.version))?).await?;
+            tracing::info!(network = %id, "overlay network to be removed once its last tasks have ended");
+            return Ok(());
         }
         self.records.commit(WriteSet::new().delete::<NetworkObject>(name, network.version)).await?;
         tracing::info!(network = %id, "overlay network removed");
+        Ok(())
+    }
+
+    /// Deletes the networks being removed that no task is attached to any more. Run by the
+    /// leader after each orchestration pass.
+    pub(crate) async fn finish_network_removals(&self) -> Result<()> {
+        let _allocation = self.allocation.lock().await;
+        let removing: Vec<_> = self.network_list()?.into_iter().filter(|n| n.value.removing).collect();
+        if removing.is_empty() {
+            return Ok(());
+        }
+        let tasks = self.records.list::<TaskObject>()?;
+        for network in removing {
+            if tasks.iter().any(|t| t.value.is_attached_to(&network.value.id)) {
+                continue;
+            }
+            self.records.commit(WriteSet::new().delete::<NetworkObject>(&network.value.name, network.version)).await?;
+            tracing::info!(network = %network.value.id, "overlay network removed after its last tasks ended");
+        }
         Ok(())
     }
 }
@@ -195,6 +241,7 @@ mod tests {
                 gateway: subnet.hosts().next().unwrap(),
                 subnet,
                 keys: None,
+                removing: false,
             },
         }
     }
@@ -215,6 +262,87 @@ mod tests {
         assert!(checked_subnet("192.168.7.5/24".parse().unwrap(), &taken).unwrap_err().to_string().contains("host bits"));
         assert!(checked_subnet("192.168.7.0/31".parse().unwrap(), &taken).is_err());
         assert_eq!(checked_subnet("192.168.7.0/24".parse().unwrap(), &taken).unwrap().to_string(), "192.168.7.0/24");
+    }
+
+    /// Slot 1 of `service`, running on no node in particular, with an address on `network`.
+    fn task_on(manager: &Manager, id: &str, service: &str, network: &str) -> crate::model::TaskObject {
+        let now = time::OffsetDateTime::now_utc();
+        let mut task = TaskObject {
+            id: id.into(),
+            service_id: service.into(),
+            service_name: service.into(),
+            service_labels: Default::default(),
+            slot: 1,
+            node_id: None,
+            spec: crate::model::TaskSpec::default(),
+            spec_version: 1,
+            desired: crate::model::TaskState::Running,
+            status: crate::model::TaskStatus::new(crate::model::TaskState::Running, now, "running"),
+            addresses: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        task.spec.networks = vec![crate::model::NetworkAttachment { network_id: network.into(), aliases: Vec::new() }];
+        manager.pools().unwrap().allocate_task(&mut task).unwrap();
+        task
+    }
+
+    #[tokio::test]
+    async fn a_network_removed_after_its_service_goes_once_the_service_s_tasks_have_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = crate::manager::tests::manager_with_clock(dir.path(), std::sync::Arc::new(palisade_pki::SystemClock)).await;
+        let create = || NetworkCreate { name: "demo_backend".into(), labels: Default::default(), attachable: false, subnet: None, gateway: None, encrypted: true };
+        let id = manager.network_create(create()).await.unwrap();
+        // A task of a service that still exists (detached from the network by an update, not
+        // yet replaced) holds the network; one of a removed service, still stopping, does not.
+        let service = crate::model::ServiceObject {
+            id: "kept".into(),
+            spec: crate::model::ServiceSpec {
+                name: "kept".into(),
+                labels: Default::default(),
+                mode: crate::model::ServiceMode::Replicated { replicas: 1 },
+                task: crate::model::TaskSpec::default(),
+                update: Default::default(),
+                rollback: Default::default(),
+                endpoint_mode: Default::default(),
+            },
+            previous_spec: None,
+            spec_version: 1,
+            created_at: time::OffsetDateTime::now_utc(),
+            updated_at: time::OffsetDateTime::now_utc(),
+            update: None,
+            virtual_ips: Vec::new(),
+        };
+        let wanted = task_on(&manager, "t1", "kept", &id);
+        manager.records.commit(WriteSet::new().put(&service, None).unwrap().put(&wanted, None).unwrap()).await.unwrap();
+        let refused = manager.network_remove("demo_backend").await.unwrap_err().to_string();
+        assert!(refused.contains("network demo_backend is in use by task t1"), "{refused}");
+        let stopping = task_on(&manager, "t2", "removed", &id);
+        let version = |key: &str| manager.records.get::<TaskObject>(key).unwrap().unwrap().version;
+        let service_version = manager.records.get::<crate::model::ServiceObject>("kept").unwrap().unwrap().version;
+        let writes = WriteSet::new()
+            .delete::<crate::model::ServiceObject>("kept", service_version)
+            .delete::<TaskObject>("t1", version("t1"))
+            .put(&stopping, None)
+            .unwrap();
+        manager.records.commit(writes).await.unwrap();
+
+        // Removed: hidden at once, its name still taken, the record kept while t2 runs.
+        manager.network_remove("demo_backend").await.unwrap();
+        assert!(manager.shown_networks().unwrap().is_empty());
+        assert!(matches!(manager.resolve_network(&id), Err(Error::NotFound { .. })));
+        assert!(matches!(manager.network_create(create()).await, Err(Error::AlreadyExists { .. })));
+        manager.finish_network_removals().await.unwrap();
+        assert_eq!(manager.network_list().unwrap().len(), 1, "the stopping task's node still needs it");
+
+        // Once t2 has ended, the record goes and the name is free.
+        let stored = manager.records.get::<TaskObject>("t2").unwrap().unwrap();
+        let mut ended = stored.value;
+        ended.status = crate::model::TaskStatus::new(crate::model::TaskState::Shutdown, time::OffsetDateTime::now_utc(), "shut down");
+        manager.records.commit(WriteSet::new().put(&ended, Some(stored.version)).unwrap()).await.unwrap();
+        manager.finish_network_removals().await.unwrap();
+        assert!(manager.network_list().unwrap().is_empty());
+        manager.network_create(create()).await.unwrap();
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub(crate) async fn run(manager: Arc<Manager>) {
         if let Err(e) = manager.rotate_network_keys().await {
             tracing::debug!("network key rotation: {e}");
         }
+        if let Err(e) = manager.finish_network_removals().await {
+            tracing::debug!("network removals: {e}");
+        }
     }
 }
 

@@ -43,6 +43,12 @@ pub(crate) struct NetworkObject {
     pub(crate) gateway: Ipv4Addr,
     /// The keys of an encrypted network; `None`: the operator opted out (`encrypted=false`).
     pub(crate) keys: Option<NetworkKeys>,
+    /// Its removal was asked while tasks that are ending still held addresses on it (swarmkit's
+    /// `PendingDelete`): users no longer see it and no service may attach to it, but its nodes
+    /// keep it until those tasks end; the leader then deletes the record. Its name, subnet and
+    /// VNI stay taken until then.
+    #[serde(default)]
+    pub(crate) removing: bool,
 }
 
 impl std::fmt::Debug for NetworkObject {

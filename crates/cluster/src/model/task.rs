@@ -144,4 +144,9 @@ impl TaskObject {
     pub(crate) fn is_attached(&self) -> bool {
         !self.status.state.is_terminal() && !self.addresses.is_empty()
     }
+
+    /// Whether it is attached ([`Self::is_attached`]) to the network with this ID.
+    pub(crate) fn is_attached_to(&self, network_id: &str) -> bool {
+        self.is_attached() && self.addresses.iter().any(|a| a.network_id == network_id)
+    }
 }
