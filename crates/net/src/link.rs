@@ -230,23 +230,32 @@ pub fn mac_string(mac: [u8; 6]) -> String {
 }
 
 /// The MTU of the interface that holds `address` in the namespace `netns` (`None`: the
-/// daemon's): what an overlay network on that address has to fit its encapsulation in.
+/// daemon's), or else of the one whose subnet contains it (as `lo`'s 127.0.0.0/8 holds every
+/// loopback address): what an overlay network on that address has to fit its encapsulation in.
 pub fn mtu_at(netns: Option<&Path>, address: Ipv4Addr) -> Result<u32> {
     use rtnetlink::packet_route::address::AddressAttribute;
     use rtnetlink::packet_route::link::LinkAttribute;
     let what = address.to_string();
     run_in(netns, move |handle| async move {
         let mut addresses = handle.address().get().execute();
-        let mut index = None;
+        // (interface index, whether it holds the address itself).
+        let mut found: Option<(u32, bool)> = None;
         while let Some(message) = addresses.try_next().await.map_err(netlink_error("listing addresses for", &what))? {
-            let holds = message.attributes.iter().any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(a)) | AddressAttribute::Address(IpAddr::V4(a)) if *a == address));
-            if holds {
-                index = Some(message.header.index);
+            let prefix = message.header.prefix_len;
+            for attribute in &message.attributes {
+                let (AddressAttribute::Local(IpAddr::V4(a)) | AddressAttribute::Address(IpAddr::V4(a))) = attribute else { continue };
+                let exact = *a == address;
+                let contains = ipnet::Ipv4Net::new(*a, prefix).is_ok_and(|net| net.contains(&address));
+                if exact || (contains && found.is_none()) {
+                    found = Some((message.header.index, exact));
+                }
+            }
+            if matches!(found, Some((_, true))) {
                 break;
             }
         }
         let missing = || Error::Netlink { op: "looking up the interface of", what: what.clone(), message: "no interface has this address".into() };
-        let index = index.ok_or_else(missing)?;
+        let (index, _) = found.ok_or_else(missing)?;
         let link = handle.link().get().match_index(index).execute().try_next().await.map_err(netlink_error("looking up the interface of", &what))?;
         link.and_then(|l| l.attributes.into_iter().find_map(|a| match a {
             LinkAttribute::Mtu(mtu) => Some(mtu),

@@ -2,7 +2,8 @@
 //! `docker stack deploy|ls|services|ps|rm`, verbatim, on a manager and a worker: a compose file
 //! (version 3.8) with two services, an overlay network, a secret and a config becomes swarm
 //! objects named `STACK_…` and labelled with the stack; the services converge and a task reads
-//! its secret and config; deploying again updates in place; `stack rm` removes what the stack
+//! its secret and config, and reaches the other service by name and alias over the stack's
+//! overlay network; deploying again updates in place; `stack rm` removes what the stack
 //! made and nothing else. A stack name swarmkit would refuse creates nothing.
 
 mod common;
@@ -46,7 +47,7 @@ services:
         failure_action: rollback
   worker:
     image: busybox:latest
-    command: ["sleep", "1000"]
+    command: ["sh", "-c", "mkdir -p /www && echo from-worker > /www/index.html && exec busybox httpd -f -p 80 -h /www"]
     networks:
       backend:
         aliases: [jobs]
@@ -116,7 +117,9 @@ fn write_stack(dir: &Path, compose: &str, secret: &str) -> String {
 
 #[test]
 fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
-    let cluster = Cluster::start(1, 1);
+    // In namespaces of their own, on an underlay as between hosts (overlay traffic does not
+    // route between loopback addresses).
+    let cluster = Cluster::start_in_netns_with(1, 1);
     cluster.load_busybox("busybox:latest");
     let manager = &cluster[0];
     let dir = tempfile::tempdir().unwrap();
@@ -159,8 +162,15 @@ fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
     let (member, container) = task_place(&cluster, &web_task);
     let read = cluster[member].docker_ok_limited(&["exec", &container, "sh", "-c", "cat /run/secrets/password; echo; stat -c %a /run/secrets/password; cat /etc/app.conf"]);
     assert_eq!(read.lines().collect::<Vec<_>>(), [value.as_str(), "400", "listen=8080"], "{read}");
-    // The overlay data plane is not wired yet: once it is, assert here that a web task reaches
-    // the worker service by its names on demo_backend (`worker`, the alias `jobs`).
+    // The services talk to each other by name over the stack's (encrypted) overlay network:
+    // the worker service by its name and by its alias there.
+    let fetch = "for name in worker jobs; do busybox timeout 3 busybox wget -q -O - http://$name/; done";
+    let answered = common::poll(CONVERGE, || {
+        let out = cluster[member].docker_limited(&["exec", &container, "sh", "-c", fetch]);
+        stdout(&out).lines().filter(|l| *l == "from-worker").count() == 2
+    });
+    let last = stdout(&cluster[member].docker_limited(&["exec", &container, "sh", "-c", fetch]));
+    assert!(answered, "web did not reach worker by its names: {last}\n{}", cluster[member].log_tail(40));
 
     // The stack as the CLI lists it.
     let ls = manager.docker_ok_limited(&["stack", "ls", "--format", "{{.Name}} {{.Services}}"]);

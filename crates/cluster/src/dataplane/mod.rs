@@ -42,6 +42,10 @@ const TUNNEL_PORTS: u32 = 4096;
 /// How long a task's attachment waits for its network to come up on this node (its state
 /// arrives with the same assignments as the task, and is built concurrently).
 const NETWORK_WAIT: Duration = Duration::from_secs(30);
+/// The largest underlay MTU an overlay is fitted to: Ethernet's. The tunnel's buffers are
+/// sized for its packets, and a larger underlay (jumbo frames; loopback reports 65536) is
+/// used as if it were one.
+const MAX_UNDERLAY_MTU: u32 = 1500;
 
 /// The UDP port of the tunnel of the network with this VNI.
 pub(crate) fn tunnel_port(vni: u32) -> u16 {
@@ -178,7 +182,7 @@ impl DataPlane {
             }
             None => (Encryption::Off, None),
         };
-        let underlay = Underlay { netns: None, address, mtu };
+        let underlay = Underlay { netns: None, address, mtu: mtu.min(MAX_UNDERLAY_MTU) };
         let overlay = Overlay::create(OverlaySpec { vni, netns, underlay, encryption }).await?;
         Ok(Live { overlay, generation, peers: BTreeMap::new() })
     }

@@ -283,8 +283,13 @@ impl Cluster {
     /// `managers` managers, each in its own network namespace on 198.18.0.x:2377, linked by a
     /// bridge (see [`Netns`]).
     pub fn start_in_netns(managers: usize) -> Cluster {
-        let netns = Netns::new(managers);
-        let places = (0..managers).map(|i| Place { ip: netns.ip(i), port: 2377, netns: Some(netns.nodes[i].clone()) }).collect();
+        Self::start_in_netns_with(managers, 0)
+    }
+
+    /// Like [`Cluster::start_in_netns`], with `workers` workers after the managers.
+    pub fn start_in_netns_with(managers: usize, workers: usize) -> Cluster {
+        let netns = Netns::new(managers + workers);
+        let places = (0..managers + workers).map(|i| Place { ip: netns.ip(i), port: 2377, netns: Some(netns.nodes[i].clone()) }).collect();
         Self::start_at(places, managers, &[], Some(netns))
     }
 
