@@ -13,8 +13,43 @@
 //! across an await. Outbound, every packet the TUN device has ready is encrypted before one
 //! batched send (see [`socket`]); inbound, one receive brings a batch, and its decrypted
 //! packets go to the TUN device together: with the device's offloads on (`IFF_VNET_HDR`),
-//! tun-rs coalesces packets of one flow into one write (GRO), so the kernel's receive path
-//! (VXLAN, bridge, veth, TCP) runs per batch rather than per packet.
+//! tun-rs coalesces packets of one flow into one write (UDP GRO), one system call and one
+//! trip through IP and UDP per batch. The VXLAN socket takes no UDP GSO, so the kernel splits
+//! such a write again before decapsulating each packet, and VXLAN's GRO cells merge the
+//! inner TCP segments back before the bridge, veth and TCP.
+//!
+//! # What bounds the throughput
+//!
+//! `scripts/bench-overlay` prints where the time goes. On the project's 2-core machine
+//! (kernel 6.18, one TCP flow) the tunnel process spends about 0.42 core-seconds per Gbit
+//! through the encrypted overlay, the kernel work of its system calls included:
+//!
+//! - about a third in ChaCha20-Poly1305 (ring, through boringtun): 0.13 core-s/Gbit for one
+//!   encryption and one decryption, the bench's "cipher alone";
+//! - a fifth writing to `wg0`: the receive path above, per 1440-byte packet up to the
+//!   VXLAN device;
+//! - a seventh reading `wg0`, one system call per packet, mostly the copy out of the kernel
+//!   (VXLAN's 64 KiB TCP super-packets are segmented before `wg0`, which cannot take
+//!   UDP-tunnel GSO packets);
+//! - the rest in sends, receives, epoll and scheduling, and checksums the kernel leaves to
+//!   the reader. Copies in userspace are not among them: decrypting and encrypting in place
+//!   into the batches instead of copying them there changed nothing measurable.
+//!
+//! The plain overlay costs about 0.08 core-s/Gbit all told (iperf3 and the kernel), so
+//! while the cores are the limit the encrypted overlay reaches at most 0.08 / (0.08 + 0.13),
+//! about 0.37 of it, however little the tunnel adds to the cipher; boringtun's `Tunn` takes
+//! `&mut self` to encrypt (its nonce counter), so one peer's packets cannot be spread over
+//! cores either. What would cut the tunnel's own share: UDP-tunnel segmentation offload on
+//! `wg0` (Linux 6.17: `TUN_F_UDP_TUNNEL_GSO`, with the 24-byte `virtio_net_hdr_v1_hash_tunnel`
+//! set by `TUNSETVNETHDRSZ`), reading whole VXLAN super-packets to split here and writing
+//! coalesced ones the VXLAN socket takes whole. tun-rs 2.8 knows neither (its header is 10
+//! bytes) and the ioctl needs `unsafe`, which this crate forbids; from the profile it would
+//! save about a fifth of the tunnel's time. Left out on purpose: a TUN MTU above the
+//! underlay's with the kernel fragmenting WireGuard's datagrams (fewer, larger packets, but
+//! every lost or forged fragment costs the whole datagram, fragments are dropped by many
+//! cloud networks and firewalls, and the overlay's MTU would exceed what the underlay
+//! carries), and a multi-queue TUN device (one flow hashes to one queue; on 2 cores the four
+//! stages of a flow, sender, two tunnel tasks and receiver, already fill both).
 
 mod peer;
 mod socket;
