@@ -17,6 +17,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use palisade_net::link::{self, Bridge, Veth};
 use palisade_net::netns;
+use rtnetlink::LinkUnspec;
 use tokio::io::AsyncBufReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -27,7 +28,7 @@ use crate::spec::{EndpointSpec, Encryption, OverlaySpec, Peer, Underlay, Vni};
 
 /// The underlay bridge's name, in [`Lab::underlay_netns`].
 pub const UNDERLAY_BRIDGE: &str = "ubr";
-/// The underlay's MTU.
+/// The underlay's MTU unless the lab is made with another ([`Lab::with_underlay_mtu`]).
 pub const UNDERLAY_MTU: u32 = 1500;
 
 /// One node: its namespace, underlay address and WireGuard key.
@@ -45,6 +46,7 @@ pub struct LabNode {
 pub struct Lab {
     dir: tempfile::TempDir,
     underlay: PathBuf,
+    underlay_mtu: u32,
     nodes: Vec<LabNode>,
 }
 
@@ -94,15 +96,21 @@ fn lab_error(what: impl Into<String>) -> Error {
 }
 
 impl Lab {
-    /// A lab of `nodes` nodes (at most 200).
+    /// A lab of `nodes` nodes (at most 200) on an underlay of [`UNDERLAY_MTU`].
     pub fn new(nodes: usize) -> Result<Self> {
+        Self::with_underlay_mtu(nodes, UNDERLAY_MTU)
+    }
+
+    /// A lab of `nodes` nodes (at most 200) on an underlay of MTU `underlay_mtu` (9000 for
+    /// jumbo frames); the networks' specs carry it.
+    pub fn with_underlay_mtu(nodes: usize, underlay_mtu: u32) -> Result<Self> {
         if nodes > 200 {
             return Err(lab_error("a lab has at most 200 nodes"));
         }
         let dir = tempfile::Builder::new().prefix("palisade-overlay-lab").tempdir().map_err(Error::io("making the lab directory"))?;
         let underlay = dir.path().join("underlay");
         netns::create(&underlay)?;
-        let mut lab = Self { dir, underlay, nodes: Vec::new() };
+        let mut lab = Self { dir, underlay, underlay_mtu, nodes: Vec::new() };
         for i in 0..nodes {
             let netns = lab.dir.path().join(format!("node{i}"));
             netns::create(&netns)?;
@@ -117,9 +125,15 @@ impl Lab {
                 address: (address, 24),
                 default_route: None,
                 isolated: false,
-                mtu: Some(UNDERLAY_MTU),
+                mtu: Some(underlay_mtu),
             };
             link::attach(&bridge, &veth)?;
+            // The underlay's end of the pair too (palisade-net sets the node's end only).
+            let host = veth.host_veth.clone();
+            link::run_in(Some(&lab.underlay), move |handle| async move {
+                let set = LinkUnspec::new_with_name(&host).mtu(underlay_mtu).build();
+                handle.link().set(set).execute().await.map_err(link::netlink_error("setting the MTU of", &host))
+            })?;
         }
         Ok(lab)
     }
@@ -152,7 +166,7 @@ impl Lab {
         Ok(OverlaySpec {
             vni: Vni::new(vni)?,
             netns: self.dir.path().join(format!("ovl{vni}-{i}")),
-            underlay: Underlay { netns: Some(node.netns.clone()), address: node.address, mtu: UNDERLAY_MTU },
+            underlay: Underlay { netns: Some(node.netns.clone()), address: node.address, mtu: self.underlay_mtu },
             encryption,
         })
     }
