@@ -14,45 +14,86 @@ use tokio::net::UdpSocket;
 /// The largest UDP payload in one GSO send (an IPv4 datagram's limit less its headers).
 const GSO_BYTES: usize = 65_507;
 
-/// Datagrams of one size to one peer, back to back. Invariant: `len == count * segment`.
+/// Room after the queued datagrams for the one being written: the largest datagram the
+/// tunnel makes (a packet of the TUN device, whose MTU is at most 64 KiB, and WireGuard's
+/// 32 bytes).
+pub(super) const SPARE: usize = 65_536 + 32;
+
+/// Datagrams to one peer, written in place by the encrypting code and sent in one GSO
+/// send: all of one size except perhaps the last, which may be shorter (the kernel's rule
+/// for `UDP_SEGMENT`).
+///
+/// Invariants: `buf[..len]` holds `count` datagrams; when `count > 0`,
+/// `len == (count - 1) * segment + last` with `0 < last <= segment`, and `len <= GSO_BYTES`;
+/// `closed` once a datagram shorter than `segment` was added (nothing may follow it);
+/// `pending`, when set, is a datagram of that many bytes at `buf[len..]` that could not join
+/// and starts the next batch.
 pub(super) struct Batch {
-    buf: Vec<u8>,
+    buf: Box<[u8]>,
     len: usize,
     count: usize,
     segment: usize,
+    closed: bool,
     to: Option<SocketAddr>,
+    pending: Option<(usize, SocketAddr)>,
     max_segments: usize,
 }
 
 impl Batch {
     pub(super) fn new(max_segments: usize) -> Self {
-        Self { buf: vec![0; GSO_BYTES], len: 0, count: 0, segment: 0, to: None, max_segments: max_segments.max(1) }
-    }
-
-    /// Adds `datagram` for `to` if it fits this batch (same peer, same size, room left).
-    pub(super) fn push(&mut self, datagram: &[u8], to: SocketAddr) -> bool {
-        let fits = self.count == 0
-            || (self.to == Some(to) && datagram.len() == self.segment && self.count < self.max_segments && self.len + datagram.len() <= GSO_BYTES);
-        if !fits || datagram.len() > GSO_BYTES {
-            return false;
+        Self {
+            buf: vec![0; GSO_BYTES + SPARE].into_boxed_slice(),
+            len: 0,
+            count: 0,
+            segment: 0,
+            closed: false,
+            to: None,
+            pending: None,
+            max_segments: max_segments.max(1),
         }
-        self.buf[self.len..self.len + datagram.len()].copy_from_slice(datagram);
-        self.len += datagram.len();
-        self.count += 1;
-        self.segment = datagram.len();
-        self.to = Some(to);
-        debug_assert_eq!(self.len, self.count * self.segment);
-        true
     }
 
-    pub(super) fn is_full(&self) -> bool {
+    /// Where the next datagram is to be written: after those queued, [`SPARE`] bytes or
+    /// more. Writing there and then calling [`Batch::commit`] saves copying each datagram
+    /// into the batch.
+    pub(super) fn spare(&mut self) -> &mut [u8] {
+        debug_assert!(self.pending.is_none(), "a pending datagram must be flushed first");
+        &mut self.buf[self.len..]
+    }
+
+    /// Takes the `n` bytes just written at the start of [`Batch::spare`] as a datagram for
+    /// `to`. Returns true when the batch must be sent now: it is full, or the datagram
+    /// could not join it (another peer, larger, after a shorter one, or past the GSO
+    /// limit) and waits as the start of the next one.
+    pub(super) fn commit(&mut self, n: usize, to: SocketAddr) -> bool {
+        debug_assert!(n > 0 && n <= SPARE);
+        let joins = self.count == 0
+            || (self.to == Some(to) && !self.closed && n <= self.segment && self.count < self.max_segments && self.len + n <= GSO_BYTES);
+        if !joins {
+            self.pending = Some((n, to));
+            return true;
+        }
+        if self.count == 0 {
+            self.segment = n;
+            self.to = Some(to);
+        }
+        self.closed = n < self.segment;
+        self.len += n;
+        self.count += 1;
         self.count >= self.max_segments
     }
 
+    /// Empties the batch; a pending datagram moves to the front as its first one.
     fn clear(&mut self) {
+        let (len, pending) = (self.len, self.pending.take());
         self.len = 0;
         self.count = 0;
+        self.closed = false;
         self.to = None;
+        if let Some((n, to)) = pending {
+            self.buf.copy_within(len..len + n, 0);
+            self.commit(n, to);
+        }
     }
 }
 
@@ -110,13 +151,22 @@ impl Socket {
         self.transmit(&Transmit { destination: to, ecn: None, contents: datagram, segment_size: None, src_ip: None }).await;
     }
 
-    /// Sends a batch (one GSO send) and empties it.
+    /// Sends a batch (one GSO send) and empties it, keeping a pending datagram for the
+    /// next one.
     pub(super) async fn flush(&self, batch: &mut Batch) {
         if let (Some(to), true) = (batch.to, batch.count > 0) {
             let segment_size = (batch.count > 1).then_some(batch.segment);
             self.transmit(&Transmit { destination: to, ecn: None, contents: &batch.buf[..batch.len], segment_size, src_ip: None }).await;
         }
         batch.clear();
+    }
+
+    /// Sends everything queued, a pending datagram included.
+    pub(super) async fn flush_all(&self, batch: &mut Batch) {
+        self.flush(batch).await;
+        if batch.count > 0 {
+            self.flush(batch).await;
+        }
     }
 
     /// Waits for datagrams and receives as many as are there.
