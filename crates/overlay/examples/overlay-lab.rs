@@ -1,11 +1,11 @@
-//! A lab for scripts/bench-overlay: two nodes on an underlay, an encrypted overlay network
-//! and a plain one across them, a container on each node on each network. Prints where
-//! everything is as `KEY=VALUE` lines, then `ready`, and tears it all down when its standard
-//! input closes.
+//! A lab for scripts/bench-overlay: two nodes on an underlay (of the MTU its argument gives,
+//! 1500 by default), an encrypted overlay network and a plain one across them, a container
+//! on each node on each network. Prints where everything is as `KEY=VALUE` lines, then
+//! `ready`, and tears it all down when its standard input closes.
 //!
 //! It also prints `CIPHER_MBPS`: how fast one core of this machine runs boringtun's data
-//! path alone (encrypt then decrypt, as the two ends of the tunnel do) on packets of the
-//! size the encrypted overlay carries. The bench turns it into the ceiling the cipher alone
+//! path alone (encrypt then decrypt, as the two ends of the tunnel do) on full-size packets
+//! of the TUN device (the underlay's MTU less WireGuard's overhead). The bench turns it into the ceiling the cipher alone
 //! puts on the encrypted overlay's ratio to the plain one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a bench fixture: failures should stop it
 
@@ -14,18 +14,16 @@ use std::time::Duration;
 use boringtun::noise::{Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use nix::time::{clock_gettime, ClockId};
-use palisade_overlay::testing::{Lab, LabKeys};
-use palisade_overlay::NetworkKey;
+use palisade_overlay::testing::{Lab, LabKeys, UNDERLAY_MTU};
+use palisade_overlay::{NetworkKey, WIREGUARD_OVERHEAD};
 use tokio::io::AsyncReadExt as _;
-
-/// What the encrypted overlay's TUN device carries per packet: a full-size frame of the
-/// overlay (MTU 1390) in VXLAN, i.e. the TUN device's MTU of 1440.
-const TUNNEL_PACKET: usize = 1440;
 
 #[tokio::main]
 async fn main() {
-    println!("CIPHER_MBPS={:.0}", cipher_mbps());
-    let lab = Lab::new(2).expect("building the lab (needs root)");
+    // The underlay's MTU: the first argument, else Ethernet's (9000 measures jumbo frames).
+    let underlay_mtu = std::env::args().nth(1).map_or(UNDERLAY_MTU, |m| m.parse().expect("an MTU"));
+    println!("CIPHER_MBPS={:.0}", cipher_mbps((underlay_mtu - WIREGUARD_OVERHEAD) as usize));
+    let lab = Lab::with_underlay_mtu(2, underlay_mtu).expect("building the lab (needs root)");
     let keys = (0..2).map(|_| NetworkKey::new(1, [0x5a; 32])).collect();
     let encrypted = lab.network(10, LabKeys::Encrypted(keys), "10.77.10.0/24".parse().unwrap()).await.expect("the encrypted network");
     let plain = lab.network(20, LabKeys::Plain, "10.77.20.0/24".parse().unwrap()).await.expect("the plain network");
@@ -46,10 +44,10 @@ async fn main() {
     drop((encrypted, plain));
 }
 
-/// Megabits of packets per second that one core encrypts with one `Tunn` and decrypts with
-/// its peer's, after a handshake between the two (the network key as preshared key, as the
+/// Megabits of `size`-byte packets per second that one core encrypts with one `Tunn` and
+/// decrypts with its peer's, after a handshake between the two (the network key as preshared key, as the
 /// overlay has it). Test keys, fixed: nothing here is secret.
-fn cipher_mbps() -> f64 {
+fn cipher_mbps(size: usize) -> f64 {
     let (a, b) = (StaticSecret::from([1; 32]), StaticSecret::from([2; 32]));
     let (a_public, b_public) = (PublicKey::from(&a), PublicKey::from(&b));
     let mut sender = Tunn::new(a, b_public, Some([0x5a; 32]), None, 1, None);
@@ -70,9 +68,9 @@ fn cipher_mbps() -> f64 {
     }
 
     // An IPv4 packet boringtun accepts: version, header length and total length.
-    let mut packet = vec![0u8; TUNNEL_PACKET];
+    let mut packet = vec![0u8; size];
     packet[0] = 0x45;
-    packet[2..4].copy_from_slice(&(TUNNEL_PACKET as u16).to_be_bytes());
+    packet[2..4].copy_from_slice(&(size as u16).to_be_bytes());
     packet[8] = 64;
     packet[9] = 17;
     packet[12..16].copy_from_slice(&[192, 0, 2, 1]);
@@ -89,5 +87,5 @@ fn cipher_mbps() -> f64 {
         }
         packets += 1000;
     }
-    (packets * TUNNEL_PACKET as u64 * 8) as f64 / (cpu() - start).as_secs_f64() / 1e6
+    (packets * size as u64 * 8) as f64 / (cpu() - start).as_secs_f64() / 1e6
 }

@@ -36,11 +36,14 @@
 //!   place, into the outgoing batch and into the buffers of the TUN writes, took two copies
 //!   per packet away and left the cost per Gbit within the noise of its measurement.
 //!
-//! The plain overlay costs about 0.08 core-s/Gbit all told (iperf3 and the kernel), so
+//! The plain overlay costs about 0.07-0.08 core-s/Gbit all told (iperf3 and the kernel), so
 //! while the cores are the limit the encrypted overlay reaches at most 0.08 / (0.08 + 0.13),
-//! about 0.37 of it, however little the tunnel adds to the cipher; boringtun's `Tunn` takes
-//! `&mut self` to encrypt (its nonce counter), so one peer's packets cannot be spread over
-//! cores either. What would cut the tunnel's own share: UDP-tunnel segmentation offload on
+//! about 0.36 of it, however little the tunnel adds to the cipher (it measures 0.19-0.22);
+//! boringtun's `Tunn` takes `&mut self` to encrypt (its nonce counter), so one peer's
+//! packets cannot be spread over cores either. Most of what the tunnel adds beyond the
+//! cipher is paid per packet: on a jumbo-frame underlay (`scripts/bench-overlay 8 9000`,
+//! TUN MTU 8940) it costs 0.28 core-s/Gbit, the cipher 0.10, and the ratio is 0.31 (ceiling
+//! 0.44). What would cut the tunnel's own share on Ethernet's MTU: UDP-tunnel segmentation offload on
 //! `wg0` (Linux 6.17: `TUN_F_UDP_TUNNEL_GSO`, with the 24-byte `virtio_net_hdr_v1_hash_tunnel`
 //! set by `TUNSETVNETHDRSZ`), reading whole VXLAN super-packets to split here and writing
 //! coalesced ones the VXLAN socket takes whole. tun-rs 2.8 knows neither (its header is 10
