@@ -21,7 +21,7 @@
 //! # What bounds the throughput
 //!
 //! `scripts/bench-overlay` prints where the time goes. On the project's 2-core machine
-//! (kernel 6.18, one TCP flow) the tunnel process spends about 0.42 core-seconds per Gbit
+//! (kernel 6.18, one TCP flow) the tunnel process spends about 0.40 core-seconds per Gbit
 //! through the encrypted overlay, the kernel work of its system calls included:
 //!
 //! - about a third in ChaCha20-Poly1305 (ring, through boringtun): 0.13 core-s/Gbit for one
