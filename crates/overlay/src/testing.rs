@@ -263,7 +263,10 @@ impl Capture {
     pub async fn start(ns: &Path, iface: &str, file: &Path) -> Result<Self> {
         let mut child = tokio::process::Command::new("nsenter")
             .arg(format!("--net={}", ns.display()))
-            .args(["tcpdump", "-i", iface, "--immediate-mode", "-U", "-n", "-s", "0", "-Z", "root", "-w"])
+            // A 32 MiB ring (-B, in KiB): with whole packets (-s 0) and immediate mode, the
+            // default 2 MiB holds only a handful, and a busy machine that runs tcpdump late
+            // dropped the very packets a test looks for.
+            .args(["tcpdump", "-i", iface, "--immediate-mode", "-U", "-n", "-s", "0", "-B", "32768", "-Z", "root", "-w"])
             .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
