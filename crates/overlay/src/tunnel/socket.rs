@@ -177,3 +177,60 @@ impl Socket {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(192, 0, 2, 1), 1));
+    const B: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(192, 0, 2, 2), 1));
+
+    /// Writes `n` bytes of `fill` where the next datagram goes and commits it.
+    fn add(batch: &mut Batch, n: usize, fill: u8, to: SocketAddr) -> bool {
+        batch.spare()[..n].fill(fill);
+        batch.commit(n, to)
+    }
+
+    #[test]
+    fn a_batch_takes_equal_datagrams_and_one_shorter_last() {
+        let mut batch = Batch::new(64);
+        assert!(!add(&mut batch, 100, 1, A));
+        assert!(!add(&mut batch, 100, 2, A));
+        assert!(!add(&mut batch, 60, 3, A)); // shorter: joins, and closes the batch
+        assert_eq!((batch.count, batch.len, batch.segment), (3, 260, 100));
+        assert!(add(&mut batch, 100, 4, A)); // nothing follows a shorter one: pending
+        assert_eq!(batch.count, 3);
+        batch.clear();
+        assert_eq!((batch.count, batch.len, batch.segment), (1, 100, 100));
+        assert!(batch.buf[..100].iter().all(|&b| b == 4), "the pending datagram starts the next batch");
+    }
+
+    #[test]
+    fn another_peer_or_a_larger_datagram_starts_the_next_batch() {
+        let mut batch = Batch::new(64);
+        add(&mut batch, 100, 1, A);
+        assert!(add(&mut batch, 100, 2, B));
+        batch.clear();
+        assert_eq!((batch.to, batch.count), (Some(B), 1));
+        assert!(add(&mut batch, 120, 3, B));
+        batch.clear();
+        assert_eq!((batch.segment, batch.len), (120, 120));
+    }
+
+    #[test]
+    fn a_batch_is_full_at_max_segments_or_the_gso_limit() {
+        let mut batch = Batch::new(3);
+        assert!(!add(&mut batch, 1000, 1, A));
+        assert!(!add(&mut batch, 1000, 1, A));
+        assert!(add(&mut batch, 1000, 1, A)); // the third of three: send now
+        assert!(batch.pending.is_none());
+
+        let mut batch = Batch::new(64);
+        let mut joined = 0;
+        while !add(&mut batch, 20_000, 1, A) {
+            joined += 1;
+        }
+        assert_eq!(joined, 3); // a fourth 20 000-byte datagram would pass 65 507 bytes
+        assert!(batch.len <= GSO_BYTES && batch.pending.is_some());
+    }
+}
