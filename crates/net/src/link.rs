@@ -146,13 +146,18 @@ pub fn attach(bridge: &Bridge, veth: &Veth) -> Result<()> {
         // the peer (host end) stays in the daemon's.
         let mut pair = LinkVeth::new(&veth.ifname, &veth.host_veth).address(veth.mac.to_vec()).setns_by_fd(ns.as_raw_fd());
         if let Some(mtu) = veth.mtu {
-            // Sets both ends: the kernel gives the peer the pair's MTU.
+            // The container's end only: the kernel gives the peer its default (1500), so the
+            // host end takes the MTU below, when it joins the bridge.
             pair = pair.mtu(mtu);
         }
         let pair = pair.build();
         host.link().add(pair).execute().await.map_err(netlink_error("creating the veth pair", &veth.host_veth))?;
         let configured = async {
-            let port = LinkUnspec::new_with_name(&veth.host_veth).controller(bridge_index).up().build();
+            let mut port = LinkUnspec::new_with_name(&veth.host_veth).controller(bridge_index).up();
+            if let Some(mtu) = veth.mtu {
+                port = port.mtu(mtu);
+            }
+            let port = port.build();
             host.link().set(port).execute().await.map_err(netlink_error("attaching to its bridge", &veth.host_veth))?;
             if veth.isolated {
                 let index = index_of(&host, &veth.host_veth).await?;

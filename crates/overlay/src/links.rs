@@ -187,13 +187,6 @@ pub(crate) fn attach(netns: &Path, endpoint: &EndpointSpec, mtu: u32) -> Result<
         mtu: Some(mtu),
     };
     link::attach(&bridge(netns), &veth)?;
-    // palisade-net gives the MTU to the container's end only; the bridge's end must take the
-    // same frames, which on a jumbo-frame underlay are above its default 1500 bytes.
-    let host = veth.host_veth.clone();
-    link::run_in(Some(netns), move |handle| async move {
-        let set = LinkUnspec::new_with_name(&host).mtu(mtu).build();
-        handle.link().set(set).execute().await.map_err(link::netlink_error("setting the MTU of", &host))
-    })?;
     Ok(veth.host_veth)
 }
 

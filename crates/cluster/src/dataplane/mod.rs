@@ -42,10 +42,10 @@ const TUNNEL_PORTS: u32 = 4096;
 /// How long a task's attachment waits for its network to come up on this node (its state
 /// arrives with the same assignments as the task, and is built concurrently).
 const NETWORK_WAIT: Duration = Duration::from_secs(30);
-/// The largest underlay MTU an overlay is fitted to: Ethernet's. The tunnel's buffers are
-/// sized for its packets, and a larger underlay (jumbo frames; loopback reports 65536) is
-/// used as if it were one.
-const MAX_UNDERLAY_MTU: u32 = 1500;
+/// The largest underlay MTU an overlay is fitted to: jumbo frames'. A larger one (loopback
+/// reports 65536) is used as if it were this; the overlay crate's tests carry full-size
+/// packets up to it.
+const MAX_UNDERLAY_MTU: u32 = 9000;
 
 /// The UDP port of the tunnel of the network with this VNI.
 pub(crate) fn tunnel_port(vni: u32) -> u16 {
