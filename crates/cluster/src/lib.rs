@@ -45,6 +45,6 @@ mod worker;
 pub use daemon::{Daemon, DaemonConfig};
 pub use error::{Error, Result};
 pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind, TaskSandbox};
-pub use overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
+pub use overlay::{IngressPort, OverlayAttachment, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

@@ -20,8 +20,37 @@ use zeroize::Zeroizing;
 /// Everything this node should have of the overlay networks, by network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverlayState {
-    /// The networks this node runs tasks on, by ID order.
+    /// The networks this node runs tasks on (and the ingress network, see `ingress`), by ID
+    /// order.
     pub networks: Vec<OverlayNetwork>,
+    /// While a service publishes a port: this node's part in the routing mesh.
+    #[serde(default)]
+    pub ingress: Option<OverlayIngress>,
+}
+
+/// This node's part in the routing mesh: it is on the ingress network (one of `networks`) at
+/// `address`, and answers on each published port by forwarding to one of the port's tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayIngress {
+    /// The ingress network's ID.
+    pub network_id: String,
+    /// This node's address there (connections it forwards come from it).
+    pub address: Ipv4Net,
+    /// The ports published.
+    pub ports: Vec<IngressPort>,
+}
+
+/// A published port and where it leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressPort {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// The port every node answers on.
+    pub published: u16,
+    /// The port on the tasks.
+    pub target: u16,
+    /// The ingress addresses of the service's running tasks.
+    pub tasks: Vec<Ipv4Addr>,
 }
 
 /// One overlay network as this node must set it up.

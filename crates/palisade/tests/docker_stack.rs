@@ -3,7 +3,7 @@
 //! (version 3.8) with two services, an overlay network, a secret and a config becomes swarm
 //! objects named `STACK_…` and labelled with the stack; the services converge and a task reads
 //! its secret and config, and reaches the other service by name and alias over the stack's
-//! overlay network; deploying again updates in place; `stack rm` removes what the stack
+//! overlay network, and its published port answers on both nodes; deploying again updates in place; `stack rm` removes what the stack
 //! made and nothing else. A stack name swarmkit would refuse creates nothing.
 
 mod common;
@@ -48,6 +48,7 @@ services:
   worker:
     image: busybox:latest
     command: ["sh", "-c", "mkdir -p /www && echo from-worker > /www/index.html && exec busybox httpd -f -p 80 -h /www"]
+    ports: ["8081:80"]
     networks:
       backend:
         aliases: [jobs]
@@ -171,6 +172,17 @@ fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
     });
     let last = stdout(&cluster[member].docker_limited(&["exec", &container, "sh", "-c", fetch]));
     assert!(answered, "web did not reach worker by its names: {last}\n{}", cluster[member].log_tail(40));
+    // Its published port answers on both nodes (from the other one's namespace).
+    let netns = cluster.netns.as_ref().unwrap();
+    for node in 0..2 {
+        let url = format!("http://{}:8081/", netns.ip(node));
+        let from = format!("--net=/run/netns/{}", netns.nodes[1 - node]);
+        let published = common::poll(CONVERGE, || {
+            let out = std::process::Command::new("nsenter").args([from.as_str(), "curl", "-s", "--max-time", "3", &url]).output().unwrap();
+            stdout(&out).trim() == "from-worker"
+        });
+        assert!(published, "port 8081 of node {node} did not lead to the worker service");
+    }
 
     // The stack as the CLI lists it.
     let ls = manager.docker_ok_limited(&["stack", "ls", "--format", "{{.Name}} {{.Services}}"]);

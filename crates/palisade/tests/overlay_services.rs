@@ -4,8 +4,8 @@
 //! nodes and a client task on the third reach each other by name over the overlay; connections
 //! to a service's VIP reach every replica; `tasks.NAME` lists the replicas; and on the
 //! underlay bridge a known payload is never seen in clear on an encrypted network, while it is
-//! on one created with `--opt encrypted=false` (which proves the capture works). One cluster
-//! serves every assertion.
+//! on one created with `--opt encrypted=false` (which proves the capture works); a port
+//! published in ingress mode answers on every node. One cluster serves every assertion.
 
 mod common;
 
@@ -150,4 +150,47 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
         assert!(bodies.iter().all(|b| b.starts_with(PAYLOAD)), "{bodies:?}");
     });
     assert!(contains(&plain, PAYLOAD), "the capture of the plain network shows the payload (so the capture works)");
+
+    // A published port answers on every node, those without a replica included, and leads
+    // to both replicas; another service cannot take the same port.
+    cluster[0].docker_ok_limited(&[
+        "service", "create", "-d", "--name", "public", "--replicas", "2", "--replicas-max-per-node", "1", "--publish",
+        "published=8080,target=80", "--constraint", &away, "busybox:latest", "sh", "-c", WEB,
+    ]);
+    let converged = common::poll(CONVERGE, || running_tasks(&cluster, "public") == 2);
+    assert!(converged, "public did not converge: {}", stdout(&cluster[0].docker_limited(&["service", "ps", "--no-trunc", "public"])));
+    let ports = cluster[0].docker_ok_limited(&["service", "ls", "--filter", "name=public", "--format", "{{.Ports}}"]);
+    assert_eq!(ports.trim(), "*:8080->80/tcp");
+    let ingress = cluster[0].docker_ok_limited(&["network", "inspect", "ingress", "--format", "{{.Ingress}} {{.Driver}} {{.Scope}}"]);
+    assert_eq!(ingress.trim(), "true overlay swarm");
+    let netns = cluster.netns.as_ref().unwrap();
+    for node in 0..3 {
+        let from = &netns.nodes[(node + 1) % 3];
+        let url = format!("http://{}:8080/", netns.ip(node));
+        let mut seen = BTreeSet::new();
+        let answered = common::poll(CONVERGE, || {
+            let out = Command::new("nsenter").arg(format!("--net=/run/netns/{from}")).args(["curl", "-s", "--max-time", "3", &url]).output().unwrap();
+            let body = stdout(&out);
+            if body.starts_with(PAYLOAD) {
+                seen.insert(body.trim().to_owned());
+            }
+            seen.len() == 2
+        });
+        if !answered {
+            let state = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", netns.nodes[node]))
+                .args(["sh", "-c", "ip -br addr; ip route; nft list table ip palisade_ingress; sysctl net.ipv4.ip_forward"])
+                .output()
+                .unwrap();
+            let tasks = stdout(&cluster[0].docker_limited(&["service", "ps", "--no-trunc", "public"]));
+            panic!(
+                "node {node} did not lead port 8080 to both replicas: {seen:?}\n{}{}\n{tasks}\n--- its log ---\n{}",
+                stdout(&state),
+                stderr(&state),
+                cluster[node].log_tail(20)
+            );
+        }
+    }
+    let clash = cluster[0].docker_limited(&["service", "create", "--name", "again", "--publish", "published=8080,target=81", "busybox:latest", "sleep", "1"]);
+    assert!(!clash.status.success() && stderr(&clash).contains("already in use by service 'public'"), "{}", stderr(&clash));
 }

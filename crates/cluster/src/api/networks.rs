@@ -182,6 +182,7 @@ fn network_resource(n: &NetworkView) -> NetworkResource {
     NetworkResource {
         created: palisade_engine_api::types::timestamp(n.created_at),
         attachable: n.attachable,
+        ingress: n.ingress,
         labels: n.labels.clone(),
         ..swarm_resource(&n.id, &n.name, n.vni, (n.subnet, n.gateway), n.encrypted)
     }

@@ -5,8 +5,8 @@
 use palisade_engine_api::types::{self as api, ObjectVersion};
 
 use crate::model::{
-    ConfigObject, Constraint, EndpointMode, FailureAction, FileGrant, NetworkAddress, NetworkAttachment, RestartCondition,
-    RestartPolicy, ServiceMode, ServiceSpec, TaskSpec, UpdatePolicy,
+    ConfigObject, Constraint, EndpointMode, FailureAction, FileGrant, NetworkAddress, NetworkAttachment, Protocol, PublishedPort,
+    RestartCondition, RestartPolicy, ServiceMode, ServiceSpec, TaskSpec, UpdatePolicy,
 };
 use crate::rpc::{ConfigView, ServiceView, TaskView};
 
@@ -33,7 +33,28 @@ pub(crate) fn service_spec(spec: &api::ServiceSpec) -> ServiceSpec {
             Some("dnsrr") => EndpointMode::Dnsrr,
             _ => EndpointMode::Vip,
         },
+        ports: spec.endpoint_spec.iter().flat_map(|e| &e.ports).map(published_port).collect(),
     }
+}
+
+/// A published port as the API edge validated it (ingress mode, TCP or UDP).
+fn published_port(port: &api::PortConfig) -> PublishedPort {
+    let protocol = if port.protocol() == "udp" { Protocol::Udp } else { Protocol::Tcp };
+    PublishedPort { protocol, target: port.target_port, published: port.published_port }
+}
+
+/// `EndpointSpec.Ports` (and `Endpoint.Ports`): the service's published ports.
+fn port_configs(ports: &[PublishedPort]) -> Vec<api::PortConfig> {
+    ports
+        .iter()
+        .map(|p| api::PortConfig {
+            name: String::new(),
+            protocol: p.protocol.as_str().into(),
+            target_port: p.target,
+            published_port: p.published,
+            publish_mode: "ingress".into(),
+        })
+        .collect()
 }
 
 fn endpoint_mode(mode: EndpointMode) -> &'static str {
@@ -151,6 +172,7 @@ pub(crate) fn task_spec(template: &api::TaskSpec) -> TaskSpec {
             .iter()
             .map(|n| NetworkAttachment { network_id: n.target.clone(), aliases: n.aliases.clone() })
             .collect(),
+        ingress: None,
     }
 }
 
@@ -235,7 +257,7 @@ fn api_service_spec(spec: &ServiceSpec) -> api::ServiceSpec {
         update_config: Some(update_config(&spec.update)),
         rollback_config: Some(update_config(&spec.rollback)),
         networks: Vec::new(),
-        endpoint_spec: Some(api::EndpointSpec { mode: endpoint_mode(spec.endpoint_mode).into(), ports: Vec::new() }),
+        endpoint_spec: Some(api::EndpointSpec { mode: endpoint_mode(spec.endpoint_mode).into(), ports: port_configs(&spec.ports) }),
     }
 }
 
@@ -295,7 +317,8 @@ pub(crate) fn task(view: &TaskView) -> api::Task {
 /// `Service.Endpoint`: the mode, and the virtual IP on each network as swarmkit lists them.
 fn endpoint(service: &crate::model::ServiceObject) -> api::Endpoint {
     api::Endpoint {
-        spec: api::EndpointSpec { mode: endpoint_mode(service.spec.endpoint_mode).into(), ports: Vec::new() },
+        spec: api::EndpointSpec { mode: endpoint_mode(service.spec.endpoint_mode).into(), ports: port_configs(&service.spec.ports) },
+        ports: port_configs(&service.spec.ports),
         virtual_ips: service
             .virtual_ips
             .iter()

@@ -9,9 +9,7 @@
 //! The text is made only of typed addresses and numbers.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::overlay::OverlayState;
@@ -37,23 +35,7 @@ pub(super) fn rules(state: &OverlayState, networks: &[String]) -> String {
 pub(super) fn install(netns: &Path, rules: &str) -> Result<()> {
     let rules = rules.to_owned();
     // The child inherits the namespace of the thread that spawns it.
-    let ran = palisade_net::netns::run_in(netns, move || Ok(nft(&rules)))
-        .map_err(|e| Error::internal("entering a task's namespace", e))?
-        .map_err(|e| Error::internal("running nft", e))?;
-    if ran.status.success() {
-        Ok(())
-    } else {
-        Err(Error::internal("nft", String::from_utf8_lossy(&ran.stderr).trim()))
-    }
-}
-
-/// `nft -f -` with `rules` on its standard input.
-fn nft(rules: &str) -> std::io::Result<std::process::Output> {
-    let mut child = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(rules.as_bytes())?;
-    }
-    child.wait_with_output()
+    palisade_net::netns::run_in(netns, move || Ok(super::nft(&rules))).map_err(|e| Error::internal("entering a task's namespace", e))?
 }
 
 #[cfg(test)]
@@ -80,7 +62,7 @@ mod tests {
             attachments: Vec::new(),
             services,
         };
-        let state = OverlayState { networks: vec![network] };
+        let state = OverlayState { networks: vec![network], ingress: None };
         let text = rules(&state, &["n1".into()]);
         assert!(text.contains("ip daddr 10.0.1.2 dnat to numgen random mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.4 }"), "{text}");
         assert!(!text.contains("10.0.1.5"), "no rule for a VIP without tasks: {text}");

@@ -16,6 +16,7 @@
 //!   [`TaskNames`].
 
 mod balancer;
+mod ingress;
 mod names;
 
 use std::collections::BTreeMap;
@@ -83,6 +84,10 @@ pub(crate) struct DataPlane {
     /// The IDs of the networks built, for attachments waiting for theirs.
     built: watch::Sender<Vec<String>>,
     sandboxes: Mutex<BTreeMap<String, Sandbox>>,
+    /// The ingress network (ID) and address of the node's own interface on it, while it has one.
+    ingress_interface: Mutex<Option<(String, Ipv4Net)>>,
+    /// The ingress rules last installed.
+    ingress_rules: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for DataPlane {
@@ -107,6 +112,8 @@ impl DataPlane {
             networks: tokio::sync::Mutex::new(BTreeMap::new()),
             built: watch::Sender::new(Vec::new()),
             sandboxes: Mutex::new(BTreeMap::new()),
+            ingress_interface: Mutex::new(None),
+            ingress_rules: Mutex::new(None),
         })
     }
 
@@ -123,6 +130,7 @@ impl DataPlane {
             let current = state.borrow_and_update().clone();
             self.apply(&current).await;
             self.balance(&current);
+            self.route_ingress(&current).await;
             if state.changed().await.is_err() {
                 return;
             }
@@ -137,6 +145,13 @@ impl DataPlane {
         for id in gone {
             if let Some(live) = networks.remove(&id) {
                 tracing::info!(network = %id, "overlay network closed on this node");
+                // The node's own interface on it goes with its namespace.
+                {
+                    let mut interface = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner());
+                    if interface.as_ref().is_some_and(|(network, _)| *network == id) {
+                        *interface = None;
+                    }
+                }
                 if let Err(e) = live.overlay.close().await {
                     tracing::warn!(network = %id, "closing the overlay network: {e}");
                 }
@@ -255,6 +270,43 @@ impl DataPlane {
         }
     }
 
+    /// The routing mesh follows the state: the node's interface on the ingress network, then
+    /// its forwarding rules (see [`ingress`]). A failure is logged; the next change tries again.
+    async fn route_ingress(&self, state: &OverlayState) {
+        if let Some(wanted) = &state.ingress {
+            let current = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if current.as_ref() != Some(&(wanted.network_id.clone(), wanted.address)) {
+                let networks = self.networks.lock().await;
+                if let Some(live) = networks.get(&wanted.network_id) {
+                    let [a, b, c, d] = wanted.address.addr().octets();
+                    let spec = EndpointSpec {
+                        netns: PathBuf::from("/proc/self/ns/net"),
+                        ifname: ingress::INTERFACE.into(),
+                        address: wanted.address,
+                        mac: [0x02, 0x42, a, b, c, d],
+                    };
+                    match live.overlay.attach(&spec).await {
+                        Ok(_) => {
+                            tracing::info!(address = %wanted.address, "this node is on the ingress network");
+                            *self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()) = Some((wanted.network_id.clone(), wanted.address));
+                        }
+                        Err(e) => tracing::warn!("attaching this node to the ingress network: {e}"),
+                    }
+                }
+            }
+        }
+        let attached = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let rules = ingress::rules(state.ingress.as_ref().filter(|_| attached));
+        let mut installed = self.ingress_rules.lock().unwrap_or_else(|e| e.into_inner());
+        if installed.as_ref() == Some(&rules) || (installed.is_none() && state.ingress.is_none()) {
+            return;
+        }
+        match ingress::install(&rules, state.ingress.is_some()) {
+            Ok(()) => *installed = Some(rules),
+            Err(e) => tracing::warn!("installing the published ports' forwarding: {e}"),
+        }
+    }
+
     /// The names a task on `networks` resolves.
     pub(crate) fn names(&self, networks: Vec<String>) -> TaskNames {
         TaskNames::new(self.state.clone(), networks)
@@ -269,6 +321,25 @@ impl DataPlane {
             }
         }
         self.built.send_replace(Vec::new());
+    }
+}
+
+/// `nft -f -` with `rules` on its standard input, in the calling thread's network namespace.
+fn nft(rules: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let run = || -> std::io::Result<std::process::Output> {
+        let mut child = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(rules.as_bytes())?;
+        }
+        child.wait_with_output()
+    };
+    let output = run().map_err(|e| Error::internal("running nft", e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(Error::internal("nft", String::from_utf8_lossy(&output.stderr).trim()))
     }
 }
 

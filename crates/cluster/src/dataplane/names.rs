@@ -65,7 +65,7 @@ mod tests {
     fn names_resolve_on_the_task_s_networks_only() {
         let web = OverlayService { names: vec!["web".into(), "www".into()], vip: Some(ip("10.0.1.2")), tasks: vec![ip("10.0.1.3"), ip("10.0.1.4")] };
         let db = OverlayService { names: vec!["db".into()], vip: None, tasks: vec![ip("10.0.2.3")] };
-        let state = OverlayState { networks: vec![network("front", vec![web]), network("back", vec![db])] };
+        let state = OverlayState { networks: vec![network("front", vec![web]), network("back", vec![db])], ingress: None };
         let (_tx, rx) = watch::channel(state);
         let names = TaskNames::new(rx, vec!["front".into()]);
         assert_eq!(names.lookup("web"), Some(vec![ip("10.0.1.2")]), "the VIP");

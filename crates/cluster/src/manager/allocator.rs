@@ -20,7 +20,7 @@ use ipnet::Ipv4Net;
 use super::networks::new_key;
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::model::{EndpointMode, NetworkAddress, NetworkObject, ServiceObject, TaskObject, Versioned, WriteSet};
+use crate::model::{EndpointMode, NetworkAddress, NetworkObject, NodeObject, ServiceObject, TaskObject, Versioned, WriteSet};
 
 /// How long a network key is current (Swarm rotates its overlay keys every 12 hours).
 pub(crate) const NETWORK_KEY_ROTATION: Duration = Duration::from_secs(12 * 3600);
@@ -33,8 +33,14 @@ pub(super) struct Pools {
 }
 
 impl Pools {
-    /// Held: every network's gateway, every task record's addresses, every service's VIPs.
-    pub(super) fn new(networks: &[Versioned<NetworkObject>], services: &[&ServiceObject], tasks: &[&TaskObject]) -> Self {
+    /// Held: every network's gateway, every task record's addresses, every service's VIPs,
+    /// and every node's ingress address (`ingress`: the ingress network's ID).
+    pub(super) fn new(
+        networks: &[Versioned<NetworkObject>],
+        services: &[&ServiceObject],
+        tasks: &[&TaskObject],
+        nodes: &[&NodeObject],
+    ) -> Self {
         let mut pools: HashMap<String, (Ipv4Net, HashSet<Ipv4Addr>)> =
             networks.iter().map(|n| (n.value.id.clone(), (n.value.subnet, HashSet::from([n.value.gateway])))).collect();
         let held = tasks.iter().flat_map(|t| &t.addresses).chain(services.iter().flat_map(|s| &s.virtual_ips));
@@ -43,10 +49,17 @@ impl Pools {
                 used.insert(address.addr.addr());
             }
         }
+        if let Some((_, used)) = networks.iter().find(|n| n.value.ingress).and_then(|n| pools.get_mut(&n.value.id)) {
+            used.extend(nodes.iter().filter_map(|n| n.ingress_addr).map(|a| a.addr()));
+        }
         Self { networks: pools }
     }
 
     /// The lowest free address on the network, now held.
+    pub(super) fn allocate_on(&mut self, network_id: &str) -> Result<NetworkAddress> {
+        self.allocate(network_id)
+    }
+
     fn allocate(&mut self, network_id: &str) -> Result<NetworkAddress> {
         let (subnet, used) = self
             .networks
@@ -63,7 +76,7 @@ impl Pools {
 
     /// An address on each of the task's networks.
     pub(super) fn allocate_task(&mut self, task: &mut TaskObject) -> Result<()> {
-        let addresses = task.spec.networks.iter().map(|n| self.allocate(&n.network_id)).collect::<Result<Vec<_>>>()?;
+        let addresses = task.spec.network_ids().map(|id| self.allocate(id)).collect::<Result<Vec<_>>>()?;
         task.addresses = addresses;
         Ok(())
     }
@@ -93,9 +106,11 @@ impl Manager {
     pub(super) fn pools(&self) -> Result<Pools> {
         let services = self.records.list::<ServiceObject>()?;
         let tasks = self.records.list::<TaskObject>()?;
+        let nodes = self.nodes()?;
         let services: Vec<&ServiceObject> = services.iter().map(|s| &s.value).collect();
         let tasks: Vec<&TaskObject> = tasks.iter().map(|t| &t.value).collect();
-        Ok(Pools::new(&self.network_list()?, &services, &tasks))
+        let nodes: Vec<&NodeObject> = nodes.iter().map(|n| &n.value).collect();
+        Ok(Pools::new(&self.network_list()?, &services, &tasks, &nodes))
     }
 
     /// Rotates the keys of encrypted networks whose current key is due, and forgets replaced

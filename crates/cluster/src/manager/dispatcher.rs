@@ -10,6 +10,7 @@
 //!   to the network: assigned to it and not ended.
 
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use palisade_pki::{NodeCertInfo, NodeId};
@@ -18,7 +19,7 @@ use palisade_store::Table;
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{ConfigKind, FileGrant, SecretKind, ServiceObject, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
-use crate::overlay::{OverlayAttachment, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
+use crate::overlay::{IngressPort, OverlayAttachment, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
 
 /// The longest an assignments call waits for a change before answering unchanged.
@@ -36,14 +37,31 @@ fn service_on(service: &ServiceObject, network_id: &str, tasks: &[Versioned<Task
     let mut names = vec![service.spec.name.clone()];
     names.extend(attachment.aliases.iter().filter(|a| !a.eq_ignore_ascii_case(&service.spec.name)).cloned());
     let vip = service.virtual_ips.iter().find(|v| v.network_id == network_id).map(|v| v.addr.addr());
+    let tasks = running_addresses(service, network_id, tasks);
+    Some(OverlayService { names, vip, tasks })
+}
+
+/// `service`'s published ports, each with the ingress addresses (on network `ingress_id`) of
+/// the service's running tasks.
+fn published_ports(service: &ServiceObject, ingress_id: &str, tasks: &[Versioned<TaskObject>]) -> Vec<IngressPort> {
+    let running = running_addresses(service, ingress_id, tasks);
+    service
+        .spec
+        .ports
+        .iter()
+        .map(|p| IngressPort { protocol: p.protocol.as_str().into(), published: p.published, target: p.target, tasks: running.clone() })
+        .collect()
+}
+
+/// The addresses on network `network_id` of `service`'s tasks running now, in slot order.
+fn running_addresses(service: &ServiceObject, network_id: &str, tasks: &[Versioned<TaskObject>]) -> Vec<Ipv4Addr> {
     let mut running: Vec<&TaskObject> = tasks
         .iter()
         .map(|t| &t.value)
         .filter(|t| t.service_id == service.id && t.desired == TaskState::Running && t.status.state == TaskState::Running)
         .collect();
     running.sort_by_key(|t| (t.slot, t.created_at));
-    let tasks = running.iter().flat_map(|t| &t.addresses).filter(|a| a.network_id == network_id).map(|a| a.addr.addr()).collect();
-    Some(OverlayService { names, vip, tasks })
+    running.iter().flat_map(|t| &t.addresses).filter(|a| a.network_id == network_id).map(|a| a.addr.addr()).collect()
 }
 
 impl Manager {
@@ -79,21 +97,32 @@ impl Manager {
     }
 
     /// The overlay networks `node`'s tasks (`tasks`) are attached to, with their keys, the
-    /// other nodes on them and the node's own attachments. Nothing of any other network.
+    /// other nodes on them and the node's own attachments; and, while a service publishes a
+    /// port, the ingress network, which every node with an ingress address is on. Nothing of
+    /// any other network.
     pub(super) fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
         let attached: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_attached()).collect();
-        let wanted: BTreeSet<&str> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.as_str()).collect();
+        let mut wanted: BTreeSet<String> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.clone()).collect();
+        let services = self.records.list::<ServiceObject>()?;
+        let nodes = self.nodes()?;
+        let ingress = match self.ingress()? {
+            Some(network) if services.iter().any(|s| !s.value.spec.ports.is_empty()) => {
+                nodes.iter().find(|n| &n.value.id == node).and_then(|n| n.value.ingress_addr).map(|address| (network.value.id, address))
+            }
+            _ => None,
+        };
+        if let Some((id, _)) = &ingress {
+            wanted.insert(id.clone());
+        }
         if wanted.is_empty() {
             return Ok(OverlayState::default());
         }
         let now = self.clock.now();
         let all_tasks = self.records.list::<TaskObject>()?;
-        let services = self.records.list::<ServiceObject>()?;
-        let nodes = self.nodes()?;
         let mut networks: Vec<OverlayNetwork> = self
             .network_list()?
             .into_iter()
-            .filter(|n| wanted.contains(n.value.id.as_str()))
+            .filter(|n| wanted.contains(&n.value.id))
             .map(|n| {
                 let n = n.value;
                 let on_network = |t: &TaskObject| t.is_attached() && t.addresses.iter().any(|a| a.network_id == n.id);
@@ -101,6 +130,7 @@ impl Manager {
                     .iter()
                     .filter(|t| on_network(&t.value))
                     .filter_map(|t| t.value.node_id.as_ref())
+                    .chain(nodes.iter().filter(|p| n.ingress && p.value.ingress_addr.is_some()).map(|p| &p.value.id))
                     .filter(|id| *id != node)
                     .collect();
                 let peers = nodes
@@ -118,12 +148,20 @@ impl Manager {
                     .map(|(task_id, a)| OverlayAttachment { task_id, addr: a.addr.addr(), mac: a.mac() })
                     .collect();
                 let keys = n.keys.iter().flat_map(|k| k.valid_at(now)).map(|k| OverlayKey::new(k.generation, k.key.clone())).collect();
-                let services = services.iter().filter_map(|s| service_on(&s.value, &n.id, &all_tasks)).collect();
+                // No names on the ingress network: it only carries published ports.
+                let services = match n.ingress {
+                    true => Vec::new(),
+                    false => services.iter().filter_map(|s| service_on(&s.value, &n.id, &all_tasks)).collect(),
+                };
                 OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments, services }
             })
             .collect();
         networks.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(OverlayState { networks })
+        let ingress = ingress.map(|(network_id, address)| {
+            let ports = services.iter().flat_map(|s| published_ports(&s.value, &network_id, &all_tasks)).collect();
+            OverlayIngress { network_id, address, ports }
+        });
+        Ok(OverlayState { networks, ingress })
     }
 
     fn tasks_of(&self, node: &NodeId) -> Result<Vec<Versioned<TaskObject>>> {

@@ -127,6 +127,7 @@ impl Manager {
             cert_not_after: issued.not_after,
             issuer: issued.issuer,
             raft_id,
+            ingress_addr: None,
         };
         self.records.commit(WriteSet::new().put(&node, None)?).await?;
         self.liveness.beat(&node_id);

@@ -79,6 +79,7 @@ impl Manager {
             updated.updated_at = self.clock.now();
             self.records.commit(WriteSet::new().put(&updated, Some(node.version))?).await?;
         }
+        self.allocate_node_ingress(&node).await?;
         // A node whose certificate came from another issuer than the current signer (a root
         // rotation is under way) renews now.
         let issuer = cluster.ca.issuer().map_err(|e| Error::internal("load root CA", e))?;

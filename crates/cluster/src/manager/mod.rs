@@ -23,6 +23,7 @@ mod admission;
 mod allocator;
 mod control;
 mod dispatcher;
+mod ingress;
 mod issuance;
 mod liveness;
 mod logs;
@@ -128,6 +129,7 @@ pub(crate) async fn new_cluster(clock: &Arc<dyn Clock>, init: InitParams) -> Res
         cert_not_after: issued.not_after,
         issuer: issued.issuer,
         raft_id: Some(init.raft_id),
+        ingress_addr: None,
     };
     Ok(NewCluster { cluster, node, cert_pem: issued.cert_pem })
 }

@@ -61,6 +61,7 @@ impl Manager {
             gateway,
             keys: create.encrypted.then(|| NetworkKeys { current: new_key(1, now), previous: None }),
             removing: false,
+            ingress: false,
         };
         if networks.iter().any(|n| n.value.id == network.id) {
             return Err(Error::internal("network create", "object ID collision"));
@@ -179,6 +180,7 @@ pub(super) fn network_view(network: &Versioned<NetworkObject>) -> NetworkView {
         subnet: n.subnet,
         gateway: n.gateway,
         encrypted: n.encrypted(),
+        ingress: n.ingress,
     }
 }
 
@@ -191,7 +193,7 @@ pub(super) fn new_key(generation: u64, at: time::OffsetDateTime) -> NetworkKey {
 
 /// A requested subnet: a network address (no host bits), small enough to be sensible, and
 /// overlapping no other network's.
-fn checked_subnet(subnet: Ipv4Net, networks: &[Versioned<NetworkObject>]) -> Result<Ipv4Net> {
+pub(super) fn checked_subnet(subnet: Ipv4Net, networks: &[Versioned<NetworkObject>]) -> Result<Ipv4Net> {
     if subnet != subnet.trunc() {
         return Err(Error::invalid(format!("invalid subnet {subnet}: it has host bits set (did you mean {}?)", subnet.trunc())));
     }
@@ -242,6 +244,7 @@ mod tests {
                 subnet,
                 keys: None,
                 removing: false,
+                ingress: false,
             },
         }
     }
@@ -305,6 +308,7 @@ mod tests {
                 update: Default::default(),
                 rollback: Default::default(),
                 endpoint_mode: Default::default(),
+                ports: Vec::new(),
             },
             previous_spec: None,
             spec_version: 1,

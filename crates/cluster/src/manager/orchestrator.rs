@@ -172,7 +172,7 @@ impl Manager {
     fn allocate_new_tasks(&self, plan: &mut Plan) -> Result<()> {
         let mut pools = self.pools()?;
         plan.puts.retain(|id, (task, version)| {
-            if version.is_some() || task.spec.networks.is_empty() {
+            if version.is_some() || task.spec.network_ids().next().is_none() {
                 return true;
             }
             match pools.allocate_task(task) {
@@ -544,6 +544,7 @@ mod tests {
             cert_not_after: now,
             issuer: palisade_pki::IssuerInfo { subject_der: Vec::new(), public_key_der: Vec::new() },
             raft_id: None,
+            ingress_addr: None,
         }
     }
 
@@ -559,6 +560,7 @@ mod tests {
                 update: Default::default(),
                 rollback: Default::default(),
                 endpoint_mode: Default::default(),
+                ports: Vec::new(),
             },
             previous_spec: None,
             spec_version: 1,

@@ -19,6 +19,7 @@ impl Manager {
         let warnings = self.admit(&mut spec, &action).await?;
         let now = self.clock.now();
         let _allocation = self.allocation.lock().await;
+        self.attach_ingress(&mut spec, None).await?;
         let mut service = ServiceObject {
             id: random_object_id(),
             spec,
@@ -70,6 +71,7 @@ impl Manager {
         }
         let warnings = self.admit(&mut spec, &format!("service update {}", service.spec.name)).await?;
         let _allocation = self.allocation.lock().await;
+        self.attach_ingress(&mut spec, Some(&service.id)).await?;
         let tasks_change = spec.task != service.spec.task;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));

@@ -19,6 +19,10 @@ use super::Object;
 
 /// The first VXLAN network identifier given to a network (Docker's first user overlay's).
 pub(crate) const FIRST_VNI: u32 = 4097;
+/// The ingress network's VXLAN network identifier (Docker's ingress network's).
+pub(crate) const INGRESS_VNI: u32 = 4096;
+/// The ingress network's name.
+pub(crate) const INGRESS_NAME: &str = "ingress";
 /// The largest VXLAN network identifier (24 bits).
 pub(crate) const MAX_VNI: u32 = (1 << 24) - 1;
 /// Length of a network key, in bytes.
@@ -49,6 +53,11 @@ pub(crate) struct NetworkObject {
     /// VNI stay taken until then.
     #[serde(default)]
     pub(crate) removing: bool,
+    /// The routing mesh of published ports: every node is on it (with an address of its own)
+    /// while a service publishes a port, and the tasks of those services are. Made by the
+    /// leader when a service first publishes a port; at most one.
+    #[serde(default)]
+    pub(crate) ingress: bool,
 }
 
 impl std::fmt::Debug for NetworkObject {
@@ -149,5 +158,31 @@ impl NetworkAddress {
     pub(crate) fn mac(&self) -> String {
         let [a, b, c, d] = self.addr.addr().octets();
         format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+    }
+}
+
+/// A port a service publishes in ingress mode: every node answers on `published` and
+/// forwards each connection (or UDP flow) to `target` on one of the service's running tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PublishedPort {
+    pub(crate) protocol: Protocol,
+    pub(crate) target: u16,
+    pub(crate) published: u16,
+}
+
+/// The transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
     }
 }

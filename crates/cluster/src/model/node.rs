@@ -36,6 +36,9 @@ pub(crate) struct NodeObject {
     pub(crate) issuer: IssuerInfo,
     /// The node's raft member ID while it is (or is becoming) a manager.
     pub(crate) raft_id: Option<u64>,
+    /// Its address on the ingress network (see `manager::ingress`), once it has one.
+    #[serde(default)]
+    pub(crate) ingress_addr: Option<ipnet::Ipv4Net>,
 }
 
 impl Object for NodeObject {

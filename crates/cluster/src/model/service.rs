@@ -6,7 +6,7 @@ use palisade_store::Table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{EndpointMode, NetworkAddress, NetworkAttachment, Object};
+use super::{EndpointMode, NetworkAddress, NetworkAttachment, Object, PublishedPort};
 
 /// A service, keyed by its name (unique; services are never renamed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub(crate) struct ServiceSpec {
     pub(crate) rollback: UpdatePolicy,
     #[serde(default)]
     pub(crate) endpoint_mode: EndpointMode,
+    /// Ports published in ingress mode (the manager attaches the tasks to the ingress network
+    /// while there are any: [`TaskSpec::ingress`]).
+    #[serde(default)]
+    pub(crate) ports: Vec<PublishedPort>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +88,17 @@ pub(crate) struct TaskSpec {
     /// The overlay networks each task attaches to.
     #[serde(default)]
     pub(crate) networks: Vec<NetworkAttachment>,
+    /// The ingress network's ID when the service publishes ports: each task gets an address
+    /// there too. Set by the manager, never by users.
+    #[serde(default)]
+    pub(crate) ingress: Option<String>,
+}
+
+impl TaskSpec {
+    /// The IDs of the networks each task gets an address on: its networks, then ingress.
+    pub(crate) fn network_ids(&self) -> impl Iterator<Item = &str> {
+        self.networks.iter().map(|n| n.network_id.as_str()).chain(self.ingress.as_deref())
+    }
 }
 
 /// A secret or config granted to a service's tasks, as a file.
@@ -209,7 +224,7 @@ impl ServiceSpec {
 
     /// Whether its tasks attach to the network with this ID.
     pub(crate) fn attaches(&self, network_id: &str) -> bool {
-        self.task.networks.iter().any(|n| n.network_id == network_id)
+        self.task.network_ids().any(|id| id == network_id)
     }
 
     /// Whether it grants the secret (`secrets`) or config with this ID.

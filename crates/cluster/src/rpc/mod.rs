@@ -399,6 +399,9 @@ pub(crate) struct NetworkView {
     pub(crate) subnet: Ipv4Net,
     pub(crate) gateway: Ipv4Addr,
     pub(crate) encrypted: bool,
+    /// The routing mesh's network (`Ingress: true` in inspect).
+    #[serde(default)]
+    pub(crate) ingress: bool,
 }
 
 /// A cluster-state call. It runs on the leader: locally there, passed on from elsewhere.

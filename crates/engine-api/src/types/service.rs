@@ -50,6 +50,9 @@ pub struct Endpoint {
     /// The endpoint mode in force (`{"Mode": "vip"}`).
     #[serde(default)]
     pub spec: EndpointSpec,
+    /// The ports published, with their published port numbers.
+    #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortConfig>,
     /// One per network in `vip` mode.
     #[serde(rename = "VirtualIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_ips: Vec<VirtualIp>,
@@ -176,7 +179,58 @@ pub struct EndpointSpec {
     pub mode: String,
     /// Published ports.
     #[serde(default, deserialize_with = "super::null_as_default", skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<Value>,
+    pub ports: Vec<PortConfig>,
+}
+
+/// `EndpointSpec.Ports[]`: one published port (`--publish published=8080,target=80`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortConfig {
+    /// An optional name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `tcp` (the default) or `udp`.
+    #[serde(default)]
+    pub protocol: String,
+    /// The port inside the tasks.
+    #[serde(default)]
+    pub target_port: u16,
+    /// The port every node answers on.
+    #[serde(default)]
+    pub published_port: u16,
+    /// `ingress` (the default).
+    #[serde(default)]
+    pub publish_mode: String,
+}
+
+impl PortConfig {
+    /// Checks what Palisade can publish: a target and a published port, over TCP or UDP, in
+    /// ingress mode.
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.target_port == 0 {
+            return Err(ApiError::invalid_argument("a published port needs a target port (--publish published=PORT,target=PORT)"));
+        }
+        if self.published_port == 0 {
+            return Err(unsupported("choosing a published port (give published=PORT)"));
+        }
+        if !matches!(self.protocol.as_str(), "" | "tcp" | "udp") {
+            return Err(unsupported(&format!("protocol {:?} for a published port (tcp or udp)", self.protocol)));
+        }
+        match self.publish_mode.as_str() {
+            "" | "ingress" => Ok(()),
+            "host" => Err(unsupported("publish mode host (--publish mode=host)")),
+            other => Err(ApiError::invalid_argument(format!("invalid publish mode {other:?}: ingress or host"))),
+        }
+    }
+
+    /// Its protocol, `tcp` when none is given.
+    pub fn protocol(&self) -> &str {
+        if self.protocol.is_empty() {
+            "tcp"
+        } else {
+            &self.protocol
+        }
+    }
 }
 
 /// `TaskSpec` (`ServiceSpec.TaskTemplate`, `Task.Spec`).
@@ -700,8 +754,12 @@ impl ServiceSpec {
         if let Some(mode) = self.endpoint_spec.as_ref().map(|e| e.mode.as_str()).filter(|m| !matches!(*m, "" | "vip" | "dnsrr")) {
             return Err(ApiError::invalid_argument(format!("invalid endpoint mode {mode:?}: vip or dnsrr")));
         }
-        if self.endpoint_spec.as_ref().is_some_and(|e| !e.ports.is_empty()) {
-            return Err(unsupported("published service ports (--publish)"));
+        let ports = self.endpoint_spec.as_ref().map_or(&[][..], |e| e.ports.as_slice());
+        for (i, port) in ports.iter().enumerate() {
+            port.validate()?;
+            if ports[..i].iter().any(|p| p.published_port == port.published_port && p.protocol() == port.protocol()) {
+                return Err(ApiError::invalid_argument(format!("port {}/{} is published twice", port.published_port, port.protocol())));
+            }
         }
         self.task_template.validate()?;
         for config in [&self.update_config, &self.rollback_config].into_iter().flatten() {
@@ -918,7 +976,11 @@ mod tests {
             let spec: ServiceSpec = serde_json::from_value(v).unwrap();
             spec.validate().unwrap_err().message
         };
-        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80}])).contains("published"));
+        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80}])).contains("published=PORT"));
+        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}])).contains("mode host"));
+        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080, "Protocol": "sctp"}])).contains("sctp"));
+        let twice = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080}, {"TargetPort": 81, "PublishedPort": 8080, "Protocol": "tcp"}]);
+        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = twice.clone()).contains("twice"));
         assert!(refused(&|v| v["TaskTemplate"]["ContainerSpec"]["Mounts"] = serde_json::json!([{"Type": "bind"}])).contains("mounts"));
         assert!(refused(&|v| v["TaskTemplate"]["ContainerSpec"]["Sysctls"] = serde_json::json!({"a": "1"})).contains("Sysctls"));
         assert!(refused(&|v| v["TaskTemplate"]["Placement"]["Constraints"] = serde_json::json!(["node.colour==red"])).contains("constraint"));

@@ -1,0 +1,172 @@
+//! The routing mesh: ports a service publishes answer on every node.
+//!
+//! * The ingress network is an overlay network the leader makes when a service first
+//!   publishes a port: `ingress`, 10.0.0.0/24 (the default pool's first /24, kept for it),
+//!   VNI 4096 (Docker's), and — unlike Docker's — encrypted like every other network.
+//! * The tasks of a service that publishes ports get an address on it ([`TaskSpec::ingress`]),
+//!   and each node one of its own ([`NodeObject::ingress_addr`], allocated at its first
+//!   heartbeat once the network exists): a node forwards a connection to a published port to
+//!   a task's ingress address, from its own, so the task's replies come back through it.
+//! * A published port (protocol and number) belongs to one service at a time.
+//!
+//! [`TaskSpec::ingress`]: crate::model::TaskSpec::ingress
+//! [`NodeObject::ingress_addr`]: crate::model::NodeObject::ingress_addr
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::networks::{checked_subnet, new_key};
+use super::services::random_object_id;
+use super::Manager;
+use crate::error::{Error, Result};
+use crate::model::{NetworkKeys, NetworkObject, NodeObject, ServiceObject, ServiceSpec, Versioned, WriteSet, INGRESS_NAME, INGRESS_VNI};
+
+/// The ingress network's subnet: the default pool's first /24.
+const INGRESS_SUBNET: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 24);
+
+impl Manager {
+    /// Points `spec`'s tasks at the ingress network when it publishes ports (made if there is
+    /// none yet), after checking that no other service (`except` is the one being updated)
+    /// publishes the same ports. The caller holds the allocation lock.
+    pub(super) async fn attach_ingress(&self, spec: &mut ServiceSpec, except: Option<&str>) -> Result<()> {
+        if spec.ports.is_empty() {
+            spec.task.ingress = None;
+            return Ok(());
+        }
+        for other in self.records.list::<ServiceObject>()? {
+            if Some(other.value.id.as_str()) == except {
+                continue;
+            }
+            let clash = other.value.spec.ports.iter().find(|o| spec.ports.iter().any(|p| p.published == o.published && p.protocol == o.protocol));
+            if let Some(port) = clash {
+                return Err(Error::invalid(format!(
+                    "port '{}' is already in use by service '{}' ({}) as an ingress port",
+                    port.published, other.value.spec.name, other.value.id
+                )));
+            }
+        }
+        spec.task.ingress = Some(self.ingress_network().await?);
+        Ok(())
+    }
+
+    /// The ingress network, if it exists.
+    pub(super) fn ingress(&self) -> Result<Option<Versioned<NetworkObject>>> {
+        Ok(self.network_list()?.into_iter().find(|n| n.value.ingress && !n.value.removing))
+    }
+
+    /// The ingress network's ID, made if there is none. The caller holds the allocation lock.
+    async fn ingress_network(&self) -> Result<String> {
+        if let Some(ingress) = self.ingress()? {
+            return Ok(ingress.value.id);
+        }
+        let networks = self.network_list()?;
+        let subnet = checked_subnet(INGRESS_SUBNET, &networks)
+            .map_err(|e| Error::precondition(format!("the ingress network cannot be made: {e}")))?;
+        if networks.iter().any(|n| n.value.vni == INGRESS_VNI || n.value.name == INGRESS_NAME) {
+            return Err(Error::precondition("the ingress network cannot be made: its name or VNI is taken"));
+        }
+        let gateway = subnet.hosts().next().ok_or_else(|| Error::internal("ingress network", "empty subnet"))?;
+        let now = self.clock.now();
+        let network = NetworkObject {
+            id: random_object_id(),
+            name: INGRESS_NAME.into(),
+            labels: Default::default(),
+            created_at: now,
+            updated_at: now,
+            attachable: false,
+            vni: INGRESS_VNI,
+            subnet,
+            gateway,
+            keys: Some(NetworkKeys { current: new_key(1, now), previous: None }),
+            removing: false,
+            ingress: true,
+        };
+        self.records.commit(WriteSet::new().put(&network, None)?).await?;
+        tracing::info!(network = %network.id, %subnet, "ingress network created");
+        Ok(network.id)
+    }
+
+    /// Gives `node` its address on the ingress network when the network exists and the node
+    /// has none yet.
+    pub(super) async fn allocate_node_ingress(&self, node: &Versioned<NodeObject>) -> Result<()> {
+        if node.value.ingress_addr.is_some() || self.ingress()?.is_none() {
+            return Ok(());
+        }
+        let _allocation = self.allocation.lock().await;
+        let Some(ingress) = self.ingress()? else { return Ok(()) };
+        let Some(current) = self.node(&node.value.id)? else { return Ok(()) };
+        if current.value.ingress_addr.is_some() {
+            return Ok(());
+        }
+        let address = self.pools()?.allocate_on(&ingress.value.id)?;
+        let mut updated = current.value;
+        updated.ingress_addr = Some(address.addr);
+        updated.updated_at = self.clock.now();
+        self.records.commit(WriteSet::new().put(&updated, Some(current.version))?).await?;
+        tracing::info!(node = %updated.id, address = %address.addr, "node address on the ingress network");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, PublishedPort, ServiceMode, TaskSpec};
+
+    fn spec(name: &str, published: u16, protocol: Protocol) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            labels: Default::default(),
+            mode: ServiceMode::Replicated { replicas: 1 },
+            task: TaskSpec::default(),
+            update: Default::default(),
+            rollback: Default::default(),
+            endpoint_mode: Default::default(),
+            ports: vec![PublishedPort { protocol, target: 80, published }],
+        }
+    }
+
+    #[tokio::test]
+    async fn the_ingress_network_is_made_once_and_a_published_port_has_one_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = crate::manager::tests::manager_with_clock(dir.path(), std::sync::Arc::new(palisade_pki::SystemClock)).await;
+        let mut web = spec("web", 8080, Protocol::Tcp);
+        manager.attach_ingress(&mut web, None).await.unwrap();
+        let ingress = manager.ingress().unwrap().unwrap().value;
+        assert_eq!(web.task.ingress.as_deref(), Some(ingress.id.as_str()));
+        assert_eq!((ingress.name.as_str(), ingress.vni, ingress.subnet, ingress.encrypted()), ("ingress", INGRESS_VNI, INGRESS_SUBNET, true));
+        let now = manager.clock.now();
+        let service = ServiceObject {
+            id: "web-id".into(),
+            spec: web.clone(),
+            previous_spec: None,
+            spec_version: 1,
+            created_at: now,
+            updated_at: now,
+            update: None,
+            virtual_ips: Vec::new(),
+        };
+        manager.records.commit(WriteSet::new().put(&service, None).unwrap()).await.unwrap();
+
+        let err = manager.attach_ingress(&mut spec("other", 8080, Protocol::Tcp), None).await.unwrap_err();
+        assert!(err.to_string().contains("port '8080' is already in use by service 'web'"), "{err}");
+        let mut udp = spec("dns", 8080, Protocol::Udp);
+        manager.attach_ingress(&mut udp, None).await.unwrap();
+        assert_eq!(udp.task.ingress, web.task.ingress, "one ingress network");
+        manager.attach_ingress(&mut web, Some("web-id")).await.expect("a service keeps its own ports on update");
+        let mut none = spec("none", 1, Protocol::Tcp);
+        none.ports.clear();
+        none.task.ingress = Some("stale".into());
+        manager.attach_ingress(&mut none, None).await.unwrap();
+        assert_eq!(none.task.ingress, None, "no ports, no ingress");
+
+        // Each node gets an address of its own there, never handed out again.
+        let node = manager.node(&manager.self_id).unwrap().unwrap();
+        manager.allocate_node_ingress(&node).await.unwrap();
+        let address = manager.node(&manager.self_id).unwrap().unwrap().value.ingress_addr.unwrap();
+        assert!(INGRESS_SUBNET.contains(&address.addr()) && address.addr() != ingress.gateway, "{address}");
+        let next = manager.pools().unwrap().allocate_on(&ingress.id).unwrap();
+        assert_ne!(next.addr.addr(), address.addr());
+    }
+}
