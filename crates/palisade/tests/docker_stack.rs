@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failures should panic
 //! `docker stack deploy|ls|services|ps|rm`, verbatim, on a manager and a worker: a compose file
 //! (version 3.8) with two services, an overlay network, a secret and a config becomes swarm
-//! objects named `STACK_…` and labelled with the stack; the services converge and a task reads
-//! its secret and config, and reaches the other service by name and alias over the stack's
-//! overlay network, and its published port answers on both nodes; deploying again updates in place; `stack rm` removes what the stack
-//! made and nothing else. A stack name swarmkit would refuse creates nothing.
+//! objects named `STACK_…` and labelled with the stack; the services converge, a task reads its
+//! secret and config and reaches the other service by name and alias over the stack's overlay
+//! network, and the other's published port answers on both nodes; deploying again updates in
+//! place; `stack rm` removes what the stack made and nothing else. A stack name swarmkit would
+//! refuse creates nothing.
 
 mod common;
 

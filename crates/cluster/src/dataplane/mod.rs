@@ -298,7 +298,8 @@ impl DataPlane {
         let attached = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         let rules = ingress::rules(state.ingress.as_ref().filter(|_| attached));
         let mut installed = self.ingress_rules.lock().unwrap_or_else(|e| e.into_inner());
-        if installed.as_ref() == Some(&rules) || (installed.is_none() && state.ingress.is_none()) {
+        // The first pass always installs: it drops whatever table a crashed daemon left.
+        if installed.as_ref() == Some(&rules) {
             return;
         }
         match ingress::install(&rules, state.ingress.is_some()) {
