@@ -238,8 +238,7 @@ impl DataPlane {
             }
             let networks = self.networks.lock().await;
             let live = networks.get(network_id).ok_or_else(|| Error::Unavailable(format!("overlay network {network_id} was closed on this node")))?;
-            let [a, b, c, d] = address.addr().octets();
-            let spec = EndpointSpec { netns: netns.to_owned(), ifname: ifname.clone(), address: *address, mac: [0x02, 0x42, a, b, c, d] };
+            let spec = EndpointSpec { netns: netns.to_owned(), ifname: ifname.clone(), address: *address, mac: mac_of(address.addr()) };
             live.overlay.attach(&spec).await?;
         }
         let networks = attachments.iter().map(|(id, _, _)| id.clone()).collect();
@@ -278,12 +277,11 @@ impl DataPlane {
             if current.as_ref() != Some(&(wanted.network_id.clone(), wanted.address)) {
                 let networks = self.networks.lock().await;
                 if let Some(live) = networks.get(&wanted.network_id) {
-                    let [a, b, c, d] = wanted.address.addr().octets();
                     let spec = EndpointSpec {
                         netns: PathBuf::from("/proc/self/ns/net"),
                         ifname: ingress::INTERFACE.into(),
                         address: wanted.address,
-                        mac: [0x02, 0x42, a, b, c, d],
+                        mac: mac_of(wanted.address.addr()),
                     };
                     match live.overlay.attach(&spec).await {
                         Ok(_) => {
@@ -342,6 +340,13 @@ fn nft(rules: &str) -> Result<()> {
     } else {
         Err(Error::internal("nft", String::from_utf8_lossy(&output.stderr).trim()))
     }
+}
+
+/// The MAC address of an interface at `address` on an overlay network: Docker's `02:42:`
+/// and the four octets, as the managers derive it (`NetworkAddress::mac`).
+fn mac_of(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x02, 0x42, a, b, c, d]
 }
 
 fn network_key(generation: u64, bytes: &[u8]) -> Result<NetworkKey> {

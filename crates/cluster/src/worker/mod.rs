@@ -8,7 +8,8 @@
 //! at once.
 //!
 //! With its assignments it receives the overlay networks its tasks attach to (with their keys)
-//! and publishes them on the node's overlay channel, for the data plane.
+//! and publishes them on the node's overlay channel, for the data plane, which gives each
+//! task's container its interfaces on them between creating and starting it.
 //!
 //! Reports are resent until the leader's copy of a task shows them, so a report lost to a
 //! leader change is not lost for good.
@@ -137,7 +138,7 @@ async fn report(node: &ActiveNode, reports: Vec<TaskReport>) -> Result<()> {
 fn start_runner(node: Arc<ActiveNode>, executor: Arc<dyn TaskExecutor>, task: TaskObject) -> Local {
     let (stop, stop_rx) = watch::channel(false);
     let reported = Arc::new(Mutex::new(task.status.clone()));
-    let runner = Runner { node, executor, task, reported: reported.clone() };
+    let runner = Runner { node, executor, task, reported: reported.clone(), created: Mutex::new(None) };
     tokio::spawn(async move {
         runner.run(stop_rx).await;
         // `stop` closes when this ends: the worker then forgets the task.
@@ -156,6 +157,9 @@ struct Runner {
     executor: Arc<dyn TaskExecutor>,
     task: TaskObject,
     reported: Arc<Mutex<TaskStatus>>,
+    /// The container once made, so that a task stopped before it started (while its image is
+    /// pulled or its networks come up) does not leave it behind.
+    created: Mutex<Option<String>>,
 }
 
 impl Runner {
@@ -163,6 +167,11 @@ impl Runner {
         let container = tokio::select! {
             container = self.prepare() => container,
             () = stopped(&mut stop) => {
+                let created = self.created.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(container) = created {
+                    self.release(&container).await;
+                    self.remove(container).await;
+                }
                 self.set(TaskState::Shutdown, "shut down before it started", None).await;
                 return;
             }
@@ -223,8 +232,8 @@ impl Runner {
         dataplane.connect(&self.task.id, &sandbox.netns, &attachments).await
     }
 
-    /// Accepted → preparing (files fetched, container made) → starting → running. `None` when
-    /// it failed (reported).
+    /// Accepted → preparing (files fetched, container made and connected to its networks) →
+    /// starting → running. `None` when it failed (reported).
     async fn prepare(&self) -> Option<String> {
         self.set(TaskState::Accepted, "accepted", None).await;
         self.set(TaskState::Preparing, "preparing", None).await;
@@ -247,7 +256,10 @@ impl Runner {
             container.service_names = Some(Arc::new(dataplane.names(networks)));
         }
         let container = match self.executor.create(container).await {
-            Ok(id) => id,
+            Ok(id) => {
+                *self.created.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+                id
+            }
             Err(e @ ExecError::NoSuchImage(_)) => {
                 self.set(TaskState::Rejected, "No such image", Some(e.to_string())).await;
                 return None;
