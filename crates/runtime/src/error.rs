@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::ids::Digest;
 use crate::unpack::UnpackError;
 
 /// Result alias used throughout the crate.
@@ -43,6 +44,18 @@ pub enum Error {
         expected: String,
         /// The digest of the bytes actually read.
         actual: String,
+    },
+    /// A reference pinned to a digest (`name:tag@D`) names other content than the image held
+    /// under its tag: no image here is `D` (a loaded image, never pulled by that digest, or
+    /// an older pull of the tag). Pulling `D` resolves it.
+    #[error("no such image: {reference}: the image held as {tagged} has manifest {held}, not the pinned digest")]
+    ImageDigestDiffers {
+        /// The pinned reference, as written.
+        reference: String,
+        /// The reference of the image held under the tag.
+        tagged: String,
+        /// That image's manifest digest.
+        held: Digest,
     },
     /// The image cannot be deleted: a container uses it.
     #[error("conflict: unable to delete {image} (must remove the container first) - image is being used by container {container}")]

@@ -88,9 +88,11 @@ impl fmt::Display for ContainerId {
 /// The name an image is stored under: a reference such as `busybox:latest`,
 /// `registry:5000/team/app:v1` or `app@sha256:...` in docker's familiar form (Docker Hub's
 /// host and `library/` left out, see [`ImageReference::familiar`]). A reference without tag or
-/// digest gets the tag `latest`, as in docker.
+/// digest gets the tag `latest`, as in docker; one with both is `name@digest`, as dockerd's
+/// reference store keeps it (the digest decides what the name is).
 ///
-/// Invariant: the familiar form of a valid [`ImageReference`].
+/// Invariant: the familiar form of a valid [`ImageReference`], with a tag or a digest but not
+/// both.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ImageRef(String);
@@ -101,10 +103,12 @@ impl ImageRef {
         &self.0
     }
 
-    /// The name `image` is stored under (`latest` when it has neither tag nor digest).
+    /// The name `image` is stored under (`latest` when it has neither tag nor digest, no tag
+    /// when it has a digest).
     pub fn from_reference(image: &ImageReference) -> Result<Self> {
         let image = match (image.tag(), image.digest()) {
             (None, None) => image.tagged("latest".parse()?),
+            (Some(_), Some(digest)) => image.pinned(digest.clone()),
             _ => image.clone(),
         };
         Ok(Self(image.familiar()))
@@ -181,6 +185,9 @@ mod tests {
         assert_eq!("busybox".parse::<ImageRef>().unwrap().as_str(), "busybox:latest");
         assert_eq!("localhost:5000/a/b".parse::<ImageRef>().unwrap().as_str(), "localhost:5000/a/b:latest");
         assert_eq!("a/b:v1".parse::<ImageRef>().unwrap().as_str(), "a/b:v1");
+        let pinned = format!("busybox@{}", Digest::sha256_of(b"m"));
+        assert_eq!(pinned.replace('@', ":latest@").parse::<ImageRef>().unwrap().as_str(), pinned);
+        assert_eq!(format!("docker.io/library/{pinned}").parse::<ImageRef>().unwrap().as_str(), pinned);
         assert!("Busybox".parse::<ImageRef>().is_err());
         assert!("a b".parse::<ImageRef>().is_err());
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use oci_spec::image::{ImageConfiguration, ImageManifest};
+use palisade_reference::ImageReference;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -117,12 +118,14 @@ impl ImageStore {
     }
 
     /// Finds an image by reference (`busybox`, `busybox:latest`), full id (`sha256:...`) or
-    /// id prefix of at least 12 hex characters.
+    /// id prefix of at least 12 hex characters. A reference pinned to a digest
+    /// (`name[:tag]@sha256:…`) finds the image recorded under it or, failing that, an image of
+    /// the same repository whose stored manifest is that digest; when the image held under
+    /// its tag is other content, the error says so ([`Error::ImageDigestDiffers`]).
     pub fn inspect(&self, name: &str) -> Result<Image> {
         let idx = self.read_index()?;
-        let entry = find(&idx, name)
-            .and_then(|i| idx.images.get(i))
-            .ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
+        let pos = find(&idx, name, Pinned::ByManifest)?;
+        let entry = idx.images.get(pos).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
         self.image(entry)
     }
 
@@ -149,7 +152,9 @@ impl ImageStore {
     pub fn remove_unless(&self, name: &str, veto: impl FnOnce(&Digest) -> Result<()>) -> Result<RemovedImage> {
         let _g = self.lock()?;
         let mut idx = self.read_index()?;
-        let pos = find(&idx, name).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
+        // Only the reference as recorded: a pinned name resolved by content would delete the
+        // image with all its other names.
+        let pos = find(&idx, name, Pinned::Recorded)?;
         let mut out = RemovedImage::default();
         let entry = idx.images.get_mut(pos).ok_or_else(|| Error::ImageNotFound(name.to_owned()))?;
         let by_ref = name.parse::<ImageRef>().ok().filter(|r| entry.references.contains(r));
@@ -175,7 +180,7 @@ impl ImageStore {
     pub fn tag(&self, source: &str, target: &ImageRef) -> Result<()> {
         let _g = self.lock()?;
         let mut idx = self.read_index()?;
-        let pos = find(&idx, source).ok_or_else(|| Error::ImageNotFound(source.to_owned()))?;
+        let pos = find(&idx, source, Pinned::ByManifest)?;
         for e in &mut idx.images {
             e.references.retain(|r| r != target);
         }
@@ -324,10 +329,28 @@ fn summary_of(e: &IndexEntry, manifest: &ImageManifest) -> ImageSummary {
     }
 }
 
-fn find(idx: &IndexFile, name: &str) -> Option<usize> {
-    if let Ok(r) = name.parse::<ImageRef>() {
-        if let Some(i) = idx.images.iter().position(|e| e.references.contains(&r)) {
-            return Some(i);
+/// How [`find`] resolves a reference pinned to a digest (`name[:tag]@D`) that no image is
+/// recorded under (images are recorded under `name@D` when pulled by that digest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pinned {
+    /// Also an image held under the same repository whose stored manifest is `D`: it is the
+    /// very content the digest names (pushed from this store, or pulled by a tag).
+    ByManifest,
+    /// Only the recorded reference.
+    Recorded,
+}
+
+/// The position in `idx` of the image `name` names: a reference (`name:tag@D` is looked up as
+/// `name@D`, as dockerd's reference store does: the digest decides), then an id or id prefix
+/// of at least 12 hex characters that only one image has.
+fn find(idx: &IndexFile, name: &str, pinned: Pinned) -> Result<usize> {
+    if let Ok(reference) = ImageReference::parse(name) {
+        let recorded = ImageRef::from_reference(&reference)?;
+        if let Some(i) = idx.images.iter().position(|e| e.references.contains(&recorded)) {
+            return Ok(i);
+        }
+        if let (Some(digest), Pinned::ByManifest) = (reference.digest(), pinned) {
+            return find_by_manifest(idx, name, &reference, digest);
         }
     }
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
@@ -338,12 +361,32 @@ fn find(idx: &IndexFile, name: &str) -> Option<usize> {
             .enumerate()
             .filter(|(_, e)| e.config.hex().starts_with(hex) || e.manifest.hex().starts_with(hex))
             .map(|(i, _)| i);
-        let first = it.next();
-        if it.next().is_none() {
-            return first;
+        if let (Some(first), None) = (it.next(), it.next()) {
+            return Ok(first);
         }
     }
-    None
+    Err(Error::ImageNotFound(name.to_owned()))
+}
+
+/// [`Pinned::ByManifest`] for `reference`, pinned to `digest` and written as `name`: the image
+/// of the same repository whose stored manifest is `digest`. An image held under the tag
+/// `name` also carries, with another manifest, is [`Error::ImageDigestDiffers`]; nothing at
+/// all, [`Error::ImageNotFound`].
+fn find_by_manifest(idx: &IndexFile, name: &str, reference: &ImageReference, digest: &Digest) -> Result<usize> {
+    let repository = reference.name();
+    let same_repository = |e: &IndexEntry| e.references.iter().any(|r| r.reference().name() == repository);
+    if let Some(i) = idx.images.iter().position(|e| &e.manifest == digest && same_repository(e)) {
+        return Ok(i);
+    }
+    let tagged = reference.tag().and_then(|tag| ImageRef::from_reference(&reference.tagged(tag.clone())).ok());
+    match tagged.and_then(|t| idx.images.iter().find(|e| e.references.contains(&t)).map(|e| (t, e))) {
+        Some((tagged, held)) => Err(Error::ImageDigestDiffers {
+            reference: name.to_owned(),
+            tagged: tagged.to_string(),
+            held: held.manifest.clone(),
+        }),
+        None => Err(Error::ImageNotFound(name.to_owned())),
+    }
 }
 
 fn poisoned() -> Error {
@@ -381,4 +424,84 @@ pub(crate) fn copy_hashed(mut r: impl Read, mut w: impl Write) -> io::Result<(Di
         n += k as u64;
     }
     Ok((Digest::from_sha256(h), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(manifest: &Digest, references: &[&str]) -> IndexEntry {
+        IndexEntry {
+            manifest: manifest.clone(),
+            config: Digest::sha256_of(manifest.as_str().as_bytes()),
+            references: references.iter().map(|r| r.parse().unwrap()).collect(),
+        }
+    }
+
+    fn pinned(name: &str, digest: &Digest) -> String {
+        format!("{name}@{digest}")
+    }
+
+    /// An image pushed to a registry from this store, or pulled from it by tag, and one
+    /// pulled by the digest of an index (whose stored manifest is its platform's).
+    fn index() -> (IndexFile, Digest, Digest) {
+        let pushed = Digest::sha256_of(b"manifest pushed");
+        let index_digest = Digest::sha256_of(b"index");
+        let images = vec![
+            entry(&pushed, &["127.0.0.1:5000/team/app:v1"]),
+            entry(&Digest::sha256_of(b"platform manifest"), &[&pinned("busybox", &index_digest)]),
+        ];
+        (IndexFile { images }, pushed, index_digest)
+    }
+
+    #[test]
+    fn a_pinned_reference_finds_the_image_whose_manifest_it_names() {
+        let (idx, pushed, _) = index();
+        for name in [pinned("127.0.0.1:5000/team/app:v1", &pushed), pinned("127.0.0.1:5000/team/app", &pushed)] {
+            assert_eq!(find(&idx, &name, Pinned::ByManifest).unwrap(), 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_reference_finds_the_image_pulled_by_that_digest() {
+        let (idx, _, index_digest) = index();
+        for name in [pinned("busybox:latest", &index_digest), pinned("docker.io/library/busybox", &index_digest)] {
+            assert_eq!(find(&idx, &name, Pinned::ByManifest).unwrap(), 1, "{name}");
+            assert_eq!(find(&idx, &name, Pinned::Recorded).unwrap(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn other_content_under_the_tag_is_named_in_the_error() {
+        let (idx, pushed, _) = index();
+        let wanted = Digest::sha256_of(b"what the registry has now");
+        let name = pinned("127.0.0.1:5000/team/app:v1", &wanted);
+        match find(&idx, &name, Pinned::ByManifest) {
+            Err(e @ Error::ImageDigestDiffers { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&name) && text.contains("127.0.0.1:5000/team/app:v1 has manifest") && text.contains(pushed.as_str()), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a tag there is no held image to compare with.
+        let name = pinned("127.0.0.1:5000/team/app", &wanted);
+        assert!(matches!(find(&idx, &name, Pinned::ByManifest), Err(Error::ImageNotFound(n)) if n == name));
+    }
+
+    #[test]
+    fn the_manifest_counts_only_under_the_same_repository() {
+        let (idx, pushed, _) = index();
+        for name in [pinned("127.0.0.1:5000/other:v1", &pushed), pinned("team/app:v1", &pushed)] {
+            assert!(matches!(find(&idx, &name, Pinned::ByManifest), Err(Error::ImageNotFound(_))), "{name}");
+        }
+    }
+
+    #[test]
+    fn removal_resolves_only_recorded_references() {
+        let (idx, pushed, _) = index();
+        let name = pinned("127.0.0.1:5000/team/app", &pushed);
+        assert!(matches!(find(&idx, &name, Pinned::Recorded), Err(Error::ImageNotFound(_))));
+        assert_eq!(find(&idx, "127.0.0.1:5000/team/app:v1", Pinned::Recorded).unwrap(), 0);
+        assert_eq!(find(&idx, &pushed.hex()[..12], Pinned::Recorded).unwrap(), 0);
+    }
 }
