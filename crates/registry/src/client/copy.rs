@@ -116,7 +116,7 @@ impl Drop for ScratchDir {
     }
 }
 
-fn check_digest(expected: &Digest, bytes: &[u8]) -> ClientResult<()> {
+pub(crate) fn check_digest(expected: &Digest, bytes: &[u8]) -> ClientResult<()> {
     let actual = Digest::of(expected.algorithm(), bytes);
     if actual == *expected {
         Ok(())
@@ -224,18 +224,26 @@ async fn push_tree(
     client.put_manifest(reference, &media_type_of(&desc.media_type, &bytes), &bytes).await
 }
 
-/// Pull `src` into `dest`; returns the pulled manifest's digest.
-pub async fn pull(src: &ImageRef, dest: &LocalImage, opts: &ClientOptions, progress: Arc<dyn Progress>) -> ClientResult<Digest> {
-    let client = Arc::new(RemoteClient::new(src, opts, false)?);
-    let (media, bytes) = client.get_manifest(&src.reference).await?;
-    let digest = match src.reference.parse::<Digest>() {
+/// The manifest (or index) `reference` (a tag or a digest) names in `client`'s repository:
+/// its descriptor and its bytes. By digest, the bytes are checked against it; by tag, the
+/// digest is theirs.
+pub(crate) async fn fetch_root(client: &RemoteClient, reference: &str) -> ClientResult<(Desc, Bytes)> {
+    let (media, bytes) = client.get_manifest(reference).await?;
+    let digest = match reference.parse::<Digest>() {
         Ok(d) => {
             check_digest(&d, &bytes)?;
             d
         }
         Err(_) => Digest::sha256_of(&bytes),
     };
-    let root = Desc { media_type: media_type_of(&media, &bytes), digest: digest.clone(), size: bytes.len() as u64 };
+    Ok((Desc { media_type: media_type_of(&media, &bytes), digest, size: bytes.len() as u64 }, bytes))
+}
+
+/// Pull `src` into `dest`; returns the pulled manifest's digest.
+pub async fn pull(src: &ImageRef, dest: &LocalImage, opts: &ClientOptions, progress: Arc<dyn Progress>) -> ClientResult<Digest> {
+    let client = Arc::new(RemoteClient::new(src, opts, false)?);
+    let (root, bytes) = fetch_root(&client, &src.reference).await?;
+    let digest = root.digest.clone();
     let scratch;
     let dir = match dest {
         LocalImage::Oci { dir, .. } => dir.clone(),

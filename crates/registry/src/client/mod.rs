@@ -1,6 +1,7 @@
 //! Registry client: copy images between a local OCI image layout / docker-archive tarball and
 //! any OCI distribution registry (Basic and Docker token auth, custom CA, plain HTTP on
-//! request). `palisade push` / `palisade pull` are thin wrappers around [`push`] and [`pull`].
+//! request), and look up what a tag names there ([`inspect`]). `palisade push` /
+//! `palisade pull` are thin wrappers around [`push`] and [`pull`].
 //!
 //! Images are copied byte for byte: manifests and blobs keep their digests, so a push followed
 //! by a pull (by this client or by skopeo) gives identical content.
@@ -8,6 +9,7 @@
 mod archive;
 pub mod auth;
 mod copy;
+mod inspect;
 mod layout;
 mod limits;
 mod reference;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 
 pub use archive::{write_docker_archive, ArchiveImage};
 pub use copy::{pull, push, push_stored, LocalImage, Progress, ProgressEvent};
+pub use inspect::{inspect, Platform, RemoteManifest};
 pub use remote::login;
 pub use reference::{parse_remote, ImageRef};
 pub use limits::{

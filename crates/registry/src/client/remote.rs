@@ -220,6 +220,20 @@ impl RemoteClient {
         Ok((media, Bytes::from(bytes)))
     }
 
+    /// A small blob (an image config) of at most `limit` bytes, in memory, checked against its
+    /// digest.
+    pub async fn get_blob_bytes(&self, digest: &Digest, limit: u64) -> ClientResult<Bytes> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(Method::GET, &url, Ok).await?;
+        let resp = Self::expect(resp, "GET", &url, &[StatusCode::OK]).await?;
+        let bytes = read_capped(resp, limit)
+            .await
+            .map_err(http_err(&url))?
+            .ok_or(ClientError::TooLarge { url: url.clone(), what: "blob", limit })?;
+        super::copy::check_digest(digest, &bytes)?;
+        Ok(Bytes::from(bytes))
+    }
+
     /// Download a blob of at most `size` bytes (its descriptor's) into `dest` (written as a temp
     /// file, renamed once the digest checks; a longer body is cut off and refused).
     pub async fn get_blob(&self, digest: &Digest, size: u64, dest: &Path, on_bytes: impl Fn(u64)) -> ClientResult<()> {
