@@ -91,15 +91,6 @@ impl ApiError {
         Self::bad_request(format!("rpc error: code = InvalidArgument desc = {desc}"))
     }
 
-    /// 501 to `GET /distribution/{name}/json`: Palisade does not ask registries for an image's
-    /// digest; the docker CLI warns and does without it, as when dockerd cannot reach one.
-    pub fn digest_unresolved(name: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{name}: looking up an image's digest in its registry is not supported by Palisade yet; each node runs the image it holds under this name"),
-        )
-    }
-
     /// 501: this node does not implement secrets yet (the [`crate::Backend`] default).
     pub fn secrets_unsupported() -> Self {
         Self::new(StatusCode::NOT_IMPLEMENTED, "secrets are not supported by this node yet")

@@ -1,6 +1,7 @@
 //! `/services*`, `/tasks*` and `/configs*`: what a swarm runs, and the [`ServiceBackend`] that
-//! runs it. The routes parse and validate; the backend decides. Also `/distribution/{name}/json`,
-//! which the docker CLI asks before it creates or updates a service.
+//! runs it. The routes parse and validate; the backend decides. (`/distribution/{name}/json`,
+//! which the docker CLI asks before it creates or updates a service, is the engine's: see
+//! [`crate::containers::ContainerBackend::distribution_inspect`].)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -133,7 +134,6 @@ pub(crate) fn service_routes<B: ServiceBackend>(backend: Arc<B>) -> Router {
         .route("/configs/create", post(config_create::<B>))
         .route("/configs/{reference}", get(config_inspect::<B>).delete(config_remove::<B>))
         .route("/configs/{reference}/update", post(config_update::<B>))
-        .route("/distribution/{*name}", get(distribution_inspect))
         .with_state(backend)
 }
 
@@ -170,18 +170,6 @@ fn refuse_registry_auth(headers: &HeaderMap) -> ApiResult<()> {
     match RegistryAuth::from_headers(headers).map_err(ApiError::bad_request)? {
         None => Ok(()),
         Some(_) => Err(ApiError::bad_request("--with-registry-auth is not supported by Palisade yet: nodes pull anonymously")),
-    }
-}
-
-/// `GET /distribution/{name}/json`: dockerd asks `name`'s registry for the descriptor of its
-/// manifest, which the docker CLI pins a service's image to (`service create`, `stack deploy`).
-/// Palisade's nodes do not look images up in registries for this yet (they run the image they
-/// hold under the name), so the answer is dockerd's when it cannot resolve the name: an error,
-/// on which the CLI warns that each node will use its own image, and goes on unpinned.
-async fn distribution_inspect(Path(path): Path<String>) -> ApiResult<StatusCode> {
-    match path.strip_suffix("/json").filter(|name| !name.is_empty()) {
-        Some(name) => Err(ApiError::digest_unresolved(name)),
-        None => Err(ApiError::not_found(format!("page not found: /distribution/{path}"))),
     }
 }
 
@@ -271,34 +259,4 @@ async fn config_update<B: ServiceBackend>(
 
 async fn config_remove<B: ServiceBackend>(State(backend): State<Arc<B>>, Path(reference): Path<String>) -> ApiResult<StatusCode> {
     backend.config_remove(reference).await.map(|()| StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use http_body_util::BodyExt as _;
-    use tower::ServiceExt as _;
-
-    use super::*;
-
-    /// A node that orchestrates nothing: the trait's defaults.
-    struct Bare;
-    impl ServiceBackend for Bare {}
-
-    async fn get(uri: &str) -> (u16, String) {
-        let request = axum::http::Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
-        let response = service_routes(Arc::new(Bare)).oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    #[tokio::test]
-    async fn image_digests_are_not_looked_up_and_say_so() {
-        let (status, body) = get("/distribution/busybox:latest/json").await;
-        assert_eq!(status, 501);
-        assert!(body.contains(r#""message":"busybox:latest: looking up an image's digest"#), "{body}");
-        let (status, body) = get("/distribution/registry.local:5000/team/app:1.0/json").await;
-        assert!(status == 501 && body.contains("registry.local:5000/team/app:1.0: "), "{body}");
-        assert_eq!(get("/distribution/busybox:latest").await.0, 404);
-    }
 }

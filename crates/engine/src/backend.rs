@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use palisade_engine_api::containers::types::{
-    AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, HostConfig,
+    AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerState, ContainerSummary, DistributionInspect, HostConfig,
     ImageDeleteItem, ImageInspect, ImageSummary, OutputOptions, RegistryAuth, SummaryHostConfig, WaitCondition, WaitResponse,
 };
 use palisade_engine_api::containers::{ContainerBackend, OutputStream, PendingWait};
@@ -168,6 +168,10 @@ impl ContainerBackend for Engine {
 
     async fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> ApiResult<OutputStream> {
         Ok(Engine::image_push(self, name, tag, auth).await?)
+    }
+
+    async fn distribution_inspect(&self, name: String, auth: Option<RegistryAuth>) -> ApiResult<DistributionInspect> {
+        Ok(Engine::distribution_inspect(self, &name, auth).await?)
     }
 
     async fn auth_login(&self, request: AuthRequest) -> ApiResult<AuthResponse> {

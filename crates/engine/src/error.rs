@@ -101,6 +101,7 @@ impl From<Error> for ApiError {
             Error::Unavailable(_) => ApiError::unavailable(e.to_string()),
             Error::Registry(_) => ApiError::internal(e.to_string()),
             Error::Runtime(R::ImageNotFound(name)) => ApiError::not_found(format!("No such image: {name}")),
+            Error::Runtime(R::ImageDigestDiffers { .. }) => ApiError::not_found(format!("No such image: {e}")),
             Error::Runtime(R::InvalidOption { .. } | R::InvalidReference(_) | R::AppArmorUnavailable { .. }) => {
                 ApiError::bad_request(e.to_string())
             }

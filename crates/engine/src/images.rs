@@ -9,11 +9,23 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::state::{blocking, Engine};
 
-fn not_found(name: &str) -> impl FnOnce(palisade_runtime::Error) -> Error + '_ {
+/// The store's "not here" as dockerd's `No such image: NAME` (a 404, on which the docker CLI
+/// and the task executor pull): a name it does not hold or cannot read, or a pinned name whose
+/// tag holds other content (said, with the content held).
+pub(crate) fn not_found(name: &str) -> impl FnOnce(palisade_runtime::Error) -> Error + '_ {
     move |e| match e {
         palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => Error::NoSuchImage(name.to_owned()),
+        e @ palisade_runtime::Error::ImageDigestDiffers { .. } => Error::NoSuchImage(e.to_string()),
         e => e.into(),
     }
+}
+
+/// An image's references as dockerd lists them: `(RepoTags, RepoDigests)`, `name:tag` and
+/// `name@sha256:…` (recorded when it was pulled by that digest).
+fn tags_and_digests(references: &[palisade_runtime::ImageRef]) -> (Vec<String>, Vec<String>) {
+    let (digests, tags): (Vec<_>, Vec<_>) = references.iter().partition(|r| r.reference().digest().is_some());
+    let strings = |refs: Vec<&palisade_runtime::ImageRef>| refs.into_iter().map(|r| r.as_str().to_owned()).collect();
+    (strings(tags), strings(digests))
 }
 
 fn created(image: &Image) -> Option<OffsetDateTime> {
@@ -95,9 +107,11 @@ impl Engine {
             let mut out = Vec::new();
             for summary in store.list()? {
                 let created = store.inspect(summary.id.as_str()).ok().as_ref().and_then(created);
+                let (repo_tags, repo_digests) = tags_and_digests(&summary.references);
                 out.push(ImageSummary {
                     id: summary.id.to_string(),
-                    repo_tags: summary.references.iter().map(|r| r.as_str().to_owned()).collect(),
+                    repo_tags,
+                    repo_digests,
                     created: created.map_or(0, OffsetDateTime::unix_timestamp),
                     size: i64::try_from(summary.size).unwrap_or(i64::MAX),
                     shared_size: -1,
@@ -117,10 +131,11 @@ impl Engine {
         blocking(move || {
             let image = this.runtime().images().inspect(&name).map_err(not_found(&name))?;
             let config = serde_json::to_value(&image.config).unwrap_or_default();
+            let (repo_tags, repo_digests) = tags_and_digests(&image.summary.references);
             Ok(ImageInspect {
                 id: image.summary.id.to_string(),
-                repo_tags: image.summary.references.iter().map(|r| r.as_str().to_owned()).collect(),
-                repo_digests: Vec::new(),
+                repo_tags,
+                repo_digests,
                 created: created(&image).map(palisade_engine_api::types::timestamp).unwrap_or_default(),
                 size: i64::try_from(image.summary.size).unwrap_or(i64::MAX),
                 architecture: config["architecture"].as_str().unwrap_or_default().to_owned(),

@@ -20,6 +20,7 @@
 mod attach;
 mod backend;
 mod copy;
+mod distribution;
 mod error;
 mod events;
 mod exec;

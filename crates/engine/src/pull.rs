@@ -58,7 +58,7 @@ impl Engine {
         let dest = LocalImage::Oci { dir: layout.clone(), tag: None };
         let digest = palisade_registry::client::pull(&target.remote, &dest, options, progress)
             .await
-            .map_err(|e| self.explain(target, &e, "pulling"))?;
+            .map_err(|e| self.explain(target, &e, "pulling").to_string())?;
         let (this, local) = (self.clone(), target.local.clone());
         let loaded = blocking(move || {
             let store = this.runtime().images();

@@ -74,7 +74,7 @@ impl Engine {
                         let _ = events.send(JsonMessage { aux: Some(aux), progress_detail: Some(ProgressDetail::default()), ..JsonMessage::default() });
                     }
                     Err(e) => {
-                        let _ = events.send(JsonMessage::error(this.explain(&target, &e, "pushing")));
+                        let _ = events.send(JsonMessage::error(this.explain(&target, &e, "pushing").to_string()));
                         break;
                     }
                 }

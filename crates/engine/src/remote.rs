@@ -74,26 +74,27 @@ impl Engine {
         }
     }
 
-    /// A registry client error as the user should read it.
-    /// `action` is what was being done (`pulling`, `pushing`).
-    pub(crate) fn explain(&self, target: &RemoteImage, e: &ClientError, action: &str) -> String {
+    /// A registry client error as the user should read it, and whose fault it was: refused
+    /// credentials, a name the registry does not know, or the registry (unreachable, untrusted,
+    /// failing). `action` is what was being done (`pulling`, `pushing`, `inspecting`).
+    pub(crate) fn explain(&self, target: &RemoteImage, e: &ClientError, action: &str) -> Error {
         let text = chain(e);
         match e {
             ClientError::Status { status: 401 | 403, .. } | ClientError::Auth(_) => {
                 let direction = if action == "pushing" { "to" } else { "from" };
-                format!(
+                Error::Unauthorized(format!(
                     "unauthorized: {action} {} {direction} {}: authentication failed (check the user name and password): {text}",
                     target.local, target.host
-                )
+                ))
             }
             ClientError::Status { status: 404, .. } => {
-                format!("manifest for {} not found: manifest unknown: {text}", target.local)
+                Error::NotFound(format!("manifest for {} not found: manifest unknown: {text}", target.local))
             }
-            ClientError::Http { .. } if text.contains("certificate") => format!(
+            ClientError::Http { .. } if text.contains("certificate") => Error::Registry(format!(
                 "{text} (to trust this registry's CA, put it at {})",
                 self.inner.registry_certs.join(&target.host).join("ca.crt").display()
-            ),
-            _ => text,
+            )),
+            _ => Error::Registry(text),
         }
     }
 }

@@ -565,12 +565,7 @@ impl Engine {
         let this = self.clone();
         let image = request.config.image.clone();
         let img = blocking_short(move || {
-            this.runtime().images().inspect(&image).map_err(|e| match e {
-                palisade_runtime::Error::ImageNotFound(_) | palisade_runtime::Error::InvalidReference(_) => {
-                    Error::NoSuchImage(image.clone())
-                }
-                e => e.into(),
-            })
+            this.runtime().images().inspect(&image).map_err(crate::images::not_found(&image))
         })
         .await?;
         let warnings = self.admit_image(&format!("container create {name}"), &request.config.image, &img).await?;

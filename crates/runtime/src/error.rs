@@ -48,7 +48,7 @@ pub enum Error {
     /// A reference pinned to a digest (`name:tag@D`) names other content than the image held
     /// under its tag: no image here is `D` (a loaded image, never pulled by that digest, or
     /// an older pull of the tag). Pulling `D` resolves it.
-    #[error("no such image: {reference}: the image held as {tagged} has manifest {held}, not the pinned digest")]
+    #[error("{reference}: the image held as {tagged} has manifest {held}, not the pinned digest")]
     ImageDigestDiffers {
         /// The pinned reference, as written.
         reference: String,

@@ -65,6 +65,9 @@ pub trait ContainerBackend:
     /// repository `name`. The stream carries [`types::JsonMessage`] lines, with the pushed
     /// manifest's `aux` before the end, and ends with an error line if the push fails.
     fn image_push(&self, name: String, tag: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<OutputStream>> + Send;
+    /// `GET /distribution/{name}/json`: asks `name`'s registry (as `auth`) what the name's
+    /// tag or digest holds, pulling nothing.
+    fn distribution_inspect(&self, name: String, auth: Option<RegistryAuth>) -> impl Future<Output = ApiResult<types::DistributionInspect>> + Send;
     /// `POST /auth` (`docker login`): checks the credentials against the registry.
     fn auth_login(&self, request: types::AuthRequest) -> impl Future<Output = ApiResult<types::AuthResponse>> + Send;
     /// `GET /images/get?names=` and `GET /images/{name}/get` (`docker save`): a docker-archive

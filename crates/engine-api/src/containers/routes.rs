@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 
 use super::types::{
-    query_flag, AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery,
+    query_flag, AuthRequest, AuthResponse, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, ContainerSummary, CreateQuery, DistributionInspect,
     ImageCreateQuery, ImageDeleteItem, ImagePushQuery, ImageRemoveQuery, ImageSummary, ImageTagQuery, KillQuery, ListQuery, LoadQuery, OutputOptions,
     OutputQuery, RegistryAuth, RemoveQuery, StopQuery, WaitCondition, WaitQuery,
 };
@@ -43,6 +43,7 @@ pub fn container_routes<C: ContainerBackend>(backend: Arc<C>) -> Router {
         .route("/images/create", post(image_create::<C>))
         .route("/images/{*name}", get(image_inspect::<C>).post(image_tag_or_push::<C>).delete(image_remove::<C>))
         .route("/auth", post(auth::<C>))
+        .route("/distribution/{*name}", get(distribution_inspect::<C>))
         .with_state(backend.clone())
         .merge(crate::volumes::volume_routes(backend.clone()))
         .merge(crate::exec::exec_routes(backend.clone()))
@@ -261,6 +262,21 @@ async fn image_tag_or_push<C: ContainerBackend>(
     let repo = query.repo.filter(|r| !r.is_empty()).ok_or_else(|| ApiError::bad_request("repo is required"))?;
     backend.image_tag(source.to_owned(), repo, query.tag.unwrap_or_default()).await?;
     Ok(StatusCode::CREATED.into_response())
+}
+
+/// `GET /distribution/{name}/json`. The credentials are the `X-Registry-Auth` the CLI sends for
+/// the image's registry; as in dockerd, a header that does not decode means none.
+async fn distribution_inspect<C: ContainerBackend>(
+    State(backend): State<Arc<C>>,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<DistributionInspect>> {
+    let name = path
+        .strip_suffix("/json")
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| ApiError::not_found(format!("page not found: /distribution/{path}")))?;
+    let auth = RegistryAuth::from_headers(&headers).ok().flatten();
+    backend.distribution_inspect(name.to_owned(), auth).await.map(Json)
 }
 
 /// `POST /auth`: 200 with `Login Succeeded`, or the registry's refusal.

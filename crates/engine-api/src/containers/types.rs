@@ -604,6 +604,51 @@ pub struct ImageCreateQuery {
     pub platform: Option<String>,
 }
 
+/// `GET /distribution/{name}/json`: what the image's registry holds under the name (moby's
+/// `DistributionInspect`). The docker CLI pins a service's image to the descriptor's digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DistributionInspect {
+    /// The manifest's (or index's) descriptor.
+    pub descriptor: OciDescriptor,
+    /// The platforms the image is for: an index's entries, or a manifest's config.
+    #[serde(default)]
+    pub platforms: Vec<OciPlatform>,
+}
+
+/// An OCI content descriptor as the Engine API carries it (moby's `OCIDescriptor`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciDescriptor {
+    /// `application/vnd.oci.image.index.v1+json`, …
+    pub media_type: String,
+    /// `sha256:…`.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+    /// Where else the content may be downloaded from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+}
+
+/// An OCI platform as the Engine API carries it (moby's `OCIPlatform`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OciPlatform {
+    /// `amd64`, `arm64`, …
+    pub architecture: String,
+    /// `linux`, …
+    pub os: String,
+    /// Operating system version (Windows images).
+    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// Required operating system features.
+    #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty")]
+    pub os_features: Vec<String>,
+    /// CPU variant (`v7`, `v8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
 /// The credentials docker sends in `X-Registry-Auth`: base64url of this JSON object. The
 /// password never appears in `Debug` output.
 #[derive(Clone, Default, Deserialize)]
