@@ -131,14 +131,14 @@ fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
     manager.secret_create_ok("unrelated", "keep me");
 
     // A stack name swarmkit refuses: the first object (the network) is refused, nothing exists.
-    let err = manager.docker_err_limited(&["stack", "deploy", "-c", &compose, "bad.name"]);
+    let err = manager.docker_err_limited(&["stack", "deploy", "--resolve-image", "never", "-c", &compose, "bad.name"]);
     assert!(err.contains("failed to create network bad.name_backend") && err.contains("name must be valid as a DNS name component"), "{err}");
     assert!(names(&cluster, "service", NAMESPACE).is_empty() && names(&cluster, "network", NAMESPACE).is_empty());
     assert_eq!(manager.secret_names(), set(&["unrelated"]));
     assert!(names(&cluster, "config", NAMESPACE).is_empty());
 
     // Deploy: every object named STACK_… and labelled with the stack.
-    let out = manager.docker_ok_limited(&["stack", "deploy", "-c", &compose, "demo"]);
+    let out = manager.docker_ok_limited(&["stack", "deploy", "--resolve-image", "never", "-c", &compose, "demo"]);
     for line in ["Creating network demo_backend", "Creating secret demo_db_pw", "Creating config demo_app_conf", "Creating service demo_web", "Creating service demo_worker"] {
         assert!(out.contains(line), "{line} in {out}");
     }
@@ -194,7 +194,7 @@ fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
     assert_eq!(ps, set(&["demo_web.1", "demo_web.2", "demo_worker.1"]));
 
     // Deploying the same file again updates in place: no duplicates, the tasks stay.
-    let out = manager.docker_ok_limited(&["stack", "deploy", "-c", &compose, "demo"]);
+    let out = manager.docker_ok_limited(&["stack", "deploy", "--resolve-image", "never", "-c", &compose, "demo"]);
     assert!(out.contains("Updating service demo_web") && out.contains("Updating service demo_worker") && !out.contains("Creating"), "{out}");
     assert_eq!(names(&cluster, "service", &label).len(), 2);
     assert_eq!(names(&cluster, "network", &label).len(), 1);
@@ -204,7 +204,7 @@ fn docker_stack_deploys_lists_updates_and_removes_a_stack() {
     assert_eq!(wait_running(&cluster, "demo", 3), running, "an unchanged stack keeps its tasks");
     // A changed secret is refused, as dockerd refuses it (secrets are immutable).
     let changed = write_stack(dir.path(), COMPOSE, "another value");
-    let err = manager.docker_err_limited(&["stack", "deploy", "-c", &changed, "demo"]);
+    let err = manager.docker_err_limited(&["stack", "deploy", "--resolve-image", "never", "-c", &changed, "demo"]);
     assert!(err.contains("failed to update secret demo_db_pw") && err.contains("only updates to Labels are allowed"), "{err}");
 
     // `stack rm`: services, secret, config and network go, in the CLI's order; nothing else.

@@ -143,10 +143,12 @@ fn the_cluster_runs_only_what_its_policy_allows_checked_by_managers_and_nodes() 
     assert!(text.contains("rule \"signed\" (enforce): passes"), "{text}");
     assert!(text.contains("rule \"no-critical\" (enforce): REFUSES") && text.contains("FIXTURE-CRIT"), "{text}");
 
-    // The signed image runs, pinned to its signed digest, on the worker.
+    // The signed image runs, pinned to its signed digest, on the worker. The CLI is told not
+    // to pin it itself (it would, to the registry's digest, as name:tag@digest): the manager
+    // pins what it judged.
     let image = |repo: &str| format!("{registry}/{repo}:v1");
     ok(
-        up.docker(&["service", "create", "-d", "--name", "web", "--constraint", "node.role==worker", &image("apps/web"), "/bin/busybox", "sleep", "1000"]),
+        up.docker(&["service", "create", "--no-resolve-image", "-d", "--name", "web", "--constraint", "node.role==worker", &image("apps/web"), "/bin/busybox", "sleep", "1000"]),
         "service create web",
         &log,
     );

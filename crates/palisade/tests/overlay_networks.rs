@@ -109,7 +109,7 @@ fn overlay_networks_addresses_and_keys() {
     // A service on dbnet, pinned to worker 1: its VIP and its task's address.
     let w1 = cluster[1].id.clone();
     let pin = format!("node.id=={w1}");
-    manager.docker_ok_limited(&["service", "create", "-d", "--stop-grace-period", "1s", "--name", "db", "--network", "dbnet", "--constraint", &pin, "busybox:latest", "sleep", "100000"]);
+    manager.docker_ok_limited(&["service", "create", "--no-resolve-image", "-d", "--stop-grace-period", "1s", "--name", "db", "--network", "dbnet", "--constraint", &pin, "busybox:latest", "sleep", "100000"]);
     let tasks = wait_tasks(&cluster, "db", 1);
     let service = inspect(&cluster, "service", "db");
     assert_eq!(service["Spec"]["TaskTemplate"]["Networks"][0]["Target"], dbnet.as_str(), "{service}");
@@ -150,7 +150,7 @@ fn overlay_networks_addresses_and_keys() {
     // network arrives with no key.
     let w2 = cluster[2].id.clone();
     let pin2 = format!("node.id=={w2}");
-    manager.docker_ok_limited(&["service", "create", "-d", "--stop-grace-period", "1s", "--name", "dns", "--endpoint-mode", "dnsrr", "--network", "plainnet", "--constraint", &pin2, "busybox:latest", "sleep", "100000"]);
+    manager.docker_ok_limited(&["service", "create", "--no-resolve-image", "-d", "--stop-grace-period", "1s", "--name", "dns", "--endpoint-mode", "dnsrr", "--network", "plainnet", "--constraint", &pin2, "busybox:latest", "sleep", "100000"]);
     let dns_tasks = wait_tasks(&cluster, "dns", 1);
     let service = inspect(&cluster, "service", "dns");
     assert!(service["Endpoint"].get("VirtualIPs").is_none(), "{service}");

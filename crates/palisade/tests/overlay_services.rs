@@ -103,13 +103,13 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
     let away = format!("node.id!={client_node}");
     for (service, network) in [("web", "appnet"), ("plainweb", "plainnet")] {
         cluster[0].docker_ok_limited(&[
-            "service", "create", "-d", "--name", service, "--replicas", "2", "--replicas-max-per-node", "1", "--network", network,
+            "service", "create", "--no-resolve-image", "-d", "--name", service, "--replicas", "2", "--replicas-max-per-node", "1", "--network", network,
             "--constraint", &away, "busybox:latest", "sh", "-c", WEB,
         ]);
     }
     let here = format!("node.id=={client_node}");
     cluster[0].docker_ok_limited(&[
-        "service", "create", "-d", "--name", "client", "--network", "appnet", "--network", "plainnet", "--constraint", &here,
+        "service", "create", "--no-resolve-image", "-d", "--name", "client", "--network", "appnet", "--network", "plainnet", "--constraint", &here,
         "busybox:latest", "sleep", "100000",
     ]);
     let converged = common::poll(CONVERGE, || {
@@ -154,7 +154,7 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
     // A published port answers on every node, those without a replica included, and leads
     // to both replicas; another service cannot take the same port.
     cluster[0].docker_ok_limited(&[
-        "service", "create", "-d", "--name", "public", "--replicas", "2", "--replicas-max-per-node", "1", "--publish",
+        "service", "create", "--no-resolve-image", "-d", "--name", "public", "--replicas", "2", "--replicas-max-per-node", "1", "--publish",
         "published=8080,target=80", "--constraint", &away, "busybox:latest", "sh", "-c", WEB,
     ]);
     let converged = common::poll(CONVERGE, || running_tasks(&cluster, "public") == 2);
@@ -191,6 +191,6 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
             );
         }
     }
-    let clash = cluster[0].docker_limited(&["service", "create", "--name", "again", "--publish", "published=8080,target=81", "busybox:latest", "sleep", "1"]);
+    let clash = cluster[0].docker_limited(&["service", "create", "--no-resolve-image", "--name", "again", "--publish", "published=8080,target=81", "busybox:latest", "sleep", "1"]);
     assert!(!clash.status.success() && stderr(&clash).contains("already in use by service 'public'"), "{}", stderr(&clash));
 }

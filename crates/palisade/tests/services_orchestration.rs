@@ -64,18 +64,18 @@ fn services_roll_move_and_follow_the_nodes() {
     cluster[0].secret_create_ok("s2", &second);
 
     cluster[0].docker_ok_limited(&[
-        "service", "create", "-d", "--name", "web", "--replicas", "2", "--constraint", "node.role==worker",
+        "service", "create", "--no-resolve-image", "-d", "--name", "web", "--replicas", "2", "--constraint", "node.role==worker",
         "--update-parallelism", "1", "--update-delay", "3s", "--secret", "source=s1,target=pw",
         "busybox:latest", "sh", "-c", "cat /run/secrets/pw; echo; sleep 1000",
     ]);
-    cluster[0].docker_ok_limited(&["service", "create", "-d", "--name", "mon", "--mode", "global", "busybox:latest", "sleep", "1000"]);
+    cluster[0].docker_ok_limited(&["service", "create", "--no-resolve-image", "-d", "--name", "mon", "--mode", "global", "busybox:latest", "sleep", "1000"]);
     wait_images(&cluster, "web", "busybox:latest", 2);
     let nodes: BTreeSet<String> = running(&cluster, "web").into_iter().map(|(n, _)| n).collect();
     assert_eq!(nodes, BTreeSet::from([a.clone(), b.clone()]), "spread over both workers");
     cluster.wait(CONVERGE, "a global task on every node", || running(&cluster, "mon").len() == 3);
 
     // Rolling update, one task at a time with 3 s between: both images run side by side a while.
-    cluster[0].docker_ok_limited(&["service", "update", "-d", "--image", "busybox:v2", "web"]);
+    cluster[0].docker_ok_limited(&["service", "update", "--no-resolve-image", "-d", "--image", "busybox:v2", "web"]);
     let mut mixed = false;
     cluster.wait(CONVERGE, "the update to finish", || {
         let images: BTreeSet<String> = running(&cluster, "web").into_iter().map(|(_, i)| i).collect();

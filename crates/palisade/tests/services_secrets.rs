@@ -84,7 +84,7 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     let script = "cat /run/secrets/pw; echo; stat -c 'mode=%a uid=%u gid=%g' /run/secrets/pw; stat -f -c 'fs=%T' /run/secrets; \
                   grep ' /run/secrets ' /proc/self/mountinfo; sleep 1000";
     manager.docker_ok_limited(&[
-        "service", "create", "-d", "--name", "db", "--replicas", "2", "--constraint", "node.role==worker",
+        "service", "create", "--no-resolve-image", "-d", "--name", "db", "--replicas", "2", "--constraint", "node.role==worker",
         "--secret", "source=db_pw,target=pw,mode=0400,uid=0,gid=0", "busybox:latest", "sh", "-c", script,
     ]);
     let running = wait_running(&cluster, "db", 2);
@@ -184,7 +184,7 @@ fn services_run_tasks_with_their_secrets_and_nothing_else() {
     manager.docker_input(&["config", "create", "app_cfg", "-"], Some(b"listen=8080\n"), Duration::from_secs(30));
     manager.docker_ok_limited(&["node", "update", "--label-add", "zone=eu", &cluster[1].id]);
     manager.docker_ok_limited(&[
-        "service", "create", "-d", "--name", "app", "--config", "source=app_cfg,target=/etc/app.conf,mode=0440",
+        "service", "create", "--no-resolve-image", "-d", "--name", "app", "--config", "source=app_cfg,target=/etc/app.conf,mode=0440",
         "--constraint", "node.labels.zone==eu", "busybox:latest", "sh", "-c", "cat /etc/app.conf; stat -c 'mode=%a' /etc/app.conf; sleep 1000",
     ]);
     let app = wait_running(&cluster, "app", 1);
