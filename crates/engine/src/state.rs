@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_engine_api::containers::types::{ContainerCreateRequest, WaitCondition};
+use palisade_net::ServiceNames;
 use palisade_runtime::{ContainerId, ContainerRuntime, ContainerStatus, ExtraMount, OciRuntimeKind};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-
-use palisade_net::ServiceNames;
 
 use crate::error::{Error, Result};
 use crate::mounts::{image_volumes, ProtectedPaths, UsedVolume};
