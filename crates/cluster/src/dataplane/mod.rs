@@ -40,6 +40,8 @@ const TUNNEL_PORT_BASE: u16 = 52_000;
 /// How many tunnel ports there are (VNIs are allocated in order from 4097, so ports only
 /// repeat beyond this many networks).
 const TUNNEL_PORTS: u32 = 4096;
+/// How long the data plane waits before it tries again what failed, when nothing changes.
+const RETRY: Duration = Duration::from_secs(5);
 /// How long a task's attachment waits for its network to come up on this node (its state
 /// arrives with the same assignments as the task, and is built concurrently).
 const NETWORK_WAIT: Duration = Duration::from_secs(30);
@@ -128,18 +130,28 @@ impl DataPlane {
         let mut state = self.state.clone();
         loop {
             let current = state.borrow_and_update().clone();
-            self.apply(&current).await;
-            self.balance(&current);
-            self.route_ingress(&current).await;
-            if state.changed().await.is_err() {
+            let built = self.apply(&current).await;
+            let balanced = self.balance(&current);
+            let routed = self.route_ingress(&current).await;
+            // What failed is tried again at the next change, or after a pause.
+            let next = if built && balanced && routed {
+                state.changed().await
+            } else {
+                tokio::select! {
+                    changed = state.changed() => changed,
+                    () = tokio::time::sleep(RETRY) => Ok(()),
+                }
+            };
+            if next.is_err() {
                 return;
             }
         }
     }
 
-    /// Builds, updates and closes networks to match `state`. A network that fails is logged
-    /// and tried again at the next change; the others go on.
-    async fn apply(&self, state: &OverlayState) {
+    /// Builds, updates and closes networks to match `state`; `false` when one failed (logged;
+    /// the others go on).
+    async fn apply(&self, state: &OverlayState) -> bool {
+        let mut settled = true;
         let mut networks = self.networks.lock().await;
         let gone: Vec<String> = networks.keys().filter(|id| !state.networks.iter().any(|n| &n.id == *id)).cloned().collect();
         for id in gone {
@@ -166,6 +178,7 @@ impl DataPlane {
                     }
                     Err(e) => {
                         tracing::warn!(network = %network.id, "building the overlay network: {e}");
+                        settled = false;
                         continue;
                     }
                 }
@@ -173,10 +186,12 @@ impl DataPlane {
             if let Some(live) = networks.get_mut(&network.id) {
                 if let Err(e) = self.update(live, network).await {
                     tracing::warn!(network = %network.id, "updating the overlay network: {e}");
+                    settled = false;
                 }
             }
         }
         self.built.send_replace(networks.keys().cloned().collect());
+        settled
     }
 
     async fn build(&self, network: &OverlayNetwork) -> Result<Live> {
@@ -254,8 +269,9 @@ impl DataPlane {
     }
 
     /// Installs in each task's sandbox the virtual IPs of the services on its networks, where
-    /// they changed. A failure is logged; the next change tries again.
-    fn balance(&self, state: &OverlayState) {
+    /// they changed; `false` when an install failed (logged).
+    fn balance(&self, state: &OverlayState) -> bool {
+        let mut settled = true;
         let mut sandboxes = self.sandboxes.lock().unwrap_or_else(|e| e.into_inner());
         for (task_id, sandbox) in sandboxes.iter_mut() {
             let rules = balancer::rules(state, &sandbox.networks);
@@ -264,14 +280,18 @@ impl DataPlane {
             }
             match balancer::install(&sandbox.netns, &rules) {
                 Ok(()) => sandbox.installed = Some(rules),
-                Err(e) => tracing::warn!(task = %task_id, "installing the virtual IPs of its services: {e}"),
+                Err(e) => {
+                    tracing::warn!(task = %task_id, "installing the virtual IPs of its services: {e}");
+                    settled = false;
+                }
             }
         }
+        settled
     }
 
     /// The routing mesh follows the state: the node's interface on the ingress network, then
-    /// its forwarding rules (see [`ingress`]). A failure is logged; the next change tries again.
-    async fn route_ingress(&self, state: &OverlayState) {
+    /// its forwarding rules (see [`ingress`]); `false` when a step failed (logged).
+    async fn route_ingress(&self, state: &OverlayState) -> bool {
         if let Some(wanted) = &state.ingress {
             let current = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if current.as_ref() != Some(&(wanted.network_id.clone(), wanted.address)) {
@@ -298,11 +318,17 @@ impl DataPlane {
         let mut installed = self.ingress_rules.lock().unwrap_or_else(|e| e.into_inner());
         // The first pass always installs: it drops whatever table a crashed daemon left.
         if installed.as_ref() == Some(&rules) {
-            return;
+            return attached || state.ingress.is_none();
         }
         match ingress::install(&rules, state.ingress.is_some()) {
-            Ok(()) => *installed = Some(rules),
-            Err(e) => tracing::warn!("installing the published ports' forwarding: {e}"),
+            Ok(()) => {
+                *installed = Some(rules);
+                attached || state.ingress.is_none()
+            }
+            Err(e) => {
+                tracing::warn!("installing the published ports' forwarding: {e}");
+                false
+            }
         }
     }
 
