@@ -193,4 +193,16 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
     }
     let clash = cluster[0].docker_limited(&["service", "create", "--no-resolve-image", "--name", "again", "--publish", "published=8080,target=81", "busybox:latest", "sleep", "1"]);
     assert!(!clash.status.success() && stderr(&clash).contains("already in use by service 'public'"), "{}", stderr(&clash));
+
+    // A port left to the cluster gets the first of the dynamic range, on every node too.
+    cluster[0].docker_ok_limited(&["service", "update", "-d", "--publish-add", "target=80", "public"]);
+    let ports = cluster[0].docker_ok_limited(&["service", "ls", "--filter", "name=public", "--format", "{{.Ports}}"]);
+    let endpoint = cluster[0].docker_ok_limited(&["service", "inspect", "public", "--format", "{{json .Spec.EndpointSpec}} {{json .Endpoint}}"]);
+    assert_eq!(ports.trim(), "*:8080->80/tcp, *:30000->80/tcp", "{endpoint}");
+    let url = format!("http://{}:30000/", netns.ip(2));
+    let answered = common::poll(CONVERGE, || {
+        let out = Command::new("nsenter").arg(format!("--net=/run/netns/{}", netns.nodes[0])).args(["curl", "-s", "--max-time", "3", &url]).output().unwrap();
+        stdout(&out).starts_with(PAYLOAD)
+    });
+    assert!(answered, "the port the cluster chose does not answer");
 }

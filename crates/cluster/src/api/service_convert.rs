@@ -318,7 +318,7 @@ pub(crate) fn task(view: &TaskView) -> api::Task {
 fn endpoint(service: &crate::model::ServiceObject) -> api::Endpoint {
     api::Endpoint {
         spec: api::EndpointSpec { mode: endpoint_mode(service.spec.endpoint_mode).into(), ports: port_configs(&service.spec.ports) },
-        ports: port_configs(&service.spec.ports),
+        ports: port_configs(&service.published),
         virtual_ips: service
             .virtual_ips
             .iter()

@@ -46,8 +46,7 @@ fn service_on(service: &ServiceObject, network_id: &str, tasks: &[Versioned<Task
 fn published_ports(service: &ServiceObject, ingress_id: &str, tasks: &[Versioned<TaskObject>]) -> Vec<IngressPort> {
     let running = running_addresses(service, ingress_id, tasks);
     service
-        .spec
-        .ports
+        .published
         .iter()
         .map(|p| IngressPort { protocol: p.protocol.as_str().into(), published: p.published, target: p.target, tasks: running.clone() })
         .collect()
@@ -106,7 +105,7 @@ impl Manager {
         let services = self.records.list::<ServiceObject>()?;
         let nodes = self.nodes()?;
         let ingress = match self.ingress()? {
-            Some(network) if services.iter().any(|s| !s.value.spec.ports.is_empty()) => {
+            Some(network) if services.iter().any(|s| !s.value.published.is_empty()) => {
                 nodes.iter().find(|n| &n.value.id == node).and_then(|n| n.value.ingress_addr).map(|address| (network.value.id, address))
             }
             _ => None,

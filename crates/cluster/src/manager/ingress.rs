@@ -20,34 +20,66 @@ use super::networks::{checked_subnet, new_key};
 use super::services::random_object_id;
 use super::Manager;
 use crate::error::{Error, Result};
-use crate::model::{NetworkKeys, NetworkObject, NodeObject, ServiceObject, ServiceSpec, Versioned, WriteSet, INGRESS_NAME, INGRESS_VNI};
+use crate::model::{
+    NetworkKeys, NetworkObject, NodeObject, Protocol, PublishedPort, ServiceObject, ServiceSpec, Versioned, WriteSet, DYNAMIC_PORTS,
+    INGRESS_NAME, INGRESS_VNI,
+};
 
 /// The ingress network's subnet: the default pool's first /24.
 const INGRESS_SUBNET: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 0, 0), 24);
 
 impl Manager {
     /// Points `spec`'s tasks at the ingress network when it publishes ports (made if there is
-    /// none yet), after checking that no other service (`except` is the one being updated)
-    /// publishes the same ports. The caller holds the allocation lock.
-    pub(super) async fn attach_ingress(&self, spec: &mut ServiceSpec, except: Option<&str>) -> Result<()> {
+    /// none yet) and returns the ports it publishes now: a port the spec leaves to the cluster
+    /// keeps the one `current` (the service's ports before an update) has for it, or gets the
+    /// lowest free one of [`DYNAMIC_PORTS`]. A port another service (`except` is the one being
+    /// updated) publishes is refused. The caller holds the allocation lock.
+    pub(super) async fn attach_ingress(
+        &self,
+        spec: &mut ServiceSpec,
+        current: &[PublishedPort],
+        except: Option<&str>,
+    ) -> Result<Vec<PublishedPort>> {
         if spec.ports.is_empty() {
             spec.task.ingress = None;
-            return Ok(());
+            return Ok(Vec::new());
         }
-        for other in self.records.list::<ServiceObject>()? {
-            if Some(other.value.id.as_str()) == except {
+        let others: Vec<(ServiceObject, PublishedPort)> = self
+            .records
+            .list::<ServiceObject>()?
+            .into_iter()
+            .filter(|o| Some(o.value.id.as_str()) != except)
+            .flat_map(|o| o.value.published.clone().into_iter().map(move |p| (o.value.clone(), p)))
+            .collect();
+        // Taken: by another service, by a port of this spec chosen so far, or named by this
+        // spec (a port left to the cluster never gets one the spec names, wherever it is).
+        let taken = |port: u16, protocol: Protocol, chosen: &[PublishedPort]| {
+            let holds = |p: &PublishedPort| p.published == port && p.protocol == protocol;
+            others.iter().any(|(_, o)| holds(o)) || chosen.iter().any(holds) || spec.ports.iter().any(holds)
+        };
+        let mut published = Vec::with_capacity(spec.ports.len());
+        for port in &spec.ports {
+            if port.published != 0 {
+                if let Some((other, _)) = others.iter().find(|(_, o)| o.published == port.published && o.protocol == port.protocol) {
+                    return Err(Error::invalid(format!(
+                        "port '{}' is already in use by service '{}' ({}) as an ingress port",
+                        port.published, other.spec.name, other.id
+                    )));
+                }
+                published.push(*port);
                 continue;
             }
-            let clash = other.value.spec.ports.iter().find(|o| spec.ports.iter().any(|p| p.published == o.published && p.protocol == o.protocol));
-            if let Some(port) = clash {
-                return Err(Error::invalid(format!(
-                    "port '{}' is already in use by service '{}' ({}) as an ingress port",
-                    port.published, other.value.spec.name, other.value.id
-                )));
-            }
+            let kept = current
+                .iter()
+                .find(|c| c.target == port.target && c.protocol == port.protocol && !taken(c.published, c.protocol, &published))
+                .map(|c| c.published);
+            let chosen = kept
+                .or_else(|| DYNAMIC_PORTS.clone().find(|p| !taken(*p, port.protocol, &published)))
+                .ok_or_else(|| Error::precondition(format!("no port of {}-{} is left to publish", DYNAMIC_PORTS.start(), DYNAMIC_PORTS.end())))?;
+            published.push(PublishedPort { published: chosen, ..*port });
         }
         spec.task.ingress = Some(self.ingress_network().await?);
-        Ok(())
+        Ok(published)
     }
 
     /// The ingress network, if it exists.
@@ -112,7 +144,7 @@ impl Manager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Protocol, PublishedPort, ServiceMode, TaskSpec};
+    use crate::model::{ServiceMode, TaskSpec};
 
     fn spec(name: &str, published: u16, protocol: Protocol) -> ServiceSpec {
         ServiceSpec {
@@ -132,34 +164,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let manager = crate::manager::tests::manager_with_clock(dir.path(), std::sync::Arc::new(palisade_pki::SystemClock)).await;
         let mut web = spec("web", 8080, Protocol::Tcp);
-        manager.attach_ingress(&mut web, None).await.unwrap();
+        let published = manager.attach_ingress(&mut web, &[], None).await.unwrap();
+        assert_eq!(published, web.ports, "named ports are published as named");
         let ingress = manager.ingress().unwrap().unwrap().value;
         assert_eq!(web.task.ingress.as_deref(), Some(ingress.id.as_str()));
         assert_eq!((ingress.name.as_str(), ingress.vni, ingress.subnet, ingress.encrypted()), ("ingress", INGRESS_VNI, INGRESS_SUBNET, true));
         let now = manager.clock.now();
-        let service = ServiceObject {
-            id: "web-id".into(),
-            spec: web.clone(),
+        let service = |id: &str, spec: ServiceSpec, published: Vec<PublishedPort>| ServiceObject {
+            id: id.into(),
+            spec,
             previous_spec: None,
             spec_version: 1,
             created_at: now,
             updated_at: now,
             update: None,
             virtual_ips: Vec::new(),
+            published,
         };
-        manager.records.commit(WriteSet::new().put(&service, None).unwrap()).await.unwrap();
+        manager.records.commit(WriteSet::new().put(&service("web-id", web.clone(), published), None).unwrap()).await.unwrap();
 
-        let err = manager.attach_ingress(&mut spec("other", 8080, Protocol::Tcp), None).await.unwrap_err();
+        let err = manager.attach_ingress(&mut spec("other", 8080, Protocol::Tcp), &[], None).await.unwrap_err();
         assert!(err.to_string().contains("port '8080' is already in use by service 'web'"), "{err}");
         let mut udp = spec("dns", 8080, Protocol::Udp);
-        manager.attach_ingress(&mut udp, None).await.unwrap();
+        manager.attach_ingress(&mut udp, &[], None).await.unwrap();
         assert_eq!(udp.task.ingress, web.task.ingress, "one ingress network");
-        manager.attach_ingress(&mut web, Some("web-id")).await.expect("a service keeps its own ports on update");
+        manager.attach_ingress(&mut web, &[], Some("web-id")).await.expect("a service keeps its own ports on update");
         let mut none = spec("none", 1, Protocol::Tcp);
         none.ports.clear();
         none.task.ingress = Some("stale".into());
-        manager.attach_ingress(&mut none, None).await.unwrap();
+        assert!(manager.attach_ingress(&mut none, &[], None).await.unwrap().is_empty());
         assert_eq!(none.task.ingress, None, "no ports, no ingress");
+
+        // A port left to the cluster: the lowest free one of the dynamic range, kept across
+        // updates, never one another service publishes.
+        let mut first = spec("first", 0, Protocol::Tcp);
+        let given = manager.attach_ingress(&mut first, &[], None).await.unwrap();
+        assert_eq!(given[0].published, *DYNAMIC_PORTS.start());
+        manager.records.commit(WriteSet::new().put(&service("first-id", first.clone(), given.clone()), None).unwrap()).await.unwrap();
+        let mut second = spec("second", 0, Protocol::Tcp);
+        assert_eq!(manager.attach_ingress(&mut second, &[], None).await.unwrap()[0].published, DYNAMIC_PORTS.start() + 1);
+        assert_eq!(manager.attach_ingress(&mut first, &given, Some("first-id")).await.unwrap(), given, "kept on update");
+        // The CLI's `--publish-add target=80` to a service publishing 8080->80 sends the new
+        // port first: it must not take 8080 over.
+        let mut both = spec("web", 0, Protocol::Tcp);
+        both.ports.push(PublishedPort { protocol: Protocol::Tcp, target: 80, published: 8080 });
+        let current = [PublishedPort { protocol: Protocol::Tcp, target: 80, published: 8080 }];
+        let published = manager.attach_ingress(&mut both, &current, Some("web-id")).await.unwrap();
+        assert_eq!(published.iter().map(|p| p.published).collect::<Vec<_>>(), [DYNAMIC_PORTS.start() + 1, 8080]);
 
         // Each node gets an address of its own there, never handed out again.
         let node = manager.node(&manager.self_id).unwrap().unwrap();

@@ -316,6 +316,7 @@ mod tests {
             updated_at: time::OffsetDateTime::now_utc(),
             update: None,
             virtual_ips: Vec::new(),
+            published: Vec::new(),
         };
         let wanted = task_on(&manager, "t1", "kept", &id);
         manager.records.commit(WriteSet::new().put(&service, None).unwrap().put(&wanted, None).unwrap()).await.unwrap();

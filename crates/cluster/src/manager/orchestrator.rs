@@ -568,6 +568,7 @@ mod tests {
             updated_at: now,
             update: None,
             virtual_ips: Vec::new(),
+            published: Vec::new(),
         }
     }
 

@@ -19,7 +19,7 @@ impl Manager {
         let warnings = self.admit(&mut spec, &action).await?;
         let now = self.clock.now();
         let _allocation = self.allocation.lock().await;
-        self.attach_ingress(&mut spec, None).await?;
+        let published = self.attach_ingress(&mut spec, &[], None).await?;
         let mut service = ServiceObject {
             id: random_object_id(),
             spec,
@@ -29,6 +29,7 @@ impl Manager {
             updated_at: now,
             update: None,
             virtual_ips: Vec::new(),
+            published,
         };
         self.pools()?.allocate_service(&mut service)?;
         if self.records.list::<ServiceObject>()?.iter().any(|s| s.value.id == service.id) {
@@ -71,8 +72,9 @@ impl Manager {
         }
         let warnings = self.admit(&mut spec, &format!("service update {}", service.spec.name)).await?;
         let _allocation = self.allocation.lock().await;
-        self.attach_ingress(&mut spec, Some(&service.id)).await?;
+        let published = self.attach_ingress(&mut spec, &service.published, Some(&service.id)).await?;
         let tasks_change = spec.task != service.spec.task;
+        service.published = published;
         let now = self.clock.now();
         service.previous_spec = Some(std::mem::replace(&mut service.spec, spec));
         service.updated_at = now;

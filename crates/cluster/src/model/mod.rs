@@ -15,8 +15,8 @@ mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use network::{
-    EndpointMode, NetworkAddress, NetworkAttachment, NetworkKey, NetworkKeys, NetworkObject, Protocol, PublishedPort, FIRST_VNI,
-    INGRESS_NAME, INGRESS_VNI, MAX_VNI, NETWORK_KEY_LEN,
+    EndpointMode, NetworkAddress, NetworkAttachment, NetworkKey, NetworkKeys, NetworkObject, Protocol, PublishedPort, DYNAMIC_PORTS,
+    FIRST_VNI, INGRESS_NAME, INGRESS_VNI, MAX_VNI, NETWORK_KEY_LEN,
 };
 pub(crate) use node::{cluster_addr, truncate, Availability, NodeDescription, NodeObject};
 pub(crate) use policy::{LogEntry, LogKind, PolicyObject, MAX_LOG_ENTRIES, POLICY_KEY};

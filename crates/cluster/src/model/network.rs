@@ -161,8 +161,13 @@ impl NetworkAddress {
     }
 }
 
+/// The ports the cluster gives out when a service publishes one without naming it (Docker's
+/// dynamic range).
+pub(crate) const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
 /// A port a service publishes in ingress mode: every node answers on `published` and
 /// forwards each connection (or UDP flow) to `target` on one of the service's running tasks.
+/// In a spec, `published` 0 leaves the port to the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PublishedPort {
     pub(crate) protocol: Protocol,

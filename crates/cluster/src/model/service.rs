@@ -27,6 +27,10 @@ pub(crate) struct ServiceObject {
     /// One per network of the spec in `vip` mode, allocated by the leader's allocator.
     #[serde(default)]
     pub(crate) virtual_ips: Vec<NetworkAddress>,
+    /// The ports published now: the spec's, with a port the spec leaves to the cluster
+    /// (`published` 0) given one from [`crate::model::DYNAMIC_PORTS`]. Kept across updates.
+    #[serde(default)]
+    pub(crate) published: Vec<PublishedPort>,
 }
 
 impl Object for ServiceObject {

@@ -195,7 +195,7 @@ pub struct PortConfig {
     /// The port inside the tasks.
     #[serde(default)]
     pub target_port: u16,
-    /// The port every node answers on.
+    /// The port every node answers on (0: one the cluster chooses).
     #[serde(default)]
     pub published_port: u16,
     /// `ingress` (the default).
@@ -204,14 +204,11 @@ pub struct PortConfig {
 }
 
 impl PortConfig {
-    /// Checks what Palisade can publish: a target and a published port, over TCP or UDP, in
-    /// ingress mode.
+    /// Checks what Palisade can publish: a target port (the published one may be left to the
+    /// cluster), over TCP or UDP, in ingress mode.
     fn validate(&self) -> Result<(), ApiError> {
         if self.target_port == 0 {
             return Err(ApiError::invalid_argument("a published port needs a target port (--publish published=PORT,target=PORT)"));
-        }
-        if self.published_port == 0 {
-            return Err(unsupported("choosing a published port (give published=PORT)"));
         }
         if !matches!(self.protocol.as_str(), "" | "tcp" | "udp") {
             return Err(unsupported(&format!("protocol {:?} for a published port (tcp or udp)", self.protocol)));
@@ -757,7 +754,7 @@ impl ServiceSpec {
         let ports = self.endpoint_spec.as_ref().map_or(&[][..], |e| e.ports.as_slice());
         for (i, port) in ports.iter().enumerate() {
             port.validate()?;
-            if ports[..i].iter().any(|p| p.published_port == port.published_port && p.protocol() == port.protocol()) {
+            if port.published_port != 0 && ports[..i].iter().any(|p| p.published_port == port.published_port && p.protocol() == port.protocol()) {
                 return Err(ApiError::invalid_argument(format!("port {}/{} is published twice", port.published_port, port.protocol())));
             }
         }
@@ -976,7 +973,7 @@ mod tests {
             let spec: ServiceSpec = serde_json::from_value(v).unwrap();
             spec.validate().unwrap_err().message
         };
-        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80}])).contains("published=PORT"));
+        assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"PublishedPort": 80}])).contains("target"));
         assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}])).contains("mode host"));
         assert!(refused(&|v| v["EndpointSpec"]["Ports"] = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080, "Protocol": "sctp"}])).contains("sctp"));
         let twice = serde_json::json!([{"TargetPort": 80, "PublishedPort": 8080}, {"TargetPort": 81, "PublishedPort": 8080, "Protocol": "tcp"}]);
