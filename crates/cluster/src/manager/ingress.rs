@@ -69,8 +69,10 @@ impl Manager {
                 published.push(*port);
                 continue;
             }
+            // Only a port the cluster chose is kept for it (not one the spec used to name).
             let kept = current
                 .iter()
+                .filter(|c| DYNAMIC_PORTS.contains(&c.published))
                 .find(|c| c.target == port.target && c.protocol == port.protocol && !taken(c.published, c.protocol, &published))
                 .map(|c| c.published);
             let chosen = kept
@@ -211,6 +213,10 @@ mod tests {
         let current = [PublishedPort { protocol: Protocol::Tcp, target: 80, published: 8080 }];
         let published = manager.attach_ingress(&mut both, &current, Some("web-id")).await.unwrap();
         assert_eq!(published.iter().map(|p| p.published).collect::<Vec<_>>(), [DYNAMIC_PORTS.start() + 1, 8080]);
+        // A port the spec used to name is not kept for a port left to the cluster.
+        let mut dynamic_only = spec("web", 0, Protocol::Tcp);
+        let published = manager.attach_ingress(&mut dynamic_only, &current, Some("web-id")).await.unwrap();
+        assert_eq!(published[0].published, DYNAMIC_PORTS.start() + 1);
 
         // Each node gets an address of its own there, never handed out again.
         let node = manager.node(&manager.self_id).unwrap().unwrap();

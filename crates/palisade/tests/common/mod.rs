@@ -775,7 +775,12 @@ impl Up {
         // The banner ends with the image policy's line.
         let mut lines = Vec::new();
         while !lines.last().is_some_and(|l: &String| l.trim_start().starts_with("Image policy:")) {
-            lines.push(reader.next().expect("palisade up printed its banner").unwrap());
+            let Some(line) = reader.next() else {
+                // Most likely a port another test took between free_port and the bind: say so.
+                let log = std::fs::read_to_string(socket.with_extension("log")).unwrap_or_default();
+                panic!("palisade up exited before printing its banner ({:?}); its log:\n{log}", child.wait());
+            };
+            lines.push(line.unwrap());
         }
         Self { child, lines, data: data.to_owned(), socket, docker_config: tempfile::tempdir().unwrap() }
     }
