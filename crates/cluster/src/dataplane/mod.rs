@@ -18,6 +18,7 @@
 mod balancer;
 mod ingress;
 mod names;
+mod node_key;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -103,7 +104,7 @@ impl DataPlane {
     /// networks' namespaces under `netns_dir`, on underlay address `address`, following
     /// `state`.
     pub(crate) fn open(key_file: &Path, netns_dir: PathBuf, address: Ipv4Addr, state: watch::Receiver<OverlayState>) -> Result<Self> {
-        let key = load_or_make_key(key_file)?;
+        let key = node_key::load_or_make(key_file)?;
         crate::paths::create_private_dir(&netns_dir).map_err(|e| Error::internal(format!("creating {}", netns_dir.display()), e))?;
         Ok(Self {
             public_key: key.public_key().to_string(),
@@ -400,25 +401,6 @@ fn peers_of(network: &OverlayNetwork) -> BTreeMap<Ipv4Addr, Peer> {
         .collect()
 }
 
-/// The node's overlay key from `path`, made (0600) if there is none.
-fn load_or_make_key(path: &Path) -> Result<NodeKey> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let bytes: [u8; 32] = zeroize::Zeroizing::new(bytes)
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::internal(format!("reading {}", path.display()), "not a 32-byte key"))?;
-            Ok(NodeKey::from_bytes(bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = NodeKey::generate();
-            palisade_pki::write_private_file(path, key.to_bytes().as_slice()).map_err(|e| Error::internal(format!("writing {}", path.display()), e))?;
-            Ok(key)
-        }
-        Err(e) => Err(Error::internal(format!("reading {}", path.display()), e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,17 +410,5 @@ mod tests {
         assert_eq!(tunnel_port(4097), TUNNEL_PORT_BASE + 1);
         assert_ne!(tunnel_port(4097), tunnel_port(4098));
         assert!(tunnel_port(u32::MAX) >= TUNNEL_PORT_BASE);
-    }
-
-    #[test]
-    fn the_node_key_is_made_once_and_kept_private() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("overlay.key");
-        let first = load_or_make_key(&path).unwrap().public_key();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(load_or_make_key(&path).unwrap().public_key(), first);
-        std::fs::write(&path, b"short").unwrap();
-        assert!(load_or_make_key(&path).is_err(), "a damaged key file is an error, not a new key");
     }
 }
