@@ -146,19 +146,10 @@ impl Manager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ServiceMode, TaskSpec};
+    use crate::model::TaskSpec;
 
     fn spec(name: &str, published: u16, protocol: Protocol) -> ServiceSpec {
-        ServiceSpec {
-            name: name.into(),
-            labels: Default::default(),
-            mode: ServiceMode::Replicated { replicas: 1 },
-            task: TaskSpec::default(),
-            update: Default::default(),
-            rollback: Default::default(),
-            endpoint_mode: Default::default(),
-            ports: vec![PublishedPort { protocol, target: 80, published }],
-        }
+        ServiceSpec { ports: vec![PublishedPort { protocol, target: 80, published }], ..ServiceSpec::replicated(name, TaskSpec::default()) }
     }
 
     #[tokio::test]
@@ -172,17 +163,7 @@ mod tests {
         assert_eq!(web.task.ingress.as_deref(), Some(ingress.id.as_str()));
         assert_eq!((ingress.name.as_str(), ingress.vni, ingress.subnet, ingress.encrypted()), ("ingress", INGRESS_VNI, INGRESS_SUBNET, true));
         let now = manager.clock.now();
-        let service = |id: &str, spec: ServiceSpec, published: Vec<PublishedPort>| ServiceObject {
-            id: id.into(),
-            spec,
-            previous_spec: None,
-            spec_version: 1,
-            created_at: now,
-            updated_at: now,
-            update: None,
-            virtual_ips: Vec::new(),
-            published,
-        };
+        let service = |id: &str, spec: ServiceSpec, published: Vec<PublishedPort>| ServiceObject::new(id.into(), spec, published, now);
         manager.records.commit(WriteSet::new().put(&service("web-id", web.clone(), published), None).unwrap()).await.unwrap();
 
         let err = manager.attach_ingress(&mut spec("other", 8080, Protocol::Tcp), &[], None).await.unwrap_err();

@@ -298,26 +298,8 @@ mod tests {
         let id = manager.network_create(create()).await.unwrap();
         // A task of a service that still exists (detached from the network by an update, not
         // yet replaced) holds the network; one of a removed service, still stopping, does not.
-        let service = crate::model::ServiceObject {
-            id: "kept".into(),
-            spec: crate::model::ServiceSpec {
-                name: "kept".into(),
-                labels: Default::default(),
-                mode: crate::model::ServiceMode::Replicated { replicas: 1 },
-                task: crate::model::TaskSpec::default(),
-                update: Default::default(),
-                rollback: Default::default(),
-                endpoint_mode: Default::default(),
-                ports: Vec::new(),
-            },
-            previous_spec: None,
-            spec_version: 1,
-            created_at: time::OffsetDateTime::now_utc(),
-            updated_at: time::OffsetDateTime::now_utc(),
-            update: None,
-            virtual_ips: Vec::new(),
-            published: Vec::new(),
-        };
+        let spec = crate::model::ServiceSpec::replicated("kept", crate::model::TaskSpec::default());
+        let service = crate::model::ServiceObject::new("kept".into(), spec, Vec::new(), time::OffsetDateTime::now_utc());
         let wanted = task_on(&manager, "t1", "kept", &id);
         manager.records.commit(WriteSet::new().put(&service, None).unwrap().put(&wanted, None).unwrap()).await.unwrap();
         let refused = manager.network_remove("demo_backend").await.unwrap_err().to_string();

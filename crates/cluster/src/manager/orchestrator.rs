@@ -549,27 +549,8 @@ mod tests {
     }
 
     fn service(constraints: Vec<Constraint>) -> ServiceObject {
-        let now = OffsetDateTime::now_utc();
-        ServiceObject {
-            id: "svc".into(),
-            spec: crate::model::ServiceSpec {
-                name: "web".into(),
-                labels: BTreeMap::new(),
-                mode: ServiceMode::Replicated { replicas: 1 },
-                task: crate::model::TaskSpec { constraints, ..Default::default() },
-                update: Default::default(),
-                rollback: Default::default(),
-                endpoint_mode: Default::default(),
-                ports: Vec::new(),
-            },
-            previous_spec: None,
-            spec_version: 1,
-            created_at: now,
-            updated_at: now,
-            update: None,
-            virtual_ips: Vec::new(),
-            published: Vec::new(),
-        }
+        let spec = crate::model::ServiceSpec::replicated("web", crate::model::TaskSpec { constraints, ..Default::default() });
+        ServiceObject::new("svc".into(), spec, Vec::new(), OffsetDateTime::now_utc())
     }
 
     fn view() -> View {

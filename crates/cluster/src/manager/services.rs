@@ -20,17 +20,7 @@ impl Manager {
         let now = self.clock.now();
         let _allocation = self.allocation.lock().await;
         let published = self.attach_ingress(&mut spec, &[], None).await?;
-        let mut service = ServiceObject {
-            id: random_object_id(),
-            spec,
-            previous_spec: None,
-            spec_version: 1,
-            created_at: now,
-            updated_at: now,
-            update: None,
-            virtual_ips: Vec::new(),
-            published,
-        };
+        let mut service = ServiceObject::new(random_object_id(), spec, published, now);
         self.pools()?.allocate_service(&mut service)?;
         if self.records.list::<ServiceObject>()?.iter().any(|s| s.value.id == service.id) {
             return Err(Error::internal("service create", "object ID collision"));

@@ -33,6 +33,14 @@ pub(crate) struct ServiceObject {
     pub(crate) published: Vec<PublishedPort>,
 }
 
+impl ServiceObject {
+    /// A new service: its spec's first version, no update under way, no VIPs yet (the
+    /// allocator gives them), publishing `published`.
+    pub(crate) fn new(id: String, spec: ServiceSpec, published: Vec<PublishedPort>, now: OffsetDateTime) -> Self {
+        Self { id, spec, previous_spec: None, spec_version: 1, created_at: now, updated_at: now, update: None, virtual_ips: Vec::new(), published }
+    }
+}
+
 impl Object for ServiceObject {
     const TABLE: Table = Table::Services;
     const KIND: &'static str = "service";
@@ -217,6 +225,21 @@ pub(crate) struct UpdateProgress {
 }
 
 impl ServiceSpec {
+    /// A one-replica service named `name` running `task`, everything else by default.
+    #[cfg(test)]
+    pub(crate) fn replicated(name: &str, task: TaskSpec) -> Self {
+        Self {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            mode: ServiceMode::Replicated { replicas: 1 },
+            task,
+            update: UpdatePolicy::default(),
+            rollback: UpdatePolicy::default(),
+            endpoint_mode: EndpointMode::default(),
+            ports: Vec::new(),
+        }
+    }
+
     /// The policy the running update follows.
     pub(crate) fn policy(&self, rollback: bool) -> UpdatePolicy {
         if rollback {
