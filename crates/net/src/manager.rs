@@ -949,8 +949,8 @@ fn endpoints_want_dns(networks: &BTreeMap<String, Network>, endpoints: &[Endpoin
 }
 
 impl Member {
-    /// Whether the container has the embedded DNS server: a swarm task always, another
-    /// container while it is on a network with DNS.
+    /// Whether the container has the embedded DNS server: a swarm task on overlay networks
+    /// (it has service names) always, another container while it is on a network with DNS.
     fn wants_dns(&self, networks: &BTreeMap<String, Network>) -> bool {
         self.service_names.is_some() || endpoints_want_dns(networks, &self.endpoints)
     }

@@ -242,9 +242,9 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Connects a task's sandbox (its network namespace `netns`) to its networks, one
-    /// interface each (`ifnames`, in order), and installs its services' virtual IPs. Waits
-    /// for each network to be built on this node first.
+    /// Connects a task's sandbox (its network namespace `netns`) to its networks: one
+    /// interface for each `(network ID, address, interface name)` of `attachments`, then its
+    /// services' virtual IPs. Waits for each network to be built on this node first.
     pub(crate) async fn connect(&self, task_id: &str, netns: &Path, attachments: &[(String, Ipv4Net, String)]) -> Result<()> {
         for (network_id, address, ifname) in attachments {
             let mut built = self.built.subscribe();
@@ -315,16 +315,18 @@ impl DataPlane {
             }
         }
         let attached = self.ingress_interface.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        // Settled once the node is on the ingress network whenever it should be.
+        let settled = attached || state.ingress.is_none();
         let rules = ingress::rules(state.ingress.as_ref().filter(|_| attached));
         let mut installed = self.ingress_rules.lock().unwrap_or_else(|e| e.into_inner());
         // The first pass always installs: it drops whatever table a crashed daemon left.
         if installed.as_ref() == Some(&rules) {
-            return attached || state.ingress.is_none();
+            return settled;
         }
         match ingress::install(&rules, state.ingress.is_some()) {
             Ok(()) => {
                 *installed = Some(rules);
-                attached || state.ingress.is_none()
+                settled
             }
             Err(e) => {
                 tracing::warn!("installing the published ports' forwarding: {e}");

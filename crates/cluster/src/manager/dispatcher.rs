@@ -102,9 +102,15 @@ impl Manager {
     pub(super) fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
         let attached: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_attached()).collect();
         let mut wanted: BTreeSet<String> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.clone()).collect();
+        let ingress_network = self.ingress()?;
+        // Most calls come from nodes on no network while nothing is published: answered
+        // without reading the services, nodes and tasks.
+        if wanted.is_empty() && ingress_network.is_none() {
+            return Ok(OverlayState::default());
+        }
         let services = self.records.list::<ServiceObject>()?;
         let nodes = self.nodes()?;
-        let ingress = match self.ingress()? {
+        let ingress = match ingress_network {
             Some(network) if services.iter().any(|s| !s.value.published.is_empty()) => {
                 nodes.iter().find(|n| &n.value.id == node).and_then(|n| n.value.ingress_addr).map(|address| (network.value.id, address))
             }
