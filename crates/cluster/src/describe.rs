@@ -42,5 +42,16 @@ pub(crate) fn local_description(trust_root_pem: &str, overlay_key: Option<&str>)
         ],
         trust_root_pem: trust_root_pem.to_owned(),
         overlay_key: overlay_key.unwrap_or_default().to_owned(),
+        run: daemon_run().to_owned(),
     }
+}
+
+/// This run of the daemon (this process): 16 random hex digits, drawn once.
+pub(crate) fn daemon_run() -> &'static str {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
 }

@@ -42,9 +42,9 @@ mod rpc;
 mod service_cert;
 mod worker;
 
-pub use daemon::{Daemon, DaemonConfig};
+pub use daemon::{AttachableNetwork, ContainerAttachRequest, ContainerAttached, ContainerEndpoint, Daemon, DaemonConfig};
 pub use error::{Error, Result};
 pub use exec::{ExecError, OutputStream, TaskContainer, TaskExecutor, TaskFile, TaskFileKind, TaskSandbox};
-pub use overlay::{IngressPort, OverlayAttachment, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
+pub use overlay::{IngressPort, OverlayAttachment, OverlayContainer, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 pub use paths::DataRoot;
 pub use service_cert::{ServiceCertificate, ServiceNames};

@@ -5,8 +5,9 @@
 //!
 //! Invariants the managers keep (see `manager::dispatcher`):
 //! * a node receives a network only while a task assigned to it is attached to the network
-//!   (from its scheduling until it ends): so a node never holds the keys of a network it has
-//!   no task on, and stops receiving them once its last task there ends;
+//!   (from its scheduling until it ends), or one of its containers is (from its start until
+//!   it stops): so a node never holds the keys of a network it has nothing on, and stops
+//!   receiving them once its last task or container there ends;
 //! * an encrypted network carries its current key and, for a grace period after a rotation,
 //!   the previous one; generations only grow.
 
@@ -78,6 +79,10 @@ pub struct OverlayNetwork {
     /// its virtual IPs balance over, on every node of the network.
     #[serde(default)]
     pub services: Vec<OverlayService>,
+    /// The containers outside services attached to it, on every node: what their names
+    /// resolve to on the network.
+    #[serde(default)]
+    pub containers: Vec<OverlayContainer>,
 }
 
 impl OverlayNetwork {
@@ -163,5 +168,21 @@ impl OverlayService {
             return self.is_named(service).then(|| self.tasks.clone());
         }
         self.is_named(name).then(|| self.vip.map_or_else(|| self.tasks.clone(), |vip| vec![vip]))
+    }
+}
+
+/// A container outside services on a network (`docker run --network NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayContainer {
+    /// Its name, then its aliases there (lowercase comparison, as DNS does).
+    pub names: Vec<String>,
+    /// Its address on the network.
+    pub addr: Ipv4Addr,
+}
+
+impl OverlayContainer {
+    /// Whether `name` (as asked, any case) is this container's.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 }

@@ -9,6 +9,7 @@
 //!
 //! The Engine-API half ([`crate::api`]) turns docker's requests into these calls.
 
+mod containers;
 mod init;
 mod join;
 mod leave;
@@ -28,6 +29,7 @@ use crate::role::ManagerKeys;
 use crate::rpc::{ControlCall, ControlReply};
 use crate::service_cert::ServiceNames;
 
+pub use containers::{AttachableNetwork, ContainerAttachRequest, ContainerAttached, ContainerEndpoint};
 pub(crate) use init::InitOptions;
 pub(crate) use join::JoinOptions;
 

@@ -61,6 +61,7 @@ mod tests {
             peers: Vec::new(),
             attachments: Vec::new(),
             services,
+            containers: Vec::new(),
         };
         let state = OverlayState { networks: vec![network], ingress: None };
         let text = rules(&state, &["n1".into()]);

@@ -13,7 +13,8 @@
 //!   public key. Each network's tunnel listens on [`tunnel_port`] of its VNI, on every node.
 //! * Each task's sandbox gets one interface per network, then the virtual IPs of the services
 //!   on its networks ([`balancer`]); its embedded DNS server resolves their names through
-//!   [`TaskNames`].
+//!   [`TaskNames`]. A container outside services on an attachable network is connected the
+//!   same way, while it runs.
 
 mod balancer;
 mod ingress;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
-use palisade_overlay::{EndpointSpec, Encryption, NetworkKey, NodeKey, Overlay, OverlaySpec, Peer, PublicKey, Underlay, Vni};
+use palisade_overlay::{Endpoint, EndpointSpec, Encryption, NetworkKey, NodeKey, Overlay, OverlaySpec, Peer, PublicKey, Underlay, Vni};
 use tokio::sync::watch;
 
 pub(crate) use names::TaskNames;
@@ -66,10 +67,12 @@ struct Live {
     peers: BTreeMap<Ipv4Addr, Peer>,
 }
 
-/// A task's sandbox, whose virtual IPs follow the state.
+/// A task's (or an attached container's) sandbox, whose virtual IPs follow the state.
 struct Sandbox {
     netns: PathBuf,
     networks: Vec<String>,
+    /// Its interfaces, by network ID.
+    endpoints: Vec<(String, Endpoint)>,
     /// The rules last installed, to skip installs that change nothing.
     installed: Option<String>,
 }
@@ -242,31 +245,62 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Connects a task's sandbox (its network namespace `netns`) to its networks: one
-    /// interface for each `(network ID, address, interface name)` of `attachments`, then its
-    /// services' virtual IPs. Waits for each network to be built on this node first.
-    pub(crate) async fn connect(&self, task_id: &str, netns: &Path, attachments: &[(String, Ipv4Net, String)]) -> Result<()> {
+    /// Connects a task's sandbox (or an attached container's: `id` is either's), its network
+    /// namespace `netns`, to its networks: one interface for each `(network ID, address,
+    /// interface name)` of `attachments`, then its services' virtual IPs. Waits for each
+    /// network to be built on this node first. On failure no interface stays.
+    pub(crate) async fn connect(&self, id: &str, netns: &Path, attachments: &[(String, Ipv4Net, String)]) -> Result<()> {
+        let mut endpoints = Vec::new();
         for (network_id, address, ifname) in attachments {
-            let mut built = self.built.subscribe();
-            let ready = tokio::time::timeout(NETWORK_WAIT, built.wait_for(|ids| ids.contains(network_id))).await.map(|r| r.is_ok());
-            if ready != Ok(true) {
-                return Err(Error::Unavailable(format!("overlay network {network_id} did not come up on this node")));
+            match self.attach(netns, network_id, *address, ifname).await {
+                Ok(endpoint) => endpoints.push((network_id.clone(), endpoint)),
+                Err(e) => {
+                    self.detach(endpoints).await;
+                    return Err(e);
+                }
             }
-            let networks = self.networks.lock().await;
-            let live = networks.get(network_id).ok_or_else(|| Error::Unavailable(format!("overlay network {network_id} was closed on this node")))?;
-            let spec = EndpointSpec { netns: netns.to_owned(), ifname: ifname.clone(), address: *address, mac: mac_of(address.addr()) };
-            live.overlay.attach(&spec).await?;
         }
         let networks = attachments.iter().map(|(id, _, _)| id.clone()).collect();
-        self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).insert(task_id.to_owned(), Sandbox { netns: netns.to_owned(), networks, installed: None });
+        let sandbox = Sandbox { netns: netns.to_owned(), networks, endpoints, installed: None };
+        self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), sandbox);
         let state = self.state.borrow().clone();
         self.balance(&state);
         Ok(())
     }
 
-    /// Forgets a task's sandbox (its container is gone, and its interfaces with it).
-    pub(crate) fn disconnect(&self, task_id: &str) {
-        self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).remove(task_id);
+    /// One interface in `netns` on a network, once the network is built on this node.
+    async fn attach(&self, netns: &Path, network_id: &str, address: Ipv4Net, ifname: &str) -> Result<Endpoint> {
+        let mut built = self.built.subscribe();
+        let ready = tokio::time::timeout(NETWORK_WAIT, built.wait_for(|ids| ids.iter().any(|id| id == network_id))).await.map(|r| r.is_ok());
+        if ready != Ok(true) {
+            return Err(Error::Unavailable(format!("overlay network {network_id} did not come up on this node")));
+        }
+        let networks = self.networks.lock().await;
+        let live = networks.get(network_id).ok_or_else(|| Error::Unavailable(format!("overlay network {network_id} was closed on this node")))?;
+        let spec = EndpointSpec { netns: netns.to_owned(), ifname: ifname.to_owned(), address, mac: mac_of(address.addr()) };
+        Ok(live.overlay.attach(&spec).await?)
+    }
+
+    /// Takes a sandbox's interfaces out of their networks that are still built here.
+    async fn detach(&self, endpoints: Vec<(String, Endpoint)>) {
+        let networks = self.networks.lock().await;
+        for (network_id, endpoint) in endpoints {
+            if let Some(live) = networks.get(&network_id) {
+                // A task's container is removed first: its interface went with its namespace.
+                if let Err(e) = live.overlay.detach(endpoint).await {
+                    tracing::debug!(network = %network_id, "detaching an interface: {e}");
+                }
+            }
+        }
+    }
+
+    /// Disconnects a sandbox (its task's or container's process is gone): its interfaces leave
+    /// their networks, and its virtual IPs are no longer followed.
+    pub(crate) async fn disconnect(&self, id: &str) {
+        let sandbox = self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        if let Some(sandbox) = sandbox {
+            self.detach(sandbox.endpoints).await;
+        }
     }
 
     /// Installs in each task's sandbox the virtual IPs of the services on its networks, where

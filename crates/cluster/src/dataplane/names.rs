@@ -1,5 +1,6 @@
-//! What a task's embedded DNS server resolves beyond the node's own networks: the services on
-//! the task's overlay networks, from the node's overlay state as it is at each query.
+//! What a task's (or an attached container's) embedded DNS server resolves beyond the node's
+//! own networks: the services and containers on its overlay networks, from the node's overlay
+//! state as it is at each query.
 
 use std::net::Ipv4Addr;
 
@@ -7,9 +8,10 @@ use tokio::sync::watch;
 
 use crate::overlay::OverlayState;
 
-/// The service names a task resolves: on each of its networks, `NAME` (or an alias) to the
-/// service's VIP (its running tasks in `dnsrr` mode) and `tasks.NAME` to its running tasks.
-/// A name on several of the task's networks resolves to its addresses on each.
+/// The names a task resolves: on each of its networks, `NAME` (or an alias) to the service's
+/// VIP (its running tasks in `dnsrr` mode), `tasks.NAME` to its running tasks, and the name or
+/// an alias of a container attached there to its address. A name on several of the task's
+/// networks resolves to its addresses on each.
 #[derive(Debug)]
 pub(crate) struct TaskNames {
     state: watch::Receiver<OverlayState>,
@@ -25,13 +27,9 @@ impl TaskNames {
 impl palisade_net::ServiceNames for TaskNames {
     fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
         let state = self.state.borrow();
-        let answers: Vec<Vec<Ipv4Addr>> = state
-            .networks
-            .iter()
-            .filter(|n| self.networks.contains(&n.id))
-            .flat_map(|n| &n.services)
-            .filter_map(|s| s.resolve(name))
-            .collect();
+        let networks = state.networks.iter().filter(|n| self.networks.contains(&n.id));
+        let mut answers: Vec<Vec<Ipv4Addr>> = networks.clone().flat_map(|n| &n.services).filter_map(|s| s.resolve(name)).collect();
+        answers.extend(networks.flat_map(|n| &n.containers).filter(|c| c.is_named(name)).map(|c| vec![c.addr]));
         (!answers.is_empty()).then(|| answers.concat())
     }
 }
@@ -41,7 +39,7 @@ mod tests {
     use palisade_net::ServiceNames as _;
 
     use super::*;
-    use crate::overlay::{OverlayNetwork, OverlayService};
+    use crate::overlay::{OverlayContainer, OverlayNetwork, OverlayService};
 
     fn network(id: &str, services: Vec<OverlayService>) -> OverlayNetwork {
         OverlayNetwork {
@@ -54,6 +52,7 @@ mod tests {
             peers: Vec::new(),
             attachments: Vec::new(),
             services,
+            containers: vec![OverlayContainer { names: vec![format!("{id}-box"), "alias".into()], addr: "10.9.9.9".parse().unwrap() }],
         }
     }
 
@@ -75,6 +74,9 @@ mod tests {
         let both = TaskNames::new(names.state.clone(), vec!["front".into(), "back".into()]);
         assert_eq!(both.lookup("db"), Some(vec![ip("10.0.2.3")]), "dnsrr: the tasks");
         assert_eq!(both.lookup("tasks.nothing"), None);
+        assert_eq!(names.lookup("FRONT-box"), Some(vec![ip("10.9.9.9")]), "a container, any case");
+        assert_eq!(names.lookup("back-box"), None, "a container on a network the task is not on");
+        assert_eq!(both.lookup("alias"), Some(vec![ip("10.9.9.9"), ip("10.9.9.9")]), "one answer per network");
         assert_eq!(both.lookup("tasks."), None);
     }
 }

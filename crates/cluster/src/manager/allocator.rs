@@ -33,16 +33,22 @@ pub(super) struct Pools {
 }
 
 impl Pools {
-    /// Held: every network's gateway, every task record's addresses, every service's VIPs,
-    /// and every node's ingress address (`ingress`: the ingress network's ID).
+    /// Held: every network's gateway and attached containers' addresses, every task record's
+    /// addresses, every service's VIPs, and every node's ingress address.
     pub(super) fn new(
         networks: &[Versioned<NetworkObject>],
         services: &[&ServiceObject],
         tasks: &[&TaskObject],
         nodes: &[&NodeObject],
     ) -> Self {
-        let mut pools: HashMap<String, (Ipv4Net, HashSet<Ipv4Addr>)> =
-            networks.iter().map(|n| (n.value.id.clone(), (n.value.subnet, HashSet::from([n.value.gateway])))).collect();
+        let mut pools: HashMap<String, (Ipv4Net, HashSet<Ipv4Addr>)> = networks
+            .iter()
+            .map(|n| {
+                let mut used = HashSet::from([n.value.gateway]);
+                used.extend(n.value.containers.iter().map(|c| c.addr.addr()));
+                (n.value.id.clone(), (n.value.subnet, used))
+            })
+            .collect();
         let held = tasks.iter().flat_map(|t| &t.addresses).chain(services.iter().flat_map(|s| &s.virtual_ips));
         for address in held {
             if let Some((_, used)) = pools.get_mut(&address.network_id) {
@@ -58,6 +64,30 @@ impl Pools {
     /// The lowest free address on the network, now held.
     pub(super) fn allocate_on(&mut self, network_id: &str) -> Result<NetworkAddress> {
         self.allocate(network_id)
+    }
+
+    /// `ip` on the network, now held: refused unless it is a free host address of its subnet
+    /// (the gateway is never free).
+    pub(super) fn take(&mut self, network_id: &str, ip: Ipv4Addr) -> Result<NetworkAddress> {
+        let (subnet, used) = self
+            .networks
+            .get_mut(network_id)
+            .ok_or_else(|| Error::precondition(format!("network {network_id} no longer exists")))?;
+        if !subnet.hosts().any(|h| h == ip) {
+            return Err(Error::invalid(format!("address {ip} is not a host address of the network's subnet {subnet}")));
+        }
+        if !used.insert(ip) {
+            return Err(Error::precondition(format!("address {ip} is already in use on the network")));
+        }
+        let addr = Ipv4Net::new(ip, subnet.prefix_len()).map_err(|e| Error::internal("network address", e))?;
+        Ok(NetworkAddress { network_id: network_id.to_owned(), addr })
+    }
+
+    /// Gives `ip` back to the network's pool (its holder is being replaced in the same write).
+    pub(super) fn release(&mut self, network_id: &str, ip: Ipv4Addr) {
+        if let Some((_, used)) = self.networks.get_mut(network_id) {
+            used.remove(&ip);
+        }
     }
 
     fn allocate(&mut self, network_id: &str) -> Result<NetworkAddress> {

@@ -124,6 +124,13 @@ impl Manager {
             NodeCall::PolicyRecords { records } => {
                 self.policy_records(&peer.node_id, records).await.map(|()| ControlReply::Done)
             }
+            NodeCall::AttachableNetwork { reference } => {
+                self.attachable_network(peer, &reference).map(|n| ControlReply::Network(Box::new(n)))
+            }
+            NodeCall::AttachContainer(attach) => self.attach_container(peer, attach).await.map(ControlReply::Attached),
+            NodeCall::DetachContainer { container_id } => {
+                self.detach_container(peer, &container_id).await.map(|()| ControlReply::Done)
+            }
             NodeCall::LogPublish { subscription, task_id, lines, ended } => {
                 self.logs_publish(peer, &subscription, &task_id, lines, ended).map(|()| ControlReply::Done)
             }

@@ -7,7 +7,7 @@
 //!   whose spec grants it;
 //! * it reports the status of its own tasks only, and a status only ever moves forward;
 //! * it receives an overlay network (and so its keys) only while one of its tasks is attached
-//!   to the network: assigned to it and not ended.
+//!   to the network (assigned to it and not ended), or one of its containers is.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -19,7 +19,7 @@ use palisade_store::Table;
 use super::Manager;
 use crate::error::{Error, Result};
 use crate::model::{ConfigKind, FileGrant, SecretKind, ServiceObject, TaskObject, TaskState, ValueKind, Versioned, WriteSet};
-use crate::overlay::{IngressPort, OverlayAttachment, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
+use crate::overlay::{IngressPort, OverlayAttachment, OverlayContainer, OverlayIngress, OverlayKey, OverlayNetwork, OverlayPeer, OverlayService, OverlayState};
 use crate::rpc::{Assignments, DeliveredFile, FileKind, TaskFiles, TaskReport};
 
 /// The longest an assignments call waits for a change before answering unchanged.
@@ -95,14 +95,16 @@ impl Manager {
         }
     }
 
-    /// The overlay networks `node`'s tasks (`tasks`) are attached to, with their keys, the
-    /// other nodes on them and the node's own attachments; and, while a service publishes a
-    /// port, the ingress network, which every node with an ingress address is on. Nothing of
-    /// any other network.
+    /// The overlay networks `node`'s tasks (`tasks`) or containers are attached to, with their
+    /// keys, the other nodes on them and the node's own attachments; and, while a service
+    /// publishes a port, the ingress network, which every node with an ingress address is on.
+    /// Nothing of any other network.
     pub(super) fn overlay_state(&self, node: &NodeId, tasks: &[TaskObject]) -> Result<OverlayState> {
         let attached: Vec<&TaskObject> = tasks.iter().filter(|t| t.is_attached()).collect();
         let mut wanted: BTreeSet<String> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.clone()).collect();
-        let ingress_network = self.ingress()?;
+        let all_networks = self.network_list()?;
+        wanted.extend(all_networks.iter().filter(|n| n.value.containers.iter().any(|c| c.node_id == *node)).map(|n| n.value.id.clone()));
+        let ingress_network = all_networks.iter().find(|n| n.value.ingress && !n.value.removing);
         // Most calls come from nodes on no network while nothing is published: answered
         // without reading the services, nodes and tasks.
         if wanted.is_empty() && ingress_network.is_none() {
@@ -112,7 +114,7 @@ impl Manager {
         let nodes = self.nodes()?;
         let ingress = match ingress_network {
             Some(network) if services.iter().any(|s| !s.value.published.is_empty()) => {
-                nodes.iter().find(|n| &n.value.id == node).and_then(|n| n.value.ingress_addr).map(|address| (network.value.id, address))
+                nodes.iter().find(|n| &n.value.id == node).and_then(|n| n.value.ingress_addr).map(|address| (network.value.id.clone(), address))
             }
             _ => None,
         };
@@ -124,8 +126,7 @@ impl Manager {
         }
         let now = self.clock.now();
         let all_tasks = self.records.list::<TaskObject>()?;
-        let mut networks: Vec<OverlayNetwork> = self
-            .network_list()?
+        let mut networks: Vec<OverlayNetwork> = all_networks
             .into_iter()
             .filter(|n| wanted.contains(&n.value.id))
             .map(|n| {
@@ -135,6 +136,7 @@ impl Manager {
                     .iter()
                     .filter(|t| on_network(&t.value))
                     .filter_map(|t| t.value.node_id.as_ref())
+                    .chain(n.containers.iter().map(|c| &c.node_id))
                     .chain(nodes.iter().filter(|p| n.ingress && p.value.ingress_addr.is_some()).map(|p| &p.value.id))
                     .filter(|id| *id != node)
                     .collect();
@@ -158,7 +160,19 @@ impl Manager {
                     true => Vec::new(),
                     false => services.iter().filter_map(|s| service_on(&s.value, &n.id, &all_tasks)).collect(),
                 };
-                OverlayNetwork { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, keys, peers, attachments, services }
+                let containers = n.containers.iter().map(|c| OverlayContainer { names: c.names.clone(), addr: c.addr.addr() }).collect();
+                OverlayNetwork {
+                    id: n.id,
+                    name: n.name,
+                    vni: n.vni,
+                    subnet: n.subnet,
+                    gateway: n.gateway,
+                    keys,
+                    peers,
+                    attachments,
+                    services,
+                    containers,
+                }
             })
             .collect();
         networks.sort_by(|a, b| a.id.cmp(&b.id));

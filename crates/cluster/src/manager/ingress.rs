@@ -115,6 +115,7 @@ impl Manager {
             keys: Some(NetworkKeys { current: new_key(1, now), previous: None }),
             removing: false,
             ingress: true,
+            containers: Vec::new(),
         };
         self.records.commit(WriteSet::new().put(&network, None)?).await?;
         tracing::info!(network = %network.id, %subnet, "ingress network created");

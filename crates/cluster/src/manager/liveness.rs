@@ -74,6 +74,9 @@ impl Manager {
         self.liveness.beat(&node.value.id);
         let description = request.description.bounded();
         if node.value.description != description {
+            if node.value.description.run != description.run {
+                self.release_earlier_runs(&node.value.id, &description.run).await?;
+            }
             let mut updated = node.value.clone();
             updated.description = description;
             updated.updated_at = self.clock.now();

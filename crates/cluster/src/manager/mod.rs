@@ -21,6 +21,7 @@
 
 mod admission;
 mod allocator;
+mod attachments;
 mod control;
 mod dispatcher;
 mod ingress;

@@ -62,6 +62,7 @@ impl Manager {
             keys: create.encrypted.then(|| NetworkKeys { current: new_key(1, now), previous: None }),
             removing: false,
             ingress: false,
+            containers: Vec::new(),
         };
         if networks.iter().any(|n| n.value.id == network.id) {
             return Err(Error::internal("network create", "object ID collision"));
@@ -93,9 +94,9 @@ impl Manager {
         resolve(self.shown_networks()?, reference, "network", |n| (&n.id, &n.name))
     }
 
-    /// Removes the network, unless a service attaches to it or a task still wanted running
-    /// holds an address on it (as swarmkit refuses it). While tasks that are ending still hold
-    /// addresses on it, it is only marked [`NetworkObject::removing`], and
+    /// Removes the network, unless a service or a container attaches to it or a task still
+    /// wanted running holds an address on it (as swarmkit refuses it). While tasks that are
+    /// ending still hold addresses on it, it is only marked [`NetworkObject::removing`], and
     /// [`Self::finish_network_removals`] deletes it once they have ended: `docker stack rm`
     /// removes a stack's networks right after its services, whose tasks take a while to stop.
     /// Ended tasks keep their record of the address.
@@ -107,6 +108,10 @@ impl Manager {
         let services = self.records.list::<ServiceObject>()?;
         if let Some(service) = services.iter().find(|s| s.value.spec.attaches(id)) {
             return Err(Error::precondition(format!("network {name} is in use by service {}", service.value.spec.name)));
+        }
+        if let Some(container) = network.value.containers.first() {
+            let holder = container.names.first().unwrap_or(&container.container_id);
+            return Err(Error::precondition(format!("network {name} is in use by container {holder}")));
         }
         let tasks = self.records.list::<TaskObject>()?;
         let attached: Vec<&TaskObject> = tasks.iter().map(|t| &t.value).filter(|t| t.is_attached_to(id)).collect();
@@ -245,6 +250,7 @@ mod tests {
                 keys: None,
                 removing: false,
                 ingress: false,
+                containers: Vec::new(),
             },
         }
     }

@@ -15,6 +15,7 @@ mod task;
 
 pub(crate) use cluster::{ClusterObject, ClusterSpec, ExternalCaSpec, RaftSettings, RemovedNode};
 pub(crate) use network::{
+    ContainerAttachment,
     EndpointMode, NetworkAddress, NetworkAttachment, NetworkKey, NetworkKeys, NetworkObject, Protocol, PublishedPort, DYNAMIC_PORTS,
     FIRST_VNI, INGRESS_NAME, INGRESS_VNI, MAX_VNI, NETWORK_KEY_LEN,
 };

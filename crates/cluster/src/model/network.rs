@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use palisade_pki::NodeId;
 use palisade_store::Table;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -58,6 +59,29 @@ pub(crate) struct NetworkObject {
     /// leader when a service first publishes a port; at most one.
     #[serde(default)]
     pub(crate) ingress: bool,
+    /// Containers outside services attached to it (only on an attachable network), each
+    /// holding an address until it is detached, or its node's daemon restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) containers: Vec<ContainerAttachment>,
+}
+
+/// A container outside services on an attachable network (`docker run --network NAME` on one
+/// of the nodes): dockerd's network attachment. It is made when the container starts, released
+/// when it stops, and belongs to one run of its node's daemon: a daemon that restarts has
+/// stopped every container, so the attachments of its earlier runs are released then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ContainerAttachment {
+    /// The container's ID on its node.
+    pub(crate) container_id: String,
+    /// Its name and aliases: what the network's nodes resolve to `addr`.
+    pub(crate) names: Vec<String>,
+    pub(crate) node_id: NodeId,
+    /// The run of the node's daemon that made it (see [`NodeDescription::run`]).
+    ///
+    /// [`NodeDescription::run`]: super::NodeDescription
+    pub(crate) run: String,
+    /// Invariant: a host of the network's subnet, held by nothing else on it.
+    pub(crate) addr: Ipv4Net,
 }
 
 impl std::fmt::Debug for NetworkObject {

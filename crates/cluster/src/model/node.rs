@@ -118,7 +118,7 @@ impl NodeDescription {
     /// The description with what the node reported cut to size: it is stored and shown to
     /// users, so a node cannot fill the store or the screen with it.
     pub(crate) fn bounded(mut self) -> Self {
-        for text in [&mut self.hostname, &mut self.os, &mut self.architecture, &mut self.engine_version, &mut self.overlay_key] {
+        for text in [&mut self.hostname, &mut self.os, &mut self.architecture, &mut self.engine_version, &mut self.overlay_key, &mut self.run] {
             truncate(text, MAX_REPORTED);
         }
         self.plugins.truncate(MAX_PLUGINS);
@@ -159,4 +159,9 @@ pub(crate) struct NodeDescription {
     /// overlay data plane.
     #[serde(default)]
     pub(crate) overlay_key: String,
+    /// Which run of the node's daemon reports (random, new at each start): a daemon that
+    /// starts again has stopped every container, so what its earlier runs held for them
+    /// (their network attachments) is released when this changes.
+    #[serde(default)]
+    pub(crate) run: String,
 }

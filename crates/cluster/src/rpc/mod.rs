@@ -108,6 +108,17 @@ pub(crate) enum NodeCall {
     PolicyRecords {
         records: Vec<PolicyRecord>,
     },
+    /// The attachable network `reference` names (ID, name or unique ID prefix), for a
+    /// container outside services on the caller.
+    AttachableNetwork {
+        reference: String,
+    },
+    /// Attaches one of the caller's containers to an attachable network.
+    AttachContainer(ContainerAttach),
+    /// Releases every attachment of one of the caller's containers.
+    DetachContainer {
+        container_id: String,
+    },
     /// Output of one of the caller's tasks for a log subscription.
     LogPublish {
         subscription: String,
@@ -385,6 +396,19 @@ pub(crate) struct NetworkCreate {
     pub(crate) encrypted: bool,
 }
 
+/// A container outside services asks for an address on an attachable network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ContainerAttach {
+    pub(crate) network_id: String,
+    pub(crate) container_id: String,
+    /// The container's name, then its aliases on the network.
+    pub(crate) names: Vec<String>,
+    /// The address it asks for (`--ip`); `None`: the lowest free one.
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    /// The run of the caller's daemon (see `NodeDescription::run`).
+    pub(crate) run: String,
+}
+
 /// An overlay network as managers show it: never its keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct NetworkView {
@@ -550,6 +574,8 @@ pub(crate) enum ControlReply {
     Networks(Vec<NetworkView>),
     Network(Box<NetworkView>),
     Assignments(Assignments),
+    /// A container's address on the network it was attached to.
+    Attached(Ipv4Net),
     TaskFiles(TaskFiles),
     LogBatch(LogBatch),
     Done,

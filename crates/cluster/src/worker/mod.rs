@@ -210,7 +210,7 @@ impl Runner {
             tracing::warn!(task = %self.task.id, "removing its container: {e}");
         }
         if let Some(dataplane) = &self.node.dataplane {
-            dataplane.disconnect(&self.task.id);
+            dataplane.disconnect(&self.task.id).await;
         }
     }
 
