@@ -19,6 +19,7 @@
 
 mod attach;
 mod backend;
+mod cluster_networks;
 mod copy;
 mod distribution;
 mod error;
@@ -42,6 +43,7 @@ mod state;
 mod stats;
 mod volumes;
 
+pub use cluster_networks::{ClusterAttach, ClusterAttachment, ClusterEndpoint, ClusterNetwork, ClusterNetworks};
 pub use error::{Error, Result};
 pub use gate::{GateError, ImageGate};
 pub use mounts::ProtectedPaths;

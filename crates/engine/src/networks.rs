@@ -196,7 +196,7 @@ impl Engine {
 
     /// The networks a container asks for, by reference with what it asks of each, the first
     /// being `mode`'s.
-    fn endpoint_list(mode: &str, request: &ContainerCreateRequest) -> Result<Vec<(String, EndpointRequest)>> {
+    pub(crate) fn endpoint_list(mode: &str, request: &ContainerCreateRequest) -> Result<Vec<(String, EndpointRequest)>> {
         let endpoints = &request.networking_config.endpoints_config;
         let first = endpoints.get(mode).or_else(|| endpoints.get(&request.host_config.network_mode)).map(|s| endpoint_request(mode, s)).transpose()?.unwrap_or_default();
         let mut list = vec![(mode.to_owned(), first)];
@@ -230,15 +230,22 @@ impl Engine {
         self.networks()?.container(id)?.endpoints.first()?.ip
     }
 
-    /// Start hook: endpoints attached, ports published, DNS served.
-    pub(crate) async fn attach_network(&self, id: &str) -> Result<()> {
+    /// Start hook: endpoints attached, ports published, DNS served; then the container's
+    /// swarm networks joined.
+    pub(crate) async fn attach_network(&self, entry: &crate::state::Entry) -> Result<()> {
         let Some(networks) = self.networks().cloned() else { return Ok(()) };
-        let id = id.to_owned();
-        blocking(move || Ok(networks.attach(&id)?)).await
+        let id = entry.id.to_string();
+        blocking(move || Ok(networks.attach(&id)?)).await?;
+        if let Err(e) = self.attach_cluster(entry).await {
+            self.detach_network(entry.id.as_str()).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
-    /// Exit hook: endpoints detached, ports released.
+    /// Exit hook: swarm networks left, endpoints detached, ports released.
     pub(crate) async fn detach_network(&self, id: &str) {
+        self.detach_cluster(id).await;
         let Some(networks) = self.networks().cloned() else { return };
         let id = id.to_owned();
         let _ = blocking(move || {
@@ -250,6 +257,7 @@ impl Engine {
 
     /// Remove hook: the namespace and resolv.conf go.
     pub(crate) async fn forget_network(&self, id: &str) {
+        self.forget_cluster(id);
         let Some(networks) = self.networks().cloned() else { return };
         let id = id.to_owned();
         let _ = blocking(move || {
@@ -275,6 +283,7 @@ impl Engine {
             }
             s.networks.insert(e.network_name.clone(), settings);
         }
+        s.networks.extend(self.cluster_endpoint_settings(id));
         s
     }
 

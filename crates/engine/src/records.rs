@@ -49,6 +49,9 @@ pub(crate) struct Record {
     /// in records written before they were kept (the create request's networks then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) networks: Option<Vec<RecordedEndpoint>>,
+    /// The swarm networks it joins while running (not in `networks`, which are local).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cluster_networks: Vec<crate::cluster_networks::ClusterEndpoint>,
 }
 
 /// One network of a container's record, by name (the default bridge is made anew, with a new

@@ -126,6 +126,8 @@ pub(crate) struct Entry {
     pub(crate) op: tokio::sync::Mutex<()>,
     /// Its stdin or terminal while running (`-i`, `-t`).
     pub(crate) stdio: crate::attach::Stdio,
+    /// The swarm networks it joins while running (see [`crate::cluster_networks`]).
+    pub(crate) cluster: Vec<crate::cluster_networks::ClusterEndpoint>,
 }
 
 impl Entry {
@@ -153,6 +155,7 @@ impl Entry {
             oom_killed: life.oom_killed,
             error: life.error,
             networks: None,
+            cluster_networks: self.cluster.clone(),
         }
     }
 }
@@ -176,6 +179,9 @@ pub(crate) struct Inner {
     pub(crate) events: crate::events::Events,
     /// Set once by [`Engine::set_image_gate`]: asked before every container create.
     pub(crate) gate: std::sync::OnceLock<Box<dyn crate::gate::ImageGate>>,
+    /// Set once by [`Engine::set_cluster_networks`]: the node's swarm networks.
+    pub(crate) cluster: std::sync::OnceLock<Box<dyn crate::cluster_networks::ClusterNetworks>>,
+    pub(crate) cluster_sandboxes: crate::cluster_networks::ClusterSandboxes,
 }
 
 /// The container engine of one node. Cheap to clone.
@@ -342,6 +348,8 @@ impl Engine {
                 execs: crate::exec::Execs::default(),
                 events: crate::events::Events::default(),
                 gate: std::sync::OnceLock::new(),
+                cluster: std::sync::OnceLock::new(),
+                cluster_sandboxes: crate::cluster_networks::ClusterSandboxes::default(),
             }),
         };
         // Before the containers come back: their networks must exist to be joined.
@@ -367,7 +375,8 @@ impl Engine {
             // Under the runtime it was created with, whatever the default is now.
             translated.options.runtime = Some(kind);
             let wired = crate::networks::wired_request(&record.request, record.networks.as_deref());
-            self.prepare_network(record.id.as_str(), &record.name, &wired, None, &mut translated.options)?;
+            let names = self.cluster_names(record.id.as_str(), &record.cluster_networks);
+            self.prepare_network(record.id.as_str(), &record.name, &wired, names, &mut translated.options)?;
             rt.restore(record.id.clone(), &img, &translated.options)?;
             Ok((translated.seccomp_file.map(|(p, _)| p), held))
         })();
@@ -406,6 +415,7 @@ impl Engine {
             life: watch::Sender::new(life),
             op: tokio::sync::Mutex::new(()),
             stdio: crate::attach::Stdio::default(),
+            cluster: record.cluster_networks,
         };
         self.table().insert(entry.id.to_string(), Arc::new(entry));
     }
@@ -570,7 +580,18 @@ impl Engine {
         let warnings = self.admit_image(&format!("container create {name}"), &request.config.image, &img).await?;
         let (mut translated, held) = self.options_for(&request, &img, &profile, None)?;
         translated.options.mounts.extend(file_mounts(&files));
-        if let Err(e) = self.prepare_network(id.as_str(), &name, &request, task_names, &mut translated.options) {
+        let (local, cluster) = match self.split_networks(&request).await {
+            Ok(split) => split,
+            Err(e) => {
+                self.remove_anonymous_volumes(&held.volumes);
+                return Err(e);
+            }
+        };
+        let names = task_names.or_else(|| self.cluster_names(id.as_str(), &cluster));
+        let prepared = self.prepare_network(id.as_str(), &name, &local, names, &mut translated.options);
+        drop(local);
+        if let Err(e) = prepared {
+            self.forget_cluster(id.as_str());
             self.remove_anonymous_volumes(&held.volumes);
             return Err(e);
         }
@@ -618,6 +639,7 @@ impl Engine {
             life: watch::Sender::new(Life::new(Phase::Created)),
             op: tokio::sync::Mutex::new(()),
             stdio: crate::attach::Stdio::default(),
+            cluster,
         });
         let conflict = {
             let mut table = self.table();
@@ -694,7 +716,7 @@ impl Engine {
             (Phase::Restarting, StartBy::Policy) | (_, StartBy::User | StartBy::Daemon) => {}
             (_, StartBy::Policy) => return Ok(false),
         }
-        self.attach_network(entry.id.as_str()).await?;
+        self.attach_network(entry).await?;
         let address = self.network_address(entry.id.as_str());
         let (this, id) = (self.clone(), entry.id.clone());
         let started = blocking_short(move || {

@@ -175,10 +175,22 @@ pub fn attach(bridge: &Bridge, veth: &Veth) -> Result<()> {
     })
 }
 
+/// Brings up the loopback of `handle`'s namespace.
+async fn up_loopback(handle: &Handle) -> Result<()> {
+    let lo = LinkUnspec::new_with_name("lo").up().build();
+    handle.link().set(lo).execute().await.map_err(netlink_error("bringing up", "lo"))
+}
+
+/// Brings up the loopback of the namespace at `netns`. Until then only 127.0.0.1 is local
+/// there: a socket bound to another loopback address (the embedded DNS server's
+/// 127.0.0.11) would answer from 127.0.0.1, which resolvers drop.
+pub fn loopback_up(netns: &Path) -> Result<()> {
+    run_in(Some(netns), |handle| async move { up_loopback(&handle).await })
+}
+
 /// The container's side, from inside its namespace: loopback up, address, link up, route.
 async fn configure(inner: &Handle, veth: &Veth) -> Result<()> {
-    let lo = LinkUnspec::new_with_name("lo").up().build();
-    inner.link().set(lo).execute().await.map_err(netlink_error("bringing up", "lo"))?;
+    up_loopback(inner).await?;
     let index = index_of(inner, &veth.ifname).await?;
     let (ip, prefix) = veth.address;
     inner.address().add(index, IpAddr::V4(ip), prefix).execute().await.map_err(netlink_error("addressing", &veth.ifname))?;

@@ -639,6 +639,11 @@ impl Networks {
         };
         if wants_dns {
             let t = Instant::now();
+            // A container without endpoints here (on overlay networks only) has no interface
+            // whose setup brought its loopback up.
+            if count == 0 {
+                crate::link::loopback_up(&netns).inspect_err(|_| self.detach(cid))?;
+            }
             self.start_dns(cid, &netns).inspect_err(|_| self.detach(cid))?;
             tracing::debug!(cid, elapsed = ?t.elapsed(), "DNS server started");
         }

@@ -5,7 +5,9 @@
 //! to a service's VIP reach every replica; `tasks.NAME` lists the replicas; and on the
 //! underlay bridge a known payload is never seen in clear on an encrypted network, while it is
 //! on one created with `--opt encrypted=false` (which proves the capture works); a port
-//! published in ingress mode answers on every node. One cluster serves every assertion.
+//! published in ingress mode answers on every node; containers outside services join an
+//! attachable network (`docker run --network`) and reach the services and each other by name.
+//! One cluster serves every assertion.
 
 mod common;
 
@@ -98,7 +100,7 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
     let cluster = Cluster::start_in_netns(3);
     cluster.load_busybox("busybox:latest");
     let client_node = cluster[2].id.clone();
-    cluster[0].docker_ok_limited(&["network", "create", "-d", "overlay", "appnet"]);
+    cluster[0].docker_ok_limited(&["network", "create", "-d", "overlay", "--attachable", "appnet"]);
     cluster[0].docker_ok_limited(&["network", "create", "-d", "overlay", "--opt", "encrypted=false", "plainnet"]);
     let away = format!("node.id!={client_node}");
     for (service, network) in [("web", "appnet"), ("plainweb", "plainnet")] {
@@ -138,6 +140,28 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
         let body = fetch(&cluster[2], &client, &format!("http://{task}/"), 1);
         assert!(body[0].starts_with(PAYLOAD), "task {task} answers directly: {body:?}");
     }
+
+    // Containers outside services on the attachable network, on node 1 (beside a web
+    // replica) and node 2: they reach the service by name, and each other by name; the
+    // service's tasks resolve them too. A network made without --attachable is refused.
+    let refused = cluster[2].docker_limited(&["run", "--rm", "--network", "plainnet", "busybox:latest", "true"]);
+    assert!(!refused.status.success() && stderr(&refused).contains("not manually attachable"), "{}", stderr(&refused));
+    cluster[1].docker_ok_limited(&["run", "-d", "--name", "sidecar", "--network", "appnet", "--network-alias", "helper", "busybox:latest", "sh", "-c", WEB]);
+    cluster[2].docker_ok_limited(&["run", "-d", "--name", "standalone", "--network", "appnet", "busybox:latest", "sleep", "100000"]);
+    let bodies = fetch(&cluster[2], "standalone", "http://web/", 10);
+    assert!(bodies.iter().all(|b| b.starts_with(PAYLOAD)), "a container reaches the service by name: {bodies:?}\n{}", cluster[2].log_tail(40));
+    let address = cluster[1].docker_ok_limited(&["inspect", "sidecar", "--format", "{{(index .NetworkSettings.Networks \"appnet\").IPAddress}}"]);
+    assert!(address.trim().starts_with("10.0."), "inspect shows its address on the network: {address}");
+    assert_eq!(resolve(&cluster[2], "standalone", "sidecar"), BTreeSet::from([address.trim().to_owned()]));
+    for (from, url) in [("standalone", "http://sidecar/"), ("standalone", "http://helper/"), (client.as_str(), "http://sidecar/")] {
+        let body = fetch(&cluster[2], from, url, 1);
+        assert!(body[0].starts_with(PAYLOAD), "{from} reaches {url} on another node: {body:?}");
+    }
+    // Once it stops, its address is released and its name no longer resolves.
+    cluster[1].docker_ok_limited(&["rm", "-f", "sidecar"]);
+    let gone = common::poll(Duration::from_secs(20), || resolve(&cluster[2], "standalone", "sidecar").is_empty());
+    assert!(gone, "a removed container's name still resolves");
+    cluster[2].docker_ok_limited(&["rm", "-f", "standalone"]);
 
     // On the underlay: the payload crosses in clear only on the network that opted out.
     let encrypted = capture(&cluster, || {

@@ -89,6 +89,7 @@ impl DaemonArgs {
         let daemon = Arc::new(Daemon::start(config).await.map_err(|e| anyhow::anyhow!(e.to_string()))?);
         super::audit::spawn_head_signing(daemon.audit_log());
         engine.set_image_gate(Box::new(super::image_gate::PolicyGate(Arc::downgrade(&daemon))))?;
+        engine.set_cluster_networks(Box::new(super::swarm_networks::SwarmNetworks(Arc::downgrade(&daemon))))?;
         Ok((daemon, engine, socket))
     }
 

@@ -31,6 +31,7 @@ mod service;
 mod start;
 mod stop;
 mod swarm;
+mod swarm_networks;
 mod tasks;
 mod top;
 mod trust;
