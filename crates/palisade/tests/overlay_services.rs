@@ -97,7 +97,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[test]
 fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_to() {
-    let cluster = Cluster::start_in_netns(3);
+    let mut cluster = Cluster::start_in_netns(3);
     cluster.load_busybox("busybox:latest");
     let client_node = cluster[2].id.clone();
     cluster[0].docker_ok_limited(&["network", "create", "-d", "overlay", "--attachable", "appnet"]);
@@ -229,4 +229,16 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
         stdout(&out).starts_with(PAYLOAD)
     });
     assert!(answered, "the port the cluster chose does not answer");
+
+    // A container the daemon starts again after a crash (--restart always) joins its swarm
+    // network again, and is reached by name.
+    cluster[1].docker_ok_limited(&["run", "-d", "--restart", "always", "--name", "keeper", "--network", "appnet", "busybox:latest", "sh", "-c", WEB]);
+    let reaches_keeper = |cluster: &Cluster| {
+        let (code, out, _) = exec(&cluster[2], &client, "busybox timeout 3 busybox wget -q -O - http://keeper/");
+        code == 0 && out.starts_with(PAYLOAD)
+    };
+    assert!(common::poll(Duration::from_secs(20), || reaches_keeper(&cluster)), "keeper is not reached by name");
+    cluster[1].restart();
+    let back = common::poll(CONVERGE, || reaches_keeper(&cluster));
+    assert!(back, "keeper did not join its network again after its daemon restarted:\n{}", cluster[1].log_tail(40));
 }
