@@ -656,7 +656,7 @@ impl Engine {
             return Err(Error::NameInUse { name, id: other });
         }
         if entry.persistent {
-            if let Err(e) = self.inner.records.save(&entry.record()) {
+            if let Err(e) = self.inner.records.save(&self.record_of(&entry)) {
                 // Not acknowledged unless it would survive a restart.
                 self.table().remove(id.as_str());
                 self.discard(&entry).await;
@@ -688,12 +688,19 @@ impl Engine {
     /// container's state has already changed.
     pub(crate) fn persist(&self, entry: &Entry) {
         if entry.persistent && !entry.life.borrow().removed {
-            let mut record = entry.record();
-            record.networks = self.recorded_networks(entry.id.as_str());
-            if let Err(e) = self.inner.records.save(&record) {
+            if let Err(e) = self.inner.records.save(&self.record_of(entry)) {
                 tracing::warn!("saving the record of container {}: {e}", entry.name);
             }
         }
+    }
+
+    /// What a restart must know of `entry`, with the local networks it is on as they stand
+    /// (a container on swarm networks only is restored without them: they are in its
+    /// `cluster_networks`).
+    fn record_of(&self, entry: &Entry) -> Record {
+        let mut record = entry.record();
+        record.networks = self.recorded_networks(entry.id.as_str());
+        record
     }
 
     /// `docker start`: `false` if it was already running.

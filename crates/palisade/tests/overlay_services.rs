@@ -238,7 +238,12 @@ fn services_on_three_nodes_reach_each_other_by_name_encrypted_unless_asked_not_t
         code == 0 && out.starts_with(PAYLOAD)
     };
     assert!(common::poll(Duration::from_secs(20), || reaches_keeper(&cluster)), "keeper is not reached by name");
+    // One created but never started comes back with the daemon, and joins when started.
+    cluster[1].docker_ok_limited(&["create", "--name", "later", "--network", "appnet", "busybox:latest", "sleep", "100000"]);
     cluster[1].restart();
     let back = common::poll(CONVERGE, || reaches_keeper(&cluster));
     assert!(back, "keeper did not join its network again after its daemon restarted:\n{}", cluster[1].log_tail(40));
+    cluster[1].docker_ok_limited(&["start", "later"]);
+    let address = cluster[1].docker_ok_limited(&["inspect", "later", "--format", "{{(index .NetworkSettings.Networks \"appnet\").IPAddress}}"]);
+    assert!(address.trim().starts_with("10.0."), "{address}");
 }

@@ -9,9 +9,9 @@ use tokio::sync::watch;
 use crate::overlay::OverlayState;
 
 /// The names a task resolves: on each of its networks, `NAME` (or an alias) to the service's
-/// VIP (its running tasks in `dnsrr` mode), `tasks.NAME` to its running tasks, and the name or
-/// an alias of a container attached there to its address. A name on several of the task's
-/// networks resolves to its addresses on each.
+/// VIP (its running tasks in `dnsrr` mode), `tasks.NAME` to its running tasks, and, when no
+/// service has the name, the name or an alias of a container attached there to its address.
+/// A name on several of the task's networks resolves to its addresses on each.
 #[derive(Debug)]
 pub(crate) struct TaskNames {
     state: watch::Receiver<OverlayState>,
@@ -29,7 +29,10 @@ impl palisade_net::ServiceNames for TaskNames {
         let state = self.state.borrow();
         let networks = state.networks.iter().filter(|n| self.networks.contains(&n.id));
         let mut answers: Vec<Vec<Ipv4Addr>> = networks.clone().flat_map(|n| &n.services).filter_map(|s| s.resolve(name)).collect();
-        answers.extend(networks.flat_map(|n| &n.containers).filter(|c| c.is_named(name)).map(|c| vec![c.addr]));
+        // A service's names are its own: a container named like it does not answer for it.
+        if answers.is_empty() {
+            answers = networks.flat_map(|n| &n.containers).filter(|c| c.is_named(name)).map(|c| vec![c.addr]).collect();
+        }
         (!answers.is_empty()).then(|| answers.concat())
     }
 }
@@ -77,6 +80,10 @@ mod tests {
         assert_eq!(names.lookup("FRONT-box"), Some(vec![ip("10.9.9.9")]), "a container, any case");
         assert_eq!(names.lookup("back-box"), None, "a container on a network the task is not on");
         assert_eq!(both.lookup("alias"), Some(vec![ip("10.9.9.9"), ip("10.9.9.9")]), "one answer per network");
+        let mut state = names.state.borrow().clone();
+        state.networks[0].containers[0].names.push("web".into());
+        let (_tx, rx) = watch::channel(state);
+        assert_eq!(TaskNames::new(rx, vec!["front".into()]).lookup("web"), Some(vec![ip("10.0.1.2")]), "a container never shadows a service");
         assert_eq!(both.lookup("tasks."), None);
     }
 }

@@ -5,8 +5,11 @@
 //!
 //! Every call is authorised by the caller's verified node ID: a node attaches and detaches its
 //! own containers only. An attachment is released when its node detaches the container (it
-//! stopped), or when the node's daemon reports a new run (it restarted, so the container
-//! stopped with it: see [`Manager::release_earlier_runs`]).
+//! stopped), when the node's daemon reports a new run (it restarted, so the container stopped
+//! with it: see [`Manager::release_earlier_runs`]), or when the node is removed.
+//!
+//! Any node may attach a container to an attachable network, and so receive its keys: that is
+//! what `--attachable` allows.
 
 use palisade_pki::{NodeCertInfo, NodeId};
 
@@ -117,7 +120,7 @@ impl Manager {
     }
 
     /// Deletes `node`'s attachments that `which` selects, on every network.
-    async fn release_attachments(&self, node: &NodeId, which: impl Fn(&ContainerAttachment) -> bool) -> Result<()> {
+    pub(super) async fn release_attachments(&self, node: &NodeId, which: impl Fn(&ContainerAttachment) -> bool) -> Result<()> {
         let _allocation = self.allocation.lock().await;
         let selected = |c: &ContainerAttachment| c.node_id == *node && which(c);
         let holding: Vec<Versioned<NetworkObject>> =
@@ -231,6 +234,10 @@ mod tests {
         assert_eq!(received(&manager, &b).len(), 1);
         manager.detach_container(&b, "c2").await.unwrap();
         assert!(received(&manager, &b).is_empty());
+
+        // A removed node's containers are released with it.
+        manager.attach_container(&b, attach(&att, "c3", "third", None)).await.unwrap();
+        manager.node_remove(b.node_id.as_str(), true).await.unwrap();
         manager.network_remove("att").await.unwrap();
     }
 }

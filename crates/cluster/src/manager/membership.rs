@@ -127,6 +127,8 @@ impl Manager {
             self.records.commit(writes).await?;
         }
         self.liveness.forget(&id);
+        // Its containers are gone from the swarm's networks with it.
+        self.release_attachments(&id, |_| true).await?;
         self.reconcile_rotation().await?;
         tracing::info!(node = %id, "node removed");
         Ok(())
