@@ -9,7 +9,7 @@
 //! * it receives an overlay network (and so its keys) only while one of its tasks is attached
 //!   to the network (assigned to it and not ended), or one of its containers is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -32,35 +32,49 @@ const MAX_REPORTS: usize = 1024;
 /// `service` as the nodes of network `network_id` resolve and balance it: its name and
 /// aliases there, its VIP there, and the addresses there of its tasks running now. `None` when
 /// the service is not on the network.
-fn service_on(service: &ServiceObject, network_id: &str, tasks: &[Versioned<TaskObject>]) -> Option<OverlayService> {
+fn service_on(service: &ServiceObject, network_id: &str, running: &RunningTasks<'_>) -> Option<OverlayService> {
     let attachment = service.spec.task.networks.iter().find(|a| a.network_id == network_id)?;
     let mut names = vec![service.spec.name.clone()];
     names.extend(attachment.aliases.iter().filter(|a| !a.eq_ignore_ascii_case(&service.spec.name)).cloned());
     let vip = service.virtual_ips.iter().find(|v| v.network_id == network_id).map(|v| v.addr.addr());
-    let tasks = running_addresses(service, network_id, tasks);
+    let tasks = running.addresses(service, network_id);
     Some(OverlayService { names, vip, tasks })
 }
 
 /// `service`'s published ports, each with the ingress addresses (on network `ingress_id`) of
 /// the service's running tasks.
-fn published_ports(service: &ServiceObject, ingress_id: &str, tasks: &[Versioned<TaskObject>]) -> Vec<IngressPort> {
-    let running = running_addresses(service, ingress_id, tasks);
+fn published_ports(service: &ServiceObject, ingress_id: &str, running: &RunningTasks<'_>) -> Vec<IngressPort> {
+    let tasks = running.addresses(service, ingress_id);
     service
         .published
         .iter()
-        .map(|p| IngressPort { protocol: p.protocol.as_str().into(), published: p.published, target: p.target, tasks: running.clone() })
+        .map(|p| IngressPort { protocol: p.protocol.as_str().into(), published: p.published, target: p.target, tasks: tasks.clone() })
         .collect()
 }
 
-/// The addresses on network `network_id` of `service`'s tasks running now, in slot order.
-fn running_addresses(service: &ServiceObject, network_id: &str, tasks: &[Versioned<TaskObject>]) -> Vec<Ipv4Addr> {
-    let mut running: Vec<&TaskObject> = tasks
-        .iter()
-        .map(|t| &t.value)
-        .filter(|t| t.service_id == service.id && t.desired == TaskState::Running && t.status.state == TaskState::Running)
-        .collect();
-    running.sort_by_key(|t| (t.slot, t.created_at));
-    running.iter().flat_map(|t| &t.addresses).filter(|a| a.network_id == network_id).map(|a| a.addr.addr()).collect()
+/// Each service's tasks running now (wanted running and running), in slot order: what the
+/// services' names resolve to and their VIPs and published ports balance over. Made once per
+/// answer, from one read of the tasks.
+struct RunningTasks<'a>(HashMap<&'a str, Vec<&'a TaskObject>>);
+
+impl<'a> RunningTasks<'a> {
+    fn new(tasks: &'a [Versioned<TaskObject>]) -> Self {
+        let mut by_service: HashMap<&str, Vec<&TaskObject>> = HashMap::new();
+        let running = tasks.iter().map(|t| &t.value).filter(|t| t.desired == TaskState::Running && t.status.state == TaskState::Running);
+        for task in running {
+            by_service.entry(task.service_id.as_str()).or_default().push(task);
+        }
+        for tasks in by_service.values_mut() {
+            tasks.sort_by_key(|t| (t.slot, t.created_at));
+        }
+        Self(by_service)
+    }
+
+    /// The addresses on network `network_id` of `service`'s running tasks, in slot order.
+    fn addresses(&self, service: &ServiceObject, network_id: &str) -> Vec<Ipv4Addr> {
+        let tasks = self.0.get(service.id.as_str()).into_iter().flatten();
+        tasks.flat_map(|t| &t.addresses).filter(|a| a.network_id == network_id).map(|a| a.addr.addr()).collect()
+    }
 }
 
 impl Manager {
@@ -126,6 +140,7 @@ impl Manager {
         }
         let now = self.clock.now();
         let all_tasks = self.records.list::<TaskObject>()?;
+        let running = RunningTasks::new(&all_tasks);
         let mut networks: Vec<OverlayNetwork> = all_networks
             .into_iter()
             .filter(|n| wanted.contains(&n.value.id))
@@ -158,7 +173,7 @@ impl Manager {
                 // No names on the ingress network: it only carries published ports.
                 let services = match n.ingress {
                     true => Vec::new(),
-                    false => services.iter().filter_map(|s| service_on(&s.value, &n.id, &all_tasks)).collect(),
+                    false => services.iter().filter_map(|s| service_on(&s.value, &n.id, &running)).collect(),
                 };
                 let containers = n.containers.iter().map(|c| OverlayContainer { names: c.names.clone(), addr: c.addr.addr() }).collect();
                 OverlayNetwork {
@@ -177,7 +192,7 @@ impl Manager {
             .collect();
         networks.sort_by(|a, b| a.id.cmp(&b.id));
         let ingress = ingress.map(|(network_id, address)| {
-            let ports = services.iter().flat_map(|s| published_ports(&s.value, &network_id, &all_tasks)).collect();
+            let ports = services.iter().flat_map(|s| published_ports(&s.value, &network_id, &running)).collect();
             OverlayIngress { network_id, address, ports }
         });
         Ok(OverlayState { networks, ingress })
