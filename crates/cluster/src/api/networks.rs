@@ -1,6 +1,6 @@
 //! Overlay networks at the Engine-API edge: `docker network create -d overlay` checked and
 //! converted into the cluster model, and networks shown as dockerd shows swarm networks: all of
-//! them on a manager, on a worker those its tasks are on.
+//! them on a manager, on a worker those its tasks or containers are on.
 //! Local (bridge) networks never come here: the engine serves them.
 
 use std::net::Ipv4Addr;
@@ -34,8 +34,8 @@ const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 const PREDEFINED: &[&str] = &["bridge", "host", "none", "ingress"];
 
 impl SwarmNetworkBackend for Daemon {
-    /// Every overlay network on a manager; on a worker, those its tasks are on (as dockerd
-    /// shows them there); none outside a swarm.
+    /// Every overlay network on a manager; on a worker, those its tasks or containers are on
+    /// (as dockerd shows them there); none outside a swarm.
     async fn swarm_network_list(&self) -> ApiResult<Vec<NetworkResource>> {
         match self.network_holder().await {
             Holder::Manager => match self.call(ControlCall::NetworkList).await? {
@@ -87,7 +87,8 @@ impl SwarmNetworkBackend for Daemon {
 enum Holder {
     /// The cluster store (through the leader).
     Manager,
-    /// The networks its worker received for its tasks, as shown (never their keys).
+    /// The networks its worker received for its tasks and containers, as shown (never their
+    /// keys).
     Worker(Vec<NetworkResource>),
     /// Nowhere: the node is in no swarm.
     None,
