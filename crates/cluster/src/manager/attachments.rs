@@ -24,12 +24,9 @@ const MAX_NAMES: usize = 32;
 const MAX_TEXT: usize = 253;
 
 /// Whether `text` is a container name or alias as dockerd accepts them
-/// (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), short enough to be a DNS name.
+/// (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, palisade-net's rule), short enough to be a DNS name.
 fn valid_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    text.len() <= MAX_TEXT
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    text.len() <= MAX_TEXT && palisade_net::valid_name(text)
 }
 
 /// Checks what a node sent, before anything is read or written.
@@ -47,6 +44,15 @@ fn check(attach: &ContainerAttach) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a network not created `--attachable` (the ingress network never is), in dockerd's
+/// words.
+fn ensure_attachable(network: &NetworkObject) -> Result<()> {
+    if network.attachable && !network.ingress {
+        return Ok(());
+    }
+    Err(Error::PermissionDenied(format!("network {} not manually attachable", network.name)))
+}
+
 impl Manager {
     /// The network `reference` names, for a container of the caller: refused unless it was
     /// created `--attachable` (the ingress network never is).
@@ -54,9 +60,7 @@ impl Manager {
         let cluster = self.records.cluster()?.value;
         self.authorize(&cluster, peer)?;
         let network = self.resolve_network(reference)?;
-        if !network.value.attachable || network.value.ingress {
-            return Err(Error::PermissionDenied(format!("network {} not manually attachable", network.value.name)));
-        }
+        ensure_attachable(&network.value)?;
         Ok(super::networks::network_view(&network))
     }
 
@@ -72,9 +76,7 @@ impl Manager {
         if network.value.id != attach.network_id {
             return Err(Error::NotFound { kind: "network", reference: attach.network_id });
         }
-        if !network.value.attachable || network.value.ingress {
-            return Err(Error::PermissionDenied(format!("network {} not manually attachable", network.value.name)));
-        }
+        ensure_attachable(&network.value)?;
         let node = &peer.node_id;
         let mut changed = network.value;
         let earlier = changed.containers.iter().position(|c| c.container_id == attach.container_id && c.node_id == *node);

@@ -118,7 +118,7 @@ impl Manager {
         let mut wanted: BTreeSet<String> = attached.iter().flat_map(|t| &t.addresses).map(|a| a.network_id.clone()).collect();
         let all_networks = self.network_list()?;
         wanted.extend(all_networks.iter().filter(|n| n.value.containers.iter().any(|c| c.node_id == *node)).map(|n| n.value.id.clone()));
-        let ingress_network = all_networks.iter().find(|n| n.value.ingress && !n.value.removing);
+        let ingress_network = all_networks.iter().find(|n| n.value.is_live_ingress());
         // Most calls come from nodes on no network while nothing is published: answered
         // without reading the services, nodes and tasks.
         if wanted.is_empty() && ingress_network.is_none() {

@@ -86,7 +86,7 @@ impl Manager {
 
     /// The ingress network, if it exists.
     pub(super) fn ingress(&self) -> Result<Option<Versioned<NetworkObject>>> {
-        Ok(self.network_list()?.into_iter().find(|n| n.value.ingress && !n.value.removing))
+        Ok(self.network_list()?.into_iter().find(|n| n.value.is_live_ingress()))
     }
 
     /// The ingress network's ID, made if there is none. The caller holds the allocation lock.

@@ -109,6 +109,11 @@ impl NetworkObject {
     pub(crate) fn encrypted(&self) -> bool {
         self.keys.is_some()
     }
+
+    /// Whether it is the routing mesh's network in force (not one being removed).
+    pub(crate) fn is_live_ingress(&self) -> bool {
+        self.ingress && !self.removing
+    }
 }
 
 /// An encrypted network's keys: the current one, and the one it replaced while that stays
