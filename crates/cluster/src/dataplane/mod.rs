@@ -286,7 +286,6 @@ impl DataPlane {
         let networks = self.networks.lock().await;
         for (network_id, endpoint) in endpoints {
             if let Some(live) = networks.get(&network_id) {
-                // A task's container is removed first: its interface went with its namespace.
                 if let Err(e) = live.overlay.detach(endpoint).await {
                     tracing::debug!(network = %network_id, "detaching an interface: {e}");
                 }
@@ -295,10 +294,12 @@ impl DataPlane {
     }
 
     /// Disconnects a sandbox (its task's or container's process is gone): its interfaces leave
-    /// their networks, and its virtual IPs are no longer followed.
+    /// their networks, and its virtual IPs are no longer followed. A sandbox whose namespace
+    /// is gone (a task's container is removed first) lost its interfaces with it: nothing is
+    /// left to detach.
     pub(crate) async fn disconnect(&self, id: &str) {
         let sandbox = self.sandboxes.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-        if let Some(sandbox) = sandbox {
+        if let Some(sandbox) = sandbox.filter(|s| s.netns.exists()) {
             self.detach(sandbox.endpoints).await;
         }
     }
